@@ -1,0 +1,8 @@
+#pragma once
+#include <string>
+#include <vector>
+
+namespace xops::cli {
+// The closest candidate within a small edit distance, or "" (for "did you mean ...").
+std::string closest(const std::string& word, const std::vector<std::string>& candidates);
+}  // namespace xops::cli

@@ -1,0 +1,16 @@
+#pragma once
+// One register_* per verb: adds the subcommand, its flags and its action to the app.
+namespace CLI {
+class App;
+}
+
+namespace xops::cli {
+struct Context;
+}
+
+namespace xops::commands {
+
+void register_init(CLI::App& app, cli::Context& ctx);
+void register_config(CLI::App& app, cli::Context& ctx);
+
+}  // namespace xops::commands

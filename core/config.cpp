@@ -1,0 +1,211 @@
+#include "core/config.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "core/error.hpp"
+#include "core/util/fs.hpp"
+#include "core/yaml_util.hpp"
+
+namespace xops {
+
+const RemoteConfig* ProjectConfig::default_remote() const {
+  for (const auto& r : remotes)
+    if (r.is_default) return &r;
+  return remotes.size() == 1 ? &remotes[0] : nullptr;
+}
+
+const RemoteConfig* ProjectConfig::remote(const std::string& name) const {
+  for (const auto& r : remotes)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+static void read_defaults(const yaml::Doc& doc, const YAML::Node& node,
+                          std::map<std::string, std::string>& out,
+                          std::map<std::string, std::string>& where) {
+  doc.expect_map(node, "'defaults'");
+  std::initializer_list<const char*> keys = {"device", "threads", "jobs", "remote", "dtype"};
+  doc.check_keys(node, keys, "'defaults'");
+  for (const auto& kv : node) {
+    auto key = kv.first.Scalar();
+    out[key] = doc.str(kv.second, "defaults." + key);
+    where[key] = doc.line_of(kv.second);
+  }
+}
+
+ProjectConfig parse_project_config(const std::string& text, const std::string& display_name,
+                                   std::vector<std::string>* warnings) {
+  yaml::Doc doc{display_name, warnings};
+  YAML::Node root = yaml::parse(text, display_name);
+  ProjectConfig cfg;
+  cfg.file = display_name;
+  if (!root.IsMap())
+    throw runtime_error(fmt::format("{}: the project file must be a mapping of keys", doc.where(root)),
+                        "start from the file that `xops init` writes");
+  doc.check_keys(root, {"name", "stages", "artifacts", "remotes", "gates", "defaults"},
+                 "the project file");
+  cfg.name = doc.str(doc.require(root, "name", "the project file"), "'name'");
+  if (cfg.name.empty()) doc.fail(root["name"], "'name' must not be empty");
+
+  if (auto st = root["stages"]) {
+    cfg.stages = doc.str_list(st, "'stages'");
+    if (cfg.stages.empty()) doc.fail(st, "'stages' must name at least one stage");
+  }
+  if (auto arts = root["artifacts"]; arts && !arts.IsNull()) {
+    doc.expect_map(arts, "'artifacts'");
+    for (const auto& kv : arts) {
+      ArtifactConfig a;
+      a.name = kv.first.Scalar();
+      auto what = "artifact '" + a.name + "'";
+      doc.expect_map(kv.second, what);
+      doc.check_keys(kv.second, {"path", "type", "description"}, what);
+      a.path = doc.str(doc.require(kv.second, "path", what), what + " path");
+      if (auto t = kv.second["type"]) {
+        a.type = doc.str(t, what + " type");
+        if (a.type != "model" && a.type != "dataset" && a.type != "prompt" && a.type != "other")
+          doc.fail(t, fmt::format("{} type '{}' is not one of model, dataset, prompt, other", what,
+                                  a.type));
+      }
+      if (auto d = kv.second["description"]) a.description = doc.str(d, what + " description");
+      cfg.artifacts.push_back(std::move(a));
+    }
+  }
+  if (auto rem = root["remotes"]; rem && !rem.IsNull()) {
+    doc.expect_map(rem, "'remotes'");
+    for (const auto& kv : rem) {
+      RemoteConfig r;
+      r.name = kv.first.Scalar();
+      auto what = "remote '" + r.name + "'";
+      doc.expect_map(kv.second, what);
+      doc.check_keys(kv.second, {"url", "default"}, what);
+      r.url = doc.str(doc.require(kv.second, "url", what), what + " url");
+      if (auto d = kv.second["default"]) r.is_default = doc.boolean(d, what + " default");
+      cfg.remotes.push_back(std::move(r));
+    }
+  }
+  if (auto gates = root["gates"]; gates && !gates.IsNull()) {
+    doc.expect_map(gates, "'gates'");
+    for (const auto& kv : gates) {
+      auto stage = kv.first.Scalar();
+      if (std::find(cfg.stages.begin(), cfg.stages.end(), stage) == cfg.stages.end())
+        doc.fail(kv.first, fmt::format("gate for unknown stage '{}'", stage),
+                 "gates are keyed by a stage listed under 'stages'");
+      if (!kv.second.IsSequence())
+        doc.fail(kv.second, fmt::format("gates for '{}' must be a list", stage));
+      for (const auto& g : kv.second) {
+        GateConfig gc;
+        gc.stage = stage;
+        auto what = "gate for '" + stage + "'";
+        doc.expect_map(g, what);
+        doc.check_keys(g, {"eval", "min_pass_rate"}, what);
+        gc.eval = doc.str(doc.require(g, "eval", what), what + " eval");
+        if (auto m = g["min_pass_rate"]) {
+          gc.min_pass_rate = doc.num(m, what + " min_pass_rate");
+          if (gc.min_pass_rate < 0 || gc.min_pass_rate > 1)
+            doc.fail(m, "min_pass_rate must be between 0 and 1");
+        }
+        cfg.gates.push_back(std::move(gc));
+      }
+    }
+  }
+  if (auto d = root["defaults"]; d && !d.IsNull())
+    read_defaults(doc, d, cfg.defaults, cfg.defaults_where);
+  return cfg;
+}
+
+ProjectConfig load_project_config(const std::filesystem::path& file,
+                                  std::vector<std::string>* warnings) {
+  auto cfg = parse_project_config(read_file(file), file.string(), warnings);
+  cfg.file = file;
+  return cfg;
+}
+
+const std::vector<SettingSpec>& setting_specs() {
+  static const std::vector<SettingSpec> specs = {
+      {"device", "auto", "where models run: auto, cpu or cuda"},
+      {"dtype", "fp32", "default compute dtype: fp32, bf16 or fp16"},
+      {"threads", "0", "CPU threads for LibTorch (0 = number of cores)"},
+      {"jobs", "0", "parallel jobs for hashing and transfers (0 = number of cores)"},
+      {"remote", "", "default content-store remote (overrides the one marked default)"},
+  };
+  return specs;
+}
+
+std::optional<std::filesystem::path> default_user_config_path() {
+  if (const char* x = std::getenv("XOPS_CONFIG_HOME"); x && *x)
+    return std::filesystem::path(x) / "config.yaml";
+  if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x)
+    return std::filesystem::path(x) / "xops" / "config.yaml";
+  if (const char* h = std::getenv("HOME"); h && *h)
+    return std::filesystem::path(h) / ".config" / "xops" / "config.yaml";
+  return std::nullopt;
+}
+
+static std::string env_name(const std::string& key) {
+  std::string s = "XOPS_";
+  for (char c : key) s += static_cast<char>(c == '.' ? '_' : std::toupper(c));
+  return s;
+}
+
+static void validate(const std::string& key, const Setting& s) {
+  auto bad = [&](const char* expected) {
+    throw usage_error(fmt::format("setting '{}' = '{}' (from {}) is invalid: expected {}", key,
+                                  s.value, s.origin, expected));
+  };
+  if (key == "device" && s.value != "auto" && s.value != "cpu" && s.value.rfind("cuda", 0) != 0)
+    bad("auto, cpu, cuda or cuda:N");
+  if (key == "dtype" && s.value != "fp32" && s.value != "bf16" && s.value != "fp16")
+    bad("fp32, bf16 or fp16");
+  if (key == "threads" || key == "jobs") {
+    try {
+      size_t pos = 0;
+      int v = std::stoi(s.value, &pos);
+      if (pos != s.value.size() || v < 0) bad("a non-negative integer");
+    } catch (const std::logic_error&) {
+      bad("a non-negative integer");
+    }
+  }
+}
+
+Settings Settings::resolve(const std::map<std::string, std::string>& flags,
+                           const ProjectConfig* project,
+                           const std::optional<std::filesystem::path>& user_file,
+                           std::vector<std::string>* warnings) {
+  Settings out;
+  std::map<std::string, std::string> user, user_where;
+  if (user_file && std::filesystem::exists(*user_file)) {
+    yaml::Doc doc{user_file->string(), warnings};
+    auto root = yaml::parse(read_file(*user_file), doc.file);
+    if (!root.IsNull()) {
+      doc.expect_map(root, "the user config");
+      doc.check_keys(root, {"defaults"}, "the user config");
+      if (auto d = root["defaults"]; d && !d.IsNull()) read_defaults(doc, d, user, user_where);
+    }
+  }
+  for (const auto& spec : setting_specs()) {
+    std::string key = spec.key;
+    Setting s{spec.default_value, "default"};
+    if (auto it = user.find(key); it != user.end()) s = {it->second, user_where[key]};
+    if (project) {
+      if (auto it = project->defaults.find(key); it != project->defaults.end())
+        s = {it->second, project->defaults_where.at(key)};
+    }
+    auto env = env_name(key);
+    if (const char* v = std::getenv(env.c_str()); v && *v) s = {v, "env " + env};
+    if (auto it = flags.find(key); it != flags.end()) s = {it->second, "flag --" + key};
+    validate(key, s);
+    out.values_[key] = s;
+  }
+  return out;
+}
+
+const Setting& Settings::get(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) throw runtime_error(fmt::format("internal: unknown setting '{}'", key));
+  return it->second;
+}
+
+int Settings::get_int(const std::string& key) const { return std::stoi(get(key).value); }
+
+}  // namespace xops

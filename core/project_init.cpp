@@ -1,0 +1,197 @@
+#include "core/project_init.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/git.hpp"
+#include "core/templates.hpp"
+#include "core/util/fs.hpp"
+#include "core/workspace.hpp"
+
+namespace xops {
+
+namespace {
+
+constexpr const char* kHookBegin = "# >>> xops hook >>>";
+constexpr const char* kHookEnd = "# <<< xops hook <<<";
+const char* kHookNames[] = {"pre-commit", "pre-push", "post-checkout"};
+
+struct PlannedFile {
+  std::string rel;
+  std::string content;
+  bool executable;
+};
+
+std::string substitute(std::string s, const std::string& name) {
+  const std::string key = "{{name}}";
+  for (size_t pos = 0; (pos = s.find(key, pos)) != std::string::npos; pos += name.size())
+    s.replace(pos, key.size(), name);
+  return s;
+}
+
+// templates/<tpl>/dot-github/x -> .github/x
+std::string output_path(const std::string& rel) {
+  std::string out;
+  size_t start = 0;
+  while (start <= rel.size()) {
+    size_t end = rel.find('/', start);
+    std::string part = rel.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (part.rfind("dot-", 0) == 0) part = "." + part.substr(4);
+    out += (out.empty() ? "" : "/") + part;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+std::vector<PlannedFile> plan_files(const std::string& tpl, const std::string& name) {
+  std::vector<PlannedFile> files;
+  for (const auto& f : embedded_templates()) {
+    std::string path = f.path;
+    for (const std::string& prefix : {std::string("common/"), tpl + "/"}) {
+      if (path.rfind(prefix, 0) != 0) continue;
+      files.push_back({output_path(path.substr(prefix.size())),
+                       substitute(std::string(f.data, f.size), name), f.executable});
+    }
+  }
+  return files;
+}
+
+std::string hook_body(const std::string& hook) {
+  for (const auto& f : embedded_templates())
+    if (std::string(f.path) == "hooks/" + hook) return std::string(f.data, f.size);
+  throw runtime_error("internal: missing hook template " + hook);
+}
+
+std::string valid_name(const std::string& raw) {
+  std::string s;
+  for (char c : raw) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '-';
+  return s.empty() ? "project" : s;
+}
+
+}  // namespace
+
+std::vector<std::string> template_names() {
+  std::set<std::string> names;
+  for (const auto& f : embedded_templates()) {
+    std::string p = f.path;
+    auto top = p.substr(0, p.find('/'));
+    if (top != "common" && top != "hooks") names.insert(top);
+  }
+  return {names.begin(), names.end()};
+}
+
+InitResult init_project(const InitOptions& opts) {
+  auto names = template_names();
+  if (std::find(names.begin(), names.end(), opts.template_name) == names.end())
+    throw usage_error(fmt::format("unknown template '{}'", opts.template_name),
+                      fmt::format("available templates: {}", fmt::join(names, ", ")));
+
+  std::error_code ec;
+  fs::path root = fs::absolute(opts.dir.empty() ? fs::path(".") : opts.dir).lexically_normal();
+  if (root.filename().empty()) root = root.parent_path();
+  if (fs::exists(root, ec) && !fs::is_directory(root, ec))
+    throw precondition_error(fmt::format("{} exists and is not a directory", root.string()));
+
+  InitResult res;
+  res.root = root;
+  res.template_name = opts.template_name;
+  res.name = valid_name(opts.name.empty() ? root.filename().string() : opts.name);
+
+  if (fs::exists(root / kProjectFile, ec) && !opts.force)
+    throw precondition_error(
+        fmt::format("{} is already an xops project ({} exists)", root.string(), kProjectFile),
+        "use --force to rewrite the files xops owns (your other files are left alone)");
+  if (auto outer = Workspace::find_root(root.parent_path()); outer && !opts.force)
+    res.warnings.push_back(fmt::format("creating a project inside another project at {}",
+                                       outer->string()));
+
+  // Everything is planned and rendered in memory first, then written; on failure the files
+  // and directories created by this call are removed again.
+  auto files = plan_files(opts.template_name, res.name);
+  std::vector<fs::path> created;
+  bool created_root = !fs::exists(root, ec);
+  try {
+    fs::create_directories(root, ec);
+    if (ec) throw runtime_error(fmt::format("cannot create {}: {}", root.string(), ec.message()));
+
+    auto repo = git::Repo::discover(root);
+    if (!repo) {
+      repo = git::Repo::init(root);
+      res.git_initialized = true;
+    }
+
+    for (const auto& f : files) {
+      fs::path target = root / f.rel;
+      bool exists = fs::exists(target, ec);
+      // Without --force nothing pre-existing is touched; with it, template files are rewritten.
+      if (exists && !opts.force) {
+        res.kept.push_back(f.rel);
+        continue;
+      }
+      std::vector<fs::path> new_dirs;  // deepest first
+      for (auto d = target.parent_path(); !fs::exists(d, ec); d = d.parent_path()) new_dirs.push_back(d);
+      created.insert(created.end(), new_dirs.rbegin(), new_dirs.rend());
+      fs::create_directories(target.parent_path(), ec);
+      if (ec) throw runtime_error(fmt::format("cannot create {}: {}", target.parent_path().string(), ec.message()));
+      if (!exists) created.push_back(target);
+      atomic_write_file(target, f.content, f.executable ? 0755 : 0644);
+      res.written.push_back(f.rel);
+    }
+
+    // Validate what we wrote, so a broken template can never produce a broken project.
+    std::vector<std::string> ignored;
+    load_project_config(root / kProjectFile, &ignored);
+
+    if (opts.hooks) {
+      fs::path git_dir = repo->gitdir();
+      fs::path hooks_dir = git_dir / "hooks";
+      fs::create_directories(hooks_dir, ec);
+      for (const char* hook : kHookNames) {
+        fs::path target = hooks_dir / hook;
+        std::string block = std::string(kHookBegin) + "\n" + hook_body(hook) + kHookEnd + "\n";
+        if (!fs::exists(target, ec)) {
+          atomic_write_file(target, "#!/bin/sh\n" + block, 0755);
+          created.push_back(target);
+          res.hooks.push_back(hook);
+          continue;
+        }
+        std::string existing = read_file(target);
+        auto b = existing.find(kHookBegin), e = existing.find(kHookEnd);
+        if (b != std::string::npos && e != std::string::npos) {
+          // Ours already: refresh our block in place, keep the rest of the hook.
+          existing.replace(b, e + std::string(kHookEnd).size() + 1 - b, block);
+          atomic_write_file(target, existing, 0755);
+          res.hooks.push_back(hook);
+          continue;
+        }
+        bool shell = existing.rfind("#!/bin/sh", 0) == 0 || existing.rfind("#!/bin/bash", 0) == 0 ||
+                     existing.rfind("#!/usr/bin/env bash", 0) == 0 ||
+                     existing.rfind("#!/usr/bin/env sh", 0) == 0;
+        if (!shell) {
+          res.warnings.push_back(fmt::format(
+              "existing {} hook is not a shell script; left it alone (add a call to xops by hand, "
+              "see `xops init --help`)",
+              hook));
+          continue;
+        }
+        if (!existing.empty() && existing.back() != '\n') existing += '\n';
+        atomic_write_file(target, existing + block, 0755);
+        res.hooks.push_back(std::string(hook) + " (appended)");
+      }
+    }
+  } catch (...) {
+    for (auto it = created.rbegin(); it != created.rend(); ++it) fs::remove(*it, ec);
+    if (created_root) fs::remove_all(root, ec);
+    else if (res.git_initialized) fs::remove_all(root / ".git", ec);
+    throw;
+  }
+  return res;
+}
+
+}  // namespace xops

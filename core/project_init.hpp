@@ -1,0 +1,31 @@
+#pragma once
+// `xops init`: scaffold a git-backed project from the templates compiled into the binary.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace xops {
+
+struct InitOptions {
+  std::filesystem::path dir;
+  std::string template_name = "llm";
+  std::string name;  // defaults to the directory name
+  bool hooks = true;
+  bool force = false;
+};
+
+struct InitResult {
+  std::filesystem::path root;
+  std::string name;
+  std::string template_name;
+  bool git_initialized = false;
+  std::vector<std::string> written;   // relative paths
+  std::vector<std::string> kept;      // existing files left alone
+  std::vector<std::string> hooks;     // hook names installed or appended
+  std::vector<std::string> warnings;  // e.g. a foreign hook we did not touch
+};
+
+std::vector<std::string> template_names();
+InitResult init_project(const InitOptions& opts);
+
+}  // namespace xops

@@ -1,0 +1,18 @@
+#pragma once
+// Files under templates/, compiled into the binary by cmake/embed.cmake.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace xops {
+
+struct EmbeddedFile {
+  const char* path;  // relative to templates/, e.g. "llm/xops.yaml"
+  const char* data;
+  std::size_t size;
+  bool executable;
+};
+
+const std::vector<EmbeddedFile>& embedded_templates();
+
+}  // namespace xops

@@ -1,0 +1,28 @@
+// The LibTorch side of core/engine/engine.hpp; built into libxops_engine.so only.
+#include <torch/torch.h>
+
+#include "core/engine/engine.hpp"
+
+namespace xops {
+namespace {
+
+class TorchEngine final : public Engine {
+ public:
+  std::string torch_version() const override {
+    return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+           std::to_string(TORCH_VERSION_PATCH);
+  }
+  bool cuda_available() const override { return torch::cuda::is_available(); }
+  int cuda_device_count() const override {
+    return static_cast<int>(torch::cuda::device_count());
+  }
+};
+
+}  // namespace
+}  // namespace xops
+
+extern "C" __attribute__((visibility("default"))) xops::Engine* xops_engine_create(int abi) {
+  if (abi != xops::kEngineAbi) return nullptr;
+  static xops::TorchEngine engine;
+  return &engine;
+}

@@ -1,0 +1,34 @@
+#pragma once
+// Filesystem helpers. Every write that must not be seen half-done goes through
+// atomic_write_file: temp file in the same directory -> fsync -> rename -> fsync(dir).
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace xops {
+
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& path);
+void atomic_write_file(const fs::path& path, std::string_view content, unsigned mode = 0644);
+void fsync_dir(const fs::path& dir);
+// Creates a unique temp path next to `target` (same filesystem, so rename is atomic).
+fs::path temp_path_beside(const fs::path& target);
+// The path `p` relative to `base` when `p` is inside it; empty optional-like "" otherwise.
+std::string relative_inside(const fs::path& p, const fs::path& base);
+std::string errno_text(int err);
+
+// Removes a directory tree when the owner goes out of scope unless release()d.
+class ScopedCleanup {
+ public:
+  explicit ScopedCleanup(fs::path p) : path_(std::move(p)) {}
+  ~ScopedCleanup();
+  void release() { path_.clear(); }
+  ScopedCleanup(const ScopedCleanup&) = delete;
+  ScopedCleanup& operator=(const ScopedCleanup&) = delete;
+
+ private:
+  fs::path path_;
+};
+
+}  // namespace xops

@@ -1,0 +1,139 @@
+#include "core/yaml_util.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace xops::yaml {
+
+std::string Doc::where(const YAML::Node& n) const {
+  auto m = n.Mark();
+  if (m.is_null()) return file;
+  return fmt::format("{}:{}:{}", file, m.line + 1, m.column + 1);
+}
+
+std::string Doc::line_of(const YAML::Node& n) const {
+  auto m = n.Mark();
+  if (m.is_null()) return file;
+  return fmt::format("{}:{}", file, m.line + 1);
+}
+
+void Doc::fail(const YAML::Node& n, const std::string& msg, const std::string& hint) const {
+  throw runtime_error(fmt::format("{}: {}", where(n), msg), hint);
+}
+
+static const char* type_name(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Null: return "empty";
+    default: return "undefined";
+  }
+}
+
+void Doc::expect_map(const YAML::Node& n, const std::string& what) const {
+  if (!n.IsMap()) fail(n, fmt::format("{} must be a mapping, found {}", what, type_name(n)));
+}
+
+std::string Doc::str(const YAML::Node& n, const std::string& what) const {
+  if (!n.IsScalar()) fail(n, fmt::format("{} must be a string, found {}", what, type_name(n)));
+  return n.Scalar();
+}
+
+double Doc::num(const YAML::Node& n, const std::string& what) const {
+  if (n.IsScalar()) {
+    try {
+      size_t pos = 0;
+      double v = std::stod(n.Scalar(), &pos);
+      if (pos == n.Scalar().size()) return v;
+    } catch (...) {
+    }
+  }
+  fail(n, fmt::format("{} must be a number, found {}", what,
+                      n.IsScalar() ? "'" + n.Scalar() + "'" : type_name(n)));
+}
+
+long long Doc::integer(const YAML::Node& n, const std::string& what) const {
+  if (n.IsScalar()) {
+    try {
+      size_t pos = 0;
+      long long v = std::stoll(n.Scalar(), &pos);
+      if (pos == n.Scalar().size()) return v;
+    } catch (...) {
+    }
+  }
+  fail(n, fmt::format("{} must be an integer, found {}", what,
+                      n.IsScalar() ? "'" + n.Scalar() + "'" : type_name(n)));
+}
+
+bool Doc::boolean(const YAML::Node& n, const std::string& what) const {
+  if (n.IsScalar()) {
+    auto s = n.Scalar();
+    std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+    if (s == "true" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "off") return false;
+  }
+  fail(n, fmt::format("{} must be true or false", what));
+}
+
+std::vector<std::string> Doc::str_list(const YAML::Node& n, const std::string& what) const {
+  if (!n.IsSequence()) fail(n, fmt::format("{} must be a list, found {}", what, type_name(n)));
+  std::vector<std::string> out;
+  for (const auto& item : n) out.push_back(str(item, what + " item"));
+  return out;
+}
+
+YAML::Node Doc::require(const YAML::Node& map, const char* key, const std::string& what) const {
+  auto v = map[key];
+  if (!v) fail(map, fmt::format("{} is missing required key '{}'", what, key));
+  return v;
+}
+
+static size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+void Doc::check_keys(const YAML::Node& map, std::initializer_list<const char*> allowed,
+                     const std::string& what) const {
+  if (!warnings) return;
+  for (const auto& kv : map) {
+    auto key = kv.first.Scalar();
+    bool ok = std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; });
+    if (ok) continue;
+    std::string suggestion;
+    for (const char* a : allowed)
+      if (edit_distance(key, a) <= 2) suggestion = fmt::format(" (did you mean '{}'?)", a);
+    warnings->push_back(
+        fmt::format("{}: unknown key '{}' in {}{}", line_of(kv.first), key, what, suggestion));
+  }
+}
+
+YAML::Node parse(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw runtime_error(
+        fmt::format("{}:{}:{}: invalid YAML: {}", file, e.mark.line + 1, e.mark.column + 1, e.msg),
+        "fix the syntax at that position (indentation, a missing ':' or an unclosed quote)");
+  }
+}
+
+std::string format_number(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15)
+    return fmt::format("{}", static_cast<long long>(v));
+  return fmt::format("{}", v);  // fmt prints the shortest round-trip form: 3e-4 -> 0.0003
+}
+
+}  // namespace xops::yaml

@@ -1,0 +1,39 @@
+#pragma once
+// Typed reads from yaml-cpp nodes whose errors name file:line:column.
+#include <yaml-cpp/yaml.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace xops::yaml {
+
+struct Doc {
+  std::string file;  // display name used in messages
+  std::vector<std::string>* warnings = nullptr;
+
+  std::string where(const YAML::Node& n) const;  // "file:line:col"
+  std::string line_of(const YAML::Node& n) const;  // "file:line"
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& msg,
+                         const std::string& hint = {}) const;
+
+  void expect_map(const YAML::Node& n, const std::string& what) const;
+  std::string str(const YAML::Node& n, const std::string& what) const;
+  double num(const YAML::Node& n, const std::string& what) const;
+  long long integer(const YAML::Node& n, const std::string& what) const;
+  bool boolean(const YAML::Node& n, const std::string& what) const;
+  std::vector<std::string> str_list(const YAML::Node& n, const std::string& what) const;
+  // Required key: error at the map's position when missing.
+  YAML::Node require(const YAML::Node& map, const char* key, const std::string& what) const;
+  // Warn about keys not in `allowed`.
+  void check_keys(const YAML::Node& map, std::initializer_list<const char*> allowed,
+                  const std::string& what) const;
+};
+
+// Loads text; a syntax error becomes Error "file:line:col: ..." with the parser's message.
+YAML::Node parse(const std::string& text, const std::string& file);
+
+// Formats a double for YAML without yaml-cpp's 0.00029999999999999997 artefacts.
+std::string format_number(double v);
+
+}  // namespace xops::yaml

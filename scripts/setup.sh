@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine: installs the Debian packages that the
+# build, tests and demo need (apt-get only when something is missing), then configures and
+# builds xops (Release, ccache, Ninja). `--bench` also installs what the benchmarks compare
+# against (git-lfs, python3-torch, hyperfine, openssl). BUILD_DIR overrides ./build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(build-essential cmake ninja-build ccache pkg-config git ca-certificates curl
+      libcli11-dev libgit2-dev libyaml-cpp-dev libsqlite3-dev sqlite3 libfmt-dev
+      nlohmann-json3-dev libcpp-httplib-dev libssl-dev libpcre2-dev catch2
+      libtorch-dev libopenblas0-openmp python3
+      libxml2-utils)  # xmllint: tests validate JUnit/HTML output
+BENCH_PKGS=(git-lfs python3-torch hyperfine openssl)
+
+want=("${PKGS[@]}")
+for arg in "$@"; do
+  case "$arg" in
+    --bench) want+=("${BENCH_PKGS[@]}") ;;
+    --no-build) NO_BUILD=1 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+[ "${NO_BUILD:-0}" = 1 ] && exit 0
+
+BUILD_DIR="${BUILD_DIR:-build}"
+gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+launcher=(); command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  cmake -S . -B "$BUILD_DIR" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >/dev/null
+fi
+# Two jobs at most: a LibTorch translation unit takes ~1.2 GB and 10-16 s to compile.
+cmake --build "$BUILD_DIR" -j "${JOBS:-2}"

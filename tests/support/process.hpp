@@ -1,0 +1,26 @@
+#pragma once
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace xops::test {
+
+struct ProcResult {
+  int rc = -1;  // exit status, or 128 + signal
+  std::string out, err;
+};
+
+// Runs argv (no shell) in cwd with extra environment variables, feeding `input` on stdin.
+ProcResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
+                       const std::map<std::string, std::string>& env = {},
+                       const std::string& input = {});
+
+// Runs the built xops binary.
+ProcResult run_xops(const std::vector<std::string>& args, const std::filesystem::path& cwd,
+                const std::map<std::string, std::string>& env = {}, const std::string& input = {});
+
+// sh -c SCRIPT, for git plumbing in tests.
+ProcResult sh(const std::string& script, const std::filesystem::path& cwd);
+
+}  // namespace xops::test

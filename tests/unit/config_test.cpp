@@ -1,0 +1,103 @@
+#include <catch2/catch.hpp>
+#include <cstdlib>
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace xops;
+
+static std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST_CASE("project config: a full file parses into typed structs", "[config]") {
+  std::vector<std::string> warnings;
+  auto cfg = parse_project_config(R"(name: demo
+stages: [dev, prod]
+artifacts:
+  m:
+    path: models/m
+    type: model
+    description: a model
+remotes:
+  a: {url: /tmp/a}
+  b: {url: /tmp/b, default: true}
+gates:
+  prod:
+    - eval: evals/x.yaml
+      min_pass_rate: 0.75
+defaults:
+  device: cpu
+)",
+                                  "xops.yaml", &warnings);
+  CHECK(warnings.empty());
+  CHECK(cfg.name == "demo");
+  CHECK(cfg.stages == std::vector<std::string>{"dev", "prod"});
+  REQUIRE(cfg.artifacts.size() == 1);
+  CHECK(cfg.artifacts[0].path == "models/m");
+  REQUIRE(cfg.default_remote());
+  CHECK(cfg.default_remote()->name == "b");
+  REQUIRE(cfg.gates.size() == 1);
+  CHECK(cfg.gates[0].min_pass_rate == Approx(0.75));
+  CHECK(cfg.defaults.at("device") == "cpu");
+  CHECK(cfg.defaults_where.at("device") == "xops.yaml:16");
+}
+
+TEST_CASE("project config: unknown keys warn with file:line and a suggestion", "[config]") {
+  std::vector<std::string> warnings;
+  parse_project_config("name: x\nstagez: [a]\n", "xops.yaml", &warnings);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0] == "xops.yaml:2: unknown key 'stagez' in the project file (did you mean 'stages'?)");
+}
+
+TEST_CASE("project config: errors name file:line:column", "[config]") {
+  std::vector<std::string> w;
+  CHECK(message_of([&] { parse_project_config("stages: [a]\n", "p.yaml", &w); }) ==
+        "p.yaml:1:1: the project file is missing required key 'name'");
+  CHECK(message_of([&] { parse_project_config("name: x\nstages: 3\n", "p.yaml", &w); }) ==
+        "p.yaml:2:9: 'stages' must be a list, found a scalar");
+  CHECK(message_of([&] {
+          parse_project_config("name: x\ngates:\n  prod:\n    - eval: e\n      min_pass_rate: high\n",
+                               "p.yaml", &w);
+        }) == "p.yaml:5:22: gate for 'prod' min_pass_rate must be a number, found 'high'");
+  auto syntax = message_of([&] { parse_project_config("name: x\nstages: [a\n", "p.yaml", &w); });
+  CHECK_THAT(syntax, Catch::StartsWith("p.yaml:"));
+  CHECK_THAT(syntax, Catch::Contains("invalid YAML"));
+}
+
+TEST_CASE("settings: flag > env > project > user > default, each with its origin", "[config]") {
+  test::TempDir tmp;
+  test::write_text(tmp / "user.yaml", "defaults:\n  threads: \"3\"\n  device: cpu\n  dtype: bf16\n");
+  std::vector<std::string> w;
+  auto project = parse_project_config("name: x\ndefaults:\n  device: cuda\n  dtype: fp16\n",
+                                      "xops.yaml", &w);
+  ::setenv("XOPS_DTYPE", "fp32", 1);
+  auto s = Settings::resolve({{"jobs", "5"}}, &project, tmp / "user.yaml", &w);
+  ::unsetenv("XOPS_DTYPE");
+  CHECK(s.get("jobs").value == "5");
+  CHECK(s.get("jobs").origin == "flag --jobs");
+  CHECK(s.get("dtype").value == "fp32");
+  CHECK(s.get("dtype").origin == "env XOPS_DTYPE");
+  CHECK(s.get("device").value == "cuda");
+  CHECK(s.get("device").origin == "xops.yaml:3");
+  CHECK(s.get("threads").value == "3");
+  CHECK(s.get("threads").origin == (tmp / "user.yaml").string() + ":2");
+  CHECK(s.get("remote").origin == "default");
+}
+
+TEST_CASE("settings: invalid values are usage errors naming their origin", "[config]") {
+  std::vector<std::string> w;
+  try {
+    Settings::resolve({{"threads", "many"}}, nullptr, std::nullopt, &w);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Usage);
+    CHECK_THAT(std::string(e.what()), Catch::Contains("flag --threads"));
+  }
+}
