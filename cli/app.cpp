@@ -124,6 +124,7 @@ int run(int argc, char** argv) {
   app.add_option("-C", ctx.chdir, "Run as if started in DIR")->type_name("DIR");
 
   commands::register_init(app, ctx);
+  commands::register_track(app, ctx);
   commands::register_config(app, ctx);
 
   ctx.out_opts = prescan_output_options(argc, argv);

@@ -36,7 +36,8 @@ int run_init(cli::Context& ctx, const InitFlags& f) {
                   {"git_initialized", res.git_initialized},
                   {"written", res.written},
                   {"kept", res.kept},
-                  {"hooks", res.hooks}});
+                  {"hooks", res.hooks},
+                  {"tracked", res.tracked}});
     return 0;
   }
   for (const auto& w : res.written) o.verbose(1, "wrote " + w);
@@ -45,6 +46,7 @@ int run_init(cli::Context& ctx, const InitFlags& f) {
                      res.root.string(), res.template_name,
                      res.git_initialized ? ", new git repository" : "", res.written.size(),
                      res.hooks.empty() ? "" : ", hooks: " + fmt::format("{}", fmt::join(res.hooks, ", "))));
+  for (const auto& t : res.tracked) o.verbose(1, "tracked " + t + " in the content store");
   o.info("next: git add -A && git commit -m 'xops init'");
   o.line(res.root.string());
   return 0;

@@ -199,6 +199,34 @@ void Repo::for_each_blob(
   check(rc, "walk tree");
 }
 
+size_t Repo::remove_from_index(const std::string& rel) {
+  Index idx;
+  check(git_repository_index(idx.out(), repo_), "open index");
+  std::vector<std::string> doomed;
+  size_t n = git_index_entrycount(idx.get());
+  for (size_t i = 0; i < n; ++i) {
+    std::string path = git_index_get_byindex(idx.get(), i)->path;
+    if (path == rel || path.rfind(rel + "/", 0) == 0) doomed.push_back(path);
+  }
+  for (const auto& p : doomed) check(git_index_remove_bypath(idx.get(), p.c_str()), "unstage " + p);
+  if (!doomed.empty()) check(git_index_write(idx.get()), "write index");
+  return doomed.size();
+}
+
+std::vector<std::string> Repo::index_paths_with_suffix(const std::string& suffix) const {
+  Index idx;
+  check(git_repository_index(idx.out(), repo_), "open index");
+  std::vector<std::string> out;
+  size_t n = git_index_entrycount(idx.get());
+  for (size_t i = 0; i < n; ++i) {
+    const git_index_entry* e = git_index_get_byindex(idx.get(), i);
+    std::string path = e->path;
+    if (path.size() > suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0)
+      out.push_back(std::move(path));
+  }
+  return out;
+}
+
 std::vector<std::string> Repo::all_local_commits() const {
   Revwalk walk;
   check(git_revwalk_new(walk.out(), repo_), "revwalk");

@@ -39,6 +39,10 @@ class Repo {
   // Calls fn(path, blob content) for every blob in `rev` whose path matches pred.
   void for_each_blob(const std::string& rev, const std::function<bool(const std::string&)>& pred,
                      const std::function<void(const std::string&, const std::string&)>& fn) const;
+  // Removes index entries at `rel` or under `rel/` (like `git rm --cached -r`); returns how many.
+  size_t remove_from_index(const std::string& rel);
+  // Paths in the index (repo-relative) that end with `suffix`.
+  std::vector<std::string> index_paths_with_suffix(const std::string& suffix) const;
   // Every commit reachable from any local branch or tag.
   std::vector<std::string> all_local_commits() const;
   // Commits a tree made from the index (for tests and init); returns the commit id.

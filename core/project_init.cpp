@@ -10,6 +10,8 @@
 #include "core/error.hpp"
 #include "core/git.hpp"
 #include "core/templates.hpp"
+#include "core/store/pointer.hpp"
+#include "core/track/track.hpp"
 #include "core/util/fs.hpp"
 #include "core/workspace.hpp"
 
@@ -185,8 +187,27 @@ InitResult init_project(const InitOptions& opts) {
         res.hooks.push_back(std::string(hook) + " (appended)");
       }
     }
+    // Data that ships with the template goes into the store, not into git.
+    std::vector<std::string> data;
+    for (const auto& rel : res.written)
+      if ((rel.rfind("data/", 0) == 0 || rel.rfind("models/", 0) == 0) &&
+          fs::path(rel).filename() != ".gitkeep")
+        data.push_back(rel);
+    if (!data.empty()) {
+      if (!fs::exists(root / ".xops", ec)) created.push_back(root / ".xops");
+      AddOptions add;
+      for (const auto& rel : data) {
+        add.paths.push_back((root / rel).string());
+        created.push_back(root / (rel + kPointerSuffix));
+        auto gi = root / fs::path(rel).parent_path() / ".gitignore";
+        if (!fs::exists(gi, ec)) created.push_back(gi);
+      }
+      std::vector<std::string> ignored_warnings;
+      track_add(Workspace::open(root, &ignored_warnings), add, {});
+      res.tracked = data;
+    }
   } catch (...) {
-    for (auto it = created.rbegin(); it != created.rend(); ++it) fs::remove(*it, ec);
+    for (auto it = created.rbegin(); it != created.rend(); ++it) fs::remove_all(*it, ec);
     if (created_root) fs::remove_all(root, ec);
     else if (res.git_initialized) fs::remove_all(root / ".git", ec);
     throw;

@@ -22,6 +22,7 @@ struct InitResult {
   std::vector<std::string> written;   // relative paths
   std::vector<std::string> kept;      // existing files left alone
   std::vector<std::string> hooks;     // hook names installed or appended
+  std::vector<std::string> tracked;   // template data put into the content store
   std::vector<std::string> warnings;  // e.g. a foreign hook we did not touch
 };
 

@@ -1,0 +1,222 @@
+#include "core/store/object_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "core/error.hpp"
+#include "core/store/file_copy.hpp"
+#include "core/store/sha256.hpp"
+#include "core/util/fs.hpp"
+
+namespace xops {
+
+namespace {
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+int64_t mtime_ns(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+LinkMode parse_link_mode(const std::string& s) {
+  if (s == "copy") return LinkMode::Copy;
+  if (s == "hardlink") return LinkMode::Hardlink;
+  if (s == "reflink") return LinkMode::Reflink;
+  throw usage_error(fmt::format("unknown link mode '{}'", s), "use copy, hardlink or reflink");
+}
+
+ObjectStore::ObjectStore(fs::path objects_dir, fs::path tmp_dir)
+    : objects_(std::move(objects_dir)), tmp_(std::move(tmp_dir)) {}
+
+fs::path ObjectStore::path_of(const std::string& id) const {
+  return objects_ / id.substr(0, 2) / id.substr(2);
+}
+
+bool ObjectStore::has(const std::string& id) const {
+  struct stat st;
+  return ::stat(path_of(id).c_str(), &st) == 0;
+}
+
+std::vector<std::string> ObjectStore::list() const {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  if (!fs::exists(objects_, ec)) return ids;
+  for (const auto& d : fs::directory_iterator(objects_, ec)) {
+    auto prefix = d.path().filename().string();
+    if (prefix.size() != 2 || !d.is_directory()) continue;
+    for (const auto& f : fs::directory_iterator(d.path(), ec)) {
+      auto id = prefix + f.path().filename().string();
+      if (is_sha256_hex(id)) ids.push_back(id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+fs::path ObjectStore::new_temp() const {
+  static std::atomic<uint64_t> counter{0};
+  std::error_code ec;
+  fs::create_directories(tmp_, ec);
+  return tmp_ / fmt::format("obj-{}-{}", ::getpid(), counter++);
+}
+
+void ObjectStore::commit_temp(const fs::path& tmp, const std::string& id, bool* added) const {
+  auto final_path = path_of(id);
+  if (has(id)) {  // identical content is stored once
+    ::unlink(tmp.c_str());
+    if (added) *added = false;
+    return;
+  }
+  std::error_code ec;
+  fs::create_directories(final_path.parent_path(), ec);
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw runtime_error(fmt::format("cannot store object {}: {}", id, errno_text(err)));
+  }
+  if (added) *added = true;
+}
+
+StoredObject ObjectStore::add_file(const fs::path& src, const ByteCallback& on_bytes) {
+  Fd in;
+  in.fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in.fd < 0) throw runtime_error(fmt::format("cannot open {}: {}", src.string(), errno_text(errno)));
+  struct stat before;
+  ::fstat(in.fd, &before);
+  auto tmp = new_temp();
+  Fd out;
+  out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (out.fd < 0) throw runtime_error(fmt::format("cannot create {}: {}", tmp.string(), errno_text(errno)));
+  std::string id;
+  try {
+    uint64_t size = static_cast<uint64_t>(before.st_size);
+    if (size >= (8u << 20) && try_reflink(in.fd, out.fd))
+      id = sha256_fd(in.fd, on_bytes);  // the clone shares blocks: only hashing reads data
+    else
+      id = copy_and_hash(in.fd, size, out.fd, on_bytes);
+    struct stat after_fd, after_path;
+    ::fstat(in.fd, &after_fd);
+    bool replaced = ::stat(src.c_str(), &after_path) != 0 || after_path.st_ino != before.st_ino;
+    if (replaced || after_fd.st_size != before.st_size || mtime_ns(after_fd) != mtime_ns(before))
+      throw runtime_error(fmt::format("{} changed while it was being read", src.string()),
+                          "wait until whatever writes it has finished, then run the command again");
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(out.fd);
+  out.fd = -1;
+  StoredObject r{id, static_cast<uint64_t>(before.st_size), false};
+  commit_temp(tmp, id, &r.added);
+  return r;
+}
+
+StoredObject ObjectStore::add_bytes(std::string_view data) {
+  StoredObject r{sha256_hex(data), data.size(), false};
+  if (has(r.id)) return r;
+  auto tmp = new_temp();
+  atomic_write_file(tmp, data, 0444);
+  commit_temp(tmp, r.id, &r.added);
+  return r;
+}
+
+std::string ObjectStore::read(const std::string& id) const {
+  if (!has(id))
+    throw precondition_error(fmt::format("object {} is not in the store", id.substr(0, 12)),
+                             "run `xops track pull` to fetch it from a remote");
+  return read_file(path_of(id));
+}
+
+void ObjectStore::import_verified(const fs::path& src, const std::string& id,
+                                  const ByteCallback& on_bytes) {
+  if (has(id)) return;
+  Fd in;
+  in.fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in.fd < 0) throw runtime_error(fmt::format("cannot open {}: {}", src.string(), errno_text(errno)));
+  struct stat st;
+  ::fstat(in.fd, &st);
+  auto tmp = new_temp();
+  Fd out;
+  out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (out.fd < 0) throw runtime_error(fmt::format("cannot create {}: {}", tmp.string(), errno_text(errno)));
+  std::string got;
+  try {
+    got = copy_and_hash(in.fd, static_cast<uint64_t>(st.st_size), out.fd, on_bytes);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(out.fd);
+  out.fd = -1;
+  if (got != id) {
+    ::unlink(tmp.c_str());
+    throw runtime_error(fmt::format("object {} from {} is corrupt (its content hashes to {})",
+                                    id.substr(0, 12), src.string(), got.substr(0, 12)),
+                        "run `xops track verify` where it came from");
+  }
+  commit_temp(tmp, id, nullptr);
+}
+
+std::string ObjectStore::rehash(const std::string& id, const ByteCallback& on_bytes) const {
+  return sha256_file(path_of(id), on_bytes);
+}
+
+void ObjectStore::materialize(const std::string& id, const fs::path& dest, LinkMode mode,
+                              bool executable) const {
+  auto obj = path_of(id);
+  std::error_code ec;
+  fs::create_directories(dest.parent_path(), ec);
+  auto tmp = temp_path_beside(dest);
+  bool done = false;
+  if (mode == LinkMode::Hardlink) done = ::link(obj.c_str(), tmp.c_str()) == 0;
+  if (!done) {
+    Fd in, out;
+    in.fd = ::open(obj.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in.fd < 0)
+      throw precondition_error(fmt::format("object {} is not in the store", id.substr(0, 12)),
+                               "run `xops track pull` to fetch it from a remote");
+    out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, executable ? 0755 : 0644);
+    if (out.fd < 0)
+      throw runtime_error(fmt::format("cannot create {}: {}", tmp.string(), errno_text(errno)));
+    struct stat st;
+    ::fstat(in.fd, &st);
+    try {
+      if (!(mode == LinkMode::Reflink && try_reflink(in.fd, out.fd)))
+        copy_fd(in.fd, out.fd, static_cast<uint64_t>(st.st_size));
+      ::fchmod(out.fd, executable ? 0755 : 0644);
+    } catch (...) {
+      ::unlink(tmp.c_str());
+      throw;
+    }
+  }
+  if (::rename(tmp.c_str(), dest.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw runtime_error(fmt::format("cannot write {}: {}", dest.string(), errno_text(err)));
+  }
+}
+
+void ObjectStore::remove(const std::string& id) {
+  auto p = path_of(id);
+  ::unlink(p.c_str());
+  ::rmdir(p.parent_path().c_str());  // only succeeds when the prefix directory is empty
+}
+
+void ObjectStore::sync() const {
+  int fd = ::open(objects_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::syncfs(fd);
+  ::close(fd);
+}
+
+}  // namespace xops

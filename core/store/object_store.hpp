@@ -1,0 +1,58 @@
+#pragma once
+// The content-addressed store: .xops/objects/<2 hex>/<62 hex>, SHA-256 ids. Objects are
+// immutable and read-only (0444); each lands under its final name by rename from
+// .xops/tmp, so a crash never leaves a partial object where a reader would trust it.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace xops {
+
+namespace fs = std::filesystem;
+
+enum class LinkMode { Copy, Hardlink, Reflink };
+LinkMode parse_link_mode(const std::string& s);  // throws usage error
+
+struct StoredObject {
+  std::string id;
+  uint64_t size = 0;
+  bool added = false;  // false when the store already had it
+};
+
+using ByteCallback = std::function<void(uint64_t)>;
+
+class ObjectStore {
+ public:
+  ObjectStore(fs::path objects_dir, fs::path tmp_dir);
+
+  fs::path path_of(const std::string& id) const;
+  bool has(const std::string& id) const;
+  std::vector<std::string> list() const;
+
+  // Hashes and stores a workspace file in one read pass (reflink + hash where the filesystem
+  // clones). Throws if the file changes while it is read.
+  StoredObject add_file(const fs::path& src, const ByteCallback& on_bytes = {});
+  StoredObject add_bytes(std::string_view data);
+  std::string read(const std::string& id) const;
+  // Copies a file received from elsewhere into the store, verifying it hashes to `id`.
+  void import_verified(const fs::path& src, const std::string& id, const ByteCallback& on_bytes = {});
+  // Recomputes an object's hash (for verify).
+  std::string rehash(const std::string& id, const ByteCallback& on_bytes = {}) const;
+  // Writes object `id` to dest atomically (temp beside dest, then rename).
+  void materialize(const std::string& id, const fs::path& dest, LinkMode mode, bool executable) const;
+  void remove(const std::string& id);
+  // Makes every object renamed so far durable (one syncfs instead of an fsync per object).
+  void sync() const;
+
+  const fs::path& objects_dir() const { return objects_; }
+
+ private:
+  fs::path new_temp() const;
+  void commit_temp(const fs::path& tmp, const std::string& id, bool* added) const;
+  fs::path objects_, tmp_;
+};
+
+}  // namespace xops

@@ -1,0 +1,98 @@
+#include "core/store/pointer.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "core/store/sha256.hpp"
+#include "core/yaml_util.hpp"
+
+namespace xops {
+
+static std::string yaml_quote(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (c == '\n') {
+      o += "\\n";
+      continue;
+    }
+    o += c;
+  }
+  return o + "\"";
+}
+
+std::string render_pointer(const Pointer& p) {
+  std::string s =
+      "# xops pointer: the content lives in the xops store; `xops track checkout` restores it.\n";
+  s += "sha256: " + p.sha256 + "\n";
+  s += "size: " + std::to_string(p.size) + "\n";
+  s += std::string("type: ") + (p.is_dir ? "dir" : "file") + "\n";
+  if (p.is_dir) s += "files: " + std::to_string(p.files) + "\n";
+  s += "path: " + yaml_quote(p.name) + "\n";
+  if (!p.desc.empty()) s += "desc: " + yaml_quote(p.desc) + "\n";
+  return s;
+}
+
+Pointer parse_pointer(const std::string& text, const std::string& display) {
+  yaml::Doc doc{display, nullptr};
+  auto root = yaml::parse(text, display);
+  if (!root.IsMap())
+    throw runtime_error(fmt::format("{}: not an xops pointer file", display),
+                        "restore it with `git checkout -- FILE` or re-run `xops track add`");
+  Pointer p;
+  auto sha = doc.require(root, "sha256", "the pointer");
+  p.sha256 = doc.str(sha, "sha256");
+  if (!is_sha256_hex(p.sha256)) doc.fail(sha, "sha256 must be 64 lowercase hex digits");
+  auto size = doc.integer(doc.require(root, "size", "the pointer"), "size");
+  if (size < 0) doc.fail(root["size"], "size must not be negative");
+  p.size = static_cast<uint64_t>(size);
+  if (auto t = root["type"]) {
+    auto type = doc.str(t, "type");
+    if (type != "file" && type != "dir") doc.fail(t, "type must be file or dir");
+    p.is_dir = type == "dir";
+  }
+  if (auto f = root["files"]) p.files = static_cast<uint64_t>(doc.integer(f, "files"));
+  if (auto n = root["path"]) p.name = doc.str(n, "path");
+  if (auto d = root["desc"]) p.desc = doc.str(d, "desc");
+  return p;
+}
+
+std::string render_manifest(std::vector<ManifestEntry> entries) {
+  std::sort(entries.begin(), entries.end(),
+            [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
+  std::string s = "{\"version\":1,\"files\":[";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    if (i) s += ',';
+    s += "{\"path\":" + nlohmann::json(e.path).dump() + ",\"sha256\":\"" + e.sha256 +
+         "\",\"size\":" + std::to_string(e.size) + ",\"exec\":" + (e.executable ? "true" : "false") +
+         "}";
+  }
+  return s + "]}\n";
+}
+
+std::string sha256_of_manifest(const std::vector<ManifestEntry>& entries) {
+  return sha256_hex(render_manifest(entries));
+}
+
+std::vector<ManifestEntry> parse_manifest(const std::string& text, const std::string& id) {
+  std::vector<ManifestEntry> out;
+  try {
+    auto j = nlohmann::json::parse(text);
+    for (const auto& e : j.at("files"))
+      out.push_back({e.at("path").get<std::string>(), e.at("sha256").get<std::string>(),
+                     e.at("size").get<uint64_t>(), e.value("exec", false)});
+  } catch (const nlohmann::json::exception& e) {
+    throw runtime_error(fmt::format("directory manifest {} is malformed: {}", id.substr(0, 12), e.what()),
+                        "run `xops track verify`");
+  }
+  for (const auto& e : out)
+    if (e.path.empty() || e.path[0] == '/' || e.path.find("..") != std::string::npos ||
+        !is_sha256_hex(e.sha256))
+      throw runtime_error(fmt::format("directory manifest {} has an unsafe entry '{}'", id.substr(0, 12), e.path));
+  return out;
+}
+
+}  // namespace xops

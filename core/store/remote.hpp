@@ -1,0 +1,28 @@
+#pragma once
+// Where the store's objects are pushed to and pulled from. One small interface, so S3 or
+// HTTP remotes are one new file each; today: a local directory (or a mounted filesystem).
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/store/object_store.hpp"
+
+namespace xops {
+
+struct RemoteConfig;
+
+class Remote {
+ public:
+  virtual ~Remote() = default;
+  virtual std::string describe() const = 0;
+  virtual bool has(const std::string& id) const = 0;
+  // Copies a local object up; the remote verifies its hash before the object appears.
+  virtual void upload(const ObjectStore& local, const std::string& id, const ByteCallback& cb) = 0;
+  // Fetches an object into the local store, verifying its hash.
+  virtual void download(ObjectStore& local, const std::string& id, const ByteCallback& cb) = 0;
+};
+
+// url relative paths are taken from the workspace root.
+std::unique_ptr<Remote> open_remote(const RemoteConfig& cfg, const std::filesystem::path& ws_root);
+
+}  // namespace xops

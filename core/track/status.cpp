@@ -1,0 +1,84 @@
+// xops track status: each tracked path against its pointer, through the stat cache.
+#include <map>
+
+#include "core/track/track.hpp"
+#include "core/track/track_context.hpp"
+#include "core/util/parallel.hpp"
+
+namespace xops {
+
+const char* state_name(TrackState s) {
+  switch (s) {
+    case TrackState::Unchanged: return "unchanged";
+    case TrackState::Modified: return "modified";
+    case TrackState::Missing: return "missing";
+    case TrackState::NotInStore: return "not-in-store";
+  }
+  return "unchanged";
+}
+
+namespace {
+
+std::vector<std::string> diff_manifests(const std::vector<ManifestEntry>& want,
+                                        const std::vector<ManifestEntry>& have) {
+  std::map<std::string, std::string> a, b;
+  for (const auto& e : want) a[e.path] = e.sha256;
+  for (const auto& e : have) b[e.path] = e.sha256;
+  std::vector<std::string> out;
+  for (const auto& [p, h] : a) {
+    auto it = b.find(p);
+    if (it == b.end()) out.push_back("deleted: " + p);
+    else if (it->second != h) out.push_back("modified: " + p);
+  }
+  for (const auto& [p, h] : b)
+    if (!a.count(p)) out.push_back("new: " + p);
+  if (out.size() > 20) out.resize(20);
+  return out;
+}
+
+}  // namespace
+
+std::vector<StatusEntry> track_status(const Workspace& ws, int jobs) {
+  TrackContext ctx(ws);
+  auto ptrs = ctx.pointers_in_index();
+  std::vector<StatusEntry> out(ptrs.size());
+  // Files are checked in parallel; directories parallelise inside scan_dir.
+  auto check = [&](size_t i, bool dirs) {
+    const auto& r = ptrs[i];
+    if (r.ptr.is_dir != dirs) return;
+    auto& e = out[i];
+    e.path = r.rel;
+    e.is_dir = r.ptr.is_dir;
+    e.sha256 = r.ptr.sha256;
+    std::error_code ec;
+    auto path = ctx.abs(r.rel);
+    e.in_workspace = r.ptr.is_dir ? fs::is_directory(path, ec) : fs::is_regular_file(path, ec);
+    e.in_store = ctx.store.has(r.ptr.sha256);
+    std::vector<ManifestEntry> stored_manifest;
+    if (r.ptr.is_dir && e.in_store) {
+      stored_manifest = parse_manifest(ctx.store.read(r.ptr.sha256), r.ptr.sha256);
+      for (const auto& m : stored_manifest)
+        if (!ctx.store.has(m.sha256)) e.in_store = false;
+    }
+    bool modified = false;
+    if (e.in_workspace) {
+      if (r.ptr.is_dir) {
+        auto have = ctx.scan_dir(r.rel, jobs, nullptr);
+        modified = sha256_of_manifest(have) != r.ptr.sha256;
+        if (modified && !stored_manifest.empty()) e.changed = diff_manifests(stored_manifest, have);
+      } else {
+        modified = ctx.file_hash(r.rel, nullptr) != r.ptr.sha256;
+      }
+    }
+    e.state = !e.in_workspace ? TrackState::Missing
+              : modified      ? TrackState::Modified
+              : !e.in_store   ? TrackState::NotInStore
+                              : TrackState::Unchanged;
+  };
+  parallel_for(ptrs.size(), jobs, [&](size_t i) { check(i, false); });
+  for (size_t i = 0; i < ptrs.size(); ++i) check(i, true);
+  ctx.cache.flush();
+  return out;
+}
+
+}  // namespace xops

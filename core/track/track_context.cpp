@@ -1,0 +1,221 @@
+#include "core/track/track_context.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+#include "core/error.hpp"
+#include "core/store/sha256.hpp"
+#include "core/util/fs.hpp"
+#include "core/util/parallel.hpp"
+
+namespace xops {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+db::Database open_db(const Workspace& ws) {
+  ws.ensure_state_dirs();
+  return db::Database::open(ws.db_path());
+}
+
+git::Repo open_repo(const Workspace& ws) {
+  auto repo = git::Repo::discover(ws.root());
+  if (!repo)
+    throw precondition_error(fmt::format("{} is not inside a git repository", ws.root().string()),
+                             "run `git init` (or `xops init`) first: pointers are versioned by git");
+  return std::move(*repo);
+}
+
+}  // namespace
+
+TrackContext::TrackContext(const Workspace& w)
+    : ws(w),
+      store(w.objects_dir(), w.tmp_dir()),
+      db(open_db(w)),
+      cache(db),
+      repo(open_repo(w)) {
+  auto rel = w.root().lexically_relative(repo.workdir()).generic_string();
+  prefix = (rel.empty() || rel == ".") ? "" : rel + "/";
+}
+
+std::string TrackContext::to_rel(const std::string& user_path) const {
+  fs::path p = fs::absolute(user_path).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();  // "dir/" -> "dir"
+  std::error_code ec;
+  // Resolve symlinks in the parent only: the last component may itself be a symlink.
+  fs::path resolved = fs::weakly_canonical(p.parent_path(), ec) / p.filename();
+  auto lexical = resolved.lexically_relative(fs::weakly_canonical(ws.root(), ec)).generic_string();
+  if (lexical.empty() || lexical == "." || lexical.rfind("..", 0) == 0)
+    throw usage_error(fmt::format("{} is outside the workspace {}", user_path, ws.root().string()),
+                      "track files that live under the directory holding xops.yaml");
+  auto first = lexical.substr(0, lexical.find('/'));
+  if (first == ".xops" || first == ".git")
+    throw usage_error(fmt::format("{} is inside {}/, which xops and git manage", user_path, first));
+  if (ends_with(lexical, kPointerSuffix))
+    throw usage_error(fmt::format("{} is a pointer file", user_path),
+                      "name the data file itself, without the .xops suffix");
+  if (lexical == kProjectFile) throw usage_error("xops.yaml is versioned by git itself");
+  auto st = fs::symlink_status(resolved, ec);
+  if (ec || !fs::exists(st))
+    throw usage_error(fmt::format("{} does not exist", user_path));
+  if (fs::is_symlink(st)) {
+    auto target = fs::weakly_canonical(resolved, ec);
+    if (relative_inside(target, ws.root()).empty())
+      throw usage_error(fmt::format("{} is a symlink that points outside the workspace ({})",
+                                    user_path, target.string()),
+                        "copy the data into the workspace, or track it where it lives");
+  }
+  return lexical;
+}
+
+static std::vector<PointerRef> parse_refs(
+    const std::vector<std::pair<std::string, std::string>>& items) {
+  std::vector<PointerRef> out;
+  for (const auto& [rel_ptr, text] : items) {
+    PointerRef r;
+    r.rel = rel_ptr.substr(0, rel_ptr.size() - std::string(kPointerSuffix).size());
+    r.ptr = parse_pointer(text, rel_ptr);
+    out.push_back(std::move(r));
+  }
+  std::sort(out.begin(), out.end(), [](const PointerRef& a, const PointerRef& b) { return a.rel < b.rel; });
+  return out;
+}
+
+std::vector<PointerRef> TrackContext::pointers_in_index() const {
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& p : repo.index_paths_with_suffix(kPointerSuffix)) {
+    if (p.rfind(prefix, 0) != 0) continue;
+    auto rel = p.substr(prefix.size());
+    std::error_code ec;
+    if (!fs::exists(abs(rel), ec)) continue;  // deleted in the worktree, not yet in git
+    items.emplace_back(rel, read_file(abs(rel)));
+  }
+  return parse_refs(items);
+}
+
+std::vector<PointerRef> TrackContext::pointers_at(const std::string& rev) const {
+  std::vector<std::pair<std::string, std::string>> items;
+  repo.for_each_blob(
+      rev,
+      [&](const std::string& p) { return p.rfind(prefix, 0) == 0 && ends_with(p, kPointerSuffix); },
+      [&](const std::string& p, const std::string& content) {
+        items.emplace_back(p.substr(prefix.size()), content);
+      });
+  return parse_refs(items);
+}
+
+std::vector<PointerRef> TrackContext::filter(std::vector<PointerRef> ptrs,
+                                             const std::vector<std::string>& rels) {
+  if (rels.empty()) return ptrs;
+  std::vector<PointerRef> out;
+  for (auto& p : ptrs)
+    for (const auto& r : rels)
+      if (p.rel == r || p.rel.rfind(r + "/", 0) == 0) {
+        out.push_back(std::move(p));
+        break;
+      }
+  return out;
+}
+
+std::string TrackContext::file_hash(const std::string& rel, uint64_t* hashed, const ByteCallback& cb) {
+  auto path = abs(rel);
+  struct stat before;
+  if (::stat(path.c_str(), &before) != 0)
+    throw runtime_error(fmt::format("cannot stat {}: {}", rel, errno_text(errno)));
+  if (auto h = cache.lookup(rel, before)) {
+    if (cb) cb(static_cast<uint64_t>(before.st_size));
+    return *h;
+  }
+  auto h = sha256_file(path, cb);
+  struct stat after;
+  if (::stat(path.c_str(), &after) == 0 && after.st_size == before.st_size &&
+      after.st_mtim.tv_nsec == before.st_mtim.tv_nsec && after.st_mtim.tv_sec == before.st_mtim.tv_sec)
+    cache.put(rel, after, h);
+  if (hashed) *hashed += static_cast<uint64_t>(before.st_size);
+  return h;
+}
+
+std::vector<std::string> list_files(const fs::path& dir, const fs::path& root) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const auto& e = *it;
+    auto name = e.path().filename().string();
+    if (e.is_directory() && (name == ".git" || name == ".xops")) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (e.is_symlink()) {
+      auto target = fs::weakly_canonical(e.path(), ec);
+      if (relative_inside(target, root).empty())
+        throw usage_error(fmt::format("{} is a symlink that points outside the workspace",
+                                      e.path().lexically_relative(root).generic_string()),
+                          "replace it with the file it points to, or remove it");
+    }
+    if (e.is_regular_file()) out.push_back(e.path().lexically_relative(dir).generic_string());
+  }
+  if (ec) throw runtime_error(fmt::format("cannot list {}: {}", dir.string(), ec.message()));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<ManifestEntry> TrackContext::scan_dir(const std::string& rel, int jobs, uint64_t* hashed,
+                                                  const ByteCallback& cb) {
+  auto files = list_files(abs(rel), ws.root());
+  std::vector<ManifestEntry> entries(files.size());
+  std::atomic<uint64_t> hashed_total{0};
+  parallel_for(files.size(), jobs, [&](size_t i) {
+    auto frel = rel + "/" + files[i];
+    uint64_t h = 0;
+    entries[i].path = files[i];
+    entries[i].sha256 = file_hash(frel, &h, cb);
+    struct stat st;
+    ::stat(abs(frel).c_str(), &st);
+    entries[i].size = static_cast<uint64_t>(st.st_size);
+    entries[i].executable = (st.st_mode & S_IXUSR) != 0;
+    hashed_total += h;
+  });
+  if (hashed) *hashed += hashed_total;
+  return entries;
+}
+
+void TrackContext::collect_ids(const Pointer& p, std::set<std::string>& out,
+                               std::vector<std::string>* unexpanded) const {
+  out.insert(p.sha256);
+  if (!p.is_dir) return;
+  if (!store.has(p.sha256)) {
+    if (unexpanded) unexpanded->push_back(p.sha256);
+    return;
+  }
+  for (const auto& e : parse_manifest(store.read(p.sha256), p.sha256)) out.insert(e.sha256);
+}
+
+std::set<std::string> TrackContext::referenced_ids(bool workspace_only,
+                                                   std::vector<std::string>* unexpanded) const {
+  std::set<std::string> ids;
+  for (const auto& r : pointers_in_index()) collect_ids(r.ptr, ids, unexpanded);
+  std::vector<std::string> commits;
+  if (workspace_only) {
+    auto head = repo.head_commit();
+    if (!head.empty()) commits.push_back(head);
+  } else {
+    commits = repo.all_local_commits();
+  }
+  std::set<std::string> seen_pointer_text;  // the same pointer in many commits: parse once
+  for (const auto& c : commits) {
+    repo.for_each_blob(
+        c,
+        [&](const std::string& p) { return p.rfind(prefix, 0) == 0 && ends_with(p, kPointerSuffix); },
+        [&](const std::string& p, const std::string& content) {
+          if (!seen_pointer_text.insert(content).second) return;
+          collect_ids(parse_pointer(content, p + " in " + c.substr(0, 12)), ids, unexpanded);
+        });
+  }
+  return ids;
+}
+
+}  // namespace xops

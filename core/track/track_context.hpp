@@ -1,0 +1,60 @@
+#pragma once
+// Shared machinery of the track operations (internal to core/track/).
+#include <sys/stat.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/db/database.hpp"
+#include "core/git.hpp"
+#include "core/store/object_store.hpp"
+#include "core/store/pointer.hpp"
+#include "core/store/stat_cache.hpp"
+#include "core/workspace.hpp"
+
+namespace xops {
+
+struct PointerRef {
+  std::string rel;  // workspace-relative path of the tracked file or directory
+  Pointer ptr;
+};
+
+class TrackContext {
+ public:
+  explicit TrackContext(const Workspace& ws);
+
+  const Workspace& ws;
+  ObjectStore store;
+  db::Database db;
+  StatCache cache;
+  git::Repo repo;
+  std::string prefix;  // the workspace root relative to the repo's workdir, "" or "a/b/"
+
+  // A user-typed path -> workspace-relative, refusing paths outside the workspace, inside
+  // .xops/ or .git/, pointer files, and symlinks that lead out.
+  std::string to_rel(const std::string& user_path) const;
+  fs::path abs(const std::string& rel) const { return ws.root() / rel; }
+
+  std::vector<PointerRef> pointers_in_index() const;
+  std::vector<PointerRef> pointers_at(const std::string& rev) const;
+  // Keeps pointers at or under any of `rels` (all when empty).
+  static std::vector<PointerRef> filter(std::vector<PointerRef> ptrs, const std::vector<std::string>& rels);
+
+  // sha256 of a workspace file; from the stat cache when current, else hashed (and cached).
+  std::string file_hash(const std::string& rel, uint64_t* hashed_bytes, const ByteCallback& cb = {});
+  // Every file under a workspace directory as manifest entries (hashed in parallel).
+  std::vector<ManifestEntry> scan_dir(const std::string& rel, int jobs, uint64_t* hashed_bytes,
+                                      const ByteCallback& cb = {});
+  // Ids a pointer needs: the object, and for a directory its manifest's entries (when the
+  // manifest is in the local store; otherwise its id goes to `unexpanded`).
+  void collect_ids(const Pointer& p, std::set<std::string>& out,
+                   std::vector<std::string>* unexpanded = nullptr) const;
+  // Ids that every pointer in every local branch and tag, plus the index, needs.
+  std::set<std::string> referenced_ids(bool workspace_only, std::vector<std::string>* unexpanded) const;
+};
+
+// Lists regular files under dir (relative, '/'-separated, sorted); refuses symlinks out of root.
+std::vector<std::string> list_files(const fs::path& dir, const fs::path& root);
+
+}  // namespace xops

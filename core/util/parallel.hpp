@@ -1,0 +1,49 @@
+#pragma once
+// parallel_for: runs fn(i) for i in [0, n) on `jobs` threads (0 = hardware threads).
+// The first exception stops further work and is rethrown in the caller.
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace xops {
+
+inline unsigned resolve_jobs(int jobs) {
+  if (jobs > 0) return static_cast<unsigned>(jobs);
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw ? hw : 2;
+}
+
+template <typename Fn>
+void parallel_for(size_t n, int jobs, Fn&& fn) {
+  unsigned threads = std::min<size_t>(resolve_jobs(jobs), n);
+  if (threads <= 1) {
+    for (size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::exception_ptr error;
+  std::mutex mu;
+  auto worker = [&] {
+    while (!stop) {
+      size_t i = next++;
+      if (i >= n) return;
+      try {
+        fn(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+        stop = true;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace xops
