@@ -21,7 +21,7 @@ StatCache::StatCache(db::Database& db) : db_(db) {
 }
 
 std::optional<std::string> StatCache::lookup(const std::string& path, const struct stat& st) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   auto it = entries_.find(path);
   if (it == entries_.end()) return std::nullopt;
   auto e = make(st, "");
@@ -33,14 +33,14 @@ std::optional<std::string> StatCache::lookup(const std::string& path, const stru
 }
 
 void StatCache::put(const std::string& path, const struct stat& st, const std::string& sha256) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   auto e = make(st, sha256);
   entries_[path] = e;
   dirty_[path] = e;
 }
 
 void StatCache::flush() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   if (dirty_.empty()) return;
   db::Database::Transaction tx(db_);
   auto ins = db_.prepare(

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -31,7 +32,7 @@ class StatCache {
   db::Database& db_;
   std::unordered_map<std::string, Entry> entries_;
   std::unordered_map<std::string, Entry> dirty_;
-  mutable std::mutex mu_;
+  mutable std::shared_mutex mu_;
 };
 
 }  // namespace xops

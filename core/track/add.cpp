@@ -93,19 +93,17 @@ std::vector<AddResult> track_add(const Workspace& ws, const AddOptions& o, const
     r.pointer = rels[i] + kPointerSuffix;
     r.is_dir = fs::is_directory(ctx.abs(rels[i]));
     if (r.is_dir) {
-      auto files = list_files(ctx.abs(rels[i]), ws.root());
+      auto files = list_files_stat(ctx.abs(rels[i]), ws.root());
       manifests[i].resize(files.size());
       for (size_t k = 0; k < files.size(); ++k) {
-        manifests[i][k].path = files[k];
-        jobs.push_back({rels[i] + "/" + files[k], i, &manifests[i][k]});
+        manifests[i][k].path = files[k].rel;
+        jobs.push_back({rels[i] + "/" + files[k].rel, i, &manifests[i][k]});
+        total += static_cast<uint64_t>(files[k].st.st_size);
       }
     } else {
       jobs.push_back({rels[i], i, nullptr});
+      total += fs::file_size(ctx.abs(rels[i]));
     }
-  }
-  for (const auto& j : jobs) {
-    struct stat st;
-    if (::stat(ctx.abs(j.rel).c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_size);
   }
   if (prog.start) prog.start("hashing", total, true);
 

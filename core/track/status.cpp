@@ -1,5 +1,6 @@
 // xops track status: each tracked path against its pointer, through the stat cache.
 #include <map>
+#include <unordered_set>
 
 #include "core/track/track.hpp"
 #include "core/track/track_context.hpp"
@@ -42,6 +43,16 @@ std::vector<StatusEntry> track_status(const Workspace& ws, int jobs) {
   TrackContext ctx(ws);
   auto ptrs = ctx.pointers_in_index();
   std::vector<StatusEntry> out(ptrs.size());
+  std::unordered_set<std::string> listing;
+  bool listed = false;
+  auto store_listing = [&]() -> const std::unordered_set<std::string>& {
+    if (!listed) {
+      auto ids = ctx.store.list();
+      listing.insert(ids.begin(), ids.end());
+      listed = true;
+    }
+    return listing;
+  };
   // Files are checked in parallel; directories parallelise inside scan_dir.
   auto check = [&](size_t i, bool dirs) {
     const auto& r = ptrs[i];
@@ -54,20 +65,26 @@ std::vector<StatusEntry> track_status(const Workspace& ws, int jobs) {
     auto path = ctx.abs(r.rel);
     e.in_workspace = r.ptr.is_dir ? fs::is_directory(path, ec) : fs::is_regular_file(path, ec);
     e.in_store = ctx.store.has(r.ptr.sha256);
-    std::vector<ManifestEntry> stored_manifest;
-    if (r.ptr.is_dir && e.in_store) {
-      stored_manifest = parse_manifest(ctx.store.read(r.ptr.sha256), r.ptr.sha256);
-      for (const auto& m : stored_manifest)
-        if (!ctx.store.has(m.sha256)) e.in_store = false;
-    }
     bool modified = false;
-    if (e.in_workspace) {
-      if (r.ptr.is_dir) {
-        auto have = ctx.scan_dir(r.rel, jobs, nullptr);
-        modified = sha256_of_manifest(have) != r.ptr.sha256;
-        if (modified && !stored_manifest.empty()) e.changed = diff_manifests(stored_manifest, have);
-      } else {
-        modified = ctx.file_hash(r.rel, nullptr) != r.ptr.sha256;
+    if (!r.ptr.is_dir) {
+      if (e.in_workspace) modified = ctx.file_hash(r.rel, nullptr) != r.ptr.sha256;
+    } else {
+      // An unchanged directory's entries are the scan itself: no need to parse the manifest.
+      std::vector<ManifestEntry> entries;
+      if (e.in_workspace) {
+        entries = ctx.scan_dir(r.rel, jobs, nullptr);
+        modified = sha256_of_manifest(entries) != r.ptr.sha256;
+      }
+      if (e.in_store && (modified || !e.in_workspace)) {
+        auto stored = parse_manifest(ctx.store.read(r.ptr.sha256), r.ptr.sha256);
+        if (modified) e.changed = diff_manifests(stored, entries);
+        entries = std::move(stored);
+      }
+      if (e.in_store && !entries.empty()) {
+        // One readdir per prefix beats one stat per object for big directories.
+        auto present = store_listing();
+        for (const auto& m : entries)
+          if (!present.count(m.sha256)) e.in_store = false;
       }
     }
     e.state = !e.in_workspace ? TrackState::Missing

@@ -1,6 +1,11 @@
 #include "core/track/track_context.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 
 #include "core/error.hpp"
@@ -120,15 +125,22 @@ std::vector<PointerRef> TrackContext::filter(std::vector<PointerRef> ptrs,
   return out;
 }
 
-std::string TrackContext::file_hash(const std::string& rel, uint64_t* hashed, const ByteCallback& cb) {
-  auto path = abs(rel);
-  struct stat before;
-  if (::stat(path.c_str(), &before) != 0)
+std::string TrackContext::file_hash(const std::string& rel, uint64_t* hashed, const ByteCallback& cb,
+                                    struct stat* st_out) {
+  struct stat st;
+  if (::stat(abs(rel).c_str(), &st) != 0)
     throw runtime_error(fmt::format("cannot stat {}: {}", rel, errno_text(errno)));
+  if (st_out) *st_out = st;
+  return file_hash_stat(rel, st, hashed, cb);
+}
+
+std::string TrackContext::file_hash_stat(const std::string& rel, const struct stat& before,
+                                         uint64_t* hashed, const ByteCallback& cb) {
   if (auto h = cache.lookup(rel, before)) {
     if (cb) cb(static_cast<uint64_t>(before.st_size));
     return *h;
   }
+  auto path = abs(rel);
   auto h = sha256_file(path, cb);
   struct stat after;
   if (::stat(path.c_str(), &after) == 0 && after.st_size == before.st_size &&
@@ -138,43 +150,66 @@ std::string TrackContext::file_hash(const std::string& rel, uint64_t* hashed, co
   return h;
 }
 
-std::vector<std::string> list_files(const fs::path& dir, const fs::path& root) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    const auto& e = *it;
-    auto name = e.path().filename().string();
-    if (e.is_directory() && (name == ".git" || name == ".xops")) {
-      it.disable_recursion_pending();
-      continue;
-    }
-    if (e.is_symlink()) {
-      auto target = fs::weakly_canonical(e.path(), ec);
+namespace {
+void walk(int dirfd, const std::string& prefix, const fs::path& abs_dir, const fs::path& root,
+          std::vector<ListedFile>& out) {
+  DIR* d = ::fdopendir(dirfd);
+  if (!d) {
+    ::close(dirfd);
+    throw runtime_error(fmt::format("cannot list {}: {}", abs_dir.string(), errno_text(errno)));
+  }
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // raced away
+    std::string rel = prefix.empty() ? name : prefix + "/" + name;
+    if (S_ISLNK(st.st_mode)) {
+      std::error_code ec;
+      auto target = fs::weakly_canonical(abs_dir / name, ec);
       if (relative_inside(target, root).empty())
         throw usage_error(fmt::format("{} is a symlink that points outside the workspace",
-                                      e.path().lexically_relative(root).generic_string()),
+                                      (abs_dir / name).lexically_relative(root).generic_string()),
                           "replace it with the file it points to, or remove it");
+      if (::fstatat(::dirfd(d), e->d_name, &st, 0) != 0) continue;  // dangling
     }
-    if (e.is_regular_file()) out.push_back(e.path().lexically_relative(dir).generic_string());
+    if (S_ISDIR(st.st_mode)) {
+      if (name == ".git" || name == ".xops") continue;
+      int sub = ::openat(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (sub >= 0) walk(sub, rel, abs_dir / name, root, out);
+    } else if (S_ISREG(st.st_mode)) {
+      out.push_back({rel, st});
+    }
   }
-  if (ec) throw runtime_error(fmt::format("cannot list {}: {}", dir.string(), ec.message()));
-  std::sort(out.begin(), out.end());
+  ::closedir(d);
+}
+}  // namespace
+
+std::vector<ListedFile> list_files_stat(const fs::path& dir, const fs::path& root) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw runtime_error(fmt::format("cannot open {}: {}", dir.string(), errno_text(errno)));
+  std::vector<ListedFile> out;
+  walk(fd, "", dir, root, out);
+  std::sort(out.begin(), out.end(), [](const ListedFile& a, const ListedFile& b) { return a.rel < b.rel; });
+  return out;
+}
+
+std::vector<std::string> list_files(const fs::path& dir, const fs::path& root) {
+  std::vector<std::string> out;
+  for (auto& f : list_files_stat(dir, root)) out.push_back(std::move(f.rel));
   return out;
 }
 
 std::vector<ManifestEntry> TrackContext::scan_dir(const std::string& rel, int jobs, uint64_t* hashed,
                                                   const ByteCallback& cb) {
-  auto files = list_files(abs(rel), ws.root());
+  auto files = list_files_stat(abs(rel), ws.root());
   std::vector<ManifestEntry> entries(files.size());
   std::atomic<uint64_t> hashed_total{0};
   parallel_for(files.size(), jobs, [&](size_t i) {
-    auto frel = rel + "/" + files[i];
     uint64_t h = 0;
-    entries[i].path = files[i];
-    entries[i].sha256 = file_hash(frel, &h, cb);
-    struct stat st;
-    ::stat(abs(frel).c_str(), &st);
+    const auto& st = files[i].st;
+    entries[i].path = files[i].rel;
+    entries[i].sha256 = file_hash_stat(rel + "/" + files[i].rel, st, &h, cb);
     entries[i].size = static_cast<uint64_t>(st.st_size);
     entries[i].executable = (st.st_mode & S_IXUSR) != 0;
     hashed_total += h;

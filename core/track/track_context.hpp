@@ -42,7 +42,12 @@ class TrackContext {
   static std::vector<PointerRef> filter(std::vector<PointerRef> ptrs, const std::vector<std::string>& rels);
 
   // sha256 of a workspace file; from the stat cache when current, else hashed (and cached).
-  std::string file_hash(const std::string& rel, uint64_t* hashed_bytes, const ByteCallback& cb = {});
+  // st_out (optional) receives the file's stat.
+  std::string file_hash(const std::string& rel, uint64_t* hashed_bytes, const ByteCallback& cb = {},
+                        struct stat* st_out = nullptr);
+  // Same, for a file whose stat the caller already has.
+  std::string file_hash_stat(const std::string& rel, const struct stat& st, uint64_t* hashed_bytes,
+                             const ByteCallback& cb = {});
   // Every file under a workspace directory as manifest entries (hashed in parallel).
   std::vector<ManifestEntry> scan_dir(const std::string& rel, int jobs, uint64_t* hashed_bytes,
                                       const ByteCallback& cb = {});
@@ -54,7 +59,13 @@ class TrackContext {
   std::set<std::string> referenced_ids(bool workspace_only, std::vector<std::string>* unexpanded) const;
 };
 
-// Lists regular files under dir (relative, '/'-separated, sorted); refuses symlinks out of root.
+struct ListedFile {
+  std::string rel;  // relative to the listed directory, '/'-separated
+  struct stat st;   // of the file (a symlink: of its target)
+};
+// Regular files under dir, sorted, with their stat (one fstatat per entry, relative to the
+// directory's fd: no repeated path walks). Refuses symlinks that lead out of root.
+std::vector<ListedFile> list_files_stat(const fs::path& dir, const fs::path& root);
 std::vector<std::string> list_files(const fs::path& dir, const fs::path& root);
 
 }  // namespace xops
