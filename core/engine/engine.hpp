@@ -2,11 +2,15 @@
 // The narrow interface to the LibTorch engine. The implementation lives in
 // libxops_engine.so (core/torch/), dlopen'ed on first use by engine(), so commands that
 // run no model never map libtorch. Nothing here includes LibTorch.
+#include <filesystem>
+#include <memory>
 #include <string>
+
+#include "core/engine/language_model.hpp"
 
 namespace xops {
 
-inline constexpr int kEngineAbi = 1;
+inline constexpr int kEngineAbi = 2;
 
 class Engine {
  public:
@@ -14,6 +18,8 @@ class Engine {
   virtual std::string torch_version() const = 0;
   virtual bool cuda_available() const = 0;
   virtual int cuda_device_count() const = 0;
+  // Loads a Hugging Face model directory (config.json, safetensors, tokenizer).
+  virtual std::unique_ptr<LanguageModel> load(const std::filesystem::path& dir, const LoadOptions& opts) = 0;
 };
 
 // Loads the engine library once (XOPS_ENGINE_LIB, then beside the binary, then

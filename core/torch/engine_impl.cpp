@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "core/engine/engine.hpp"
+#include "core/torch/torch_model.hpp"
 
 namespace xops {
 namespace {
@@ -13,8 +14,9 @@ class TorchEngine final : public Engine {
            std::to_string(TORCH_VERSION_PATCH);
   }
   bool cuda_available() const override { return torch::cuda::is_available(); }
-  int cuda_device_count() const override {
-    return static_cast<int>(torch::cuda::device_count());
+  int cuda_device_count() const override { return static_cast<int>(torch::cuda::device_count()); }
+  std::unique_ptr<LanguageModel> load(const std::filesystem::path& dir, const LoadOptions& opts) override {
+    return TorchModel::load(dir, opts);
   }
 };
 

@@ -1,0 +1,50 @@
+#pragma once
+// The LibTorch LanguageModel (internal to the engine library).
+#include <ATen/ATen.h>
+
+#include <memory>
+
+#include "core/engine/language_model.hpp"
+#include "core/torch/transformer.hpp"
+
+namespace xops {
+
+at::Device resolve_device(const std::string& device);
+at::ScalarType resolve_dtype(const std::string& dtype);
+void configure_threads(int threads);
+
+class TorchModel final : public LanguageModel {
+ public:
+  TorchModel(ModelConfig cfg, Weights w, Tokenizer tok, at::Device dev, at::ScalarType dt);
+  static std::unique_ptr<TorchModel> load(const std::filesystem::path& dir, const LoadOptions& opts);
+
+  const ModelConfig& config() const override { return cfg_; }
+  const Tokenizer& tokenizer() const override { return tok_; }
+  std::string device() const override { return dev_.str(); }
+  std::string dtype() const override;
+  std::vector<std::vector<float>> forward_logits(const std::vector<std::vector<int32_t>>& seqs) override;
+  std::vector<Generation> generate(const std::vector<std::vector<int32_t>>& prompts, const SamplingOptions& opts,
+                                   const TokenCallback& on_token, const LogitsCallback& on_logits,
+                                   GenerationStats* stats) override;
+  void save(const std::filesystem::path& dir) const override;
+
+  Weights& weights() { return w_; }
+  at::Device torch_device() const { return dev_; }
+  at::ScalarType torch_dtype() const { return dt_; }
+
+ private:
+  ModelConfig cfg_;
+  Weights w_;
+  Tokenizer tok_;
+  at::Device dev_;
+  at::ScalarType dt_;
+};
+
+// Left-pads sequences into [B, T] ids/positions/valid tensors on `dev`.
+struct Batch {
+  at::Tensor ids, positions, valid;
+  std::vector<int64_t> lengths;
+};
+Batch make_batch(const std::vector<std::vector<int32_t>>& seqs, int32_t pad_id, at::Device dev);
+
+}  // namespace xops

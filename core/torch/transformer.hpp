@@ -1,0 +1,66 @@
+#pragma once
+// GPT-2 and Llama as plain tensors with Hugging Face names and layouts (internal to the
+// engine library). Only core/torch/*.cpp include this.
+#include <ATen/ATen.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/model/model_config.hpp"
+
+namespace xops {
+
+class Checkpoint;
+
+// One projection. GPT-2's Conv1D stores [in, out] (y = x W + b); Llama's Linear [out, in].
+// An optional LoRA pair adds scale * B(A(dropout(x))).
+struct Proj {
+  at::Tensor w, b;
+  bool conv1d = false;
+  at::Tensor lora_a, lora_b;  // [r, in], [out, r] (PEFT layout for both families)
+  double lora_scale = 0.0;
+  double lora_dropout = 0.0;
+  at::Tensor operator()(const at::Tensor& x, bool training) const;
+  int64_t in_features() const { return conv1d ? w.size(0) : w.size(1); }
+  int64_t out_features() const { return conv1d ? w.size(1) : w.size(0); }
+};
+
+struct Layer {
+  at::Tensor norm1_w, norm1_b, norm2_w, norm2_b;  // *_b: GPT-2 only
+  Proj qkv;                                       // GPT-2 c_attn
+  Proj q, k, v;                                   // Llama
+  Proj o;                                         // c_proj / o_proj
+  Proj fc, fc_out;                                // GPT-2 c_fc / mlp.c_proj
+  Proj gate, up, down;                            // Llama
+};
+
+struct Weights {
+  at::Tensor wte, wpe, norm_w, norm_b, lm_head;  // lm_head undefined when tied
+  std::vector<Layer> layers;
+};
+
+// Every tensor with its Hugging Face name (the checkpoint's spelling).
+std::vector<std::pair<std::string, at::Tensor*>> named_tensors(const ModelConfig& c, Weights& w);
+std::vector<std::pair<std::string, Proj*>> named_projections(const ModelConfig& c, Weights& w);
+
+Weights load_weights(const ModelConfig& c, const Checkpoint& ckpt, const at::TensorOptions& opts);
+Weights init_weights(const ModelConfig& c, uint64_t seed, const at::TensorOptions& opts);
+
+// Per-layer keys/values for incremental decoding: [B, n_kv, capacity, head_dim].
+struct KVCache {
+  std::vector<at::Tensor> k, v;
+  at::Tensor key_valid;  // [B, capacity] bool: false for left padding
+  int64_t len = 0;
+  int64_t capacity = 0;
+  void reset(const ModelConfig& c, int64_t batch, int64_t capacity, const at::TensorOptions& opts);
+};
+
+// ids, positions: [B, T] int64; valid: [B, T] bool (false = padding). With a cache, the
+// new keys/values are appended. Returns the final hidden states [B, T, D] (before lm_head).
+at::Tensor forward_hidden(const ModelConfig& c, const Weights& w, const at::Tensor& ids,
+                          const at::Tensor& positions, const at::Tensor& valid, KVCache* cache,
+                          bool training = false);
+at::Tensor lm_logits(const ModelConfig& c, const Weights& w, const at::Tensor& hidden);
+
+}  // namespace xops
