@@ -13,5 +13,6 @@ namespace xops::commands {
 void register_init(CLI::App& app, cli::Context& ctx);
 void register_config(CLI::App& app, cli::Context& ctx);
 void register_track(CLI::App& app, cli::Context& ctx);
+void register_generate(CLI::App& app, cli::Context& ctx);
 
 }  // namespace xops::commands

@@ -1,0 +1,14 @@
+#pragma once
+// Resolves a model REF to a directory: a path, or an artifact name from xops.yaml.
+// Registry refs (name@v1.2.0, name#prod) are recognised and refused until the registry lands.
+#include <filesystem>
+#include <string>
+
+namespace xops {
+
+class Workspace;
+
+// ws may be null outside a project.
+std::filesystem::path resolve_model_ref(const std::string& ref, const Workspace* ws);
+
+}  // namespace xops
