@@ -20,6 +20,9 @@ class Engine {
   virtual int cuda_device_count() const = 0;
   // Loads a Hugging Face model directory (config.json, safetensors, tokenizer).
   virtual std::unique_ptr<LanguageModel> load(const std::filesystem::path& dir, const LoadOptions& opts) = 0;
+  // A freshly initialised model (GPT-2 initialisation, seeded) for training from scratch.
+  virtual std::unique_ptr<LanguageModel> create(const ModelConfig& cfg, Tokenizer tok, uint64_t seed,
+                                                const LoadOptions& opts) = 0;
 };
 
 // Loads the engine library once (XOPS_ENGINE_LIB, then beside the binary, then

@@ -18,6 +18,14 @@ class TorchEngine final : public Engine {
   std::unique_ptr<LanguageModel> load(const std::filesystem::path& dir, const LoadOptions& opts) override {
     return TorchModel::load(dir, opts);
   }
+  std::unique_ptr<LanguageModel> create(const ModelConfig& cfg, Tokenizer tok, uint64_t seed,
+                                        const LoadOptions& opts) override {
+    configure_threads(opts.threads);
+    auto dev = resolve_device(opts.device);
+    auto dt = resolve_dtype(opts.dtype);
+    auto w = init_weights(cfg, seed, at::TensorOptions().dtype(dt).device(dev));
+    return std::make_unique<TorchModel>(cfg, std::move(w), std::move(tok), dev, dt);
+  }
 };
 
 }  // namespace

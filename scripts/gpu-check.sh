@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# GPU check, for a machine with an NVIDIA GPU and a CUDA PyTorch (the device machine):
+#  1. builds xops against the CUDA LibTorch inside that PyTorch (Torch_DIR from
+#     torch.utils.cmake_prefix_path) in build-cuda/;
+#  2. runs the golden parity tests on the GPU in fp32 (same tolerances as CPU: 3e-4 GPT-2,
+#     1e-5 Llama) and the engine tests;
+#  3. prints decode tokens/s on the GPU for the benchmark model.
+# The device machine reaches no package registry: run scripts/fetch-debs.sh here first; its
+# .debs/ folder (git-ignored, carried to the device) is unpacked into a prefix when the
+# Debian -dev packages are not installed there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+$PY - <<'PY'
+import torch, sys
+print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, available: {torch.cuda.is_available()}")
+if not torch.cuda.is_available(): sys.exit("gpu-check: no CUDA device visible to PyTorch")
+if not torch._C._GLIBCXX_USE_CXX11_ABI:
+    sys.exit("gpu-check: this PyTorch was built with the pre-C++11 std::string ABI; xops (and Debian's "
+             "libraries) use the C++11 ABI, so its LibTorch cannot be linked into xops")
+PY
+TORCH_PREFIX=$($PY -c 'import torch; print(torch.utils.cmake_prefix_path)')
+PREFIX_PATH="$TORCH_PREFIX"
+if [ -d .debs ] && ! pkg-config --exists libgit2 2>/dev/null; then
+  mkdir -p .debs/root
+  for d in .debs/*.deb; do dpkg -x "$d" .debs/root; done
+  R="$PWD/.debs/root"
+  export PKG_CONFIG_PATH="$R/usr/lib/x86_64-linux-gnu/pkgconfig:$R/usr/share/pkgconfig:${PKG_CONFIG_PATH:-}"
+  export LD_LIBRARY_PATH="$R/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+  export CPATH="$R/usr/include:${CPATH:-}"
+  PREFIX_PATH="$PREFIX_PATH;$R/usr;$R/usr/lib/x86_64-linux-gnu/cmake;$R/usr/share/cmake"
+fi
+gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+cmake -S . -B build-cuda "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$PREFIX_PATH" \
+  -DCMAKE_CUDA_ARCHITECTURES=native >/dev/null
+cmake --build build-cuda -j "$(nproc)" --target xops engine_tests xops_bench_generate
+SHARED="${SHARED:-$PWD/../shared}"
+echo "== golden parity on CUDA (fp32)"
+XOPS_TEST_DEVICE=cuda XOPS_SHARED_DIR="$SHARED" ./build-cuda/tests/engine_tests
+echo "== xops --version -v"
+./build-cuda/xops --version -v
+echo "== decode throughput on CUDA (GPT-2 golden model, 64 tokens)"
+for dt in fp32 bf16; do
+  ./build-cuda/xops generate "$SHARED/golden/models/gpt2-tiny" "The quick brown fox" -n 64 --ignore-eos \
+    --device cuda --dtype "$dt" --json | $PY -c "import json,sys; d=json.load(sys.stdin); print('$dt', 'decode tokens/s:', round(d['timing']['decode_tokens_per_second']))"
+done
