@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+DEMO_ROOT="$PWD"
 XOPS="$PWD/${BUILD_DIR:-build}/xops"
 work="$(mktemp -d -t xops-demo.XXXXXX)"
 echo "== demo directory: $work" >&2
@@ -20,4 +21,22 @@ cd demo
 git add -A && git commit -qm "xops init"
 echo "== xops config (where each setting comes from)" >&2
 "$XOPS" config
+echo "== version a data set: track add, commit, modify, status, checkout the old revision" >&2
+mkdir -p data/corpus
+head -c 200000 "$DEMO_ROOT/../shared/data/austen.txt" > data/corpus/emma.txt 2>/dev/null || \
+  head -c 200000 /dev/urandom | base64 > data/corpus/emma.txt
+"$XOPS" track add data/corpus
+git commit -qm "corpus v1"
+echo "An added line." >> data/corpus/emma.txt
+"$XOPS" track status || true
+"$XOPS" track add data/corpus && git commit -qm "corpus v2"
+"$XOPS" track checkout HEAD~1 && "$XOPS" track status
+"$XOPS" track checkout HEAD
+echo "== push to a directory remote, drop the local store, pull it back" >&2
+sed -i "s|^remotes:.*|remotes:\n  local:\n    url: $work/remote-store\n    default: true|" xops.yaml
+"$XOPS" track push && rm -rf .xops/objects && "$XOPS" track pull && "$XOPS" track verify
+echo "== the model engine: greedy generation from the tiny GPT-2 fixture" >&2
+if [ -d "$DEMO_ROOT/../shared/golden/models/gpt2-tiny" ]; then
+  "$XOPS" generate "$DEMO_ROOT/../shared/golden/models/gpt2-tiny" "The quick brown fox" -n 16 -v
+fi
 echo "== done: $work/demo" >&2

@@ -25,6 +25,11 @@ class DirRemote final : public Remote {
     return ::stat(path_of(id).c_str(), &st) == 0;
   }
 
+  uint64_t size_of(const std::string& id) const override {
+    struct stat st;
+    return ::stat(path_of(id).c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  }
+
   void upload(const ObjectStore& local, const std::string& id, const ByteCallback& cb) override {
     static std::atomic<uint64_t> counter{0};
     auto tmp_dir = root_ / ".tmp";

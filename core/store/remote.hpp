@@ -16,6 +16,7 @@ class Remote {
   virtual ~Remote() = default;
   virtual std::string describe() const = 0;
   virtual bool has(const std::string& id) const = 0;
+  virtual uint64_t size_of(const std::string& id) const = 0;  // 0 when unknown
   // Copies a local object up; the remote verifies its hash before the object appears.
   virtual void upload(const ObjectStore& local, const std::string& id, const ByteCallback& cb) = 0;
   // Fetches an object into the local store, verifying its hash.

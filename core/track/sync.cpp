@@ -95,7 +95,7 @@ SyncResult track_pull(const Workspace& ws, const SyncOptions& o, const TrackProg
     }
     transfer(
         available, o.jobs, prog, [&](const std::string& id) { return ctx.store.has(id); },
-        [&](const std::string&) { return uint64_t{0}; },
+        [&](const std::string& id) { return remote->size_of(id); },
         [&](const std::string& id) { remote->download(ctx.store, id, prog.advance); }, res);
   };
   // Round 1: what the pointers name (files and directory manifests); round 2: the files
