@@ -200,6 +200,7 @@ int run_gc(cli::Context& ctx, bool dry_run, bool workspace_only) {
 void register_track(CLI::App& app, cli::Context& ctx) {
   auto* track = app.add_subcommand("track", "Version data and model files; record experiments");
   track->require_subcommand(1);
+  register_track_runs(track, ctx);
 
   struct Flags {
     AddOptions add;

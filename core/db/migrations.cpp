@@ -13,6 +13,58 @@ CREATE TABLE stat_cache (
   sha256 TEXT NOT NULL
 ) WITHOUT ROWID;
 )sql",
+      // 2: experiment tracking. Runs are addressed by ULID text; rows elsewhere refer to the
+      // integer rowid and to interned metric keys, which keeps 1M-point inserts fast.
+      R"sql(
+CREATE TABLE runs (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL DEFAULT '',
+  kind TEXT NOT NULL DEFAULT 'run',
+  status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'killed')),
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER,
+  exit_code INTEGER,
+  command TEXT NOT NULL DEFAULT '',
+  git_commit TEXT NOT NULL DEFAULT '',
+  git_dirty INTEGER NOT NULL DEFAULT 0,
+  diff_sha256 TEXT NOT NULL DEFAULT '',
+  user TEXT NOT NULL DEFAULT '',
+  host TEXT NOT NULL DEFAULT '',
+  pid INTEGER,
+  parent_seq INTEGER REFERENCES runs(seq)
+);
+CREATE INDEX runs_start ON runs(start_ms);
+CREATE TABLE params (
+  run INTEGER NOT NULL REFERENCES runs(seq) ON DELETE CASCADE,
+  key TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE TABLE tags (
+  run INTEGER NOT NULL REFERENCES runs(seq) ON DELETE CASCADE,
+  key TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE TABLE metric_keys (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE metrics (
+  run INTEGER NOT NULL REFERENCES runs(seq) ON DELETE CASCADE,
+  key INTEGER NOT NULL REFERENCES metric_keys(id),
+  step INTEGER NOT NULL,
+  value REAL NOT NULL,
+  wall_ms INTEGER NOT NULL
+);
+CREATE INDEX metrics_run_key_step ON metrics(run, key, step);
+CREATE TABLE artifacts (
+  run INTEGER NOT NULL REFERENCES runs(seq) ON DELETE CASCADE,
+  name TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, path TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run, name)
+) WITHOUT ROWID;
+CREATE TABLE inputs (
+  run INTEGER NOT NULL REFERENCES runs(seq) ON DELETE CASCADE,
+  path TEXT NOT NULL, sha256 TEXT NOT NULL,
+  PRIMARY KEY (run, path)
+) WITHOUT ROWID;
+)sql",
   };
   return m;
 }
