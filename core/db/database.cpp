@@ -67,7 +67,16 @@ Database Database::open(const std::filesystem::path& path) {
   Database db(raw);
   if (rc != SQLITE_OK) fail(raw, "open " + path.string());
   sqlite3_busy_timeout(raw, 10000);
-  db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  // Switching a new file to WAL needs a moment of exclusive access and reports SQLITE_BUSY
+  // without consulting the busy handler when another process is opening it too: retry.
+  for (int attempt = 0;; ++attempt) {
+    int rc = sqlite3_exec(raw, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) break;
+    if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) fail(raw, "set WAL mode");
+    if (attempt >= 400) fail(raw, "set WAL mode");
+    sqlite3_sleep(25);
+  }
+  db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
   db.migrate();
   return db;
 }
