@@ -53,12 +53,15 @@ std::string chart(const std::string& key, const std::vector<RunRecord>& runs, co
       R"(<svg class="chart" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="{}">)", W, H, W, H,
       html_escape(key));
   svg += fmt::format(R"(<text x="{}" y="18" class="title">{}</text>)", L, html_escape(key));
+  double last_xtick = -1e300;
   for (int i = 0; i <= 4; ++i) {
-    double yv = y0 + (y1 - y0) * i / 4, xv = x0 + (x1 - x0) * i / 4;
+    double yv = y0 + (y1 - y0) * i / 4, xv = std::round(x0 + (x1 - x0) * i / 4);
     svg += fmt::format(R"(<line x1="{}" y1="{:.1f}" x2="{}" y2="{:.1f}" class="grid"/>)", L, sy(yv), W - R, sy(yv));
     svg += fmt::format(R"(<text x="{}" y="{:.1f}" class="tick" text-anchor="end">{}</text>)", L - 6, sy(yv) + 4, fmt_num(yv));
+    if (xv == last_xtick) continue;  // steps are integers: no repeated labels on short ranges
+    last_xtick = xv;
     svg += fmt::format(R"(<text x="{:.1f}" y="{}" class="tick" text-anchor="middle">{}</text>)", sx(xv), H - B + 16,
-                       fmt_num(std::round(xv)));
+                       fmt_num(xv));
   }
   svg += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="middle">step</text>)", (L + W - R) / 2, H - 6);
   for (size_t r = 0; r < series.size(); ++r) {
