@@ -219,6 +219,10 @@ void register_track(CLI::App& app, cli::Context& ctx) {
   auto* add = track->add_subcommand("add", "Store files/directories and stage their PATH.xops pointers");
   add->add_option("paths", f->add.paths, "Files or directories")->required();
   add->add_option("--desc", f->add.desc, "Description kept in the pointer");
+  add->add_option_function<std::string>(
+         "--link", [f](const std::string& v) { f->add.mode = parse_link_mode(v); },
+         "copy (default), hardlink (no second copy; files become read-only) or reflink")
+      ->check(CLI::IsMember({"copy", "hardlink", "reflink"}));
   jobs_opt(add);
   add->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_add(ctx, f->add, f->jobs); }; });
 

@@ -87,12 +87,50 @@ void ObjectStore::commit_temp(const fs::path& tmp, const std::string& id, bool* 
   if (added) *added = true;
 }
 
-StoredObject ObjectStore::add_file(const fs::path& src, const ByteCallback& on_bytes) {
+namespace {
+[[noreturn]] void changed_while_reading(const fs::path& src) {
+  throw runtime_error(fmt::format("{} changed while it was being read", src.string()),
+                      "wait until whatever writes it has finished, then run the command again");
+}
+bool same_version(const struct stat& a, const struct stat& b) {
+  return a.st_ino == b.st_ino && a.st_size == b.st_size && mtime_ns(a) == mtime_ns(b);
+}
+}  // namespace
+
+StoredObject ObjectStore::add_file(const fs::path& src, const ByteCallback& on_bytes, LinkMode mode) {
   Fd in;
   in.fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
   if (in.fd < 0) throw runtime_error(fmt::format("cannot open {}: {}", src.string(), errno_text(errno)));
   struct stat before;
   ::fstat(in.fd, &before);
+  if (mode == LinkMode::Hardlink) {
+    auto id = sha256_fd(in.fd, on_bytes);
+    struct stat after;
+    if (::stat(src.c_str(), &after) != 0 || !same_version(before, after)) changed_while_reading(src);
+    StoredObject r{id, static_cast<uint64_t>(before.st_size), false};
+    if (has(id)) {
+      // Share the existing object's inode instead of keeping a second copy.
+      auto link_tmp = temp_path_beside(src);
+      if (::link(path_of(id).c_str(), link_tmp.c_str()) == 0) {
+        struct stat again;
+        if (::stat(src.c_str(), &again) == 0 && same_version(before, again)) ::rename(link_tmp.c_str(), src.c_str());
+        else ::unlink(link_tmp.c_str());
+      }
+      return r;
+    }
+    auto tmp = new_temp();
+    if (::link(src.c_str(), tmp.c_str()) == 0) {
+      ::chmod(tmp.c_str(), 0444);
+      struct stat linked;
+      if (::stat(tmp.c_str(), &linked) != 0 || !same_version(before, linked)) {
+        ::unlink(tmp.c_str());
+        changed_while_reading(src);
+      }
+      commit_temp(tmp, id, &r.added);
+      return r;
+    }
+    // EXDEV / EPERM / EMLINK: fall through to a copy.
+  }
   auto tmp = new_temp();
   Fd out;
   out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
@@ -104,12 +142,8 @@ StoredObject ObjectStore::add_file(const fs::path& src, const ByteCallback& on_b
       id = sha256_fd(in.fd, on_bytes);  // the clone shares blocks: only hashing reads data
     else
       id = copy_and_hash(in.fd, size, out.fd, on_bytes);
-    struct stat after_fd, after_path;
-    ::fstat(in.fd, &after_fd);
-    bool replaced = ::stat(src.c_str(), &after_path) != 0 || after_path.st_ino != before.st_ino;
-    if (replaced || after_fd.st_size != before.st_size || mtime_ns(after_fd) != mtime_ns(before))
-      throw runtime_error(fmt::format("{} changed while it was being read", src.string()),
-                          "wait until whatever writes it has finished, then run the command again");
+    struct stat after_path;
+    if (::stat(src.c_str(), &after_path) != 0 || !same_version(before, after_path)) changed_while_reading(src);
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;

@@ -33,8 +33,10 @@ class ObjectStore {
   std::vector<std::string> list() const;
 
   // Hashes and stores a workspace file in one read pass (reflink + hash where the filesystem
-  // clones). Throws if the file changes while it is read.
-  StoredObject add_file(const fs::path& src, const ByteCallback& on_bytes = {});
+  // clones). Throws if the file changes while it is read. Hardlink mode stores no second copy:
+  // the object becomes a read-only hard link of the workspace file (which turns read-only too,
+  // so an edit in place cannot corrupt the store); it falls back to a copy across filesystems.
+  StoredObject add_file(const fs::path& src, const ByteCallback& on_bytes = {}, LinkMode mode = LinkMode::Copy);
   StoredObject add_bytes(std::string_view data);
   std::string read(const std::string& id) const;
   // Copies a file received from elsewhere into the store, verifying it hashes to `id`.

@@ -121,7 +121,7 @@ std::vector<AddResult> track_add(const Workspace& ws, const AddOptions& o, const
       stored[i] = {*h, static_cast<uint64_t>(st.st_size), false};
       if (prog.advance) prog.advance(static_cast<uint64_t>(st.st_size));
     } else {
-      stored[i] = ctx.store.add_file(path, prog.advance);
+      stored[i] = ctx.store.add_file(path, prog.advance, o.mode);
       hashed[i] = stored[i].size;
       struct stat after;
       if (::stat(path.c_str(), &after) == 0 && after.st_size == st.st_size &&

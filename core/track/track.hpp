@@ -25,6 +25,7 @@ struct AddOptions {
   std::string desc;
   int jobs = 0;
   bool stage = true;  // git add the pointer and .gitignore
+  LinkMode mode = LinkMode::Copy;  // Hardlink: no second copy; the workspace file turns read-only
 };
 struct AddResult {
   std::string path;     // workspace-relative

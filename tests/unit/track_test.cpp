@@ -256,3 +256,23 @@ TEST_CASE("track: files over 4 GiB", "[track][.slow]") {
   track_checkout(p.ws(), {}, {});
   CHECK(fs::file_size(path) == (4ull << 30) + 12348);
 }
+
+TEST_CASE("track: add --link hardlink keeps one copy and locks the file read-only", "[track]") {
+  Project p;
+  test::write_text(p.root / "data/a.bin", random_bytes(100000, 5));
+  test::write_text(p.root / "data/b.bin", random_bytes(100000, 5));  // same content
+  AddOptions o;
+  o.paths = {(p.root / "data/a.bin").string(), (p.root / "data/b.bin").string()};
+  o.mode = LinkMode::Hardlink;
+  o.jobs = 1;
+  auto r = track_add(p.ws(), o, {});
+  CHECK(r[0].sha256 == r[1].sha256);
+  struct stat sa, sb;
+  ::stat((p.root / "data/a.bin").c_str(), &sa);
+  ::stat((p.root / "data/b.bin").c_str(), &sb);
+  CHECK(sa.st_ino == sb.st_ino);  // both share the store's object
+  CHECK(sa.st_nlink == 3);
+  CHECK((sa.st_mode & 0222) == 0);
+  for (const auto& e : track_status(p.ws(), 1)) CHECK(e.state == TrackState::Unchanged);
+  CHECK(track_verify(p.ws(), false, 1, {}).corrupt.empty());
+}
