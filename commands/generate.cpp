@@ -28,6 +28,7 @@ struct GenerateFlags {
   bool tokenize = false;
   bool special = false;
   bool no_stream = false;
+  std::string adapter;
 };
 
 std::string read_prompt(const GenerateFlags& f) {
@@ -57,6 +58,7 @@ int run_generate(cli::Context& ctx, GenerateFlags& f) {
   lo.device = s.get("device").value;
   lo.dtype = s.get("dtype").value;
   lo.threads = s.get_int("threads");
+  lo.adapter = f.adapter;
   auto model = engine().load(dir, lo);
   out.verbose(1, fmt::format("loaded {} ({} layers, d_model {}) on {} as {}", model->config().arch_name(),
                              model->config().n_layer, model->config().d_model, model->device(), model->dtype()));
@@ -109,6 +111,7 @@ void register_generate(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--seed", f->sampling.seed, "Sampling seed");
   sub->add_option("--stop", f->sampling.stop, "Stop string (repeatable)");
   sub->add_flag("--ignore-eos", [f](int64_t) { f->sampling.stop_at_eos = false; }, "Do not stop at the end-of-text token");
+  sub->add_option("--adapter", f->adapter, "A PEFT LoRA adapter directory to apply");
   sub->add_flag("--tokenize", f->tokenize, "Print the prompt's token ids as a JSON array");
   sub->add_flag("--special", f->special, "Parse special tokens like <|endoftext|> in the prompt");
   sub->add_flag("--no-stream", f->no_stream, "Print the text when done instead of token by token");

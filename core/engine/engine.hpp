@@ -7,10 +7,11 @@
 #include <string>
 
 #include "core/engine/language_model.hpp"
+#include "core/engine/trainer.hpp"
 
 namespace xops {
 
-inline constexpr int kEngineAbi = 2;
+inline constexpr int kEngineAbi = 3;
 
 class Engine {
  public:
@@ -23,6 +24,8 @@ class Engine {
   // A freshly initialised model (GPT-2 initialisation, seeded) for training from scratch.
   virtual std::unique_ptr<LanguageModel> create(const ModelConfig& cfg, Tokenizer tok, uint64_t seed,
                                                 const LoadOptions& opts) = 0;
+  // Pretraining, full fine-tuning or LoRA; resumable from checkpoints.
+  virtual TrainResult train(const TrainJob& job, const TrainCallbacks& cb) = 0;
 };
 
 // Loads the engine library once (XOPS_ENGINE_LIB, then beside the binary, then

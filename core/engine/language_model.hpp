@@ -16,6 +16,7 @@ struct LoadOptions {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   std::string dtype = "fp32";   // fp32 | bf16 | fp16
   int threads = 0;              // CPU threads (0 = all cores)
+  std::filesystem::path adapter;  // a PEFT LoRA adapter directory to apply (optional)
 };
 
 struct SamplingOptions {

@@ -226,6 +226,19 @@ struct Tokenizer::Impl {
 };
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Tokenizer Tokenizer::clone() const {
+  auto impl = std::make_unique<Impl>();
+  impl->id_to_bytes = impl_->id_to_bytes;
+  impl->id_to_text = impl_->id_to_text;
+  impl->text_to_id = impl_->text_to_id;
+  impl->merges = impl_->merges;
+  impl->merge_list = impl_->merge_list;
+  impl->specials = impl_->specials;
+  std::copy(std::begin(impl_->byte_id), std::end(impl_->byte_id), std::begin(impl->byte_id));
+  impl->byte_level_vocab = impl_->byte_level_vocab;
+  return Tokenizer(std::move(impl));
+}
+
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;

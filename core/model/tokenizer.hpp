@@ -23,6 +23,7 @@ class Tokenizer {
   // 256 byte tokens plus optional special tokens appended after them.
   static Tokenizer byte_level(const std::vector<std::string>& specials = {"<|endoftext|>"});
 
+  Tokenizer clone() const;  // a deep copy (the encode cache starts empty)
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();

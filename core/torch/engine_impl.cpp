@@ -26,6 +26,7 @@ class TorchEngine final : public Engine {
     auto w = init_weights(cfg, seed, at::TensorOptions().dtype(dt).device(dev));
     return std::make_unique<TorchModel>(cfg, std::move(w), std::move(tok), dev, dt);
   }
+  TrainResult train(const TrainJob& job, const TrainCallbacks& cb) override { return train_model(job, cb); }
 };
 
 }  // namespace

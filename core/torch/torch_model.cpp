@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/model/safetensors.hpp"
+#include "core/torch/lora.hpp"
 #include "core/util/fs.hpp"
 
 namespace xops {
@@ -51,6 +52,7 @@ std::unique_ptr<TorchModel> TorchModel::load(const std::filesystem::path& dir, c
   auto dt = resolve_dtype(opts.dtype);
   auto ckpt = Checkpoint::open(dir);
   auto w = load_weights(cfg, ckpt, at::TensorOptions().dtype(dt).device(dev));
+  if (!opts.adapter.empty()) load_peft_adapter(cfg, w, opts.adapter);
   return std::make_unique<TorchModel>(std::move(cfg), std::move(w), std::move(tok), dev, dt);
 }
 

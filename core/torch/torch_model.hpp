@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "core/engine/language_model.hpp"
+#include "core/engine/trainer.hpp"
 #include "core/torch/transformer.hpp"
 
 namespace xops {
@@ -39,6 +40,8 @@ class TorchModel final : public LanguageModel {
   at::Device dev_;
   at::ScalarType dt_;
 };
+
+TrainResult train_model(const TrainJob& job, const TrainCallbacks& cb);
 
 // Left-pads sequences into [B, T] ids/positions/valid tensors on `dev`.
 struct Batch {
