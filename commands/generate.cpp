@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -29,7 +30,42 @@ struct GenerateFlags {
   bool special = false;
   bool no_stream = false;
   std::string adapter;
+  std::string batch_file;
+  int batch_size = 16;
 };
+
+// --batch FILE: one JSON object per line with "prompt"; prints one JSON line per prompt with
+// the generated "text" (other fields pass through), generating batch_size prompts at once.
+int run_batch(cli::Context& ctx, LanguageModel& model, const GenerateFlags& f) {
+  std::ifstream in(f.batch_file);
+  if (!in) throw usage_error(fmt::format("cannot read {}", f.batch_file));
+  std::vector<nlohmann::json> rows;
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      rows.push_back(nlohmann::json::parse(line));
+      rows.back().at("prompt").get<std::string>();
+    } catch (const nlohmann::json::exception& e) {
+      throw runtime_error(fmt::format("{}:{}: needs a JSON object with a string \"prompt\": {}", f.batch_file, line_no, e.what()));
+    }
+  }
+  for (size_t start = 0; start < rows.size(); start += static_cast<size_t>(f.batch_size)) {
+    size_t end = std::min(rows.size(), start + static_cast<size_t>(f.batch_size));
+    std::vector<std::vector<int32_t>> prompts;
+    for (size_t i = start; i < end; ++i) prompts.push_back(model.tokenizer().encode(rows[i]["prompt"].get<std::string>(), f.special));
+    auto gens = model.generate(prompts, f.sampling);
+    for (size_t i = start; i < end; ++i) {
+      auto j = rows[i];
+      j["text"] = gens[i - start].text;
+      j["finish_reason"] = gens[i - start].finish_reason;
+      ctx.out().line(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+  }
+  return 0;
+}
 
 std::string read_prompt(const GenerateFlags& f) {
   if (f.prompt_given) return f.prompt;
@@ -47,7 +83,7 @@ const Workspace* maybe_workspace(cli::Context& ctx) {
 int run_generate(cli::Context& ctx, GenerateFlags& f) {
   auto dir = resolve_model_ref(f.ref, maybe_workspace(ctx));
   auto& out = ctx.out();
-  auto prompt = read_prompt(f);
+  auto prompt = f.batch_file.empty() ? read_prompt(f) : std::string();
   if (f.tokenize) {  // the tokenizer lives in core: no LibTorch needed
     auto tok = Tokenizer::load(dir);
     out.line(nlohmann::json(tok.encode(prompt, f.special)).dump());
@@ -62,6 +98,7 @@ int run_generate(cli::Context& ctx, GenerateFlags& f) {
   auto model = engine().load(dir, lo);
   out.verbose(1, fmt::format("loaded {} ({} layers, d_model {}) on {} as {}", model->config().arch_name(),
                              model->config().n_layer, model->config().d_model, model->device(), model->dtype()));
+  if (!f.batch_file.empty()) return run_batch(ctx, *model, f);
   auto ids = model->tokenizer().encode(prompt, f.special);
   bool stream = !out.json() && !f.no_stream;
   GenerationStats stats;
@@ -112,6 +149,8 @@ void register_generate(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--stop", f->sampling.stop, "Stop string (repeatable)");
   sub->add_flag("--ignore-eos", [f](int64_t) { f->sampling.stop_at_eos = false; }, "Do not stop at the end-of-text token");
   sub->add_option("--adapter", f->adapter, "A PEFT LoRA adapter directory to apply");
+  sub->add_option("--batch", f->batch_file, "JSONL file of {\"prompt\": ...}: one JSON line out per prompt");
+  sub->add_option("--batch-size", f->batch_size, "Prompts generated together with --batch")->capture_default_str();
   sub->add_flag("--tokenize", f->tokenize, "Print the prompt's token ids as a JSON array");
   sub->add_flag("--special", f->special, "Parse special tokens like <|endoftext|> in the prompt");
   sub->add_flag("--no-stream", f->no_stream, "Print the text when done instead of token by token");

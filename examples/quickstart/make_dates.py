@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Synthetic LoRA task: rewrite ISO dates as "January 31, 2024".
+
+The held-out split uses years the training split never shows (2030-2039), so exact match on
+it measures generalisation, not memorisation. Deterministic (seeded)."""
+import calendar, json, random, sys
+
+out_dir = sys.argv[1] if len(sys.argv) > 1 else "data"
+n_train = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
+n_test = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+rng = random.Random(20241127)
+months = list(calendar.month_name)[1:]
+
+
+def example(year):
+    m = rng.randint(1, 12)
+    d = rng.randint(1, calendar.monthrange(year, m)[1])
+    return {"prompt": f"Date: {year:04d}-{m:02d}-{d:02d}\nLong:", "completion": f" {months[m - 1]} {d}, {year}\n"}
+
+
+train_years = [y for y in range(1950, 2030)]
+with open(f"{out_dir}/dates-train.jsonl", "w") as f:
+    for _ in range(n_train):
+        f.write(json.dumps(example(rng.choice(train_years))) + "\n")
+with open(f"{out_dir}/dates-heldout.jsonl", "w") as f:
+    for _ in range(n_test):
+        f.write(json.dumps(example(rng.randint(2030, 2039))) + "\n")
