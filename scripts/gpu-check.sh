@@ -10,6 +10,7 @@
 # Debian -dev packages are not installed there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+REPO="$PWD"
 PY="${PYTHON:-python3}"
 $PY - <<'PY'
 import torch, sys
@@ -43,4 +44,29 @@ echo "== decode throughput on CUDA (GPT-2 golden model, 64 tokens)"
 for dt in fp32 bf16; do
   ./build-cuda/xops generate "$SHARED/golden/models/gpt2-tiny" "The quick brown fox" -n 64 --ignore-eos \
     --device cuda --dtype "$dt" --json | $PY -c "import json,sys; d=json.load(sys.stdin); print('$dt', 'decode tokens/s:', round(d['timing']['decode_tokens_per_second']))"
+done
+echo "== bf16 training on CUDA: a GPT-2-small-sized model (12 x 768, random init), full and LoRA"
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+(cd "$W" && "$REPO/build-cuda/xops" -q init g --template minimal --no-hooks >/dev/null)
+cp "$SHARED/data/austen.txt" "$W/g/data/"
+cat > "$W/g/full.yaml" <<YAML
+model: {init: {arch: gpt2, layers: 12, d_model: 768, heads: 12, ctx: 512, vocab: $SHARED/golden/tokenizer}}
+data: {train: data/austen.txt, seq_len: 512}
+batch_size: 16
+max_steps: 30
+dtype: bf16
+device: cuda
+output: gpt2-small
+YAML
+cd "$W/g"
+for method in full lora; do
+  extra=(); [ "$method" = lora ] && extra=(--set model=models/gpt2-small --set method=lora --set output=gpt2-small-lora)
+  "$REPO/build-cuda/xops" --json finetune full.yaml "${extra[@]}" 2>/dev/null | $PY -c "
+import json, sys
+d = json.load(sys.stdin)
+tps = d['tokens_per_s']; n = d['total_params']; t = d['trainable_params']
+# Model FLOPs per token: 6N for full training (2N forward, 4N backward); LoRA skips weight grads: ~4N.
+flops = (6 if '$method' == 'full' else 4) * n * tps
+print(f'$method bf16: {tps:,.0f} tokens/s, {n:,} params ({t:,} trainable), ~{flops/1e12:.1f} TFLOP/s model FLOPs; '
+      f'MFU {100*flops/989e12:.1f}% of an H100 SXM bf16 dense peak (989 TFLOP/s)')"
 done

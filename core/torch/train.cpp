@@ -277,6 +277,11 @@ TrainResult train_model(const TrainJob& job, const TrainCallbacks& cb) {
   auto t0 = std::chrono::steady_clock::now();
   auto last = t0;
   int64_t tokens = 0, tokens_since = 0;
+  // Throughput leaves out the first steps (allocator and thread-pool warm-up), as the
+  // PyTorch peer does with --warmup.
+  const int warmup = std::min(5, std::max(0, (total - start) / 10));
+  auto steady_t0 = t0;
+  int64_t steady_tokens = 0;
   int step = start;
   for (step = start + 1; step <= total; ++step) {
     double lr = lr_at(cfg, step, total);
@@ -302,6 +307,8 @@ TrainResult train_model(const TrainJob& job, const TrainCallbacks& cb) {
     res.losses.push_back(step_loss);
     res.final_loss = step_loss;
     auto now = std::chrono::steady_clock::now();
+    if (step - start == warmup) steady_t0 = now;
+    if (step - start > warmup) steady_tokens += tokens_since;
     double dt = std::chrono::duration<double>(now - last).count();
     if (cb.on_step) {
       TrainStep s{step, total, step_loss, lr, gnorm, dt > 0 ? tokens_since / dt : 0,
@@ -328,8 +335,11 @@ TrainResult train_model(const TrainJob& job, const TrainCallbacks& cb) {
   at::autocast::set_enabled(false);
   at::autocast::set_cpu_enabled(false);
   res.steps = res.interrupted ? step : total;
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  res.tokens_per_s = res.seconds > 0 ? tokens / res.seconds : 0;
+  auto t_end = std::chrono::steady_clock::now();
+  res.seconds = std::chrono::duration<double>(t_end - t0).count();
+  double steady_s = std::chrono::duration<double>(t_end - steady_t0).count();
+  res.tokens_per_s = steady_tokens > 0 && steady_s > 0 ? steady_tokens / steady_s
+                                                       : (res.seconds > 0 ? tokens / res.seconds : 0);
   if (!res.eval_loss && !res.interrupted) res.eval_loss = eval();
   if (res.interrupted) return res;
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Synthetic LoRA task: rewrite ISO dates as "January 31, 2024".
 
-The held-out split uses years the training split never shows (2030-2039), so exact match on
-it measures generalisation, not memorisation. Deterministic (seeded)."""
+The held-out split uses 20 years (a seeded sample from 1900-2099) that the training split
+never shows, so no held-out date was seen in training and exact match on it measures generalisation, not memorisation: the model must copy
+digits it never saw together and map month numbers to names. Deterministic (seeded)."""
 import calendar, json, random, sys
 
 out_dir = sys.argv[1] if len(sys.argv) > 1 else "data"
@@ -18,10 +19,11 @@ def example(year):
     return {"prompt": f"Date: {year:04d}-{m:02d}-{d:02d}\nLong:", "completion": f" {months[m - 1]} {d}, {year}\n"}
 
 
-train_years = [y for y in range(1950, 2030)]
+held_out = sorted(random.Random(7).sample(range(1900, 2100), 20))
+train_years = [y for y in range(1900, 2100) if y not in held_out]
 with open(f"{out_dir}/dates-train.jsonl", "w") as f:
     for _ in range(n_train):
         f.write(json.dumps(example(rng.choice(train_years))) + "\n")
 with open(f"{out_dir}/dates-heldout.jsonl", "w") as f:
     for _ in range(n_test):
-        f.write(json.dumps(example(rng.randint(2030, 2039))) + "\n")
+        f.write(json.dumps(example(rng.choice(held_out))) + "\n")
