@@ -17,6 +17,7 @@ struct LoadOptions {
   std::string dtype = "fp32";   // fp32 | bf16 | fp16
   int threads = 0;              // CPU threads (0 = all cores)
   std::filesystem::path adapter;  // a PEFT LoRA adapter directory to apply (optional)
+  bool zero_copy = true;  // fp32 CPU weights map the file read-only instead of copying it
 };
 
 struct SamplingOptions {

@@ -139,8 +139,8 @@ void merge_lora(const ModelConfig& c, Weights& w) {
   for (auto& [name, p] : named_projections(c, w)) {
     if (!p->lora_a.defined()) continue;
     auto delta = at::matmul(p->lora_b, p->lora_a) * p->lora_scale;  // [out, in]
-    if (p->conv1d) p->w.add_(delta.t().to(p->w.scalar_type()));
-    else p->w.add_(delta.to(p->w.scalar_type()));
+    // Out of place: the base may be a read-only view of the mapped checkpoint.
+    p->w = p->w + (p->conv1d ? delta.t() : delta).to(p->w.scalar_type());
     p->lora_a = at::Tensor();
     p->lora_b = at::Tensor();
     p->lora_scale = 0;

@@ -50,8 +50,8 @@ std::unique_ptr<TorchModel> TorchModel::load(const std::filesystem::path& dir, c
                                     tok.vocab_size(), cfg.vocab_size));
   auto dev = resolve_device(opts.device);
   auto dt = resolve_dtype(opts.dtype);
-  auto ckpt = Checkpoint::open(dir);
-  auto w = load_weights(cfg, ckpt, at::TensorOptions().dtype(dt).device(dev));
+  auto ckpt = std::make_shared<const Checkpoint>(Checkpoint::open(dir));
+  auto w = load_weights(cfg, ckpt, at::TensorOptions().dtype(dt).device(dev), opts.zero_copy);
   if (!opts.adapter.empty()) load_peft_adapter(cfg, w, opts.adapter);
   return std::make_unique<TorchModel>(std::move(cfg), std::move(w), std::move(tok), dev, dt);
 }

@@ -204,6 +204,7 @@ TrainResult train_model(const TrainJob& job, const TrainCallbacks& cb) {
     LoadOptions lo;
     lo.device = dev.str();
     lo.threads = cfg.threads;
+    lo.zero_copy = lora;  // full training writes every weight in place: it needs its own copy
     model = TorchModel::load(job.base_dir, lo);
   } else {
     if (!job.init_tokenizer) throw runtime_error("internal: init without a tokenizer");

@@ -153,22 +153,29 @@ at::ScalarType scalar_type(DType d) {
 
 }  // namespace
 
-Weights load_weights(const ModelConfig& c, const Checkpoint& ckpt, const at::TensorOptions& opts) {
+Weights load_weights(const ModelConfig& c, const std::shared_ptr<const Checkpoint>& ckpt,
+                     const at::TensorOptions& opts, bool zero_copy) {
   Weights w;
   allocate(c, w, opts);
   at::NoGradGuard no_grad;
   for (auto& [name, t] : named_tensors(c, w)) {
-    const TensorView* v = ckpt.find(name);
+    const TensorView* v = ckpt->find(name);
     // Original GPT-2 checkpoints name tensors without the "transformer." prefix.
-    if (!v && name.rfind("transformer.", 0) == 0) v = ckpt.find(name.substr(12));
+    if (!v && name.rfind("transformer.", 0) == 0) v = ckpt->find(name.substr(12));
     if (!v) throw runtime_error(fmt::format("checkpoint lacks tensor '{}'", name),
                                 "the weights do not match config.json's architecture");
     if (v->shape != t->sizes().vec())
       throw runtime_error(fmt::format("tensor '{}' has shape [{}] but config.json implies [{}]", name,
                                       fmt::join(v->shape, ", "), fmt::join(t->sizes().vec(), ", ")));
-    // Zero-copy view of the mapping, then one copy into the target dtype/device.
-    auto src = at::from_blob(const_cast<void*>(v->data), v->shape, at::TensorOptions().dtype(scalar_type(v->dtype)));
-    t->copy_(src);
+    auto st = scalar_type(v->dtype);
+    bool aligned = reinterpret_cast<uintptr_t>(v->data) % dtype_size(v->dtype) == 0;
+    if (zero_copy && aligned && opts.device().is_cpu() && st == opts.dtype().toScalarType()) {
+      auto keep = ckpt;  // the mapping lives as long as any tensor viewing it
+      *t = at::from_blob(const_cast<void*>(v->data), v->shape, [keep](void*) {}, at::TensorOptions().dtype(st));
+      continue;
+    }
+    // A view of the mapping, then one copy into the target dtype/device.
+    t->copy_(at::from_blob(const_cast<void*>(v->data), v->shape, at::TensorOptions().dtype(st)));
   }
   return w;
 }

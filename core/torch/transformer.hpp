@@ -3,6 +3,7 @@
 // engine library). Only core/torch/*.cpp include this.
 #include <ATen/ATen.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,7 +45,11 @@ struct Weights {
 std::vector<std::pair<std::string, at::Tensor*>> named_tensors(const ModelConfig& c, Weights& w);
 std::vector<std::pair<std::string, Proj*>> named_projections(const ModelConfig& c, Weights& w);
 
-Weights load_weights(const ModelConfig& c, const Checkpoint& ckpt, const at::TensorOptions& opts);
+// zero_copy: CPU tensors whose dtype matches become read-only views of the mapped file (kept
+// alive by the tensors), so loading costs no copy and frozen weights no second resident copy.
+// Only for weights that are never written in place (inference, a LoRA base).
+Weights load_weights(const ModelConfig& c, const std::shared_ptr<const Checkpoint>& ckpt,
+                     const at::TensorOptions& opts, bool zero_copy);
 Weights init_weights(const ModelConfig& c, uint64_t seed, const at::TensorOptions& opts);
 
 // Per-layer keys/values for incremental decoding: [B, n_kv, capacity, head_dim].
