@@ -126,6 +126,7 @@ int run(int argc, char** argv) {
   commands::register_init(app, ctx);
   commands::register_track(app, ctx);
   commands::register_finetune(app, ctx);
+  commands::register_eval(app, ctx);
   commands::register_generate(app, ctx);
   commands::register_config(app, ctx);
 

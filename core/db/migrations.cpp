@@ -65,6 +65,15 @@ CREATE TABLE inputs (
   PRIMARY KEY (run, path)
 ) WITHOUT ROWID;
 )sql",
+      // 3: the eval result cache, keyed on everything that can change an answer.
+      R"sql(
+CREATE TABLE eval_cache (
+  key TEXT PRIMARY KEY,
+  output TEXT NOT NULL,
+  latency_ms REAL NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
   };
   return m;
 }

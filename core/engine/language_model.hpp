@@ -58,6 +58,8 @@ class LanguageModel {
   // Logits at every position of each sequence (row-major [len, vocab]); sequences of
   // different lengths are batched with padding and an attention mask.
   virtual std::vector<std::vector<float>> forward_logits(const std::vector<std::vector<int32_t>>& seqs) = 0;
+  // A sentence embedding: the mean of the final hidden states (for `similar` assertions).
+  virtual std::vector<float> embed(const std::vector<int32_t>& ids) = 0;
   // Generates for several prompts at once (left-padded batch with a KV cache).
   virtual std::vector<Generation> generate(const std::vector<std::vector<int32_t>>& prompts,
                                            const SamplingOptions& opts, const TokenCallback& on_token = {},

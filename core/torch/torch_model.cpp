@@ -103,6 +103,16 @@ std::vector<std::vector<float>> TorchModel::forward_logits(const std::vector<std
   return out;
 }
 
+std::vector<float> TorchModel::embed(const std::vector<int32_t>& ids) {
+  at::NoGradGuard no_grad;
+  if (ids.empty()) throw usage_error("cannot embed an empty text");
+  std::vector<int32_t> seq(ids.begin(), ids.begin() + std::min<size_t>(ids.size(), cfg_.max_positions));
+  auto b = make_batch({seq}, 0, dev_);
+  auto h = forward_hidden(cfg_, w_, b.ids, b.positions, b.valid, nullptr).mean(1).squeeze(0);
+  auto cpu = h.to(at::kFloat).to(at::kCPU).contiguous();
+  return std::vector<float>(cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel());
+}
+
 namespace {
 
 int32_t sample(const float* logits, size_t V, const SamplingOptions& o, std::mt19937_64& rng) {

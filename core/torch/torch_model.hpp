@@ -24,6 +24,7 @@ class TorchModel final : public LanguageModel {
   std::string device() const override { return dev_.str(); }
   std::string dtype() const override;
   std::vector<std::vector<float>> forward_logits(const std::vector<std::vector<int32_t>>& seqs) override;
+  std::vector<float> embed(const std::vector<int32_t>& ids) override;
   std::vector<Generation> generate(const std::vector<std::vector<int32_t>>& prompts, const SamplingOptions& opts,
                                    const TokenCallback& on_token, const LogitsCallback& on_logits,
                                    GenerationStats* stats) override;

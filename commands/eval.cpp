@@ -1,0 +1,159 @@
+// `xops eval SUITE.yaml`: run an evaluation suite; exit 0 when its thresholds hold, 4 when
+// they do not, 1 when a provider failed. Recorded as a tracking run (kind eval).
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/context.hpp"
+#include "cli/progress.hpp"
+#include "cli/table.hpp"
+#include "commands/commands.hpp"
+#include "core/error.hpp"
+#include "core/eval/report_writers.hpp"
+#include "core/eval/runner.hpp"
+#include "core/store/sha256.hpp"
+#include "core/tracking/tracker.hpp"
+#include "core/workspace.hpp"
+
+namespace xops::commands {
+
+namespace {
+
+struct EvalFlags {
+  std::string suite, model, jsonl, junit, html, judge;
+  EvalOptions opts;
+  bool no_cache = false, no_track = false;
+};
+
+int run_eval(cli::Context& ctx, EvalFlags& f) {
+  auto& out = ctx.out();
+  std::vector<std::string> warnings;
+  auto suite = load_suite(f.suite, &warnings);
+  for (const auto& w : warnings) out.warn(w);
+  if (!f.model.empty()) {
+    // Evaluate this model instead of the suite's providers (keeping the first one's config).
+    ProviderSpec p{f.model, f.model, suite.providers[0].id.rfind("exec:", 0) == 0 ||
+                                             suite.providers[0].id.rfind("openai:", 0) == 0
+                                         ? nlohmann::json::object()
+                                         : suite.providers[0].config};
+    suite.providers = {p};
+  }
+  if (!f.judge.empty()) suite.judge = f.judge;
+  f.opts.use_cache = !f.no_cache;
+  const Workspace* ws = Workspace::find_root(std::filesystem::current_path()) ? &ctx.workspace() : nullptr;
+  std::optional<Tracker> tracker;
+  std::string run_id;
+  if (ws && !f.no_track) {
+    tracker.emplace(Tracker::for_workspace(*ws));
+    RunStart rs;
+    rs.name = std::filesystem::path(f.suite).stem().string();
+    rs.kind = "eval";
+    rs.command = "xops eval " + f.suite;
+    rs.params = {{"suite", f.suite}, {"repeat", std::to_string(f.opts.repeat)}, {"jobs", std::to_string(f.opts.jobs)}};
+    for (size_t i = 0; i < suite.providers.size(); ++i) rs.params["provider." + std::to_string(i)] = suite.providers[i].id;
+    run_id = tracker->start_run(rs, ws);
+  }
+  ReportWriters writers(f.jsonl, f.junit, f.html);
+  size_t total = suite.tests.size() * suite.prompts.size() * suite.providers.size() * std::max(1, f.opts.repeat);
+  cli::ProgressBar bar(out, "eval", total, false);
+  std::vector<CaseResult> shown;  // the first failures, for the terminal
+  nlohmann::json results = nlohmann::json::array();
+  const size_t kMaxJsonResults = 10000;
+  EvalSummary sum;
+  try {
+    sum = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, f.opts, [&](const CaseResult& c) {
+      writers.add(c);
+      bar.advance(1);
+      if (out.json() && results.size() < kMaxJsonResults) results.push_back(case_json(c));
+      if ((!c.pass || !c.error.empty()) && shown.size() < 25) shown.push_back(c);
+      if (out.options().verbosity > 0 && !out.json())
+        out.verbose(1, fmt::format("{} {} [{}] {}", c.pass ? "PASS" : c.error.empty() ? "FAIL" : "ERROR",
+                                   c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
+                                   c.provider_label, nlohmann::json(c.output.substr(0, 80)).dump()));
+    });
+  } catch (...) {
+    if (tracker) tracker->finish_run(run_id, "failed", 1);
+    throw;
+  }
+  bar.finish();
+  writers.finish(sum, suite);
+  if (tracker) {
+    std::vector<MetricPoint> pts = {{"pass_rate", sum.pass_rate(), 0, 0}, {"cases", double(sum.cases), 0, 0},
+                                    {"errors", double(sum.errors), 0, 0}};
+    for (const auto& p : sum.providers)
+      pts.push_back({"pass_rate/" + p.label, p.cases ? double(p.passed) / p.cases : 0.0, 0, 0});
+    for (const auto& [k, v] : sum.metrics) pts.push_back({"metric/" + k, v.second ? v.first / v.second : 0.0, 0, 0});
+    tracker->log_metrics(run_id, pts);
+    // Lineage: the exact suite, prompts and model/adapter contents this result is about.
+    std::map<std::string, std::string> inputs = {{"eval-suite:" + f.suite, suite.content_sha256}};
+    for (const auto& p : suite.prompts) inputs["prompt:" + p.label] = sha256_hex(p.text);
+    for (const auto& [k, h] : sum.content_hashes) inputs["provider:" + k] = h;
+    tracker->record_inputs(run_id, inputs);
+    tracker->log_tags(run_id, {{"thresholds_met", sum.thresholds_met ? "true" : "false"}});
+    tracker->finish_run(run_id, sum.errors ? "failed" : "finished", sum.errors ? 1 : sum.thresholds_met ? 0 : 4);
+  }
+  if (out.json()) {
+    auto j = summary_json(sum, suite);
+    j["run"] = run_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(run_id);
+    j["results"] = results;
+    j["results_truncated"] = sum.cases > results.size();
+    out.print_json(j);
+  } else {
+    if (!shown.empty()) {
+      cli::Table t({"RESULT", "TEST", "PROVIDER", "OUTPUT", "REASON"});
+      for (const auto& c : shown) {
+        std::string why = c.error;
+        for (const auto& [a, r] : c.asserts)
+          if (!r.pass && why.empty()) why = a.type + ": " + r.reason;
+        auto o = c.output.substr(0, 40);
+        for (auto& ch : o) if (ch == '\n') ch = ' ';
+        t.add({c.error.empty() ? "FAIL" : "ERROR",
+               c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description, c.provider_label,
+               o, why.substr(0, 100)},
+              {cli::Style::Red});
+      }
+      t.print(out);
+      if (sum.failed + sum.errors > shown.size())
+        out.info(fmt::format("... and {} more (see --jsonl/--html)", sum.failed + sum.errors - shown.size()));
+      out.line("");
+    }
+    cli::Table t({"PROVIDER", "CASES", "PASSED", "FAILED", "ERRORS", "PASS RATE", "MEAN LATENCY"});
+    for (const auto& p : sum.providers)
+      t.add({p.label, std::to_string(p.cases), std::to_string(p.passed), std::to_string(p.failed),
+             std::to_string(p.errors), fmt::format("{:.1f}%", p.cases ? 100.0 * p.passed / p.cases : 0.0),
+             fmt::format("{:.0f} ms", p.cases ? p.latency_ms_total / p.cases : 0.0)});
+    t.print(out);
+    for (const auto& [k, v] : sum.metrics) out.info(fmt::format("metric {}: mean {:.3f}", k, v.second ? v.first / v.second : 0));
+    if (!sum.flaky.empty()) out.warn(fmt::format("{} flaky test(s) across {} repeats", sum.flaky.size(), f.opts.repeat));
+    out.info(fmt::format("{} cases in {:.2f}s: {} passed, {} failed, {} errors, {} cached; pass rate {:.1f}%{}", sum.cases,
+                         sum.seconds, sum.passed, sum.failed, sum.errors, sum.cached, 100 * sum.pass_rate(),
+                         run_id.empty() ? "" : "; run " + run_id));
+  }
+  if (sum.errors)
+    throw runtime_error(fmt::format("{} case(s) could not be evaluated (provider errors)", sum.errors),
+                        "a provider that is down is an error, not a failed test; see the ERROR rows");
+  if (!sum.thresholds_met)
+    throw Error(ErrorKind::CheckFailed, "thresholds not met: " + fmt::format("{}", fmt::join(sum.threshold_failures, "; ")));
+  return 0;
+}
+
+}  // namespace
+
+void register_eval(CLI::App& app, cli::Context& ctx) {
+  auto f = std::make_shared<EvalFlags>();
+  auto* sub = app.add_subcommand("eval", "Run an evaluation suite (exit 4 when its thresholds are missed)");
+  sub->add_option("suite", f->suite, "Suite YAML (promptfoo's shape)")->required()->check(CLI::ExistingFile);
+  sub->add_option("--model", f->model, "Evaluate this model (path or artifact) instead of the suite's providers");
+  sub->add_option("-j,--jobs", f->opts.jobs, "Cases evaluated at once")->capture_default_str();
+  sub->add_option("--repeat", f->opts.repeat, "Run every case N times and report flaky tests")->capture_default_str();
+  sub->add_flag("--no-cache", f->no_cache, "Ignore cached provider answers");
+  sub->add_option("--jsonl", f->jsonl, "Write one JSON line per case");
+  sub->add_option("--junit", f->junit, "Write JUnit XML (for CI systems)");
+  sub->add_option("--html", f->html, "Write an HTML report (failures first)");
+  sub->add_option("--judge", f->judge, "Judge provider for llm-rubric / pairwise");
+  sub->add_flag("--no-track", f->no_track, "Do not record a tracking run");
+  sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_eval(ctx, *f); }; });
+}
+
+}  // namespace xops::commands

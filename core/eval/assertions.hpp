@@ -1,0 +1,44 @@
+#pragma once
+// Checking one output against one assertion. Deterministic types are evaluated here; the
+// ones that need a model (llm-rubric, similar, pairwise, perplexity) get it through Helpers.
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/eval/suite.hpp"
+
+namespace xops {
+
+struct AssertionResult {
+  bool pass = false;
+  double score = 0;  // 0..1
+  std::string reason;
+};
+
+struct AssertionContext {
+  std::string output;
+  std::string prompt;
+  double latency_ms = 0;
+  const std::map<std::string, std::string>* vars = nullptr;
+  // Services for model-backed assertions; empty when unavailable.
+  std::function<std::string(const std::string& provider, const std::string& prompt)> ask;  // judge call
+  std::function<std::vector<float>(const std::string& provider, const std::string& text)> embed;
+  std::function<std::optional<double>(const std::string& prompt, const std::string& output)> perplexity;
+  std::function<std::string(const std::string& baseline_provider)> baseline_output;
+  std::string default_judge;
+};
+
+AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& ctx);
+
+// Text metrics (exposed for tests).
+size_t levenshtein(const std::string& a, const std::string& b);
+double rouge_l(const std::string& candidate, const std::string& reference);
+double rouge_n(const std::string& candidate, const std::string& reference, int n);
+double bleu(const std::string& candidate, const std::string& reference);
+// JSON Schema subset: type, properties, required, items, enum, minimum, maximum,
+// minLength, maxLength, additionalProperties (false). Returns "" when valid.
+std::string validate_json_schema(const nlohmann::json& value, const nlohmann::json& schema, const std::string& path = "$");
+
+}  // namespace xops

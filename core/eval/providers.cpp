@@ -1,0 +1,269 @@
+#include "core/eval/providers.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <thread>
+
+#include "core/engine/engine.hpp"
+#include "core/error.hpp"
+#include "core/http.hpp"
+#include "core/model/model_ref.hpp"
+#include "core/store/sha256.hpp"
+#include "core/util/subprocess.hpp"
+#include "core/workspace.hpp"
+
+namespace xops {
+
+namespace {
+
+using clk = std::chrono::steady_clock;
+double ms_since(clk::time_point t) { return std::chrono::duration<double, std::milli>(clk::now() - t).count(); }
+
+std::string dir_hash(const std::filesystem::path& dir) {
+  // Content hash of a model or adapter directory: every file's name and SHA-256.
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  Sha256 h;
+  for (const auto& f : files) {
+    auto line = f.lexically_relative(dir).generic_string() + " " + sha256_file(f) + "\n";
+    h.update(line.data(), line.size());
+  }
+  return h.hex();
+}
+
+std::vector<std::string> stops_of(const nlohmann::json& c) {
+  std::vector<std::string> out;
+  if (c.contains("stop")) {
+    if (c["stop"].is_string()) out.push_back(c["stop"].get<std::string>());
+    else
+      for (const auto& s : c["stop"]) out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
+class LocalProvider final : public Provider {
+ public:
+  LocalProvider(const ProviderSpec& spec, const Workspace* ws) : cfg_(spec.config) {
+    label_ = spec.label;
+    dir_ = resolve_model_ref(spec.id, ws);
+    if (cfg_.contains("adapter")) {
+      adapter_ = cfg_["adapter"].get<std::string>();
+      if (adapter_.is_relative()) adapter_ = (ws ? ws->root() : std::filesystem::current_path()) / adapter_;
+    }
+    opts_.max_tokens = cfg_.value("max_tokens", 64);
+    opts_.temperature = cfg_.value("temperature", 0.0);
+    opts_.top_p = cfg_.value("top_p", 1.0);
+    opts_.top_k = cfg_.value("top_k", 0);
+    opts_.seed = cfg_.value("seed", 0);
+    opts_.stop = stops_of(cfg_);
+  }
+  std::string identity() override {
+    auto h = content_hashes();
+    return "local:" + h["model"] + ":" + (h.count("adapter") ? h["adapter"] : "") + ":" + cfg_.dump();
+  }
+  std::map<std::string, std::string> content_hashes() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (hashes_.empty()) {
+      hashes_["model"] = dir_hash(dir_);
+      if (!adapter_.empty()) hashes_["adapter"] = dir_hash(adapter_);
+    }
+    return hashes_;
+  }
+  ProviderCall call(const std::string& prompt) override {
+    std::lock_guard<std::mutex> lock(mu_);  // one model, one caller at a time
+    auto& m = model();
+    auto t0 = clk::now();
+    auto ids = m.tokenizer().encode(prompt);
+    auto g = m.generate({ids}, opts_);
+    return {g[0].text, ms_since(t0), ""};
+  }
+  std::vector<float> embed(const std::string& text) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& m = model();
+    return m.embed(m.tokenizer().encode(text));
+  }
+  std::optional<double> perplexity(const std::string& prompt, const std::string& output) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& m = model();
+    auto p = m.tokenizer().encode(prompt), o = m.tokenizer().encode(output);
+    if (o.empty()) return std::nullopt;
+    std::vector<int32_t> seq = p;
+    seq.insert(seq.end(), o.begin(), o.end());
+    auto logits = m.forward_logits({seq})[0];
+    size_t V = static_cast<size_t>(m.config().vocab_size);
+    double nll = 0;
+    for (size_t i = p.size(); i < seq.size(); ++i) {
+      if (i == 0) continue;
+      const float* row = logits.data() + (i - 1) * V;
+      double mx = *std::max_element(row, row + V), sum = 0;
+      for (size_t k = 0; k < V; ++k) sum += std::exp(row[k] - mx);
+      nll -= row[seq[i]] - mx - std::log(sum);
+    }
+    return std::exp(nll / static_cast<double>(o.size()));
+  }
+
+ private:
+  LanguageModel& model() {
+    if (!model_) {
+      LoadOptions lo;
+      lo.device = cfg_.value("device", "auto");
+      lo.dtype = cfg_.value("dtype", "fp32");
+      lo.adapter = adapter_;
+      model_ = engine().load(dir_, lo);
+    }
+    return *model_;
+  }
+  nlohmann::json cfg_;
+  std::filesystem::path dir_, adapter_;
+  SamplingOptions opts_;
+  std::unique_ptr<LanguageModel> model_;
+  std::map<std::string, std::string> hashes_;
+  std::mutex mu_;
+};
+
+class ExecProvider final : public Provider {
+ public:
+  ExecProvider(const ProviderSpec& spec, const std::filesystem::path& suite_dir) : cfg_(spec.config), dir_(suite_dir) {
+    label_ = spec.label;
+    cmd_ = spec.id.substr(5);
+    cmd_.erase(0, cmd_.find_first_not_of(' '));
+    timeout_ms_ = cfg_.value("timeout", 60000);
+  }
+  std::string identity() override { return "exec:" + cmd_ + ":" + cfg_.dump(); }
+  ProviderCall call(const std::string& prompt) override {
+    // promptfoo's contract: the prompt is the first argument (then options and context JSON);
+    // we also feed it on stdin. stdout (trimmed) is the answer.
+    auto t0 = clk::now();
+    nlohmann::json options = {{"config", cfg_}};
+    auto r = run_command({"/bin/sh", "-c", "cd \"$0\" && " + cmd_ + " \"$@\"", dir_.string(), prompt, options.dump(), "{}"},
+                         prompt, timeout_ms_);
+    ProviderCall c;
+    c.latency_ms = ms_since(t0);
+    if (r.timed_out) {
+      c.error = fmt::format("exec provider timed out after {} ms", timeout_ms_);
+    } else if (r.exit_code != 0) {
+      auto err = r.err.substr(0, 300);
+      c.error = fmt::format("exec provider exited with {}{}", r.exit_code, err.empty() ? "" : ": " + err);
+    } else {
+      c.output = r.out;
+      c.output.erase(c.output.find_last_not_of(" \n\r\t") + 1);
+      c.output.erase(0, c.output.find_first_not_of(" \n\r\t") == std::string::npos ? c.output.size()
+                                                                                   : c.output.find_first_not_of(" \n\r\t"));
+    }
+    return c;
+  }
+
+ private:
+  nlohmann::json cfg_;
+  std::filesystem::path dir_;
+  std::string cmd_;
+  int timeout_ms_;
+};
+
+class OpenAIProvider final : public Provider {
+ public:
+  explicit OpenAIProvider(const ProviderSpec& spec) : cfg_(spec.config) {
+    label_ = spec.label;
+    auto rest = spec.id.substr(7);  // after "openai:"
+    auto colon = rest.find(':');
+    kind_ = colon == std::string::npos ? "chat" : rest.substr(0, colon);
+    model_ = colon == std::string::npos ? rest : rest.substr(colon + 1);
+    if (kind_ != "chat" && kind_ != "completion" && kind_ != "embedding")
+      throw usage_error(fmt::format("provider '{}': use openai:chat:MODEL, openai:completion:MODEL or "
+                                    "openai:embedding:MODEL", spec.id));
+    base_ = cfg_.value("apiBaseUrl", cfg_.value("base_url", ""));
+    if (base_.empty())
+      if (const char* e = std::getenv("OPENAI_BASE_URL")) base_ = e;
+    if (base_.empty())
+      throw usage_error(fmt::format("provider '{}' has no base URL", spec.id),
+                        "set config.apiBaseUrl (e.g. http://127.0.0.1:8080/v1) or OPENAI_BASE_URL");
+    while (!base_.empty() && base_.back() == '/') base_.pop_back();
+    auto env = cfg_.value("apiKeyEnvar", std::string("OPENAI_API_KEY"));
+    if (const char* k = std::getenv(env.c_str())) key_ = k;
+    timeout_ms_ = cfg_.value("timeout", 60000);
+    retries_ = cfg_.value("retries", 3);
+  }
+  std::string identity() override { return "openai:" + kind_ + ":" + model_ + "@" + base_ + ":" + cfg_.dump(); }
+  ProviderCall call(const std::string& prompt) override {
+    nlohmann::json body = {{"model", model_}};
+    for (const char* k : {"temperature", "max_tokens", "top_p", "seed", "stop"})
+      if (cfg_.contains(k)) body[k] = cfg_[k];
+    std::string path;
+    if (kind_ == "chat") {
+      body["messages"] = nlohmann::json::array({{{"role", "user"}, {"content", prompt}}});
+      path = "/chat/completions";
+    } else {
+      body["prompt"] = prompt;
+      path = "/completions";
+    }
+    auto t0 = clk::now();
+    auto r = post(path, body);
+    ProviderCall c;
+    c.latency_ms = ms_since(t0);
+    if (!r.first.empty()) {
+      c.error = r.first;
+      return c;
+    }
+    try {
+      const auto& choice = r.second.at("choices").at(0);
+      c.output = kind_ == "chat" ? choice.at("message").at("content").get<std::string>() : choice.at("text").get<std::string>();
+    } catch (const nlohmann::json::exception& e) {
+      c.error = std::string("unexpected response shape: ") + e.what();
+    }
+    return c;
+  }
+  std::vector<float> embed(const std::string& text) override {
+    auto r = post("/embeddings", {{"model", model_}, {"input", text}});
+    if (!r.first.empty()) throw runtime_error(fmt::format("{}: {}", label_, r.first));
+    return r.second.at("data").at(0).at("embedding").get<std::vector<float>>();
+  }
+
+ private:
+  // POST with retries and exponential back-off on transport errors, 429 and 5xx.
+  std::pair<std::string, nlohmann::json> post(const std::string& path, const nlohmann::json& body) {
+    std::map<std::string, std::string> headers;
+    if (!key_.empty()) headers["Authorization"] = "Bearer " + key_;
+    std::string last;
+    for (int attempt = 0; attempt <= retries_; ++attempt) {
+      if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(250 << (attempt - 1)));
+      auto r = http::client().post_json(base_ + path, body.dump(), headers, timeout_ms_);
+      if (r.status == 0) {
+        last = fmt::format("{}{}: {}", base_, path, r.error);
+        continue;
+      }
+      if (r.status == 429 || r.status >= 500) {
+        last = fmt::format("{}{}: HTTP {}", base_, path, r.status);
+        continue;
+      }
+      if (r.status != 200) return {fmt::format("{}{}: HTTP {}: {}", base_, path, r.status, r.body.substr(0, 300)), {}};
+      try {
+        return {"", nlohmann::json::parse(r.body)};
+      } catch (const nlohmann::json::exception&) {
+        return {fmt::format("{}{}: the response is not JSON", base_, path), {}};
+      }
+    }
+    return {last + fmt::format(" (after {} attempts)", retries_ + 1), {}};
+  }
+  nlohmann::json cfg_;
+  std::string kind_, model_, base_, key_;
+  int timeout_ms_, retries_;
+};
+
+}  // namespace
+
+std::vector<float> Provider::embed(const std::string&) {
+  throw usage_error(fmt::format("provider '{}' cannot embed text", label_),
+                    "use a local model or openai:embedding:MODEL for `similar`");
+}
+
+std::unique_ptr<Provider> make_provider(const ProviderSpec& spec, const Workspace* ws,
+                                        const std::filesystem::path& suite_dir) {
+  if (spec.id.rfind("exec:", 0) == 0) return std::make_unique<ExecProvider>(spec, suite_dir);
+  if (spec.id.rfind("openai:", 0) == 0) return std::make_unique<OpenAIProvider>(spec);
+  return std::make_unique<LocalProvider>(spec, ws);
+}
+
+}  // namespace xops

@@ -1,0 +1,155 @@
+#include "core/eval/report_writers.hpp"
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "core/tracking/report_html.hpp"
+#include "core/util/fs.hpp"
+
+namespace xops {
+
+std::string xml_escape(const std::string& s) {
+  std::string o;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '&': o += "&amp;"; break;
+      case '"': o += "&quot;"; break;
+      case '\'': o += "&apos;"; break;
+      default:
+        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') o += fmt::format("&#x{:x};", c == 0 ? 0xfffd : c);
+        else o += static_cast<char>(c);
+    }
+  }
+  return o;
+}
+
+nlohmann::json case_json(const CaseResult& c) {
+  nlohmann::json asserts = nlohmann::json::array();
+  for (const auto& [a, r] : c.asserts)
+    asserts.push_back({{"type", a.type}, {"pass", r.pass}, {"score", r.score}, {"reason", r.reason}});
+  return {{"test", c.index}, {"description", c.test_description}, {"prompt", c.prompt_label},
+          {"provider", c.provider_label}, {"repeat", c.repeat}, {"vars", c.vars},
+          {"rendered_prompt", c.rendered_prompt}, {"output", c.output}, {"pass", c.pass},
+          {"score", c.score}, {"latency_ms", c.latency_ms}, {"cached", c.cached},
+          {"error", c.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.error)}, {"asserts", asserts}};
+}
+
+nlohmann::json summary_json(const EvalSummary& s, const Suite& suite) {
+  nlohmann::json providers = nlohmann::json::array();
+  for (const auto& p : s.providers)
+    providers.push_back({{"provider", p.label}, {"cases", p.cases}, {"passed", p.passed}, {"failed", p.failed},
+                         {"errors", p.errors}, {"pass_rate", p.cases ? double(p.passed) / p.cases : 0.0},
+                         {"mean_latency_ms", p.cases ? p.latency_ms_total / p.cases : 0.0}});
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& [k, v] : s.metrics) metrics[k] = v.second ? v.first / v.second : 0.0;
+  return {{"suite", suite.file.string()}, {"suite_sha256", suite.content_sha256}, {"cases", s.cases},
+          {"passed", s.passed}, {"failed", s.failed}, {"errors", s.errors}, {"cached", s.cached},
+          {"pass_rate", s.pass_rate()}, {"seconds", s.seconds}, {"providers", providers}, {"metrics", metrics},
+          {"flaky", s.flaky}, {"thresholds_met", s.thresholds_met}, {"threshold_failures", s.threshold_failures},
+          {"content_hashes", s.content_hashes}};
+}
+
+ReportWriters::ReportWriters(std::filesystem::path jsonl, std::filesystem::path junit, std::filesystem::path html)
+    : jsonl_(std::move(jsonl)), junit_(std::move(junit)), html_(std::move(html)) {
+  auto open = [](const std::filesystem::path& target, std::filesystem::path& tmp, std::ofstream& out, const char* tag) {
+    if (target.empty()) return;
+    tmp = temp_path_beside(std::filesystem::absolute(target).string() + tag);
+    out.open(tmp, std::ios::binary);
+    if (!out) throw runtime_error(fmt::format("cannot write {}", target.string()));
+  };
+  open(jsonl_, jsonl_tmp_, jsonl_out_, "");
+  open(junit_, junit_tmp_, junit_out_, "");
+  open(html_, html_fail_tmp_, html_fail_, ".fail");
+  open(html_, html_pass_tmp_, html_pass_, ".pass");
+}
+
+ReportWriters::~ReportWriters() {
+  std::error_code ec;
+  for (const auto& p : {jsonl_tmp_, junit_tmp_, html_fail_tmp_, html_pass_tmp_})
+    if (!p.empty()) std::filesystem::remove(p, ec);
+}
+
+void ReportWriters::add(const CaseResult& c) {
+  if (jsonl_out_.is_open()) jsonl_out_ << case_json(c).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  std::string name = fmt::format("{}{} [{}]", c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
+                                 c.repeat ? fmt::format(" #{}", c.repeat + 1) : "", c.prompt_label);
+  if (junit_out_.is_open()) {
+    junit_out_ << fmt::format("  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\">\n", xml_escape(c.provider_label),
+                              xml_escape(name), c.latency_ms / 1000.0);
+    if (!c.error.empty()) {
+      junit_out_ << fmt::format("    <error message=\"{}\"/>\n", xml_escape(c.error));
+    } else if (!c.pass) {
+      std::string why;
+      for (const auto& [a, r] : c.asserts)
+        if (!r.pass) why += a.type + ": " + r.reason + "\n";
+      junit_out_ << fmt::format("    <failure message=\"{}\">{}</failure>\n", xml_escape(why.substr(0, why.find('\n'))),
+                                xml_escape("output: " + c.output + "\n" + why));
+    }
+    junit_out_ << "  </testcase>\n";
+  }
+  if (html_fail_.is_open()) {
+    std::string why;
+    for (const auto& [a, r] : c.asserts)
+      why += fmt::format("<div class=\"{}\">{} {}: {}</div>", r.pass ? "ok" : "bad", r.pass ? "✓" : "✗",
+                         html_escape(a.type), html_escape(r.reason));
+    if (!c.error.empty()) why += "<div class=\"bad\">error: " + html_escape(c.error) + "</div>";
+    auto row = fmt::format("<tr class=\"{}\"><td>{}</td><td>{}</td><td><pre>{}</pre></td><td><pre>{}</pre></td><td>{}</td></tr>\n",
+                           c.pass ? "pass" : "fail", html_escape(name), html_escape(c.provider_label),
+                           html_escape(c.rendered_prompt), html_escape(c.output), why);
+    (c.pass ? html_pass_ : html_fail_) << row;
+  }
+}
+
+void ReportWriters::finish(const EvalSummary& s, const Suite& suite) {
+  auto copy_into = [](std::ofstream& dst, const std::filesystem::path& src) {
+    std::ifstream in(src, std::ios::binary);
+    dst << in.rdbuf();
+  };
+  if (jsonl_out_.is_open()) {
+    jsonl_out_.close();
+    std::filesystem::rename(jsonl_tmp_, jsonl_);
+    jsonl_tmp_.clear();
+  }
+  if (junit_out_.is_open()) {
+    junit_out_.close();
+    auto tmp = temp_path_beside(std::filesystem::absolute(junit_));
+    {
+      std::ofstream out(tmp, std::ios::binary);
+      out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+      out << fmt::format("<testsuites name=\"xops eval\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
+                         s.cases, s.failed, s.errors, s.seconds);
+      out << fmt::format("<testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
+                         xml_escape(suite.description.empty() ? suite.file.string() : suite.description), s.cases,
+                         s.failed, s.errors, s.seconds);
+      copy_into(out, junit_tmp_);
+      out << "</testsuite>\n</testsuites>\n";
+    }
+    std::filesystem::rename(tmp, junit_);
+  }
+  if (html_fail_.is_open()) {
+    html_fail_.close();
+    html_pass_.close();
+    auto tmp = temp_path_beside(std::filesystem::absolute(html_));
+    {
+      std::ofstream out(tmp, std::ios::binary);
+      out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xops eval</title><style>"
+             "body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse;width:100%}"
+             "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}th{background:#f4f4f4}"
+             "pre{white-space:pre-wrap;margin:0}tr.fail{background:#fff3f3}.bad{color:#b00}.ok{color:#070}"
+             "</style></head><body>\n";
+      out << fmt::format("<h1>{}</h1><p>{} cases: {} passed, {} failed, {} errors; pass rate {:.1f}%; {}</p>\n",
+                         html_escape(suite.description.empty() ? suite.file.string() : suite.description), s.cases,
+                         s.passed, s.failed, s.errors, 100 * s.pass_rate(),
+                         s.thresholds_met ? "thresholds met" : "thresholds NOT met");
+      out << "<table><tr><th>test</th><th>provider</th><th>prompt</th><th>output</th><th>assertions</th></tr>\n";
+      copy_into(out, html_fail_tmp_);
+      copy_into(out, html_pass_tmp_);
+      out << "</table></body></html>\n";
+    }
+    std::filesystem::rename(tmp, html_);
+  }
+}
+
+}  // namespace xops

@@ -1,0 +1,183 @@
+#include "core/eval/runner.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+
+#include "core/db/database.hpp"
+#include "core/error.hpp"
+#include "core/eval/providers.hpp"
+#include "core/store/sha256.hpp"
+#include "core/tracking/ulid.hpp"
+#include "core/util/parallel.hpp"
+
+namespace xops {
+
+namespace {
+
+// The provider-call cache (SQLite; shared by concurrent workers under a mutex).
+class CallCache {
+ public:
+  explicit CallCache(db::Database* db) : db_(db) {}
+  std::optional<std::pair<std::string, double>> get(const std::string& key) {
+    if (!db_) return std::nullopt;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto st = db_->prepare("SELECT output, latency_ms FROM eval_cache WHERE key = ?");
+    st.bind(1, key);
+    if (!st.step()) return std::nullopt;
+    return std::make_pair(st.text(0), st.real(1));
+  }
+  void put(const std::string& key, const std::string& output, double latency) {
+    if (!db_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto st = db_->prepare("INSERT OR REPLACE INTO eval_cache(key, output, latency_ms, created_ms) VALUES (?,?,?,?)");
+    st.bind(1, key).bind(2, output).bind(3, latency).bind(4, now_ms()).step();
+  }
+
+ private:
+  db::Database* db_;
+  std::mutex mu_;
+};
+
+}  // namespace
+
+EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db, const EvalOptions& opts,
+                      const std::function<void(const CaseResult&)>& sink) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto suite_dir = std::filesystem::absolute(suite.file).parent_path();
+  std::vector<std::unique_ptr<Provider>> providers;
+  for (const auto& p : suite.providers) providers.push_back(make_provider(p, ws, suite_dir));
+  // Judge / baseline / embedding providers named by assertions, made on first use.
+  std::map<std::string, std::unique_ptr<Provider>> extra;
+  std::mutex extra_mu;
+  auto named = [&](const std::string& id) -> Provider& {
+    for (size_t i = 0; i < suite.providers.size(); ++i)
+      if (suite.providers[i].id == id || suite.providers[i].label == id) return *providers[i];
+    std::lock_guard<std::mutex> lock(extra_mu);
+    auto& p = extra[id];
+    if (!p) p = make_provider(ProviderSpec{id, id, nlohmann::json::object()}, ws, suite_dir);
+    return *p;
+  };
+  CallCache cache(opts.use_cache && opts.repeat <= 1 ? db : nullptr);
+  std::vector<std::string> identities;
+  for (auto& p : providers) identities.push_back(p->identity());
+  auto cached_call = [&](Provider& p, const std::string& identity, const std::string& prompt, bool* hit) {
+    auto key = sha256_hex(identity + "\x1f" + prompt);
+    if (auto c = cache.get(key)) {
+      if (hit) *hit = true;
+      return ProviderCall{c->first, c->second, ""};
+    }
+    auto r = p.call(prompt);
+    if (r.error.empty()) cache.put(key, r.output, r.latency_ms);
+    return r;
+  };
+
+  EvalSummary sum;
+  for (const auto& p : suite.providers) sum.providers.push_back({p.label});
+  const size_t T = suite.tests.size(), P = suite.prompts.size(), V = providers.size();
+  const size_t R = static_cast<size_t>(std::max(1, opts.repeat));
+  const size_t total = T * P * V * R;
+  std::mutex sum_mu;
+  std::map<std::string, std::pair<int, int>> outcomes;  // per (test,prompt,provider): passes, fails
+  // Local models run one call at a time anyway; everything else runs `jobs` wide.
+  parallel_for(total, std::max(1, opts.jobs), [&](size_t k) {
+    size_t rep = k % R, v = (k / R) % V, pi = (k / R / V) % P, ti = k / R / V / P;
+    const auto& test = suite.tests[ti];
+    CaseResult c;
+    c.index = ti, c.prompt = pi, c.provider = v, c.repeat = static_cast<int>(rep);
+    c.test_description = test.description;
+    c.prompt_label = suite.prompts[pi].label;
+    c.provider_label = suite.providers[v].label;
+    c.vars = test.vars;
+    c.rendered_prompt = render_template(suite.prompts[pi].text, test.vars);
+    auto call = cached_call(*providers[v], identities[v], c.rendered_prompt, &c.cached);
+    c.output = call.output;
+    c.latency_ms = call.latency_ms;
+    c.error = call.error;
+    if (c.error.empty()) {
+      AssertionContext ctx;
+      ctx.output = c.output;
+      ctx.prompt = c.rendered_prompt;
+      ctx.latency_ms = c.latency_ms;
+      ctx.vars = &test.vars;
+      ctx.default_judge = suite.judge;
+      ctx.ask = [&](const std::string& judge, const std::string& prompt) {
+        auto& p = named(judge);
+        auto r = cached_call(p, p.identity(), prompt, nullptr);
+        if (!r.error.empty()) throw runtime_error(fmt::format("judge {}: {}", judge, r.error));
+        return r.output;
+      };
+      ctx.embed = [&](const std::string& provider, const std::string& text) { return named(provider).embed(text); };
+      ctx.perplexity = [&](const std::string& prompt, const std::string& output) {
+        return providers[v]->perplexity(prompt, output);
+      };
+      ctx.baseline_output = [&](const std::string& baseline) {
+        auto& p = named(baseline);
+        auto r = cached_call(p, p.identity(), c.rendered_prompt, nullptr);
+        if (!r.error.empty()) throw runtime_error(fmt::format("baseline {}: {}", baseline, r.error));
+        return r.output;
+      };
+      double wsum = 0, ssum = 0;
+      c.pass = true;
+      for (const auto& a : test.asserts) {
+        AssertionResult ar;
+        try {
+          ar = check_assertion(a, ctx);
+        } catch (const Error& e) {
+          if (e.kind() == ErrorKind::Usage) throw;  // a broken suite stops the run
+          c.error = e.what();
+          c.pass = false;
+          break;
+        }
+        c.pass &= ar.pass;
+        wsum += a.weight;
+        ssum += a.weight * ar.score;
+        c.asserts.emplace_back(a, ar);
+      }
+      c.score = wsum > 0 ? ssum / wsum : (c.pass ? 1 : 0);
+      if (!c.error.empty()) c.pass = false;
+    }
+    {
+      std::lock_guard<std::mutex> lock(sum_mu);
+      ++sum.cases;
+      auto& ps = sum.providers[v];
+      ++ps.cases;
+      ps.latency_ms_total += c.latency_ms;
+      if (!c.error.empty()) ++sum.errors, ++ps.errors;
+      else if (c.pass) ++sum.passed, ++ps.passed;
+      else ++sum.failed, ++ps.failed;
+      if (c.cached) ++sum.cached;
+      for (const auto& [a, ar] : c.asserts)
+        if (!a.metric.empty()) {
+          auto& m = sum.metrics[a.metric];
+          m.first += ar.score;
+          ++m.second;
+        }
+      if (R > 1) {
+        auto& o = outcomes[fmt::format("{}/{}/{}", ti, pi, v)];
+        (c.pass ? o.first : o.second)++;
+      }
+      sink(c);
+    }
+  });
+  for (const auto& [key, o] : outcomes)
+    if (o.first && o.second) sum.flaky.push_back(key);
+  for (size_t v = 0; v < V; ++v)
+    for (const auto& [what, h] : providers[v]->content_hashes()) sum.content_hashes[suite.providers[v].label + "/" + what] = h;
+  if (suite.pass_rate && sum.pass_rate() < *suite.pass_rate) {
+    sum.thresholds_met = false;
+    sum.threshold_failures.push_back(fmt::format("pass rate {:.3f} < {:.3f}", sum.pass_rate(), *suite.pass_rate));
+  }
+  for (const auto& [name, min] : suite.metric_minimums) {
+    auto it = sum.metrics.find(name);
+    double mean = it == sum.metrics.end() || it->second.second == 0 ? 0 : it->second.first / it->second.second;
+    if (mean < min) {
+      sum.thresholds_met = false;
+      sum.threshold_failures.push_back(fmt::format("metric {} mean {:.3f} < {:.3f}", name, mean, min));
+    }
+  }
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return sum;
+}
+
+}  // namespace xops

@@ -1,0 +1,59 @@
+#pragma once
+// Runs a suite: every test x prompt x provider (x repeat), in parallel, with a result cache;
+// each result is handed to a sink as soon as it exists (bounded memory for huge suites).
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/eval/assertions.hpp"
+#include "core/eval/suite.hpp"
+
+namespace xops {
+
+class Workspace;
+namespace db {
+class Database;
+}
+
+struct EvalOptions {
+  int jobs = 4;
+  bool use_cache = true;
+  int repeat = 1;
+};
+
+struct CaseResult {
+  size_t index = 0;  // test index
+  size_t prompt = 0, provider = 0;
+  int repeat = 0;
+  std::string test_description, prompt_label, provider_label, rendered_prompt, output, error;
+  std::map<std::string, std::string> vars;
+  bool pass = false, cached = false;
+  double score = 0, latency_ms = 0;
+  std::vector<std::pair<AssertionSpec, AssertionResult>> asserts;
+};
+
+struct ProviderSummary {
+  std::string label;
+  size_t cases = 0, passed = 0, failed = 0, errors = 0;
+  double latency_ms_total = 0;
+};
+
+struct EvalSummary {
+  size_t cases = 0, passed = 0, failed = 0, errors = 0, cached = 0;
+  double seconds = 0;
+  std::vector<ProviderSummary> providers;
+  std::map<std::string, std::pair<double, size_t>> metrics;  // name -> (sum of scores, count)
+  std::vector<std::string> flaky;  // tests whose outcome differed across repeats
+  std::map<std::string, std::string> content_hashes;  // "provider:LABEL/model" -> sha256
+  double pass_rate() const { return cases ? static_cast<double>(passed) / cases : 0; }
+  bool thresholds_met = true;
+  std::vector<std::string> threshold_failures;
+};
+
+EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* cache, const EvalOptions& opts,
+                      const std::function<void(const CaseResult&)>& sink);
+
+}  // namespace xops

@@ -1,0 +1,321 @@
+#include "core/eval/suite.hpp"
+
+#include "core/error.hpp"
+#include "core/store/sha256.hpp"
+#include "core/util/fs.hpp"
+#include "core/yaml_util.hpp"
+
+namespace xops {
+
+namespace {
+
+nlohmann::json to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Sequence: {
+      auto a = nlohmann::json::array();
+      for (const auto& x : n) a.push_back(to_json(x));
+      return a;
+    }
+    case YAML::NodeType::Map: {
+      auto o = nlohmann::json::object();
+      for (const auto& kv : n) o[kv.first.Scalar()] = to_json(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Scalar: {
+      const auto& s = n.Scalar();
+      if (n.Tag() == "!") return s;  // quoted in the YAML: keep it a string
+      if (s == "true" || s == "false") return s == "true";
+      try {
+        size_t used = 0;
+        double d = std::stod(s, &used);
+        if (used == s.size()) return d;
+      } catch (...) {
+      }
+      return s;
+    }
+    default: return nullptr;
+  }
+}
+
+std::string scalar_text(const nlohmann::json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_number_integer()) return std::to_string(j.get<long long>());
+  if (j.is_number()) {
+    double d = j.get<double>();
+    if (d == static_cast<long long>(d)) return std::to_string(static_cast<long long>(d));
+    return fmt::format("{}", d);
+  }
+  if (j.is_boolean()) return j.get<bool>() ? "true" : "false";
+  return j.dump();
+}
+
+struct Loader {
+  std::filesystem::path dir;
+  Sha256 hash;
+  yaml::Doc doc;
+
+  std::string read(const std::string& ref) {
+    std::filesystem::path p = ref.substr(7);
+    if (p.is_relative()) p = dir / p;
+    std::error_code ec;
+    if (!std::filesystem::exists(p, ec))
+      throw runtime_error(fmt::format("{}: {} not found (paths are relative to the suite file)", doc.file, p.string()));
+    auto text = read_file(p);
+    hash.update(p.string().data(), p.string().size());
+    hash.update(text.data(), text.size());
+    return text;
+  }
+
+  AssertionSpec assertion(const YAML::Node& n) {
+    doc.expect_map(n, "an assertion");
+    doc.check_keys(n, {"type", "value", "threshold", "weight", "metric", "provider", "baseline"}, "an assertion");
+    AssertionSpec a;
+    a.type = doc.str(doc.require(n, "type", "an assertion"), "assert type");
+    if (auto v = n["value"]) a.value = to_json(v);
+    if (auto v = n["threshold"]) a.threshold = doc.num(v, "threshold");
+    if (auto v = n["weight"]) a.weight = doc.num(v, "weight");
+    if (auto v = n["metric"]) a.metric = doc.str(v, "metric");
+    if (auto v = n["provider"]) a.provider = v.IsScalar() ? v.Scalar() : doc.str(v["id"], "provider id");
+    if (auto v = n["baseline"]) a.baseline = doc.str(v, "baseline");
+    static const char* known[] = {"equals", "contains", "icontains", "contains-any", "contains-all", "icontains-any",
+                                  "icontains-all", "starts-with", "regex", "is-json", "levenshtein", "rouge-l",
+                                  "rouge-n", "bleu", "perplexity", "latency", "llm-rubric", "similar", "pairwise",
+                                  "javascript"};
+    auto base = a.type.rfind("not-", 0) == 0 ? a.type.substr(4) : a.type;
+    bool ok = base.rfind("exec:", 0) == 0;
+    for (const char* k : known) ok |= base == k;
+    if (!ok) doc.fail(n["type"], fmt::format("unknown assertion type '{}'", a.type));
+    if (base == "javascript") doc.fail(n["type"], "javascript assertions need a JavaScript engine", "use an exec: assertion");
+    return a;
+  }
+
+  std::vector<AssertionSpec> assertions(const YAML::Node& n) {
+    std::vector<AssertionSpec> out;
+    if (!n) return out;
+    if (!n.IsSequence()) doc.fail(n, "'assert' must be a list");
+    for (const auto& a : n) out.push_back(assertion(a));
+    return out;
+  }
+
+  TestSpec test(const nlohmann::json& j, const std::string& where) {
+    TestSpec t;
+    if (!j.is_object()) throw runtime_error(where + ": a test must be an object");
+    t.description = j.value("description", "");
+    if (j.contains("vars"))
+      for (auto& [k, v] : j["vars"].items()) t.vars[k] = scalar_text(v);
+    if (j.contains("assert")) {
+      for (const auto& a : j["assert"]) {
+        // JSON test rows: go through YAML so validation is shared.
+        auto node = YAML::Load(a.dump());
+        t.asserts.push_back(assertion(node));
+      }
+    }
+    return t;
+  }
+
+  std::vector<TestSpec> tests_from_file(const std::string& ref) {
+    std::vector<TestSpec> out;
+    auto text = read(ref);
+    auto path = ref.substr(7);
+    auto ext = std::filesystem::path(path).extension().string();
+    if (ext == ".jsonl") {
+      size_t pos = 0, line = 0;
+      while (pos < text.size()) {
+        auto end = text.find('\n', pos);
+        auto l = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+        pos = end == std::string::npos ? text.size() : end + 1;
+        ++line;
+        if (l.find_first_not_of(" \t\r") == std::string::npos) continue;
+        auto where = fmt::format("{}:{}", path, line);
+        try {
+          out.push_back(test(nlohmann::json::parse(l), where));
+        } catch (const nlohmann::json::exception& e) {
+          throw runtime_error(fmt::format("{}: {}", where, e.what()));
+        }
+      }
+    } else if (ext == ".csv") {
+      // Header = variable names; `__expected` is an assertion ("type:value" or equals).
+      std::vector<std::vector<std::string>> rows;
+      std::vector<std::string> row;
+      std::string cell;
+      bool quoted = false;
+      for (size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (quoted) {
+          if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') cell += '"', ++i;
+          else if (c == '"') quoted = false;
+          else cell += c;
+        } else if (c == '"') {
+          quoted = true;
+        } else if (c == ',') {
+          row.push_back(cell), cell.clear();
+        } else if (c == '\n' || c == '\r') {
+          if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+          row.push_back(cell), cell.clear();
+          if (!(row.size() == 1 && row[0].empty())) rows.push_back(row);
+          row.clear();
+        } else {
+          cell += c;
+        }
+      }
+      if (!cell.empty() || !row.empty()) row.push_back(cell), rows.push_back(row);
+      if (rows.empty()) return out;
+      for (size_t r = 1; r < rows.size(); ++r) {
+        TestSpec t;
+        for (size_t c = 0; c < rows[0].size() && c < rows[r].size(); ++c) {
+          const auto& key = rows[0][c];
+          const auto& val = rows[r][c];
+          if (key == "__expected") {
+            AssertionSpec a;
+            auto colon = val.find(':');
+            if (colon != std::string::npos && colon < 20 && val.find(' ') > colon) {
+              a.type = val.substr(0, colon);
+              a.value = val.substr(colon + 1);
+            } else {
+              a.type = "equals";
+              a.value = val;
+            }
+            t.asserts.push_back(a);
+          } else if (key == "__description") {
+            t.description = val;
+          } else {
+            t.vars[key] = val;
+          }
+        }
+        out.push_back(std::move(t));
+      }
+    } else {
+      throw runtime_error(fmt::format("{}: tests files must be .jsonl or .csv", path));
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+std::string render_template(const std::string& tpl, const std::map<std::string, std::string>& vars) {
+  std::string out;
+  size_t pos = 0;
+  while (true) {
+    auto open = tpl.find("{{", pos);
+    if (open == std::string::npos) break;
+    auto close = tpl.find("}}", open + 2);
+    if (close == std::string::npos) break;
+    std::string name = tpl.substr(open + 2, close - open - 2);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    out += tpl.substr(pos, open - pos);
+    auto it = vars.find(name);
+    out += it != vars.end() ? it->second : tpl.substr(open, close + 2 - open);
+    pos = close + 2;
+  }
+  return out + tpl.substr(pos);
+}
+
+Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* warnings) {
+  Loader L{std::filesystem::absolute(file).parent_path(), {}, yaml::Doc{file.string(), warnings}};
+  auto text = read_file(file);
+  L.hash.update(text.data(), text.size());
+  auto root = yaml::parse(text, file.string());
+  auto& doc = L.doc;
+  doc.expect_map(root, "the suite");
+  doc.check_keys(root, {"description", "prompts", "providers", "tests", "defaultTest", "thresholds", "outputPath",
+                        "sharing", "evaluateOptions"},
+                 "the suite");
+  Suite s;
+  s.file = file;
+  if (auto d = root["description"]) s.description = doc.str(d, "description");
+  auto prompts = doc.require(root, "prompts", "the suite");
+  auto add_prompt = [&](const YAML::Node& p) {
+    PromptSpec ps;
+    std::string raw;
+    if (p.IsScalar()) {
+      raw = p.Scalar();
+    } else {
+      doc.expect_map(p, "a prompt");
+      raw = p["raw"] ? doc.str(p["raw"], "prompt raw") : doc.str(doc.require(p, "id", "a prompt"), "prompt id");
+      if (p["label"]) ps.label = doc.str(p["label"], "prompt label");
+    }
+    if (raw.rfind("file://", 0) == 0) {
+      ps.text = L.read(raw);
+      if (ps.label.empty()) ps.label = raw.substr(7);
+    } else {
+      ps.text = raw;
+      if (ps.label.empty()) ps.label = raw.substr(0, std::min<size_t>(40, raw.find('\n')));
+    }
+    s.prompts.push_back(ps);
+  };
+  if (prompts.IsSequence()) for (const auto& p : prompts) add_prompt(p);
+  else add_prompt(prompts);
+  if (s.prompts.empty()) doc.fail(prompts, "'prompts' is empty");
+
+  auto providers = doc.require(root, "providers", "the suite");
+  auto add_provider = [&](const YAML::Node& p) {
+    ProviderSpec ps;
+    if (p.IsScalar()) {
+      ps.id = p.Scalar();
+    } else {
+      doc.expect_map(p, "a provider");
+      doc.check_keys(p, {"id", "label", "config"}, "a provider");
+      ps.id = doc.str(doc.require(p, "id", "a provider"), "provider id");
+      if (p["label"]) ps.label = doc.str(p["label"], "provider label");
+      if (p["config"]) ps.config = to_json(p["config"]);
+    }
+    if (ps.label.empty()) ps.label = ps.id;
+    s.providers.push_back(ps);
+  };
+  if (providers.IsSequence()) for (const auto& p : providers) add_provider(p);
+  else add_provider(providers);
+  if (s.providers.empty()) doc.fail(providers, "'providers' is empty");
+
+  TestSpec defaults;
+  if (auto d = root["defaultTest"]) {
+    doc.expect_map(d, "defaultTest");
+    doc.check_keys(d, {"vars", "assert", "options", "description"}, "defaultTest");
+    defaults = L.test(to_json(d).contains("assert") ? nlohmann::json{{"vars", to_json(d["vars"])}} : to_json(d), "defaultTest");
+    defaults.asserts = L.assertions(d["assert"]);
+    if (auto o = d["options"]; o && o["provider"])
+      s.judge = o["provider"].IsScalar() ? o["provider"].Scalar() : doc.str(o["provider"]["id"], "judge provider id");
+  }
+  std::vector<TestSpec> tests;
+  if (auto t = root["tests"]) {
+    auto add_ref_or_inline = [&](const YAML::Node& n) {
+      if (n.IsScalar() && n.Scalar().rfind("file://", 0) == 0) {
+        auto more = L.tests_from_file(n.Scalar());
+        tests.insert(tests.end(), more.begin(), more.end());
+      } else {
+        doc.expect_map(n, "a test");
+        doc.check_keys(n, {"vars", "assert", "description", "options"}, "a test");
+        auto ts = L.test(nlohmann::json{{"vars", n["vars"] ? to_json(n["vars"]) : nlohmann::json::object()},
+                                        {"description", n["description"] ? n["description"].Scalar() : ""}},
+                         L.doc.where(n));
+        ts.asserts = L.assertions(n["assert"]);
+        tests.push_back(ts);
+      }
+    };
+    if (t.IsSequence()) for (const auto& n : t) add_ref_or_inline(n);
+    else add_ref_or_inline(t);
+  }
+  if (tests.empty()) tests.push_back({});  // prompts without vars: one test
+  for (auto& t : tests) {
+    for (const auto& [k, v] : defaults.vars) t.vars.emplace(k, v);
+    t.asserts.insert(t.asserts.begin(), defaults.asserts.begin(), defaults.asserts.end());
+  }
+  s.tests = std::move(tests);
+  if (auto th = root["thresholds"]) {
+    doc.expect_map(th, "thresholds");
+    doc.check_keys(th, {"pass_rate", "metrics"}, "thresholds");
+    if (auto v = th["pass_rate"]) {
+      s.pass_rate = doc.num(v, "thresholds.pass_rate");
+      if (*s.pass_rate < 0 || *s.pass_rate > 1) doc.fail(v, "pass_rate must be between 0 and 1");
+    }
+    if (auto m = th["metrics"]) {
+      doc.expect_map(m, "thresholds.metrics");
+      for (const auto& kv : m) s.metric_minimums[kv.first.Scalar()] = doc.num(kv.second, "a metric threshold");
+    }
+  }
+  s.content_sha256 = L.hash.hex();
+  return s;
+}
+
+}  // namespace xops
