@@ -164,9 +164,11 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
     if (o.first && o.second) sum.flaky.push_back(key);
   for (size_t v = 0; v < V; ++v)
     for (const auto& [what, h] : providers[v]->content_hashes()) sum.content_hashes[suite.providers[v].label + "/" + what] = h;
-  if (suite.pass_rate && sum.pass_rate() < *suite.pass_rate) {
+  // Without thresholds every case must pass (as a test runner would).
+  double required = suite.pass_rate ? *suite.pass_rate : (suite.metric_minimums.empty() ? 1.0 : 0.0);
+  if (sum.pass_rate() < required) {
     sum.thresholds_met = false;
-    sum.threshold_failures.push_back(fmt::format("pass rate {:.3f} < {:.3f}", sum.pass_rate(), *suite.pass_rate));
+    sum.threshold_failures.push_back(fmt::format("pass rate {:.3f} < {:.3f}", sum.pass_rate(), required));
   }
   for (const auto& [name, min] : suite.metric_minimums) {
     auto it = sum.metrics.find(name);

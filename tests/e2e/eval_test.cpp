@@ -1,0 +1,172 @@
+// xops eval through the binary: exec and HTTP providers, a local model, gates, outputs, cache.
+#include <catch2/catch.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace xops::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The OpenAI-compatible stub (tests/fixtures/openai_stub.py) on a free loopback port.
+struct Stub {
+  pid_t pid = -1;
+  int port = 0;
+  Stub() {
+    int out[2];
+    REQUIRE(pipe(out) == 0);
+    pid = fork();
+    if (pid == 0) {
+      dup2(out[1], 1);
+      execlp("python3", "python3", (std::string(XOPS_SOURCE_DIR) + "/tests/fixtures/openai_stub.py").c_str(), (char*)nullptr);
+      _exit(127);
+    }
+    close(out[1]);
+    char buf[32] = {};
+    ssize_t n = read(out[0], buf, sizeof buf - 1);
+    close(out[0]);
+    REQUIRE(n > 0);
+    port = std::atoi(buf);
+  }
+  ~Stub() {
+    kill(pid, SIGTERM);
+    waitpid(pid, nullptr, 0);
+  }
+};
+
+const char* kSuite = R"(description: arithmetic by shell
+prompts: ["{{a}} + {{b}}"]
+providers:
+  - id: exec:sh add.sh
+tests:
+  - vars: {a: 1, b: 2}
+    assert: [{type: equals, value: "3"}]
+  - vars: {a: 2, b: 2}
+    assert: [{type: equals, value: "4"}, {type: is-json}]
+  - vars: {a: 10, b: 5}
+    assert: [{type: not-contains, value: "7"}, {type: regex, value: "^1[0-9]$"}, {type: equals, value: "16"}]
+thresholds: {pass_rate: THRESHOLD}
+)";
+
+std::string suite_with(double threshold) {
+  std::string s = kSuite;
+  s.replace(s.find("THRESHOLD"), 9, std::to_string(threshold));
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("e2e: eval with an exec provider: gates, JUnit, JSONL, HTML and the cache", "[e2e][eval]") {
+  TempDir tmp;
+  // The prompt arrives as the first argument (promptfoo's convention) and on stdin.
+  write_text(tmp / "add.sh", "read line\n[ \"$line\" = \"$1\" ] || { echo mismatch >&2; exit 3; }\necho $(( $1 ))\n");
+  write_text(tmp / "suite.yaml", suite_with(0.5));
+  auto r = run_xops({"eval", "suite.yaml", "--junit", "j.xml", "--jsonl", "r.jsonl", "--html", "r.html"}, tmp.path());
+  CHECK(r.rc == 0);
+  CHECK_THAT(r.out, Catch::Contains("FAIL"));  // 10 + 5 is not 16
+  auto lint = run_process({"xmllint", "--noout", (tmp / "j.xml").string()}, tmp.path());
+  CHECK(lint.rc == 0);
+  auto xml = read_text(tmp / "j.xml");
+  CHECK_THAT(xml, Catch::Contains("tests=\"3\""));
+  size_t lines = 0;
+  for (char c : read_text(tmp / "r.jsonl")) lines += c == '\n';
+  CHECK(lines == 3);
+  CHECK_THAT(read_text(tmp / "r.html"), Catch::Contains("<table>"));
+  auto again = run_xops({"--json", "eval", "suite.yaml"}, tmp.path());
+  auto j = nlohmann::json::parse(again.out);
+  CHECK(j["cached"] == 0);  // outside a project there is no database, so no cache
+  CHECK(j["cases"] == 3);
+  CHECK(j["passed"].get<int>() + j["failed"].get<int>() == 3);
+  write_text(tmp / "suite.yaml", suite_with(1.0));
+  auto strict = run_xops({"eval", "suite.yaml"}, tmp.path());
+  CHECK(strict.rc == 4);
+  CHECK_THAT(strict.err, Catch::Contains("thresholds not met"));
+}
+
+TEST_CASE("e2e: eval in a project is tracked with lineage and cached", "[e2e][eval]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal"}, tmp.path()).rc == 0);
+  auto p = tmp / "p";
+  write_text(p / "evals/add.sh", "echo $(( $1 ))\n");
+  write_text(p / "evals/suite.yaml", suite_with(0.5));
+  auto first = run_xops({"--json", "eval", "evals/suite.yaml"}, p);
+  REQUIRE(first.rc == 0);
+  auto second = nlohmann::json::parse(run_xops({"--json", "eval", "evals/suite.yaml"}, p).out);
+  CHECK(second["cached"] == 3);
+  auto fresh = nlohmann::json::parse(run_xops({"--json", "eval", "evals/suite.yaml", "--no-cache"}, p).out);
+  CHECK(fresh["cached"] == 0);
+  auto runs = nlohmann::json::parse(run_xops({"--json", "track", "runs", "--filter", "kind = 'eval'"}, p).out);
+  REQUIRE(runs.size() == 3);
+  CHECK(runs[0]["metrics"].contains("pass_rate"));
+  bool has_suite = false, has_prompt = false;
+  for (auto& [k, v] : runs[0]["inputs"].items()) {
+    has_suite |= k.rfind("eval-suite:", 0) == 0 && v.get<std::string>().size() == 64;
+    has_prompt |= k.rfind("prompt:", 0) == 0;
+  }
+  CHECK(has_suite);
+  CHECK(has_prompt);
+}
+
+TEST_CASE("e2e: eval against an OpenAI-compatible endpoint, and a provider that is down", "[e2e][eval]") {
+  TempDir tmp;
+  Stub stub;
+  auto base = "http://127.0.0.1:" + std::to_string(stub.port) + "/v1";
+  write_text(tmp / "s.yaml", "prompts: [\"say {{w}}\"]\nproviders:\n"
+                             "  - id: openai:chat:stub\n    config: {apiBaseUrl: " + base + "}\n"
+                             "  - id: openai:completion:stub\n    config: {apiBaseUrl: " + base + "}\n"
+                             "tests:\n  - vars: {w: hello}\n    assert:\n"
+                             "      - {type: icontains, value: 'say hello'}\n"
+                             "      - {type: similar, value: 'SAY HELLO', provider: 'openai:embedding:stub', threshold: 0.99}\n");
+  auto r = run_xops({"--json", "eval", "s.yaml"}, tmp.path(), {{"OPENAI_BASE_URL", base}});
+  INFO(r.err);
+  REQUIRE(r.rc == 4);  // the completion provider reverses the text: its case fails
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["providers"][0]["passed"] == 1);
+  CHECK(j["providers"][1]["failed"] == 1);
+  write_text(tmp / "down.yaml", "prompts: [x]\nproviders:\n  - id: openai:chat:m\n"
+                                "    config: {apiBaseUrl: 'http://127.0.0.1:9/v1', retries: 1, timeout: 2000}\n"
+                                "tests:\n  - assert: [{type: contains, value: x}]\n");
+  auto down = run_xops({"eval", "down.yaml"}, tmp.path());
+  CHECK(down.rc == 1);
+  CHECK_THAT(down.out + down.err, Catch::Contains("provider errors"));
+}
+
+TEST_CASE("e2e: eval a local model, with judge-based and embedding assertions", "[e2e][eval]") {
+  TempDir tmp;
+  auto model = (shared_dir() / "golden/models/gpt2-tiny").string();
+  write_text(tmp / "judge.sh", "echo '{\"pass\": true, \"score\": 0.8, \"reason\": \"fine\"}'\n");
+  write_text(tmp / "pick.sh", "echo '{\"winner\": \"A\", \"reason\": \"longer\"}'\n");
+  write_text(tmp / "s.yaml", "prompts: ['The quick brown fox jumps over the lazy dog.']\n"
+                             "providers:\n  - id: " + model + "\n    config: {max_tokens: 2}\n"
+                             "tests:\n  - assert:\n"
+                             "      - {type: equals, value: ' Hybrid ESPN'}\n"
+                             "      - {type: perplexity, threshold: 1000000}\n"
+                             "      - {type: llm-rubric, value: 'is a continuation', provider: 'exec:sh judge.sh'}\n"
+                             "      - {type: pairwise, baseline: 'exec:echo short', provider: 'exec:sh pick.sh'}\n"
+                             "      - {type: similar, value: ' Hybrid ESPN', provider: " + model + ", threshold: 0.999}\n");
+  auto r = run_xops({"--json", "eval", "s.yaml"}, tmp.path());
+  INFO(r.err);
+  REQUIRE(r.rc == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["passed"] == 1);
+  auto asserts = j["results"][0]["asserts"];
+  CHECK(asserts.size() == 5);
+  for (const auto& a : asserts) CHECK(a["pass"] == true);
+}
+
+TEST_CASE("e2e: --repeat reports flaky tests", "[e2e][eval]") {
+  TempDir tmp;
+  write_text(tmp / "coin.sh", "if [ -e flip ]; then rm flip; echo heads; else touch flip; echo tails; fi\n");
+  write_text(tmp / "s.yaml", "prompts: [x]\nproviders: ['exec:sh coin.sh']\ntests:\n  - assert: [{type: equals, value: heads}]\n");
+  auto r = run_xops({"--json", "eval", "s.yaml", "--repeat", "4", "-j", "1"}, tmp.path());
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["cases"] == 4);
+  CHECK(j["passed"] == 2);
+  CHECK(j["flaky"].size() == 1);
+}

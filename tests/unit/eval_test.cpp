@@ -1,0 +1,105 @@
+#include <catch2/catch.hpp>
+
+#include "core/error.hpp"
+#include "core/eval/assertions.hpp"
+#include "core/eval/suite.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace xops;
+
+namespace {
+AssertionResult check(const std::string& type, nlohmann::json value, const std::string& output,
+                      std::optional<double> threshold = std::nullopt, double latency = 0) {
+  AssertionSpec a;
+  a.type = type;
+  a.value = std::move(value);
+  a.threshold = threshold;
+  std::map<std::string, std::string> vars = {{"city", "Paris"}};
+  AssertionContext ctx;
+  ctx.output = output;
+  ctx.vars = &vars;
+  ctx.latency_ms = latency;
+  return check_assertion(a, ctx);
+}
+}  // namespace
+
+TEST_CASE("eval: deterministic assertions, templated values and not- negation", "[eval]") {
+  CHECK(check("equals", "Paris", "Paris").pass);
+  CHECK_FALSE(check("equals", "Paris", "Paris ").pass);
+  CHECK(check("contains", "{{city}}", "It is Paris.").pass);
+  CHECK(check("icontains", "PARIS", "it is paris").pass);
+  CHECK(check("contains-any", nlohmann::json::array({"x", "is"}), "it is").pass);
+  CHECK_FALSE(check("contains-all", nlohmann::json::array({"x", "is"}), "it is").pass);
+  CHECK(check("starts-with", "It", "It is").pass);
+  CHECK(check("regex", "^\\d{4}-\\d{2}$", "2024-05").pass);
+  CHECK(check("not-contains", "London", "Paris").pass);
+  CHECK(check("is-json", nullptr, "{\"a\": 1}").pass);
+  CHECK_FALSE(check("is-json", nullptr, "{a: 1}").pass);
+  nlohmann::json schema = {{"type", "object"}, {"required", {"a"}}, {"properties", {{"a", {{"type", "integer"}}}}}};
+  CHECK(check("is-json", schema, "{\"a\": 1}").pass);
+  auto bad = check("is-json", schema, "{\"a\": \"x\"}");
+  CHECK_FALSE(bad.pass);
+  CHECK_THAT(bad.reason, Catch::Contains("$.a"));
+  CHECK(check("levenshtein", "kitten", "sitting", 3.0).pass);
+  CHECK_FALSE(check("levenshtein", "kitten", "sitting", 2.0).pass);
+  CHECK(check("latency", nullptr, "x", 100.0, 50).pass);
+  CHECK_FALSE(check("latency", nullptr, "x", 100.0, 150).pass);
+  CHECK_THROWS_AS(check("regex", "(", "x"), Error);
+  CHECK_THROWS_AS(check("llm-rubric", "is polite", "x"), Error);  // no judge configured
+}
+
+TEST_CASE("eval: text metrics", "[eval]") {
+  CHECK(levenshtein("kitten", "sitting") == 3);
+  CHECK(rouge_l("the cat sat on the mat", "the cat sat on the mat") == Approx(1.0));
+  CHECK(rouge_l("the cat", "the dog sat") == Approx(2.0 * 0.5 * (1.0 / 3) / (0.5 + 1.0 / 3)));
+  CHECK(bleu("the quick brown fox jumps", "the quick brown fox jumps") == Approx(1.0));
+  CHECK(bleu("completely different words", "the quick brown fox") < 0.3);
+  CHECK(check("rouge-l", "the cat sat", "the cat sat down", 0.8).pass);
+  CHECK(check("bleu", "the quick brown fox jumps over", "the quick brown fox jumps over", 0.9).pass);
+}
+
+TEST_CASE("eval: a suite with file prompts, CSV tests and defaultTest", "[eval]") {
+  test::TempDir tmp;
+  test::write_text(tmp / "p.txt", "Capital of {{country}}?");
+  test::write_text(tmp / "t.csv", "country,__expected\nFrance,contains:Paris\n\"Japan, the\",Tokyo\n");
+  test::write_text(tmp / "s.yaml", R"(description: caps
+prompts: [file://p.txt, "Inline {{country}}"]
+providers: [exec:cat]
+tests:
+  - file://t.csv
+  - vars: {country: Peru}
+    assert: [{type: icontains, value: lima, weight: 2, metric: acc}]
+defaultTest:
+  vars: {extra: "1"}
+  assert: [{type: latency, threshold: 60000}]
+thresholds: {pass_rate: 0.5, metrics: {acc: 0.9}}
+)");
+  std::vector<std::string> w;
+  auto s = load_suite(tmp / "s.yaml", &w);
+  CHECK(w.empty());
+  REQUIRE(s.prompts.size() == 2);
+  CHECK(s.prompts[0].text == "Capital of {{country}}?");
+  REQUIRE(s.tests.size() == 3);
+  CHECK(s.tests[0].asserts.size() == 2);  // latency (default) + contains
+  CHECK(s.tests[0].asserts[1].type == "contains");
+  CHECK(s.tests[1].vars.at("country") == "Japan, the");
+  CHECK(s.tests[1].asserts[1].type == "equals");
+  CHECK(s.tests[2].vars.at("extra") == "1");
+  CHECK(s.tests[2].asserts[1].weight == 2);
+  CHECK(*s.pass_rate == 0.5);
+  CHECK(s.metric_minimums.at("acc") == 0.9);
+  CHECK(s.content_sha256.size() == 64);
+  CHECK(render_template("a {{ x }} {{y}}", {{"x", "1"}}) == "a 1 {{y}}");
+}
+
+TEST_CASE("eval: suite errors name file:line", "[eval]") {
+  test::TempDir tmp;
+  test::write_text(tmp / "s.yaml", "prompts: [hi]\nproviders: [exec:cat]\ntests:\n  - assert: [{type: fuzzy, value: x}]\n");
+  std::vector<std::string> w;
+  try {
+    load_suite(tmp / "s.yaml", &w);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Contains("s.yaml:4:") && Catch::Contains("unknown assertion type 'fuzzy'"));
+  }
+}
