@@ -138,7 +138,8 @@ class ExecProvider final : public Provider {
     // we also feed it on stdin. stdout (trimmed) is the answer.
     auto t0 = clk::now();
     nlohmann::json options = {{"config", cfg_}};
-    auto r = run_command({"/bin/sh", "-c", "cd \"$0\" && " + cmd_ + " \"$@\"", dir_.string(), prompt, options.dump(), "{}"},
+    // `exec` replaces the wrapper shell: one process per call, not two.
+    auto r = run_command({"/bin/sh", "-c", "cd \"$0\" && exec " + cmd_ + " \"$@\"", dir_.string(), prompt, options.dump(), "{}"},
                          prompt, timeout_ms_);
     ProviderCall c;
     c.latency_ms = ms_since(t0);
