@@ -27,7 +27,7 @@ class Provider {
   virtual std::string identity() = 0;
   virtual ProviderCall call(const std::string& prompt) = 0;
   virtual std::vector<float> embed(const std::string& text);  // throws when unsupported
-  virtual std::optional<double> perplexity(const std::string& prompt, const std::string& output) {
+  virtual std::optional<double> perplexity(const std::string& /*prompt*/, const std::string& /*output*/) {
     return std::nullopt;
   }
   // Content hashes this provider evaluates (model files, adapter), for lineage.
