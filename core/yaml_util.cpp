@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/util/text_distance.hpp"
 
 namespace xops::yaml {
 
@@ -91,18 +92,6 @@ YAML::Node Doc::require(const YAML::Node& map, const char* key, const std::strin
   auto v = map[key];
   if (!v) fail(map, fmt::format("{} is missing required key '{}'", what, key));
   return v;
-}
-
-static size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 void Doc::check_keys(const YAML::Node& map, std::initializer_list<const char*> allowed,

@@ -183,7 +183,7 @@ PreparedData prepare_data(const FinetuneConfig& cfg, const Tokenizer& tok, int32
   if (!cfg.data.validation.empty()) feed(sha256_file(resolve(cfg.data.validation)));
   feed(cfg.data.format);
   feed(std::to_string(cfg.data.seq_len));
-  feed(cfg.data.packing ? "packed" : "padded");
+  feed(cfg.data.packing ? (*cfg.data.packing ? "packed" : "padded") : "auto");
   feed(fmt::format("{}", cfg.data.val_split));
   feed(std::to_string(cfg.seed));
   feed(cfg.data.chat_template);
@@ -232,8 +232,9 @@ PreparedData prepare_data(const FinetuneConfig& cfg, const Tokenizer& tok, int32
     for (size_t i = 0; i < order.size(); ++i) (i < order.size() - n_val ? keep : val).push_back(std::move(train[order[i]]));
     train = std::move(keep);
   }
-  d.train = to_windows(train, cfg.data.seq_len, cfg.data.packing, eos);
-  d.val = to_windows(val, cfg.data.seq_len, cfg.data.packing, eos);
+  const bool packing = cfg.data.packing.value_or(d.format == "text");
+  d.train = to_windows(train, cfg.data.seq_len, packing, eos);
+  d.val = to_windows(val, cfg.data.seq_len, packing, eos);
   if (cfg.data.val_split > 0 && d.format == "text" && cfg.data.validation.empty() && d.val.count() == 0) {
     // One text file: hold out the last windows.
     size_t n = d.train.count(), n_val = std::max<size_t>(1, static_cast<size_t>(n * cfg.data.val_split));

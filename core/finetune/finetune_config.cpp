@@ -179,7 +179,8 @@ std::string FinetuneConfig::render_yaml() const {
   s += "data:\n  train: [";
   for (size_t i = 0; i < data.train.size(); ++i) s += (i ? ", \"" : "\"") + data.train[i] + "\"";
   s += fmt::format("]\n  validation: \"{}\"\n  val_split: {}\n  format: {}\n  seq_len: {}\n  packing: {}\n  chat_template: \"{}\"\n",
-                   data.validation, format_number(data.val_split), data.format, data.seq_len, data.packing ? "true" : "false",
+                   data.validation, format_number(data.val_split), data.format, data.seq_len,
+                   data.packing ? (*data.packing ? "true" : "false") : "auto",
                    data.chat_template);
   s += fmt::format("method: {}\n", method);
   s += fmt::format("lora: {{r: {}, alpha: {}, dropout: {}, target_modules: [{}]}}\n", lora.r, format_number(lora.alpha),

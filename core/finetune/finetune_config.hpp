@@ -25,7 +25,9 @@ struct FinetuneConfig {
     double val_split = 0.0;
     std::string format = "auto";  // auto | text | prompt_completion | chat
     int seq_len = 128;
-    bool packing = true;
+    // Unset: pack plain text (pretraining); one example per window for prompt/completion and
+    // chat data, where fixed packed windows invite memorising positions instead of the task.
+    std::optional<bool> packing;
     std::string chat_template = "default";
   } data;
   std::string method = "full";  // full | lora
