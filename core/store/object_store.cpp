@@ -1,10 +1,13 @@
 #include "core/store/object_store.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 
 #include "core/error.hpp"
 #include "core/store/file_copy.hpp"
@@ -48,17 +51,27 @@ bool ObjectStore::has(const std::string& id) const {
 }
 
 std::vector<std::string> ObjectStore::list() const {
+  // readdir directly: this runs over every object on status and gc.
   std::vector<std::string> ids;
-  std::error_code ec;
-  if (!fs::exists(objects_, ec)) return ids;
-  for (const auto& d : fs::directory_iterator(objects_, ec)) {
-    auto prefix = d.path().filename().string();
-    if (prefix.size() != 2 || !d.is_directory()) continue;
-    for (const auto& f : fs::directory_iterator(d.path(), ec)) {
-      auto id = prefix + f.path().filename().string();
-      if (is_sha256_hex(id)) ids.push_back(id);
+  DIR* top = ::opendir(objects_.c_str());
+  if (!top) return ids;
+  while (auto* d = ::readdir(top)) {
+    if (std::strlen(d->d_name) != 2 || d->d_name[0] == '.') continue;
+    int fd = ::openat(::dirfd(top), d->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) continue;
+    DIR* sub = ::fdopendir(fd);
+    if (!sub) {
+      ::close(fd);
+      continue;
     }
+    while (auto* f = ::readdir(sub)) {
+      if (std::strlen(f->d_name) != 62) continue;
+      std::string id = std::string(d->d_name) + f->d_name;
+      if (is_sha256_hex(id)) ids.push_back(std::move(id));
+    }
+    ::closedir(sub);
   }
+  ::closedir(top);
   std::sort(ids.begin(), ids.end());
   return ids;
 }

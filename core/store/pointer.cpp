@@ -59,18 +59,46 @@ Pointer parse_pointer(const std::string& text, const std::string& display) {
   return p;
 }
 
+namespace {
+void append_json_string(std::string& s, const std::string& v) {
+  s += '"';
+  for (unsigned char c : v) {
+    switch (c) {
+      case '"': s += "\\\""; break;
+      case '\\': s += "\\\\"; break;
+      case '\n': s += "\\n"; break;
+      case '\t': s += "\\t"; break;
+      case '\r': s += "\\r"; break;
+      case '\b': s += "\\b"; break;
+      case '\f': s += "\\f"; break;
+      default:
+        if (c < 0x20) s += fmt::format("\\u{:04x}", c);
+        else s += static_cast<char>(c);
+    }
+  }
+  s += '"';
+}
+}  // namespace
+
 std::string render_manifest(std::vector<ManifestEntry> entries) {
   std::sort(entries.begin(), entries.end(),
             [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
-  std::string s = "{\"version\":1,\"files\":[";
+  std::string s;
+  s.reserve(entries.size() * 140 + 32);
+  s += "{\"version\":1,\"files\":[";
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
     if (i) s += ',';
-    s += "{\"path\":" + nlohmann::json(e.path).dump() + ",\"sha256\":\"" + e.sha256 +
-         "\",\"size\":" + std::to_string(e.size) + ",\"exec\":" + (e.executable ? "true" : "false") +
-         "}";
+    s += "{\"path\":";
+    append_json_string(s, e.path);
+    s += ",\"sha256\":\"";
+    s += e.sha256;
+    s += "\",\"size\":";
+    s += std::to_string(e.size);
+    s += e.executable ? ",\"exec\":true}" : ",\"exec\":false}";
   }
-  return s + "]}\n";
+  s += "]}\n";
+  return s;
 }
 
 std::string sha256_of_manifest(const std::vector<ManifestEntry>& entries) {

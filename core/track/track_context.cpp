@@ -189,6 +189,7 @@ std::vector<ListedFile> list_files_stat(const fs::path& dir, const fs::path& roo
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) throw runtime_error(fmt::format("cannot open {}: {}", dir.string(), errno_text(errno)));
   std::vector<ListedFile> out;
+  out.reserve(1024);
   walk(fd, "", dir, root, out);
   std::sort(out.begin(), out.end(), [](const ListedFile& a, const ListedFile& b) { return a.rel < b.rel; });
   return out;

@@ -93,3 +93,19 @@ TEST_CASE("model config: unknown architectures are refused by name", "[model]") 
   CHECK(again.d_ff == 176);
   CHECK(again.rope_theta == c.rope_theta);
 }
+
+#include <nlohmann/json.hpp>
+
+#include "core/store/pointer.hpp"
+
+TEST_CASE("manifest: canonical text escapes names exactly as JSON does", "[track]") {
+  std::vector<ManifestEntry> e = {{"b \"q\"\\x\n\t\b\f\x01 é.txt", std::string(64, 'a'), 3, true},
+                                  {"a.txt", std::string(64, 'b'), 0, false}};
+  auto text = render_manifest(e);
+  auto j = nlohmann::json::parse(text);
+  CHECK(j["files"][0]["path"] == "a.txt");
+  CHECK(j["files"][1]["path"] == e[0].path);
+  // Byte for byte what nlohmann::json would write, so ids never depend on the writer.
+  CHECK(text.find(nlohmann::json(e[0].path).dump()) != std::string::npos);
+  CHECK(parse_manifest(text, "x").size() == 2);
+}
