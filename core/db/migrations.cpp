@@ -74,6 +74,17 @@ CREATE TABLE eval_cache (
   created_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+      // 4: per tracked directory, a digest of every file's stat and the manifest it gave, so a
+      // status of an unchanged tree neither looks up nor hashes each file again. `complete`:
+      // every object the manifest lists was in the store when the row was written.
+      R"sql(
+CREATE TABLE dir_summary (
+  path TEXT PRIMARY KEY,
+  digest TEXT NOT NULL,
+  manifest TEXT NOT NULL,
+  complete INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
   };
   return m;
 }

@@ -13,14 +13,19 @@ StatCache::Entry StatCache::make(const struct stat& st, const std::string& sha) 
           static_cast<int64_t>(st.st_size), ns(st.st_mtim), ns(st.st_ctim), sha};
 }
 
-StatCache::StatCache(db::Database& db) : db_(db) {
-  auto q = db_.prepare("SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM stat_cache");
-  while (q.step())
-    entries_.emplace(q.text(0), Entry{q.int64(1), q.int64(2), q.int64(3), q.int64(4), q.int64(5),
-                                      q.text(6)});
+StatCache::StatCache(db::Database& db) : db_(db) {}
+
+void StatCache::load() const {
+  std::call_once(loaded_, [this] {
+    auto q = db_.prepare("SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM stat_cache");
+    entries_.reserve(4096);
+    while (q.step())
+      entries_.emplace(q.text(0), Entry{q.int64(1), q.int64(2), q.int64(3), q.int64(4), q.int64(5), q.text(6)});
+  });
 }
 
 std::optional<std::string> StatCache::lookup(const std::string& path, const struct stat& st) const {
+  load();
   std::shared_lock<std::shared_mutex> lock(mu_);
   auto it = entries_.find(path);
   if (it == entries_.end()) return std::nullopt;
@@ -33,6 +38,7 @@ std::optional<std::string> StatCache::lookup(const std::string& path, const stru
 }
 
 void StatCache::put(const std::string& path, const struct stat& st, const std::string& sha256) {
+  load();
   std::unique_lock<std::shared_mutex> lock(mu_);
   auto e = make(st, sha256);
   entries_[path] = e;

@@ -29,8 +29,10 @@ class StatCache {
     std::string sha256;
   };
   static Entry make(const struct stat& st, const std::string& sha);
+  void load() const;  // on first use: a status served by directory summaries never needs it
   db::Database& db_;
-  std::unordered_map<std::string, Entry> entries_;
+  mutable std::once_flag loaded_;
+  mutable std::unordered_map<std::string, Entry> entries_;
   std::unordered_map<std::string, Entry> dirty_;
   mutable std::shared_mutex mu_;
 };

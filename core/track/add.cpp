@@ -85,6 +85,7 @@ std::vector<AddResult> track_add(const Workspace& ws, const AddOptions& o, const
 
   std::vector<AddResult> results(rels.size());
   std::vector<std::vector<ManifestEntry>> manifests(rels.size());
+  std::vector<std::string> digests(rels.size());  // directories: stat digest at listing time
   std::vector<FileJob> jobs;
   uint64_t total = 0;
   for (size_t i = 0; i < rels.size(); ++i) {
@@ -94,6 +95,7 @@ std::vector<AddResult> track_add(const Workspace& ws, const AddOptions& o, const
     r.is_dir = fs::is_directory(ctx.abs(rels[i]));
     if (r.is_dir) {
       auto files = list_files_stat(ctx.abs(rels[i]), ws.root());
+      digests[i] = stat_digest(files);
       manifests[i].resize(files.size());
       for (size_t k = 0; k < files.size(); ++k) {
         manifests[i][k].path = files[k].rel;
@@ -154,6 +156,7 @@ std::vector<AddResult> track_add(const Workspace& ws, const AddOptions& o, const
     r.files = manifests[i].size();
     r.size = 0;
     for (const auto& e : manifests[i]) r.size += e.size;
+    ctx.save_dir_summary(r.path, {digests[i], r.sha256, true});  // every entry was just stored
   }
   // Objects must be durable before any pointer names them.
   ctx.store.sync();

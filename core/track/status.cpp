@@ -69,10 +69,20 @@ std::vector<StatusEntry> track_status(const Workspace& ws, int jobs) {
     if (!r.ptr.is_dir) {
       if (e.in_workspace) modified = ctx.file_hash(r.rel, nullptr) != r.ptr.sha256;
     } else {
-      // An unchanged directory's entries are the scan itself: no need to parse the manifest.
       std::vector<ManifestEntry> entries;
+      std::vector<ListedFile> files;
+      std::string digest;
       if (e.in_workspace) {
-        entries = ctx.scan_dir(r.rel, jobs, nullptr);
+        files = list_files_stat(path, ws.root());
+        digest = stat_digest(files);
+        // Fast path: no file's stat moved since a scan that found this very content complete.
+        auto summary = ctx.dir_summary(r.rel);
+        if (summary && summary->digest == digest && summary->manifest == r.ptr.sha256 && summary->complete) {
+          e.state = e.in_store ? TrackState::Unchanged : TrackState::NotInStore;
+          return;
+        }
+        // An unchanged directory's entries are the scan itself: no need to parse the manifest.
+        entries = ctx.hash_listed(r.rel, files, jobs, nullptr);
         modified = sha256_of_manifest(entries) != r.ptr.sha256;
       }
       if (e.in_store && (modified || !e.in_workspace)) {
@@ -86,6 +96,8 @@ std::vector<StatusEntry> track_status(const Workspace& ws, int jobs) {
         for (const auto& m : entries)
           if (!present.count(m.sha256)) e.in_store = false;
       }
+      if (e.in_workspace && !modified)
+        ctx.save_dir_summary(r.rel, {digest, r.ptr.sha256, e.in_store});
     }
     e.state = !e.in_workspace ? TrackState::Missing
               : modified      ? TrackState::Modified

@@ -203,7 +203,11 @@ std::vector<std::string> list_files(const fs::path& dir, const fs::path& root) {
 
 std::vector<ManifestEntry> TrackContext::scan_dir(const std::string& rel, int jobs, uint64_t* hashed,
                                                   const ByteCallback& cb) {
-  auto files = list_files_stat(abs(rel), ws.root());
+  return hash_listed(rel, list_files_stat(abs(rel), ws.root()), jobs, hashed, cb);
+}
+
+std::vector<ManifestEntry> TrackContext::hash_listed(const std::string& rel, const std::vector<ListedFile>& files,
+                                                     int jobs, uint64_t* hashed, const ByteCallback& cb) {
   std::vector<ManifestEntry> entries(files.size());
   std::atomic<uint64_t> hashed_total{0};
   parallel_for(files.size(), jobs, [&](size_t i) {
@@ -217,6 +221,31 @@ std::vector<ManifestEntry> TrackContext::scan_dir(const std::string& rel, int jo
   });
   if (hashed) *hashed += hashed_total;
   return entries;
+}
+
+std::string stat_digest(const std::vector<ListedFile>& files) {
+  Sha256 h;
+  for (const auto& f : files) {
+    int64_t v[7] = {static_cast<int64_t>(f.st.st_dev), static_cast<int64_t>(f.st.st_ino),
+                    static_cast<int64_t>(f.st.st_size), static_cast<int64_t>(f.st.st_mtim.tv_sec),
+                    static_cast<int64_t>(f.st.st_mtim.tv_nsec), static_cast<int64_t>(f.st.st_ctim.tv_sec),
+                    static_cast<int64_t>(f.st.st_ctim.tv_nsec) ^ (static_cast<int64_t>(f.st.st_mode) << 32)};
+    h.update(f.rel.data(), f.rel.size() + 1);  // with the terminating NUL as a separator
+    h.update(v, sizeof v);
+  }
+  return h.hex();
+}
+
+std::optional<TrackContext::DirSummary> TrackContext::dir_summary(const std::string& rel) {
+  auto st = db.prepare("SELECT digest, manifest, complete FROM dir_summary WHERE path = ?");
+  st.bind(1, rel);
+  if (!st.step()) return std::nullopt;
+  return DirSummary{st.text(0), st.text(1), st.int64(2) != 0};
+}
+
+void TrackContext::save_dir_summary(const std::string& rel, const DirSummary& s) {
+  auto st = db.prepare("INSERT OR REPLACE INTO dir_summary(path, digest, manifest, complete) VALUES (?,?,?,?)");
+  st.bind(1, rel).bind(2, s.digest).bind(3, s.manifest).bind(4, int64_t{s.complete}).step();
 }
 
 void TrackContext::collect_ids(const Pointer& p, std::set<std::string>& out,

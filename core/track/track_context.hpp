@@ -2,6 +2,7 @@
 // Shared machinery of the track operations (internal to core/track/).
 #include <sys/stat.h>
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -51,6 +52,16 @@ class TrackContext {
   // Every file under a workspace directory as manifest entries (hashed in parallel).
   std::vector<ManifestEntry> scan_dir(const std::string& rel, int jobs, uint64_t* hashed_bytes,
                                       const ByteCallback& cb = {});
+  // Hashes already-listed files of a workspace directory (in parallel, via the stat cache).
+  std::vector<ManifestEntry> hash_listed(const std::string& rel, const std::vector<struct ListedFile>& files,
+                                         int jobs, uint64_t* hashed_bytes, const ByteCallback& cb = {});
+  // Directory summaries (see migration 4).
+  struct DirSummary {
+    std::string digest, manifest;
+    bool complete = false;
+  };
+  std::optional<DirSummary> dir_summary(const std::string& rel);
+  void save_dir_summary(const std::string& rel, const DirSummary& s);
   // Ids a pointer needs: the object, and for a directory its manifest's entries (when the
   // manifest is in the local store; otherwise its id goes to `unexpanded`).
   void collect_ids(const Pointer& p, std::set<std::string>& out,
@@ -63,6 +74,8 @@ struct ListedFile {
   std::string rel;  // relative to the listed directory, '/'-separated
   struct stat st;   // of the file (a symlink: of its target)
 };
+// A digest of every listed file's path and stat (dev, inode, size, mtimes, mode).
+std::string stat_digest(const std::vector<ListedFile>& files);
 // Regular files under dir, sorted, with their stat (one fstatat per entry, relative to the
 // directory's fd: no repeated path walks). Refuses symlinks that lead out of root.
 std::vector<ListedFile> list_files_stat(const fs::path& dir, const fs::path& root);

@@ -64,6 +64,8 @@ GcResult track_gc(const Workspace& ws, bool dry_run, bool workspace_only) {
     res.removed.push_back(id);
     if (!dry_run) ctx.store.remove(id);
   }
+  // Summaries vouch for objects being present: drop them once objects have gone.
+  if (!dry_run && !res.removed.empty()) ctx.db.exec("DELETE FROM dir_summary");
   // Leftovers of killed processes in .xops/tmp (older than an hour, so never a live write).
   std::error_code ec;
   auto cutoff = fs::file_time_type::clock::now() - std::chrono::hours(1);

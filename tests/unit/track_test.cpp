@@ -276,3 +276,20 @@ TEST_CASE("track: add --link hardlink keeps one copy and locks the file read-onl
   for (const auto& e : track_status(p.ws(), 1)) CHECK(e.state == TrackState::Unchanged);
   CHECK(track_verify(p.ws(), false, 1, {}).corrupt.empty());
 }
+
+TEST_CASE("track: status trusts a directory summary only while every stat is unchanged", "[track]") {
+  Project p;
+  make_dataset(p.root / "data/set", 11);
+  p.add({"data/set"});
+  for (int round = 0; round < 2; ++round)  // the second round is served by the summary
+    for (const auto& e : track_status(p.ws(), 2)) CHECK(e.state == TrackState::Unchanged);
+  // Same size, same second: only the content and the nanosecond mtime move.
+  auto f = p.root / "data/set/part 1/ünï 1.bin";
+  auto content = test::read_text(f);
+  content[0] = static_cast<char>(content[0] ^ 1);
+  test::write_text(f, content);
+  auto st = track_status(p.ws(), 2);
+  REQUIRE(st.size() == 1);
+  CHECK(st[0].state == TrackState::Modified);
+  CHECK(st[0].changed == std::vector<std::string>{"modified: part 1/ünï 1.bin"});
+}
