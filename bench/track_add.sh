@@ -4,7 +4,7 @@
 # Usage: bench/track_add.sh [BIG_MIB=1024] [SMALL_FILES=10000]
 source "$(dirname "$0")/common.sh"
 BIG_MIB="${1:-1024}"; SMALL="${2:-10000}"
-command -v git-lfs >/dev/null || "$ROOT/scripts/setup.sh" --bench
+command -v git-lfs >/dev/null && command -v hyperfine >/dev/null || "$ROOT/scripts/setup.sh" --bench
 [ -x "$XOPS" ] || "$ROOT/scripts/setup.sh"
 W="$(mktemp -d "${TMPDIR:-/tmp}/xops-bench.XXXXXX")"; trap 'rm -rf "$W"' EXIT
 export GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@localhost GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@localhost
@@ -39,8 +39,9 @@ rm -rf "$W/h"; mkdir -p "$W/h"; cp -r "$W/data" "$W/h/"; sync; (cd "$W/h" && "$X
 t_h_big=$(cd "$W/h" && t "$XOPS" -q track add --link hardlink data/big.bin)
 t_h_small=$(cd "$W/h" && t "$XOPS" -q track add --link hardlink data/small)
 (cd "$W/x" && git commit -qm data)
-st=(); for _ in 1 2 3 4 5; do st+=("$(cd "$W/x" && t "$XOPS" -q track status)"); done
-t_status=$(printf '%s\n' "${st[@]}" | median)
+(cd "$W/x" && "$XOPS" -q track status)  # first status writes the directory summaries
+t_status=$(cd "$W/x" && hyperfine -N --warmup 2 --runs 10 --export-json "$W/st.json" "$XOPS -q track status" >/dev/null 2>&1 &&
+           python3 -c "import json; print(json.load(open('$W/st.json'))['results'][0]['median'])")
 # Pure hashing throughput: status re-hashes the big file once its stat-cache entry is gone.
 (cd "$W/x" && "$XOPS" -q track add data/small >/dev/null)  # keep the small files' cache entries
 sqlite3 "$W/x/.xops/xops.db" "DELETE FROM stat_cache WHERE path = 'data/big.bin'"
@@ -58,7 +59,7 @@ printf '%-44s %8.3f s\n' "sha256sum (small, serial)" "$t_sum_small"
 printf '%-44s %8.3f s\n' "xops track add (small)" "$t_x_small"
 printf '%-44s %8.3f s\n' "xops track add --link hardlink (small)" "$t_h_small"
 printf '%-44s %8.3f s\n' "git lfs track + git add (small)" "$t_lfs_small"
-printf '%-44s %8.1f ms\n' "xops track status (no-op, median of 5)" "$(echo "$t_status*1000" | bc -l)"
+printf '%-44s %8.1f ms\n' "xops track status (no-op, hyperfine median)" "$(echo "$t_status*1000" | bc -l)"
 echo "ratios:"
 printf '  hash throughput vs openssl:        %.2fx  (goal >= 0.9)\n' "$(ratio "$t_ossl" "$t_x_hash")"
 printf '  big add, speed-up over git-lfs:    %.2fx copy (fsync'"'"'d), %.2fx hardlink  (goal >= 5)\n' "$(ratio "$t_lfs_big" "$t_x_big")" "$(ratio "$t_lfs_big" "$t_h_big")"
