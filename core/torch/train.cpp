@@ -62,7 +62,8 @@ std::pair<at::Tensor, at::Tensor> make_batch(const TokenWindows& w, const std::v
 at::Tensor loss_of(const ModelConfig& c, const Weights& w, const at::Tensor& inputs, const at::Tensor& targets,
                    bool training) {
   auto B = inputs.size(0), T = inputs.size(1);
-  auto pos = at::arange(T, inputs.options()).unsqueeze(0).expand({B, T});
+  // [1, T]: the position embedding is gathered once and broadcast over the batch.
+  auto pos = at::arange(T, inputs.options()).unsqueeze(0);
   auto valid = at::ones({B, T}, inputs.options().dtype(at::kBool));
   auto h = forward_hidden(c, w, inputs, pos, valid, nullptr, training);
   auto logits = lm_logits(c, w, h).to(at::kFloat);
