@@ -11,7 +11,7 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git ca-certificates cu
       nlohmann-json3-dev libcpp-httplib-dev libssl-dev libpcre2-dev catch2
       libtorch-dev libopenblas0-openmp python3
       libxml2-utils)  # xmllint: tests validate JUnit/HTML output
-BENCH_PKGS=(git-lfs python3-torch hyperfine openssl)
+BENCH_PKGS=(git-lfs python3-torch hyperfine openssl bc)
 
 want=("${PKGS[@]}")
 for arg in "$@"; do
