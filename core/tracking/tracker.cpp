@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/git.hpp"
+#include "core/store/pointer.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
 #include "core/tracking/filter.hpp"
@@ -56,14 +57,12 @@ std::string Tracker::start_run(const RunStart& s, const Workspace* ws) {
         auto rel = p.substr(prefix.size());
         std::error_code ec;
         if (!std::filesystem::exists(ws->root() / rel, ec)) continue;
-        std::string text;
         try {
-          text = read_file(ws->root() / rel);
+          auto ptr = parse_pointer(read_file(ws->root() / rel), rel);
+          inputs[rel.substr(0, rel.size() - 5)] = ptr.sha256;
         } catch (const Error&) {
-          continue;
+          continue;  // an unreadable pointer is not lineage; `track status` reports it
         }
-        auto pos = text.find("sha256: ");
-        if (pos != std::string::npos) inputs[rel.substr(0, rel.size() - 5)] = text.substr(pos + 8, 64);
       }
     }
   }
