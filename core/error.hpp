@@ -31,12 +31,7 @@ class Error : public std::runtime_error {
   std::string hint_;
 };
 
-// Shorthands: throw_runtime("cannot open {}", path).
-template <typename... Args>
-[[noreturn]] void fail(ErrorKind kind, fmt::format_string<Args...> f, Args&&... args) {
-  throw Error(kind, fmt::format(f, std::forward<Args>(args)...));
-}
-
+// Shorthands: throw runtime_error("..."), usage_error(...), precondition_error(...).
 inline Error runtime_error(std::string msg, std::string hint = {}) {
   return Error(ErrorKind::Runtime, std::move(msg), std::move(hint));
 }

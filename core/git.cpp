@@ -1,7 +1,5 @@
 #include "core/git.hpp"
 
-#include <mutex>
-
 #include "core/error.hpp"
 #include "core/util/plugin.hpp"
 
@@ -9,14 +7,8 @@ namespace xops::git {
 
 namespace {
 Library& library() {
-  static std::once_flag once;
-  static Library* lib = nullptr;
-  static std::string failure;
-  std::call_once(once, [] {
-    auto get = reinterpret_cast<Library* (*)(int)>(
-        load_plugin_symbol("libxops_git.so", "XOPS_GIT_LIB", "xops_git_library", &failure));
-    if (get && !(lib = get(kGitAbi))) failure = "libxops_git.so was built for another ABI";
-  });
+  std::string failure;
+  auto* lib = plugin_instance<Library>("libxops_git.so", "XOPS_GIT_LIB", "xops_git_library", kGitAbi, &failure);
   if (!lib)
     throw runtime_error("cannot load the git backend: " + failure,
                         "keep libxops_git.so beside the xops binary (or set XOPS_GIT_LIB)");

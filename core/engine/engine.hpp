@@ -31,8 +31,6 @@ class Engine {
 // Loads the engine library once (XOPS_ENGINE_LIB, then beside the binary, then
 // ../lib/xops/); throws Error(Precondition) with a hint when it cannot.
 Engine& engine();
-// True once engine() has loaded the library (for tests of lazy loading).
-bool engine_loaded();
 
 }  // namespace xops
 

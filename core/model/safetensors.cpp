@@ -191,37 +191,12 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   }
   std::string h = header.dump();
   while ((8 + h.size()) % 8) h += ' ';  // align the data section to 8 bytes
-  auto tmp = temp_path_beside(path);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw runtime_error(fmt::format("cannot create {}: {}", tmp.string(), errno_text(errno)));
-  auto write_all = [&](const void* p, size_t n) {
-    auto* c = static_cast<const char*>(p);
-    while (n) {
-      ssize_t w = ::write(fd, c, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) {
-        int err = errno;
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw runtime_error(fmt::format("cannot write {}: {}", path.string(), errno_text(err)));
-      }
-      c += w;
-      n -= static_cast<size_t>(w);
-    }
-  };
+  AtomicFileWriter out(path);
   uint64_t hlen = h.size();
-  write_all(&hlen, 8);
-  write_all(h.data(), h.size());
-  for (const auto& t : tensors) write_all(t.data, t.nbytes);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw runtime_error(fmt::format("cannot flush {}", path.string()));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    throw runtime_error(fmt::format("cannot rename into {}", path.string()));
-  }
-  fsync_dir(path.parent_path());
+  out.write(&hlen, 8);
+  out.write(h.data(), h.size());
+  for (const auto& t : tensors) out.write(t.data, t.nbytes);
+  out.commit();
 }
 
 }  // namespace xops

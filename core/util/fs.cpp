@@ -37,37 +37,53 @@ void fsync_dir(const fs::path& dir) {
   ::close(fd);
 }
 
-void atomic_write_file(const fs::path& path, std::string_view content, unsigned mode) {
-  auto tmp = temp_path_beside(path);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0)
-    throw runtime_error(fmt::format("cannot create {}: {}", tmp.string(), errno_text(errno)));
-  const char* p = content.data();
-  size_t left = content.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw runtime_error(fmt::format("cannot write {}: {}", tmp.string(), errno_text(err)));
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
+AtomicFileWriter::AtomicFileWriter(fs::path target, unsigned mode)
+    : target_(std::move(target)), tmp_(temp_path_beside(target_)), mode_(mode) {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd_ < 0) throw runtime_error(fmt::format("cannot create {}: {}", tmp_.string(), errno_text(errno)));
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
   }
-  ::fchmod(fd, mode);  // umask must not weaken an executable hook
+}
+
+void AtomicFileWriter::write(const void* data, size_t n) {
+  auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd_, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw runtime_error(fmt::format("cannot write {}: {}", target_.string(), errno_text(errno)));
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+void AtomicFileWriter::commit() {
+  ::fchmod(fd_, mode_);  // umask must not weaken an executable hook
+  int fd = fd_;
+  fd_ = -1;
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int err = errno;
-    ::unlink(tmp.c_str());
-    throw runtime_error(fmt::format("cannot flush {}: {}", tmp.string(), errno_text(err)));
+    ::unlink(tmp_.c_str());
+    throw runtime_error(fmt::format("cannot flush {}: {}", target_.string(), errno_text(err)));
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp_.c_str(), target_.c_str()) != 0) {
     int err = errno;
-    ::unlink(tmp.c_str());
-    throw runtime_error(fmt::format("cannot rename into {}: {}", path.string(), errno_text(err)));
+    ::unlink(tmp_.c_str());
+    throw runtime_error(fmt::format("cannot rename into {}: {}", target_.string(), errno_text(err)));
   }
-  fsync_dir(path.parent_path());
+  fsync_dir(target_.parent_path());
+}
+
+void atomic_write_file(const fs::path& path, std::string_view content, unsigned mode) {
+  AtomicFileWriter w(path, mode);
+  w.write(content.data(), content.size());
+  w.commit();
 }
 
 std::string relative_inside(const fs::path& p, const fs::path& base) {

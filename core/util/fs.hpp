@@ -10,6 +10,24 @@ namespace xops {
 namespace fs = std::filesystem;
 
 std::string read_file(const fs::path& path);
+
+// Streams a file into a temp beside its target; commit() fsyncs and renames it into place.
+// Destroyed uncommitted, it removes the temp: readers never see a partial file.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(fs::path target, unsigned mode = 0644);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  void write(const void* data, size_t n);
+  void commit();
+
+ private:
+  fs::path target_, tmp_;
+  unsigned mode_;
+  int fd_ = -1;
+};
+
 void atomic_write_file(const fs::path& path, std::string_view content, unsigned mode = 0644);
 void fsync_dir(const fs::path& dir);
 // Creates a unique temp path next to `target` (same filesystem, so rename is atomic).

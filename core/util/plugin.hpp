@@ -1,6 +1,8 @@
 #pragma once
 // Finds and dlopens one of xops's own shared libraries (the LibTorch engine, the libgit2
-// backend) on first use, so the commands that do not need them never pay their load time.
+// backend, the HTTP client) on first use, so the commands that do not need them never pay
+// their load time.
+#include <mutex>
 #include <string>
 
 namespace xops {
@@ -9,5 +11,20 @@ namespace xops {
 // address of `symbol`, or nullptr with the reasons in *error.
 void* load_plugin_symbol(const std::string& lib_name, const char* env_var, const char* symbol,
                          std::string* error);
+
+// The instance a plugin's factory `T* symbol(int abi)` returns, loaded once per process;
+// nullptr (with the reason in *error) when the library is missing or built for another ABI.
+template <typename T>
+T* plugin_instance(const char* lib_name, const char* env_var, const char* symbol, int abi, std::string* error) {
+  static std::once_flag once;
+  static T* instance = nullptr;
+  static std::string failure;
+  std::call_once(once, [&] {
+    auto factory = reinterpret_cast<T* (*)(int)>(load_plugin_symbol(lib_name, env_var, symbol, &failure));
+    if (factory && !(instance = factory(abi))) failure = std::string(lib_name) + " was built for another ABI";
+  });
+  if (!instance && error) *error = failure;
+  return instance;
+}
 
 }  // namespace xops

@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <set>
 
 #include "core/error.hpp"
@@ -12,6 +13,31 @@
 #include "tests/support/temp_dir.hpp"
 
 using namespace xops;
+
+namespace {
+// Runs fn(i) in n forked processes at once; each must return normally (exit 0).
+void in_processes(int n, const std::function<void(int)>& fn) {
+  std::vector<pid_t> kids;
+  for (int p = 0; p < n; ++p) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      try {
+        fn(p);
+        _exit(0);
+      } catch (...) {
+        _exit(1);
+      }
+    }
+    kids.push_back(pid);
+  }
+  for (auto k : kids) {
+    int st = 0;
+    waitpid(k, &st, 0);
+    CHECK(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 0);
+  }
+}
+}  // namespace
 
 TEST_CASE("ulid: 26 Crockford chars, sortable by time, unique", "[tracking]") {
   auto a = ulid_at(1000, 0, 0), b = ulid_at(1001, 0, 0);
@@ -95,30 +121,14 @@ TEST_CASE("tracker: 8 processes logging 2,000 points each at once lose nothing",
     Tracker t(tmp / "x.db");
     id = t.start_run({}, nullptr);
   }
-  std::vector<pid_t> kids;
-  for (int p = 0; p < 8; ++p) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      try {
-        Tracker t(tmp / "x.db");  // each process opens (and may race to migrate) on its own
-        for (int batch = 0; batch < 100; ++batch) {
-          std::vector<MetricPoint> pts;
-          for (int i = 0; i < 20; ++i) pts.push_back({"p" + std::to_string(p), double(i), batch * 20 + i, 0});
-          t.log_metrics(id, pts);
-        }
-        _exit(0);
-      } catch (...) {
-        _exit(1);
-      }
+  in_processes(8, [&](int p) {
+    Tracker t(tmp / "x.db");  // each process opens (and may race to migrate) on its own
+    for (int batch = 0; batch < 100; ++batch) {
+      std::vector<MetricPoint> pts;
+      for (int i = 0; i < 20; ++i) pts.push_back({"p" + std::to_string(p), double(i), batch * 20 + i, 0});
+      t.log_metrics(id, pts);
     }
-    kids.push_back(pid);
-  }
-  for (auto k : kids) {
-    int st = 0;
-    waitpid(k, &st, 0);
-    CHECK(WIFEXITED(st));
-    CHECK(WEXITSTATUS(st) == 0);
-  }
+  });
   Tracker t(tmp / "x.db");
   auto st = t.db().prepare("SELECT COUNT(*) FROM metrics");
   st.step();
@@ -127,25 +137,10 @@ TEST_CASE("tracker: 8 processes logging 2,000 points each at once lose nothing",
 
 TEST_CASE("database: migrations are safe when processes open a new file at once", "[tracking]") {
   test::TempDir tmp;
-  std::vector<pid_t> kids;
-  for (int p = 0; p < 6; ++p) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      try {
-        Tracker t(tmp / "fresh.db");
-        t.start_run({}, nullptr);
-        _exit(0);
-      } catch (...) {
-        _exit(1);
-      }
-    }
-    kids.push_back(pid);
-  }
-  for (auto k : kids) {
-    int st = 0;
-    waitpid(k, &st, 0);
-    CHECK(WEXITSTATUS(st) == 0);
-  }
+  in_processes(6, [&](int) {
+    Tracker t(tmp / "fresh.db");
+    t.start_run({}, nullptr);
+  });
   Tracker t(tmp / "fresh.db");
   CHECK(t.list({}).size() == 6);
   CHECK(t.db().schema_version() == static_cast<int>(db::migrations().size()));
