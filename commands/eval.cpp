@@ -1,5 +1,6 @@
 // `xops eval SUITE.yaml`: run an evaluation suite; exit 0 when its thresholds hold, 4 when
 // they do not, 1 when a provider failed. Recorded as a tracking run (kind eval).
+#include <cstdlib>
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -41,6 +42,20 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
   }
   if (!f.judge.empty()) suite.judge = f.judge;
   f.opts.use_cache = !f.no_cache;
+  // Hosts allowed to receive API keys from the environment: the flag and XOPS_KEY_HOSTS only.
+  // Not xops.yaml: it arrives in commits like the suite itself.
+  if (const char* e = std::getenv("XOPS_KEY_HOSTS")) {
+    std::string v = e;
+    for (size_t p = 0; p <= v.size();) {
+      auto c = v.find(',', p);
+      if (c == std::string::npos) c = v.size();
+      auto item = v.substr(p, c - p);
+      item.erase(0, item.find_first_not_of(' '));
+      item.erase(item.find_last_not_of(' ') + 1);
+      if (!item.empty()) f.opts.key_hosts.push_back(item);
+      p = c + 1;
+    }
+  }
   const Workspace* ws = Workspace::find_root(std::filesystem::current_path()) ? &ctx.workspace() : nullptr;
   std::optional<Tracker> tracker;
   std::string run_id;
@@ -152,6 +167,10 @@ void register_eval(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--junit", f->junit, "Write JUnit XML (for CI systems)");
   sub->add_option("--html", f->html, "Write an HTML report (failures first)");
   sub->add_option("--judge", f->judge, "Judge provider for llm-rubric / pairwise");
+  sub->add_option("--key-host", f->opts.key_hosts,
+                  "Host (host, host:port or URL) that may receive OPENAI_API_KEY from the environment; "
+                  "repeatable (also XOPS_KEY_HOSTS=a,b). Only https://api.openai.com and $OPENAI_BASE_URL "
+                  "get it otherwise");
   sub->add_flag("--no-track", f->no_track, "Do not record a tracking run");
   sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_eval(ctx, *f); }; });
 }

@@ -103,6 +103,11 @@ int run_finetune(cli::Context& ctx, const FinetuneFlags& f) {
     tokenizer_id = job.base_dir.string();
   }
   if (eos < 0) throw usage_error("the tokenizer has no end-of-text token", "add <|endoftext|> to the vocabulary");
+  // Before any window is allocated: a window longer than the model's context cannot train.
+  int context = cfg.init ? cfg.init->ctx : load_model_config(job.base_dir).max_positions;
+  if (cfg.data.seq_len > context)
+    throw usage_error(fmt::format("data.seq_len {} exceeds the model's context of {} tokens", cfg.data.seq_len, context),
+                      fmt::format("set data.seq_len to at most {}", context));
   auto cache_dir = ws ? ws->state_dir() / "cache" : cfg_dir / ".xops-cache";
   auto data = prepare_data(cfg, *tok, eos, tokenizer_id, data_base, cache_dir);
   out.info(fmt::format("data: {} {} examples -> {} training windows of {} tokens ({} target tokens), {} validation "

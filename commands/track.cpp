@@ -111,7 +111,8 @@ int run_checkout(cli::Context& ctx, CheckoutOptions o, const std::string& link, 
   auto& out = ctx.out();
   if (out.json()) {
     out.print_json({{"restored", r.restored}, {"unchanged", r.unchanged}, {"removed", r.removed},
-                    {"skipped_modified", r.skipped_modified}, {"missing_objects", r.missing_objects}});
+                    {"skipped_modified", r.skipped_modified}, {"missing_objects", r.missing_objects},
+                    {"refused", r.refused}});
   } else {
     for (const auto& p : r.restored) out.verbose(1, "restored " + p);
     for (const auto& p : r.skipped_modified)
@@ -119,6 +120,7 @@ int run_checkout(cli::Context& ctx, CheckoutOptions o, const std::string& link, 
                            "overwrite, or `xops track add` to keep them)", p));
     for (const auto& p : r.missing_objects)
       out.warn(fmt::format("cannot restore {}: its content is not in the store (run `xops track pull`)", p));
+    for (const auto& p : r.refused) out.warn("refused " + p);
     out.info(fmt::format("{} restored, {} unchanged, {} removed, {} skipped, {} missing",
                          r.restored.size(), r.unchanged.size(), r.removed.size(),
                          r.skipped_modified.size(), r.missing_objects.size()));
@@ -127,6 +129,11 @@ int run_checkout(cli::Context& ctx, CheckoutOptions o, const std::string& link, 
     throw precondition_error(fmt::format("{} path(s) could not be restored: content missing from the store",
                                          r.missing_objects.size()),
                              "run `xops track pull` first");
+  if (!r.refused.empty())
+    throw precondition_error(fmt::format("{} path(s) were refused: a symlink or special file is in the way",
+                                         r.refused.size()),
+                             "xops never writes through a symlink; remove it, or pass --force to replace "
+                             "the entry itself");
   return 0;
 }
 
@@ -177,6 +184,28 @@ int run_verify(cli::Context& ctx, bool head_only, int jobs) {
   if (!r.corrupt.empty() || !r.missing.empty())
     throw Error(ErrorKind::CheckFailed, "the store has corrupt or missing objects",
                 "`xops track pull` re-fetches from a remote; `xops track add` re-stores from the workspace");
+  return 0;
+}
+
+int run_verify_remote(cli::Context& ctx, const std::string& remote, int jobs) {
+  auto& ws = ctx.workspace();
+  BarProgress bar(ctx.out());
+  auto name = !remote.empty() ? remote : ctx.settings().get("remote").value;
+  auto r = track_verify_remote(ws, name, jobs_of(ctx, jobs), bar.p);
+  auto& out = ctx.out();
+  if (out.json()) {
+    out.print_json({{"remote", r.remote}, {"checked", r.checked}, {"corrupt", r.corrupt},
+                    {"repaired", r.repaired}, {"missing", r.missing}});
+  } else {
+    for (const auto& id : r.corrupt) out.line("corrupt\t" + id);
+    for (const auto& id : r.repaired) out.line("repaired\t" + id);
+    for (const auto& id : r.missing) out.line("missing\t" + id);
+    out.info(fmt::format("{} object(s) verified on '{}': {} corrupt, {} re-uploaded, {} missing", r.checked,
+                         r.remote, r.corrupt.size(), r.repaired.size(), r.missing.size()));
+  }
+  if (!r.corrupt.empty())
+    throw Error(ErrorKind::CheckFailed, fmt::format("remote '{}' holds corrupt objects that no good local copy can replace", r.remote),
+                "push them from a machine whose `xops track verify` is clean");
   return 0;
 }
 
@@ -263,8 +292,17 @@ void register_track(CLI::App& app, cli::Context& ctx) {
 
   auto* verify = track->add_subcommand("verify", "Re-hash the store; name corrupt or missing objects (exit 4)");
   verify->add_flag("--head", f->head_only, "Only the objects HEAD and the index need");
+  auto* vremote = verify->add_option("--remote", f->remote,
+                                     "Re-hash on this remote (no name: the default) what branches and tags "
+                                     "reference; re-upload corrupt ones from good local copies")
+                      ->expected(0, 1);
   jobs_opt(verify);
-  verify->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_verify(ctx, f->head_only, f->jobs); }; });
+  verify->callback([&ctx, f, vremote] {
+    bool remote = vremote->count() > 0;
+    ctx.action = [&ctx, f, remote] {
+      return remote ? run_verify_remote(ctx, f->remote, f->jobs) : run_verify(ctx, f->head_only, f->jobs);
+    };
+  });
 
   auto* gc = track->add_subcommand("gc", "Remove objects no branch, tag or the index references");
   gc->add_flag("-n,--dry-run", f->dry_run, "List what would be removed");

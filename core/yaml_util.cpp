@@ -50,7 +50,7 @@ double Doc::num(const YAML::Node& n, const std::string& what) const {
     try {
       size_t pos = 0;
       double v = std::stod(n.Scalar(), &pos);
-      if (pos == n.Scalar().size()) return v;
+      if (pos == n.Scalar().size() && std::isfinite(v)) return v;
     } catch (...) {
     }
   }
@@ -69,6 +69,12 @@ long long Doc::integer(const YAML::Node& n, const std::string& what) const {
   }
   fail(n, fmt::format("{} must be an integer, found {}", what,
                       n.IsScalar() ? "'" + n.Scalar() + "'" : type_name(n)));
+}
+
+long long Doc::integer_in(const YAML::Node& n, const std::string& what, long long min, long long max) const {
+  auto v = integer(n, what);
+  if (v < min || v > max) fail(n, fmt::format("{} must be between {} and {}, found {}", what, min, max, v));
+  return v;
 }
 
 bool Doc::boolean(const YAML::Node& n, const std::string& what) const {
@@ -112,7 +118,7 @@ void Doc::check_keys(const YAML::Node& map, std::initializer_list<const char*> a
 YAML::Node parse(const std::string& text, const std::string& file) {
   try {
     return YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
+  } catch (const YAML::Exception& e) {  // ParserException, DeepRecursion, ...
     throw runtime_error(
         fmt::format("{}:{}:{}: invalid YAML: {}", file, e.mark.line + 1, e.mark.column + 1, e.msg),
         "fix the syntax at that position (indentation, a missing ':' or an unclosed quote)");

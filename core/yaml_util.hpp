@@ -21,6 +21,8 @@ struct Doc {
   std::string str(const YAML::Node& n, const std::string& what) const;
   double num(const YAML::Node& n, const std::string& what) const;
   long long integer(const YAML::Node& n, const std::string& what) const;
+  // An integer in [min, max]: sizes from a file are bounded before anything is allocated.
+  long long integer_in(const YAML::Node& n, const std::string& what, long long min, long long max) const;
   bool boolean(const YAML::Node& n, const std::string& what) const;
   std::vector<std::string> str_list(const YAML::Node& n, const std::string& what) const;
   // Required key: error at the map's position when missing.

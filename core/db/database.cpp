@@ -1,5 +1,9 @@
 #include "core/db/database.hpp"
 
+#include <cmath>
+#include <limits>
+#include <string_view>
+
 #include <sqlite3.h>
 
 #include "core/db/migrations.hpp"
@@ -30,8 +34,12 @@ Statement& Statement::bind(int idx, int64_t v) {
   sqlite3_bind_int64(st_, idx, v);
   return *this;
 }
+// SQLite turns a bound NaN into NULL (which a NOT NULL column then refuses: a diverging
+// run's NaN loss once failed the final flush and left the run `running`). NaN is stored as
+// the text 'NaN' instead and read back as NaN; infinities are stored as REAL as they are.
 Statement& Statement::bind(int idx, double v) {
-  sqlite3_bind_double(st_, idx, v);
+  if (std::isnan(v)) sqlite3_bind_text(st_, idx, "NaN", 3, SQLITE_STATIC);
+  else sqlite3_bind_double(st_, idx, v);
   return *this;
 }
 Statement& Statement::bind(int idx, const std::string& v) {
@@ -53,7 +61,13 @@ void Statement::reset() {
   sqlite3_clear_bindings(st_);
 }
 int64_t Statement::int64(int col) const { return sqlite3_column_int64(st_, col); }
-double Statement::real(int col) const { return sqlite3_column_double(st_, col); }
+double Statement::real(int col) const {
+  if (sqlite3_column_type(st_, col) == SQLITE_TEXT) {
+    auto* t = reinterpret_cast<const char*>(sqlite3_column_text(st_, col));
+    if (t && std::string_view(t) == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  }
+  return sqlite3_column_double(st_, col);
+}
 std::string Statement::text(int col) const {
   auto p = reinterpret_cast<const char*>(sqlite3_column_text(st_, col));
   return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_, col))) : std::string();

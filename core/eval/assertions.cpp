@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/util/subprocess.hpp"
 #include "core/util/text_distance.hpp"
 
 namespace xops {
@@ -85,32 +86,27 @@ std::optional<nlohmann::json> find_json(const std::string& s) {
   return std::nullopt;
 }
 
-AssertionResult run_exec_assertion(const std::string& cmd, const AssertionContext& ctx) {
+AssertionResult run_exec_assertion(const std::string& cmd, const AssertionContext& ctx, int timeout_ms) {
   // promptfoo's contract: the script gets the output (and a context JSON) as arguments and
   // prints true/false, a score, or {"pass", "score", "reason"}.
   nlohmann::json context = {{"prompt", ctx.prompt}, {"vars", ctx.vars ? *ctx.vars : std::map<std::string, std::string>{}}};
-  int out_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw runtime_error("pipe failed");
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out_pipe[1], 1);
-    std::string script = cmd + " \"$@\"";
-    ::execl("/bin/sh", "sh", "-c", script.c_str(), "sh", ctx.output.c_str(), context.dump().c_str(), (char*)nullptr);
-    ::_exit(127);
-  }
-  ::close(out_pipe[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(out_pipe[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(out_pipe[0]);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
+  // Through the one subprocess runner: its own process group, a timeout (a hung script once
+  // hung the whole eval) and an output cap.
+  auto res = run_command({"/bin/sh", "-c", cmd + " \"$@\"", "sh", ctx.output, context.dump()}, "",
+                         timeout_ms, {}, 1 << 20);
   AssertionResult r;
-  auto t = out;
+  if (res.timed_out) {
+    r.reason = fmt::format("assertion script timed out after {} ms", timeout_ms);
+    return r;
+  }
+  if (res.output_too_large) {
+    r.reason = "assertion script printed more than 1 MiB";
+    return r;
+  }
+  auto t = res.out;
   t.erase(t.find_last_not_of(" \n\r\t") + 1);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    r.reason = fmt::format("assertion script exited with {}", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  if (res.exit_code != 0) {
+    r.reason = fmt::format("assertion script exited with {}", res.exit_code);
     return r;
   }
   if (t == "true" || t == "false") {
@@ -144,11 +140,16 @@ size_t levenshtein(const std::string& a, const std::string& b) { return edit_dis
 double rouge_l(const std::string& cand, const std::string& ref) {
   auto c = words(cand), r = words(ref);
   if (c.empty() || r.empty()) return c.empty() && r.empty() ? 1.0 : 0.0;
-  std::vector<std::vector<int>> dp(c.size() + 1, std::vector<int>(r.size() + 1, 0));
-  for (size_t i = 1; i <= c.size(); ++i)
+  // Two rows of the LCS table, not the whole table: outputs can be long.
+  if (static_cast<double>(c.size()) * static_cast<double>(r.size()) > 4e8)
+    throw runtime_error(fmt::format("rouge-l: texts of {} and {} words are too long to score", c.size(), r.size()));
+  std::vector<int> prev(r.size() + 1, 0), cur(r.size() + 1, 0);
+  for (size_t i = 1; i <= c.size(); ++i) {
     for (size_t j = 1; j <= r.size(); ++j)
-      dp[i][j] = c[i - 1] == r[j - 1] ? dp[i - 1][j - 1] + 1 : std::max(dp[i - 1][j], dp[i][j - 1]);
-  double lcs = dp[c.size()][r.size()];
+      cur[j] = c[i - 1] == r[j - 1] ? prev[j - 1] + 1 : std::max(prev[j], cur[j - 1]);
+    std::swap(prev, cur);
+  }
+  double lcs = prev[r.size()];
   double p = lcs / c.size(), rc = lcs / r.size();
   return p + rc > 0 ? 2 * p * rc / (p + rc) : 0;
 }
@@ -312,7 +313,7 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
     r.score = r.pass ? 1 : 0;
     r.reason = fmt::format("perplexity {:.3f} {} {:.3f}", *ppl, r.pass ? "<=" : ">", *a.threshold);
   } else if (type.rfind("exec:", 0) == 0) {
-    r = run_exec_assertion(type.substr(5), ctx);
+    r = run_exec_assertion(type.substr(5), ctx, a.timeout_ms);
     if (a.threshold) r.pass = r.score >= *a.threshold;
   } else if (type == "llm-rubric") {
     auto judge = !a.provider.empty() ? a.provider : ctx.default_judge;

@@ -1,5 +1,6 @@
 #include "core/eval/providers.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include "core/http.hpp"
 #include "core/model/model_ref.hpp"
 #include "core/store/sha256.hpp"
+#include "core/util/redact.hpp"
 #include "core/util/subprocess.hpp"
 #include "core/workspace.hpp"
 
@@ -145,6 +147,9 @@ class ExecProvider final : public Provider {
     c.latency_ms = ms_since(t0);
     if (r.timed_out) {
       c.error = fmt::format("exec provider timed out after {} ms", timeout_ms_);
+    } else if (r.output_too_large) {
+      c.error = fmt::format("exec provider printed more than {} bytes (the cap on a provider's output)",
+                            kDefaultMaxOutput);
     } else if (r.exit_code != 0) {
       auto err = r.err.substr(0, 300);
       c.error = fmt::format("exec provider exited with {}{}", r.exit_code, err.empty() ? "" : ": " + err);
@@ -166,7 +171,7 @@ class ExecProvider final : public Provider {
 
 class OpenAIProvider final : public Provider {
  public:
-  explicit OpenAIProvider(const ProviderSpec& spec) : cfg_(spec.config) {
+  OpenAIProvider(const ProviderSpec& spec, const KeyHosts& key_hosts) : cfg_(spec.config) {
     label_ = spec.label;
     auto rest = spec.id.substr(7);  // after "openai:"
     auto colon = rest.find(':');
@@ -182,12 +187,27 @@ class OpenAIProvider final : public Provider {
       throw usage_error(fmt::format("provider '{}' has no base URL", spec.id),
                         "set config.apiBaseUrl (e.g. http://127.0.0.1:8080/v1) or OPENAI_BASE_URL");
     while (!base_.empty() && base_.back() == '/') base_.pop_back();
-    auto env = cfg_.value("apiKeyEnvar", std::string("OPENAI_API_KEY"));
-    if (const char* k = std::getenv(env.c_str())) key_ = k;
+    // The suite may come from someone else's commit: it names the endpoint, so a key from
+    // the environment goes only where the user allowed (see KeyHosts). The suite's own
+    // config.apiKey is the suite author's to send.
+    if (cfg_.contains("apiKey") && cfg_["apiKey"].is_string()) {
+      key_ = cfg_["apiKey"].get<std::string>();
+    } else {
+      auto env = cfg_.contains("apiKeyEnvar") && cfg_["apiKeyEnvar"].is_string()
+                     ? cfg_["apiKeyEnvar"].get<std::string>() : std::string("OPENAI_API_KEY");
+      if (const char* k = std::getenv(env.c_str()); k && *k) {
+        if (key_host_allowed(base_, key_hosts)) key_ = k;
+        else withheld_ = env;
+      }
+    }
     timeout_ms_ = cfg_.value("timeout", 60000);
     retries_ = cfg_.value("retries", 3);
   }
-  std::string identity() override { return "openai:" + kind_ + ":" + model_ + "@" + base_ + ":" + cfg_.dump(); }
+  std::string identity() override {
+    auto cfg = cfg_;
+    cfg.erase("apiKey");  // the key decides nothing about the answer; keep it out of the cache
+    return "openai:" + kind_ + ":" + model_ + "@" + base_ + ":" + cfg.dump();
+  }
   ProviderCall call(const std::string& prompt) override {
     nlohmann::json body = {{"model", model_}};
     for (const char* k : {"temperature", "max_tokens", "top_p", "seed", "stop"})
@@ -232,24 +252,31 @@ class OpenAIProvider final : public Provider {
       if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(250 << (attempt - 1)));
       auto r = http::client().post_json(base_ + path, body.dump(), headers, timeout_ms_);
       if (r.status == 0) {
-        last = fmt::format("{}{}: {}", base_, path, r.error);
+        last = redact(fmt::format("{}{}: {}", base_, path, r.error), {key_});
         continue;
       }
       if (r.status == 429 || r.status >= 500) {
-        last = fmt::format("{}{}: HTTP {}", base_, path, r.status);
+        last = redact(fmt::format("{}{}: HTTP {}", base_, path, r.status), {key_});
         continue;
       }
-      if (r.status != 200) return {fmt::format("{}{}: HTTP {}: {}", base_, path, r.status, r.body.substr(0, 300)), {}};
+      if (r.status != 200) {
+        auto msg = fmt::format("{}{}: HTTP {}: {}", base_, path, r.status, r.body.substr(0, 300));
+        if ((r.status == 401 || r.status == 403) && !withheld_.empty())
+          msg += fmt::format(" ({} was not sent: {} is named only by the suite; allow it with "
+                             "`xops eval --key-host {}` or XOPS_KEY_HOSTS)",
+                             withheld_, url_origin(base_), url_origin(base_));
+        return {redact(msg, {key_}), {}};
+      }
       try {
         return {"", nlohmann::json::parse(r.body)};
       } catch (const nlohmann::json::exception&) {
-        return {fmt::format("{}{}: the response is not JSON", base_, path), {}};
+        return {redact(fmt::format("{}{}: the response is not JSON", base_, path)), {}};
       }
     }
     return {last + fmt::format(" (after {} attempts)", retries_ + 1), {}};
   }
   nlohmann::json cfg_;
-  std::string kind_, model_, base_, key_;
+  std::string kind_, model_, base_, key_, withheld_;
   int timeout_ms_, retries_;
 };
 
@@ -260,10 +287,27 @@ std::vector<float> Provider::embed(const std::string&) {
                     "use a local model or openai:embedding:MODEL for `similar`");
 }
 
+bool key_host_allowed(const std::string& url, const KeyHosts& key_hosts) {
+  auto origin = url_origin(url);
+  if (origin.empty()) return false;
+  if (origin == "https://api.openai.com:443") return true;
+  if (const char* e = std::getenv("OPENAI_BASE_URL"); e && url_origin(e) == origin) return true;
+  auto host_port = origin.substr(origin.find("://") + 3);
+  auto host = host_port.substr(0, host_port.rfind(':'));
+  for (auto entry : key_hosts) {
+    std::transform(entry.begin(), entry.end(), entry.begin(), [](unsigned char c) { return std::tolower(c); });
+    while (!entry.empty() && entry.back() == '/') entry.pop_back();
+    if (entry.empty()) continue;
+    if (entry.find("://") != std::string::npos ? url_origin(entry) == origin : (entry == host_port || entry == host))
+      return true;
+  }
+  return false;
+}
+
 std::unique_ptr<Provider> make_provider(const ProviderSpec& spec, const Workspace* ws,
-                                        const std::filesystem::path& suite_dir) {
+                                        const std::filesystem::path& suite_dir, const KeyHosts& key_hosts) {
   if (spec.id.rfind("exec:", 0) == 0) return std::make_unique<ExecProvider>(spec, suite_dir);
-  if (spec.id.rfind("openai:", 0) == 0) return std::make_unique<OpenAIProvider>(spec);
+  if (spec.id.rfind("openai:", 0) == 0) return std::make_unique<OpenAIProvider>(spec, key_hosts);
   return std::make_unique<LocalProvider>(spec, ws);
 }
 

@@ -37,7 +37,15 @@ class Provider {
   std::string label_;
 };
 
+// Hosts the user (not the suite) named as allowed to receive an API key taken from the
+// environment: entries "host", "host:port" or "scheme://host[:port]". https://api.openai.com
+// and the origin of $OPENAI_BASE_URL are always allowed; a key written in the suite's own
+// config.apiKey goes to the suite's own endpoint.
+using KeyHosts = std::vector<std::string>;
+
 std::unique_ptr<Provider> make_provider(const ProviderSpec& spec, const Workspace* ws,
-                                        const std::filesystem::path& suite_dir);
+                                        const std::filesystem::path& suite_dir, const KeyHosts& key_hosts = {});
+// True when an environment API key may be sent to `url`.
+bool key_host_allowed(const std::string& url, const KeyHosts& key_hosts);
 
 }  // namespace xops

@@ -46,7 +46,7 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
   auto t0 = std::chrono::steady_clock::now();
   auto suite_dir = std::filesystem::absolute(suite.file).parent_path();
   std::vector<std::unique_ptr<Provider>> providers;
-  for (const auto& p : suite.providers) providers.push_back(make_provider(p, ws, suite_dir));
+  for (const auto& p : suite.providers) providers.push_back(make_provider(p, ws, suite_dir, opts.key_hosts));
   // Judge / baseline / embedding providers named by assertions, made on first use.
   std::map<std::string, std::unique_ptr<Provider>> extra;
   std::mutex extra_mu;
@@ -55,7 +55,7 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
       if (suite.providers[i].id == id || suite.providers[i].label == id) return *providers[i];
     std::lock_guard<std::mutex> lock(extra_mu);
     auto& p = extra[id];
-    if (!p) p = make_provider(ProviderSpec{id, id, nlohmann::json::object()}, ws, suite_dir);
+    if (!p) p = make_provider(ProviderSpec{id, id, nlohmann::json::object()}, ws, suite_dir, opts.key_hosts);
     return *p;
   };
   CallCache cache(opts.use_cache && opts.repeat <= 1 ? db : nullptr);

@@ -22,6 +22,7 @@ struct EvalOptions {
   int jobs = 4;
   bool use_cache = true;
   int repeat = 1;
+  std::vector<std::string> key_hosts;  // see KeyHosts in providers.hpp
 };
 
 struct CaseResult {

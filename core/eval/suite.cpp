@@ -68,12 +68,14 @@ struct Loader {
 
   AssertionSpec assertion(const YAML::Node& n) {
     doc.expect_map(n, "an assertion");
-    doc.check_keys(n, {"type", "value", "threshold", "weight", "metric", "provider", "baseline"}, "an assertion");
+    doc.check_keys(n, {"type", "value", "threshold", "weight", "metric", "provider", "baseline", "timeout"},
+                   "an assertion");
     AssertionSpec a;
     a.type = doc.str(doc.require(n, "type", "an assertion"), "assert type");
     if (auto v = n["value"]) a.value = to_json(v);
     if (auto v = n["threshold"]) a.threshold = doc.num(v, "threshold");
     if (auto v = n["weight"]) a.weight = doc.num(v, "weight");
+    if (auto v = n["timeout"]) a.timeout_ms = static_cast<int>(doc.integer_in(v, "timeout (ms)", 1, 3600000));
     if (auto v = n["metric"]) a.metric = doc.str(v, "metric");
     if (auto v = n["provider"]) a.provider = v.IsScalar() ? v.Scalar() : doc.str(v["id"], "provider id");
     if (auto v = n["baseline"]) a.baseline = doc.str(v, "baseline");

@@ -19,6 +19,7 @@ struct AssertionSpec {
   std::string metric;      // a named score averaged across tests (thresholds.metrics)
   std::string provider;    // judge (llm-rubric, pairwise) or embedding provider (similar)
   std::string baseline;    // pairwise: the provider to compare against
+  int timeout_ms = 60000;  // exec: assertions
 };
 
 struct PromptSpec {

@@ -63,14 +63,13 @@ FinetuneConfig parse_finetune_config(const std::string& text, const std::string&
         s.arch = doc.str(v, "model.init.arch");
         if (s.arch != "gpt2" && s.arch != "llama") doc.fail(v, "arch must be gpt2 or llama");
       }
-      auto geti = [&](const char* k, int& out) {
-        if (auto v = in[k]) {
-          out = static_cast<int>(doc.integer(v, std::string("model.init.") + k));
-          if (out < 0) doc.fail(v, std::string(k) + " must not be negative");
-        }
+      // Bounded far above what a CPU or one GPU trains, far below what overflows or
+      // allocates gigabytes before any other check.
+      auto geti = [&](const char* k, int& out, long long min, long long max) {
+        if (auto v = in[k]) out = static_cast<int>(doc.integer_in(v, std::string("model.init.") + k, min, max));
       };
-      geti("layers", s.layers), geti("d_model", s.d_model), geti("heads", s.heads), geti("kv_heads", s.kv_heads);
-      geti("ctx", s.ctx), geti("d_ff", s.d_ff);
+      geti("layers", s.layers, 1, 1024), geti("d_model", s.d_model, 1, 65536), geti("heads", s.heads, 1, 1024);
+      geti("kv_heads", s.kv_heads, 0, 1024), geti("ctx", s.ctx, 2, 1 << 20), geti("d_ff", s.d_ff, 0, 1 << 20);
       if (auto v = in["vocab"]) s.vocab = doc.str(v, "model.init.vocab");
       if (s.heads == 0 || s.d_model % s.heads) doc.fail(in, "d_model must be a positive multiple of heads");
       c.init = s;
@@ -94,8 +93,7 @@ FinetuneConfig parse_finetune_config(const std::string& text, const std::string&
       doc.fail(v, "format must be auto, text, prompt_completion or chat");
   }
   if (auto v = d["seq_len"]) {
-    c.data.seq_len = static_cast<int>(doc.integer(v, "data.seq_len"));
-    if (c.data.seq_len < 2) doc.fail(v, "seq_len must be at least 2");
+    c.data.seq_len = static_cast<int>(doc.integer_in(v, "data.seq_len", 2, 1 << 17));
   }
   if (auto v = d["packing"]) c.data.packing = doc.boolean(v, "data.packing");
   if (auto v = d["chat_template"]) c.data.chat_template = doc.str(v, "data.chat_template");
@@ -106,7 +104,7 @@ FinetuneConfig parse_finetune_config(const std::string& text, const std::string&
   if (auto l = root["lora"]) {
     doc.expect_map(l, "'lora'");
     doc.check_keys(l, {"r", "alpha", "dropout", "target_modules"}, "'lora'");
-    if (auto v = l["r"]) c.lora.r = static_cast<int>(doc.integer(v, "lora.r"));
+    if (auto v = l["r"]) c.lora.r = static_cast<int>(doc.integer_in(v, "lora.r", 1, 4096));
     if (auto v = l["alpha"]) c.lora.alpha = doc.num(v, "lora.alpha");
     if (auto v = l["dropout"]) c.lora.dropout = doc.num(v, "lora.dropout");
     if (auto v = l["target_modules"]) c.lora.target_modules = doc.str_list(v, "lora.target_modules");
@@ -133,18 +131,18 @@ FinetuneConfig parse_finetune_config(const std::string& text, const std::string&
       if (c.schedule.type != "cosine" && c.schedule.type != "linear" && c.schedule.type != "constant")
         doc.fail(v, "schedule.type must be cosine, linear or constant");
     }
-    if (auto v = s["warmup_steps"]) c.schedule.warmup_steps = static_cast<int>(doc.integer(v, "schedule.warmup_steps"));
+    if (auto v = s["warmup_steps"]) c.schedule.warmup_steps = static_cast<int>(doc.integer_in(v, "schedule.warmup_steps", 0, 1 << 30));
     if (auto v = s["min_lr_ratio"]) c.schedule.min_lr_ratio = doc.num(v, "schedule.min_lr_ratio");
   }
-  auto geti = [&](const char* k, int& out, int min) {
+  auto geti = [&](const char* k, int& out, int min, long long max = 1 << 30) {
     if (auto v = root[k]) {
-      out = static_cast<int>(doc.integer(v, k));
-      if (out < min) doc.fail(v, fmt::format("{} must be at least {}", k, min));
+      out = static_cast<int>(doc.integer_in(v, k, min, max));
     }
   };
-  geti("batch_size", c.batch_size, 1), geti("grad_accum", c.grad_accum, 1), geti("max_steps", c.max_steps, 0);
-  geti("epochs", c.epochs, 0), geti("threads", c.threads, 0), geti("eval_interval", c.eval_interval, 0);
-  geti("eval_batches", c.eval_batches, 1), geti("save_interval", c.save_interval, 0), geti("keep_last", c.keep_last, 1);
+  geti("batch_size", c.batch_size, 1, 65536), geti("grad_accum", c.grad_accum, 1, 65536);
+  geti("max_steps", c.max_steps, 0), geti("epochs", c.epochs, 0, 1000000), geti("threads", c.threads, 0, 4096);
+  geti("eval_interval", c.eval_interval, 0), geti("eval_batches", c.eval_batches, 1, 1 << 20);
+  geti("save_interval", c.save_interval, 0), geti("keep_last", c.keep_last, 1, 10000);
   geti("log_interval", c.log_interval, 1);
   if (auto v = root["grad_clip"]) c.grad_clip = doc.num(v, "grad_clip");
   if (auto v = root["seed"]) c.seed = static_cast<uint64_t>(doc.integer(v, "seed"));

@@ -176,6 +176,9 @@ std::string LibGit2Repo::resolve_commit(const std::string& rev) const {
   return oid_hex(git_object_id(obj.get()));
 }
 
+// Pointer files are a few hundred bytes; anything far larger is not one.
+constexpr size_t kMaxBlobBytes = 1 << 20;
+
 void LibGit2Repo::for_each_blob(
     const std::string& rev, const std::function<bool(const std::string&)>& pred,
     const std::function<void(const std::string&, const std::string&)>& fn) const {
@@ -198,6 +201,21 @@ void LibGit2Repo::for_each_blob(
     try {
       std::string path = std::string(root) + git_tree_entry_name(e);
       if (!(*c->pred)(path)) return 0;
+      // A committed symlink is no file content (its blob is the link's target text).
+      if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) return 0;
+      // The blob comes from someone else's commit: bound its size before loading it.
+      git_odb* odb = nullptr;
+      check(git_repository_odb(&odb, c->repo), "open object database");
+      size_t len = 0;
+      git_object_t type;
+      int hrc = git_odb_read_header(&len, &type, odb, git_tree_entry_id(e));
+      git_odb_free(odb);
+      check(hrc, "read blob header " + path);
+      if (len > kMaxBlobBytes)
+        throw Error(ErrorKind::Runtime,
+                    fmt::format("{} in the git tree is {} bytes; xops reads such files only up to {} bytes",
+                                path, len, kMaxBlobBytes),
+                    "a pointer file is a few hundred bytes: inspect the commit that brought it");
       Blob blob;
       check(git_blob_lookup(blob.out(), c->repo, git_tree_entry_id(e)), "read blob " + path);
       std::string content(static_cast<const char*>(git_blob_rawcontent(blob.get())),

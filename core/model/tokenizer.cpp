@@ -86,6 +86,11 @@ size_t complete_utf8_prefix(std::string_view s) {
   return s.size();  // stray continuation bytes: nothing to wait for
 }
 
+// Far above any real vocabulary (the largest are ~256k); ids beyond it are corrupt.
+constexpr int64_t kMaxTokenId = 1 << 24;
+// tokenizer.json of Llama-3 is ~9 MB; a 256 MiB file is no tokenizer.
+constexpr uint64_t kMaxTokenizerBytes = 256ull << 20;
+
 struct Tokenizer::Impl {
   std::vector<std::string> id_to_bytes;          // raw bytes of each id
   std::vector<std::string> id_to_text;           // vocab form (byte-to-unicode chars)
@@ -98,6 +103,30 @@ struct Tokenizer::Impl {
 
   mutable std::shared_mutex cache_mu;
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache;
+
+  // Ids come from files someone else wrote: bound them before sizing any table by them
+  // (-1 once corrupted the heap; 100,000,000 allocated 6.4 GB before any other check).
+  void validate(const std::string& source) const {
+    const size_t entries = text_to_id.size() + specials.size();
+    const int64_t limit = std::min<int64_t>(kMaxTokenId, static_cast<int64_t>(entries) * 4 + 1024);
+    auto check = [&](const std::string& text, int32_t id, const char* where) {
+      if (id < 0 || id >= limit)
+        throw runtime_error(fmt::format("{}: {} token '{}' has id {}, outside 0..{} ({} tokens in the file)", source,
+                                        where, text.substr(0, 40), id, limit - 1, entries),
+                            "token ids must be small non-negative integers: is this file corrupt?");
+    };
+    for (const auto& [text, id] : text_to_id) check(text, id, "vocabulary");
+    for (const auto& [text, id] : specials) {
+      check(text, id, "added");
+      if (text.empty())
+        throw runtime_error(fmt::format("{}: added token {} has empty content", source, id),
+                            "every added token needs its text");
+    }
+    if (merges.empty() && text_to_id.size() > 256 + specials.size())
+      throw runtime_error(fmt::format("{}: {} vocabulary entries but no merges", source, text_to_id.size()),
+                          "a BPE tokenizer needs its merges (merges.txt or model.merges); only a plain "
+                          "byte vocabulary may have none");
+  }
 
   void finish() {
     auto b2u = bytes_to_unicode();
@@ -260,12 +289,21 @@ Tokenizer Tokenizer::from_files(const std::filesystem::path& vocab_json,
                                 const std::filesystem::path& merges_txt) {
   auto impl = std::make_unique<Impl>();
   try {
-    auto j = nlohmann::json::parse(read_file(vocab_json));
-    for (auto& [k, v] : j.items()) impl->text_to_id[k] = v.get<int32_t>();
+    auto j = nlohmann::json::parse(read_file_limited(vocab_json, kMaxTokenizerBytes, "a vocabulary"));
+    if (!j.is_object()) throw runtime_error(fmt::format("{}: not a vocabulary JSON object", vocab_json.string()));
+    for (auto& [k, v] : j.items()) {
+      if (!v.is_number_integer())
+        throw runtime_error(fmt::format("{}: token '{}' has a non-integer id", vocab_json.string(), k.substr(0, 40)));
+      auto id = v.get<int64_t>();
+      if (id < 0 || id >= kMaxTokenId)
+        throw runtime_error(fmt::format("{}: token '{}' has id {}, outside 0..{}", vocab_json.string(),
+                                        k.substr(0, 40), id, kMaxTokenId - 1));
+      impl->text_to_id[k] = static_cast<int32_t>(id);
+    }
   } catch (const nlohmann::json::exception& e) {
     throw runtime_error(fmt::format("{}: not a vocabulary JSON object: {}", vocab_json.string(), e.what()));
   }
-  auto merges = read_file(merges_txt);
+  auto merges = read_file_limited(merges_txt, kMaxTokenizerBytes, "a merges file");
   int32_t rank = 0;
   size_t pos = 0, line_no = 0;
   while (pos < merges.size()) {
@@ -278,44 +316,82 @@ Tokenizer Tokenizer::from_files(const std::filesystem::path& vocab_json,
     auto sp = line.find(' ');
     if (sp == std::string::npos)
       throw runtime_error(fmt::format("{}:{}: a merge needs two tokens separated by a space", merges_txt.string(), line_no));
-    impl->add_merge(line.substr(0, sp), line.substr(sp + 1), rank++);
+    try {
+      impl->add_merge(line.substr(0, sp), line.substr(sp + 1), rank++);
+    } catch (const Error& e) {
+      throw runtime_error(fmt::format("{}:{}: {}", merges_txt.string(), line_no, e.what()));
+    }
   }
   if (auto eot = impl->text_to_id.find("<|endoftext|>"); eot != impl->text_to_id.end())
     impl->specials.emplace_back(eot->first, eot->second);
+  impl->validate(vocab_json.string() + " + " + merges_txt.filename().string());
   impl->finish();
   return Tokenizer(std::move(impl));
 }
 
 Tokenizer Tokenizer::from_tokenizer_json(const std::filesystem::path& file) {
   auto impl = std::make_unique<Impl>();
-  nlohmann::json j;
+  const auto name = file.string();
+  // Every shape and type below comes from the file: a wrong one is an error naming the file
+  // and the key, never bare JSON-library text.
   try {
-    j = nlohmann::json::parse(read_file(file));
+    auto j = nlohmann::json::parse(read_file_limited(file, kMaxTokenizerBytes, "a tokenizer"));
+    if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
+      throw runtime_error(fmt::format("{}: no \"model\" object", name), "is this a Hugging Face tokenizer.json?");
+    const auto& model = j["model"];
+    if (model.contains("type") && !model["type"].is_null() && model["type"] != "BPE")
+      throw runtime_error(fmt::format("{}: tokenizer model type '{}' is not supported", name,
+                                      model["type"].is_string() ? model["type"].get<std::string>() : model["type"].dump()),
+                          "xops supports byte-level BPE tokenizers (GPT-2, Llama-3 style)");
+    if (!model.contains("vocab") || !model["vocab"].is_object())
+      throw runtime_error(fmt::format("{}: model.vocab must be an object of token -> id", name));
+    for (auto& [k, v] : model["vocab"].items()) {
+      if (!v.is_number_integer())
+        throw runtime_error(fmt::format("{}: model.vocab['{}'] is not an integer id", name, k.substr(0, 40)));
+      auto id = v.get<int64_t>();
+      if (id < 0 || id >= kMaxTokenId)
+        throw runtime_error(fmt::format("{}: model.vocab['{}'] has id {}, outside 0..{}", name, k.substr(0, 40), id,
+                                        kMaxTokenId - 1));
+      impl->text_to_id[k] = static_cast<int32_t>(id);
+    }
+    if (!model.contains("merges") || !model["merges"].is_array())
+      throw runtime_error(fmt::format("{}: model.merges must be a list (it is {})", name,
+                                      model.contains("merges") ? model["merges"].type_name() : "absent"));
+    int32_t rank = 0;
+    for (const auto& m : model["merges"]) {
+      std::string a, b;
+      if (m.is_string()) {
+        auto str = m.get<std::string>();
+        auto sp = str.find(' ');
+        if (sp == std::string::npos)
+          throw runtime_error(fmt::format("{}: model.merges[{}] '{}' is not two tokens separated by a space", name,
+                                          rank, str.substr(0, 40)));
+        a = str.substr(0, sp), b = str.substr(sp + 1);
+      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+        a = m[0].get<std::string>(), b = m[1].get<std::string>();
+      } else {
+        throw runtime_error(fmt::format("{}: model.merges[{}] must be \"a b\" or [\"a\", \"b\"]", name, rank));
+      }
+      impl->add_merge(a, b, rank++);
+    }
+    if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
+      if (!j["added_tokens"].is_array()) throw runtime_error(fmt::format("{}: added_tokens must be a list", name));
+      size_t i = 0;
+      for (const auto& t : j["added_tokens"]) {
+        if (!t.is_object() || !t.contains("content") || !t["content"].is_string() || !t.contains("id") ||
+            !t["id"].is_number_integer())
+          throw runtime_error(fmt::format("{}: added_tokens[{}] needs a string content and an integer id", name, i));
+        auto id = t["id"].get<int64_t>();
+        if (id < 0 || id >= kMaxTokenId)
+          throw runtime_error(fmt::format("{}: added_tokens[{}] has id {}, outside 0..{}", name, i, id, kMaxTokenId - 1));
+        impl->specials.emplace_back(t["content"].get<std::string>(), static_cast<int32_t>(id));
+        ++i;
+      }
+    }
   } catch (const nlohmann::json::exception& e) {
-    throw runtime_error(fmt::format("{}: invalid JSON: {}", file.string(), e.what()));
+    throw runtime_error(fmt::format("{}: invalid tokenizer JSON: {}", name, e.what()));
   }
-  const auto& model = j.at("model");
-  if (model.value("type", "BPE") != "BPE")
-    throw runtime_error(fmt::format("{}: tokenizer model type '{}' is not supported", file.string(),
-                                    model.value("type", "")),
-                        "xops supports byte-level BPE tokenizers (GPT-2, Llama-3 style)");
-  for (auto& [k, v] : model.at("vocab").items()) impl->text_to_id[k] = v.get<int32_t>();
-  int32_t rank = 0;
-  for (const auto& m : model.at("merges")) {
-    if (m.is_string()) {
-      auto s = m.get<std::string>();
-      auto sp = s.find(' ');
-      impl->add_merge(s.substr(0, sp), s.substr(sp + 1), rank++);
-    } else {
-      impl->add_merge(m.at(0).get<std::string>(), m.at(1).get<std::string>(), rank++);
-    }
-  }
-  if (j.contains("added_tokens"))
-    for (const auto& t : j["added_tokens"]) {
-      auto content = t.at("content").get<std::string>();
-      auto id = t.at("id").get<int32_t>();
-      impl->specials.emplace_back(content, id);
-    }
+  impl->validate(name);
   impl->finish();
   return Tokenizer(std::move(impl));
 }
@@ -356,6 +432,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special
     size_t best = std::string_view::npos;
     const std::pair<std::string, int32_t>* which = nullptr;
     for (const auto& s : impl_->specials) {
+      if (s.first.empty()) continue;  // refused at load; never let "" match forever
       auto p = text.find(s.first, start);
       if (p < best) best = p, which = &s;
     }

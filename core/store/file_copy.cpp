@@ -5,8 +5,12 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <exception>
+#include <mutex>
 #include <memory>
+#include <system_error>
 #include <thread>
 
 #include "core/error.hpp"
@@ -66,40 +70,110 @@ void copy_fd(int src_fd, int dst_fd, uint64_t size) {
 
 std::string copy_and_hash(int src_fd, uint64_t size, int dst_fd,
                           const std::function<void(uint64_t)>& on_bytes) {
-  if (size >= kParallelThreshold) {
-    std::exception_ptr copy_error;
-    std::thread copier([&] {
-      try {
-        copy_fd(src_fd, dst_fd, size);
-      } catch (...) {
-        copy_error = std::current_exception();
-      }
-    });
-    std::string h;
-    try {
-      h = sha256_fd(src_fd, on_bytes);
-    } catch (...) {
-      copier.join();
-      throw;
+  // One read of the source: the bytes hashed are exactly the bytes written, even when the
+  // source is rewritten while it is copied (a second read for the copy once let a pull
+  // store other bytes than it had verified). Large files run as a two-stage pipeline: this
+  // thread reads and hashes a chunk while a writer thread writes the previous one.
+  ::posix_fadvise(src_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  Sha256 h;
+  constexpr size_t kChunk = 4 << 20;
+  // Reads at most `size` bytes in all: a source that keeps growing cannot make this endless.
+  auto read_chunk = [&](char* buf, off_t off) -> size_t {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, size - std::min<uint64_t>(size, off)));
+    size_t got = 0;
+    while (got < want) {
+      ssize_t n = ::pread(src_fd, buf + got, want - got, off + static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw runtime_error(fmt::format("read failed: {}", errno_text(errno)));
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
     }
-    copier.join();
-    if (copy_error) std::rethrow_exception(copy_error);
-    return h;
+    return got;
+  };
+  auto serial = [&] {
+    std::unique_ptr<char[]> buf(new char[kChunk]);
+    off_t off = 0;
+    for (;;) {
+      size_t n = read_chunk(buf.get(), off);
+      if (n == 0) break;
+      h.update(buf.get(), n);
+      write_all(dst_fd, buf.get(), n, off);
+      off += static_cast<off_t>(n);
+      if (on_bytes) on_bytes(n);
+    }
+    return h.hex();
+  };
+  if (size < kParallelThreshold) return serial();
+  constexpr int kSlots = 3;
+  std::unique_ptr<char[]> bufs[kSlots];
+  size_t lens[kSlots] = {0, 0, 0};
+  off_t offs[kSlots] = {0, 0, 0};
+  for (auto& b : bufs) b.reset(new char[kChunk]);
+  std::mutex mu;
+  std::condition_variable cv;
+  int filled = 0, written = 0;  // chunks handed over / chunks the writer finished
+  bool eof = false, failed = false;
+  std::exception_ptr write_error;
+  std::thread writer;
+  try {
+    writer = std::thread([&] {
+    for (int k = 0;; ++k) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return filled > k || eof || failed; });
+      if (failed || (filled <= k && eof)) return;
+      lock.unlock();
+      int slot = k % kSlots;
+      try {
+        write_all(dst_fd, bufs[slot].get(), lens[slot], offs[slot]);
+      } catch (...) {
+        lock.lock();
+        write_error = std::current_exception();
+        failed = true;
+        cv.notify_all();
+        return;
+      }
+      lock.lock();
+      written = k + 1;
+      cv.notify_all();
+    }
+  });
+  } catch (const std::system_error&) {
+    return serial();  // no thread to be had: one pass, one thread
   }
-  std::string data;
-  data.resize(static_cast<size_t>(size));
-  size_t got = 0;
-  while (got < size) {
-    ssize_t n = ::pread(src_fd, data.data() + got, size - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw runtime_error(fmt::format("read failed: {}", errno_text(errno)));
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
+  std::exception_ptr read_error;
+  try {
+    off_t off = 0;
+    for (int k = 0;; ++k) {
+      int slot = k % kSlots;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return k - written < kSlots || failed; });
+        if (failed) break;
+      }
+      size_t n = read_chunk(bufs[slot].get(), off);
+      if (n == 0) break;
+      h.update(bufs[slot].get(), n);
+      if (on_bytes) on_bytes(n);
+      std::lock_guard<std::mutex> lock(mu);
+      lens[slot] = n;
+      offs[slot] = off;
+      off += static_cast<off_t>(n);
+      filled = k + 1;
+      cv.notify_all();
+    }
+  } catch (...) {
+    read_error = std::current_exception();
   }
-  data.resize(got);
-  write_all(dst_fd, data.data(), data.size(), 0);
-  if (on_bytes) on_bytes(got);
-  return sha256_hex(data);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    eof = true;
+    if (read_error) failed = true;
+    cv.notify_all();
+  }
+  writer.join();
+  if (read_error) std::rethrow_exception(read_error);
+  if (write_error) std::rethrow_exception(write_error);
+  return h.hex();
 }
 
 }  // namespace xops

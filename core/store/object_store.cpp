@@ -13,6 +13,7 @@
 #include "core/store/file_copy.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
+#include "core/util/safe_path.hpp"
 
 namespace xops {
 
@@ -146,13 +147,13 @@ StoredObject ObjectStore::add_file(const fs::path& src, const ByteCallback& on_b
   }
   auto tmp = new_temp();
   Fd out;
-  out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  out.fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
   if (out.fd < 0) throw runtime_error(fmt::format("cannot create {}: {}", tmp.string(), errno_text(errno)));
   std::string id;
   try {
     uint64_t size = static_cast<uint64_t>(before.st_size);
     if (size >= (8u << 20) && try_reflink(in.fd, out.fd))
-      id = sha256_fd(in.fd, on_bytes);  // the clone shares blocks: only hashing reads data
+      id = sha256_fd(out.fd, on_bytes);  // hash the clone itself: exactly what is stored
     else
       id = copy_and_hash(in.fd, size, out.fd, on_bytes);
     struct stat after_path;
@@ -218,38 +219,63 @@ std::string ObjectStore::rehash(const std::string& id, const ByteCallback& on_by
   return sha256_file(path_of(id), on_bytes);
 }
 
-void ObjectStore::materialize(const std::string& id, const fs::path& dest, LinkMode mode,
-                              bool executable) const {
+void ObjectStore::materialize(const std::string& id, const SafeRoot& root, const std::string& rel,
+                              LinkMode mode, bool executable) const {
+  static std::atomic<uint64_t> counter{0};
   auto obj = path_of(id);
-  std::error_code ec;
-  fs::create_directories(dest.parent_path(), ec);
-  auto tmp = temp_path_beside(dest);
+  Fd in;
+  in.fd = ::open(obj.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in.fd < 0)
+    throw precondition_error(fmt::format("object {} is not in the store", id.substr(0, 12)),
+                             "run `xops track pull` to fetch it from a remote");
+  struct stat st;
+  ::fstat(in.fd, &st);
+  // The parent is opened without following any symlink (created when missing); the file is
+  // written there under a temp name and renamed over the leaf, which replaces a symlink at
+  // the leaf instead of writing through it.
+  auto [parent, leaf] = split_parent(rel);
+  auto dir = root.open_dir(parent, true);
+  auto tmp = fmt::format(".{}.tmp-{}-{}", leaf.substr(0, 200), ::getpid(), counter++);
+  // Every byte that lands in the workspace is verified against the id first: a corrupt
+  // object (a hard-linked file edited in place, a damaged disk) is never restored.
+  auto corrupt = [&](const std::string& got) {
+    ::unlinkat(dir.get(), tmp.c_str(), 0);
+    // Its bytes are not the content of `id`: drop it so that `pull` can fetch a good copy.
+    // (A hard-linked workspace file keeps the edited bytes under its own name.)
+    ::unlink(obj.c_str());
+    return precondition_error(
+        fmt::format("object {} in the store is corrupt (its content hashes to {}); {} was not written",
+                    id.substr(0, 12), got.substr(0, 12), rel),
+        "the corrupt copy was removed from the store: `xops track pull` fetches a good one. "
+        "A file tracked with --link hardlink shares its bytes with the store: edit a copy, not the file");
+  };
   bool done = false;
-  if (mode == LinkMode::Hardlink) done = ::link(obj.c_str(), tmp.c_str()) == 0;
+  if (mode == LinkMode::Hardlink) {
+    auto got = sha256_fd(in.fd);
+    if (got != id) throw corrupt(got);
+    done = ::linkat(AT_FDCWD, obj.c_str(), dir.get(), tmp.c_str(), 0) == 0;
+  }
   if (!done) {
-    Fd in, out;
-    in.fd = ::open(obj.c_str(), O_RDONLY | O_CLOEXEC);
-    if (in.fd < 0)
-      throw precondition_error(fmt::format("object {} is not in the store", id.substr(0, 12)),
-                               "run `xops track pull` to fetch it from a remote");
-    out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, executable ? 0755 : 0644);
+    Fd out;
+    out.fd = ::openat(dir.get(), tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      executable ? 0755 : 0644);
     if (out.fd < 0)
-      throw runtime_error(fmt::format("cannot create {}: {}", tmp.string(), errno_text(errno)));
-    struct stat st;
-    ::fstat(in.fd, &st);
+      throw runtime_error(fmt::format("cannot create {}: {}", (root.path() / tmp).string(), errno_text(errno)));
+    std::string got;
     try {
-      if (!(mode == LinkMode::Reflink && try_reflink(in.fd, out.fd)))
-        copy_fd(in.fd, out.fd, static_cast<uint64_t>(st.st_size));
+      if (mode == LinkMode::Reflink && try_reflink(in.fd, out.fd)) got = sha256_fd(out.fd);
+      else got = copy_and_hash(in.fd, static_cast<uint64_t>(st.st_size), out.fd, {});
       ::fchmod(out.fd, executable ? 0755 : 0644);
     } catch (...) {
-      ::unlink(tmp.c_str());
+      ::unlinkat(dir.get(), tmp.c_str(), 0);
       throw;
     }
+    if (got != id) throw corrupt(got);
   }
-  if (::rename(tmp.c_str(), dest.c_str()) != 0) {
+  if (::renameat(dir.get(), tmp.c_str(), dir.get(), leaf.c_str()) != 0) {
     int err = errno;
-    ::unlink(tmp.c_str());
-    throw runtime_error(fmt::format("cannot write {}: {}", dest.string(), errno_text(err)));
+    ::unlinkat(dir.get(), tmp.c_str(), 0);
+    throw runtime_error(fmt::format("cannot write {}: {}", (root.path() / rel).string(), errno_text(err)));
   }
 }
 

@@ -11,6 +11,8 @@
 
 namespace xops {
 
+class SafeRoot;
+
 namespace fs = std::filesystem;
 
 enum class LinkMode { Copy, Hardlink, Reflink };
@@ -43,8 +45,11 @@ class ObjectStore {
   void import_verified(const fs::path& src, const std::string& id, const ByteCallback& on_bytes = {});
   // Recomputes an object's hash (for verify).
   std::string rehash(const std::string& id, const ByteCallback& on_bytes = {}) const;
-  // Writes object `id` to dest atomically (temp beside dest, then rename).
-  void materialize(const std::string& id, const fs::path& dest, LinkMode mode, bool executable) const;
+  // Writes object `id` to `rel` beneath `root` atomically (temp beside it, then rename),
+  // never following a symlink, after verifying that its bytes hash to `id` (a corrupt object
+  // is removed from the store and the call throws).
+  void materialize(const std::string& id, const SafeRoot& root, const std::string& rel,
+                   LinkMode mode, bool executable) const;
   void remove(const std::string& id);
   // Makes every object renamed so far durable (one syncfs instead of an fsync per object).
   void sync() const;

@@ -19,6 +19,8 @@ class Remote {
   virtual uint64_t size_of(const std::string& id) const = 0;  // 0 when unknown
   // Copies a local object up; the remote verifies its hash before the object appears.
   virtual void upload(const ObjectStore& local, const std::string& id, const ByteCallback& cb) = 0;
+  // Re-reads an object on the remote and returns its SHA-256 ("" when unreadable).
+  virtual std::string rehash(const std::string& id, const ByteCallback& cb) const = 0;
   // Fetches an object into the local store, verifying its hash.
   virtual void download(ObjectStore& local, const std::string& id, const ByteCallback& cb) = 0;
 };

@@ -93,22 +93,43 @@ LoraSpec load_peft_adapter(const ModelConfig& c, Weights& w, const std::filesyst
   auto cfg_path = dir / "adapter_config.json";
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(cfg_path));
+    j = nlohmann::json::parse(read_file_limited(cfg_path, 1 << 20, "an adapter_config.json"));
   } catch (const nlohmann::json::exception& e) {
     throw runtime_error(fmt::format("{}: invalid JSON: {}", cfg_path.string(), e.what()));
   }
-  if (j.value("peft_type", "") != "LORA")
-    throw runtime_error(fmt::format("{}: peft_type '{}' is not LORA", cfg_path.string(), j.value("peft_type", "")));
+  if (!j.is_object() || !j.contains("peft_type") || j["peft_type"] != "LORA")
+    throw runtime_error(fmt::format("{}: peft_type is not \"LORA\"", cfg_path.string()),
+                        "xops loads PEFT LoRA adapters");
   LoraSpec spec;
-  spec.r = j.at("r").get<int>();
+  const auto name = cfg_path.string();
+  if (!j.contains("r") || !j["r"].is_number_integer())
+    throw runtime_error(fmt::format("{}: 'r' must be an integer", name));
+  if (j.contains("lora_alpha") && !j["lora_alpha"].is_number())
+    throw runtime_error(fmt::format("{}: 'lora_alpha' must be a number", name));
+  spec.r = static_cast<int>(std::clamp<int64_t>(j["r"].get<int64_t>(), -1, INT32_MAX));
   spec.alpha = j.value("lora_alpha", 8.0);
   spec.dropout = 0.0;
-  if (j.contains("target_modules") && j["target_modules"].is_array())
-    spec.targets = j["target_modules"].get<std::vector<std::string>>();
-  else if (j.contains("target_modules") && j["target_modules"].is_string())
+  if (j.contains("target_modules") && j["target_modules"].is_array()) {
+    for (const auto& t : j["target_modules"]) {
+      if (!t.is_string()) throw runtime_error(fmt::format("{}: target_modules must be strings", name));
+      spec.targets.push_back(t.get<std::string>());
+    }
+  } else if (j.contains("target_modules") && j["target_modules"].is_string()) {
     spec.targets = {j["target_modules"].get<std::string>()};
-  attach_lora(c, w, spec, 0);
+  }
+  // r sizes every allocation below: it must be what the adapter file holds (`r: 20000000`
+  // once allocated 10 GB before any tensor was compared).
   auto file = SafetensorsFile::open(dir / "adapter_model.safetensors");
+  int64_t file_r = -1;
+  for (const auto& t : file->tensors())
+    if (t.name.find("lora_A") != std::string::npos && t.shape.size() == 2) {
+      file_r = t.shape[0];
+      break;
+    }
+  if (spec.r < 1 || spec.r != file_r || !std::isfinite(spec.alpha))
+    throw runtime_error(fmt::format("{}: r = {} but the adapter's lora_A tensors have rank {}", name, spec.r, file_r),
+                        "adapter_config.json and adapter_model.safetensors must come from the same adapter");
+  attach_lora(c, w, spec, 0);
   std::map<std::string, const TensorView*> by_name;
   for (const auto& t : file->tensors()) {
     auto name = t.name;

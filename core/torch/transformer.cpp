@@ -155,6 +155,14 @@ at::ScalarType scalar_type(DType d) {
 
 Weights load_weights(const ModelConfig& c, const std::shared_ptr<const Checkpoint>& ckpt,
                      const at::TensorOptions& opts, bool zero_copy) {
+  // config.json is bounded by what the checkpoint holds before anything is allocated:
+  // `n_layer: 1000000` once reached 24 GB of RSS before "checkpoint lacks tensor".
+  int64_t held = 0;
+  for (const auto& n : ckpt->names()) held += ckpt->get(n).numel();
+  if (c.parameter_count() > held)
+    throw runtime_error(fmt::format("config.json describes {} parameters but the checkpoint holds only {}",
+                                    c.parameter_count(), held),
+                        "the weights do not match config.json (layers, width, vocabulary)");
   Weights w;
   allocate(c, w, opts);
   at::NoGradGuard no_grad;

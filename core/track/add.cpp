@@ -82,6 +82,17 @@ std::vector<AddResult> track_add(const Workspace& ws, const AddOptions& o, const
       if (r.ptr.is_dir && rel.rfind(r.rel + "/", 0) == 0)
         throw usage_error(fmt::format("{} is inside the tracked directory {}", rel, r.rel),
                           fmt::format("re-add the whole directory: xops track add {}", r.rel));
+  // The reverse overlap: a directory that holds paths tracked on their own (as DVC refuses
+  // overlapping outputs). Adding it would swallow their pointers into one opaque manifest.
+  for (const auto& rel : rels) {
+    std::vector<std::string> inner;
+    for (const auto& r : existing)
+      if (r.rel.rfind(rel + "/", 0) == 0) inner.push_back(r.rel);
+    if (!inner.empty())
+      throw usage_error(fmt::format("{} holds paths that are tracked on their own: {}", rel,
+                                    fmt::join(inner.begin(), inner.begin() + std::min<size_t>(inner.size(), 5), ", ")),
+                        "track those paths one by one, or untrack them first (git rm --cached PATH.xops)");
+  }
 
   std::vector<AddResult> results(rels.size());
   std::vector<std::vector<ManifestEntry>> manifests(rels.size());
@@ -94,7 +105,7 @@ std::vector<AddResult> track_add(const Workspace& ws, const AddOptions& o, const
     r.pointer = rels[i] + kPointerSuffix;
     r.is_dir = fs::is_directory(ctx.abs(rels[i]));
     if (r.is_dir) {
-      auto files = list_files_stat(ctx.abs(rels[i]), ws.root());
+      auto files = list_files_stat(ctx.root, rels[i]);
       digests[i] = stat_digest(files);
       manifests[i].resize(files.size());
       for (size_t k = 0; k < files.size(); ++k) {

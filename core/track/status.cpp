@@ -1,7 +1,10 @@
 // xops track status: each tracked path against its pointer, through the stat cache.
+#include <sys/stat.h>
+
 #include <map>
 #include <unordered_set>
 
+#include "core/error.hpp"
 #include "core/track/track.hpp"
 #include "core/track/track_context.hpp"
 #include "core/util/parallel.hpp"
@@ -61,20 +64,51 @@ std::vector<StatusEntry> track_status(const Workspace& ws, int jobs) {
     e.path = r.rel;
     e.is_dir = r.ptr.is_dir;
     e.sha256 = r.ptr.sha256;
-    std::error_code ec;
-    auto path = ctx.abs(r.rel);
-    e.in_workspace = r.ptr.is_dir ? fs::is_directory(path, ec) : fs::is_regular_file(path, ec);
+    // Nothing is followed: a symlink (or device, FIFO) where tracked content belongs is
+    // reported as a change, never read.
+    struct stat st;
+    EntryKind kind;
+    try {
+      kind = ctx.root.kind(r.rel, &st);
+    } catch (const Error& err) {
+      e.state = TrackState::Modified;
+      e.in_store = ctx.store.has(r.ptr.sha256);
+      e.changed.push_back(err.what());
+      return;
+    }
+    if (kind == EntryKind::Symlink || kind == EntryKind::Other) {
+      e.state = TrackState::Modified;
+      e.in_workspace = true;
+      e.in_store = ctx.store.has(r.ptr.sha256);
+      e.changed.push_back(fmt::format("{} is {}: not followed", r.rel, entry_kind_name(kind)));
+      return;
+    }
+    e.in_workspace = kind == (r.ptr.is_dir ? EntryKind::Directory : EntryKind::Regular);
     e.in_store = ctx.store.has(r.ptr.sha256);
     bool modified = false;
     if (!r.ptr.is_dir) {
-      if (e.in_workspace) modified = ctx.file_hash(r.rel, nullptr) != r.ptr.sha256;
+      if (e.in_workspace) modified = ctx.file_hash_stat(r.rel, st, nullptr) != r.ptr.sha256;
+      // A file added with --link hardlink shares its inode with the store object: an edit in
+      // place changed the store's only copy too.
+      struct stat obj;
+      if (modified && ::stat(ctx.store.path_of(r.ptr.sha256).c_str(), &obj) == 0 && obj.st_ino == st.st_ino &&
+          obj.st_dev == st.st_dev)
+        e.changed.push_back(
+            "edited in place while hard-linked to the store: the stored copy changed too "
+            "(`xops track add` keeps the new content; `xops track pull` fetches the old one)");
     } else {
       std::vector<ManifestEntry> entries;
       std::vector<ListedFile> files;
       std::string digest;
       if (e.in_workspace) {
-        files = list_files_stat(path, ws.root());
+        std::vector<std::string> others;
+        files = list_files_stat(ctx.root, r.rel, &others);
         digest = stat_digest(files);
+        if (!others.empty()) {
+          e.state = TrackState::Modified;
+          for (const auto& o : others) e.changed.push_back("not a regular file (not followed): " + o);
+          return;
+        }
         // Fast path: no file's stat moved since a scan that found this very content complete.
         auto summary = ctx.dir_summary(r.rel);
         if (summary && summary->digest == digest && summary->manifest == r.ptr.sha256 && summary->complete) {

@@ -15,20 +15,6 @@ namespace xops {
 
 namespace {
 
-const RemoteConfig& pick_remote(const Workspace& ws, const std::string& name) {
-  const auto& cfg = ws.config();
-  if (!name.empty()) {
-    if (auto* r = cfg.remote(name)) return *r;
-    throw usage_error(fmt::format("no remote named '{}' in {}", name, cfg.file.string()),
-                      "declare it under `remotes:` in xops.yaml");
-  }
-  if (auto* r = cfg.default_remote()) return *r;
-  throw precondition_error(cfg.remotes.empty() ? "no remote is configured"
-                                               : "several remotes and none is marked default",
-                           "add one under `remotes:` in xops.yaml (url: DIRECTORY, default: true) "
-                           "or pass --remote NAME");
-}
-
 // Moves `ids` with `move`, skipping those `done` says are already there.
 void transfer(const std::vector<std::string>& ids, int jobs, const TrackProgress& prog,
               const std::function<bool(const std::string&)>& done,

@@ -67,6 +67,7 @@ struct CheckoutResult {
   std::vector<std::string> restored, unchanged, removed;
   std::vector<std::string> skipped_modified;  // workspace content not in the store
   std::vector<std::string> missing_objects;   // pointer names content the store lacks
+  std::vector<std::string> refused;           // "path: why": a symlink or special file in the way
 };
 CheckoutResult track_checkout(const Workspace& ws, const CheckoutOptions& o, const TrackProgress& p);
 
@@ -77,6 +78,16 @@ struct VerifyResult {
   std::vector<std::string> missing;  // ids HEAD/workspace pointers need but the store lacks
 };
 VerifyResult track_verify(const Workspace& ws, bool head_only, int jobs, const TrackProgress& p);
+// Re-hashes, on a remote, every object a local branch, tag or the index references. A corrupt
+// remote object is re-uploaded when the local store holds a good copy (listed in `repaired`);
+// the rest are listed in `corrupt`. `missing`: referenced objects the remote lacks.
+struct RemoteVerifyResult {
+  std::string remote;
+  uint64_t checked = 0;
+  std::vector<std::string> corrupt, repaired, missing;
+};
+RemoteVerifyResult track_verify_remote(const Workspace& ws, const std::string& remote, int jobs,
+                                       const TrackProgress& p);
 
 struct GcResult {
   std::vector<std::string> removed;  // ids (or, with dry_run, the ids that would be)

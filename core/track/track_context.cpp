@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <mutex>
 
+#include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
@@ -21,9 +23,17 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-db::Database open_db(const Workspace& ws) {
+// The track verbs use the database only as a cache (stat cache, directory summaries): a
+// corrupt .xops/xops.db must not block status, checkout, verify or push/pull. Those fall
+// back to an in-memory cache; gc, which must see what runs reference, does not.
+db::Database open_db(const Workspace& ws, bool cache_only) {
   ws.ensure_state_dirs();
-  return db::Database::open(ws.db_path());
+  try {
+    return db::Database::open(ws.db_path());
+  } catch (const Error&) {
+    if (!cache_only) throw;
+    return db::Database::open(":memory:");
+  }
 }
 
 git::Repo open_repo(const Workspace& ws) {
@@ -34,16 +44,49 @@ git::Repo open_repo(const Workspace& ws) {
   return std::move(*repo);
 }
 
+// A pointer file from the worktree, read through an fd SafeRoot opened; bounded like blobs.
+std::string read_pointer_fd(int fd, const std::string& rel) {
+  constexpr size_t kMax = 1 << 20;
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw runtime_error(fmt::format("cannot read {}: {}", rel, errno_text(errno)));
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > kMax)
+      throw runtime_error(fmt::format("{} is over {} bytes: not an xops pointer file", rel, kMax),
+                          "restore it with `git checkout -- FILE` or re-run `xops track add`");
+  }
+  return out;
+}
+
 }  // namespace
 
-TrackContext::TrackContext(const Workspace& w)
+TrackContext::TrackContext(const Workspace& w, bool db_cache_only)
     : ws(w),
       store(w.objects_dir(), w.tmp_dir()),
-      db(open_db(w)),
+      db(open_db(w, db_cache_only)),
       cache(db),
-      repo(open_repo(w)) {
+      repo(open_repo(w)),
+      root(w.root()) {
   auto rel = w.root().lexically_relative(repo.workdir()).generic_string();
   prefix = (rel.empty() || rel == ".") ? "" : rel + "/";
+}
+
+const RemoteConfig& pick_remote(const Workspace& ws, const std::string& name) {
+  const auto& cfg = ws.config();
+  if (!name.empty()) {
+    if (auto* r = cfg.remote(name)) return *r;
+    throw usage_error(fmt::format("no remote named '{}' in {}", name, cfg.file.string()),
+                      "declare it under `remotes:` in xops.yaml");
+  }
+  if (auto* r = cfg.default_remote()) return *r;
+  throw precondition_error(cfg.remotes.empty() ? "no remote is configured"
+                                               : "several remotes and none is marked default",
+                           "add one under `remotes:` in xops.yaml (url: DIRECTORY, default: true) "
+                           "or pass --remote NAME");
 }
 
 std::string TrackContext::to_rel(const std::string& user_path) const {
@@ -76,12 +119,19 @@ std::string TrackContext::to_rel(const std::string& user_path) const {
   return lexical;
 }
 
+// Every pointer path passes the untrusted-path rule before anything uses it: a committed
+// `.git.xops` or a tree entry `..` never reaches the filesystem.
 static std::vector<PointerRef> parse_refs(
-    const std::vector<std::pair<std::string, std::string>>& items) {
+    const std::vector<std::pair<std::string, std::string>>& items, const std::string& origin) {
   std::vector<PointerRef> out;
   for (const auto& [rel_ptr, text] : items) {
     PointerRef r;
     r.rel = rel_ptr.substr(0, rel_ptr.size() - std::string(kPointerSuffix).size());
+    require_safe_path(r.rel, "the pointer " + rel_ptr + " (" + origin + ")");
+    if (r.rel == kProjectFile || ends_with(r.rel, kPointerSuffix))
+      throw runtime_error(fmt::format("unsafe path '{}' in the pointer {} ({}): it would overwrite {}", r.rel,
+                                      rel_ptr, origin, r.rel == kProjectFile ? "the project file" : "a pointer"),
+                          "inspect the commit that brought it (git log -p) before using it");
     r.ptr = parse_pointer(text, rel_ptr);
     out.push_back(std::move(r));
   }
@@ -94,11 +144,12 @@ std::vector<PointerRef> TrackContext::pointers_in_index() const {
   for (const auto& p : repo.index_paths_with_suffix(kPointerSuffix)) {
     if (p.rfind(prefix, 0) != 0) continue;
     auto rel = p.substr(prefix.size());
-    std::error_code ec;
-    if (!fs::exists(abs(rel), ec)) continue;  // deleted in the worktree, not yet in git
-    items.emplace_back(rel, read_file(abs(rel)));
+    require_safe_path(rel, "the git index");
+    auto fd = root.open_regular(rel);  // a committed symlink named x.xops is refused here
+    if (!fd) continue;                  // deleted in the worktree, not yet in git
+    items.emplace_back(rel, read_pointer_fd(fd.get(), rel));
   }
-  return parse_refs(items);
+  return parse_refs(items, "the git index");
 }
 
 std::vector<PointerRef> TrackContext::pointers_at(const std::string& rev) const {
@@ -109,7 +160,7 @@ std::vector<PointerRef> TrackContext::pointers_at(const std::string& rev) const 
       [&](const std::string& p, const std::string& content) {
         items.emplace_back(p.substr(prefix.size()), content);
       });
-  return parse_refs(items);
+  return parse_refs(items, "revision " + rev);
 }
 
 std::vector<PointerRef> TrackContext::filter(std::vector<PointerRef> ptrs,
@@ -128,10 +179,10 @@ std::vector<PointerRef> TrackContext::filter(std::vector<PointerRef> ptrs,
 std::string TrackContext::file_hash(const std::string& rel, uint64_t* hashed, const ByteCallback& cb,
                                     struct stat* st_out) {
   struct stat st;
-  if (::stat(abs(rel).c_str(), &st) != 0)
-    throw runtime_error(fmt::format("cannot stat {}: {}", rel, errno_text(errno)));
+  auto fd = root.open_regular(rel, &st);
+  if (!fd) throw runtime_error(fmt::format("{} does not exist", rel));
   if (st_out) *st_out = st;
-  return file_hash_stat(rel, st, hashed, cb);
+  return hash_open(rel, fd.get(), st, hashed, cb);
 }
 
 std::string TrackContext::file_hash_stat(const std::string& rel, const struct stat& before,
@@ -140,10 +191,21 @@ std::string TrackContext::file_hash_stat(const std::string& rel, const struct st
     if (cb) cb(static_cast<uint64_t>(before.st_size));
     return *h;
   }
-  auto path = abs(rel);
-  auto h = sha256_file(path, cb);
+  struct stat st;
+  auto fd = root.open_regular(rel, &st);
+  if (!fd) throw runtime_error(fmt::format("{} disappeared while it was being read", rel));
+  return hash_open(rel, fd.get(), st, hashed, cb);
+}
+
+std::string TrackContext::hash_open(const std::string& rel, int fd, const struct stat& before,
+                                    uint64_t* hashed, const ByteCallback& cb) {
+  if (auto h = cache.lookup(rel, before)) {
+    if (cb) cb(static_cast<uint64_t>(before.st_size));
+    return *h;
+  }
+  auto h = sha256_fd(fd, cb);
   struct stat after;
-  if (::stat(path.c_str(), &after) == 0 && after.st_size == before.st_size &&
+  if (::fstat(fd, &after) == 0 && after.st_size == before.st_size &&
       after.st_mtim.tv_nsec == before.st_mtim.tv_nsec && after.st_mtim.tv_sec == before.st_mtim.tv_sec)
     cache.put(rel, after, h);
   if (hashed) *hashed += static_cast<uint64_t>(before.st_size);
@@ -151,59 +213,52 @@ std::string TrackContext::file_hash_stat(const std::string& rel, const struct st
 }
 
 namespace {
-void walk(int dirfd, const std::string& prefix, const fs::path& abs_dir, const fs::path& root,
-          std::vector<ListedFile>& out) {
+void walk(int dirfd, const std::string& prefix, const std::string& shown, std::vector<ListedFile>& out,
+          std::vector<std::string>* others) {
   DIR* d = ::fdopendir(dirfd);
   if (!d) {
     ::close(dirfd);
-    throw runtime_error(fmt::format("cannot list {}: {}", abs_dir.string(), errno_text(errno)));
+    throw runtime_error(fmt::format("cannot list {}: {}", shown, errno_text(errno)));
   }
+  std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
   while (struct dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
     struct stat st;
     if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // raced away
     std::string rel = prefix.empty() ? name : prefix + "/" + name;
-    if (S_ISLNK(st.st_mode)) {
-      std::error_code ec;
-      auto target = fs::weakly_canonical(abs_dir / name, ec);
-      if (relative_inside(target, root).empty())
-        throw usage_error(fmt::format("{} is a symlink that points outside the workspace",
-                                      (abs_dir / name).lexically_relative(root).generic_string()),
-                          "replace it with the file it points to, or remove it");
-      if (::fstatat(::dirfd(d), e->d_name, &st, 0) != 0) continue;  // dangling
-    }
     if (S_ISDIR(st.st_mode)) {
       if (name == ".git" || name == ".xops") continue;
-      int sub = ::openat(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (sub >= 0) walk(sub, rel, abs_dir / name, root, out);
+      // O_NOFOLLOW: a directory swapped for a symlink since the fstatat is not entered.
+      int sub = ::openat(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) walk(sub, rel, shown + "/" + name, out, others);
     } else if (S_ISREG(st.st_mode)) {
       out.push_back({rel, st});
+    } else if (others) {
+      others->push_back(rel);
+    } else if (S_ISLNK(st.st_mode)) {
+      throw usage_error(fmt::format("{}/{} is a symlink: xops versions regular files only", shown, name),
+                        "replace it with the file it points to, or remove it");
     }
   }
-  ::closedir(d);
 }
 }  // namespace
 
-std::vector<ListedFile> list_files_stat(const fs::path& dir, const fs::path& root) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw runtime_error(fmt::format("cannot open {}: {}", dir.string(), errno_text(errno)));
+std::vector<ListedFile> list_files_stat(const SafeRoot& root, const std::string& rel,
+                                        std::vector<std::string>* others) {
+  auto fd = root.open_dir(rel);
+  if (!fd) throw runtime_error(fmt::format("cannot open {}: no such directory", rel));
   std::vector<ListedFile> out;
   out.reserve(1024);
-  walk(fd, "", dir, root, out);
+  walk(fd.release(), "", rel, out, others);
   std::sort(out.begin(), out.end(), [](const ListedFile& a, const ListedFile& b) { return a.rel < b.rel; });
-  return out;
-}
-
-std::vector<std::string> list_files(const fs::path& dir, const fs::path& root) {
-  std::vector<std::string> out;
-  for (auto& f : list_files_stat(dir, root)) out.push_back(std::move(f.rel));
+  if (others) std::sort(others->begin(), others->end());
   return out;
 }
 
 std::vector<ManifestEntry> TrackContext::scan_dir(const std::string& rel, int jobs, uint64_t* hashed,
                                                   const ByteCallback& cb) {
-  return hash_listed(rel, list_files_stat(abs(rel), ws.root()), jobs, hashed, cb);
+  return hash_listed(rel, list_files_stat(root, rel), jobs, hashed, cb);
 }
 
 std::vector<ManifestEntry> TrackContext::hash_listed(const std::string& rel, const std::vector<ListedFile>& files,

@@ -12,9 +12,14 @@
 #include "core/store/object_store.hpp"
 #include "core/store/pointer.hpp"
 #include "core/store/stat_cache.hpp"
+#include "core/util/safe_path.hpp"
 #include "core/workspace.hpp"
 
 namespace xops {
+
+struct RemoteConfig;
+// The remote named `name`, else the default one; errors say how to configure one.
+const RemoteConfig& pick_remote(const Workspace& ws, const std::string& name);
 
 struct PointerRef {
   std::string rel;  // workspace-relative path of the tracked file or directory
@@ -23,13 +28,16 @@ struct PointerRef {
 
 class TrackContext {
  public:
-  explicit TrackContext(const Workspace& ws);
+  // db_cache_only: a database that cannot be opened (corrupt) is replaced by an empty
+  // in-memory one, since the caller uses it only as a cache.
+  explicit TrackContext(const Workspace& ws, bool db_cache_only = true);
 
   const Workspace& ws;
   ObjectStore store;
   db::Database db;
   StatCache cache;
   git::Repo repo;
+  SafeRoot root;       // every workspace file a pointer names is reached through this
   std::string prefix;  // the workspace root relative to the repo's workdir, "" or "a/b/"
 
   // A user-typed path -> workspace-relative, refusing paths outside the workspace, inside
@@ -43,12 +51,16 @@ class TrackContext {
   static std::vector<PointerRef> filter(std::vector<PointerRef> ptrs, const std::vector<std::string>& rels);
 
   // sha256 of a workspace file; from the stat cache when current, else hashed (and cached).
-  // st_out (optional) receives the file's stat.
+  // st_out (optional) receives the file's stat. Only a regular file reached without any
+  // symlink is hashed: anything else throws (see SafeRoot).
   std::string file_hash(const std::string& rel, uint64_t* hashed_bytes, const ByteCallback& cb = {},
                         struct stat* st_out = nullptr);
   // Same, for a file whose stat the caller already has.
   std::string file_hash_stat(const std::string& rel, const struct stat& st, uint64_t* hashed_bytes,
                              const ByteCallback& cb = {});
+  // Hashes the open regular file `fd` (stat `st`) through the stat cache.
+  std::string hash_open(const std::string& rel, int fd, const struct stat& st, uint64_t* hashed_bytes,
+                        const ByteCallback& cb = {});
   // Every file under a workspace directory as manifest entries (hashed in parallel).
   std::vector<ManifestEntry> scan_dir(const std::string& rel, int jobs, uint64_t* hashed_bytes,
                                       const ByteCallback& cb = {});
@@ -72,13 +84,15 @@ class TrackContext {
 
 struct ListedFile {
   std::string rel;  // relative to the listed directory, '/'-separated
-  struct stat st;   // of the file (a symlink: of its target)
+  struct stat st;   // of the entry itself (lstat: a symlink is never followed)
 };
 // A digest of every listed file's path and stat (dev, inode, size, mtimes, mode).
 std::string stat_digest(const std::vector<ListedFile>& files);
-// Regular files under dir, sorted, with their stat (one fstatat per entry, relative to the
-// directory's fd: no repeated path walks). Refuses symlinks that lead out of root.
-std::vector<ListedFile> list_files_stat(const fs::path& dir, const fs::path& root);
-std::vector<std::string> list_files(const fs::path& dir, const fs::path& root);
+// Regular files under the workspace directory `rel`, sorted, with their stat (one fstatat per
+// entry, relative to the directory's fd: no repeated path walks, no symlink followed).
+// Other entries (symlinks, devices, FIFOs) go to `others` when given; otherwise a symlink
+// throws, naming it (`track add` refuses to version a link).
+std::vector<ListedFile> list_files_stat(const SafeRoot& root, const std::string& rel,
+                                        std::vector<std::string>* others = nullptr);
 
 }  // namespace xops

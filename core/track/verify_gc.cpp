@@ -4,6 +4,8 @@
 #include <chrono>
 #include <mutex>
 
+#include "core/error.hpp"
+#include "core/store/remote.hpp"
 #include "core/track/track.hpp"
 #include "core/track/track_context.hpp"
 #include "core/util/parallel.hpp"
@@ -48,9 +50,51 @@ VerifyResult track_verify(const Workspace& ws, bool head_only, int jobs, const T
   return res;
 }
 
+RemoteVerifyResult track_verify_remote(const Workspace& ws, const std::string& name, int jobs,
+                                       const TrackProgress& prog) {
+  TrackContext ctx(ws);
+  const auto& rc = pick_remote(ws, name);
+  auto remote = open_remote(rc, ws.root());
+  RemoteVerifyResult res;
+  res.remote = rc.name;
+  std::vector<std::string> ids;
+  uint64_t total = 0;
+  for (const auto& id : ctx.referenced_ids(false, nullptr)) {
+    if (!remote->has(id)) {
+      res.missing.push_back(id);
+      continue;
+    }
+    ids.push_back(id);
+    total += remote->size_of(id);
+  }
+  if (prog.start) prog.start("verifying remote", total, true);
+  std::mutex mu;
+  parallel_for(ids.size(), jobs, [&](size_t i) {
+    const auto& id = ids[i];
+    if (remote->rehash(id, prog.advance) == id) return;
+    // Re-upload from a local copy that is itself verified (upload re-hashes what it sends).
+    bool fixed = false;
+    if (ctx.store.has(id)) {
+      try {
+        remote->upload(ctx.store, id, {});
+        fixed = remote->rehash(id, {}) == id;
+      } catch (const Error&) {
+        fixed = false;
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    (fixed ? res.repaired : res.corrupt).push_back(id);
+  });
+  if (prog.finish) prog.finish();
+  std::sort(res.corrupt.begin(), res.corrupt.end());
+  std::sort(res.repaired.begin(), res.repaired.end());
+  res.checked = ids.size();
+  return res;
+}
+
 GcResult track_gc(const Workspace& ws, bool dry_run, bool workspace_only) {
   WorkspaceLock lock(ws);
-  TrackContext ctx(ws);
+  TrackContext ctx(ws, /*db_cache_only=*/false);
   std::vector<std::string> unexpanded;
   auto keep = ctx.referenced_ids(workspace_only, &unexpanded);
   GcResult res;

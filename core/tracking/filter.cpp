@@ -165,7 +165,21 @@ class Parser {
     }
     return s;
   }
+  // Nesting and length are bounded: a 10,000-deep filter once overflowed the stack, and
+  // SQLite refuses expressions deeper than 1,000 with a less helpful message.
+  static constexpr int kMaxDepth = 64, kMaxTerms = 256;
+  struct DepthGuard {
+    Parser& p;
+    explicit DepthGuard(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxDepth)
+        fail_at(p.src_, p.peek().col, fmt::format("the filter nests deeper than {} levels", kMaxDepth));
+    }
+    ~DepthGuard() { --p.depth_; }
+  };
   std::string factor(std::vector<SqlBind>& b) {
+    DepthGuard guard(*this);
+    if (++terms_ > kMaxTerms)
+      fail_at(src_, peek().col, fmt::format("the filter has more than {} terms", kMaxTerms));
     if (peek().type == Tok::LParen) {
       next();
       auto s = expr(b);
@@ -275,6 +289,7 @@ class Parser {
   const std::string& src_;
   std::vector<Token> toks_;
   size_t pos_ = 0;
+  int depth_ = 0, terms_ = 0;
 };
 
 }  // namespace

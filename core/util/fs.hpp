@@ -1,6 +1,7 @@
 #pragma once
 // Filesystem helpers. Every write that must not be seen half-done goes through
 // atomic_write_file: temp file in the same directory -> fsync -> rename -> fsync(dir).
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -10,6 +11,9 @@ namespace xops {
 namespace fs = std::filesystem;
 
 std::string read_file(const fs::path& path);
+// Reads a file that someone else wrote, refusing one over `max_bytes` before reading it
+// ("PATH is N bytes; WHAT is at most M"). Refuses anything but a regular file.
+std::string read_file_limited(const fs::path& path, uint64_t max_bytes, const char* what);
 
 // Streams a file into a temp beside its target; commit() fsyncs and renames it into place.
 // Destroyed uncommitted, it removes the temp: readers never see a partial file.

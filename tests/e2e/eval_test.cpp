@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/process.hpp"
@@ -169,4 +170,68 @@ TEST_CASE("e2e: --repeat reports flaky tests", "[e2e][eval]") {
   CHECK(j["cases"] == 4);
   CHECK(j["passed"] == 2);
   CHECK(j["flaky"].size() == 1);
+}
+
+TEST_CASE("attack: a suite cannot collect the environment's API key", "[e2e][eval][attack]") {
+  TempDir tmp;
+  Stub stub;
+  auto base = "http://127.0.0.1:" + std::to_string(stub.port) + "/v1";
+  write_text(tmp / "suite.yaml", "prompts: [\"hi\"]\nproviders:\n  - id: openai:chat:echo-auth\n    config: {apiBaseUrl: \"" +
+                                     base + "\"}\ntests:\n  - assert: [{type: equals, value: none}]\n");
+  std::map<std::string, std::string> env{{"OPENAI_API_KEY", "sk-secret-victim-key"}};
+  // Named only by the suite: the key stays home (before: "Bearer sk-secret-victim-key").
+  auto r = run_xops({"eval", "suite.yaml", "--no-track", "--no-cache"}, tmp.path(), env);
+  INFO(r.out << r.err);
+  CHECK(r.rc == 0);
+  CHECK_THAT(r.out + r.err, !Catch::Contains("sk-secret"));
+  // Allowed by the user (flag or XOPS_KEY_HOSTS): sent.
+  write_text(tmp / "allowed.yaml", "prompts: [\"hi\"]\nproviders:\n  - id: openai:chat:echo-auth\n    config: {apiBaseUrl: \"" +
+                                       base + "\"}\ntests:\n  - assert: [{type: equals, value: \"Bearer sk-secret-victim-key\"}]\n");
+  CHECK(run_xops({"eval", "allowed.yaml", "--no-track", "--no-cache", "--key-host", "127.0.0.1:" + std::to_string(stub.port)},
+                 tmp.path(), env)
+            .rc == 0);
+  env["XOPS_KEY_HOSTS"] = "example.org, 127.0.0.1";
+  CHECK(run_xops({"eval", "allowed.yaml", "--no-track", "--no-cache"}, tmp.path(), env).rc == 0);
+}
+
+TEST_CASE("attack: keys and URL credentials never reach reports or stderr", "[e2e][eval][attack]") {
+  TempDir tmp;
+  Stub stub;
+  auto base = "http://user:hunter2pass@127.0.0.1:" + std::to_string(stub.port) + "/v1";
+  write_text(tmp / "suite.yaml", "prompts: [\"hi\"]\nproviders:\n  - id: openai:chat:need-auth\n    config: {apiBaseUrl: \"" +
+                                     base + "\", apiKey: sk-suite-own-key}\ntests:\n  - assert: [{type: equals, value: x}]\n");
+  auto r = run_xops({"--json", "eval", "suite.yaml", "--no-track", "--no-cache", "--jsonl", "r.jsonl", "--junit", "j.xml",
+                     "--html", "r.html"},
+                    tmp.path());
+  INFO(r.out << r.err);
+  CHECK(r.rc == 1);  // a provider error
+  std::string all = r.out + r.err + read_text(tmp / "r.jsonl") + read_text(tmp / "j.xml") + read_text(tmp / "r.html");
+  CHECK_THAT(all, Catch::Contains("HTTP 401"));
+  CHECK_THAT(all, !Catch::Contains("sk-suite-own-key") && !Catch::Contains("hunter2pass"));
+}
+
+TEST_CASE("attack: exec providers and assertions are bounded in time and output", "[e2e][eval][attack]") {
+  TempDir tmp;
+  // Closes its output and sleeps on (before: the 1 s timeout was ignored), prints without end,
+  // and an assertion that hangs.
+  write_text(tmp / "suite.yaml", R"(prompts: ["p"]
+providers:
+  - id: "exec:sh -c 'exec >&- 2>&-; sleep 30'"
+    config: {timeout: 1000}
+  - id: "exec:yes"
+  - id: "exec:echo ok"
+tests:
+  - assert: [{type: "exec:sleep 30; echo true", timeout: 1000}]
+)");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run_xops({"eval", "suite.yaml", "--no-track", "--jsonl", "r.jsonl", "-j", "3"}, tmp.path());
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO(r.out << r.err);
+  CHECK(r.rc == 1);  // provider errors
+  auto jsonl = read_text(tmp / "r.jsonl");
+  CHECK_THAT(jsonl, Catch::Contains("timed out after 1000 ms"));
+  CHECK_THAT(jsonl, Catch::Contains("printed more than"));
+  CHECK_THAT(jsonl, Catch::Contains("assertion script timed out after 1000 ms"));
+  CHECK(jsonl.size() < (1u << 20));
+  CHECK(secs < 25);  // a bound on a hang (each limit is 1 s), not a timing assertion
 }

@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include "tests/support/process.hpp"
 
 #include <fcntl.h>
@@ -72,17 +73,24 @@ ProcResult run_process(const std::vector<std::string>& argv, const std::filesyst
   return r;
 }
 
+// XOPS_TEST_BINARY runs the e2e tests against another build (e.g. to show that an attack
+// test fails on the code before a fix).
+std::string xops_binary() {
+  const char* o = std::getenv("XOPS_TEST_BINARY");
+  return o && *o ? o : XOPS_BINARY;
+}
+
 ProcResult run_xops(const std::vector<std::string>& args, const std::filesystem::path& cwd,
                 const std::map<std::string, std::string>& env, const std::string& input) {
-  std::vector<std::string> argv{XOPS_BINARY};
+  std::vector<std::string> argv{xops_binary()};
   argv.insert(argv.end(), args.begin(), args.end());
   auto e = env;
-  e.emplace("XOPS_BIN", XOPS_BINARY);
+  e.emplace("XOPS_BIN", xops_binary());
   return run_process(argv, cwd, e, input);
 }
 
 ProcResult sh(const std::string& script, const std::filesystem::path& cwd) {
-  return run_process({"sh", "-c", script}, cwd, {{"XOPS_BIN", XOPS_BINARY}});
+  return run_process({"sh", "-c", script}, cwd, {{"XOPS_BIN", xops_binary()}});
 }
 
 }  // namespace xops::test

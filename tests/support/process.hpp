@@ -16,6 +16,8 @@ ProcResult run_process(const std::vector<std::string>& argv, const std::filesyst
                        const std::map<std::string, std::string>& env = {},
                        const std::string& input = {});
 
+// The xops binary under test: $XOPS_TEST_BINARY, else the one this build made.
+std::string xops_binary();
 // Runs the built xops binary.
 ProcResult run_xops(const std::vector<std::string>& args, const std::filesystem::path& cwd,
                 const std::map<std::string, std::string>& env = {}, const std::string& input = {});
