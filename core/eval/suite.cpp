@@ -1,6 +1,7 @@
 #include "core/eval/suite.hpp"
 
 #include "core/error.hpp"
+#include "core/workspace.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
 #include "core/yaml_util.hpp"
@@ -54,13 +55,20 @@ struct Loader {
   Sha256 hash;
   yaml::Doc doc;
 
+  std::filesystem::path root;  // file:// references must stay under it (the workspace, else the suite's dir)
+
   std::string read(const std::string& ref) {
     std::filesystem::path p = ref.substr(7);
     if (p.is_relative()) p = dir / p;
     std::error_code ec;
     if (!std::filesystem::exists(p, ec))
       throw runtime_error(fmt::format("{}: {} not found (paths are relative to the suite file)", doc.file, p.string()));
-    auto text = read_file(p);
+    // A suite may come from someone else's commit: it reads files of its own project, not
+    // ~/.ssh (which a provider could then receive as a prompt). Symlinks are resolved first.
+    if (relative_inside(std::filesystem::canonical(p, ec), root).empty())
+      throw runtime_error(fmt::format("{}: {} is outside {}", doc.file, ref, root.string()),
+                          "a suite reads files inside its project; copy the file there");
+    auto text = read_file_limited(p, 256u << 20, "a suite file");
     hash.update(p.string().data(), p.string().size());
     hash.update(text.data(), text.size());
     return text;
@@ -215,8 +223,11 @@ std::string render_template(const std::string& tpl, const std::map<std::string, 
 }
 
 Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* warnings) {
-  Loader L{std::filesystem::absolute(file).parent_path(), {}, yaml::Doc{file.string(), warnings}};
-  auto text = read_file(file);
+  Loader L{std::filesystem::absolute(file).parent_path(), {}, yaml::Doc{file.string(), warnings}, {}};
+  auto ws_root = Workspace::find_root(L.dir);
+  std::error_code ec;
+  L.root = std::filesystem::weakly_canonical(ws_root ? *ws_root : L.dir, ec);
+  auto text = read_file_limited(file, 64u << 20, "a suite");
   L.hash.update(text.data(), text.size());
   auto root = yaml::parse(text, file.string());
   auto& doc = L.doc;

@@ -1,5 +1,7 @@
 #include "core/torch/lora.hpp"
 
+#include "core/model/adapter_config.hpp"
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -91,32 +93,13 @@ void save_peft_adapter(const ModelConfig& c, Weights& w, const LoraSpec& spec, c
 
 LoraSpec load_peft_adapter(const ModelConfig& c, Weights& w, const std::filesystem::path& dir) {
   auto cfg_path = dir / "adapter_config.json";
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file_limited(cfg_path, 1 << 20, "an adapter_config.json"));
-  } catch (const nlohmann::json::exception& e) {
-    throw runtime_error(fmt::format("{}: invalid JSON: {}", cfg_path.string(), e.what()));
-  }
-  if (!j.is_object() || !j.contains("peft_type") || j["peft_type"] != "LORA")
-    throw runtime_error(fmt::format("{}: peft_type is not \"LORA\"", cfg_path.string()),
-                        "xops loads PEFT LoRA adapters");
-  LoraSpec spec;
   const auto name = cfg_path.string();
-  if (!j.contains("r") || !j["r"].is_number_integer())
-    throw runtime_error(fmt::format("{}: 'r' must be an integer", name));
-  if (j.contains("lora_alpha") && !j["lora_alpha"].is_number())
-    throw runtime_error(fmt::format("{}: 'lora_alpha' must be a number", name));
-  spec.r = static_cast<int>(std::clamp<int64_t>(j["r"].get<int64_t>(), -1, INT32_MAX));
-  spec.alpha = j.value("lora_alpha", 8.0);
+  auto ac = parse_adapter_config(read_file_limited(cfg_path, 1 << 20, "an adapter_config.json"), name);
+  LoraSpec spec;
+  spec.r = static_cast<int>(ac.r);
+  spec.alpha = ac.alpha;
   spec.dropout = 0.0;
-  if (j.contains("target_modules") && j["target_modules"].is_array()) {
-    for (const auto& t : j["target_modules"]) {
-      if (!t.is_string()) throw runtime_error(fmt::format("{}: target_modules must be strings", name));
-      spec.targets.push_back(t.get<std::string>());
-    }
-  } else if (j.contains("target_modules") && j["target_modules"].is_string()) {
-    spec.targets = {j["target_modules"].get<std::string>()};
-  }
+  spec.targets = ac.targets;
   // r sizes every allocation below: it must be what the adapter file holds (`r: 20000000`
   // once allocated 10 GB before any tensor was compared).
   auto file = SafetensorsFile::open(dir / "adapter_model.safetensors");
@@ -126,7 +109,7 @@ LoraSpec load_peft_adapter(const ModelConfig& c, Weights& w, const std::filesyst
       file_r = t.shape[0];
       break;
     }
-  if (spec.r < 1 || spec.r != file_r || !std::isfinite(spec.alpha))
+  if (spec.r != file_r)
     throw runtime_error(fmt::format("{}: r = {} but the adapter's lora_A tensors have rank {}", name, spec.r, file_r),
                         "adapter_config.json and adapter_model.safetensors must come from the same adapter");
   attach_lora(c, w, spec, 0);

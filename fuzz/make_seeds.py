@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Writes the small seed inputs in fuzz/seeds/<target>/ (committed; re-run to regenerate).
+bench/fuzz.sh adds the project's own templates and examples and ../shared's model configs."""
+import json, os, struct, sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+shared = os.path.join(here, "..", "..", "shared", "golden", "tokenizer")
+
+
+def put(target, name, data):
+    d = os.path.join(here, "seeds", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+# A small byte-level BPE tokenizer: GPT-2's byte alphabet, its first 60 merges, dense ids.
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b); cs.append(256 + n); n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+alphabet = [bytes_to_unicode()[b] for b in range(256)]
+vocab = {t: i for i, t in enumerate(alphabet)}
+merges = []
+with open(os.path.join(shared, "merges.txt"), encoding="utf-8") as f:
+    for line in f:
+        if line.startswith("#version") or not line.strip():
+            continue
+        a, b = line.rstrip("\n").split(" ")
+        if a in vocab and b in vocab:
+            merges.append(f"{a} {b}")
+            vocab.setdefault(a + b, len(vocab))
+        if len(merges) == 60:
+            break
+vocab["<|endoftext|>"] = len(vocab)
+tok = {"version": "1.0", "added_tokens": [{"id": vocab["<|endoftext|>"], "content": "<|endoftext|>", "special": True}],
+       "model": {"type": "BPE", "vocab": vocab, "merges": merges}}
+put("tokenizer_json", "small.json", json.dumps(tok))
+tok2 = dict(tok); tok2["model"] = dict(tok["model"], merges=[m.split(" ") for m in merges])
+put("tokenizer_json", "pair-merges.json", json.dumps(tok2))
+put("vocab_merges", "small", json.dumps(vocab).encode() + b"\0" + ("#version: 0.2\n" + "\n".join(merges) + "\n").encode())
+
+put("model_config", "gpt2.json", json.dumps({"architectures": ["GPT2LMHeadModel"], "n_embd": 64, "n_layer": 2, "n_head": 4,
+                                              "n_positions": 128, "vocab_size": 300, "eos_token_id": 299}))
+put("model_config", "llama.json", json.dumps({"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2,
+                                               "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 128,
+                                               "vocab_size": 300, "rope_theta": 10000.0, "bos_token_id": [1]}))
+
+def safetensors(tensors, meta=None):
+    header, blob = {}, b""
+    if meta: header["__metadata__"] = meta
+    for name, (dtype, shape, data) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    h = json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + blob
+
+put("safetensors", "two.safetensors", safetensors({"a": ("F32", [2, 2], struct.pack("<4f", 1, 2, 3, 4)),
+                                                   "b": ("BF16", [3], b"\x80\x3f\x00\x40\x40\x40")}, {"format": "pt"}))
+put("adapter_config", "peft.json", json.dumps({"peft_type": "LORA", "r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
+                                                "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}))
+put("pointer", "file.xops", "sha256: " + "ab" * 32 + "\nsize: 12\ntype: file\npath: \"data.bin\"\ndesc: \"x\"\n")
+put("pointer", "dir.xops", "sha256: " + "cd" * 32 + "\nsize: 99\ntype: dir\nfiles: 3\npath: \"set\"\n")
+put("manifest", "m.json", json.dumps({"version": 1, "files": [{"path": "a/b.txt", "sha256": "ef" * 32, "size": 3, "exec": False},
+                                                              {"path": "c", "sha256": "01" * 32, "size": 0, "exec": True}]}))
+put("filter", "f1", "metrics.loss < 0.5 and params.lr = '0.001'")
+put("filter", "f2", "(tags.stage in ('dev', 'prod') or not attributes.status = 'failed') and name ilike 'run%'")
+put("filter", "f3", "metrics.loss desc, start_time")
+put("eval_cases", "cases.jsonl", '{"vars": {"a": "x", "b": 2}, "assert": [{"type": "contains", "value": "x"}]}\n'
+                                 '{"description": "d", "vars": {"a": "y"}}\n')
+put("eval_cases", "cases.csv", 'a,b,__expected\nx,"q,""u""",contains:x\ny,2,z\n')
+put("eval_suite", "inline.yaml", "prompts: [\"{{a}}\", \"file://cases.jsonl\"]\nproviders:\n  - id: exec:cat\n    config: {timeout: 10}\n"
+                                 "tests:\n  - vars: {a: 1}\n    assert: [{type: equals, value: \"1\"}, {type: regex, value: \"^1$\"}]\n"
+                                 "  - file://cases.csv\nthresholds: {pass_rate: 0.5}\n")
+put("finetune_config", "lora.yaml", "#set lora.r=4\nmodel: {path: models/base}\ndata: {train: data/train.jsonl, seq_len: 64}\n"
+                                    "method: lora\nlora: {r: 8, alpha: 16}\nmax_steps: 10\noutput: tuned\n")
+put("project_config", "xops.yaml", "name: p\nremotes:\n  shared: {url: /tmp/r, default: true}\ndefaults: {jobs: 2}\n")
+print("seeds written to", os.path.join(here, "seeds"))
