@@ -2,11 +2,13 @@
 // language, pointers and manifests. Each must be refused with an xops Error that names the
 // file (and key), before anything large is allocated; none may crash or hang.
 #include <catch2/catch.hpp>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <thread>
 #include <cstdio>
 
 #include <cmath>
@@ -18,7 +20,9 @@
 #include "core/model/adapter_config.hpp"
 #include "core/model/model_config.hpp"
 #include "core/model/tokenizer.hpp"
+#include "core/store/file_copy.hpp"
 #include "core/store/pointer.hpp"
+#include "core/store/sha256.hpp"
 #include "core/tracking/filter.hpp"
 #include "core/tracking/tracker.hpp"
 #include "core/util/fs.hpp"
@@ -265,4 +269,37 @@ TEST_CASE("parallel_for survives threads that cannot be created", "[untrusted]")
   ::waitpid(pid, &status, 0);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("copy_and_hash hashes exactly the bytes it writes, even while the source changes", "[untrusted][track]") {
+  // Before: objects of 8 MiB and more were copied by one thread and hashed by another read,
+  // so a remote file rewritten during `pull` could be stored under another content's hash.
+  test::TempDir tmp;
+  const size_t size = 24u << 20;
+  test::write_text(tmp / "src", std::string(size, 'a'));
+  int src = ::open((tmp / "src").c_str(), O_RDWR);
+  REQUIRE(src >= 0);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    std::string chunk(1 << 16, 'b');
+    uint64_t k = 0;
+    while (!stop) {
+      chunk[0] = static_cast<char>('a' + (k % 26));
+      ssize_t ignored = ::pwrite(src, chunk.data(), chunk.size(), static_cast<off_t>((k * 7919 * 65536) % (size - chunk.size())));
+      (void)ignored;
+      ++k;
+    }
+  });
+  int mismatches = 0;
+  for (int i = 0; i < 12; ++i) {
+    int dst = ::open((tmp / "dst").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(dst >= 0);
+    auto h = copy_and_hash(src, size, dst, {});
+    ::close(dst);
+    if (h != sha256_file(tmp / "dst")) ++mismatches;
+  }
+  stop = true;
+  writer.join();
+  ::close(src);
+  CHECK(mismatches == 0);
 }
