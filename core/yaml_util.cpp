@@ -11,12 +11,16 @@
 namespace xops::yaml {
 
 std::string Doc::where(const YAML::Node& n) const {
+  for (const auto& [node, label] : overrides)
+    if (n.is(node)) return label;
   auto m = n.Mark();
   if (m.is_null()) return file;
   return fmt::format("{}:{}:{}", file, m.line + 1, m.column + 1);
 }
 
 std::string Doc::line_of(const YAML::Node& n) const {
+  for (const auto& [node, label] : overrides)
+    if (n.is(node)) return label;
   auto m = n.Mark();
   if (m.is_null()) return file;
   return fmt::format("{}:{}", file, m.line + 1);
@@ -102,7 +106,6 @@ YAML::Node Doc::require(const YAML::Node& map, const char* key, const std::strin
 
 void Doc::check_keys(const YAML::Node& map, std::initializer_list<const char*> allowed,
                      const std::string& what) const {
-  if (!warnings) return;
   for (const auto& kv : map) {
     auto key = kv.first.Scalar();
     bool ok = std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; });
@@ -110,8 +113,17 @@ void Doc::check_keys(const YAML::Node& map, std::initializer_list<const char*> a
     std::string suggestion;
     for (const char* a : allowed)
       if (edit_distance(key, a) <= 2) suggestion = fmt::format(" (did you mean '{}'?)", a);
-    warnings->push_back(
-        fmt::format("{}: unknown key '{}' in {}{}", line_of(kv.first), key, what, suggestion));
+    // A key typed on the command line (its node has no position in any file) is a mistake
+    // to stop at, not a warning to scroll past.
+    if (!overrides.empty() && kv.first.Mark().is_null()) {
+      std::string arg;
+      for (const auto& [node, label] : overrides)
+        if (kv.second.is(node)) arg = label;
+      throw usage_error(fmt::format("{}: unknown key '{}' in {}{}", arg.empty() ? "--set" : arg, key, what, suggestion),
+                        "the keys are listed in docs/finetune.md");
+    }
+    if (warnings)
+      warnings->push_back(fmt::format("{}: unknown key '{}' in {}{}", line_of(kv.first), key, what, suggestion));
   }
 }
 

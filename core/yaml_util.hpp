@@ -11,6 +11,9 @@ namespace xops::yaml {
 struct Doc {
   std::string file;  // display name used in messages
   std::vector<std::string>* warnings = nullptr;
+  // Nodes that came from the command line (`--set KEY=VALUE`): errors about them name the
+  // argument instead of a file position, and an unknown key there is an error, not a warning.
+  std::vector<std::pair<YAML::Node, std::string>> overrides;
 
   std::string where(const YAML::Node& n) const;  // "file:line:col"
   std::string line_of(const YAML::Node& n) const;  // "file:line"

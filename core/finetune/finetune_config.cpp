@@ -10,7 +10,7 @@ namespace xops {
 
 namespace {
 
-void apply_override(YAML::Node root, const std::string& kv) {
+void apply_override(YAML::Node root, const std::string& kv, yaml::Doc& doc) {
   auto eq = kv.find('=');
   if (eq == std::string::npos || eq == 0)
     throw usage_error(fmt::format("--set '{}' is not key=value", kv), "e.g. --set optimizer.lr=1e-3");
@@ -29,7 +29,9 @@ void apply_override(YAML::Node root, const std::string& kv) {
   } catch (const YAML::Exception&) {
     parsed = YAML::Node(value);
   }
-  node[parts.back()] = parsed.IsNull() ? YAML::Node(value) : parsed;
+  YAML::Node value_node = parsed.IsNull() ? YAML::Node(value) : parsed;
+  node[parts.back()] = value_node;
+  doc.overrides.emplace_back(value_node, "--set " + kv);
 }
 
 }  // namespace
@@ -40,7 +42,7 @@ FinetuneConfig parse_finetune_config(const std::string& text, const std::string&
   YAML::Node root = yaml::parse(text, display);
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) doc.fail(root, "a finetune config must be a mapping");
-  for (const auto& o : overrides) apply_override(root, o);
+  for (const auto& o : overrides) apply_override(root, o, doc);
   doc.check_keys(root,
                  {"model", "data", "method", "lora", "optimizer", "schedule", "batch_size", "grad_accum",
                   "max_steps", "epochs", "grad_clip", "seed", "dtype", "device", "threads", "eval_interval",

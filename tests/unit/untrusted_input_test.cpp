@@ -150,7 +150,16 @@ TEST_CASE("untrusted finetune config: sizes bounded, --set errors name the argum
   std::vector<std::string> w;
   CHECK_NOTHROW(parse_finetune_config(base, "f.yaml", {}, &w));
   // --set data.seq_len=50000000 reached 16 GB, then std::bad_alloc.
-  CHECK_THROWS_WITH(parse_finetune_config(base, "f.yaml", {"data.seq_len=50000000"}, &w), Contains("data.seq_len"));
+  CHECK_THROWS_WITH(parse_finetune_config(base, "f.yaml", {"data.seq_len=50000000"}, &w),
+                    Contains("--set data.seq_len=50000000:") && !Contains("f.yaml:1:1"));
+  // An unknown key typed on the command line is a usage error (2), not a warning.
+  try {
+    parse_finetune_config(base, "f.yaml", {"data.seqlen=5"}, &w);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Usage);
+    CHECK_THAT(std::string(e.what()), Contains("did you mean 'seq_len'"));
+  }
   CHECK_THROWS_WITH(parse_finetune_config(base + "lora: {r: 20000000}\n", "f.yaml", {}, &w), Contains("lora.r"));
   CHECK_THROWS_WITH(parse_finetune_config("model: {init: {d_model: 0}}\ndata: {train: t}\nmax_steps: 1\noutput: o\n",
                                           "f.yaml", {}, &w),
