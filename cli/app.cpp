@@ -13,6 +13,7 @@
 #include "core/build_info.hpp"
 #include "core/engine/engine.hpp"
 #include "core/error.hpp"
+#include "core/util/interrupt.hpp"
 
 namespace xops::cli {
 
@@ -110,6 +111,7 @@ int run_parsed(CLI::App& app, Context& ctx) {
 }  // namespace
 
 int run(int argc, char** argv) {
+  interrupt::install();  // Ctrl-C: work stops at its next check and ends here with 130
   Context ctx;
   CLI::App app{"xops: version, track, fine-tune, evaluate, promote and serve ML models", "xops"};
   app.fallthrough();

@@ -14,6 +14,7 @@
 #include "core/eval/report_writers.hpp"
 #include "core/eval/runner.hpp"
 #include "core/store/sha256.hpp"
+#include "core/tracking/run_session.hpp"
 #include "core/tracking/tracker.hpp"
 #include "core/workspace.hpp"
 
@@ -58,6 +59,7 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
   }
   const Workspace* ws = Workspace::find_root(std::filesystem::current_path()) ? &ctx.workspace() : nullptr;
   std::optional<Tracker> tracker;
+  std::optional<RunSession> session;  // marks the run killed/failed if we leave early
   std::string run_id;
   if (ws && !f.no_track) {
     tracker.emplace(Tracker::for_workspace(*ws));
@@ -67,7 +69,8 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
     rs.command = "xops eval " + f.suite;
     rs.params = {{"suite", f.suite}, {"repeat", std::to_string(f.opts.repeat)}, {"jobs", std::to_string(f.opts.jobs)}};
     for (size_t i = 0; i < suite.providers.size(); ++i) rs.params["provider." + std::to_string(i)] = suite.providers[i].id;
-    run_id = tracker->start_run(rs, ws);
+    session.emplace(*tracker, ws->db_path(), rs, ws);
+    run_id = session->id();
   }
   ReportWriters writers(f.jsonl, f.junit, f.html);
   size_t total = suite.tests.size() * suite.prompts.size() * suite.providers.size() * std::max(1, f.opts.repeat);
@@ -76,7 +79,7 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
   nlohmann::json results = nlohmann::json::array();
   const size_t kMaxJsonResults = 10000;
   EvalSummary sum;
-  try {
+  {
     sum = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, f.opts, [&](const CaseResult& c) {
       writers.add(c);
       bar.advance(1);
@@ -87,9 +90,6 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
                                    c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
                                    c.provider_label, nlohmann::json(c.output.substr(0, 80)).dump()));
     });
-  } catch (...) {
-    if (tracker) tracker->finish_run(run_id, "failed", 1);
-    throw;
   }
   bar.finish();
   writers.finish(sum, suite);
@@ -106,7 +106,9 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
     for (const auto& [k, h] : sum.content_hashes) inputs["provider:" + k] = h;
     tracker->record_inputs(run_id, inputs);
     tracker->log_tags(run_id, {{"thresholds_met", sum.thresholds_met ? "true" : "false"}});
-    tracker->finish_run(run_id, sum.errors ? "failed" : "finished", sum.errors ? 1 : sum.thresholds_met ? 0 : 4);
+    // The run's exit code is the one this command returns; missed thresholds are a failure.
+    int code = sum.errors ? 1 : sum.thresholds_met ? 0 : 4;
+    session->finish(code ? RunStatus::Failed : RunStatus::Finished, code);
   }
   if (out.json()) {
     auto j = summary_json(sum, suite);
@@ -170,7 +172,8 @@ void register_eval(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--key-host", f->opts.key_hosts,
                   "Host (host, host:port or URL) that may receive OPENAI_API_KEY from the environment; "
                   "repeatable (also XOPS_KEY_HOSTS=a,b). Only https://api.openai.com and $OPENAI_BASE_URL "
-                  "get it otherwise");
+                  "get it otherwise")
+      ->allow_extra_args(false);
   sub->add_flag("--no-track", f->no_track, "Do not record a tracking run");
   sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_eval(ctx, *f); }; });
 }

@@ -16,15 +16,14 @@
 #include "core/model/model_ref.hpp"
 #include "core/store/object_store.hpp"
 #include "core/track/track.hpp"
+#include "core/tracking/run_session.hpp"
 #include "core/tracking/tracker.hpp"
+#include "core/util/interrupt.hpp"
 #include "core/workspace.hpp"
 
 namespace xops::commands {
 
 namespace {
-
-volatile sig_atomic_t g_stop = 0;
-void on_sigint(int) { g_stop = 1; }
 
 struct FinetuneFlags {
   std::string config;
@@ -132,6 +131,7 @@ int run_finetune(cli::Context& ctx, const FinetuneFlags& f) {
   job.val = &data.val;
 
   std::optional<Tracker> tracker;
+  std::optional<RunSession> session;  // marks the run killed/failed if we leave early
   std::string run_id;
   if (ws) {
     tracker.emplace(Tracker::for_workspace(*ws));
@@ -142,7 +142,8 @@ int run_finetune(cli::Context& ctx, const FinetuneFlags& f) {
     for (const auto& s : f.sets) rs.command += " --set " + s;
     rs.params = flat_params(cfg);
     rs.tags = {{"data.sha256", data.key.substr(0, 16)}};
-    run_id = tracker->start_run(rs, ws);
+    session.emplace(*tracker, ws->db_path(), rs, ws);
+    run_id = session->id();
     ObjectStore store(ws->objects_dir(), ws->tmp_dir());
     auto obj = store.add_bytes(cfg.render_yaml());
     tracker->log_artifact(run_id, "config.yaml", obj.id, static_cast<int64_t>(obj.size), "");
@@ -175,32 +176,28 @@ int run_finetune(cli::Context& ctx, const FinetuneFlags& f) {
   cb.on_checkpoint = [&](int step, const std::filesystem::path& p) {
     out.verbose(1, fmt::format("checkpoint at step {}: {}", step, p.string()));
   };
-  g_stop = 0;
-  struct sigaction sa {}, old_int{}, old_term{};
-  sa.sa_handler = on_sigint;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
-  cb.should_stop = [] { return g_stop != 0; };
+  // Ctrl-C (the one interrupt mechanism): training stops at the next step boundary after a
+  // checkpoint, so --resume continues exactly.
+  cb.should_stop = [] { return interrupt::requested(); };
   TrainResult res;
   try {
     res = engine().train(job, cb);
   } catch (...) {
-    ::sigaction(SIGINT, &old_int, nullptr);
-    ::sigaction(SIGTERM, &old_term, nullptr);
-    if (logger) logger->flush();
-    if (tracker) tracker->finish_run(run_id, "failed", 1);
-    throw;
+    if (logger) {
+      try {
+        logger->flush();
+      } catch (const std::exception&) {
+      }
+    }
+    throw;  // the session marks the run failed (or killed)
   }
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
   if (bar) bar->finish();
   if (logger) logger->flush();
   if (res.interrupted) {
-    if (tracker) tracker->finish_run(run_id, "killed", 130);
-    out.warn(fmt::format("interrupted at step {}; checkpoint {} (continue with --resume)", res.steps,
-                         res.last_checkpoint.string()));
-    return 130;
+    if (session) session->finish(RunStatus::Killed, 130);
+    throw Error(ErrorKind::Interrupted,
+                fmt::format("interrupted at step {}; checkpoint {}", res.steps, res.last_checkpoint.string()),
+                "continue with --resume");
   }
   std::string sha;
   if (ws) {
@@ -213,7 +210,7 @@ int run_finetune(cli::Context& ctx, const FinetuneFlags& f) {
     tracker->log_artifact(run_id, cfg.method == "lora" ? "adapter" : "model", sha,
                           static_cast<int64_t>(added[0].size), added[0].path);
     if (res.eval_loss) tracker->log_metrics(run_id, {{"eval/loss", *res.eval_loss, res.steps, 0}});
-    tracker->finish_run(run_id, "finished", 0);
+    session->finish(RunStatus::Finished, 0);
   }
   if (out.json()) {
     out.print_json({{"run", run_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(run_id)},
@@ -246,7 +243,7 @@ void register_finetune(CLI::App& app, cli::Context& ctx) {
   auto f = std::make_shared<FinetuneFlags>();
   auto* sub = app.add_subcommand("finetune", "Pretrain, fully fine-tune or LoRA-tune a model from one YAML file");
   sub->add_option("config", f->config, "Finetune config (see docs/finetune.md)")->required()->check(CLI::ExistingFile);
-  sub->add_option("--set", f->sets, "Override a config key: --set optimizer.lr=1e-3 (repeatable)");
+  sub->add_option("--set", f->sets, "Override a config key: --set optimizer.lr=1e-3 (repeatable)")->allow_extra_args(false);
   sub->add_flag("--resume", f->resume, "Continue from the latest checkpoint");
   sub->add_flag("--merge", f->merge, "LoRA: also write the base model with the adapter merged in");
   sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_finetune(ctx, *f); }; });

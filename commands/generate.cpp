@@ -146,7 +146,7 @@ void register_generate(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--top-k", f->sampling.top_k, "Keep the K most likely tokens (0 = off)")->check(CLI::Range(0, 1 << 24));
   sub->add_option("--top-p", f->sampling.top_p, "Nucleus sampling mass (1 = off)")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--seed", f->sampling.seed, "Sampling seed");
-  sub->add_option("--stop", f->sampling.stop, "Stop string (repeatable)");
+  sub->add_option("--stop", f->sampling.stop, "Stop string (repeatable)")->allow_extra_args(false);
   sub->add_flag("--ignore-eos", [f](int64_t) { f->sampling.stop_at_eos = false; }, "Do not stop at the end-of-text token");
   sub->add_option("--adapter", f->adapter, "A PEFT LoRA adapter directory to apply");
   sub->add_option("--batch", f->batch_file, "JSONL file of {\"prompt\": ...}: one JSON line out per prompt");

@@ -15,6 +15,7 @@
 #include "core/store/object_store.hpp"
 #include "core/tracking/report_html.hpp"
 #include "core/tracking/supervisor.hpp"
+#include "core/tracking/run_session.hpp"
 #include "core/tracking/tracker.hpp"
 #include "core/tracking/ulid.hpp"
 #include "core/util/fs.hpp"
@@ -111,7 +112,8 @@ std::string column_value(const RunRecord& r, const std::string& col) {
 }
 
 cli::Style status_style(const std::string& s) {
-  return s == "finished" ? cli::Style::Green : s == "running" ? cli::Style::Cyan : cli::Style::Red;
+  return s == "finished" ? cli::Style::Green : s == "running" ? cli::Style::Cyan : s == "crashed" ? cli::Style::Yellow
+                                                                                                 : cli::Style::Red;
 }
 
 std::string sparkline(const std::vector<std::pair<int64_t, double>>& pts, size_t width = 24) {
@@ -224,7 +226,8 @@ int run_run(cli::Context& ctx, const RunFlags& f) {
   for (const auto& a : f.command) s.command += (s.command.empty() ? "" : " ") + a;
   s.params = parse_kvs(f.params);
   s.tags = parse_kvs(f.tags);
-  auto id = tracker.start_run(s, &ws);
+  RunSession session(tracker, ws.db_path(), s, &ws);  // ends the run however we leave
+  const auto& id = session.id();
   out.info(fmt::format("run {} started: {}", id, s.command));
 
   auto dir = ws.tmp_dir() / ("run-" + id);
@@ -255,11 +258,13 @@ int run_run(cli::Context& ctx, const RunFlags& f) {
     tracker.log_metrics(id, pts);
   };
   cmd.on_tick = [&] { reader.poll(); };
+  // The run directory (logs, metrics file) goes however this ends.
+  ScopedCleanup cleanup(dir);
   RunOutcome res;
   try {
     res = supervise(cmd);
   } catch (...) {
-    tracker.finish_run(id, "failed", 127);
+    session.finish(RunStatus::Failed, 127);
     throw;
   }
   for (auto& l : logs) l.close();
@@ -270,13 +275,11 @@ int run_run(cli::Context& ctx, const RunFlags& f) {
     auto obj = store.add_file(p);
     tracker.log_artifact(id, name, obj.id, static_cast<int64_t>(obj.size), "");
   }
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-  std::string status = res.interrupted || res.signal == SIGKILL || res.signal == SIGINT || res.signal == SIGTERM
-                           ? "killed"
-                           : res.exit_code == 0 ? "finished" : "failed";
-  tracker.finish_run(id, status, res.exit_code);
-  out.info(fmt::format("run {} {} (exit {}) in {:.1f}s", id, status, res.exit_code, res.seconds));
+  auto status = res.interrupted || res.signal == SIGKILL || res.signal == SIGINT || res.signal == SIGTERM
+                    ? RunStatus::Killed
+                    : res.exit_code == 0 ? RunStatus::Finished : RunStatus::Failed;
+  session.finish(status, res.exit_code);  // the exit code this process returns
+  out.info(fmt::format("run {} {} (exit {}) in {:.1f}s", id, run_status_name(status), res.exit_code, res.seconds));
   return res.exit_code;
 }
 
@@ -484,8 +487,9 @@ void register_track_runs(CLI::App* track, cli::Context& ctx) {
   auto rf = std::make_shared<RunFlags>();
   auto* run = track->add_subcommand("run", "Run CMD as a recorded experiment (xops track run [-n NAME] -- CMD ARGS)");
   run->add_option("-n,--name", rf->name, "Run name (default: the command's name)");
-  run->add_option("-p,--param", rf->params, "Parameter key=value (repeatable)");
-  run->add_option("--tag", rf->tags, "Tag key=value (repeatable)");
+  // One value per flag (-p a=1 -p b=2): a repeatable option before `--` must not swallow it.
+  run->add_option("-p,--param", rf->params, "Parameter key=value (repeatable)")->allow_extra_args(false);
+  run->add_option("--tag", rf->tags, "Tag key=value (repeatable)")->allow_extra_args(false);
   run->add_option("--sample-seconds", rf->sample_seconds, "System metrics interval")->capture_default_str();
   run->add_option("command", rf->command, "The command and its arguments (after --)");
   run->callback([&ctx, rf] { ctx.action = [&ctx, rf] { return run_run(ctx, *rf); }; });
@@ -526,6 +530,34 @@ void register_track_runs(CLI::App* track, cli::Context& ctx) {
   auto* diff = track->add_subcommand("diff", "Two runs side by side");
   diff->add_option("runs", qf->runs, "RUN_A RUN_B")->required()->expected(2);
   diff->callback([&ctx, qf] { ctx.action = [&ctx, qf] { return run_diff(ctx, qf->runs); }; });
+
+  auto* rm = track->add_subcommand("rm", "Delete runs (their objects stay in the store until `track gc`)");
+  rm->add_option("runs", qf->runs, "Run ids (prefix) or names")->required();
+  rm->callback([&ctx, qf] {
+    ctx.action = [&ctx, qf] {
+      auto tracker = open_tracker(ctx);
+      std::vector<std::string> ids;
+      for (const auto& r : qf->runs) ids.push_back(tracker.resolve(r));  // all resolve before any goes
+      for (const auto& id : ids) tracker.remove(id);
+      if (ctx.out().json()) ctx.out().print_json({{"deleted", ids}});
+      else for (const auto& id : ids) ctx.out().info("deleted run " + id);
+      return 0;
+    };
+  });
+  auto rename_name = std::make_shared<std::string>();
+  auto* rename = track->add_subcommand("rename", "Rename a run");
+  rename->add_option("run", qf->runs, "Run id (prefix) or name")->required()->expected(1);
+  rename->add_option("name", *rename_name, "The new name")->required();
+  rename->callback([&ctx, qf, rename_name] {
+    ctx.action = [&ctx, qf, rename_name] {
+      auto tracker = open_tracker(ctx);
+      auto id = tracker.resolve(qf->runs.at(0));
+      tracker.rename(id, *rename_name);
+      if (ctx.out().json()) ctx.out().print_json({{"id", id}, {"name", *rename_name}});
+      else ctx.out().info(fmt::format("run {} is now '{}'", id, *rename_name));
+      return 0;
+    };
+  });
 
   auto* report = track->add_subcommand("report", "Self-contained HTML report with metric charts");
   report->add_option("runs", qf->runs, "Runs (default: the latest 20 matching --filter)");

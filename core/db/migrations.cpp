@@ -85,6 +85,10 @@ CREATE TABLE dir_summary (
   complete INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+      // 5: a heartbeat per live run (RunSession), so a run whose process died is shown as crashed.
+      R"sql(
+ALTER TABLE runs ADD COLUMN heartbeat_ms INTEGER;
+)sql",
   };
   return m;
 }

@@ -134,7 +134,27 @@ class ExecProvider final : public Provider {
     cmd_.erase(0, cmd_.find_first_not_of(' '));
     timeout_ms_ = cfg_.value("timeout", 60000);
   }
-  std::string identity() override { return "exec:" + cmd_ + ":" + cfg_.dump(); }
+  // The command line, the config, and the content of every file the command names (relative
+  // to the suite or absolute): editing the script invalidates its cached answers. A command
+  // that names a directory (it may read anything there) or sets `cache: false` is not cached.
+  std::string identity() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (identity_) return *identity_;
+    std::string id = "exec:" + cmd_ + ":" + cfg_.dump();
+    bool cacheable = !(cfg_.contains("cache") && cfg_["cache"] == false);
+    for (auto token : shell_words(cmd_)) {
+      if (token.empty() || token[0] == '-') continue;
+      if (auto eq = token.find('='); eq != std::string::npos && token.find('/') > eq) token = token.substr(eq + 1);
+      std::filesystem::path p = token;
+      if (p.is_relative()) p = dir_ / p;
+      std::error_code ec;
+      auto st = std::filesystem::status(p, ec);
+      if (std::filesystem::is_regular_file(st)) id += "\x1f" + token + "=" + sha256_file(p);
+      else if (std::filesystem::is_directory(st) && token != "." && token != "/") cacheable = false;
+    }
+    identity_ = cacheable ? id : "";
+    return *identity_;
+  }
   ProviderCall call(const std::string& prompt) override {
     // promptfoo's contract: the prompt is the first argument (then options and context JSON);
     // we also feed it on stdin. stdout (trimmed) is the answer.
@@ -163,10 +183,34 @@ class ExecProvider final : public Provider {
   }
 
  private:
+  // Words of a command line as sh would split them (quotes removed; no expansion).
+  static std::vector<std::string> shell_words(const std::string& s) {
+    std::vector<std::string> out;
+    std::string cur;
+    bool any = false;
+    char q = 0;
+    for (char c : s) {
+      if (q) {
+        if (c == q) q = 0;
+        else cur += c;
+      } else if (c == '\'' || c == '"') {
+        q = c, any = true;
+      } else if (c == ' ' || c == '\t' || c == '\n') {
+        if (any || !cur.empty()) out.push_back(cur);
+        cur.clear(), any = false;
+      } else {
+        cur += c;
+      }
+    }
+    if (any || !cur.empty()) out.push_back(cur);
+    return out;
+  }
   nlohmann::json cfg_;
   std::filesystem::path dir_;
   std::string cmd_;
   int timeout_ms_;
+  std::mutex mu_;
+  std::optional<std::string> identity_;
 };
 
 class OpenAIProvider final : public Provider {

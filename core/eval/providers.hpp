@@ -23,7 +23,8 @@ class Provider {
  public:
   virtual ~Provider() = default;
   const std::string& label() const { return label_; }
-  // Everything that can change the answer (model content hash, config, sampling, seed).
+  // Everything that can change the answer (model content hash, config, sampling, seed, the
+  // content of files a command names); "" when that cannot be known (never cached then).
   virtual std::string identity() = 0;
   virtual ProviderCall call(const std::string& prompt) = 0;
   virtual std::vector<float> embed(const std::string& text);  // throws when unsupported

@@ -72,6 +72,8 @@ ReportWriters::~ReportWriters() {
 }
 
 void ReportWriters::add(const CaseResult& c) {
+  for (auto* o : {&jsonl_out_, &junit_out_, &html_fail_, &html_pass_})
+    if (o->is_open() && !*o) throw runtime_error("cannot write the eval reports (disk full?)");
   if (jsonl_out_.is_open()) jsonl_out_ << case_json(c).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
   std::string name = fmt::format("{}{} [{}]", c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
                                  c.repeat ? fmt::format(" #{}", c.repeat + 1) : "", c.prompt_label);
@@ -102,53 +104,72 @@ void ReportWriters::add(const CaseResult& c) {
   }
 }
 
+// Every report write is checked: a report that could not be written is an error, never a
+// silently truncated file. (Copying an empty part with `dst << in.rdbuf()` once set failbit
+// on the destination and dropped every later write, so a run with no failing case produced
+// an empty HTML report.) Final files go through AtomicFileWriter: temp, fsync, rename.
+namespace {
+void copy_part(AtomicFileWriter& dst, const std::filesystem::path& src) {
+  std::ifstream in(src, std::ios::binary);
+  if (!in) throw runtime_error(fmt::format("cannot read back {}", src.string()));
+  char buf[65536];
+  while (in) {
+    in.read(buf, sizeof buf);
+    if (in.gcount() > 0) dst.write(buf, static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) throw runtime_error(fmt::format("cannot read back {}", src.string()));
+}
+void put(AtomicFileWriter& w, const std::string& s) { w.write(s.data(), s.size()); }
+void close_checked(std::ofstream& out, const std::filesystem::path& target) {
+  out.flush();
+  bool ok = static_cast<bool>(out);
+  out.close();
+  if (!ok || out.fail()) throw runtime_error(fmt::format("cannot write {} (disk full?)", target.string()));
+}
+}  // namespace
+
 void ReportWriters::finish(const EvalSummary& s, const Suite& suite) {
-  auto copy_into = [](std::ofstream& dst, const std::filesystem::path& src) {
-    std::ifstream in(src, std::ios::binary);
-    dst << in.rdbuf();
-  };
   if (jsonl_out_.is_open()) {
-    jsonl_out_.close();
-    std::filesystem::rename(jsonl_tmp_, jsonl_);
-    jsonl_tmp_.clear();
+    close_checked(jsonl_out_, jsonl_);
+    AtomicFileWriter out(std::filesystem::absolute(jsonl_));
+    copy_part(out, jsonl_tmp_);
+    out.commit();
   }
   if (junit_out_.is_open()) {
-    junit_out_.close();
-    auto tmp = temp_path_beside(std::filesystem::absolute(junit_));
+    close_checked(junit_out_, junit_);
     {
-      std::ofstream out(tmp, std::ios::binary);
-      out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-      out << fmt::format("<testsuites name=\"xops eval\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
-                         s.cases, s.failed, s.errors, s.seconds);
-      out << fmt::format("<testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
-                         xml_escape(suite.description.empty() ? suite.file.string() : suite.description), s.cases,
-                         s.failed, s.errors, s.seconds);
-      copy_into(out, junit_tmp_);
-      out << "</testsuite>\n</testsuites>\n";
+      AtomicFileWriter out(std::filesystem::absolute(junit_));
+      put(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+      put(out, fmt::format("<testsuites name=\"xops eval\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
+                         s.cases, s.failed, s.errors, s.seconds));
+      put(out, fmt::format("<testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
+                           xml_escape(suite.description.empty() ? suite.file.string() : suite.description), s.cases,
+                           s.failed, s.errors, s.seconds));
+      copy_part(out, junit_tmp_);
+      put(out, "</testsuite>\n</testsuites>\n");
+      out.commit();
     }
-    std::filesystem::rename(tmp, junit_);
   }
   if (html_fail_.is_open()) {
-    html_fail_.close();
-    html_pass_.close();
-    auto tmp = temp_path_beside(std::filesystem::absolute(html_));
+    close_checked(html_fail_, html_);
+    close_checked(html_pass_, html_);
     {
-      std::ofstream out(tmp, std::ios::binary);
-      out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xops eval</title><style>"
+      AtomicFileWriter out(std::filesystem::absolute(html_));
+      put(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xops eval</title><style>"
              "body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse;width:100%}"
              "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}th{background:#f4f4f4}"
              "pre{white-space:pre-wrap;margin:0}tr.fail{background:#fff3f3}.bad{color:#b00}.ok{color:#070}"
-             "</style></head><body>\n";
-      out << fmt::format("<h1>{}</h1><p>{} cases: {} passed, {} failed, {} errors; pass rate {:.1f}%; {}</p>\n",
-                         html_escape(suite.description.empty() ? suite.file.string() : suite.description), s.cases,
-                         s.passed, s.failed, s.errors, 100 * s.pass_rate(),
-                         s.thresholds_met ? "thresholds met" : "thresholds NOT met");
-      out << "<table><tr><th>test</th><th>provider</th><th>prompt</th><th>output</th><th>assertions</th></tr>\n";
-      copy_into(out, html_fail_tmp_);
-      copy_into(out, html_pass_tmp_);
-      out << "</table></body></html>\n";
+             "</style></head><body>\n");
+      put(out, fmt::format("<h1>{}</h1><p>{} cases: {} passed, {} failed, {} errors; pass rate {:.1f}%; {}</p>\n",
+                           html_escape(suite.description.empty() ? suite.file.string() : suite.description), s.cases,
+                           s.passed, s.failed, s.errors, 100 * s.pass_rate(),
+                           s.thresholds_met ? "thresholds met" : "thresholds NOT met"));
+      put(out, "<table><tr><th>test</th><th>provider</th><th>prompt</th><th>output</th><th>assertions</th></tr>\n");
+      copy_part(out, html_fail_tmp_);
+      copy_part(out, html_pass_tmp_);
+      put(out, "</table></body></html>\n");
+      out.commit();
     }
-    std::filesystem::rename(tmp, html_);
   }
 }
 

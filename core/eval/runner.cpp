@@ -61,7 +61,9 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
   CallCache cache(opts.use_cache && opts.repeat <= 1 ? db : nullptr);
   std::vector<std::string> identities;
   for (auto& p : providers) identities.push_back(p->identity());
+  // An empty identity means the provider's answers cannot be keyed safely: never cached.
   auto cached_call = [&](Provider& p, const std::string& identity, const std::string& prompt, bool* hit) {
+    if (identity.empty()) return p.call(prompt);
     auto key = sha256_hex(identity + "\x1f" + prompt);
     if (auto c = cache.get(key)) {
       if (hit) *hit = true;
@@ -79,6 +81,11 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
   const size_t total = T * P * V * R;
   std::mutex sum_mu;
   std::map<std::string, std::pair<int, int>> outcomes;  // per (test,prompt,provider): passes, fails
+  // Results reach the sink in suite order whatever -j is (reports are deterministic): a case
+  // that finishes early waits here for the ones before it. Cases are started in order, so
+  // this holds about `jobs` results at most beyond one slow case.
+  std::map<size_t, CaseResult> pending;
+  size_t next_emit = 0;
   // Local models run one call at a time anyway; everything else runs `jobs` wide.
   parallel_for(total, std::max(1, opts.jobs), [&](size_t k) {
     size_t rep = k % R, v = (k / R) % V, pi = (k / R / V) % P, ti = k / R / V / P;
@@ -157,7 +164,11 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
         auto& o = outcomes[fmt::format("{}/{}/{}", ti, pi, v)];
         (c.pass ? o.first : o.second)++;
       }
-      sink(c);
+      pending.emplace(k, std::move(c));
+      for (auto it = pending.find(next_emit); it != pending.end(); it = pending.find(++next_emit)) {
+        sink(it->second);
+        pending.erase(it);
+      }
     }
   });
   for (const auto& [key, o] : outcomes)

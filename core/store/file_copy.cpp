@@ -16,6 +16,7 @@
 #include "core/error.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
+#include "core/util/interrupt.hpp"
 
 namespace xops {
 
@@ -79,6 +80,7 @@ std::string copy_and_hash(int src_fd, uint64_t size, int dst_fd,
   constexpr size_t kChunk = 4 << 20;
   // Reads at most `size` bytes in all: a source that keeps growing cannot make this endless.
   auto read_chunk = [&](char* buf, off_t off) -> size_t {
+    interrupt::check();  // a 1.6 GB add stops within a chunk; the caller removes its temp file
     size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, size - std::min<uint64_t>(size, off)));
     size_t got = 0;
     while (got < want) {

@@ -1,5 +1,7 @@
 #include "core/store/sha256.hpp"
 
+#include "core/util/interrupt.hpp"
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <unistd.h>
@@ -52,6 +54,7 @@ std::string sha256_fd(int fd, const std::function<void(uint64_t)>& on_bytes) {
   Sha256 h;
   off_t off = 0;
   while (true) {
+    interrupt::check();
     ssize_t n = ::pread(fd, buf.get(), kChunk, off);
     if (n < 0) {
       if (errno == EINTR) continue;

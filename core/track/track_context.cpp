@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -312,6 +313,32 @@ void TrackContext::collect_ids(const Pointer& p, std::set<std::string>& out,
     return;
   }
   for (const auto& e : parse_manifest(store.read(p.sha256), p.sha256)) out.insert(e.sha256);
+}
+
+std::set<std::string> TrackContext::db_referenced_ids(bool with_inputs) const {
+  std::set<std::string> ids;
+  auto& d = const_cast<db::Database&>(db);
+  auto st = d.prepare(with_inputs ? "SELECT sha256 FROM artifacts UNION SELECT sha256 FROM inputs"
+                                  : "SELECT sha256 FROM artifacts");
+  while (st.step()) {
+    auto id = st.text(0);
+    if (!is_sha256_hex(id)) continue;
+    ids.insert(id);
+    // A directory artifact is a manifest: keep what it lists too.
+    if (!store.has(id)) continue;
+    std::string head(32, '\0');
+    if (FILE* f = std::fopen(store.path_of(id).c_str(), "rb")) {
+      head.resize(std::fread(head.data(), 1, head.size(), f));
+      std::fclose(f);
+    }
+    if (head.rfind("{\"version\":1,\"files\":[", 0) != 0) continue;
+    try {
+      for (const auto& e : parse_manifest(store.read(id), id)) ids.insert(e.sha256);
+    } catch (const Error&) {
+      // Not a manifest after all (a file whose text looks like one): the id itself is kept.
+    }
+  }
+  return ids;
 }
 
 std::set<std::string> TrackContext::referenced_ids(bool workspace_only,

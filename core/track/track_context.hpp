@@ -78,6 +78,9 @@ class TrackContext {
   // manifest is in the local store; otherwise its id goes to `unexpanded`).
   void collect_ids(const Pointer& p, std::set<std::string>& out,
                    std::vector<std::string>* unexpanded = nullptr) const;
+  // Ids the tracking database references: run artifacts (and, with inputs, each run's
+  // input content), expanded through directory manifests the store holds. gc keeps them.
+  std::set<std::string> db_referenced_ids(bool with_inputs) const;
   // Ids that every pointer in every local branch and tag, plus the index, needs.
   std::set<std::string> referenced_ids(bool workspace_only, std::vector<std::string>* unexpanded) const;
 };

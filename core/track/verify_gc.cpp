@@ -17,6 +17,8 @@ VerifyResult track_verify(const Workspace& ws, bool head_only, int jobs, const T
   VerifyResult res;
   std::vector<std::string> unexpanded;
   auto needed = ctx.referenced_ids(true, &unexpanded);
+  // Run artifacts (logs, `track log artifact` files, trained models) live only in the store.
+  for (const auto& id : ctx.db_referenced_ids(false)) needed.insert(id);
   std::vector<std::string> ids;
   if (head_only) {
     for (const auto& id : needed)
@@ -97,6 +99,8 @@ GcResult track_gc(const Workspace& ws, bool dry_run, bool workspace_only) {
   TrackContext ctx(ws, /*db_cache_only=*/false);
   std::vector<std::string> unexpanded;
   auto keep = ctx.referenced_ids(workspace_only, &unexpanded);
+  // Never what a run references: its logs and artifacts exist nowhere else.
+  for (const auto& id : ctx.db_referenced_ids(true)) keep.insert(id);
   GcResult res;
   for (const auto& id : ctx.store.list()) {
     if (keep.count(id)) {

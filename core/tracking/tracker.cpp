@@ -1,5 +1,7 @@
 #include "core/tracking/tracker.hpp"
 
+#include <signal.h>
+
 #include <pwd.h>
 #include <unistd.h>
 
@@ -94,6 +96,18 @@ void Tracker::finish_run(const std::string& id, const std::string& status, std::
   st.bind(4, id).step();
 }
 
+void Tracker::heartbeat(const std::string& id) {
+  db_.prepare("UPDATE runs SET heartbeat_ms = ? WHERE id = ?").bind(1, now_ms()).bind(2, id).step();
+}
+
+void Tracker::remove(const std::string& id) {
+  db_.prepare("DELETE FROM runs WHERE id = ?").bind(1, id).step();
+}
+
+void Tracker::rename(const std::string& id, const std::string& name) {
+  db_.prepare("UPDATE runs SET name = ? WHERE id = ?").bind(1, name).bind(2, id).step();
+}
+
 std::string Tracker::resolve(const std::string& prefix) {
   if (prefix.empty()) throw usage_error("empty run id");
   std::string up;
@@ -185,7 +199,8 @@ void Tracker::record_inputs(const std::string& id, const std::map<std::string, s
 
 static const char* kRunColumns =
     "r.seq, r.id, r.name, r.kind, r.status, r.start_ms, r.end_ms, r.exit_code, r.command, r.git_commit, "
-    "r.git_dirty, r.diff_sha256, r.user, r.host, (SELECT p.id FROM runs p WHERE p.seq = r.parent_seq)";
+    "r.git_dirty, r.diff_sha256, r.user, r.host, (SELECT p.id FROM runs p WHERE p.seq = r.parent_seq), r.pid, "
+    "r.heartbeat_ms";
 
 static RunRecord read_run(db::Statement& st) {
   RunRecord r;
@@ -203,6 +218,13 @@ static RunRecord read_run(db::Statement& st) {
   r.user = st.text(12);
   r.host = st.text(13);
   r.parent = st.text(14);
+  if (r.status == "running") {
+    // Its process is gone (same host, pid not alive), or its heartbeat stopped: crashed.
+    int64_t pid = st.is_null(15) ? 0 : st.int64(15);
+    bool dead = pid > 0 && r.host == host_name() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+    bool silent = !st.is_null(16) && now_ms() - st.int64(16) > 120000;
+    if (dead || silent) r.status = "crashed";
+  }
   return r;
 }
 

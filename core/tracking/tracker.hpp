@@ -37,6 +37,8 @@ struct MetricSummary {
 };
 
 struct RunRecord {
+  // status: running | finished | failed | killed, or crashed: recorded as running, but its
+  // process is gone (same host, pid not alive) or its heartbeat stopped over 2 minutes ago.
   std::string id, name, kind, status, command, git_commit, diff_sha256, user, host, parent;
   bool git_dirty = false;
   int64_t start_ms = 0;
@@ -66,6 +68,11 @@ class Tracker {
   // Records git commit, dirty flag + diff hash, user, host and the inputs; returns the id.
   std::string start_run(const RunStart& s, const Workspace* ws);
   void finish_run(const std::string& id, const std::string& status, std::optional<int> exit_code);
+  // Marks the run alive now (RunSession calls it every 30 s).
+  void heartbeat(const std::string& id);
+  // Deletes runs (their params, metrics, tags, artifacts rows; the objects stay until gc).
+  void remove(const std::string& id);
+  void rename(const std::string& id, const std::string& name);
   std::string resolve(const std::string& id_or_prefix);  // unique prefix match
 
   void log_params(const std::string& id, const std::map<std::string, std::string>& kv);

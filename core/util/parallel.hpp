@@ -1,12 +1,15 @@
 #pragma once
 // parallel_for: runs fn(i) for i in [0, n) on `jobs` threads (0 = hardware threads).
-// The first exception stops further work and is rethrown in the caller.
+// The first exception stops further work and is rethrown in the caller; an interrupt
+// (Ctrl-C) stops it between items with Error(Interrupted).
 #include <atomic>
 #include <exception>
 #include <mutex>
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include "core/util/interrupt.hpp"
 
 namespace xops {
 
@@ -20,7 +23,10 @@ template <typename Fn>
 void parallel_for(size_t n, int jobs, Fn&& fn) {
   unsigned threads = std::min<size_t>(resolve_jobs(jobs), n);
   if (threads <= 1) {
-    for (size_t i = 0; i < n; ++i) fn(i);
+    for (size_t i = 0; i < n; ++i) {
+      interrupt::check();
+      fn(i);
+    }
     return;
   }
   std::atomic<size_t> next{0};
@@ -32,6 +38,7 @@ void parallel_for(size_t n, int jobs, Fn&& fn) {
       size_t i = next++;
       if (i >= n) return;
       try {
+        interrupt::check();
         fn(i);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mu);

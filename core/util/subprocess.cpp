@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/util/fs.hpp"
+#include "core/util/interrupt.hpp"
 
 namespace xops {
 
@@ -77,7 +78,13 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
   };
   char buf[65536];
   bool killed = false;
+  bool interrupted = false;
   while ((open_fds > 0 || in_open) && !killed) {
+    if (interrupt::requested()) {  // Ctrl-C: the command's whole group goes too
+      kill_group(pid);
+      killed = interrupted = true;
+      break;
+    }
     auto left = left_ms();
     if (left <= 0) {
       r.timed_out = true;
@@ -127,6 +134,11 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
     if (w == pid) break;
     if (w < 0 && errno != EINTR) break;
     if (w == 0) {
+      if (interrupt::requested() && !killed) {
+        kill_group(pid);
+        killed = interrupted = true;
+        continue;
+      }
       if (left_ms() <= 0) {
         r.timed_out = true;
         kill_group(pid);
@@ -138,6 +150,7 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
     }
   }
   r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  if (interrupted) interrupt::check();
   return r;
 }
 
