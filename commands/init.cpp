@@ -62,6 +62,20 @@ void register_init(CLI::App& app, cli::Context& ctx) {
   sub->add_flag("--no-hooks", f->no_hooks, "Do not install git hooks");
   sub->add_flag("--force", f->force, "Rewrite the files xops owns in an existing project");
   sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_init(ctx, *f); }; });
+
+  // A fresh clone has no hooks (git never copies them): this installs them and touches nothing
+  // else (init --force would rewrite xops.yaml).
+  auto* hooks = app.add_subcommand("install-hooks", "Install or refresh this project's git hooks (idempotent)");
+  hooks->callback([&ctx] {
+    ctx.action = [&ctx] {
+      auto res = install_hooks(ctx.workspace().root());
+      auto& o = ctx.out();
+      for (const auto& w : res.warnings) o.warn(w);
+      if (o.json()) o.print_json({{"hooks", res.hooks}});
+      else o.info(fmt::format("hooks: {}", res.hooks.empty() ? "none" : fmt::format("{}", fmt::join(res.hooks, ", "))));
+      return 0;
+    };
+  });
 }
 
 }  // namespace xops::commands

@@ -70,9 +70,9 @@ int run_add(cli::Context& ctx, const AddOptions& in, int jobs) {
   return 0;
 }
 
-int run_status(cli::Context& ctx, bool exit_code, int jobs) {
+int run_status(cli::Context& ctx, bool exit_code, int jobs, const std::vector<std::string>& paths) {
   auto& ws = ctx.workspace();
-  auto entries = track_status(ws, jobs_of(ctx, jobs));
+  auto entries = track_status(ws, jobs_of(ctx, jobs), paths);
   auto& out = ctx.out();
   bool differs = false;
   for (const auto& e : entries) differs |= e.state != TrackState::Unchanged;
@@ -102,14 +102,10 @@ int run_status(cli::Context& ctx, bool exit_code, int jobs) {
   return 0;
 }
 
-int run_checkout(cli::Context& ctx, CheckoutOptions o, const std::string& link, int jobs) {
-  auto& ws = ctx.workspace();
-  o.mode = parse_link_mode(link);
-  o.jobs = jobs_of(ctx, jobs);
-  BarProgress bar(ctx.out());
-  auto r = track_checkout(ws, o, bar.p);
+// Prints what a checkout did; throws (exit 3) when a path could not be restored.
+void report_checkout(cli::Context& ctx, const CheckoutResult& r, bool json) {
   auto& out = ctx.out();
-  if (out.json()) {
+  if (json) {
     out.print_json({{"restored", r.restored}, {"unchanged", r.unchanged}, {"removed", r.removed},
                     {"skipped_modified", r.skipped_modified}, {"missing_objects", r.missing_objects},
                     {"refused", r.refused}});
@@ -134,10 +130,23 @@ int run_checkout(cli::Context& ctx, CheckoutOptions o, const std::string& link, 
                                          r.refused.size()),
                              "xops never writes through a symlink; remove it, or pass --force to replace "
                              "the entry itself");
+  if (!r.skipped_modified.empty())
+    throw precondition_error(fmt::format("{} path(s) were not restored: they hold changes the store does not have",
+                                         r.skipped_modified.size()),
+                             "`xops track add PATH` keeps the changes; `xops track checkout --force PATH` drops them");
+}
+
+int run_checkout(cli::Context& ctx, CheckoutOptions o, const std::string& link, int jobs) {
+  auto& ws = ctx.workspace();
+  o.mode = parse_link_mode(link);
+  o.jobs = jobs_of(ctx, jobs);
+  BarProgress bar(ctx.out());
+  auto r = track_checkout(ws, o, bar.p);
+  report_checkout(ctx, r, ctx.out().json());
   return 0;
 }
 
-int run_sync(cli::Context& ctx, bool push, const std::string& remote, int jobs, bool skip_if_none) {
+int run_sync(cli::Context& ctx, bool push, const std::string& remote, int jobs, bool skip_if_none, bool checkout) {
   auto& ws = ctx.workspace();
   SyncOptions o;
   o.remote = !remote.empty() ? remote : ctx.settings().get("remote").value;
@@ -164,6 +173,14 @@ int run_sync(cli::Context& ctx, bool push, const std::string& remote, int jobs, 
                                          push ? "pushed" : "pulled"),
                              push ? "the objects were never added here; push from where they were added"
                                   : "push them from the machine that added them");
+  }
+  // As `dvc pull`: what was fetched is checked out too (--no-checkout to skip).
+  if (!push && checkout) {
+    CheckoutOptions co;
+    co.jobs = o.jobs;
+    BarProgress cbar(ctx.out());
+    auto cr = track_checkout(ws, co, cbar.p);
+    report_checkout(ctx, cr, false);
   }
   return 0;
 }
@@ -238,7 +255,8 @@ void register_track(CLI::App& app, cli::Context& ctx) {
     std::string remote;
     int jobs = 0;
     bool exit_code = false, head_only = false, dry_run = false, workspace_only = false;
-    bool skip_if_none = false;
+    bool skip_if_none = false, no_checkout = false;
+    std::vector<std::string> status_paths;
   };
   auto f = std::make_shared<Flags>();
   auto jobs_opt = [f](CLI::App* s) {
@@ -257,8 +275,11 @@ void register_track(CLI::App& app, cli::Context& ctx) {
 
   auto* status = track->add_subcommand("status", "Compare tracked paths with their pointers");
   status->add_flag("--exit-code", f->exit_code, "Exit 4 when anything differs");
+  status->add_option("paths", f->status_paths, "Only these tracked paths (files or directories)");
   jobs_opt(status);
-  status->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_status(ctx, f->exit_code, f->jobs); }; });
+  status->callback([&ctx, f] {
+    ctx.action = [&ctx, f] { return run_status(ctx, f->exit_code, f->jobs, f->status_paths); };
+  });
 
   auto* co = track->add_subcommand("checkout", "Materialise tracked files as of a git revision");
   co->add_option("rev", f->checkout.rev, "Git revision (default: the working tree's pointers)");
@@ -284,9 +305,12 @@ void register_track(CLI::App& app, cli::Context& ctx) {
                                          : "Download the objects HEAD needs from a remote");
     s->add_option("-r,--remote", f->remote, "Remote name (default: setting `remote`, then the default remote)");
     s->add_flag("--skip-if-no-remote", f->skip_if_none, "Succeed quietly when no remote is configured (hooks)");
+    if (!push) s->add_flag("--no-checkout", f->no_checkout, "Only fetch into the store; do not check files out");
     jobs_opt(s);
     s->callback([&ctx, f, push] {
-      ctx.action = [&ctx, f, push] { return run_sync(ctx, push, f->remote, f->jobs, f->skip_if_none); };
+      ctx.action = [&ctx, f, push] {
+        return run_sync(ctx, push, f->remote, f->jobs, f->skip_if_none, !f->no_checkout);
+      };
     });
   }
 

@@ -19,8 +19,12 @@ namespace xops {
 
 namespace {
 
-constexpr const char* kHookBegin = "# >>> xops hook >>>";
-constexpr const char* kHookEnd = "# <<< xops hook <<<";
+// Each project's block carries its path in the repository ("." at the root), so that several
+// projects of a monorepo keep one block each in the same hook.
+std::string hook_begin(const std::string& rel) { return "# >>> xops hook " + rel + " >>>"; }
+std::string hook_end(const std::string& rel) { return "# <<< xops hook " + rel + " <<<"; }
+constexpr const char* kLegacyBegin = "# >>> xops hook >>>";  // written before per-project blocks
+constexpr const char* kLegacyEnd = "# <<< xops hook <<<";
 const char* kHookNames[] = {"pre-commit", "pre-push", "post-checkout"};
 
 struct PlannedFile {
@@ -78,6 +82,62 @@ std::string valid_name(const std::string& raw) {
 
 }  // namespace
 
+HookResult install_hooks(const fs::path& project_root) {
+  auto repo = git::Repo::discover(project_root);
+  if (!repo)
+    throw precondition_error(fmt::format("{} is not inside a git repository", project_root.string()),
+                             "run `git init` first");
+  HookResult res;
+  std::error_code ec;
+  auto rel = fs::weakly_canonical(project_root, ec).lexically_relative(fs::weakly_canonical(repo->workdir(), ec)).generic_string();
+  if (rel.empty()) rel = ".";
+  const std::string project = rel == "." ? "" : rel;
+  const std::string relative_flag = rel == "." ? "" : "--relative='" + rel + "'";
+  fs::path hooks_dir = repo->gitdir() / "hooks";
+  fs::create_directories(hooks_dir, ec);
+  for (const char* hook : kHookNames) {
+    fs::path target = hooks_dir / hook;
+    auto body = hook_body(hook);
+    for (auto [key, value] : {std::pair<std::string, std::string>{"{{project}}", project}, {"{{relative}}", relative_flag}})
+      for (size_t pos = 0; (pos = body.find(key, pos)) != std::string::npos; pos += value.size())
+        body.replace(pos, key.size(), value);
+    auto begin = hook_begin(rel), end = hook_end(rel);
+    std::string block = begin + "\n" + body + end + "\n";
+    if (!fs::exists(target, ec)) {
+      atomic_write_file(target, "#!/bin/sh\n" + block, 0755);
+      res.created.push_back(target);
+      res.hooks.push_back(hook);
+      continue;
+    }
+    std::string existing = read_file(target);
+    // Ours already (this project's block, or the root's legacy block): refresh it in place.
+    for (auto [b_marker, e_marker] : {std::pair<std::string, std::string>{begin, end},
+                                      {rel == "." ? kLegacyBegin : "", rel == "." ? kLegacyEnd : ""}}) {
+      if (b_marker.empty()) continue;
+      auto b = existing.find(b_marker), e = existing.find(e_marker);
+      if (b == std::string::npos || e == std::string::npos || e < b) continue;
+      existing.replace(b, e + e_marker.size() + 1 - b, block);
+      atomic_write_file(target, existing, 0755);
+      res.hooks.push_back(hook);
+      block.clear();
+      break;
+    }
+    if (block.empty()) continue;
+    bool shell = existing.rfind("#!/bin/sh", 0) == 0 || existing.rfind("#!/bin/bash", 0) == 0 ||
+                 existing.rfind("#!/usr/bin/env bash", 0) == 0 || existing.rfind("#!/usr/bin/env sh", 0) == 0;
+    if (!shell) {
+      res.warnings.push_back(fmt::format(
+          "existing {} hook is not a shell script; left it alone (call `xops -C {} track ...` from it by hand)", hook,
+          project_root.string()));
+      continue;
+    }
+    if (!existing.empty() && existing.back() != '\n') existing += '\n';
+    atomic_write_file(target, existing + block, 0755);
+    res.hooks.push_back(std::string(hook) + " (appended)");
+  }
+  return res;
+}
+
 std::vector<std::string> template_names() {
   std::set<std::string> names;
   for (const auto& f : embedded_templates()) {
@@ -128,8 +188,21 @@ InitResult init_project(const InitOptions& opts) {
       res.git_initialized = true;
     }
 
+    // A project in a subdirectory of a repository: CI files go where the forge reads them,
+    // the repository's root, named after the project and running its check from there.
+    auto proj_rel = fs::weakly_canonical(root, ec).lexically_relative(fs::weakly_canonical(repo->workdir(), ec)).generic_string();
+    bool nested = !proj_rel.empty() && proj_rel != ".";
+    for (auto& f : files) {
+      if (!nested || f.rel.rfind(".github/", 0) != 0) continue;
+      auto at_root = repo->workdir() / ".github/workflows" / ("xops-" + res.name + ".yml");
+      f.rel = at_root.lexically_relative(root).generic_string();
+      for (size_t pos = 0; (pos = f.content.find("./ci/xops-check.sh", pos)) != std::string::npos;) {
+        f.content.replace(pos, 18, "./" + proj_rel + "/ci/xops-check.sh");
+        pos += proj_rel.size() + 20;
+      }
+    }
     for (const auto& f : files) {
-      fs::path target = root / f.rel;
+      fs::path target = (root / f.rel).lexically_normal();
       bool exists = fs::exists(target, ec);
       // Without --force nothing pre-existing is touched; with it, template files are rewritten.
       if (exists && !opts.force) {
@@ -151,41 +224,10 @@ InitResult init_project(const InitOptions& opts) {
     load_project_config(root / kProjectFile, &ignored);
 
     if (opts.hooks) {
-      fs::path git_dir = repo->gitdir();
-      fs::path hooks_dir = git_dir / "hooks";
-      fs::create_directories(hooks_dir, ec);
-      for (const char* hook : kHookNames) {
-        fs::path target = hooks_dir / hook;
-        std::string block = std::string(kHookBegin) + "\n" + hook_body(hook) + kHookEnd + "\n";
-        if (!fs::exists(target, ec)) {
-          atomic_write_file(target, "#!/bin/sh\n" + block, 0755);
-          created.push_back(target);
-          res.hooks.push_back(hook);
-          continue;
-        }
-        std::string existing = read_file(target);
-        auto b = existing.find(kHookBegin), e = existing.find(kHookEnd);
-        if (b != std::string::npos && e != std::string::npos) {
-          // Ours already: refresh our block in place, keep the rest of the hook.
-          existing.replace(b, e + std::string(kHookEnd).size() + 1 - b, block);
-          atomic_write_file(target, existing, 0755);
-          res.hooks.push_back(hook);
-          continue;
-        }
-        bool shell = existing.rfind("#!/bin/sh", 0) == 0 || existing.rfind("#!/bin/bash", 0) == 0 ||
-                     existing.rfind("#!/usr/bin/env bash", 0) == 0 ||
-                     existing.rfind("#!/usr/bin/env sh", 0) == 0;
-        if (!shell) {
-          res.warnings.push_back(fmt::format(
-              "existing {} hook is not a shell script; left it alone (add a call to xops by hand, "
-              "see `xops init --help`)",
-              hook));
-          continue;
-        }
-        if (!existing.empty() && existing.back() != '\n') existing += '\n';
-        atomic_write_file(target, existing + block, 0755);
-        res.hooks.push_back(std::string(hook) + " (appended)");
-      }
+      auto h = install_hooks(root);
+      res.hooks = h.hooks;
+      res.warnings.insert(res.warnings.end(), h.warnings.begin(), h.warnings.end());
+      created.insert(created.end(), h.created.begin(), h.created.end());
     }
     // Data that ships with the template goes into the store, not into git.
     std::vector<std::string> data;

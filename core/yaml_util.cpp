@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "core/error.hpp"
 #include "core/util/text_distance.hpp"
@@ -127,9 +128,32 @@ void Doc::check_keys(const YAML::Node& map, std::initializer_list<const char*> a
   }
 }
 
+// yaml-cpp keeps both entries of a duplicated key and answers lookups with the first, so
+// `lr: 1` ... `lr: 2` silently trains with 1: a duplicate is an error naming both lines.
+static void check_duplicates(const YAML::Node& n, const std::string& file, int depth) {
+  if (depth > 256) return;  // yaml-cpp's parser bounds nesting well before this
+  if (n.IsMap()) {
+    std::map<std::string, int> seen;
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) continue;
+      int line = kv.first.Mark().is_null() ? 0 : kv.first.Mark().line + 1;
+      auto [it, fresh] = seen.emplace(kv.first.Scalar(), line);
+      if (!fresh)
+        throw runtime_error(fmt::format("{}:{}: duplicate key '{}' (first at line {})", file, line, kv.first.Scalar(),
+                                        it->second),
+                            "remove one of them: YAML keeps only one value per key");
+      check_duplicates(kv.second, file, depth + 1);
+    }
+  } else if (n.IsSequence()) {
+    for (const auto& item : n) check_duplicates(item, file, depth + 1);
+  }
+}
+
 YAML::Node parse(const std::string& text, const std::string& file) {
   try {
-    return YAML::Load(text);
+    auto root = YAML::Load(text);
+    check_duplicates(root, file, 0);
+    return root;
   } catch (const YAML::Exception& e) {  // ParserException, DeepRecursion, ...
     throw runtime_error(
         fmt::format("{}:{}:{}: invalid YAML: {}", file, e.mark.line + 1, e.mark.column + 1, e.msg),

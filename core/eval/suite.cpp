@@ -1,5 +1,7 @@
 #include "core/eval/suite.hpp"
 
+#include <cmath>
+
 #include "core/error.hpp"
 #include "core/workspace.hpp"
 #include "core/store/sha256.hpp"
@@ -43,7 +45,8 @@ std::string scalar_text(const nlohmann::json& j) {
   if (j.is_number_integer()) return std::to_string(j.get<long long>());
   if (j.is_number()) {
     double d = j.get<double>();
-    if (d == static_cast<long long>(d)) return std::to_string(static_cast<long long>(d));
+    // Range first: converting 1e300 to an integer is undefined behaviour.
+    if (std::isfinite(d) && std::fabs(d) < 9e15 && d == std::floor(d)) return std::to_string(static_cast<long long>(d));
     return fmt::format("{}", d);
   }
   if (j.is_boolean()) return j.get<bool>() ? "true" : "false";

@@ -114,9 +114,20 @@ std::vector<ManifestEntry> parse_manifest(const std::string& text, const std::st
   std::vector<ManifestEntry> out;
   try {
     auto j = nlohmann::json::parse(text);
-    for (const auto& e : j.at("files"))
-      out.push_back({e.at("path").get<std::string>(), e.at("sha256").get<std::string>(),
-                     e.at("size").get<uint64_t>(), e.value("exec", false)});
+    if (!j.is_object() || !j.contains("files") || !j["files"].is_array())
+      throw runtime_error(fmt::format("directory manifest {} is malformed: no files list", id.substr(0, 12)),
+                          "run `xops track verify`");
+    for (const auto& e : j["files"]) {
+      // Types checked before conversion: a size of 1e300 converted to an integer is UB.
+      if (!e.is_object() || !e.contains("path") || !e["path"].is_string() || !e.contains("sha256") ||
+          !e["sha256"].is_string() || !e.contains("size") || !e["size"].is_number_unsigned() ||
+          (e.contains("exec") && !e["exec"].is_boolean()))
+        throw runtime_error(fmt::format("directory manifest {} is malformed: entry {} needs path, sha256, size",
+                                        id.substr(0, 12), out.size()),
+                            "run `xops track verify`");
+      out.push_back({e["path"].get<std::string>(), e["sha256"].get<std::string>(), e["size"].get<uint64_t>(),
+                     e.value("exec", false)});
+    }
   } catch (const nlohmann::json::exception& e) {
     throw runtime_error(fmt::format("directory manifest {} is malformed: {}", id.substr(0, 12), e.what()),
                         "run `xops track verify`");

@@ -27,17 +27,7 @@ struct FileTask {
 CheckoutResult track_checkout(const Workspace& ws, const CheckoutOptions& o, const TrackProgress& prog) {
   WorkspaceLock lock(ws);
   TrackContext ctx(ws);
-  std::vector<std::string> rels;
-  for (const auto& p : o.paths) {
-    // Paths may not exist yet (that is the point of checkout): resolve lexically.
-    auto abs = fs::absolute(p).lexically_normal();
-    auto rel = abs.lexically_relative(ws.root()).generic_string();
-    if (rel.empty() || rel.rfind("..", 0) == 0)
-      throw usage_error(fmt::format("{} is outside the workspace", p));
-    if (rel.size() > 5 && rel.compare(rel.size() - 5, 5, kPointerSuffix) == 0) rel.resize(rel.size() - 5);
-    if (!rel.empty() && rel.back() == '/') rel.pop_back();
-    rels.push_back(rel);
-  }
+  auto rels = ctx.lexical_rels(o.paths);
   auto ptrs = TrackContext::filter(o.rev.empty() ? ctx.pointers_in_index() : ctx.pointers_at(o.rev), rels);
   if (!rels.empty() && ptrs.empty())
     throw usage_error(fmt::format("no tracked path matches {}", fmt::join(o.paths, ", ")),

@@ -42,9 +42,16 @@ std::vector<std::string> diff_manifests(const std::vector<ManifestEntry>& want,
 
 }  // namespace
 
-std::vector<StatusEntry> track_status(const Workspace& ws, int jobs) {
+std::vector<StatusEntry> track_status(const Workspace& ws, int jobs, const std::vector<std::string>& paths) {
   TrackContext ctx(ws);
   auto ptrs = ctx.pointers_in_index();
+  if (!paths.empty()) {
+    auto rels = ctx.lexical_rels(paths);
+    ptrs = TrackContext::filter(std::move(ptrs), rels);
+    if (ptrs.empty())
+      throw usage_error(fmt::format("no tracked path matches {}", fmt::join(paths, ", ")),
+                        "`xops track status` lists the tracked paths");
+  }
   std::vector<StatusEntry> out(ptrs.size());
   std::unordered_set<std::string> listing;
   bool listed = false;

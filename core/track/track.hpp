@@ -53,7 +53,8 @@ struct StatusEntry {
   std::string sha256;                  // what the pointer names
   std::vector<std::string> changed;    // directories: files added/removed/modified (first 20)
 };
-std::vector<StatusEntry> track_status(const Workspace& ws, int jobs);
+// paths: only these tracked paths (user-typed, relative to the cwd); empty: all.
+std::vector<StatusEntry> track_status(const Workspace& ws, int jobs, const std::vector<std::string>& paths = {});
 
 // ---- checkout
 struct CheckoutOptions {

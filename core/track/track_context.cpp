@@ -90,6 +90,19 @@ const RemoteConfig& pick_remote(const Workspace& ws, const std::string& name) {
                            "or pass --remote NAME");
 }
 
+std::vector<std::string> TrackContext::lexical_rels(const std::vector<std::string>& paths) const {
+  std::vector<std::string> rels;
+  for (const auto& p : paths) {
+    auto abs = fs::absolute(p).lexically_normal();
+    auto rel = abs.lexically_relative(ws.root()).generic_string();
+    if (rel.empty() || rel.rfind("..", 0) == 0) throw usage_error(fmt::format("{} is outside the workspace", p));
+    if (ends_with(rel, kPointerSuffix)) rel.resize(rel.size() - std::string(kPointerSuffix).size());
+    if (!rel.empty() && rel.back() == '/') rel.pop_back();
+    rels.push_back(rel);
+  }
+  return rels;
+}
+
 std::string TrackContext::to_rel(const std::string& user_path) const {
   fs::path p = fs::absolute(user_path).lexically_normal();
   if (p.filename().empty()) p = p.parent_path();  // "dir/" -> "dir"

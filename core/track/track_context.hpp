@@ -44,6 +44,9 @@ class TrackContext {
   // .xops/ or .git/, pointer files, and symlinks that lead out.
   std::string to_rel(const std::string& user_path) const;
   fs::path abs(const std::string& rel) const { return ws.root() / rel; }
+  // User-typed paths that may not exist yet (checkout, status) -> workspace-relative, resolved
+  // lexically; a trailing ".xops" names the tracked path. Outside the workspace: usage error.
+  std::vector<std::string> lexical_rels(const std::vector<std::string>& paths) const;
 
   std::vector<PointerRef> pointers_in_index() const;
   std::vector<PointerRef> pointers_at(const std::string& rev) const;

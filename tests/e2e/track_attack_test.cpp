@@ -34,7 +34,7 @@ struct Scene {
   // A hostile pointer in the index makes `pull` refuse too (exit 1), naming it.
   void clone(int pull_rc = 0) {
     REQUIRE(sh("git clone -q '" + attacker.string() + "' '" + victim.string() + "'", tmp.path()).rc == 0);
-    auto pull = run_xops({"track", "pull"}, victim);
+    auto pull = run_xops({"track", "pull", "--no-checkout"}, victim);
     INFO(pull.err);
     REQUIRE(pull.rc == pull_rc);
   }
