@@ -4,5 +4,6 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
-  return xops::fuzz::expect_error_or_success([&] { xops::parse_adapter_config(text, "adapter_config.json"); });
+  return xops::fuzz::expect_error_or_success(
+      [&] { xops::parse_adapter_config(text, "adapter_config.json"); });
 }

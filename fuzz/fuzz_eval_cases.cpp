@@ -7,9 +7,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto d = xops::fuzz::scratch_dir() / "cases";
     std::filesystem::create_directories(d);
     for (const char* ext : {"jsonl", "csv"}) {
-      std::string suite = std::string("prompts: [\"{{a}} {{b}}\"]\nproviders: [\"exec:true\"]\ntests: file://cases.") + ext + "\n";
-      xops::fuzz::write_file(d / (std::string("suite-") + ext + ".yaml"), reinterpret_cast<const uint8_t*>(suite.data()),
-                             suite.size());
+      std::string suite =
+          std::string(
+              "prompts: [\"{{a}} {{b}}\"]\nproviders: [\"exec:true\"]\ntests: file://cases.") +
+          ext + "\n";
+      xops::fuzz::write_file(d / (std::string("suite-") + ext + ".yaml"),
+                             reinterpret_cast<const uint8_t*>(suite.data()), suite.size());
     }
     return d;
   }();

@@ -7,9 +7,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static auto dir = [] {
     auto d = xops::fuzz::scratch_dir() / "suite";
     std::filesystem::create_directories(d);
-    const char jsonl[] = "{\"vars\": {\"a\": 1}, \"assert\": [{\"type\": \"equals\", \"value\": \"1\"}]}\n";
+    const char jsonl[] =
+        "{\"vars\": {\"a\": 1}, \"assert\": [{\"type\": \"equals\", \"value\": \"1\"}]}\n";
     const char csv[] = "a,__expected\n1,contains:1\n";
-    xops::fuzz::write_file(d / "cases.jsonl", reinterpret_cast<const uint8_t*>(jsonl), sizeof jsonl - 1);
+    xops::fuzz::write_file(d / "cases.jsonl", reinterpret_cast<const uint8_t*>(jsonl),
+                           sizeof jsonl - 1);
     xops::fuzz::write_file(d / "cases.csv", reinterpret_cast<const uint8_t*>(csv), sizeof csv - 1);
     return d;
   }();

@@ -23,7 +23,8 @@ class MemFile {
     path_ = "/proc/self/fd/" + std::to_string(fd_);
   }
   const std::string& write(const uint8_t* data, size_t size) {
-    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, data, size, 0) != static_cast<ssize_t>(size)) std::abort();
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, data, size, 0) != static_cast<ssize_t>(size))
+      std::abort();
     return path_;
   }
 

@@ -9,15 +9,18 @@ namespace xops {
 
 const char* run_status_name(RunStatus s) {
   switch (s) {
-    case RunStatus::Finished: return "finished";
-    case RunStatus::Failed: return "failed";
-    case RunStatus::Killed: return "killed";
+    case RunStatus::Finished:
+      return "finished";
+    case RunStatus::Failed:
+      return "failed";
+    case RunStatus::Killed:
+      return "killed";
   }
   return "failed";
 }
 
-RunSession::RunSession(Tracker& t, const std::filesystem::path& db_path, const RunStart& s, const Workspace* ws,
-                       int heartbeat_s)
+RunSession::RunSession(Tracker& t, const std::filesystem::path& db_path, const RunStart& s,
+                       const Workspace* ws, int heartbeat_s)
     : t_(t), id_(t.start_run(s, ws)) {
   t_.heartbeat(id_);
   heartbeat_ = std::thread([this, db_path, heartbeat_s] {

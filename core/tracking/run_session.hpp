@@ -24,8 +24,8 @@ class RunSession {
  public:
   // Starts the run (Tracker::start_run) and a heartbeat every `heartbeat_s` seconds on its own
   // database connection.
-  RunSession(Tracker& t, const std::filesystem::path& db_path, const RunStart& s, const Workspace* ws,
-             int heartbeat_s = 30);
+  RunSession(Tracker& t, const std::filesystem::path& db_path, const RunStart& s,
+             const Workspace* ws, int heartbeat_s = 30);
   ~RunSession();
   RunSession(const RunSession&) = delete;
   RunSession& operator=(const RunSession&) = delete;

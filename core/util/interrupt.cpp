@@ -30,14 +30,21 @@ void install() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
 }
 
-bool requested() { return g_signal.load(std::memory_order_relaxed) != 0; }
-int signal_number() { return g_signal.load(); }
+bool requested() {
+  return g_signal.load(std::memory_order_relaxed) != 0;
+}
+int signal_number() {
+  return g_signal.load();
+}
 
 void check() {
   if (requested())
-    throw Error(ErrorKind::Interrupted, "interrupted", "nothing half-written was kept; run the command again to finish");
+    throw Error(ErrorKind::Interrupted, "interrupted",
+                "nothing half-written was kept; run the command again to finish");
 }
 
-void reset() { g_signal = 0; }
+void reset() {
+  g_signal = 0;
+}
 
 }  // namespace xops::interrupt

@@ -18,7 +18,8 @@ namespace {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
       return false;
   return true;
 }
@@ -76,12 +77,15 @@ void require_safe_path(std::string_view rel, std::string_view origin) {
   // Quote control characters so a crafted name cannot rewrite the terminal.
   std::string shown;
   for (unsigned char c : rel.substr(0, 200)) {
-    if (c < 0x20 || c == 0x7f) shown += fmt::format("\\x{:02x}", c);
-    else shown += static_cast<char>(c);
+    if (c < 0x20 || c == 0x7f)
+      shown += fmt::format("\\x{:02x}", c);
+    else
+      shown += static_cast<char>(c);
   }
-  throw runtime_error(fmt::format("unsafe path '{}' in {}: {}", shown, origin, why),
-                      "this content was written by someone else: inspect the commit that brought it "
-                      "(git log -p) before using it");
+  throw runtime_error(
+      fmt::format("unsafe path '{}' in {}: {}", shown, origin, why),
+      "this content was written by someone else: inspect the commit that brought it "
+      "(git log -p) before using it");
 }
 
 UniqueFd::~UniqueFd() {
@@ -98,11 +102,16 @@ UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
 
 const char* entry_kind_name(EntryKind k) {
   switch (k) {
-    case EntryKind::Missing: return "missing";
-    case EntryKind::Regular: return "a regular file";
-    case EntryKind::Directory: return "a directory";
-    case EntryKind::Symlink: return "a symlink";
-    case EntryKind::Other: return "not a regular file (a device, FIFO or socket)";
+    case EntryKind::Missing:
+      return "missing";
+    case EntryKind::Regular:
+      return "a regular file";
+    case EntryKind::Directory:
+      return "a directory";
+    case EntryKind::Symlink:
+      return "a symlink";
+    case EntryKind::Other:
+      return "not a regular file (a device, FIFO or socket)";
   }
   return "?";
 }
@@ -115,7 +124,8 @@ std::pair<std::string, std::string> split_parent(const std::string& rel) {
 
 SafeRoot::SafeRoot(const fs::path& root) : root_(root) {
   fd_ = UniqueFd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd_) throw runtime_error(fmt::format("cannot open {}: {}", root.string(), errno_text(errno)));
+  if (!fd_)
+    throw runtime_error(fmt::format("cannot open {}: {}", root.string(), errno_text(errno)));
 }
 
 UniqueFd SafeRoot::open_dir(const std::string& rel, bool create) const {
@@ -141,7 +151,8 @@ UniqueFd SafeRoot::open_dir(const std::string& rel, bool create) const {
     int fd = ::openat(cur.get(), comp.c_str(), flags);
     if (fd < 0 && errno == ENOENT && create) {
       if (::mkdirat(cur.get(), comp.c_str(), 0755) != 0 && errno != EEXIST)
-        throw runtime_error(fmt::format("cannot create {}: {}", (root_ / walked).string(), errno_text(errno)));
+        throw runtime_error(
+            fmt::format("cannot create {}: {}", (root_ / walked).string(), errno_text(errno)));
       fd = ::openat(cur.get(), comp.c_str(), flags);
     }
     if (fd < 0) {
@@ -152,7 +163,8 @@ UniqueFd SafeRoot::open_dir(const std::string& rel, bool create) const {
         if (S_ISLNK(st.st_mode)) unsafe(walked, "it is a symlink where a directory belongs");
         if (!S_ISDIR(st.st_mode)) unsafe(walked, "it is not a directory");
       }
-      throw runtime_error(fmt::format("cannot open {}: {}", (root_ / walked).string(), errno_text(err)));
+      throw runtime_error(
+          fmt::format("cannot open {}: {}", (root_ / walked).string(), errno_text(err)));
     }
     cur = UniqueFd(fd);
     start = end + 1;
@@ -168,7 +180,8 @@ EntryKind SafeRoot::kind(const std::string& rel, struct stat* st_out) const {
   struct stat st;
   if (::fstatat(dir.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return EntryKind::Missing;
-    throw runtime_error(fmt::format("cannot stat {}: {}", (root_ / rel).string(), errno_text(errno)));
+    throw runtime_error(
+        fmt::format("cannot stat {}: {}", (root_ / rel).string(), errno_text(errno)));
   }
   if (st_out) *st_out = st;
   if (S_ISREG(st.st_mode)) return EntryKind::Regular;
@@ -191,16 +204,19 @@ UniqueFd SafeRoot::open_regular(const std::string& rel, struct stat* st_out) con
       int err = errno;
       if (err == ENOENT) return UniqueFd();
       if (err == ELOOP) unsafe(rel, "it is a symlink where a regular file belongs");
-      throw runtime_error(fmt::format("cannot open {}: {}", (root_ / rel).string(), errno_text(err)));
+      throw runtime_error(
+          fmt::format("cannot open {}: {}", (root_ / rel).string(), errno_text(err)));
     }
   }
   UniqueFd out(fd);
   struct stat st;
   if (::fstat(fd, &st) != 0)
-    throw runtime_error(fmt::format("cannot stat {}: {}", (root_ / rel).string(), errno_text(errno)));
+    throw runtime_error(
+        fmt::format("cannot stat {}: {}", (root_ / rel).string(), errno_text(errno)));
   if (!S_ISREG(st.st_mode))
-    unsafe(rel, fmt::format("it is {}, not a regular file", entry_kind_name(S_ISDIR(st.st_mode) ? EntryKind::Directory
-                                                                                                   : EntryKind::Other)));
+    unsafe(rel, fmt::format("it is {}, not a regular file",
+                            entry_kind_name(S_ISDIR(st.st_mode) ? EntryKind::Directory
+                                                                : EntryKind::Other)));
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   if (st_out) *st_out = st;
   return out;
@@ -213,7 +229,8 @@ bool SafeRoot::remove(const std::string& rel) const {
   if (!dir) return false;
   if (::unlinkat(dir.get(), leaf.c_str(), 0) == 0) return true;
   if (errno == ENOENT) return false;
-  throw runtime_error(fmt::format("cannot remove {}: {}", (root_ / rel).string(), errno_text(errno)));
+  throw runtime_error(
+      fmt::format("cannot remove {}: {}", (root_ / rel).string(), errno_text(errno)));
 }
 
 }  // namespace xops

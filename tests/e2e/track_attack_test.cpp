@@ -1,7 +1,7 @@
 // Attacks through versioned data: what a hostile commit or remote can do to a second
 // workspace that clones it. Each case is a real git repository cloned by a victim project.
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
+#include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -25,15 +25,18 @@ struct Scene {
     outside = tmp / "outside";
     fs::create_directories(outside);
     write_text(outside / "keep.txt", "the victim's file outside the workspace");
-    REQUIRE(run_xops({"-q", "init", "attacker", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
-    write_text(attacker / "xops.yaml",
-               "name: p\nremotes:\n  shared:\n    url: " + remote.string() + "\n    default: true\n");
+    REQUIRE(run_xops({"-q", "init", "attacker", "--template", "minimal", "--no-hooks"}, tmp.path())
+                .rc == 0);
+    write_text(attacker / "xops.yaml", "name: p\nremotes:\n  shared:\n    url: " + remote.string() +
+                                           "\n    default: true\n");
     REQUIRE(sh("git add xops.yaml && git commit -qm remote", attacker).rc == 0);
   }
   // The victim clones the attacker's repository and pulls the objects.
   // A hostile pointer in the index makes `pull` refuse too (exit 1), naming it.
   void clone(int pull_rc = 0) {
-    REQUIRE(sh("git clone -q '" + attacker.string() + "' '" + victim.string() + "'", tmp.path()).rc == 0);
+    REQUIRE(
+        sh("git clone -q '" + attacker.string() + "' '" + victim.string() + "'", tmp.path()).rc ==
+        0);
     auto pull = run_xops({"track", "pull", "--no-checkout"}, victim);
     INFO(pull.err);
     REQUIRE(pull.rc == pull_rc);
@@ -83,7 +86,9 @@ TEST_CASE("attack: a committed .xops.xops pointer cannot empty the store", "[e2e
   s.clone();
   write_text(s.victim / "mine.bin", "never pushed");
   REQUIRE(run_xops({"-q", "track", "add", "mine.bin"}, s.victim).rc == 0);
-  REQUIRE(sh("cp d.xops .xops.xops && git add -f .xops.xops && git commit -qm store", s.attacker).rc == 0);
+  REQUIRE(
+      sh("cp d.xops .xops.xops && git add -f .xops.xops && git commit -qm store", s.attacker).rc ==
+      0);
   REQUIRE(sh("git pull -q --no-rebase origin main", s.victim).rc == 0);
   auto objects = s.count_files(s.victim / ".xops/objects");
   auto co = run_xops({"track", "checkout", "--force"}, s.victim);
@@ -102,12 +107,12 @@ TEST_CASE("attack: a crafted tree entry '..' cannot write above the workspace", 
   REQUIRE(run_xops({"-q", "track", "push"}, s.attacker).rc == 0);
   REQUIRE(sh("git commit -qm payload", s.attacker).rc == 0);
   // A subtree holding the pointer, hung under the name '..' in the root tree.
-  auto craft = sh(
-      "set -e; blob=$(git rev-parse HEAD:payload.txt.xops);"
-      "sub=$(printf '100644 blob %s\\tescaped.txt.xops\\n' $blob | git mktree);"
-      "root=$( (git ls-tree HEAD; printf '040000 tree %s\\t..\\n' $sub) | git mktree);"
-      "c=$(git commit-tree $root -p HEAD -m dotdot); git update-ref refs/heads/evil $c",
-      s.attacker);
+  auto craft =
+      sh("set -e; blob=$(git rev-parse HEAD:payload.txt.xops);"
+         "sub=$(printf '100644 blob %s\\tescaped.txt.xops\\n' $blob | git mktree);"
+         "root=$( (git ls-tree HEAD; printf '040000 tree %s\\t..\\n' $sub) | git mktree);"
+         "c=$(git commit-tree $root -p HEAD -m dotdot); git update-ref refs/heads/evil $c",
+         s.attacker);
   INFO(craft.err);
   REQUIRE(craft.rc == 0);
   s.clone();
@@ -149,10 +154,14 @@ TEST_CASE("attack: symlinks where tracked files belong are never read", "[e2e][a
   write_text(s.attacker / "data/zero.bin", "z");
   write_text(s.attacker / "data/dangling.bin", "d");
   write_text(s.attacker / "data/fine.bin", "fine");
-  REQUIRE(run_xops({"-q", "track", "add", "data/zero.bin", "data/dangling.bin", "data/fine.bin"}, s.attacker).rc == 0);
+  REQUIRE(run_xops({"-q", "track", "add", "data/zero.bin", "data/dangling.bin", "data/fine.bin"},
+                   s.attacker)
+              .rc == 0);
   REQUIRE(run_xops({"-q", "track", "push"}, s.attacker).rc == 0);
-  REQUIRE(sh("git commit -qm data && ln -s /dev/zero data/zero.bin.tmp && mv data/zero.bin.tmp data/zero.bin && "
-             "ln -sf /nonexistent/target data/dangling.bin && git add -f data/zero.bin data/dangling.bin && "
+  REQUIRE(sh("git commit -qm data && ln -s /dev/zero data/zero.bin.tmp && mv data/zero.bin.tmp "
+             "data/zero.bin && "
+             "ln -sf /nonexistent/target data/dangling.bin && git add -f data/zero.bin "
+             "data/dangling.bin && "
              "git commit -qm links",
              s.attacker)
               .rc == 0);
@@ -163,7 +172,8 @@ TEST_CASE("attack: symlinks where tracked files belong are never read", "[e2e][a
   CHECK_THAT(st.out, Catch::Contains("data/zero.bin is a symlink: not followed"));
   auto co = sh("timeout 60 $XOPS_BIN track checkout", s.victim);
   CHECK(co.rc == 3);
-  CHECK_THAT(co.err, Catch::Contains("refused data/zero.bin") && Catch::Contains("refused data/dangling.bin"));
+  CHECK_THAT(co.err, Catch::Contains("refused data/zero.bin") &&
+                         Catch::Contains("refused data/dangling.bin"));
   CHECK(read_text(s.victim / "data/fine.bin") == "fine");  // the rest is restored, not aborted
   CHECK(sh("timeout 60 $XOPS_BIN track checkout --force", s.victim).rc == 0);
   CHECK(read_text(s.victim / "data/zero.bin") == "z");
@@ -200,7 +210,8 @@ TEST_CASE("attack: corrupt objects on a remote are found and re-uploaded", "[e2e
   CHECK_THAT(pull.err, Catch::Contains("is corrupt"));
 }
 
-TEST_CASE("attack: a hard-linked file edited in place is flagged and never restored", "[e2e][attack]") {
+TEST_CASE("attack: a hard-linked file edited in place is flagged and never restored",
+          "[e2e][attack]") {
   Scene s;
   write_text(s.attacker / "w.bin", "original weights");
   REQUIRE(run_xops({"-q", "track", "add", "--link", "hardlink", "w.bin"}, s.attacker).rc == 0);
@@ -218,5 +229,5 @@ TEST_CASE("attack: a hard-linked file edited in place is flagged and never resto
   CHECK(co.rc == 3);  // before: exit 0, the corrupted bytes restored
   CHECK_THAT(co.err, Catch::Contains("is corrupt"));
   CHECK(read_text(s.attacker / "w.bin") == "EDITEDal weights");  // the user's edit is kept
-  CHECK(run_xops({"track", "verify"}, s.attacker).rc == 4);         // the object is gone now
+  CHECK(run_xops({"track", "verify"}, s.attacker).rc == 4);      // the object is gone now
 }

@@ -17,12 +17,14 @@ fs::path project(const TempDir& tmp) {
 }
 }  // namespace
 
-TEST_CASE("attack: a metrics-file line with an empty key is skipped, the run completes", "[e2e][attack][tracking]") {
+TEST_CASE("attack: a metrics-file line with an empty key is skipped, the run completes",
+          "[e2e][attack][tracking]") {
   TempDir tmp;
   auto p = project(tmp);
   // Before: `track run` exited on the empty key and orphaned its child.
   auto r = run_xops({"track", "run", "-n", "m", "--", "sh", "-c",
-                     "printf '{\"\": 1}\\n{\"loss\": 0.5, \"step\": 1}\\n{\"key\": 7, \"value\": 1}\\nnot json\\n' "
+                     "printf '{\"\": 1}\\n{\"loss\": 0.5, \"step\": 1}\\n{\"key\": 7, \"value\": "
+                     "1}\\nnot json\\n' "
                      ">> \"$XOPS_METRICS_FILE\"; sleep 1; echo done"},
                     p);
   INFO(r.err);
@@ -37,7 +39,8 @@ TEST_CASE("attack: a metrics-file line with an empty key is skipped, the run com
   CHECK_THAT(detail.out, Catch::Contains("\"loss\""));
 }
 
-TEST_CASE("attack: a corrupt .xops/xops.db blocks neither status, checkout nor verify", "[e2e][attack][track]") {
+TEST_CASE("attack: a corrupt .xops/xops.db blocks neither status, checkout nor verify",
+          "[e2e][attack][track]") {
   TempDir tmp;
   auto p = project(tmp);
   write_text(p / "data.bin", "payload");

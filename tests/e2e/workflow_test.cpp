@@ -1,15 +1,15 @@
 // Workflow trust: nothing loses data, Ctrl-C ends every command in a defined state, runs are
 // always ended (or shown as crashed), and options parse in any order.
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "tests/support/process.hpp"
@@ -71,7 +71,9 @@ TEST_CASE("workflow: gc keeps what runs reference; verify checks it", "[e2e][wor
   TempDir tmp;
   auto p = project(tmp);
   // The issue's repro: a run's stdout log and a logged artifact live only in the store.
-  auto run = run_xops({"track", "run", "-n", "a", "--", "sh", "-c", "echo logged; echo hi > o.txt; \"$XOPS_BIN\" track log artifact o.txt"}, p);
+  auto run = run_xops({"track", "run", "-n", "a", "--", "sh", "-c",
+                       "echo logged; echo hi > o.txt; \"$XOPS_BIN\" track log artifact o.txt"},
+                      p);
   INFO(run.err);
   REQUIRE(run.rc == 0);
   auto before = files_in(p / ".xops/objects");
@@ -98,7 +100,8 @@ TEST_CASE("workflow: gc keeps what runs reference; verify checks it", "[e2e][wor
   CHECK(!json::parse(gc2.out)["removed"].empty());
 }
 
-TEST_CASE("workflow: track add DIR refuses paths inside it that are tracked on their own", "[e2e][workflow]") {
+TEST_CASE("workflow: track add DIR refuses paths inside it that are tracked on their own",
+          "[e2e][workflow]") {
   TempDir tmp;
   auto p = project(tmp);
   write_text(p / "data/x.bin", "x");
@@ -111,12 +114,14 @@ TEST_CASE("workflow: track add DIR refuses paths inside it that are tracked on t
   CHECK_FALSE(fs::exists(p / "data.xops"));
 }
 
-TEST_CASE("workflow: the exec provider's cache follows the script's content", "[e2e][workflow][eval]") {
+TEST_CASE("workflow: the exec provider's cache follows the script's content",
+          "[e2e][workflow][eval]") {
   TempDir tmp;
   auto p = project(tmp);
   write_text(p / "answer.sh", "echo 4\n");
-  write_text(p / "suite.yaml", "prompts: [\"2+2\"]\nproviders: [\"exec:sh answer.sh\"]\n"
-                               "tests:\n  - assert: [{type: equals, value: \"4\"}]\n");
+  write_text(p / "suite.yaml",
+             "prompts: [\"2+2\"]\nproviders: [\"exec:sh answer.sh\"]\n"
+             "tests:\n  - assert: [{type: equals, value: \"4\"}]\n");
   CHECK(run_xops({"eval", "suite.yaml"}, p).rc == 0);
   write_text(p / "answer.sh", "echo 5\n");
   auto r = run_xops({"eval", "suite.yaml"}, p);
@@ -124,44 +129,56 @@ TEST_CASE("workflow: the exec provider's cache follows the script's content", "[
   // A command that names a directory is not cached at all.
   fs::create_directories(p / "tools");
   write_text(p / "list.sh", "ls \"$1\"\n");
-  write_text(p / "dir.yaml", "prompts: [\"x\"]\nproviders: [\"exec:sh list.sh tools\"]\ntests:\n  - assert: [{type: equals, value: \"\"}]\n");
+  write_text(p / "dir.yaml",
+             "prompts: [\"x\"]\nproviders: [\"exec:sh list.sh tools\"]\ntests:\n  - assert: "
+             "[{type: equals, value: \"\"}]\n");
   CHECK(run_xops({"eval", "dir.yaml"}, p).rc == 0);
   write_text(p / "tools/new", "");
   CHECK(run_xops({"eval", "dir.yaml"}, p).rc == 4);
 }
 
-TEST_CASE("workflow: reports are complete when no case fails, and in suite order whatever -j", "[e2e][workflow][eval]") {
+TEST_CASE("workflow: reports are complete when no case fails, and in suite order whatever -j",
+          "[e2e][workflow][eval]") {
   TempDir tmp;
   auto p = project(tmp);
   // Later cases finish first.
-  write_text(p / "suite.yaml", "prompts: [\"{{n}}\"]\nproviders: [\"exec:sh -c 'sleep $(( (9 - $0) / 10 )).$(( 9 - $0 )); echo $0'\"]\n"
-                               "tests:\n" +
-                                   [] {
-                                     std::string t;
-                                     for (int i = 0; i < 8; ++i)
-                                       t += "  - vars: {n: " + std::to_string(i) + "}\n    assert: [{type: equals, value: \"" +
-                                            std::to_string(i) + "\"}]\n";
-                                     return t;
-                                   }());
-  auto r = run_xops({"eval", "suite.yaml", "-j", "8", "--no-cache", "--jsonl", "r.jsonl", "--html", "r.html", "--junit", "j.xml"}, p);
+  write_text(
+      p / "suite.yaml",
+      "prompts: [\"{{n}}\"]\nproviders: [\"exec:sh -c 'sleep $(( (9 - $0) / 10 )).$(( 9 - $0 )); "
+      "echo $0'\"]\n"
+      "tests:\n" +
+          [] {
+            std::string t;
+            for (int i = 0; i < 8; ++i)
+              t += "  - vars: {n: " + std::to_string(i) +
+                   "}\n    assert: [{type: equals, value: \"" + std::to_string(i) + "\"}]\n";
+            return t;
+          }());
+  auto r = run_xops({"eval", "suite.yaml", "-j", "8", "--no-cache", "--jsonl", "r.jsonl", "--html",
+                     "r.html", "--junit", "j.xml"},
+                    p);
   INFO(r.err);
   CHECK(r.rc == 0);
   auto html = read_text(p / "r.html");
   CHECK_THAT(html, Catch::Contains("</html>"));  // before: an empty file
   size_t rows = 0;
-  for (size_t pos = 0; (pos = html.find("<tr class=\"pass\"", pos)) != std::string::npos; ++pos) ++rows;
+  for (size_t pos = 0; (pos = html.find("<tr class=\"pass\"", pos)) != std::string::npos; ++pos)
+    ++rows;
   CHECK(rows == 8);
   std::vector<int> order;
   std::istringstream lines(read_text(p / "r.jsonl"));
-  for (std::string line; std::getline(lines, line);) order.push_back(json::parse(line)["test"].get<int>());
+  for (std::string line; std::getline(lines, line);)
+    order.push_back(json::parse(line)["test"].get<int>());
   CHECK(order == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
   CHECK(run_process({"xmllint", "--noout", (p / "j.xml").string()}, p).rc == 0);
 }
 
-TEST_CASE("workflow: Ctrl-C during eval: exit 130, run killed, no temp files", "[e2e][workflow][eval]") {
+TEST_CASE("workflow: Ctrl-C during eval: exit 130, run killed, no temp files",
+          "[e2e][workflow][eval]") {
   TempDir tmp;
   auto p = project(tmp);
-  write_text(p / "suite.yaml", "prompts: [\"x\"]\nproviders: [\"exec:sh -c 'sleep 20'\"]\ntests:\n  - vars: {}\n");
+  write_text(p / "suite.yaml",
+             "prompts: [\"x\"]\nproviders: [\"exec:sh -c 'sleep 20'\"]\ntests:\n  - vars: {}\n");
   auto pid = spawn_xops({"eval", "suite.yaml", "--jsonl", "out.jsonl", "--html", "out.html"}, p);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   kill(pid, SIGINT);
@@ -170,7 +187,8 @@ TEST_CASE("workflow: Ctrl-C during eval: exit 130, run killed, no temp files", "
   REQUIRE(runs.size() == 1);
   CHECK(runs[0]["status"] == "killed");  // before: `running` forever
   CHECK(runs[0]["exit_code"] == 130);
-  for (auto& e : fs::directory_iterator(p)) CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+  for (auto& e : fs::directory_iterator(p))
+    CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
   CHECK_FALSE(fs::exists(p / "out.jsonl"));
 }
 
@@ -211,23 +229,32 @@ TEST_CASE("workflow: a run whose process died is shown as crashed", "[e2e][workf
   CHECK(runs[0]["status"] == "crashed");  // before: `running` forever
 }
 
-TEST_CASE("workflow: track run takes its options in any order before --", "[e2e][workflow][tracking]") {
+TEST_CASE("workflow: track run takes its options in any order before --",
+          "[e2e][workflow][tracking]") {
   TempDir tmp;
   auto p = project(tmp);
   // Before: "-p lr=0.1 -- sh -c true" failed with "argument was not expected: -c".
   CHECK(run_xops({"track", "run", "-n", "x", "-p", "lr=0.1", "--", "sh", "-c", "true"}, p).rc == 0);
-  CHECK(run_xops({"track", "run", "-p", "lr=0.1", "--tag", "t=1", "-n", "y", "--", "sh", "-c", "exit 3"}, p).rc == 3);
-  CHECK(run_xops({"track", "run", "--tag", "t=1", "-p", "a=1", "-p", "b=2", "--", "sh", "-c", "true"}, p).rc == 0);
+  CHECK(run_xops(
+            {"track", "run", "-p", "lr=0.1", "--tag", "t=1", "-n", "y", "--", "sh", "-c", "exit 3"},
+            p)
+            .rc == 3);
+  CHECK(run_xops(
+            {"track", "run", "--tag", "t=1", "-p", "a=1", "-p", "b=2", "--", "sh", "-c", "true"}, p)
+            .rc == 0);
   auto runs = runs_of(p);
   REQUIRE(runs.size() == 3);
   for (const auto& r : runs)
     if (r["name"] == "y") CHECK(r["exit_code"] == 3);  // the code the process really returned
 }
 
-TEST_CASE("workflow: an eval that misses its thresholds is recorded as failed", "[e2e][workflow][eval]") {
+TEST_CASE("workflow: an eval that misses its thresholds is recorded as failed",
+          "[e2e][workflow][eval]") {
   TempDir tmp;
   auto p = project(tmp);
-  write_text(p / "suite.yaml", "prompts: [\"x\"]\nproviders: [\"exec:echo no\"]\ntests:\n  - assert: [{type: equals, value: yes}]\n");
+  write_text(p / "suite.yaml",
+             "prompts: [\"x\"]\nproviders: [\"exec:echo no\"]\ntests:\n  - assert: [{type: equals, "
+             "value: yes}]\n");
   CHECK(run_xops({"eval", "suite.yaml"}, p).rc == 4);
   auto runs = runs_of(p);
   REQUIRE(runs.size() == 1);
@@ -235,7 +262,8 @@ TEST_CASE("workflow: an eval that misses its thresholds is recorded as failed", 
   CHECK(runs[0]["exit_code"] == 4);
 }
 
-TEST_CASE("workflow: hooks check only what a commit carries, per project in a monorepo", "[e2e][workflow][hooks]") {
+TEST_CASE("workflow: hooks check only what a commit carries, per project in a monorepo",
+          "[e2e][workflow][hooks]") {
   TempDir tmp;
   auto repo = tmp / "mono";
   fs::create_directories(repo);
@@ -244,7 +272,8 @@ TEST_CASE("workflow: hooks check only what a commit carries, per project in a mo
   // CI files go where the forge reads them.
   CHECK(fs::exists(repo / ".github/workflows/xops-ml.yml"));
   CHECK_FALSE(fs::exists(repo / "ml/.github"));
-  CHECK_THAT(read_text(repo / ".github/workflows/xops-ml.yml"), Catch::Contains("./ml/ci/xops-check.sh"));
+  CHECK_THAT(read_text(repo / ".github/workflows/xops-ml.yml"),
+             Catch::Contains("./ml/ci/xops-check.sh"));
   auto env = "export PATH=\"$(dirname \"$XOPS_BIN\"):$PATH\"; ";
   write_text(repo / "ml/data/d.bin", "one");
   REQUIRE(run_xops({"-q", "track", "add", "data/d.bin"}, repo / "ml").rc == 0);
@@ -268,14 +297,17 @@ TEST_CASE("workflow: hooks check only what a commit carries, per project in a mo
   CHECK(hook.find(">>> xops hook ml >>>") == hook.rfind(">>> xops hook ml >>>"));
 }
 
-TEST_CASE("workflow: pull checks out what it fetched (--no-checkout to skip)", "[e2e][workflow][track]") {
+TEST_CASE("workflow: pull checks out what it fetched (--no-checkout to skip)",
+          "[e2e][workflow][track]") {
   TempDir tmp;
   auto p = project(tmp);
-  write_text(p / "xops.yaml", "name: p\nremotes:\n  r:\n    url: " + (tmp / "remote").string() + "\n    default: true\n");
+  write_text(p / "xops.yaml", "name: p\nremotes:\n  r:\n    url: " + (tmp / "remote").string() +
+                                  "\n    default: true\n");
   write_text(p / "data/d.bin", "payload");
   REQUIRE(run_xops({"-q", "track", "add", "data/d.bin"}, p).rc == 0);
   REQUIRE(run_xops({"-q", "track", "push"}, p).rc == 0);
-  REQUIRE(sh("git add -A && git commit -qm d && cd .. && git clone -q p c && git clone -q p c2", p).rc == 0);
+  REQUIRE(sh("git add -A && git commit -qm d && cd .. && git clone -q p c && git clone -q p c2", p)
+              .rc == 0);
   CHECK(run_xops({"track", "pull"}, tmp / "c").rc == 0);
   CHECK(read_text(tmp / "c/data/d.bin") == "payload");  // before: fetched, not checked out
   CHECK(run_xops({"track", "pull", "--no-checkout"}, tmp / "c2").rc == 0);
@@ -292,7 +324,8 @@ TEST_CASE("workflow: duplicate YAML keys are errors naming both lines", "[e2e][w
   CHECK(r.rc == 1);
   CHECK_THAT(r.err, Catch::Contains("xops.yaml:3: duplicate key 'name' (first at line 1)"));
   write_text(p / "xops.yaml", "name: p\n");
-  write_text(p / "s.yaml", "prompts: [x]\nproviders: [\"exec:echo x\"]\ntests:\n  - vars: {a: 1, a: 2}\n");
+  write_text(p / "s.yaml",
+             "prompts: [x]\nproviders: [\"exec:echo x\"]\ntests:\n  - vars: {a: 1, a: 2}\n");
   auto e = run_xops({"eval", "s.yaml"}, p);
   CHECK(e.rc == 1);
   CHECK_THAT(e.err, Catch::Contains("duplicate key 'a'"));

@@ -40,11 +40,16 @@ std::string load_error(const fs::path& dir, const fs::path& adapter = {}) {
 }
 }  // namespace
 
-TEST_CASE("attack: config.json larger than its checkpoint is refused before allocation", "[engine][attack]") {
+TEST_CASE("attack: config.json larger than its checkpoint is refused before allocation",
+          "[engine][attack]") {
   test::TempDir tmp;
   // Within the per-key bounds, far beyond what model.safetensors holds (before: tens of GB of
   // allocations, then "checkpoint lacks tensor").
-  auto dir = tampered(tmp, [](nlohmann::json& c) { c["n_layer"] = 1000; c["n_embd"] = 4096; c["n_head"] = 32; });
+  auto dir = tampered(tmp, [](nlohmann::json& c) {
+    c["n_layer"] = 1000;
+    c["n_embd"] = 4096;
+    c["n_head"] = 32;
+  });
   CHECK_THAT(load_error(dir), Contains("parameters but the checkpoint holds only"));
   test::TempDir tmp2;
   auto neg = tampered(tmp2, [](nlohmann::json& c) { c["n_head"] = -2; });
@@ -53,7 +58,8 @@ TEST_CASE("attack: config.json larger than its checkpoint is refused before allo
   CHECK(msg.find('\n') == std::string::npos);  // one line, not a LibTorch backtrace
 }
 
-TEST_CASE("attack: a LoRA rank that the adapter file does not hold is refused", "[engine][attack]") {
+TEST_CASE("attack: a LoRA rank that the adapter file does not hold is refused",
+          "[engine][attack]") {
   test::TempDir tmp;
   auto base = test::shared_dir() / "golden/models/gpt2-tiny";
   auto cfg = nlohmann::json::parse(read_file(base / "config.json"));
@@ -62,7 +68,10 @@ TEST_CASE("attack: a LoRA rank that the adapter file does not hold is refused", 
   fs::create_directories(adapter);
   std::vector<float> a(static_cast<size_t>(4 * d), 0.f);
   write_safetensors(adapter / "adapter_model.safetensors",
-                    {{"base_model.model.transformer.h.0.attn.c_attn.lora_A.weight", DType::F32, {4, d}, a.data(),
+                    {{"base_model.model.transformer.h.0.attn.c_attn.lora_A.weight",
+                      DType::F32,
+                      {4, d},
+                      a.data(),
                       a.size() * sizeof(float)}});
   // r: 20000000 allocated 10 GB before any tensor was compared.
   test::write_text(adapter / "adapter_config.json", R"({"peft_type": "LORA", "r": 20000000})");

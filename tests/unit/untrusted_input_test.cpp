@@ -1,15 +1,15 @@
 // Attacks through files someone else wrote: model directories, configs, suites, the filter
 // language, pointers and manifests. Each must be refused with an xops Error that names the
 // file (and key), before anything large is allocated; none may crash or hang.
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <atomic>
-#include <thread>
 #include <cstdio>
+#include <thread>
 
 #include <cmath>
 #include <limits>
@@ -67,7 +67,8 @@ std::string config_error(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("untrusted tokenizer.json: ids are bounded before anything is sized by them", "[untrusted][tokenizer]") {
+TEST_CASE("untrusted tokenizer.json: ids are bounded before anything is sized by them",
+          "[untrusted][tokenizer]") {
   auto base = small_tokenizer();
   REQUIRE(tokenizer_error(base).empty());
   // Before: an id of -1 corrupted the heap (SIGSEGV); 100,000,000 allocated 6.4 GB first.
@@ -96,7 +97,8 @@ TEST_CASE("untrusted tokenizer.json: ids are bounded before anything is sized by
   CHECK_THAT(tokenizer_error(not_obj), Contains("tokenizer.json"));
 }
 
-TEST_CASE("untrusted vocab.json + merges.txt: negative ids and missing merges", "[untrusted][tokenizer]") {
+TEST_CASE("untrusted vocab.json + merges.txt: negative ids and missing merges",
+          "[untrusted][tokenizer]") {
   test::TempDir tmp;
   nlohmann::json vocab = nlohmann::json::object();
   auto byte_tok = small_tokenizer()["model"]["vocab"];
@@ -105,15 +107,18 @@ TEST_CASE("untrusted vocab.json + merges.txt: negative ids and missing merges", 
   test::write_text(tmp / "merges.txt", "#version: 0.2\n");
   test::write_text(tmp / "vocab.json", vocab.dump());
   // An empty merges.txt beside a 600-token vocabulary was accepted (every text became bytes).
-  CHECK_THROWS_WITH(Tokenizer::from_files(tmp / "vocab.json", tmp / "merges.txt"), Contains("no merges"));
+  CHECK_THROWS_WITH(Tokenizer::from_files(tmp / "vocab.json", tmp / "merges.txt"),
+                    Contains("no merges"));
   vocab["!"] = -1;
   test::write_text(tmp / "vocab.json", vocab.dump());
   CHECK_THROWS_WITH(Tokenizer::from_files(tmp / "vocab.json", tmp / "merges.txt"), Contains("-1"));
   test::write_text(tmp / "vocab.json", "[1, 2]");
-  CHECK_THROWS_WITH(Tokenizer::from_files(tmp / "vocab.json", tmp / "merges.txt"), Contains("vocab.json"));
+  CHECK_THROWS_WITH(Tokenizer::from_files(tmp / "vocab.json", tmp / "merges.txt"),
+                    Contains("vocab.json"));
 }
 
-TEST_CASE("untrusted config.json: sizes bounded, values validated with file and key", "[untrusted][model]") {
+TEST_CASE("untrusted config.json: sizes bounded, values validated with file and key",
+          "[untrusted][model]") {
   const std::string ok =
       R"({"architectures": ["GPT2LMHeadModel"], "n_embd": 64, "n_layer": 2, "n_head": 4, "vocab_size": 300})";
   REQUIRE(config_error(ok).empty());
@@ -122,12 +127,14 @@ TEST_CASE("untrusted config.json: sizes bounded, values validated with file and 
     j[key] = nlohmann::json::parse(value);
     return config_error(j.dump());
   };
-  CHECK_THAT(with("n_layer", "1000000"), Contains("m/config.json") && Contains("'n_layer'"));  // 24 GB RSS before
+  CHECK_THAT(with("n_layer", "1000000"),
+             Contains("m/config.json") && Contains("'n_layer'"));  // 24 GB RSS before
   CHECK_THAT(with("n_embd", "0"), Contains("'n_embd' is 0"));
   CHECK_THAT(with("n_embd", "4294967328"), Contains("4294967328"));  // wrapped to 32 before
   CHECK_THAT(with("n_head", "-4"), Contains("'n_head' is -4"));      // a LibTorch backtrace before
   CHECK_THAT(with("vocab_size", "1e9"), Contains("'vocab_size' must be an integer"));
-  CHECK_THAT(with("layer_norm_epsilon", "\"small\""), Contains("m/config.json") && Contains("layer_norm_epsilon"));
+  CHECK_THAT(with("layer_norm_epsilon", "\"small\""),
+             Contains("m/config.json") && Contains("layer_norm_epsilon"));
   CHECK_THAT(with("tie_word_embeddings", "\"yes\""), Contains("tie_word_embeddings"));
   CHECK_THAT(with("eos_token_id", "-5"), Contains("eos_token_id"));
   CHECK_THAT(config_error("[1,2]"), Contains("m/config.json"));
@@ -136,16 +143,21 @@ TEST_CASE("untrusted config.json: sizes bounded, values validated with file and 
 }
 
 TEST_CASE("untrusted adapter_config.json: r bounded and typed", "[untrusted][model]") {
-  CHECK(parse_adapter_config(R"({"peft_type": "LORA", "r": 8, "target_modules": ["q_proj"]})", "a").r == 8);
-  CHECK_THROWS_WITH(parse_adapter_config(R"({"peft_type": "LORA", "r": 20000000})", "a/adapter_config.json"),
-                    Contains("a/adapter_config.json") && Contains("20000000"));
-  CHECK_THROWS_WITH(parse_adapter_config(R"({"peft_type": "LORA", "r": "8"})", "a"), Contains("'r' must be an integer"));
-  CHECK_THROWS_WITH(parse_adapter_config(R"({"peft_type": "LORA", "r": 8, "target_modules": [1]})", "a"),
-                    Contains("target_modules"));
+  CHECK(parse_adapter_config(R"({"peft_type": "LORA", "r": 8, "target_modules": ["q_proj"]})", "a")
+            .r == 8);
+  CHECK_THROWS_WITH(
+      parse_adapter_config(R"({"peft_type": "LORA", "r": 20000000})", "a/adapter_config.json"),
+      Contains("a/adapter_config.json") && Contains("20000000"));
+  CHECK_THROWS_WITH(parse_adapter_config(R"({"peft_type": "LORA", "r": "8"})", "a"),
+                    Contains("'r' must be an integer"));
+  CHECK_THROWS_WITH(
+      parse_adapter_config(R"({"peft_type": "LORA", "r": 8, "target_modules": [1]})", "a"),
+      Contains("target_modules"));
   CHECK_THROWS_AS(parse_adapter_config(R"({"peft_type": "PREFIX"})", "a"), Error);
 }
 
-TEST_CASE("untrusted finetune config: sizes bounded, --set errors name the argument", "[untrusted][finetune]") {
+TEST_CASE("untrusted finetune config: sizes bounded, --set errors name the argument",
+          "[untrusted][finetune]") {
   const std::string base = "model: {path: m}\ndata: {train: t.jsonl}\nmax_steps: 1\noutput: o\n";
   std::vector<std::string> w;
   CHECK_NOTHROW(parse_finetune_config(base, "f.yaml", {}, &w));
@@ -160,12 +172,16 @@ TEST_CASE("untrusted finetune config: sizes bounded, --set errors name the argum
     CHECK(e.kind() == ErrorKind::Usage);
     CHECK_THAT(std::string(e.what()), Contains("did you mean 'seq_len'"));
   }
-  CHECK_THROWS_WITH(parse_finetune_config(base + "lora: {r: 20000000}\n", "f.yaml", {}, &w), Contains("lora.r"));
-  CHECK_THROWS_WITH(parse_finetune_config("model: {init: {d_model: 0}}\ndata: {train: t}\nmax_steps: 1\noutput: o\n",
-                                          "f.yaml", {}, &w),
+  CHECK_THROWS_WITH(parse_finetune_config(base + "lora: {r: 20000000}\n", "f.yaml", {}, &w),
+                    Contains("lora.r"));
+  CHECK_THROWS_WITH(parse_finetune_config(
+                        "model: {init: {d_model: 0}}\ndata: {train: t}\nmax_steps: 1\noutput: o\n",
+                        "f.yaml", {}, &w),
                     Contains("model.init.d_model"));
-  CHECK_THROWS_WITH(parse_finetune_config(base + "batch_size: 1e12\n", "f.yaml", {}, &w), Contains("batch_size"));
-  CHECK_THROWS_WITH(parse_finetune_config(base + "grad_clip: .nan\n", "f.yaml", {}, &w), Contains("grad_clip"));
+  CHECK_THROWS_WITH(parse_finetune_config(base + "batch_size: 1e12\n", "f.yaml", {}, &w),
+                    Contains("batch_size"));
+  CHECK_THROWS_WITH(parse_finetune_config(base + "grad_clip: .nan\n", "f.yaml", {}, &w),
+                    Contains("grad_clip"));
 }
 
 TEST_CASE("untrusted filter: nesting and length are bounded", "[untrusted][tracking]") {
@@ -203,26 +219,31 @@ TEST_CASE("tracker: a NaN or infinite metric never loses the run", "[untrusted][
 }
 
 TEST_CASE("the untrusted-path rule", "[untrusted][track]") {
-  for (const char* ok : {"a", "data/x.bin", "a b/ü", ".gitignore", "x..y", "..a", "dir/.github/w.yml"})
+  for (const char* ok :
+       {"a", "data/x.bin", "a b/ü", ".gitignore", "x..y", "..a", "dir/.github/w.yml"})
     CHECK(unsafe_path_reason(ok).empty());
-  for (const char* bad : {"", "/etc/passwd", "..", "a/../b", "a//b", "./a", "a/.", ".git", ".git/hooks/x",
-                          "sub/.git/config", ".GIT/x", ".xops", ".xops/objects/ab", "a/"})
+  for (const char* bad :
+       {"", "/etc/passwd", "..", "a/../b", "a//b", "./a", "a/.", ".git", ".git/hooks/x",
+        "sub/.git/config", ".GIT/x", ".xops", ".xops/objects/ab", "a/"})
     CHECK_FALSE(unsafe_path_reason(bad).empty());
   CHECK_FALSE(unsafe_path_reason(std::string("a\0b", 3)).empty());
-  CHECK_THROWS_WITH(require_safe_path("../up", "the pointer x.xops"), Contains("'..'") && Contains("x.xops"));
+  CHECK_THROWS_WITH(require_safe_path("../up", "the pointer x.xops"),
+                    Contains("'..'") && Contains("x.xops"));
 }
 
 TEST_CASE("untrusted manifests and pointers: unsafe entries are refused", "[untrusted][track]") {
   auto entry = [](const std::string& path) {
-    return nlohmann::json({{"version", 1},
-                           {"files", {{{"path", path}, {"sha256", std::string(64, 'a')}, {"size", 1}}}}})
+    return nlohmann::json(
+               {{"version", 1},
+                {"files", {{{"path", path}, {"sha256", std::string(64, 'a')}, {"size", 1}}}}})
         .dump();
   };
   CHECK_NOTHROW(parse_manifest(entry("a/b"), "id"));
   for (const char* bad : {"../x", "hooks/../../x", ".git/hooks/post-merge", "/abs", "a//b", ""})
     CHECK_THROWS_WITH(parse_manifest(entry(bad), "0123456789abcdef"), Contains("0123456789ab"));
   CHECK_THROWS_AS(parse_manifest("{\"files\": 3}", "id"), Error);
-  CHECK_THROWS_AS(parse_pointer("sha256: " + std::string(64, 'a') + "\nsize: 1\nfiles: -3\n", "p.xops"), Error);
+  CHECK_THROWS_AS(
+      parse_pointer("sha256: " + std::string(64, 'a') + "\nsize: 1\nfiles: -3\n", "p.xops"), Error);
 }
 
 TEST_CASE("SafeRoot never follows a symlink", "[untrusted][track]") {
@@ -280,7 +301,8 @@ TEST_CASE("parallel_for survives threads that cannot be created", "[untrusted]")
   CHECK(WEXITSTATUS(status) == 0);
 }
 
-TEST_CASE("copy_and_hash hashes exactly the bytes it writes, even while the source changes", "[untrusted][track]") {
+TEST_CASE("copy_and_hash hashes exactly the bytes it writes, even while the source changes",
+          "[untrusted][track]") {
   // Before: objects of 8 MiB and more were copied by one thread and hashed by another read,
   // so a remote file rewritten during `pull` could be stored under another content's hash.
   test::TempDir tmp;
@@ -294,7 +316,8 @@ TEST_CASE("copy_and_hash hashes exactly the bytes it writes, even while the sour
     uint64_t k = 0;
     while (!stop) {
       chunk[0] = static_cast<char>('a' + (k % 26));
-      ssize_t ignored = ::pwrite(src, chunk.data(), chunk.size(), static_cast<off_t>((k * 7919 * 65536) % (size - chunk.size())));
+      ssize_t ignored = ::pwrite(src, chunk.data(), chunk.size(),
+                                 static_cast<off_t>((k * 7919 * 65536) % (size - chunk.size())));
       (void)ignored;
       ++k;
     }
