@@ -79,7 +79,7 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
   nlohmann::json results = nlohmann::json::array();
   const size_t kMaxJsonResults = 10000;
   EvalSummary sum;
-  {
+  try {
     sum = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, f.opts, [&](const CaseResult& c) {
       writers.add(c);
       bar.advance(1);
@@ -90,6 +90,9 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
                                    c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
                                    c.provider_label, nlohmann::json(c.output.substr(0, 80)).dump()));
     });
+  } catch (const std::exception& e) {
+    if (session) session->fail(e);  // the run records the exit code this command returns
+    throw;
   }
   bar.finish();
   writers.finish(sum, suite);

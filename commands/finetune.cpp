@@ -182,14 +182,15 @@ int run_finetune(cli::Context& ctx, const FinetuneFlags& f) {
   TrainResult res;
   try {
     res = engine().train(job, cb);
-  } catch (...) {
+  } catch (const std::exception& e) {
     if (logger) {
       try {
         logger->flush();
       } catch (const std::exception&) {
       }
     }
-    throw;  // the session marks the run failed (or killed)
+    if (session) session->fail(e);  // killed after Ctrl-C, else failed with this exit code
+    throw;
   }
   if (bar) bar->finish();
   if (logger) logger->flush();

@@ -22,7 +22,8 @@ std::filesystem::path resolve_model_ref(const std::string& ref, const Workspace*
   if (ref.find('@') != std::string::npos || ref.find('#') != std::string::npos)
     throw precondition_error(fmt::format("'{}' is a registry reference; the registry is not available yet", ref),
                              "pass the model's directory, or an artifact name from xops.yaml");
-  throw usage_error(fmt::format("no model '{}': not a directory{}", ref, ws ? " nor an artifact in xops.yaml" : ""),
+  // A missing model is a precondition (3) in every command, like a missing object.
+  throw precondition_error(fmt::format("no model '{}': not a directory{}", ref, ws ? " nor an artifact in xops.yaml" : ""),
                     "give a Hugging Face model directory (config.json, model.safetensors, tokenizer)");
 }
 

@@ -19,7 +19,8 @@ at::Device resolve_device(const std::string& device) {
   if (device.rfind("cuda", 0) == 0) {
     if (!torch::cuda::is_available())
       throw precondition_error("device 'cuda' requested but CUDA is not available",
-                               "this LibTorch build or machine has no GPU; use --device cpu");
+                               "this LibTorch build or machine has no GPU: choose the CPU (generate --device cpu, "
+                               "finetune --set device=cpu, or XOPS_DEVICE=cpu)");
     return at::Device(device);
   }
   throw usage_error(fmt::format("unknown device '{}'", device), "use auto, cpu, cuda or cuda:N");

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <exception>
 
+#include "core/error.hpp"
 #include "core/util/interrupt.hpp"
 
 namespace xops {
@@ -50,6 +51,13 @@ void RunSession::finish(RunStatus status, int exit_code) {
   stop_heartbeat();
   t_.finish_run(id_, run_status_name(status), exit_code);
   finished_ = true;
+}
+
+void RunSession::fail(const std::exception& e) {
+  if (finished_) return;
+  auto* err = dynamic_cast<const Error*>(&e);
+  int code = err ? exit_code(err->kind()) : 1;
+  finish(code == 130 ? RunStatus::Killed : RunStatus::Failed, code);
 }
 
 RunSession::~RunSession() {

@@ -33,6 +33,9 @@ class RunSession {
   const std::string& id() const { return id_; }
   Tracker& tracker() { return t_; }
   void finish(RunStatus status, int exit_code);
+  // Ends the run for an error that is about to leave the command: killed (130) for an
+  // interrupt, else failed with the exit code that error gives the process.
+  void fail(const std::exception& e);
   bool finished() const { return finished_; }
 
  private:

@@ -330,3 +330,21 @@ TEST_CASE("workflow: duplicate YAML keys are errors naming both lines", "[e2e][w
   CHECK(e.rc == 1);
   CHECK_THAT(e.err, Catch::Contains("duplicate key 'a'"));
 }
+
+TEST_CASE("workflow: a missing model exits 3 in every command", "[e2e][workflow]") {
+  TempDir tmp;
+  auto p = project(tmp);
+  write_text(p / "s.yaml", "prompts: [x]\nproviders: [models/absent]\ntests:\n  - vars: {}\n");
+  write_text(p / "f.yaml", "model: {path: models/absent}\ndata: {train: d.jsonl}\nmax_steps: 1\noutput: o\n");
+  write_text(p / "d.jsonl", "{\"text\": \"a\"}\n");
+  // Before: 2 (a usage error) in each.
+  CHECK(run_xops({"generate", "models/absent", "hi"}, p).rc == 3);
+  CHECK(run_xops({"eval", "s.yaml"}, p).rc == 3);
+  CHECK(run_xops({"eval", "s.yaml", "--model", "models/other"}, p).rc == 3);
+  CHECK(run_xops({"finetune", "f.yaml"}, p).rc == 3);
+  // The recorded eval runs store the code the process returned.
+  for (const auto& r : runs_of(p)) {
+    CHECK(r["status"] == "failed");
+    CHECK(r["exit_code"] == 3);
+  }
+}
