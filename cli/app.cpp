@@ -93,6 +93,14 @@ void print_version(Context& ctx) {
   }
 }
 
+// With --json, an error is also a JSON object on stdout (a script reading stdout sees why it
+// failed): {"error": {"kind", "message", "hint", "exit_code"}}. Printed only when the command
+// printed no JSON of its own.
+void json_error(Context& ctx, const char* kind, const std::string& message, const std::string& hint, int code) {
+  if (!ctx.out_opts.json || out().printed_json()) return;
+  out().print_json({{"error", {{"kind", kind}, {"message", message}, {"hint", hint}, {"exit_code", code}}}});
+}
+
 int run_parsed(CLI::App& app, Context& ctx) {
   if (!ctx.chdir.empty() && ::chdir(ctx.chdir.c_str()) != 0)
     throw usage_error(fmt::format("-C {}: {}", ctx.chdir, std::strerror(errno)),
@@ -156,10 +164,12 @@ int run(int argc, char** argv) {
   } catch (const Error& e) {
     out().configure(ctx.out_opts);
     out().error(e.what(), e.hint());
+    json_error(ctx, kind_name(e.kind()), e.what(), e.hint(), exit_code(e.kind()));
     return exit_code(e.kind());
   } catch (const std::exception& e) {
     out().configure(ctx.out_opts);
     out().error(e.what(), "");
+    json_error(ctx, "runtime", e.what(), "", 1);
     return 1;
   }
 }

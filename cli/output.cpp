@@ -57,6 +57,7 @@ void Output::line(std::string_view s) const {
 }
 
 void Output::print_json(const nlohmann::json& j) const {
+  printed_json_ = true;
   line(j.dump(stdout_tty_ ? 2 : -1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 

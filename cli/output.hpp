@@ -30,6 +30,7 @@ class Output {
   // Data on stdout (one line each call).
   void line(std::string_view s) const;
   void print_json(const nlohmann::json& j) const;
+  bool printed_json() const { return printed_json_; }
   // Messages on stderr.
   void info(std::string_view s) const;           // hidden by -q
   void verbose(int level, std::string_view s) const;  // shown with -v (level 1) / -vv (2)
@@ -42,6 +43,7 @@ class Output {
   OutputOptions opts_;
   bool stdout_tty_ = false, stderr_tty_ = false;
   bool color_stdout_ = false, color_stderr_ = false;
+  mutable bool printed_json_ = false;
 };
 
 Output& out();  // the process-wide output

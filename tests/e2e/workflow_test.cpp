@@ -348,3 +348,17 @@ TEST_CASE("workflow: a missing model exits 3 in every command", "[e2e][workflow]
     CHECK(r["exit_code"] == 3);
   }
 }
+
+TEST_CASE("workflow: with --json an error is a JSON object on stdout too", "[e2e][workflow]") {
+  TempDir tmp;
+  auto r = run_xops({"--json", "generate", "nowhere", "hi"}, tmp.path());
+  CHECK(r.rc == 3);
+  auto j = json::parse(r.out);
+  CHECK(j["error"]["kind"] == "precondition");
+  CHECK(j["error"]["exit_code"] == 3);
+  CHECK_THAT(j["error"]["message"].get<std::string>(), Catch::Contains("no model 'nowhere'"));
+  CHECK_THAT(r.err, Catch::Contains("xops: error:"));  // humans still read stderr
+  auto usage = run_xops({"--json", "track", "statsu"}, tmp.path());
+  CHECK(usage.rc == 2);
+  CHECK(json::parse(usage.out)["error"]["kind"] == "usage");
+}
