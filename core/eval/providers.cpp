@@ -294,7 +294,8 @@ class OpenAIProvider final : public Provider {
     std::string last;
     for (int attempt = 0; attempt <= retries_; ++attempt) {
       if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(250 << (attempt - 1)));
-      auto r = http::client().post_json(base_ + path, body.dump(), headers, timeout_ms_);
+      auto r = http::client().post_json(base_ + path, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                                               headers, timeout_ms_);
       if (r.status == 0) {
         last = redact(fmt::format("{}{}: {}", base_, path, r.error), {key_});
         continue;

@@ -1,11 +1,13 @@
 #include "core/eval/suite.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.hpp"
 #include "core/workspace.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
+#include "core/util/utf8.hpp"
 #include "core/yaml_util.hpp"
 
 namespace xops {
@@ -53,6 +55,16 @@ std::string scalar_text(const nlohmann::json& j) {
   return j.dump();
 }
 
+// Suites, prompts and cases are UTF-8 text: invalid bytes are refused where they come in
+// (a JSON library would otherwise throw its own error much later, mid-run).
+void require_utf8(const std::string& text, const std::string& file) {
+  auto bad = invalid_utf8_offset(text);
+  if (bad == std::string::npos) return;
+  size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
+  throw runtime_error(fmt::format("{}:{}: not valid UTF-8 (byte offset {})", file, line, bad),
+                      "save the file as UTF-8");
+}
+
 struct Loader {
   std::filesystem::path dir;
   Sha256 hash;
@@ -72,6 +84,7 @@ struct Loader {
       throw runtime_error(fmt::format("{}: {} is outside {}", doc.file, ref, root.string()),
                           "a suite reads files inside its project; copy the file there");
     auto text = read_file_limited(p, 256u << 20, "a suite file");
+    require_utf8(text, p.string());
     hash.update(p.string().data(), p.string().size());
     hash.update(text.data(), text.size());
     return text;
@@ -231,6 +244,7 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
   std::error_code ec;
   L.root = std::filesystem::weakly_canonical(ws_root ? *ws_root : L.dir, ec);
   auto text = read_file_limited(file, 64u << 20, "a suite");
+  require_utf8(text, file.string());
   L.hash.update(text.data(), text.size());
   auto root = yaml::parse(text, file.string());
   auto& doc = L.doc;

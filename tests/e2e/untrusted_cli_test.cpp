@@ -70,3 +70,17 @@ TEST_CASE("attack: generate refuses sizes that never end", "[e2e][attack]") {
   CHECK(run_xops({"generate", "nowhere", "-n", "-1", "hi"}, tmp.path()).rc == 2);
   CHECK(run_xops({"generate", "nowhere", "--top-p", "2", "hi"}, tmp.path()).rc == 2);
 }
+
+TEST_CASE("attack: a suite or cases file that is not UTF-8 is refused where it comes in", "[e2e][attack][eval]") {
+  TempDir tmp;
+  // Found by fuzz_eval_suite: invalid UTF-8 in a suite escaped later as a JSON-library error.
+  write_text(tmp / "s.yaml", "prompts: [\"{{a}}\"]\nproviders: [\"exec:echo x\"]\ntests:\n  - vars: {a: \"\xf4\x90\"}\n");
+  auto r = run_xops({"eval", "s.yaml", "--no-track"}, tmp.path());
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.err, Catch::Contains("s.yaml:4: not valid UTF-8"));
+  write_text(tmp / "c.csv", "a\n\xff\n");
+  write_text(tmp / "s2.yaml", "prompts: [\"{{a}}\"]\nproviders: [\"exec:echo x\"]\ntests: file://c.csv\n");
+  auto c = run_xops({"eval", "s2.yaml", "--no-track"}, tmp.path());
+  CHECK(c.rc == 1);
+  CHECK_THAT(c.err, Catch::Contains("c.csv:2: not valid UTF-8"));
+}
