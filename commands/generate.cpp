@@ -13,6 +13,7 @@
 #include "commands/commands.hpp"
 #include "core/engine/engine.hpp"
 #include "core/error.hpp"
+#include "core/util/interrupt.hpp"
 #include "core/model/model_ref.hpp"
 #include "core/model/tokenizer.hpp"
 #include "core/workspace.hpp"
@@ -56,7 +57,11 @@ int run_batch(cli::Context& ctx, LanguageModel& model, const GenerateFlags& f) {
     size_t end = std::min(rows.size(), start + static_cast<size_t>(f.batch_size));
     std::vector<std::vector<int32_t>> prompts;
     for (size_t i = start; i < end; ++i) prompts.push_back(model.tokenizer().encode(rows[i]["prompt"].get<std::string>(), f.special));
-    auto gens = model.generate(prompts, f.sampling);
+    // Ctrl-C stops at the next token (the callback) with exit 130; lines written so far stay.
+    auto gens = model.generate(prompts, f.sampling, [](size_t, int32_t, const std::string&) {
+      interrupt::check();
+      return true;
+    });
     for (size_t i = start; i < end; ++i) {
       auto j = rows[i];
       j["text"] = gens[i - start].text;
@@ -103,6 +108,7 @@ int run_generate(cli::Context& ctx, GenerateFlags& f) {
   bool stream = !out.json() && !f.no_stream;
   GenerationStats stats;
   auto on_token = [&](size_t, int32_t, const std::string& piece) {
+    interrupt::check();  // Ctrl-C: exit 130 at the next token
     if (stream && !piece.empty()) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);

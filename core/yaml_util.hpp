@@ -9,6 +9,7 @@
 namespace xops::yaml {
 
 struct Doc {
+  Doc(std::string f, std::vector<std::string>* w = nullptr) : file(std::move(f)), warnings(w) {}
   std::string file;  // display name used in messages
   std::vector<std::string>* warnings = nullptr;
   // Nodes that came from the command line (`--set KEY=VALUE`): errors about them name the
