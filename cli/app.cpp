@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "cli/context.hpp"
@@ -49,6 +50,100 @@ void check_verbs(CLI::App& app, int argc, char** argv) {
         fmt::format("'{}' is not a command of {}{}", a, where,
                     guess.empty() ? "" : fmt::format(" (did you mean '{}'?)", guess)),
         fmt::format("commands: {}; see `{} --help`", fmt::join(names, ", "), where));
+  }
+}
+
+// After CLI11 refused the arguments: the first option the command line names that neither
+// the command nor its parents know, with the closest known option ("did you mean --json?").
+std::string unknown_option_hint(CLI::App& app, int argc, char** argv) {
+  std::vector<CLI::App*> chain = {&app};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") break;
+    if (!a.empty() && a[0] != '-') {
+      if (auto* sub = [&]() -> CLI::App* {
+            for (auto* s : chain.back()->get_subcommands([](const CLI::App*) { return true; }))
+              if (s->get_name() == a) return s;
+            return nullptr;
+          }())
+        chain.push_back(sub);
+      continue;
+    }
+    if (a.size() < 2 || std::isdigit(static_cast<unsigned char>(a[1])) || a[1] == '.') continue;  // -1, -.5
+    auto name = a.substr(0, a.find('='));
+    std::vector<std::string> known = {"--help", "-h"};
+    for (auto* level : chain)
+      for (const auto* o : level->get_options()) {
+        for (const auto& l : o->get_lnames()) known.push_back("--" + l);
+        for (const auto& sn : o->get_snames()) known.push_back("-" + sn);
+      }
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string where = "xops";
+    for (size_t k = 1; k < chain.size(); ++k) where += " " + chain[k]->get_name();
+    auto guess = closest(name, known);
+    return fmt::format("unknown option '{}' for `{}`{}", name, where,
+                       guess.empty() ? "" : fmt::format(" (did you mean '{}'?)", guess));
+  }
+  return {};
+}
+
+// `xops help [VERB...]`: the help of that command, as `xops VERB... --help` prints it.
+int print_help_for(CLI::App& app, const std::vector<std::string>& words) {
+  CLI::App* level = &app;
+  for (const auto& w : words) {
+    CLI::App* next = nullptr;
+    for (auto* s : level->get_subcommands([](const CLI::App*) { return true; }))
+      if (s->get_name() == w) next = s;
+    if (!next) {
+      auto names = subcommand_names(*level);
+      auto guess = closest(w, names);
+      throw usage_error(fmt::format("no help for '{}'{}", w, guess.empty() ? "" : fmt::format(" (did you mean '{}'?)", guess)),
+                        fmt::format("commands: {}", fmt::join(names, ", ")));
+    }
+    level = next;
+  }
+  std::fputs(level->help().c_str(), stdout);
+  return 0;
+}
+
+// Two or three examples at the end of every command's help.
+void add_examples(CLI::App& app) {
+  static const std::vector<std::pair<std::string, std::string>> examples = {
+      {"", "xops init myproject\n  xops track add data/train.jsonl && git commit -m data\n  xops eval evals/basic.yaml --junit results.xml"},
+      {"init", "xops init myproject\n  xops init ml --template minimal      # inside an existing repository\n  xops init . --force                  # rewrite the files xops owns"},
+      {"install-hooks", "git clone URL && cd repo/project && xops install-hooks"},
+      {"track", "xops track add data/ && git commit -m data\n  xops track status --exit-code\n  xops track run -n baseline -p lr=3e-4 -- python train.py"},
+      {"track add", "xops track add data/train.jsonl models/base\n  xops track add --link hardlink big-model/   # no second copy"},
+      {"track status", "xops track status\n  xops track status --exit-code data/train.jsonl   # exit 4 when it differs"},
+      {"track checkout", "xops track checkout                # what the pointers in the working tree name\n  xops track checkout HEAD~1 data/   # an older version of one directory"},
+      {"track push", "xops track push\n  xops track push --remote team -j 8"},
+      {"track pull", "xops track pull                    # fetch and check out\n  xops track pull --no-checkout      # only fill the store"},
+      {"track verify", "xops track verify\n  xops track verify --remote       # re-hash the default remote, repair from local copies"},
+      {"track gc", "xops track gc --dry-run\n  xops track gc --workspace"},
+      {"track run", "xops track run -n baseline -p lr=3e-4 -- python train.py\n  xops track run --tag team=nlp -- make eval"},
+      {"track log", "xops track log metric loss=0.41 --step 100\n  xops track log artifact model.bin"},
+      {"track runs", "xops track runs --filter \"metrics.loss < 0.5 and status = 'finished'\" --sort metrics.loss\n  xops --json track runs --limit 5"},
+      {"track show", "xops track show 01J9            # any unique prefix, or a run name"},
+      {"track diff", "xops track diff baseline tuned"},
+      {"track rm", "xops track rm 01J9 01JA && xops track gc"},
+      {"track rename", "xops track rename 01J9 baseline-v2"},
+      {"track report", "xops track report --html runs.html --filter \"tags.team = 'nlp'\""},
+      {"finetune", "xops finetune configs/finetune.yaml\n  xops finetune configs/lora.yaml --set lora.r=16 --set max_steps=500\n  xops finetune configs/lora.yaml --resume"},
+      {"eval", "xops eval evals/basic.yaml\n  xops eval evals/basic.yaml --model models/tuned --junit results.xml --html report.html\n  xops eval suite.yaml --key-host llm.internal:8080"},
+      {"generate", "xops generate models/tiny \"Once upon a time\" -n 32\n  echo hi | xops generate models/tiny --json -t 0.7 --seed 1\n  xops generate models/tiny --batch prompts.jsonl > out.jsonl"},
+      {"config", "xops config\n  xops --json config"},
+      {"help", "xops help track run"},
+  };
+  for (const auto& [path, text] : examples) {
+    CLI::App* level = &app;
+    std::string word;
+    for (std::istringstream in(path); in >> word && level;) {
+      CLI::App* next = nullptr;
+      for (auto* s : level->get_subcommands([](const CLI::App*) { return true; }))
+        if (s->get_name() == word) next = s;
+      level = next;
+    }
+    if (level) level->footer("\nExamples:\n  " + text);
   }
 }
 
@@ -139,6 +234,11 @@ int run(int argc, char** argv) {
   commands::register_eval(app, ctx);
   commands::register_generate(app, ctx);
   commands::register_config(app, ctx);
+  auto help_words = std::make_shared<std::vector<std::string>>();
+  auto* help = app.add_subcommand("help", "Show the help of a command: xops help [COMMAND...]");
+  help->add_option("command", *help_words, "e.g. track run");
+  help->callback([&app, &ctx, help_words] { ctx.action = [&app, help_words] { return print_help_for(app, *help_words); }; });
+  add_examples(app);
 
   ctx.out_opts = prescan_output_options(argc, argv);
   try {
@@ -157,7 +257,8 @@ int run(int argc, char** argv) {
         app.exit(e);
         return 0;
       }
-      throw usage_error(e.what(), "see `xops --help` or `xops COMMAND --help`");
+      auto unknown = unknown_option_hint(app, argc, argv);
+      throw usage_error(unknown.empty() ? std::string(e.what()) : unknown, "see `xops --help` or `xops COMMAND --help`");
     }
     out().configure(ctx.out_opts);
     return run_parsed(app, ctx);

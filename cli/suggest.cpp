@@ -22,7 +22,8 @@ static size_t distance(const std::string& a, const std::string& b) {
 
 std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;
-  size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
+  // Short words get at most one edit ("rm" must not suggest "run"), longer ones a third.
+  size_t best_d = std::max<size_t>(1, word.size() / 3) + 1;
   for (const auto& c : candidates) {
     size_t d = distance(word, c);
     if (c.rfind(word, 0) == 0 && word.size() >= 2) d = std::min<size_t>(d, 1);  // prefix

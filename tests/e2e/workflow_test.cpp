@@ -362,3 +362,22 @@ TEST_CASE("workflow: with --json an error is a JSON object on stdout too", "[e2e
   CHECK(usage.rc == 2);
   CHECK(json::parse(usage.out)["error"]["kind"] == "usage");
 }
+
+TEST_CASE("workflow: help verb, examples, and suggestions only when close", "[e2e][workflow][cli]") {
+  TempDir tmp;
+  auto h = run_xops({"help", "track", "run"}, tmp.path());
+  CHECK(h.rc == 0);
+  CHECK_THAT(h.out, Catch::Contains("Examples:") && Catch::Contains("xops track run -n baseline"));
+  for (auto verb : {"init", "eval", "finetune", "generate", "track"})
+    CHECK_THAT(run_xops({verb, "--help"}, tmp.path()).out, Catch::Contains("Examples:"));
+  auto flag = run_xops({"track", "status", "--exti-code"}, tmp.path());
+  CHECK(flag.rc == 2);
+  CHECK_THAT(flag.err, Catch::Contains("did you mean '--exit-code'?"));
+  // Two edits away from a two-letter word is no suggestion (before: `uz` -> "did you mean 'run'?").
+  auto far = run_xops({"track", "uz"}, tmp.path());
+  CHECK(far.rc == 2);
+  CHECK_THAT(far.err, !Catch::Contains("did you mean"));
+  auto near = run_xops({"track", "statsu"}, tmp.path());
+  CHECK_THAT(near.err, Catch::Contains("did you mean 'status'?"));
+  CHECK(run_xops({"help", "nosuch"}, tmp.path()).rc == 2);
+}
