@@ -1,6 +1,10 @@
 #include "cli/table.hpp"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 namespace xops::cli {
 
@@ -36,7 +40,22 @@ static std::string tsv_escape(const std::string& s) {
   return o;
 }
 
-std::string Table::render(const Output& o, bool tty) const {
+// The longest prefix of `s` that fits `w` columns minus one, plus "…" (whole characters only).
+static std::string clip(const std::string& s, size_t w) {
+  if (display_width(s) <= w) return s;
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    auto next = s.substr(i, len);
+    if (display_width(out + next) + 1 > w) break;
+    out += next;
+    i += len;
+  }
+  return out + "\u2026";
+}
+
+std::string Table::render(const Output& o, bool tty, size_t columns) const {
   std::string outs;
   if (!tty) {
     for (size_t i = 0; i < headers_.size(); ++i) outs += (i ? "\t" : "") + tsv_escape(headers_[i]);
@@ -51,7 +70,22 @@ std::string Table::render(const Output& o, bool tty) const {
   for (size_t i = 0; i < headers_.size(); ++i) width[i] = display_width(headers_[i]);
   for (const auto& r : rows_)
     for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], display_width(r[i]));
-  auto cell = [&](const std::string& s, size_t i, Style st, bool last) {
+  // On a terminal narrower than the table, the widest columns give way (down to 8 columns
+  // each) and their cells end in "…"; piped output (TSV) is never cut.
+  if (columns > 0) {
+    auto total = [&] {
+      size_t t = 0;
+      for (auto w : width) t += w + 2;
+      return t - 2;
+    };
+    while (total() > columns) {
+      auto widest = std::max_element(width.begin(), width.end());
+      if (*widest <= 8) break;
+      --*widest;
+    }
+  }
+  auto cell = [&](const std::string& raw, size_t i, Style st, bool last) {
+    auto s = clip(raw, width[i]);
     std::string pad = last ? "" : std::string(width[i] - display_width(s) + 2, ' ');
     return o.paint(s, st) + pad;
   };
@@ -66,8 +100,15 @@ std::string Table::render(const Output& o, bool tty) const {
   return outs;
 }
 
+size_t terminal_columns() {
+  struct winsize ws {};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* c = std::getenv("COLUMNS")) return static_cast<size_t>(std::max(0, std::atoi(c)));
+  return 0;
+}
+
 void Table::print(const Output& o) const {
-  auto s = render(o, o.stdout_tty());
+  auto s = render(o, o.stdout_tty(), o.stdout_tty() ? terminal_columns() : 0);
   if (!s.empty() && s.back() == '\n') s.pop_back();
   o.line(s);
 }

@@ -14,7 +14,7 @@ class Table {
   void add(std::vector<std::string> row, std::vector<Style> styles = {});
   size_t size() const { return rows_.size(); }
   // Renders to a string (tty=true: aligned with colour per `o`; false: TSV).
-  std::string render(const Output& o, bool tty) const;
+  std::string render(const Output& o, bool tty, size_t columns = 0) const;  // columns: fit (0 = any)
   void print(const Output& o) const;
 
  private:
@@ -25,5 +25,7 @@ class Table {
 
 // Display width of UTF-8 text (code points; wide CJK counted as 2).
 size_t display_width(const std::string& s);
+// The terminal's width on stdout (TIOCGWINSZ, else $COLUMNS), 0 when unknown.
+size_t terminal_columns();
 
 }  // namespace xops::cli

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <sstream>
+
 #include "cli/output.hpp"
 #include "cli/progress.hpp"
 #include "cli/suggest.hpp"
@@ -47,4 +49,18 @@ TEST_CASE("progress: rate, counts and ETA in the bar text", "[cli]") {
   CHECK_THAT(text, Catch::Contains("512.0 KiB/s"));
   CHECK_THAT(text, Catch::Contains("ETA 6s"));
   CHECK(human_duration(3725) == "1h02m");
+}
+
+TEST_CASE("tables fit the terminal: the widest columns give way with an ellipsis", "[cli]") {
+  Output plain;
+  plain.configure({false, false, 0, "never"});
+  Table t({"ID", "COMMAND"});
+  t.add({"01J9", std::string(100, 'x')});
+  t.add({"01JA", "short"});
+  auto s = t.render(plain, true, 40);
+  std::istringstream lines(s);
+  for (std::string line; std::getline(lines, line);) CHECK(display_width(line) <= 40);
+  CHECK_THAT(s, Catch::Contains("\u2026"));
+  CHECK_THAT(s, Catch::Contains("short"));
+  CHECK(t.render(plain, false).find(std::string(100, 'x')) != std::string::npos);  // piped: never cut
 }
