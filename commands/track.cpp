@@ -83,7 +83,8 @@ int run_status(cli::Context& ctx, bool exit_code, int jobs, const std::vector<st
                      {"state", state_name(e.state)}, {"in_workspace", e.in_workspace},
                      {"in_store", e.in_store}, {"sha256", e.sha256}, {"changed", e.changed}});
     out.print_json(arr);
-  } else if (!out.options().quiet) {
+  } else {
+    // -q silences stderr (info, warnings, progress) in every command; data on stdout stays.
     cli::Table t({"STATE", "PATH"});
     for (const auto& e : entries) {
       auto style = e.state == TrackState::Unchanged ? cli::Style::Green

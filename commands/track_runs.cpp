@@ -280,6 +280,10 @@ int run_run(cli::Context& ctx, const RunFlags& f) {
                     : res.exit_code == 0 ? RunStatus::Finished : RunStatus::Failed;
   session.finish(status, res.exit_code);  // the exit code this process returns
   out.info(fmt::format("run {} {} (exit {}) in {:.1f}s", id, run_status_name(status), res.exit_code, res.seconds));
+  // --json: the command's own stdout passes through as it is; this object is the last line.
+  if (out.json())
+    out.print_json({{"run", id}, {"name", s.name}, {"status", run_status_name(status)}, {"exit_code", res.exit_code},
+                    {"seconds", res.seconds}});
   return res.exit_code;
 }
 

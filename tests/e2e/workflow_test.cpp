@@ -381,3 +381,20 @@ TEST_CASE("workflow: help verb, examples, and suggestions only when close", "[e2
   CHECK_THAT(near.err, Catch::Contains("did you mean 'status'?"));
   CHECK(run_xops({"help", "nosuch"}, tmp.path()).rc == 2);
 }
+
+TEST_CASE("workflow: track run --json ends with the run as a JSON object; -q keeps stdout data", "[e2e][workflow][tracking]") {
+  TempDir tmp;
+  auto p = project(tmp);
+  auto r = run_xops({"--json", "track", "run", "-n", "j", "--", "sh", "-c", "echo out; exit 2"}, p);
+  CHECK(r.rc == 2);
+  auto last = r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1);
+  auto j = json::parse(last);
+  CHECK(j["status"] == "failed");
+  CHECK(j["exit_code"] == 2);
+  CHECK(r.out.rfind("out\n", 0) == 0);  // the command's own output first
+  write_text(p / "d.bin", "x");
+  REQUIRE(run_xops({"-q", "track", "add", "d.bin"}, p).rc == 0);
+  auto st = run_xops({"-q", "track", "status"}, p);
+  CHECK_THAT(st.out, Catch::Contains("d.bin"));  // before: -q hid status's data
+  CHECK(st.err.empty());
+}
