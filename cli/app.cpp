@@ -27,6 +27,13 @@ std::vector<std::string> subcommand_names(const CLI::App& app) {
   return names;
 }
 
+// The subcommand of `level` named `name`, or null.
+CLI::App* find_subcommand(CLI::App* level, const std::string& name) {
+  for (auto* s : level->get_subcommands([](const CLI::App*) { return true; }))
+    if (s->get_name() == name) return s;
+  return nullptr;
+}
+
 // Finds a mistyped verb before CLI11 does, to answer "did you mean ...?" with exit 2.
 void check_verbs(CLI::App& app, int argc, char** argv) {
   CLI::App* level = &app;
@@ -61,12 +68,7 @@ std::string unknown_option_hint(CLI::App& app, int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--") break;
     if (!a.empty() && a[0] != '-') {
-      if (auto* sub = [&]() -> CLI::App* {
-            for (auto* s : chain.back()->get_subcommands([](const CLI::App*) { return true; }))
-              if (s->get_name() == a) return s;
-            return nullptr;
-          }())
-        chain.push_back(sub);
+      if (auto* sub = find_subcommand(chain.back(), a)) chain.push_back(sub);
       continue;
     }
     if (a.size() < 2 || std::isdigit(static_cast<unsigned char>(a[1])) || a[1] == '.') continue;  // -1, -.5
@@ -91,9 +93,7 @@ std::string unknown_option_hint(CLI::App& app, int argc, char** argv) {
 int print_help_for(CLI::App& app, const std::vector<std::string>& words) {
   CLI::App* level = &app;
   for (const auto& w : words) {
-    CLI::App* next = nullptr;
-    for (auto* s : level->get_subcommands([](const CLI::App*) { return true; }))
-      if (s->get_name() == w) next = s;
+    CLI::App* next = find_subcommand(level, w);
     if (!next) {
       auto names = subcommand_names(*level);
       auto guess = closest(w, names);
@@ -137,12 +137,7 @@ void add_examples(CLI::App& app) {
   for (const auto& [path, text] : examples) {
     CLI::App* level = &app;
     std::string word;
-    for (std::istringstream in(path); in >> word && level;) {
-      CLI::App* next = nullptr;
-      for (auto* s : level->get_subcommands([](const CLI::App*) { return true; }))
-        if (s->get_name() == word) next = s;
-      level = next;
-    }
+    for (std::istringstream in(path); in >> word && level;) level = find_subcommand(level, word);
     if (level) level->footer("\nExamples:\n  " + text);
   }
 }

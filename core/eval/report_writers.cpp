@@ -59,7 +59,7 @@ ReportWriters::ReportWriters(std::filesystem::path jsonl, std::filesystem::path 
     out.open(tmp, std::ios::binary);
     if (!out) throw runtime_error(fmt::format("cannot write {}", target.string()));
   };
-  open(jsonl_, jsonl_tmp_, jsonl_out_, "");
+  if (!jsonl_.empty()) jsonl_out_.emplace(std::filesystem::absolute(jsonl_));
   open(junit_, junit_tmp_, junit_out_, "");
   open(html_, html_fail_tmp_, html_fail_, ".fail");
   open(html_, html_pass_tmp_, html_pass_, ".pass");
@@ -67,14 +67,17 @@ ReportWriters::ReportWriters(std::filesystem::path jsonl, std::filesystem::path 
 
 ReportWriters::~ReportWriters() {
   std::error_code ec;
-  for (const auto& p : {jsonl_tmp_, junit_tmp_, html_fail_tmp_, html_pass_tmp_})
+  for (const auto& p : {junit_tmp_, html_fail_tmp_, html_pass_tmp_})
     if (!p.empty()) std::filesystem::remove(p, ec);
 }
 
 void ReportWriters::add(const CaseResult& c) {
-  for (auto* o : {&jsonl_out_, &junit_out_, &html_fail_, &html_pass_})
+  for (auto* o : {&junit_out_, &html_fail_, &html_pass_})
     if (o->is_open() && !*o) throw runtime_error("cannot write the eval reports (disk full?)");
-  if (jsonl_out_.is_open()) jsonl_out_ << case_json(c).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  if (jsonl_out_) {  // AtomicFileWriter checks each write itself
+    auto line = case_json(c).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + '\n';
+    jsonl_out_->write(line.data(), line.size());
+  }
   std::string name = fmt::format("{}{} [{}]", c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
                                  c.repeat ? fmt::format(" #{}", c.repeat + 1) : "", c.prompt_label);
   if (junit_out_.is_open()) {
@@ -129,12 +132,7 @@ void close_checked(std::ofstream& out, const std::filesystem::path& target) {
 }  // namespace
 
 void ReportWriters::finish(const EvalSummary& s, const Suite& suite) {
-  if (jsonl_out_.is_open()) {
-    close_checked(jsonl_out_, jsonl_);
-    AtomicFileWriter out(std::filesystem::absolute(jsonl_));
-    copy_part(out, jsonl_tmp_);
-    out.commit();
-  }
+  if (jsonl_out_) jsonl_out_->commit();
   if (junit_out_.is_open()) {
     close_checked(junit_out_, junit_);
     {

@@ -4,11 +4,13 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "core/eval/runner.hpp"
+#include "core/util/fs.hpp"
 
 namespace xops {
 
@@ -25,8 +27,9 @@ class ReportWriters {
 
  private:
   std::filesystem::path jsonl_, junit_, html_;
-  std::filesystem::path jsonl_tmp_, junit_tmp_, html_fail_tmp_, html_pass_tmp_;
-  std::ofstream jsonl_out_, junit_out_, html_fail_, html_pass_;
+  std::optional<AtomicFileWriter> jsonl_out_;  // streamed straight to its temp, renamed at the end
+  std::filesystem::path junit_tmp_, html_fail_tmp_, html_pass_tmp_;
+  std::ofstream junit_out_, html_fail_, html_pass_;
 };
 
 }  // namespace xops

@@ -4,6 +4,7 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <climits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <shared_mutex>
@@ -90,6 +91,17 @@ size_t complete_utf8_prefix(std::string_view s) {
 constexpr int64_t kMaxTokenId = 1 << 24;
 // tokenizer.json of Llama-3 is ~9 MB; a 256 MiB file is no tokenizer.
 constexpr uint64_t kMaxTokenizerBytes = 256ull << 20;
+
+// A token id read from a vocabulary file: an integer that fits the id space (the tighter
+// bound, relative to the file's size, is Impl::validate's).
+static int32_t json_token_id(const nlohmann::json& v, const std::string& where) {
+  if (!v.is_number_integer()) throw runtime_error(fmt::format("{} is not an integer id", where));
+  auto id = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX
+                                                                                          : v.get<int64_t>();
+  if (id < 0 || id >= kMaxTokenId)
+    throw runtime_error(fmt::format("{} has id {}, outside 0..{}", where, id, kMaxTokenId - 1));
+  return static_cast<int32_t>(id);
+}
 
 struct Tokenizer::Impl {
   std::vector<std::string> id_to_bytes;          // raw bytes of each id
@@ -291,15 +303,8 @@ Tokenizer Tokenizer::from_files(const std::filesystem::path& vocab_json,
   try {
     auto j = nlohmann::json::parse(read_file_limited(vocab_json, kMaxTokenizerBytes, "a vocabulary"));
     if (!j.is_object()) throw runtime_error(fmt::format("{}: not a vocabulary JSON object", vocab_json.string()));
-    for (auto& [k, v] : j.items()) {
-      if (!v.is_number_integer())
-        throw runtime_error(fmt::format("{}: token '{}' has a non-integer id", vocab_json.string(), k.substr(0, 40)));
-      auto id = v.get<int64_t>();
-      if (id < 0 || id >= kMaxTokenId)
-        throw runtime_error(fmt::format("{}: token '{}' has id {}, outside 0..{}", vocab_json.string(),
-                                        k.substr(0, 40), id, kMaxTokenId - 1));
-      impl->text_to_id[k] = static_cast<int32_t>(id);
-    }
+    for (auto& [k, v] : j.items())
+      impl->text_to_id[k] = json_token_id(v, fmt::format("{}: token '{}'", vocab_json.string(), k.substr(0, 40)));
   } catch (const nlohmann::json::exception& e) {
     throw runtime_error(fmt::format("{}: not a vocabulary JSON object: {}", vocab_json.string(), e.what()));
   }
@@ -345,15 +350,8 @@ Tokenizer Tokenizer::from_tokenizer_json(const std::filesystem::path& file) {
                           "xops supports byte-level BPE tokenizers (GPT-2, Llama-3 style)");
     if (!model.contains("vocab") || !model["vocab"].is_object())
       throw runtime_error(fmt::format("{}: model.vocab must be an object of token -> id", name));
-    for (auto& [k, v] : model["vocab"].items()) {
-      if (!v.is_number_integer())
-        throw runtime_error(fmt::format("{}: model.vocab['{}'] is not an integer id", name, k.substr(0, 40)));
-      auto id = v.get<int64_t>();
-      if (id < 0 || id >= kMaxTokenId)
-        throw runtime_error(fmt::format("{}: model.vocab['{}'] has id {}, outside 0..{}", name, k.substr(0, 40), id,
-                                        kMaxTokenId - 1));
-      impl->text_to_id[k] = static_cast<int32_t>(id);
-    }
+    for (auto& [k, v] : model["vocab"].items())
+      impl->text_to_id[k] = json_token_id(v, fmt::format("{}: model.vocab['{}']", name, k.substr(0, 40)));
     if (!model.contains("merges") || !model["merges"].is_array())
       throw runtime_error(fmt::format("{}: model.merges must be a list (it is {})", name,
                                       model.contains("merges") ? model["merges"].type_name() : "absent"));
@@ -378,13 +376,10 @@ Tokenizer Tokenizer::from_tokenizer_json(const std::filesystem::path& file) {
       if (!j["added_tokens"].is_array()) throw runtime_error(fmt::format("{}: added_tokens must be a list", name));
       size_t i = 0;
       for (const auto& t : j["added_tokens"]) {
-        if (!t.is_object() || !t.contains("content") || !t["content"].is_string() || !t.contains("id") ||
-            !t["id"].is_number_integer())
+        if (!t.is_object() || !t.contains("content") || !t["content"].is_string() || !t.contains("id"))
           throw runtime_error(fmt::format("{}: added_tokens[{}] needs a string content and an integer id", name, i));
-        auto id = t["id"].get<int64_t>();
-        if (id < 0 || id >= kMaxTokenId)
-          throw runtime_error(fmt::format("{}: added_tokens[{}] has id {}, outside 0..{}", name, i, id, kMaxTokenId - 1));
-        impl->specials.emplace_back(t["content"].get<std::string>(), static_cast<int32_t>(id));
+        impl->specials.emplace_back(t["content"].get<std::string>(),
+                                    json_token_id(t["id"], fmt::format("{}: added_tokens[{}]", name, i)));
         ++i;
       }
     }

@@ -1,13 +1,12 @@
 #include "core/torch/lora.hpp"
 
-#include "core/model/adapter_config.hpp"
-
 #include <torch/torch.h>
 
 #include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/model/adapter_config.hpp"
 #include "core/model/safetensors.hpp"
 #include "core/util/fs.hpp"
 

@@ -45,24 +45,6 @@ git::Repo open_repo(const Workspace& ws) {
   return std::move(*repo);
 }
 
-// A pointer file from the worktree, read through an fd SafeRoot opened; bounded like blobs.
-std::string read_pointer_fd(int fd, const std::string& rel) {
-  constexpr size_t kMax = 1 << 20;
-  std::string out;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw runtime_error(fmt::format("cannot read {}: {}", rel, errno_text(errno)));
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > kMax)
-      throw runtime_error(fmt::format("{} is over {} bytes: not an xops pointer file", rel, kMax),
-                          "restore it with `git checkout -- FILE` or re-run `xops track add`");
-  }
-  return out;
-}
-
 }  // namespace
 
 TrackContext::TrackContext(const Workspace& w, bool db_cache_only)
@@ -161,7 +143,8 @@ std::vector<PointerRef> TrackContext::pointers_in_index() const {
     require_safe_path(rel, "the git index");
     auto fd = root.open_regular(rel);  // a committed symlink named x.xops is refused here
     if (!fd) continue;                  // deleted in the worktree, not yet in git
-    items.emplace_back(rel, read_pointer_fd(fd.get(), rel));
+    // Bounded like pointer blobs from git trees: a pointer is a few hundred bytes.
+    items.emplace_back(rel, read_fd_limited(fd.get(), 1 << 20, "a pointer file", rel));
   }
   return parse_refs(items, "the git index");
 }
@@ -196,6 +179,10 @@ std::string TrackContext::file_hash(const std::string& rel, uint64_t* hashed, co
   auto fd = root.open_regular(rel, &st);
   if (!fd) throw runtime_error(fmt::format("{} does not exist", rel));
   if (st_out) *st_out = st;
+  if (auto h = cache.lookup(rel, st)) {
+    if (cb) cb(static_cast<uint64_t>(st.st_size));
+    return *h;
+  }
   return hash_open(rel, fd.get(), st, hashed, cb);
 }
 
@@ -213,10 +200,6 @@ std::string TrackContext::file_hash_stat(const std::string& rel, const struct st
 
 std::string TrackContext::hash_open(const std::string& rel, int fd, const struct stat& before,
                                     uint64_t* hashed, const ByteCallback& cb) {
-  if (auto h = cache.lookup(rel, before)) {
-    if (cb) cb(static_cast<uint64_t>(before.st_size));
-    return *h;
-  }
   auto h = sha256_fd(fd, cb);
   struct stat after;
   if (::fstat(fd, &after) == 0 && after.st_size == before.st_size &&
@@ -328,10 +311,9 @@ void TrackContext::collect_ids(const Pointer& p, std::set<std::string>& out,
   for (const auto& e : parse_manifest(store.read(p.sha256), p.sha256)) out.insert(e.sha256);
 }
 
-std::set<std::string> TrackContext::db_referenced_ids(bool with_inputs) const {
+std::set<std::string> TrackContext::db_referenced_ids(bool with_inputs) {
   std::set<std::string> ids;
-  auto& d = const_cast<db::Database&>(db);
-  auto st = d.prepare(with_inputs ? "SELECT sha256 FROM artifacts UNION SELECT sha256 FROM inputs"
+  auto st = db.prepare(with_inputs ? "SELECT sha256 FROM artifacts UNION SELECT sha256 FROM inputs"
                                   : "SELECT sha256 FROM artifacts");
   while (st.step()) {
     auto id = st.text(0);

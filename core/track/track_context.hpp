@@ -61,7 +61,7 @@ class TrackContext {
   // Same, for a file whose stat the caller already has.
   std::string file_hash_stat(const std::string& rel, const struct stat& st, uint64_t* hashed_bytes,
                              const ByteCallback& cb = {});
-  // Hashes the open regular file `fd` (stat `st`) through the stat cache.
+  // Hashes the open regular file `fd` (stat `st`) and records the result in the stat cache.
   std::string hash_open(const std::string& rel, int fd, const struct stat& st, uint64_t* hashed_bytes,
                         const ByteCallback& cb = {});
   // Every file under a workspace directory as manifest entries (hashed in parallel).
@@ -83,7 +83,7 @@ class TrackContext {
                    std::vector<std::string>* unexpanded = nullptr) const;
   // Ids the tracking database references: run artifacts (and, with inputs, each run's
   // input content), expanded through directory manifests the store holds. gc keeps them.
-  std::set<std::string> db_referenced_ids(bool with_inputs) const;
+  std::set<std::string> db_referenced_ids(bool with_inputs);
   // Ids that every pointer in every local branch and tag, plus the index, needs.
   std::set<std::string> referenced_ids(bool workspace_only, std::vector<std::string>* unexpanded) const;
 };

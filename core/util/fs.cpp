@@ -24,18 +24,12 @@ std::string read_file(const fs::path& path) {
   return ss.str();
 }
 
-std::string read_file_limited(const fs::path& path, uint64_t max_bytes, const char* what) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) throw runtime_error(fmt::format("cannot read {}: {}", path.string(), errno_text(errno)));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+std::string read_fd_limited(int fd, uint64_t max_bytes, const char* what, const std::string& display) {
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-    throw runtime_error(fmt::format("{} is not a regular file", path.string()));
+    throw runtime_error(fmt::format("{} is not a regular file", display));
   if (static_cast<uint64_t>(st.st_size) > max_bytes)
-    throw runtime_error(fmt::format("{} is {} bytes; {} is at most {} bytes", path.string(), st.st_size, what, max_bytes),
+    throw runtime_error(fmt::format("{} is {} bytes; {} is at most {} bytes", display, st.st_size, what, max_bytes),
                         "is this the right file?");
   std::string out;
   out.resize(static_cast<size_t>(st.st_size));
@@ -43,12 +37,22 @@ std::string read_file_limited(const fs::path& path, uint64_t max_bytes, const ch
   while (got < out.size()) {
     ssize_t n = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw runtime_error(fmt::format("cannot read {}: {}", path.string(), errno_text(errno)));
+    if (n < 0) throw runtime_error(fmt::format("cannot read {}: {}", display, errno_text(errno)));
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }
   out.resize(got);
   return out;
+}
+
+std::string read_file_limited(const fs::path& path, uint64_t max_bytes, const char* what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw runtime_error(fmt::format("cannot read {}: {}", path.string(), errno_text(errno)));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  return read_fd_limited(fd, max_bytes, what, path.string());
 }
 
 fs::path temp_path_beside(const fs::path& target) {

@@ -14,6 +14,8 @@ std::string read_file(const fs::path& path);
 // Reads a file that someone else wrote, refusing one over `max_bytes` before reading it
 // ("PATH is N bytes; WHAT is at most M"). Refuses anything but a regular file.
 std::string read_file_limited(const fs::path& path, uint64_t max_bytes, const char* what);
+// The same for an open regular file (`display` names it in errors).
+std::string read_fd_limited(int fd, uint64_t max_bytes, const char* what, const std::string& display);
 
 // Streams a file into a temp beside its target; commit() fsyncs and renames it into place.
 // Destroyed uncommitted, it removes the temp: readers never see a partial file.

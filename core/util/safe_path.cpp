@@ -196,7 +196,8 @@ UniqueFd SafeRoot::open_regular(const std::string& rel, struct stat* st_out) con
   // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
   const int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
   int fd = openat2_beneath(fd_.get(), rel, flags);
-  if (fd < 0) {
+  if (fd == -1 && errno == ENOENT) return UniqueFd();  // openat2 answered: absent
+  if (fd < 0) {  // no openat2, or a symlink / non-directory on the way: the walk says which
     auto [parent, leaf] = split_parent(rel);
     auto dir = open_dir(parent);  // throws on a symlinked parent
     if (!dir) return UniqueFd();
