@@ -1,6 +1,8 @@
 #pragma once
 // Runs a command as a child process (argv, no shell): streams its stdout/stderr to callbacks,
-// samples CPU/RSS (and GPU when nvidia-smi exists), forwards SIGINT/SIGTERM to it.
+// samples CPU/RSS (and GPU when nvidia-smi exists). Built on run_child in Forward mode: Ctrl-C
+// at the terminal reaches the command directly, signals sent to xops by kill(2) are forwarded
+// to it, and xops waits for it to end (a second Ctrl-C does not abandon it).
 #include <functional>
 #include <map>
 #include <optional>

@@ -4,16 +4,48 @@
 // hash loops, subprocess waits, eval cases, generation, training) and throws
 // Error(Interrupted), so the stack unwinds: temp files go (their RAII owners remove them), a
 // run is marked `killed`, the progress line is finished, and the single error handler exits
-// 130. A second signal ends the process at once (130), for work that does not check.
+// 130. A second signal ends the process at once (130), for work that does not check; the
+// process groups of running children (ChildGroup) are killed first so none outlives us.
+//
+// While a child is supervised with signal forwarding (ForwardScope: `track run`), every
+// signal belongs to the child: none ends xops, each is counted for the supervisor to forward.
+#include <sys/types.h>
+
 namespace xops::interrupt {
 
 void install();
 bool requested();
 // The signal that was received (0 when none).
 int signal_number();
+// How many signals arrived since install (or reset); the supervisor forwards the new ones.
+unsigned count();
+// Whether the latest signal came from the terminal (Ctrl-C reaches the whole foreground
+// process group, so a child in our group already has it) rather than from kill(2).
+bool last_from_terminal();
 // Throws Error(Interrupted) when an interrupt was requested.
 void check();
-// For tests: forget a request.
+// Forget a request (tests; and the supervisor, once the child it forwarded to has ended).
 void reset();
+
+// Registers a child's process group to be SIGKILLed when a second signal ends us.
+class ChildGroup {
+ public:
+  explicit ChildGroup(pid_t pgid);
+  ~ChildGroup();
+  ChildGroup(const ChildGroup&) = delete;
+  ChildGroup& operator=(const ChildGroup&) = delete;
+
+ private:
+  int slot_ = -1;
+};
+
+// While alive, signals are counted and never end the process (the supervisor forwards them).
+class ForwardScope {
+ public:
+  ForwardScope();
+  ~ForwardScope();
+  ForwardScope(const ForwardScope&) = delete;
+  ForwardScope& operator=(const ForwardScope&) = delete;
+};
 
 }  // namespace xops::interrupt

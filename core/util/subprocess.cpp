@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <optional>
 
 #include "core/error.hpp"
 #include "core/util/fs.hpp"
@@ -16,6 +18,8 @@
 namespace xops {
 
 namespace {
+using clk = std::chrono::steady_clock;
+
 // The child's environment, built before fork: a forked child of a threaded process may only
 // call async-signal-safe functions (setenv may take a malloc lock another thread held).
 std::vector<std::string> child_environment(const std::map<std::string, std::string>& env) {
@@ -29,129 +33,201 @@ std::vector<std::string> child_environment(const std::map<std::string, std::stri
   return out;
 }
 
-void kill_group(pid_t pid) {
-  ::kill(-pid, SIGKILL);
-  ::kill(pid, SIGKILL);  // in case setpgid lost a race with the kill
-}
+struct Pipe {
+  int fd[2] = {-1, -1};
+  Pipe() {
+    if (::pipe2(fd, O_CLOEXEC)) throw runtime_error(fmt::format("pipe: {}", errno_text(errno)));
+  }
+  ~Pipe() {
+    close(0);
+    close(1);
+  }
+  void close(int i) {
+    if (fd[i] >= 0) ::close(fd[i]);
+    fd[i] = -1;
+  }
+};
+
+class Running {
+ public:
+  Running(const ChildSpec& spec, pid_t pid, unsigned signals_before)
+      : spec_(spec), pid_(pid), own_group_(spec.on_interrupt == OnInterrupt::Kill), forwarded_(signals_before) {}
+
+  void kill_all() {
+    if (own_group_) ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);  // also in case setpgid lost a race with the kill
+    killed_ = true;
+  }
+  bool killed() const { return killed_; }
+
+  // Interrupts, timeout and ticks; true when the child has been killed.
+  bool attend(ChildResult& r, clk::time_point deadline) {
+    if (spec_.on_interrupt == OnInterrupt::Kill) {
+      if (interrupt::requested() && !killed_) {
+        interrupted_ = true;
+        kill_all();
+      }
+    } else {
+      for (unsigned c = interrupt::count(); forwarded_ < c; ++forwarded_) {
+        r.interrupted = true;
+        // Ctrl-C at the terminal already reached the child (same process group).
+        if (!interrupt::last_from_terminal()) ::kill(pid_, interrupt::signal_number());
+      }
+    }
+    if (spec_.timeout_ms > 0 && !killed_ && clk::now() >= deadline) {
+      r.timed_out = true;
+      kill_all();
+    }
+    if (spec_.on_tick && clk::now() - last_tick_ >= std::chrono::milliseconds(500)) {
+      last_tick_ = clk::now();
+      spec_.on_tick();
+    }
+    return killed_;
+  }
+  bool interrupted() const { return interrupted_; }
+
+ private:
+  const ChildSpec& spec_;
+  pid_t pid_;
+  bool own_group_;
+  bool killed_ = false, interrupted_ = false;
+  unsigned forwarded_;
+  clk::time_point last_tick_ = clk::now();
+};
 }  // namespace
 
-CommandResult run_command(const std::vector<std::string>& argv, const std::string& input, int timeout_ms,
-                          const std::map<std::string, std::string>& env, size_t max_output) {
-  if (argv.empty()) throw usage_error("no command to run");
-  int in[2], out[2], err[2];
-  if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC))
-    throw runtime_error(fmt::format("pipe: {}", errno_text(errno)));
-  auto env_strings = child_environment(env);
+ChildResult run_child(const ChildSpec& spec) {
+  if (spec.argv.empty()) throw usage_error("no command to run");
+  Pipe in, out, err, exec_status;
+  auto env_strings = child_environment(spec.env);
   std::vector<char*> envp, args;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
-  for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
+  for (const auto& s : spec.argv) args.push_back(const_cast<char*>(s.c_str()));
   args.push_back(nullptr);
+  const bool own_group = spec.on_interrupt == OnInterrupt::Kill;
+  std::optional<interrupt::ForwardScope> forwarding;
+  if (!own_group) forwarding.emplace();  // before fork: no signal may end us once it runs
+  unsigned signals_before = interrupt::count();
+
+  auto start = clk::now();
   pid_t pid = ::fork();
   if (pid < 0) throw runtime_error(fmt::format("fork: {}", errno_text(errno)));
-  if (pid == 0) {
-    ::setpgid(0, 0);  // its own group: a timeout kills the whole tree
-    ::dup2(in[0], 0);
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
+  if (pid == 0) {  // async-signal-safe calls only from here to exec
+    if (own_group) ::setpgid(0, 0);
+    if (!spec.inherit_stdin) ::dup2(in.fd[0], 0);
+    ::dup2(out.fd[1], 1);
+    ::dup2(err.fd[1], 2);
     ::signal(SIGPIPE, SIG_DFL);
     ::execvpe(args[0], args.data(), envp.data());
+    int e = errno;
+    ssize_t ignored = ::write(exec_status.fd[1], &e, sizeof e);
+    (void)ignored;
     ::_exit(127);
   }
-  ::setpgid(pid, pid);
-  ::close(in[0]);
-  ::close(out[1]);
-  ::close(err[1]);
-  ::signal(SIGPIPE, SIG_IGN);
-  CommandResult r;
+  if (own_group) ::setpgid(pid, pid);
+  std::optional<interrupt::ChildGroup> registered;
+  if (own_group) registered.emplace(pid);  // a second Ctrl-C kills its group before we exit
+  in.close(0);
+  out.close(1);
+  err.close(1);
+  exec_status.close(1);
+
+  ChildResult r;
+  // exec either succeeds (the CLOEXEC pipe closes: read returns 0) or reports its errno.
+  ssize_t got;
+  do got = ::read(exec_status.fd[0], &r.exec_errno, sizeof r.exec_errno);
+  while (got < 0 && errno == EINTR);
+  if (got != static_cast<ssize_t>(sizeof r.exec_errno)) r.exec_errno = 0;
+  if (!r.exec_errno && spec.on_start) spec.on_start(pid);
+
+  ::signal(SIGPIPE, SIG_IGN);  // a child that stops reading its stdin must not kill us
+  Running run(spec, pid, signals_before);
   size_t written = 0;
-  bool in_open = true;
-  if (input.empty()) {
-    ::close(in[1]);
-    in_open = false;
-  }
-  pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
+  bool in_open = !spec.inherit_stdin && !spec.input.empty() && !r.exec_errno;
+  if (!in_open) in.close(1);
+  pollfd fds[3] = {{out.fd[0], POLLIN, 0}, {err.fd[0], POLLIN, 0}, {in.fd[1], POLLOUT, 0}};
   int open_fds = 2;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  auto left_ms = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-  };
+  auto deadline = start + std::chrono::milliseconds(spec.timeout_ms);
   char buf[65536];
-  bool killed = false;
-  bool interrupted = false;
-  while ((open_fds > 0 || in_open) && !killed) {
-    if (interrupt::requested()) {  // Ctrl-C: the command's whole group goes too
-      kill_group(pid);
-      killed = interrupted = true;
-      break;
+  while ((open_fds > 0 || in_open) && !run.attend(r, deadline)) {
+    int wait_ms = 200;
+    if (spec.timeout_ms > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clk::now()).count();
+      wait_ms = static_cast<int>(std::clamp<long long>(left, 0, wait_ms));
     }
-    auto left = left_ms();
-    if (left <= 0) {
-      r.timed_out = true;
-      kill_group(pid);
-      killed = true;
-      break;
-    }
-    int n = ::poll(fds, in_open ? 3 : 2, static_cast<int>(std::min<long long>(left, 1000)));
+    int n = ::poll(fds, in_open ? 3 : 2, wait_ms);
     if (n < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < 2 && n > 0; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t k = ::read(fds[i].fd, buf, sizeof buf);
+      if (k < 0 && errno == EINTR) continue;
       if (k <= 0) {
-        ::close(fds[i].fd);
+        (i == 0 ? out : err).close(0);
         fds[i].fd = -1;
         --open_fds;
         continue;
       }
+      if (spec.on_output) {
+        spec.on_output(i + 1, buf, static_cast<size_t>(k));
+        continue;
+      }
       auto& dst = i == 0 ? r.out : r.err;
       dst.append(buf, static_cast<size_t>(k));
-      if (dst.size() > max_output) {
+      if (spec.max_output && dst.size() > spec.max_output) {
         r.output_too_large = true;
-        dst.resize(max_output);
-        kill_group(pid);
-        killed = true;
+        dst.resize(spec.max_output);
+        run.kill_all();
         break;
       }
     }
-    if (in_open && !killed && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
-      ssize_t k = ::write(in[1], input.data() + written, input.size() - written);
+    if (in_open && !run.killed() && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      ssize_t k = ::write(in.fd[1], spec.input.data() + written, spec.input.size() - written);
       if (k > 0) written += static_cast<size_t>(k);
-      if (k < 0 || written == input.size()) {
-        ::close(in[1]);
+      if ((k < 0 && errno != EINTR && errno != EAGAIN) || written == spec.input.size()) {
+        in.close(1);
         in_open = false;
       }
     }
   }
-  if (in_open) ::close(in[1]);
-  for (int i = 0; i < 2; ++i)
-    if (fds[i].fd >= 0) ::close(fds[i].fd);
+  in.close(1);
   // The pipes can close while the command lives on (it closed them, or left a daemon): the
-  // timeout still holds for the wait.
+  // timeout and interrupts still hold for the wait.
   int st = 0;
   useconds_t nap = 50;  // most commands exit right after closing their pipes
   for (;;) {
-    pid_t w = ::waitpid(pid, &st, killed ? 0 : WNOHANG);
+    pid_t w = ::waitpid(pid, &st, run.killed() ? 0 : WNOHANG);
     if (w == pid) break;
     if (w < 0 && errno != EINTR) break;
-    if (w == 0) {
-      if (interrupt::requested() && !killed) {
-        kill_group(pid);
-        killed = interrupted = true;
-        continue;
-      }
-      if (left_ms() <= 0) {
-        r.timed_out = true;
-        kill_group(pid);
-        killed = true;
-        continue;
-      }
+    if (w == 0 && !run.attend(r, deadline)) {
       ::usleep(nap);
-      nap = std::min<useconds_t>(nap * 2, 5000);
+      nap = std::min<useconds_t>(nap * 2, 20000);
     }
   }
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  if (interrupted) interrupt::check();
+  if (spec.on_tick) spec.on_tick();
+  r.seconds = std::chrono::duration<double>(clk::now() - start).count();
+  if (WIFEXITED(st)) {
+    r.exit_code = WEXITSTATUS(st);
+  } else if (WIFSIGNALED(st)) {
+    r.signal = WTERMSIG(st);
+    r.exit_code = 128 + r.signal;
+  }
+  if (r.exec_errno)
+    r.err = fmt::format("cannot run '{}': {}\n", spec.argv[0], errno_text(r.exec_errno));
+  if (run.interrupted()) interrupt::check();  // Kill mode: the command ends as ours does
+  if (!own_group && r.interrupted) interrupt::reset();  // the child had the signal; we go on
   return r;
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& input, int timeout_ms,
+                          const std::map<std::string, std::string>& env, size_t max_output) {
+  ChildSpec s;
+  s.argv = argv;
+  s.input = input;
+  s.timeout_ms = std::max(1, timeout_ms);
+  s.env = env;
+  s.max_output = max_output;
+  return run_child(s);
 }
 
 }  // namespace xops

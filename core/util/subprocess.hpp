@@ -1,23 +1,58 @@
 #pragma once
-// Runs a command (argv, no shell) in its own process group with input on stdin, collecting
-// stdout/stderr, under a timeout and an output cap. The whole group is killed when either is
-// exceeded, and the timeout holds even when the command closes its pipes and keeps running.
+// The one way xops runs another program (argv, no shell): `track run`'s supervised command,
+// the eval `exec:` provider, exec assertions and script checks all go through run_child.
+// Pipes for stdin/stdout/stderr, the child's own process group (so a timeout, an output cap
+// or Ctrl-C kill its whole tree), an optional timeout that holds even after the command
+// closes its pipes, and the interrupt module's signals either killing the child (default)
+// or being forwarded to it (supervision: the child decides how to stop).
+#include <sys/types.h>
+
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace xops {
 
-struct CommandResult {
-  int exit_code = -1;  // 128 + signal when killed
-  bool timed_out = false;
-  bool output_too_large = false;  // stdout or stderr passed max_output (the group was killed)
-  std::string out, err;
+enum class OnInterrupt {
+  Kill,     // Ctrl-C kills the child's process group; run_child then throws Error(Interrupted)
+  Forward,  // the child stays in our process group (it may read the terminal, and Ctrl-C
+            // reaches it directly); signals sent to us by kill(2) are forwarded to it; we wait
+            // for it to end and report `interrupted` instead of throwing
 };
 
-inline constexpr size_t kDefaultMaxOutput = 4u << 20;
+struct ChildSpec {
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;  // added to (or replacing) ours
+  std::string input;                       // written to stdin, which is then closed
+  bool inherit_stdin = false;              // the child reads our stdin instead
+  int timeout_ms = 0;                      // 0: no limit
+  size_t max_output = 4u << 20;            // per stream, collected mode only; 0: no cap
+  // When set, output is streamed here (fd 1 or 2) instead of collected into out/err.
+  std::function<void(int fd, const char* data, size_t n)> on_output;
+  std::function<void(pid_t)> on_start;  // once it runs (e.g. to sample its resource use)
+  std::function<void()> on_tick;        // about twice a second while the child runs
+  OnInterrupt on_interrupt = OnInterrupt::Kill;
+};
 
+struct ChildResult {
+  int exit_code = -1;  // the child's, or 128 + signal; 127 when it could not be started
+  int signal = 0;      // non-zero when the child died of a signal
+  int exec_errno = 0;  // non-zero when exec failed (then err says so)
+  bool timed_out = false;
+  bool output_too_large = false;  // a stream passed max_output (the group was killed)
+  bool interrupted = false;       // we received a signal while it ran (Forward mode)
+  double seconds = 0;
+  std::string out, err;  // collected mode
+};
+
+// Throws only for failures of our own (pipe, fork) and, in Kill mode, Error(Interrupted).
+ChildResult run_child(const ChildSpec& spec);
+
+// Collected output, input on stdin, a timeout: what eval's exec provider and assertions use.
+using CommandResult = ChildResult;
+inline constexpr size_t kDefaultMaxOutput = 4u << 20;
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input, int timeout_ms,
                           const std::map<std::string, std::string>& env = {},
                           size_t max_output = kDefaultMaxOutput);

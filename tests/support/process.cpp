@@ -1,4 +1,3 @@
-#include <cstdlib>
 #include "tests/support/process.hpp"
 
 #include <fcntl.h>
@@ -6,7 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 extern char** environ;
@@ -91,6 +92,14 @@ ProcResult run_xops(const std::vector<std::string>& args, const std::filesystem:
 
 ProcResult sh(const std::string& script, const std::filesystem::path& cwd) {
   return run_process({"sh", "-c", script}, cwd, {{"XOPS_BIN", xops_binary()}});
+}
+
+bool process_alive(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s;
+  if (!std::getline(f, s)) return false;
+  auto close = s.rfind(')');  // the command name may hold spaces and ')'
+  return close != std::string::npos && close + 2 < s.size() && s[close + 2] != 'Z';
 }
 
 }  // namespace xops::test

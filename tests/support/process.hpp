@@ -22,6 +22,10 @@ std::string xops_binary();
 ProcResult run_xops(const std::vector<std::string>& args, const std::filesystem::path& cwd,
                 const std::map<std::string, std::string>& env = {}, const std::string& input = {});
 
+// Whether pid is a running process (a zombie nobody reaped yet counts as gone: PID 1 in a
+// container may never reap the orphans a killed command leaves).
+bool process_alive(int pid);
+
 // sh -c SCRIPT, for git plumbing in tests.
 ProcResult sh(const std::string& script, const std::filesystem::path& cwd);
 
