@@ -12,6 +12,7 @@
 #include "core/model/model_ref.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/redact.hpp"
+#include "core/util/interrupt.hpp"
 #include "core/util/subprocess.hpp"
 #include "core/workspace.hpp"
 
@@ -79,7 +80,9 @@ class LocalProvider final : public Provider {
     auto& m = model();
     auto t0 = clk::now();
     auto ids = m.tokenizer().encode(prompt);
-    auto g = m.generate({ids}, opts_);
+    // Ctrl-C stops this case at its next token rather than after the whole answer.
+    auto g = m.generate({ids}, opts_, [](size_t, int32_t, const std::string&) { return !interrupt::requested(); });
+    interrupt::check();
     return {g[0].text, ms_since(t0), ""};
   }
   std::vector<float> embed(const std::string& text) override {

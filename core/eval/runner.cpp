@@ -131,7 +131,8 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
         try {
           ar = check_assertion(a, ctx);
         } catch (const Error& e) {
-          if (e.kind() == ErrorKind::Usage) throw;  // a broken suite stops the run
+          // A broken suite stops the run, and so does Ctrl-C (not a failed case).
+          if (e.kind() == ErrorKind::Usage || e.kind() == ErrorKind::Interrupted) throw;
           c.error = e.what();
           c.pass = false;
           break;

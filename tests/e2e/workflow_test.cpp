@@ -398,3 +398,44 @@ TEST_CASE("workflow: track run --json ends with the run as a JSON object; -q kee
   CHECK_THAT(st.out, Catch::Contains("d.bin"));  // before: -q hid status's data
   CHECK(st.err.empty());
 }
+
+TEST_CASE("workflow: track run forwards a signal to its command, which decides how to stop",
+          "[e2e][workflow][tracking]") {
+  TempDir tmp;
+  auto p = project(tmp);
+  // The command cleans up on TERM and exits 7; its background sleeper goes with it.
+  auto pid = spawn_xops({"track", "run", "-n", "graceful", "--", "sh", "-c",
+                         "trap 'kill $!; echo saved > saved.txt; exit 7' TERM; sleep 30 & wait"},
+                        p);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  kill(pid, SIGTERM);  // to xops only, as a CI runner or systemd would send it
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  kill(pid, SIGTERM);  // a second signal does not abandon the command either
+  CHECK(wait_rc(pid) == 7);  // the command's own exit code
+  CHECK(fs::exists(p / "saved.txt"));
+  auto runs = runs_of(p);
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0]["status"] == "killed");
+  CHECK(runs[0]["exit_code"] == 7);
+}
+
+TEST_CASE("workflow: Ctrl-C during an exec assertion kills its whole process tree",
+          "[e2e][workflow][eval]") {
+  TempDir tmp;
+  auto p = project(tmp);
+  write_text(p / "slow.sh", "sleep 60 & echo $! > bg.pid; wait\n");
+  write_text(p / "suite.yaml",
+             "prompts: [\"x\"]\nproviders: [\"exec:echo hi\"]\ntests:\n  - assert:\n      - type: \"exec:sh slow.sh\"\n");
+  auto pid = spawn_xops({"eval", "suite.yaml"}, p);
+  for (int i = 0; i < 50 && !fs::exists(p / "bg.pid"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(fs::exists(p / "bg.pid"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  kill(pid, SIGINT);
+  CHECK(wait_rc(pid) == 130);
+  pid_t bg = std::stoi(read_text(p / "bg.pid"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK_FALSE(process_alive(bg));  // no sleeper left behind
+  auto runs = runs_of(p);
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0]["status"] == "killed");
+}
