@@ -39,7 +39,7 @@ echo "== the model engine: greedy generation from the tiny GPT-2 fixture" >&2
 if [ -d "$DEMO_ROOT/../shared/golden/models/gpt2-tiny" ]; then
   "$XOPS" generate "$DEMO_ROOT/../shared/golden/models/gpt2-tiny" "The quick brown fox" -n 16 -v
 fi
-echo "== train the template's small model on its capitals data, then evaluate it against its gate" >&2
+echo "== train the template's small model on date rewriting, then evaluate it on held-out years" >&2
 "$XOPS" finetune configs/finetune.yaml
 git commit -qm "demo model"
 "$XOPS" eval evals/basic.yaml --junit eval-junit.xml --html eval-report.html || echo "(eval gate: exit $?)" >&2

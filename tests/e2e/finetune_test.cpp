@@ -41,7 +41,7 @@ TEST_CASE("e2e: finetune from the llm template is tracked, stored and loadable",
   }
   CHECK(has_model);
   CHECK(has_config);
-  auto gen = run_xops({"generate", "models/p-model", "Q: What is the capital of France?\nA:", "-n", "4"}, p);
+  auto gen = run_xops({"generate", "models/p-model", "Date: 2024-01-31\nLong: ", "-n", "4"}, p);
   CHECK(gen.rc == 0);
   // A second run reuses the tokenised data.
   auto again = run_xops({"finetune", "configs/finetune.yaml", "--set", "max_steps=1", "--set", "output=again",

@@ -45,7 +45,7 @@ TEST_CASE("e2e: a script under track run logs params and metrics, runs --json sh
   CHECK(run["metrics"]["acc"]["last"] == Approx(0.9));
   auto head = sh("git rev-parse HEAD", p).out;
   CHECK(run["git"]["commit"].get<std::string>() + "\n" == head);
-  CHECK(run["inputs"].contains("data/capitals.jsonl"));  // lineage: the template's tracked data
+  CHECK(run["inputs"].contains("data/dates-train.jsonl"));  // lineage: the template's tracked data
   CHECK(run["artifacts"][0]["name"] == "stdout.log");
   auto show = run_xops({"track", "show", run["id"].get<std::string>().substr(0, 22)}, p);
   CHECK(show.rc == 0);

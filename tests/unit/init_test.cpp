@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 #include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/config.hpp"
 #include "core/error.hpp"
@@ -22,7 +26,7 @@ TEST_CASE("init: llm template writes the layout, a git repo and executable hooks
   CHECK(r.git_initialized);
   CHECK(r.name == "demo");
   for (const char* f : {"xops.yaml", ".gitignore", "configs/finetune.yaml", "evals/basic.yaml",
-                        "prompts/capital.txt", "data/capitals.jsonl", ".github/workflows/xops.yml",
+                        "prompts/date.txt", "data/dates-train.jsonl", ".github/workflows/xops.yml",
                         "ci/xops-check.sh"})
     CHECK(fs::exists(tmp / "demo" / f));
   CHECK(executable(tmp / "demo/ci/xops-check.sh"));
@@ -34,6 +38,37 @@ TEST_CASE("init: llm template writes the layout, a git repo and executable hooks
   CHECK(w.empty());
   CHECK(cfg.name == "demo");
   CHECK(git::Repo::discover(tmp / "demo"));
+}
+
+// Workflow trust: a gate that scores the model on its own training data proves nothing.
+TEST_CASE("init: the llm template's eval cases are held out of its training data", "[init][workflow]") {
+  test::TempDir tmp;
+  InitOptions o;
+  o.dir = tmp / "demo";
+  o.hooks = false;
+  init_project(o);
+  auto suite = YAML::LoadFile((tmp / "demo/evals/basic.yaml").string());
+  auto tests_ref = suite["tests"].as<std::string>();
+  REQUIRE(tests_ref.rfind("file://", 0) == 0);
+  auto train = YAML::LoadFile((tmp / "demo/configs/finetune.yaml").string())["data"]["train"].as<std::string>();
+  auto training = test::read_text(tmp / "demo" / train);
+  std::ifstream cases(tmp / "demo/evals" / tests_ref.substr(7));
+  REQUIRE(cases.good());
+  std::string line;
+  size_t n = 0;
+  while (std::getline(cases, line)) {
+    if (line.empty()) continue;
+    auto vars = nlohmann::json::parse(line)["vars"];
+    ++n;
+    for (const auto& [k, v] : vars.items()) {
+      INFO(k << " = " << v);
+      CHECK(training.find(v.get<std::string>()) == std::string::npos);  // no value seen in training
+    }
+    // Nor its year: the model must map digits it never saw in that position together.
+    auto year = vars["date"].get<std::string>().substr(0, 4);
+    CHECK(training.find("Date: " + year + "-") == std::string::npos);
+  }
+  CHECK(n >= 20);
 }
 
 TEST_CASE("init: a second run refuses with a precondition error, --force rewrites", "[init]") {
