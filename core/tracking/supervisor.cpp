@@ -70,16 +70,22 @@ std::pair<unsigned long long, long> tree_usage(int root) {
 void sample_gpu(SystemSample& s) {
   static int available = -1;
   if (available == 0) return;
-  FILE* p = ::popen("nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits 2>/dev/null", "r");
-  if (!p) return;
-  char buf[256];
+  CommandResult r;
+  try {
+    r = run_command({"nvidia-smi", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits"}, "",
+                    5000);
+  } catch (const Error&) {
+    available = 0;
+    return;
+  }
   double util = 0, mem = 0;
   int rows = 0;
-  while (std::fgets(buf, sizeof buf, p)) {
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
     double u = 0, m = 0;
-    if (std::sscanf(buf, "%lf, %lf", &u, &m) == 2) util += u, mem += m, ++rows;
+    if (std::sscanf(line.c_str(), "%lf, %lf", &u, &m) == 2) util += u, mem += m, ++rows;
   }
-  int rc = ::pclose(p);
+  int rc = r.exit_code;
   available = (rc == 0 && rows > 0) ? 1 : 0;
   if (available) {
     s.gpu_util = util / rows;
