@@ -3,6 +3,7 @@
 // dozen libraries it pulls in) lives in libxops_git.so, loaded on the first Repo call, so
 // commands that never touch git start without it.
 #include <filesystem>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -15,6 +16,16 @@ namespace fs = std::filesystem;
 
 using BlobPredicate = std::function<bool(const std::string&)>;
 using BlobVisitor = std::function<void(const std::string&, const std::string&)>;
+
+// A tag as the registry reads it (gto's grammar lives in core/registry).
+struct TagInfo {
+  std::string name;
+  std::string target;      // the commit it points at (peeled)
+  bool annotated = false;  // lightweight tags carry no tagger or message
+  std::string tagger_name, tagger_email;
+  int64_t time = 0;  // tagger time, seconds since the epoch
+  std::string message;
+};
 
 // What libxops_git.so implements; see Repo for what each method does.
 class Backend {
@@ -33,6 +44,9 @@ class Backend {
   virtual std::vector<std::string> index_paths_with_suffix(const std::string& suffix) const = 0;
   virtual std::vector<std::string> all_local_commits() const = 0;
   virtual std::string commit_index(const std::string& message) = 0;
+  virtual std::vector<TagInfo> tags() const = 0;
+  virtual bool create_tag(const std::string& name, const std::string& commit, const std::string& message) = 0;
+  virtual bool is_shallow() const = 0;
 };
 
 class Library {
@@ -42,7 +56,7 @@ class Library {
   virtual std::unique_ptr<Backend> open(const fs::path& path) = 0;
   virtual std::unique_ptr<Backend> init(const fs::path& path) = 0;
 };
-inline constexpr int kGitAbi = 1;
+inline constexpr int kGitAbi = 2;
 
 class Repo {
  public:
@@ -77,6 +91,16 @@ class Repo {
   std::vector<std::string> all_local_commits() const { return b_->all_local_commits(); }
   // Commits a tree made from the index (for tests and init); returns the commit id.
   std::string commit_index(const std::string& message) { return b_->commit_index(message); }
+  // Every tag (refs/tags/*), annotated or not.
+  std::vector<TagInfo> tags() const { return b_->tags(); }
+  // Creates an annotated tag at `commit`, tagged by $GIT_COMMITTER_NAME/EMAIL, else user.name/
+  // user.email. Never moves a tag: false (nothing written) when the name is taken, which is
+  // how two racing promotions end with one winner.
+  bool create_tag(const std::string& name, const std::string& commit, const std::string& message) {
+    return b_->create_tag(name, commit, message);
+  }
+  // A shallow clone lacks history (and usually tags).
+  bool is_shallow() const { return b_->is_shallow(); }
 
  private:
   explicit Repo(std::unique_ptr<Backend> b) : b_(std::move(b)) {}

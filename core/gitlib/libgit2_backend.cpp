@@ -3,6 +3,7 @@
 
 #include <git2.h>
 
+#include <cstdlib>
 #include <exception>
 #include <mutex>
 
@@ -50,6 +51,7 @@ using Diff = Ptr<git_diff, git_diff_free>;
 using Revwalk = Ptr<git_revwalk, git_revwalk_free>;
 using Blob = Ptr<git_blob, git_blob_free>;
 
+
 std::string oid_hex(const git_oid* id) {
   char buf[GIT_OID_HEXSZ + 1];
   git_oid_tostr(buf, sizeof buf, id);
@@ -75,6 +77,9 @@ class LibGit2Repo final : public Backend {
   std::vector<std::string> index_paths_with_suffix(const std::string& suffix) const override;
   std::vector<std::string> all_local_commits() const override;
   std::string commit_index(const std::string& message) override;
+  std::vector<TagInfo> tags() const override;
+  bool create_tag(const std::string& name, const std::string& commit, const std::string& message) override;
+  bool is_shallow() const override { return git_repository_is_shallow(repo_) == 1; }
 
  private:
   git_repository* repo_;
@@ -296,6 +301,52 @@ std::string LibGit2Repo::commit_index(const std::string& message) {
                           message.c_str(), tree.get(), parents.size(), parents.data()),
         "commit");
   return oid_hex(&commit_id);
+}
+
+std::vector<TagInfo> LibGit2Repo::tags() const {
+  git_strarray names{};
+  check(git_tag_list(&names, repo_), "list tags");
+  std::vector<TagInfo> out;
+  for (size_t i = 0; i < names.count; ++i) {
+    TagInfo t;
+    t.name = names.strings[i];
+    Object obj;
+    if (git_revparse_single(obj.out(), repo_, ("refs/tags/" + t.name).c_str()) < 0) continue;
+    if (git_object_type(obj.get()) == GIT_OBJECT_TAG) {
+      auto* tag = reinterpret_cast<git_tag*>(obj.get());
+      t.annotated = true;
+      if (const git_signature* s = git_tag_tagger(tag)) {
+        t.tagger_name = s->name ? s->name : "";
+        t.tagger_email = s->email ? s->email : "";
+        t.time = s->when.time;
+      }
+      t.message = git_tag_message(tag) ? git_tag_message(tag) : "";
+    }
+    Object commit;
+    if (git_object_peel(commit.out(), obj.get(), GIT_OBJECT_COMMIT) < 0) continue;  // a tag of a blob
+    t.target = oid_hex(git_object_id(commit.get()));
+    out.push_back(std::move(t));
+  }
+  git_strarray_dispose(&names);
+  return out;
+}
+
+bool LibGit2Repo::create_tag(const std::string& name, const std::string& commit, const std::string& message) {
+  git_oid id;
+  check(git_oid_fromstr(&id, commit.c_str()), "commit id " + commit);
+  Object target;
+  check(git_object_lookup(target.out(), repo_, &id, GIT_OBJECT_COMMIT), "lookup " + commit);
+  Signature sig;
+  const char* n = std::getenv("GIT_COMMITTER_NAME");
+  const char* e = std::getenv("GIT_COMMITTER_EMAIL");
+  if (n && *n && e && *e) check(git_signature_now(sig.out(), n, e), "signature");
+  else if (git_signature_default(sig.out(), repo_) < 0)
+    check(git_signature_now(sig.out(), "xops", "xops@localhost"), "signature");
+  git_oid tag_id;
+  int rc = git_tag_create(&tag_id, repo_, name.c_str(), target.get(), sig.get(), message.c_str(), 0);
+  if (rc == GIT_EEXISTS) return false;
+  check(rc, "create tag " + name);
+  return true;
 }
 
 }  // namespace xops::git

@@ -1,0 +1,258 @@
+#include "core/registry/promote.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "core/eval/suite.hpp"
+#include "core/store/object_store.hpp"
+#include "core/track/track_context.hpp"
+#include "core/tracking/tracker.hpp"
+#include "core/util/safe_path.hpp"
+#include "core/workspace.hpp"
+
+namespace xops::registry {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+git::Repo repo_of(const Workspace& ws) {
+  auto repo = git::Repo::discover(ws.root());
+  if (!repo) throw precondition_error("the registry needs a git repository", "run `git init` (or `xops init`)");
+  return std::move(*repo);
+}
+
+std::string short_sha(const std::string& c) { return c.substr(0, 12); }
+
+std::optional<Pointer> find_pointer(const TrackContext& tc, const std::string& rel, const std::string& commit) {
+  for (auto& p : tc.pointers_at(commit))
+    if (p.rel == rel) return p.ptr;
+  return std::nullopt;
+}
+
+}  // namespace
+
+Registry load_registry(const Workspace& ws) {
+  return Registry::from_tags(repo_of(ws).tags());
+}
+
+const ArtifactConfig& artifact_config(const Workspace& ws, const std::string& name) {
+  for (const auto& a : ws.config().artifacts)
+    if (a.name == name) return a;
+  throw precondition_error(fmt::format("no artifact '{}' in {}", name, ws.config().file.filename().string()),
+                           "declare it under `artifacts:` (name: {path, type, description})");
+}
+
+Pointer artifact_pointer_at(const Workspace& ws, const ArtifactConfig& a, const std::string& commit) {
+  TrackContext tc(ws);
+  if (auto p = find_pointer(tc, a.path, commit)) return *p;
+  throw precondition_error(fmt::format("artifact '{}' ({}) is not tracked at commit {}", a.name, a.path, short_sha(commit)),
+                           fmt::format("track it with `xops track add {}` and commit the pointer", a.path));
+}
+
+fs::path materialize_content(const Workspace& ws, const Pointer& p) {
+  auto base = ws.state_dir() / "refs";
+  auto dest = base / p.sha256;
+  auto result = p.is_dir ? dest : dest / p.name;
+  std::error_code ec;
+  if (fs::exists(dest, ec)) return result;  // complete: written under a temp name, then renamed
+  ws.ensure_state_dirs();
+  fs::create_directories(base);
+  ObjectStore store(ws.objects_dir(), ws.tmp_dir());
+  std::vector<ManifestEntry> entries;
+  if (p.is_dir) {
+    if (!store.has(p.sha256))
+      throw precondition_error(fmt::format("the content of this version ({}) is not in the local store", short_sha(p.sha256)),
+                               "fetch it with `xops track pull`");
+    entries = parse_manifest(store.read(p.sha256), p.sha256);
+  } else {
+    entries.push_back({p.name, p.sha256, p.size, false});
+  }
+  for (const auto& e : entries)
+    if (!store.has(e.sha256))
+      throw precondition_error(fmt::format("object {} ({}) of this version is not in the local store", short_sha(e.sha256), e.path),
+                               "fetch it with `xops track pull`");
+  auto tmp = ws.tmp_dir() / fmt::format("ref-{}-{}", p.sha256.substr(0, 16), ::getpid());
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp);
+  try {
+    SafeRoot root(tmp);
+    for (const auto& e : entries) {
+      require_safe_path(e.path, "manifest " + short_sha(p.sha256));
+      store.materialize(e.sha256, root, e.path, LinkMode::Copy, e.executable);
+    }
+    fs::rename(tmp, dest, ec);  // a racing process may have won: its copy is as good
+    if (ec) fs::remove_all(tmp, ec);
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  return result;
+}
+
+std::optional<ResolvedContent> resolve_content(const Workspace& ws, const std::string& ref) {
+  auto r = parse_ref(ref);
+  if (!r) return std::nullopt;
+  const auto& a = artifact_config(ws, r->artifact);
+  auto repo = repo_of(ws);
+  auto reg = Registry::from_tags(repo.tags());
+  ResolvedContent out;
+  out.version = resolve(reg, *r, repo.is_shallow());
+  out.pointer = artifact_pointer_at(ws, a, out.version.commit);
+  out.path = materialize_content(ws, out.pointer);
+  return out;
+}
+
+RegisterResult register_version(const Workspace& ws, const RegisterRequest& r) {
+  if (!valid_artifact_name(r.artifact))
+    throw usage_error(fmt::format("'{}' is not a valid artifact name", r.artifact),
+                      "lowercase letters, digits, '-', '_' (and '/' between them)");
+  const auto& a = artifact_config(ws, r.artifact);
+  auto repo = repo_of(ws);
+  std::string commit;
+  try {
+    commit = repo.resolve_commit(r.rev);
+  } catch (const Error& e) {
+    throw usage_error(fmt::format("cannot resolve '{}' to a commit", r.rev), "give a commit, branch or tag");
+  }
+  auto ptr = artifact_pointer_at(ws, a, commit);
+  auto reg = Registry::from_tags(repo.tags());
+  const ArtifactState* st = reg.find(r.artifact);
+  std::string version = r.version;
+  if (version.empty()) {
+    SemVer v{0, 0, 0, "", ""};
+    const VersionInfo* latest = st ? st->latest() : nullptr;
+    if (latest) v = *parse_semver(latest->version);
+    v.prerelease.clear(), v.build.clear();
+    if (r.bump == RegisterRequest::Major) v = {v.major + 1, 0, 0, "", ""};
+    else if (r.bump == RegisterRequest::Minor) v = {v.major, v.minor + 1, 0, "", ""};
+    else v.patch += 1;
+    version = v.str();
+  } else {
+    if (!version.empty() && version[0] != 'v') version = "v" + version;
+    auto v = parse_semver(version);
+    if (!v) throw usage_error(fmt::format("'{}' is not a SemVer 2 version", r.version), "for example v1.2.0 or v2.0.0-rc.1");
+    if (st)
+      if (auto* l = st->latest(); l && compare(*v, *parse_semver(l->version)) <= 0)
+        throw usage_error(fmt::format("{} is not above the latest version {}", version, l->version),
+                          "versions only go up; pick a greater one");
+  }
+  if (st) {
+    if (auto* same = st->at_commit(commit))
+      throw precondition_error(fmt::format("commit {} is already registered as {}@{}", short_sha(commit), r.artifact,
+                                           same->version),
+                               "commit the new content first, or promote that version");
+    // One version per content: the same bytes under another commit are that version.
+    TrackContext tc(ws);
+    for (const auto& v : st->versions)
+      if (auto p = v.registered && !v.deregistered ? find_pointer(tc, a.path, v.commit) : std::nullopt;
+          p && p->sha256 == ptr.sha256)
+        throw precondition_error(fmt::format("this content is already registered as {}@{}", r.artifact, v.version),
+                                 "promote that version; register again after the artifact changes");
+  }
+  TagName t{r.artifact, Action::Register, version, "", 0};
+  auto tag = format_tag_name(t);
+  auto msg = r.message.empty() ? fmt::format("Registering {} version {}", r.artifact, version) : r.message;
+  msg += fmt::format("\n\nxops-content: {}\n", ptr.sha256);
+  if (!repo.create_tag(tag, commit, msg))
+    throw precondition_error(fmt::format("tag {} exists already", tag), "someone registered it first; run again to take the next version");
+  return {tag, version, commit, ptr.sha256};
+}
+
+namespace {
+
+// The most recent eval run of exactly this suite content and this artifact content.
+GateCheck check_eval_gate(const std::vector<RunRecord>& runs, const GateConfig& g,
+                          const fs::path& root, const std::string& content_hash) {
+  GateCheck c;
+  c.suite = g.eval;
+  c.min_pass_rate = g.min_pass_rate;
+  std::vector<std::string> warnings;
+  try {
+    c.suite_hash = load_suite(root / g.eval, &warnings).content_sha256;
+  } catch (const Error& e) {
+    c.reason = fmt::format("the gate's suite cannot be read: {}", e.what());
+    return c;
+  }
+  for (const auto& run : runs) {  // newest first
+    if (run.kind != "eval") continue;
+    bool suite = false, content = false;
+    for (const auto& [k, v] : run.inputs) {
+      suite |= k.rfind("eval-suite:", 0) == 0 && v == c.suite_hash;
+      content |= k.rfind("provider:", 0) == 0 && v == content_hash;
+    }
+    if (!suite || !content) continue;
+    c.run_id = run.id;
+    for (const auto& m : run.metrics)
+      if (m.key == "pass_rate") c.pass_rate = m.last;
+    if (run.status != "finished") {
+      c.reason = fmt::format("the latest eval of this content ended {}", run.status);
+    } else if (!c.pass_rate) {
+      c.reason = "that eval recorded no pass_rate";
+    } else if (*c.pass_rate + 1e-12 < g.min_pass_rate) {
+      c.reason = fmt::format("pass_rate {:.3f} < {:.3f}", *c.pass_rate, g.min_pass_rate);
+    } else {
+      c.passed = true;
+      c.reason = fmt::format("pass_rate {:.3f} >= {:.3f}", *c.pass_rate, g.min_pass_rate);
+    }
+    return c;
+  }
+  c.reason = "no eval of exactly this content with this suite";
+  return c;
+}
+
+}  // namespace
+
+PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text, const std::string& stage) {
+  const auto& stages = ws.config().stages;
+  if (std::find(stages.begin(), stages.end(), stage) == stages.end())
+    throw usage_error(fmt::format("unknown stage '{}'", stage),
+                      fmt::format("stages in {}: {}", ws.config().file.filename().string(), fmt::join(stages, ", ")));
+  auto ref = parse_ref(ref_text);
+  if (!ref) {
+    if (!valid_artifact_name(ref_text))
+      throw usage_error(fmt::format("'{}' is not a version reference", ref_text), "use NAME@vX.Y.Z, NAME@latest or NAME");
+    ref = Ref{ref_text, Ref::Latest, "latest"};
+  }
+  if (ref->kind == Ref::Stage && ref->value == stage)
+    throw usage_error(fmt::format("{} is already the version in {}", ref_text, stage));
+  const auto& a = artifact_config(ws, ref->artifact);
+  auto repo = repo_of(ws);
+  auto reg = Registry::from_tags(repo.tags());
+  PromotionPlan plan;
+  plan.stage = stage;
+  plan.version = resolve(reg, *ref, repo.is_shallow());
+  plan.content_hash = artifact_pointer_at(ws, a, plan.version.commit).sha256;
+  const auto* st = reg.find(ref->artifact);
+  if (st) {
+    if (auto it = st->stages.find(stage); it != st->stages.end()) plan.current = it->second.version;
+    if (st->deprecated)
+      throw precondition_error(fmt::format("artifact '{}' is deprecated", ref->artifact), "register it again under a new name");
+  }
+  plan.tag = format_tag_name({ref->artifact, Action::Assign, "", stage, (st ? st->max_counter : 0) + 1});
+  auto tracker = Tracker::for_workspace(ws);
+  RunQuery q;
+  q.sort = "-start_time";
+  auto runs = tracker.list(q);
+  for (const auto& g : ws.config().gates)
+    if (g.stage == stage) plan.gates.push_back(check_eval_gate(runs, g, ws.root(), plan.content_hash));
+  plan.allowed = std::all_of(plan.gates.begin(), plan.gates.end(), [](const GateCheck& c) { return c.passed; });
+  return plan;
+}
+
+void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message) {
+  if (!plan.allowed) throw Error(ErrorKind::CheckFailed, "the gates did not pass; nothing was written");
+  auto repo = repo_of(ws);
+  std::string msg = message.empty() ? fmt::format("Promoting {}@{} to {}", plan.version.artifact, plan.version.version, plan.stage)
+                                    : message;
+  msg += fmt::format("\n\nxops-content: {}\n", plan.content_hash);
+  for (const auto& g : plan.gates)
+    msg += fmt::format("xops-gate: {} run={} {}\n", g.suite, g.run_id, g.reason);
+  if (!repo.create_tag(plan.tag, plan.version.commit, msg))
+    throw precondition_error(fmt::format("tag {} was written by another promotion meanwhile", plan.tag),
+                             "run the promotion again: it takes the next counter");
+}
+
+}  // namespace xops::registry

@@ -1,0 +1,77 @@
+#pragma once
+// Registering versions, promoting them through stages behind evaluation gates, and turning a
+// registry reference into content on disk. Core only: no printing; the command renders.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/registry/registry.hpp"
+#include "core/store/pointer.hpp"
+
+namespace xops {
+class Workspace;
+}
+
+namespace xops::registry {
+
+// The registry of the workspace's repository (its tags).
+Registry load_registry(const Workspace& ws);
+
+const ArtifactConfig& artifact_config(const Workspace& ws, const std::string& name);
+
+// The artifact's tracked content at a commit: its pointer (PATH.xops) in that commit's tree.
+// Throws a precondition error when the artifact was not tracked there.
+Pointer artifact_pointer_at(const Workspace& ws, const ArtifactConfig& a, const std::string& commit);
+
+// The directory (or file) holding exactly this content, materialised once per content hash
+// under .xops/refs/ from the local store (verified); a hint to `track pull` when objects are
+// missing.
+std::filesystem::path materialize_content(const Workspace& ws, const Pointer& p);
+
+// A registry ref (name@v1.2.0, name@latest, name#prod) resolved to content on disk; nullopt
+// when `ref` is not registry syntax.
+struct ResolvedContent {
+  Resolved version;
+  Pointer pointer;
+  std::filesystem::path path;
+};
+std::optional<ResolvedContent> resolve_content(const Workspace& ws, const std::string& ref);
+
+struct RegisterRequest {
+  std::string artifact, rev = "HEAD", version;  // version empty: bump
+  enum Bump { Patch, Minor, Major } bump = Patch;
+  std::string message;
+};
+struct RegisterResult {
+  std::string tag, version, commit, content_hash;
+};
+RegisterResult register_version(const Workspace& ws, const RegisterRequest& r);
+
+struct GateCheck {
+  std::string suite;
+  std::string suite_hash;
+  double min_pass_rate = 0;
+  bool passed = false;
+  std::string run_id;  // the evidence, when an eval of exactly this content was found
+  std::optional<double> pass_rate;
+  std::string reason;
+};
+
+struct PromotionPlan {
+  Resolved version;
+  std::string stage, content_hash, tag;  // the tag it would write
+  std::vector<GateCheck> gates;
+  bool allowed = false;
+  std::string current;  // the version now in the stage ("" when none)
+};
+
+// Checks every gate of `stage` for the version `ref` names (name@vX, name@latest, or a bare
+// name: its latest version); writes nothing.
+PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref, const std::string& stage);
+// Writes the assignment tag of an allowed plan; a precondition error when another promotion
+// took the counter first (nothing written).
+void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message);
+
+}  // namespace xops::registry

@@ -1,0 +1,81 @@
+// The registry's grammar (gto's tag names, SemVer 2) and its replay of tag history.
+#include <catch2/catch.hpp>
+
+#include "core/git.hpp"
+#include "core/registry/registry.hpp"
+#include "core/registry/tag_name.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace xops;
+using namespace xops::registry;
+
+TEST_CASE("registry: gto tag names parse and format both ways", "[unit][registry]") {
+  struct Case {
+    const char* tag;
+    Action action;
+    const char* artifact;
+    const char* value;
+    int counter;
+  };
+  for (auto c : {Case{"model@v1.2.3", Action::Register, "model", "v1.2.3", 0},
+                 Case{"model@v1.2.3!#4", Action::Deregister, "model", "v1.2.3", 4},
+                 Case{"model#prod#3", Action::Assign, "model", "prod", 3},
+                 Case{"model#prod", Action::Assign, "model", "prod", 0},
+                 Case{"model#prod!#5", Action::Unassign, "model", "prod", 5},
+                 Case{"model@deprecated#6", Action::Deprecate, "model", "", 6},
+                 Case{"nlp/intent-clf@v0.1.0-rc.1+build.5", Action::Register, "nlp/intent-clf", "v0.1.0-rc.1+build.5", 0}}) {
+    INFO(c.tag);
+    auto t = parse_tag_name(c.tag);
+    REQUIRE(t);
+    CHECK(t->action == c.action);
+    CHECK(t->artifact == c.artifact);
+    CHECK((c.action == Action::Assign || c.action == Action::Unassign ? t->stage : t->version) == c.value);
+    CHECK(t->counter == c.counter);
+    CHECK(format_tag_name(*t) == c.tag);
+  }
+  for (const char* bad : {"v1.0.0", "model@1.0.0", "model@v1.0", "model@v01.0.0", "Model@v1.0.0", "model#",
+                          "model#prod#0", "model#prod#x", "model@v1.0.0#prod", "-m@v1.0.0", "model#pr od#1",
+                          "a//b@v1.0.0", "model@v1.0.0-01"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_tag_name(bad));
+  }
+}
+
+TEST_CASE("registry: SemVer 2 precedence", "[unit][registry]") {
+  auto lt = [](const char* a, const char* b) { return compare(*parse_semver(a), *parse_semver(b)) < 0; };
+  CHECK(lt("v1.0.0-alpha", "v1.0.0-alpha.1"));
+  CHECK(lt("v1.0.0-alpha.1", "v1.0.0-alpha.beta"));
+  CHECK(lt("v1.0.0-beta.2", "v1.0.0-beta.11"));
+  CHECK(lt("v1.0.0-rc.1", "v1.0.0"));
+  CHECK(lt("v1.9.0", "v1.10.0"));
+  CHECK(compare(*parse_semver("v1.0.0+a"), *parse_semver("v1.0.0+b")) == 0);
+  CHECK(parse_semver("v2.0.0-rc.1")->str() == "v2.0.0-rc.1");
+}
+
+TEST_CASE("registry: refs", "[unit][registry]") {
+  CHECK(parse_ref("m@v1.0.0")->kind == Ref::Version);
+  CHECK(parse_ref("m@latest")->kind == Ref::Latest);
+  CHECK(parse_ref("m#prod")->kind == Ref::Stage);
+  CHECK_FALSE(parse_ref("models/m"));
+  CHECK_FALSE(parse_ref("m@prod"));
+  CHECK_FALSE(parse_ref("m@v1#prod"));
+}
+
+TEST_CASE("registry: a tag is never moved; the second of two racing writers gets false", "[unit][registry]") {
+  test::TempDir tmp;
+  auto repo = git::Repo::init(tmp.path());
+  test::write_text(tmp / "f", "x");
+  repo.add({"f"});
+  auto c = repo.commit_index("one");
+  CHECK(repo.create_tag("m#prod#1", c, "first"));
+  CHECK_FALSE(repo.create_tag("m#prod#1", c, "second"));
+  auto tags = repo.tags();
+  REQUIRE(tags.size() == 1);
+  CHECK(tags[0].annotated);
+  CHECK(tags[0].target == c);
+  CHECK(tags[0].message.rfind("first", 0) == 0);
+  auto reg = Registry::from_tags(tags);
+  REQUIRE(reg.find("m"));
+  CHECK(reg.find("m")->stages.at("prod").version == c.substr(0, 7));  // an unregistered commit
+}
