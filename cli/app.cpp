@@ -51,6 +51,9 @@ void check_verbs(CLI::App& app, int argc, char** argv) {
       level = level->get_subcommand(a);
       continue;
     }
+    // A verb with subcommands and a positional of its own (`promote REF`) takes other words.
+    auto positionals = level->get_options([](const CLI::Option* o) { return o->get_positional(); });
+    if (!positionals.empty()) return;
     std::string where = level == &app ? "xops" : "xops " + level->get_name();
     auto guess = closest(a, names);
     throw usage_error(
@@ -130,6 +133,11 @@ void add_examples(CLI::App& app) {
       {"track report", "xops track report --html runs.html --filter \"tags.team = 'nlp'\""},
       {"finetune", "xops finetune configs/finetune.yaml\n  xops finetune configs/lora.yaml --set lora.r=16 --set max_steps=500\n  xops finetune configs/lora.yaml --resume"},
       {"eval", "xops eval evals/basic.yaml\n  xops eval evals/basic.yaml --model models/tuned --junit results.xml --html report.html\n  xops eval suite.yaml --key-host llm.internal:8080"},
+      {"promote", "xops promote register mymodel && xops promote mymodel@v0.0.1 --to staging --dry-run\n  xops eval evals/basic.yaml --model mymodel@v0.0.1 && xops promote mymodel@v0.0.1 --to staging\n  xops generate mymodel#prod \"Hello\"   # whatever holds prod"},
+      {"promote register", "xops promote register mymodel               # next patch version at HEAD\n  xops promote register mymodel HEAD~2 --version v1.0.0 -m \"first release\""},
+      {"promote ls", "xops promote ls\n  xops --json promote ls"},
+      {"promote history", "xops promote history mymodel"},
+      {"promote show", "xops promote show mymodel#prod"},
       {"generate", "xops generate models/tiny \"Once upon a time\" -n 32\n  echo hi | xops generate models/tiny --json -t 0.7 --seed 1\n  xops generate models/tiny --batch prompts.jsonl > out.jsonl"},
       {"config", "xops config\n  xops --json config"},
       {"help", "xops help track run"},
@@ -227,6 +235,7 @@ int run(int argc, char** argv) {
   commands::register_track(app, ctx);
   commands::register_finetune(app, ctx);
   commands::register_eval(app, ctx);
+  commands::register_promote(app, ctx);
   commands::register_generate(app, ctx);
   commands::register_config(app, ctx);
   auto help_words = std::make_shared<std::vector<std::string>>();

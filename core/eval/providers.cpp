@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/http.hpp"
 #include "core/model/model_ref.hpp"
+#include "core/store/pointer.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/redact.hpp"
 #include "core/util/interrupt.hpp"
@@ -23,18 +24,19 @@ namespace {
 using clk = std::chrono::steady_clock;
 double ms_since(clk::time_point t) { return std::chrono::duration<double, std::milli>(clk::now() - t).count(); }
 
+// Content hash of a model or adapter directory: the id of its manifest, so it equals the
+// pointer hash `xops track add` gives the same tree (promotion gates match on it).
 std::string dir_hash(const std::filesystem::path& dir) {
-  // Content hash of a model or adapter directory: every file's name and SHA-256.
-  std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  Sha256 h;
-  for (const auto& f : files) {
-    auto line = f.lexically_relative(dir).generic_string() + " " + sha256_file(f) + "\n";
-    h.update(line.data(), line.size());
+  if (!std::filesystem::is_directory(dir)) return sha256_file(dir);
+  std::vector<ManifestEntry> entries;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file() || e.is_symlink()) continue;
+    auto st = e.status();
+    entries.push_back({e.path().lexically_relative(dir).generic_string(), sha256_file(e.path()),
+                       static_cast<uint64_t>(e.file_size()),
+                       (st.permissions() & std::filesystem::perms::owner_exec) != std::filesystem::perms::none});
   }
-  return h.hex();
+  return sha256_of_manifest(entries);
 }
 
 std::vector<std::string> stops_of(const nlohmann::json& c) {

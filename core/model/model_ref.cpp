@@ -1,6 +1,7 @@
 #include "core/model/model_ref.hpp"
 
 #include "core/error.hpp"
+#include "core/registry/promote.hpp"
 #include "core/workspace.hpp"
 
 namespace xops {
@@ -19,9 +20,13 @@ std::filesystem::path resolve_model_ref(const std::string& ref, const Workspace*
         return p;
       }
   }
+  // A registry ref (name@v1.2.0, name@latest, name#prod): exactly that version's content.
+  if (ws)
+    if (auto r = registry::resolve_content(*ws, ref)) return r->path;
   if (ref.find('@') != std::string::npos || ref.find('#') != std::string::npos)
-    throw precondition_error(fmt::format("'{}' is a registry reference; the registry is not available yet", ref),
-                             "pass the model's directory, or an artifact name from xops.yaml");
+    throw precondition_error(fmt::format("'{}' looks like a registry reference, but {}", ref,
+                                         ws ? "it is not one (NAME@vX.Y.Z, NAME@latest, NAME#STAGE)" : "there is no project here"),
+                             "pass the model's directory, an artifact name from xops.yaml, or a registry reference");
   // A missing model is a precondition (3) in every command, like a missing object.
   throw precondition_error(fmt::format("no model '{}': not a directory{}", ref, ws ? " nor an artifact in xops.yaml" : ""),
                     "give a Hugging Face model directory (config.json, model.safetensors, tokenizer)");

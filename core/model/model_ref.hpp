@@ -1,6 +1,7 @@
 #pragma once
 // Resolves a model REF to a directory: a path, or an artifact name from xops.yaml.
-// Registry refs (name@v1.2.0, name#prod) are recognised and refused until the registry lands.
+// Registry refs (name@v1.2.0, name@latest, name#prod) give that version's content, materialised
+// once per content hash under .xops/refs/.
 #include <filesystem>
 #include <string>
 

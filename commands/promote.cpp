@@ -1,0 +1,271 @@
+// `xops promote`: the git-tag registry (gto's grammar) and promotion through stages behind
+// evaluation gates. The registry logic lives in core/registry; this file parses and renders.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "cli/context.hpp"
+#include "cli/table.hpp"
+#include "commands/commands.hpp"
+#include "core/error.hpp"
+#include "core/registry/promote.hpp"
+#include "core/tracking/tracker.hpp"
+#include "core/workspace.hpp"
+
+namespace xops::commands {
+
+namespace {
+
+using nlohmann::json;
+using namespace registry;
+
+std::string when(int64_t t) {
+  if (!t) return "";
+  std::time_t tt = static_cast<std::time_t>(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", std::gmtime(&tt));
+  return buf;
+}
+
+std::string short_hash(const std::string& h) { return h.substr(0, 12); }
+
+json gate_json(const GateCheck& g) {
+  return {{"suite", g.suite},
+          {"suite_sha256", g.suite_hash},
+          {"min_pass_rate", g.min_pass_rate},
+          {"passed", g.passed},
+          {"run", g.run_id.empty() ? json(nullptr) : json(g.run_id)},
+          {"pass_rate", g.pass_rate ? json(*g.pass_rate) : json(nullptr)},
+          {"reason", g.reason}};
+}
+
+struct PromoteFlags {
+  std::string ref, to, message;
+  bool dry_run = false;
+};
+
+int run_promote(cli::Context& ctx, const PromoteFlags& f) {
+  auto& out = ctx.out();
+  auto& ws = ctx.workspace();
+  if (f.to.empty()) throw usage_error("which stage? give --to STAGE", "xops promote NAME@vX.Y.Z --to staging");
+  auto plan = plan_promotion(ws, f.ref, f.to);
+  bool write = plan.allowed && !f.dry_run;
+  if (write) apply_promotion(ws, plan, f.message);
+  if (out.json()) {
+    json gates = json::array();
+    for (const auto& g : plan.gates) gates.push_back(gate_json(g));
+    out.print_json({{"artifact", plan.version.artifact},
+                    {"version", plan.version.version},
+                    {"commit", plan.version.commit},
+                    {"content_sha256", plan.content_hash},
+                    {"stage", plan.stage},
+                    {"previous", plan.current.empty() ? json(nullptr) : json(plan.current)},
+                    {"allowed", plan.allowed},
+                    {"dry_run", f.dry_run},
+                    {"tag", write ? json(plan.tag) : json(nullptr)},
+                    {"gates", gates}});
+  } else {
+    out.info(fmt::format("{}@{} (commit {}, content {}) -> {}{}", plan.version.artifact, plan.version.version,
+                         short_hash(plan.version.commit), short_hash(plan.content_hash), plan.stage,
+                         plan.current.empty() ? "" : fmt::format(" (now {})", plan.current)));
+    if (plan.gates.empty()) out.info(fmt::format("no gates for {} in xops.yaml", plan.stage));
+    cli::Table t({"GATE", "SUITE", "NEED", "RESULT", "EVIDENCE", "WHY"});
+    for (const auto& g : plan.gates)
+      t.add({"eval", g.suite, fmt::format("pass_rate >= {:.2f}", g.min_pass_rate), g.passed ? "PASS" : "FAIL",
+             g.run_id.empty() ? "-" : "run " + g.run_id, g.reason},
+            {cli::Style::None, cli::Style::None, cli::Style::None, g.passed ? cli::Style::Green : cli::Style::Red});
+    if (t.size()) t.print(out);
+    if (write) out.info(fmt::format("promoted: tag {} written (push it with `git push origin {}`)", plan.tag, plan.tag));
+    else if (plan.allowed) out.info(fmt::format("dry run: every gate passes; would write tag {}", plan.tag));
+  }
+  if (!plan.allowed) {
+    size_t failed = 0;
+    std::string first;
+    for (const auto& g : plan.gates)
+      if (!g.passed && !failed++) first = g.suite;
+    throw Error(ErrorKind::CheckFailed,
+                fmt::format("promotion of {}@{} to {} refused: {} of {} gate(s) failed; nothing was written",
+                            plan.version.artifact, plan.version.version, plan.stage, failed, plan.gates.size()),
+                fmt::format("evaluate exactly this version: `xops eval {} --model {}@{}`, then promote again", first,
+                            plan.version.artifact, plan.version.version));
+  }
+  return 0;
+}
+
+struct RegisterFlags {
+  RegisterRequest r;
+  bool minor = false, major = false;
+};
+
+int run_register(cli::Context& ctx, RegisterFlags& f) {
+  auto& out = ctx.out();
+  if (f.minor && f.major) throw usage_error("--bump-minor and --bump-major exclude each other");
+  if (!f.r.version.empty() && (f.minor || f.major)) throw usage_error("--version excludes --bump-*");
+  f.r.bump = f.major ? RegisterRequest::Major : f.minor ? RegisterRequest::Minor : RegisterRequest::Patch;
+  auto res = register_version(ctx.workspace(), f.r);
+  if (out.json())
+    out.print_json({{"artifact", f.r.artifact}, {"version", res.version}, {"commit", res.commit},
+                    {"content_sha256", res.content_hash}, {"tag", res.tag}});
+  else
+    out.info(fmt::format("registered {}@{} at commit {} (content {}): tag {}", f.r.artifact, res.version,
+                         short_hash(res.commit), short_hash(res.content_hash), res.tag));
+  return 0;
+}
+
+int run_ls(cli::Context& ctx) {
+  auto& out = ctx.out();
+  auto& ws = ctx.workspace();
+  auto reg = load_registry(ws);
+  const auto& stages = ws.config().stages;
+  std::vector<std::string> names;
+  for (const auto& a : ws.config().artifacts) names.push_back(a.name);
+  for (const auto& [n, a] : reg.artifacts())
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);  // tags of undeclared ones
+  json arr = json::array();
+  std::vector<std::string> headers = {"ARTIFACT", "TYPE", "LATEST"};
+  for (const auto& s : stages) headers.push_back(s);
+  cli::Table t(headers);
+  for (const auto& n : names) {
+    const ArtifactState* st = reg.find(n);
+    std::string type = "";
+    for (const auto& a : ws.config().artifacts)
+      if (a.name == n) type = a.type;
+    const VersionInfo* latest = st ? st->latest() : nullptr;
+    json j = {{"name", n}, {"type", type.empty() ? json(nullptr) : json(type)}, {"deprecated", st && st->deprecated},
+              {"latest", latest ? json(latest->version) : json(nullptr)}};
+    json vs = json::array(), js = json::object();
+    if (st) {
+      for (const auto& v : st->versions)
+        vs.push_back({{"version", v.version}, {"commit", v.commit}, {"tag", v.tag}, {"registered", v.registered},
+                      {"deregistered", v.deregistered}, {"author", v.author}, {"time", v.time}});
+      for (const auto& [stage, h] : st->stages)
+        js[stage] = {{"version", h.version}, {"commit", h.commit}, {"tag", h.tag}, {"time", h.time}};
+    }
+    j["versions"] = vs;
+    j["stages"] = js;
+    arr.push_back(j);
+    std::vector<std::string> row = {n + (st && st->deprecated ? " (deprecated)" : ""), type,
+                                    latest ? latest->version : "-"};
+    for (const auto& s : stages) {
+      auto it = st ? st->stages.find(s) : decltype(st->stages.end()){};
+      row.push_back(st && it != st->stages.end() ? it->second.version : "-");
+    }
+    t.add(row);
+  }
+  if (out.json()) out.print_json(arr);
+  else t.print(out);
+  return 0;
+}
+
+int run_history(cli::Context& ctx, const std::string& name) {
+  auto& out = ctx.out();
+  auto reg = load_registry(ctx.workspace());
+  const ArtifactState* st = reg.find(name);
+  if (!st) throw precondition_error(fmt::format("no registry tags for '{}'", name), "`xops promote ls` lists artifacts; maybe `git fetch --tags`");
+  json arr = json::array();
+  cli::Table t({"TIME (UTC)", "EVENT", "VERSION", "STAGE", "BY", "TAG", "MESSAGE"});
+  for (const auto& e : st->history) {
+    std::string version = e.version;
+    if (version.empty() && (e.action == Action::Assign || e.action == Action::Unassign))
+      if (auto* v = st->at_commit(e.commit)) version = v->version;
+    auto first_line = e.message.substr(0, e.message.find('\n'));
+    arr.push_back({{"time", e.time}, {"event", action_name(e.action)}, {"version", version}, {"stage", e.stage},
+                   {"author", e.author}, {"author_email", e.author_email}, {"commit", e.commit}, {"tag", e.tag},
+                   {"message", e.message}});
+    t.add({when(e.time), action_name(e.action), version, e.stage, e.author, e.tag, first_line});
+  }
+  if (out.json()) out.print_json(arr);
+  else t.print(out);
+  return 0;
+}
+
+int run_show(cli::Context& ctx, const std::string& ref_text) {
+  auto& out = ctx.out();
+  auto& ws = ctx.workspace();
+  auto ref = parse_ref(ref_text);
+  if (!ref) ref = Ref{ref_text, Ref::Latest, "latest"};
+  auto reg = load_registry(ws);
+  auto v = resolve(reg, *ref);
+  const auto& a = artifact_config(ws, v.artifact);
+  auto ptr = artifact_pointer_at(ws, a, v.commit);
+  // Lineage: the runs whose recorded content is exactly this version's.
+  auto tracker = Tracker::for_workspace(ws);
+  RunQuery q;
+  q.sort = "-start_time";
+  json runs = json::array();
+  cli::Table t({"RUN", "KIND", "NAME", "STATUS", "RELATION", "PASS RATE"});
+  for (const auto& r : tracker.list(q)) {
+    std::string relation;
+    for (const auto& [k, h] : r.inputs)
+      if (h == ptr.sha256) relation = k.rfind("provider:", 0) == 0 ? "evaluated it" : "read it";
+    for (const auto& art : r.artifacts)
+      if (art.sha256 == ptr.sha256) relation = "produced it";
+    if (relation.empty()) continue;
+    std::optional<double> pr;
+    for (const auto& m : r.metrics)
+      if (m.key == "pass_rate") pr = m.last;
+    runs.push_back({{"run", r.id}, {"kind", r.kind}, {"name", r.name}, {"status", r.status}, {"relation", relation},
+                    {"pass_rate", pr ? json(*pr) : json(nullptr)}});
+    t.add({r.id, r.kind, r.name, r.status, relation, pr ? fmt::format("{:.3f}", *pr) : ""});
+  }
+  if (out.json()) {
+    out.print_json({{"artifact", v.artifact}, {"version", v.version}, {"commit", v.commit}, {"tag", v.tag},
+                    {"path", a.path}, {"type", a.type}, {"content_sha256", ptr.sha256}, {"size", ptr.size},
+                    {"runs", runs}});
+    return 0;
+  }
+  out.line(fmt::format("{}@{}  ({})", v.artifact, v.version, a.type));
+  out.line(fmt::format("  commit   {}", v.commit));
+  out.line(fmt::format("  tag      {}", v.tag.empty() ? "-" : v.tag));
+  out.line(fmt::format("  path     {}", a.path));
+  out.line(fmt::format("  content  {} ({} bytes{})", ptr.sha256, ptr.size, ptr.is_dir ? fmt::format(", {} files", ptr.files) : ""));
+  if (t.size()) {
+    out.line("");
+    t.print(out);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_promote(CLI::App& app, cli::Context& ctx) {
+  auto* sub = app.add_subcommand("promote", "Version registry (git tags, gto's grammar) and gated promotion through stages");
+  auto pf = std::make_shared<PromoteFlags>();
+  sub->add_option("ref", pf->ref, "NAME@vX.Y.Z, NAME@latest or NAME (its latest version)");
+  sub->add_option("--to", pf->to, "Stage to promote to (stages: in xops.yaml)");
+  sub->add_flag("--dry-run", pf->dry_run, "Check the gates, write nothing");
+  sub->add_option("-m,--message", pf->message, "Why (kept in the tag's message)");
+  sub->require_subcommand(0, 1);
+  sub->callback([&ctx, pf, sub] {
+    if (!sub->get_subcommands().empty()) return;
+    if (pf->ref.empty()) throw CLI::RequiredError("ref");
+    ctx.action = [&ctx, pf] { return run_promote(ctx, *pf); };
+  });
+
+  auto rf = std::make_shared<RegisterFlags>();
+  auto* reg = sub->add_subcommand("register", "Register a version of an artifact at a commit (a tag NAME@vX.Y.Z)");
+  reg->add_option("name", rf->r.artifact, "Artifact name (declared under artifacts: in xops.yaml)")->required();
+  reg->add_option("rev", rf->r.rev, "Commit, branch or tag")->capture_default_str();
+  reg->add_option("--version", rf->r.version, "Explicit SemVer (default: bump the patch of the latest)");
+  reg->add_flag("--bump-minor", rf->minor, "Bump the minor version");
+  reg->add_flag("--bump-major", rf->major, "Bump the major version");
+  reg->add_option("-m,--message", rf->r.message, "Why (kept in the tag's message)");
+  reg->callback([&ctx, rf] { ctx.action = [&ctx, rf] { return run_register(ctx, *rf); }; });
+
+  auto* ls = sub->add_subcommand("ls", "Artifacts, their latest versions and which version holds each stage");
+  ls->callback([&ctx] { ctx.action = [&ctx] { return run_ls(ctx); }; });
+
+  auto hist = std::make_shared<std::string>();
+  auto* h = sub->add_subcommand("history", "Every registration, assignment and deprecation of an artifact");
+  h->add_option("name", *hist, "Artifact name")->required();
+  h->callback([&ctx, hist] { ctx.action = [&ctx, hist] { return run_history(ctx, *hist); }; });
+
+  auto show = std::make_shared<std::string>();
+  auto* sh = sub->add_subcommand("show", "A version: commit, content hash, and the runs that made or evaluated it");
+  sh->add_option("ref", *show, "NAME@vX.Y.Z, NAME#STAGE, NAME@latest or NAME")->required();
+  sh->callback([&ctx, show] { ctx.action = [&ctx, show] { return run_show(ctx, *show); }; });
+}
+
+}  // namespace xops::commands

@@ -1,0 +1,187 @@
+// `xops promote`: a gto-grammar tag registry whose gates accept only evaluations of exactly
+// the content being promoted. Real git repos, the real tracking database, a real model.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace xops::test;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct Project {
+  TempDir tmp;
+  fs::path p;
+  Project() : p(tmp / "p") {
+    REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+    fs::create_directories(p / "models");
+    fs::copy(shared_dir() / "golden/models/gpt2-tiny", p / "models/m", fs::copy_options::recursive);
+    fs::create_directories(p / "evals");
+    // `regex: "^"` passes any output: the gate is about which content was evaluated.
+    write_text(p / "evals/ok.yaml",
+               "prompts: [\"Hello\"]\nproviders:\n  - {id: models/m, config: {max_tokens: 2}}\n"
+               "tests:\n  - assert: [{type: regex, value: \"^\"}]\n");
+    write_text(p / "evals/strict.yaml",
+               "prompts: [\"Hello\"]\nproviders:\n  - {id: models/m, config: {max_tokens: 2}}\n"
+               "tests:\n  - assert: [{type: equals, value: \"never this\"}]\nthresholds: {pass_rate: 1.0}\n");
+    write_text(p / "xops.yaml",
+               "name: p\nstages: [dev, staging, prod]\nartifacts:\n  m: {path: models/m, type: model}\n"
+               "gates:\n  staging:\n    - {eval: evals/ok.yaml, min_pass_rate: 1.0}\n"
+               "  prod:\n    - {eval: evals/ok.yaml, min_pass_rate: 1.0}\n    - {eval: evals/strict.yaml, min_pass_rate: 1.0}\n");
+    REQUIRE(run_xops({"-q", "track", "add", "models/m"}, p).rc == 0);
+    REQUIRE(sh("git add -A && git commit -qm 'model v1'", p).rc == 0);
+  }
+  ProcResult x(const std::vector<std::string>& args) const { return run_xops(args, p); }
+  std::string tags() const { return sh("git tag -l | sort", p).out; }
+  json show(const std::string& ref) const {
+    auto r = x({"--json", "promote", "show", ref});
+    REQUIRE(r.rc == 0);
+    return json::parse(r.out);
+  }
+  std::string gen(const std::string& ref) const {
+    auto r = x({"generate", ref, "Hello", "-n", "3"});
+    REQUIRE(r.rc == 0);
+    return r.out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("promote: gates accept only an eval of exactly this content", "[e2e][promote]") {
+  Project pr;
+  auto reg = pr.x({"--json", "promote", "register", "m", "-m", "first"});
+  REQUIRE(reg.rc == 0);
+  CHECK(json::parse(reg.out)["tag"] == "m@v0.0.1");
+
+  // No eval yet: refused, exit 4, nothing written.
+  auto before = pr.tags();
+  auto refused = pr.x({"promote", "m@v0.0.1", "--to", "staging"});
+  CHECK(refused.rc == 4);
+  CHECK_THAT(refused.out, Catch::Contains("no eval of exactly this content"));  // the gate table
+  CHECK_THAT(refused.err, Catch::Contains("xops eval evals/ok.yaml --model m@v0.0.1"));
+  CHECK(pr.tags() == before);
+
+  // An eval of that version (the registry ref materialises exactly its content).
+  REQUIRE(pr.x({"-q", "eval", "evals/ok.yaml", "--model", "m@v0.0.1"}).rc == 0);
+  auto dry = pr.x({"--json", "promote", "m@v0.0.1", "--to", "staging", "--dry-run"});
+  REQUIRE(dry.rc == 0);
+  CHECK(json::parse(dry.out)["tag"].is_null());
+  CHECK(pr.tags() == before);
+  auto ok = pr.x({"--json", "promote", "m@v0.0.1", "--to", "staging", "-m", "looks good"});
+  REQUIRE(ok.rc == 0);
+  auto okj = json::parse(ok.out);
+  CHECK(okj["tag"] == "m#staging#1");
+  CHECK(okj["gates"][0]["passed"] == true);
+  CHECK(okj["gates"][0]["run"].is_string());
+  CHECK(sh("git tag -l -n1 'm#staging#1'", pr.p).out.find("looks good") != std::string::npos);
+  CHECK(pr.show("m#staging")["version"] == "v0.0.1");
+
+  // prod also needs the strict suite; its eval fails (exit 4), so the gate refuses with that run.
+  CHECK(pr.x({"-q", "eval", "evals/strict.yaml", "--model", "m@v0.0.1"}).rc == 4);
+  auto prod = pr.x({"--json", "promote", "m@v0.0.1", "--to", "prod"});
+  CHECK(prod.rc == 4);
+  auto prodj = json::parse(prod.out.substr(0, prod.out.find("\n{\"error\"")));
+  CHECK(prodj["gates"][0]["passed"] == true);
+  CHECK(prodj["gates"][1]["passed"] == false);
+  CHECK(prodj["gates"][1]["run"].is_string());  // the failed eval is the evidence
+  CHECK(pr.tags().find("m#prod") == std::string::npos);
+
+  // One byte of the model changes: a new version, and the old eval does not count for it.
+  auto v1_text = pr.gen("m#staging");
+  {
+    std::fstream f(pr.p / "models/m/model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-1, std::ios::end);
+    char c = 0;
+    f.get(c);
+    f.seekp(-1, std::ios::end);
+    f.put(static_cast<char>(c ^ 1));
+  }
+  REQUIRE(pr.x({"-q", "track", "add", "models/m"}).rc == 0);
+  REQUIRE(sh("git commit -qam 'model v2'", pr.p).rc == 0);
+  auto reg2 = pr.x({"--json", "promote", "register", "m"});
+  REQUIRE(reg2.rc == 0);
+  CHECK(json::parse(reg2.out)["version"] == "v0.0.2");
+  CHECK(pr.x({"promote", "m@v0.0.2", "--to", "staging"}).rc == 4);
+  CHECK(pr.x({"promote", "m", "--to", "staging"}).rc == 4);  // a bare name is its latest version
+
+  // Evaluated, promoted; then rolled back by promoting v0.0.1 again (a new tag, none moved).
+  REQUIRE(pr.x({"-q", "eval", "evals/ok.yaml", "--model", "m@latest"}).rc == 0);
+  REQUIRE(pr.x({"-q", "promote", "m@v0.0.2", "--to", "staging"}).rc == 0);
+  CHECK(pr.show("m#staging")["version"] == "v0.0.2");
+  REQUIRE(pr.x({"-q", "promote", "m@v0.0.1", "--to", "staging", "-m", "rollback"}).rc == 0);
+  CHECK(pr.show("m#staging")["version"] == "v0.0.1");
+  CHECK(pr.gen("m#staging") == v1_text);  // generate follows the stage to v0.0.1's content
+  CHECK(pr.tags() == "m#staging#1\nm#staging#2\nm#staging#3\nm@v0.0.1\nm@v0.0.2\n");
+
+  // An eval provider named by a registry ref.
+  write_text(pr.p / "evals/ref.yaml",
+             "prompts: [\"Hello\"]\nproviders:\n  - {id: \"m#staging\", config: {max_tokens: 3}}\n"
+             "tests:\n  - assert: [{type: regex, value: \"^\"}]\n");
+  auto ev = pr.x({"--json", "eval", "evals/ref.yaml"});
+  REQUIRE(ev.rc == 0);
+  CHECK(json::parse(ev.out)["results"][0]["output"] == v1_text.substr(0, v1_text.size() - 1));
+
+  // ls --json matches the tags.
+  auto ls = pr.x({"--json", "promote", "ls"});
+  REQUIRE(ls.rc == 0);
+  auto lj = json::parse(ls.out);
+  REQUIRE(lj.size() == 1);
+  CHECK(lj[0]["latest"] == "v0.0.2");
+  CHECK(lj[0]["versions"].size() == 2);
+  CHECK(lj[0]["stages"]["staging"]["version"] == "v0.0.1");
+  CHECK(lj[0]["stages"]["staging"]["tag"] == "m#staging#3");
+  CHECK_FALSE(lj[0]["stages"].contains("prod"));
+}
+
+TEST_CASE("promote: a tag history written by hand in gto's grammar is read as gto reads it",
+          "[e2e][promote]") {
+  Project pr;
+  // Times are explicit: gto orders events by tag time.
+  auto tag = [&](const std::string& name, const std::string& rev, int t) {
+    auto r = sh("GIT_COMMITTER_DATE='" + std::to_string(1700000000 + t) + " +0000' git tag -a '" + name + "' " + rev +
+                    " -m 'by hand'",
+                pr.p);
+    REQUIRE(r.rc == 0);
+  };
+  REQUIRE(sh("git commit -q --allow-empty -m second", pr.p).rc == 0);
+  tag("m@v1.0.0", "HEAD~1", 1);
+  tag("m@v1.1.0", "HEAD", 2);
+  tag("m#prod#1", "HEAD~1", 3);
+  tag("m#staging#2", "HEAD", 4);
+  tag("m#prod#3", "HEAD", 5);
+  tag("m#prod!#4", "HEAD", 6);  // unassign v1.1.0 from prod: v1.0.0 holds it again
+  tag("m#dev#5", "HEAD", 7);
+  tag("m#dev!#6", "HEAD", 8);  // dev is empty again
+  REQUIRE(sh("git tag 'm#staging#9' HEAD~1", pr.p).rc == 0);  // lightweight: ignored, as gto does
+  tag("other@v0.1.0", "HEAD", 9);
+  tag("other@deprecated#1", "HEAD", 10);
+  tag("not-a-registry-tag", "HEAD", 11);
+  auto ls = pr.x({"--json", "promote", "ls"});
+  REQUIRE(ls.rc == 0);
+  auto lj = json::parse(ls.out);
+  json m, other;
+  for (const auto& a : lj) {
+    if (a["name"] == "m") m = a;
+    if (a["name"] == "other") other = a;
+  }
+  CHECK(m["latest"] == "v1.1.0");
+  CHECK(m["stages"]["prod"]["version"] == "v1.0.0");
+  CHECK(m["stages"]["staging"]["version"] == "v1.1.0");
+  CHECK_FALSE(m["stages"].contains("dev"));
+  CHECK(other["deprecated"] == true);
+  auto hist = json::parse(pr.x({"--json", "promote", "history", "m"}).out);
+  REQUIRE(hist.size() == 8);
+  CHECK(hist[5]["event"] == "unassign");
+  CHECK(hist[5]["stage"] == "prod");
+  CHECK(hist[5]["version"] == "v1.1.0");
+  // The next assignment takes counter 7 (1 + the largest of the artifact's counters).
+  auto dev = pr.x({"--json", "promote", "m@v1.0.0", "--to", "dev"});  // dev has no gates
+  REQUIRE(dev.rc == 0);
+  CHECK(json::parse(dev.out)["tag"] == "m#dev#7");
+  CHECK(pr.show("m#dev")["version"] == "v1.0.0");
+}
