@@ -1,6 +1,6 @@
 // `xops eval SUITE.yaml`: run an evaluation suite; exit 0 when its thresholds hold, 4 when
 // they do not, 1 when a provider failed. Recorded as a tracking run (kind eval).
-#include <cstdlib>
+#include <optional>
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -12,10 +12,8 @@
 #include "commands/commands.hpp"
 #include "core/error.hpp"
 #include "core/eval/report_writers.hpp"
+#include "core/eval/evaluate.hpp"
 #include "core/eval/runner.hpp"
-#include "core/store/sha256.hpp"
-#include "core/tracking/run_session.hpp"
-#include "core/tracking/tracker.hpp"
 #include "core/workspace.hpp"
 
 namespace xops::commands {
@@ -30,89 +28,38 @@ struct EvalFlags {
 
 int run_eval(cli::Context& ctx, EvalFlags& f) {
   auto& out = ctx.out();
-  std::vector<std::string> warnings;
-  auto suite = load_suite(f.suite, &warnings);
-  for (const auto& w : warnings) out.warn(w);
-  if (!f.model.empty()) {
-    // Evaluate this model instead of the suite's providers (keeping the first one's config).
-    ProviderSpec p{f.model, f.model, suite.providers[0].id.rfind("exec:", 0) == 0 ||
-                                             suite.providers[0].id.rfind("openai:", 0) == 0
-                                         ? nlohmann::json::object()
-                                         : suite.providers[0].config};
-    suite.providers = {p};
-  }
-  if (!f.judge.empty()) suite.judge = f.judge;
-  f.opts.use_cache = !f.no_cache;
-  // Hosts allowed to receive API keys from the environment: the flag and XOPS_KEY_HOSTS only.
-  // Not xops.yaml: it arrives in commits like the suite itself.
-  if (const char* e = std::getenv("XOPS_KEY_HOSTS")) {
-    std::string v = e;
-    for (size_t p = 0; p <= v.size();) {
-      auto c = v.find(',', p);
-      if (c == std::string::npos) c = v.size();
-      auto item = v.substr(p, c - p);
-      item.erase(0, item.find_first_not_of(' '));
-      item.erase(item.find_last_not_of(' ') + 1);
-      if (!item.empty()) f.opts.key_hosts.push_back(item);
-      p = c + 1;
-    }
-  }
+  EvalRequest req;
+  req.suite = f.suite;
+  req.model = f.model;
+  req.judge = f.judge;
+  req.opts = f.opts;
+  req.opts.use_cache = !f.no_cache;
+  req.opts.key_hosts = key_hosts_with_env(f.opts.key_hosts);
+  req.track = !f.no_track;
+  req.jsonl = f.jsonl, req.junit = f.junit, req.html = f.html;
   const Workspace* ws = Workspace::find_root(std::filesystem::current_path()) ? &ctx.workspace() : nullptr;
-  std::optional<Tracker> tracker;
-  std::optional<RunSession> session;  // marks the run killed/failed if we leave early
-  std::string run_id;
-  if (ws && !f.no_track) {
-    tracker.emplace(Tracker::for_workspace(*ws));
-    RunStart rs;
-    rs.name = std::filesystem::path(f.suite).stem().string();
-    rs.kind = "eval";
-    rs.command = "xops eval " + f.suite;
-    rs.params = {{"suite", f.suite}, {"repeat", std::to_string(f.opts.repeat)}, {"jobs", std::to_string(f.opts.jobs)}};
-    for (size_t i = 0; i < suite.providers.size(); ++i) rs.params["provider." + std::to_string(i)] = suite.providers[i].id;
-    session.emplace(*tracker, ws->db_path(), rs, ws);
-    run_id = session->id();
-  }
-  ReportWriters writers(f.jsonl, f.junit, f.html);
-  size_t total = suite.tests.size() * suite.prompts.size() * suite.providers.size() * std::max(1, f.opts.repeat);
-  cli::ProgressBar bar(out, "eval", total, false);
+
+  std::optional<cli::ProgressBar> bar;
   std::vector<CaseResult> shown;  // the first failures, for the terminal
   nlohmann::json results = nlohmann::json::array();
   const size_t kMaxJsonResults = 10000;
-  EvalSummary sum;
-  try {
-    sum = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, f.opts, [&](const CaseResult& c) {
-      writers.add(c);
-      bar.advance(1);
-      if (out.json() && results.size() < kMaxJsonResults) results.push_back(case_json(c));
-      if ((!c.pass || !c.error.empty()) && shown.size() < 25) shown.push_back(c);
-      if (out.options().verbosity > 0 && !out.json())
-        out.verbose(1, fmt::format("{} {} [{}] {}", c.pass ? "PASS" : c.error.empty() ? "FAIL" : "ERROR",
-                                   c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
-                                   c.provider_label, nlohmann::json(c.output.substr(0, 80)).dump()));
-    });
-  } catch (const std::exception& e) {
-    if (session) session->fail(e);  // the run records the exit code this command returns
-    throw;
-  }
-  bar.finish();
-  writers.finish(sum, suite);
-  if (tracker) {
-    std::vector<MetricPoint> pts = {{"pass_rate", sum.pass_rate(), 0, 0}, {"cases", double(sum.cases), 0, 0},
-                                    {"errors", double(sum.errors), 0, 0}};
-    for (const auto& p : sum.providers)
-      pts.push_back({"pass_rate/" + p.label, p.cases ? double(p.passed) / p.cases : 0.0, 0, 0});
-    for (const auto& [k, v] : sum.metrics) pts.push_back({"metric/" + k, v.second ? v.first / v.second : 0.0, 0, 0});
-    tracker->log_metrics(run_id, pts);
-    // Lineage: the exact suite, prompts and model/adapter contents this result is about.
-    std::map<std::string, std::string> inputs = {{"eval-suite:" + f.suite, suite.content_sha256}};
-    for (const auto& p : suite.prompts) inputs["prompt:" + p.label] = sha256_hex(p.text);
-    for (const auto& [k, h] : sum.content_hashes) inputs["provider:" + k] = h;
-    tracker->record_inputs(run_id, inputs);
-    tracker->log_tags(run_id, {{"thresholds_met", sum.thresholds_met ? "true" : "false"}});
-    // The run's exit code is the one this command returns; missed thresholds are a failure.
-    int code = sum.errors ? 1 : sum.thresholds_met ? 0 : 4;
-    session->finish(code ? RunStatus::Failed : RunStatus::Finished, code);
-  }
+  EvalObserver obs;
+  obs.on_warning = [&](const std::string& w) { out.warn(w); };
+  obs.on_start = [&](size_t total) { bar.emplace(out, "eval", total, false); };
+  obs.on_case = [&](const CaseResult& c) {
+    bar->advance(1);
+    if (out.json() && results.size() < kMaxJsonResults) results.push_back(case_json(c));
+    if ((!c.pass || !c.error.empty()) && shown.size() < 25) shown.push_back(c);
+    if (out.options().verbosity > 0 && !out.json())
+      out.verbose(1, fmt::format("{} {} [{}] {}", c.pass ? "PASS" : c.error.empty() ? "FAIL" : "ERROR",
+                                 c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
+                                 c.provider_label, nlohmann::json(c.output.substr(0, 80)).dump()));
+  };
+  auto o = evaluate(req, ws, obs);
+  if (bar) bar->finish();
+  const auto& sum = o.summary;
+  const auto& suite = o.suite;
+  const auto& run_id = o.run_id;
   if (out.json()) {
     auto j = summary_json(sum, suite);
     j["run"] = run_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(run_id);

@@ -4,12 +4,15 @@
 
 #include <CLI/CLI.hpp>
 #include <ctime>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/context.hpp"
+#include "cli/progress.hpp"
 #include "cli/table.hpp"
 #include "commands/commands.hpp"
 #include "core/error.hpp"
+#include "core/eval/evaluate.hpp"
 #include "core/registry/promote.hpp"
 #include "core/tracking/tracker.hpp"
 #include "core/workspace.hpp"
@@ -43,14 +46,31 @@ json gate_json(const GateCheck& g) {
 
 struct PromoteFlags {
   std::string ref, to, message;
-  bool dry_run = false;
+  bool dry_run = false, run_evals = false;
 };
 
 int run_promote(cli::Context& ctx, const PromoteFlags& f) {
   auto& out = ctx.out();
   auto& ws = ctx.workspace();
   if (f.to.empty()) throw usage_error("which stage? give --to STAGE", "xops promote NAME@vX.Y.Z --to staging");
-  auto plan = plan_promotion(ws, f.ref, f.to);
+  GateRunner runner;
+  if (f.run_evals)
+    runner = [&](const GateConfig& g, const std::string& model) {
+      out.info(fmt::format("gate {}: no passing eval of this content; running `xops eval {} --model {}`", g.eval, g.eval, model));
+      EvalRequest req;
+      req.suite = g.eval;
+      req.model = model;
+      req.opts.key_hosts = key_hosts_with_env({});
+      std::optional<cli::ProgressBar> bar;
+      EvalObserver obs;
+      obs.on_warning = [&](const std::string& w) { out.warn(w); };
+      obs.on_start = [&](size_t total) { bar.emplace(out, "eval", total, false); };
+      obs.on_case = [&](const CaseResult&) { bar->advance(1); };
+      auto o = evaluate(req, &ws, obs);  // recorded like `xops eval`: the gate then reads that run
+      if (bar) bar->finish();
+      out.info(fmt::format("  {} cases, pass rate {:.1f}%, run {}", o.summary.cases, 100 * o.summary.pass_rate(), o.run_id));
+    };
+  auto plan = plan_promotion(ws, f.ref, f.to, runner);
   bool write = plan.allowed && !f.dry_run;
   if (write) apply_promotion(ws, plan, f.message);
   if (out.json()) {
@@ -236,6 +256,8 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
   sub->add_option("ref", pf->ref, "NAME@vX.Y.Z, NAME@latest or NAME (its latest version)");
   sub->add_option("--to", pf->to, "Stage to promote to (stages: in xops.yaml)");
   sub->add_flag("--dry-run", pf->dry_run, "Check the gates, write nothing");
+  sub->add_flag("--run-evals", pf->run_evals,
+                "Run each gate's suite on exactly this version when no passing eval of it is recorded");
   sub->add_option("-m,--message", pf->message, "Why (kept in the tag's message)");
   sub->require_subcommand(0, 1);
   sub->callback([&ctx, pf, sub] {

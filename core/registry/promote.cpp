@@ -205,7 +205,8 @@ GateCheck check_eval_gate(const std::vector<RunRecord>& runs, const GateConfig& 
 
 }  // namespace
 
-PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text, const std::string& stage) {
+PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text, const std::string& stage,
+                             const GateRunner& run_missing) {
   const auto& stages = ws.config().stages;
   if (std::find(stages.begin(), stages.end(), stage) == stages.end())
     throw usage_error(fmt::format("unknown stage '{}'", stage),
@@ -232,12 +233,19 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text, c
       throw precondition_error(fmt::format("artifact '{}' is deprecated", ref->artifact), "register it again under a new name");
   }
   plan.tag = format_tag_name({ref->artifact, Action::Assign, "", stage, (st ? st->max_counter : 0) + 1});
-  auto tracker = Tracker::for_workspace(ws);
   RunQuery q;
   q.sort = "-start_time";
-  auto runs = tracker.list(q);
-  for (const auto& g : ws.config().gates)
-    if (g.stage == stage) plan.gates.push_back(check_eval_gate(runs, g, ws.root(), plan.content_hash));
+  auto runs = Tracker::for_workspace(ws).list(q);
+  for (const auto& g : ws.config().gates) {
+    if (g.stage != stage) continue;
+    auto check = check_eval_gate(runs, g, ws.root(), plan.content_hash);
+    if (!check.passed && run_missing && !check.suite_hash.empty()) {
+      run_missing(g, plan.version.artifact + "@" + plan.version.version);
+      runs = Tracker::for_workspace(ws).list(q);
+      check = check_eval_gate(runs, g, ws.root(), plan.content_hash);
+    }
+    plan.gates.push_back(std::move(check));
+  }
   plan.allowed = std::all_of(plan.gates.begin(), plan.gates.end(), [](const GateCheck& c) { return c.passed; });
   return plan;
 }

@@ -2,6 +2,7 @@
 // Registering versions, promoting them through stages behind evaluation gates, and turning a
 // registry reference into content on disk. Core only: no printing; the command renders.
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,9 +68,14 @@ struct PromotionPlan {
   std::string current;  // the version now in the stage ("" when none)
 };
 
+// Runs the gate's suite on a model ref (`xops promote --run-evals` passes evaluate()).
+using GateRunner = std::function<void(const GateConfig& gate, const std::string& model_ref)>;
+
 // Checks every gate of `stage` for the version `ref` names (name@vX, name@latest, or a bare
-// name: its latest version); writes nothing.
-PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref, const std::string& stage);
+// name: its latest version); writes nothing. With `run_missing`, a gate without passing
+// evidence has its suite run on exactly that version first, then is checked again.
+PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref, const std::string& stage,
+                             const GateRunner& run_missing = {});
 // Writes the assignment tag of an allowed plan; a precondition error when another promotion
 // took the counter first (nothing written).
 void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message);

@@ -110,8 +110,14 @@ TEST_CASE("promote: gates accept only an eval of exactly this content", "[e2e][p
   CHECK(pr.x({"promote", "m", "--to", "staging"}).rc == 4);  // a bare name is its latest version
 
   // Evaluated, promoted; then rolled back by promoting v0.0.1 again (a new tag, none moved).
-  REQUIRE(pr.x({"-q", "eval", "evals/ok.yaml", "--model", "m@latest"}).rc == 0);
-  REQUIRE(pr.x({"-q", "promote", "m@v0.0.2", "--to", "staging"}).rc == 0);
+  // --run-evals: the gate's suite runs on exactly v0.0.2 (recorded as an eval run), then counts.
+  auto run = pr.x({"--json", "promote", "m@v0.0.2", "--to", "staging", "--run-evals"});
+  REQUIRE(run.rc == 0);
+  auto runj = json::parse(run.out);
+  CHECK(runj["gates"][0]["passed"] == true);
+  auto evals = json::parse(pr.x({"--json", "track", "runs", "--filter", "kind = 'eval'"}).out);
+  CHECK(evals.size() == 3);
+  CHECK(evals[0]["id"] == runj["gates"][0]["run"]);
   CHECK(pr.show("m#staging")["version"] == "v0.0.2");
   REQUIRE(pr.x({"-q", "promote", "m@v0.0.1", "--to", "staging", "-m", "rollback"}).rc == 0);
   CHECK(pr.show("m#staging")["version"] == "v0.0.1");

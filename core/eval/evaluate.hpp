@@ -1,0 +1,49 @@
+#pragma once
+// Everything `xops eval` does, as one function: load the suite, apply a model override, run
+// it with the provider cache, write the reports, and record a tracking run with its inputs
+// (suite content, prompts, the exact model/adapter content) and its outcome. `xops eval` and
+// the promotion gates (`xops promote --run-evals`) both call it, so a gate can never judge
+// differently from the command.
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/eval/runner.hpp"
+
+namespace xops {
+
+class Workspace;
+
+struct EvalRequest {
+  std::filesystem::path suite;  // as the user gave it (recorded as such)
+  std::string model;            // evaluate this model (path, artifact or registry ref) instead
+  std::string judge;
+  EvalOptions opts;
+  bool track = true;  // record a run (when inside a workspace)
+  std::string jsonl, junit, html;
+};
+
+struct EvalObserver {
+  std::function<void(const std::string&)> on_warning;
+  std::function<void(size_t total)> on_start;
+  std::function<void(const CaseResult&)> on_case;  // in suite order
+};
+
+struct EvalOutcome {
+  Suite suite;
+  EvalSummary summary;
+  std::string run_id;  // "" when not tracked
+  // 0 passed, 4 thresholds missed, 1 provider errors: the exit code `xops eval` returns.
+  int exit_code() const { return summary.errors ? 1 : summary.thresholds_met ? 0 : 4; }
+};
+
+// Hosts allowed to receive API keys from the environment: `flags` plus XOPS_KEY_HOSTS (a,b).
+// Never xops.yaml: it arrives in commits like the suite itself.
+std::vector<std::string> key_hosts_with_env(std::vector<std::string> flags);
+
+// Throws for suite errors and interrupts (the run is then marked failed/killed); provider
+// errors and missed thresholds are in the outcome.
+EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObserver& obs = {});
+
+}  // namespace xops
