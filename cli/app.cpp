@@ -138,6 +138,7 @@ void add_examples(CLI::App& app) {
       {"promote ls", "xops promote ls\n  xops --json promote ls"},
       {"promote history", "xops promote history mymodel"},
       {"promote show", "xops promote show mymodel#prod"},
+      {"promote diff", "xops promote diff greeting@v1.0.0 greeting#prod\n  xops promote diff mymodel@v0.0.1 mymodel@latest   # changed files, config lines"},
       {"generate", "xops generate models/tiny \"Once upon a time\" -n 32\n  echo hi | xops generate models/tiny --json -t 0.7 --seed 1\n  xops generate models/tiny --batch prompts.jsonl > out.jsonl"},
       {"config", "xops config\n  xops --json config"},
       {"help", "xops help track run"},

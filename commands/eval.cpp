@@ -21,7 +21,7 @@ namespace xops::commands {
 namespace {
 
 struct EvalFlags {
-  std::string suite, model, jsonl, junit, html, judge;
+  std::string suite, model, prompt, jsonl, junit, html, judge;
   EvalOptions opts;
   bool no_cache = false, no_track = false;
 };
@@ -31,6 +31,7 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
   EvalRequest req;
   req.suite = f.suite;
   req.model = f.model;
+  req.prompt = f.prompt;
   req.judge = f.judge;
   req.opts = f.opts;
   req.opts.use_cache = !f.no_cache;
@@ -112,6 +113,8 @@ void register_eval(CLI::App& app, cli::Context& ctx) {
   auto* sub = app.add_subcommand("eval", "Run an evaluation suite (exit 4 when its thresholds are missed)");
   sub->add_option("suite", f->suite, "Suite YAML (promptfoo's shape)")->required()->check(CLI::ExistingFile);
   sub->add_option("--model", f->model, "Evaluate this model (path or artifact) instead of the suite's providers");
+  sub->add_option("--prompt", f->prompt,
+                  "Send this prompt (a file, or a prompt artifact's version: NAME@vX.Y.Z, NAME#STAGE) instead of the suite's");
   sub->add_option("-j,--jobs", f->opts.jobs, "Cases evaluated at once")->capture_default_str();
   sub->add_option("--repeat", f->opts.repeat, "Run every case N times and report flaky tests")->capture_default_str();
   sub->add_flag("--no-cache", f->no_cache, "Ignore cached provider answers");

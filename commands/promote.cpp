@@ -15,6 +15,7 @@
 #include "core/eval/evaluate.hpp"
 #include "core/registry/promote.hpp"
 #include "core/tracking/tracker.hpp"
+#include "core/util/fs.hpp"
 #include "core/workspace.hpp"
 
 namespace xops::commands {
@@ -55,11 +56,12 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
   if (f.to.empty()) throw usage_error("which stage? give --to STAGE", "xops promote NAME@vX.Y.Z --to staging");
   GateRunner runner;
   if (f.run_evals)
-    runner = [&](const GateConfig& g, const std::string& model) {
-      out.info(fmt::format("gate {}: no passing eval of this content; running `xops eval {} --model {}`", g.eval, g.eval, model));
+    runner = [&](const GateConfig& g, const std::string& ref, const std::string& type) {
+      std::string flag = type == "prompt" ? "--prompt" : "--model";
+      out.info(fmt::format("gate {}: no passing eval of this content; running `xops eval {} {} {}`", g.eval, g.eval, flag, ref));
       EvalRequest req;
       req.suite = g.eval;
-      req.model = model;
+      (type == "prompt" ? req.prompt : req.model) = ref;
       req.opts.key_hosts = key_hosts_with_env({});
       std::optional<cli::ProgressBar> bar;
       EvalObserver obs;
@@ -108,8 +110,10 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
     throw Error(ErrorKind::CheckFailed,
                 fmt::format("promotion of {}@{} to {} refused: {} of {} gate(s) failed; nothing was written",
                             plan.version.artifact, plan.version.version, plan.stage, failed, plan.gates.size()),
-                fmt::format("evaluate exactly this version: `xops eval {} --model {}@{}`, then promote again", first,
-                            plan.version.artifact, plan.version.version));
+                fmt::format("evaluate exactly this version: `xops eval {} {} {}@{}` (or promote with --run-evals), then "
+                            "promote again",
+                            first, plan.type == "prompt" ? "--prompt" : "--model", plan.version.artifact,
+                            plan.version.version));
   }
   return 0;
 }
@@ -241,9 +245,50 @@ int run_show(cli::Context& ctx, const std::string& ref_text) {
   out.line(fmt::format("  tag      {}", v.tag.empty() ? "-" : v.tag));
   out.line(fmt::format("  path     {}", a.path));
   out.line(fmt::format("  content  {} ({} bytes{})", ptr.sha256, ptr.size, ptr.is_dir ? fmt::format(", {} files", ptr.files) : ""));
+  if (a.type == "prompt" && !ptr.is_dir) {  // a prompt is shown as it is sent
+    auto content = resolve_content(ws, v.artifact + "@" + v.version);
+    if (!content) content = resolve_content(ws, ref_text);
+    if (content) {
+      out.line("");
+      out.line(read_file_limited(content->path, 1u << 20, "prompt"));
+    }
+  }
   if (t.size()) {
     out.line("");
     t.print(out);
+  }
+  return 0;
+}
+
+int run_diff(cli::Context& ctx, const std::string& a, const std::string& b) {
+  auto& out = ctx.out();
+  auto d = diff_versions(ctx.workspace(), a, b);
+  if (out.json()) {
+    json files = json::array();
+    for (const auto& f : d.files) {
+      json lines = json::array();
+      for (const auto& l : f.lines) lines.push_back(std::string(1, l.op) + l.text);
+      files.push_back({{"path", f.path}, {"status", f.status}, {"binary", f.binary}, {"size_a", f.size_a},
+                       {"size_b", f.size_b}, {"lines", lines}});
+    }
+    out.print_json({{"a", {{"ref", a}, {"version", d.a.version.version}, {"content_sha256", d.a.pointer.sha256}}},
+                    {"b", {{"ref", b}, {"version", d.b.version.version}, {"content_sha256", d.b.pointer.sha256}}},
+                    {"identical", d.a.pointer.sha256 == d.b.pointer.sha256},
+                    {"files", files}});
+    return 0;
+  }
+  if (d.a.pointer.sha256 == d.b.pointer.sha256) {
+    out.info(fmt::format("{} and {} have the same content ({})", a, b, short_hash(d.a.pointer.sha256)));
+    return 0;
+  }
+  for (const auto& f : d.files) {
+    out.line(out.paint(fmt::format("{} {} ({} -> {} bytes)", f.status, f.path, f.size_a, f.size_b), cli::Style::Bold));
+    if (f.binary) out.line("  binary or large: contents differ");
+    for (const auto& l : f.lines) {
+      auto style = l.op == '-' ? cli::Style::Red : l.op == '+' ? cli::Style::Green : l.op == '@' ? cli::Style::Cyan
+                                                                                               : cli::Style::None;
+      out.line(out.paint(l.op == '@' ? l.text : std::string(1, l.op) + l.text, style));
+    }
   }
   return 0;
 }
@@ -283,6 +328,12 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
   auto* h = sub->add_subcommand("history", "Every registration, assignment and deprecation of an artifact");
   h->add_option("name", *hist, "Artifact name")->required();
   h->callback([&ctx, hist] { ctx.action = [&ctx, hist] { return run_history(ctx, *hist); }; });
+
+  auto diff = std::make_shared<std::pair<std::string, std::string>>();
+  auto* df = sub->add_subcommand("diff", "How two versions differ (lines of a prompt or config; files of a model)");
+  df->add_option("a", diff->first, "NAME@vX.Y.Z, NAME#STAGE or NAME@latest")->required();
+  df->add_option("b", diff->second, "the other version")->required();
+  df->callback([&ctx, diff] { ctx.action = [&ctx, diff] { return run_diff(ctx, diff->first, diff->second); }; });
 
   auto show = std::make_shared<std::string>();
   auto* sh = sub->add_subcommand("show", "A version: commit, content hash, and the runs that made or evaluated it");

@@ -3,10 +3,13 @@
 #include <cstdlib>
 #include <optional>
 
+#include "core/error.hpp"
 #include "core/eval/report_writers.hpp"
+#include "core/registry/promote.hpp"
 #include "core/store/sha256.hpp"
 #include "core/tracking/run_session.hpp"
 #include "core/tracking/tracker.hpp"
+#include "core/util/fs.hpp"
 #include "core/workspace.hpp"
 
 namespace xops {
@@ -41,6 +44,17 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     bool remote = first.rfind("exec:", 0) == 0 || first.rfind("openai:", 0) == 0;
     suite.providers = {ProviderSpec{req.model, req.model, remote ? nlohmann::json::object() : suite.providers[0].config}};
   }
+  if (!req.prompt.empty()) {
+    // Exactly one version of a prompt (a registry ref) or a file, instead of the suite's.
+    std::filesystem::path file = req.prompt;
+    if (ws)
+      if (auto r = registry::resolve_content(*ws, req.prompt)) file = r->path;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec))
+      throw precondition_error(fmt::format("no prompt '{}': not a file nor a registry reference", req.prompt),
+                               "give a prompt file or NAME@vX.Y.Z / NAME#STAGE of a prompt artifact");
+    suite.prompts = {PromptSpec{req.prompt, read_file_limited(file, 16u << 20, "prompt")}};
+  }
   if (!req.judge.empty()) suite.judge = req.judge;
   std::optional<Tracker> tracker;
   std::optional<RunSession> session;  // marks the run killed/failed if we leave early
@@ -49,7 +63,8 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     RunStart rs;
     rs.name = req.suite.stem().string();
     rs.kind = "eval";
-    rs.command = "xops eval " + req.suite.string() + (req.model.empty() ? "" : " --model " + req.model);
+    rs.command = "xops eval " + req.suite.string() + (req.model.empty() ? "" : " --model " + req.model) +
+                 (req.prompt.empty() ? "" : " --prompt " + req.prompt);
     rs.params = {{"suite", req.suite.string()},
                  {"repeat", std::to_string(req.opts.repeat)},
                  {"jobs", std::to_string(req.opts.jobs)}};

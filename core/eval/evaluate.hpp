@@ -18,6 +18,7 @@ class Workspace;
 struct EvalRequest {
   std::filesystem::path suite;  // as the user gave it (recorded as such)
   std::string model;            // evaluate this model (path, artifact or registry ref) instead
+  std::string prompt;           // send this prompt (file or registry ref) instead of the suite's
   std::string judge;
   EvalOptions opts;
   bool track = true;  // record a run (when inside a workspace)

@@ -3,13 +3,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 
 #include "core/error.hpp"
 #include "core/eval/suite.hpp"
 #include "core/store/object_store.hpp"
+#include "core/store/sha256.hpp"
 #include "core/track/track_context.hpp"
 #include "core/tracking/tracker.hpp"
+#include "core/util/fs.hpp"
 #include "core/util/safe_path.hpp"
+#include "core/util/utf8.hpp"
 #include "core/workspace.hpp"
 
 namespace xops::registry {
@@ -32,6 +36,35 @@ std::optional<Pointer> find_pointer(const TrackContext& tc, const std::string& r
   return std::nullopt;
 }
 
+// An artifact's content at a commit: its pointer when tracked by xops, else the file itself
+// when committed to git directly (prompts and configs usually are); bytes are set then.
+struct Content {
+  Pointer ptr;
+  std::optional<std::string> bytes;
+};
+std::optional<Content> content_at(const TrackContext& tc, const ArtifactConfig& a, const std::string& commit) {
+  if (auto p = find_pointer(tc, a.path, commit)) return Content{*p, std::nullopt};
+  std::optional<Content> out;
+  auto full = tc.prefix + a.path;
+  tc.repo.for_each_blob(commit, [&](const std::string& p) { return p == full; },
+                        [&](const std::string&, const std::string& data) {
+                          Pointer p;
+                          p.sha256 = sha256_hex(data);
+                          p.size = data.size();
+                          p.name = fs::path(a.path).filename().string();
+                          out = Content{p, data};
+                        });
+  return out;
+}
+
+Content require_content(const Workspace& ws, const ArtifactConfig& a, const std::string& commit) {
+  TrackContext tc(ws);
+  if (auto c = content_at(tc, a, commit)) return *c;
+  throw precondition_error(fmt::format("artifact '{}' ({}) is neither tracked nor committed at commit {}", a.name, a.path,
+                                       short_sha(commit)),
+                           fmt::format("track it with `xops track add {}` (or commit the file) first", a.path));
+}
+
 }  // namespace
 
 Registry load_registry(const Workspace& ws) {
@@ -46,15 +79,13 @@ const ArtifactConfig& artifact_config(const Workspace& ws, const std::string& na
 }
 
 Pointer artifact_pointer_at(const Workspace& ws, const ArtifactConfig& a, const std::string& commit) {
-  TrackContext tc(ws);
-  if (auto p = find_pointer(tc, a.path, commit)) return *p;
-  throw precondition_error(fmt::format("artifact '{}' ({}) is not tracked at commit {}", a.name, a.path, short_sha(commit)),
-                           fmt::format("track it with `xops track add {}` and commit the pointer", a.path));
+  return require_content(ws, a, commit).ptr;
 }
 
 fs::path materialize_content(const Workspace& ws, const Pointer& p) {
   auto base = ws.state_dir() / "refs";
-  auto dest = base / p.sha256;
+  // A directory by its manifest id; a file by its content and name (two names, two copies).
+  auto dest = base / (p.is_dir ? p.sha256 : sha256_hex(p.sha256 + "\n" + p.name));
   auto result = p.is_dir ? dest : dest / p.name;
   std::error_code ec;
   if (fs::exists(dest, ec)) return result;  // complete: written under a temp name, then renamed
@@ -100,7 +131,12 @@ std::optional<ResolvedContent> resolve_content(const Workspace& ws, const std::s
   auto reg = Registry::from_tags(repo.tags());
   ResolvedContent out;
   out.version = resolve(reg, *r, repo.is_shallow());
-  out.pointer = artifact_pointer_at(ws, a, out.version.commit);
+  auto c = require_content(ws, a, out.version.commit);
+  out.pointer = c.ptr;
+  if (c.bytes) {  // a file committed to git: into the store, so it materialises like the rest
+    ws.ensure_state_dirs();
+    ObjectStore(ws.objects_dir(), ws.tmp_dir()).add_bytes(*c.bytes);
+  }
   out.path = materialize_content(ws, out.pointer);
   return out;
 }
@@ -147,8 +183,8 @@ RegisterResult register_version(const Workspace& ws, const RegisterRequest& r) {
     // One version per content: the same bytes under another commit are that version.
     TrackContext tc(ws);
     for (const auto& v : st->versions)
-      if (auto p = v.registered && !v.deregistered ? find_pointer(tc, a.path, v.commit) : std::nullopt;
-          p && p->sha256 == ptr.sha256)
+      if (auto c = v.registered && !v.deregistered ? content_at(tc, a, v.commit) : std::nullopt;
+          c && c->ptr.sha256 == ptr.sha256)
         throw precondition_error(fmt::format("this content is already registered as {}@{}", r.artifact, v.version),
                                  "promote that version; register again after the artifact changes");
   }
@@ -181,7 +217,8 @@ GateCheck check_eval_gate(const std::vector<RunRecord>& runs, const GateConfig& 
     bool suite = false, content = false;
     for (const auto& [k, v] : run.inputs) {
       suite |= k.rfind("eval-suite:", 0) == 0 && v == c.suite_hash;
-      content |= k.rfind("provider:", 0) == 0 && v == content_hash;
+      // A model or adapter a provider ran, or a prompt the suite sent.
+      content |= (k.rfind("provider:", 0) == 0 || k.rfind("prompt:", 0) == 0) && v == content_hash;
     }
     if (!suite || !content) continue;
     c.run_id = run.id;
@@ -224,6 +261,7 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text, c
   auto reg = Registry::from_tags(repo.tags());
   PromotionPlan plan;
   plan.stage = stage;
+  plan.type = a.type;
   plan.version = resolve(reg, *ref, repo.is_shallow());
   plan.content_hash = artifact_pointer_at(ws, a, plan.version.commit).sha256;
   const auto* st = reg.find(ref->artifact);
@@ -240,7 +278,7 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text, c
     if (g.stage != stage) continue;
     auto check = check_eval_gate(runs, g, ws.root(), plan.content_hash);
     if (!check.passed && run_missing && !check.suite_hash.empty()) {
-      run_missing(g, plan.version.artifact + "@" + plan.version.version);
+      run_missing(g, plan.version.artifact + "@" + plan.version.version, a.type);
       runs = Tracker::for_workspace(ws).list(q);
       check = check_eval_gate(runs, g, ws.root(), plan.content_hash);
     }
@@ -261,6 +299,61 @@ void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string
   if (!repo.create_tag(plan.tag, plan.version.commit, msg))
     throw precondition_error(fmt::format("tag {} was written by another promotion meanwhile", plan.tag),
                              "run the promotion again: it takes the next counter");
+}
+
+namespace {
+
+bool texty(const std::string& s) {
+  return s.size() <= (1u << 20) && s.find('\0') == std::string::npos && invalid_utf8_offset(s) == std::string::npos;
+}
+
+FileDiff diff_file(const std::string& path, const std::string& a, const std::string& b) {
+  FileDiff d;
+  d.path = path;
+  d.status = "changed";
+  d.size_a = a.size(), d.size_b = b.size();
+  if (texty(a) && texty(b)) d.lines = diff_lines(a, b);
+  else d.binary = true;
+  return d;
+}
+
+}  // namespace
+
+VersionDiff diff_versions(const Workspace& ws, const std::string& ref_a, const std::string& ref_b) {
+  VersionDiff out;
+  auto ra = resolve_content(ws, ref_a), rb = resolve_content(ws, ref_b);
+  for (auto [r, text] : {std::pair{&ra, &ref_a}, {&rb, &ref_b}})
+    if (!*r)
+      throw usage_error(fmt::format("'{}' is not a registry reference", *text), "use NAME@vX.Y.Z, NAME@latest or NAME#STAGE");
+  out.a = *ra, out.b = *rb;
+  const auto limit = 64u << 20;
+  if (!out.a.pointer.is_dir && !out.b.pointer.is_dir) {
+    if (out.a.pointer.sha256 != out.b.pointer.sha256)
+      out.files.push_back(diff_file(out.a.pointer.name, read_file_limited(out.a.path, limit, "version content"),
+                                    read_file_limited(out.b.path, limit, "version content")));
+    return out;
+  }
+  if (out.a.pointer.is_dir != out.b.pointer.is_dir)
+    throw usage_error("one version is a directory and the other a file: nothing to compare line by line");
+  ObjectStore store(ws.objects_dir(), ws.tmp_dir());
+  std::map<std::string, ManifestEntry> ea, eb;
+  for (auto& e : parse_manifest(store.read(out.a.pointer.sha256), out.a.pointer.sha256)) ea[e.path] = e;
+  for (auto& e : parse_manifest(store.read(out.b.pointer.sha256), out.b.pointer.sha256)) eb[e.path] = e;
+  for (const auto& [path, e] : ea) {
+    auto it = eb.find(path);
+    if (it == eb.end()) {
+      out.files.push_back({path, "removed", false, e.size, 0, {}});
+    } else if (it->second.sha256 != e.sha256) {
+      if (e.size > limit || it->second.size > limit) out.files.push_back({path, "changed", true, e.size, it->second.size, {}});
+      else
+        out.files.push_back(diff_file(path, read_file_limited(out.a.path / path, limit, "version content"),
+                                      read_file_limited(out.b.path / path, limit, "version content")));
+    }
+  }
+  for (const auto& [path, e] : eb)
+    if (!ea.count(path)) out.files.push_back({path, "added", false, 0, e.size, {}});
+  std::sort(out.files.begin(), out.files.end(), [](const FileDiff& x, const FileDiff& y) { return x.path < y.path; });
+  return out;
 }
 
 }  // namespace xops::registry

@@ -1,6 +1,7 @@
 #pragma once
 // Registering versions, promoting them through stages behind evaluation gates, and turning a
 // registry reference into content on disk. Core only: no printing; the command renders.
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -10,6 +11,7 @@
 #include "core/config.hpp"
 #include "core/registry/registry.hpp"
 #include "core/store/pointer.hpp"
+#include "core/util/line_diff.hpp"
 
 namespace xops {
 class Workspace;
@@ -63,13 +65,15 @@ struct GateCheck {
 struct PromotionPlan {
   Resolved version;
   std::string stage, content_hash, tag;  // the tag it would write
+  std::string type;                      // the artifact's (model, adapter, prompt, ...)
   std::vector<GateCheck> gates;
   bool allowed = false;
   std::string current;  // the version now in the stage ("" when none)
 };
 
-// Runs the gate's suite on a model ref (`xops promote --run-evals` passes evaluate()).
-using GateRunner = std::function<void(const GateConfig& gate, const std::string& model_ref)>;
+// Runs the gate's suite on a version ref of an artifact of `type` (model and adapter as the
+// suite's model, prompt as its prompt); `xops promote --run-evals` passes evaluate().
+using GateRunner = std::function<void(const GateConfig& gate, const std::string& ref, const std::string& type)>;
 
 // Checks every gate of `stage` for the version `ref` names (name@vX, name@latest, or a bare
 // name: its latest version); writes nothing. With `run_missing`, a gate without passing
@@ -79,5 +83,19 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref, const 
 // Writes the assignment tag of an allowed plan; a precondition error when another promotion
 // took the counter first (nothing written).
 void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message);
+
+// How two versions differ: for a file, its lines; for a directory, which files were added,
+// removed or changed, with the lines of changed text files (configs, tokenizer files).
+struct FileDiff {
+  std::string path, status;  // added | removed | changed
+  bool binary = false;       // not diffed line by line (binary or over 1 MiB)
+  uint64_t size_a = 0, size_b = 0;
+  std::vector<DiffLine> lines;
+};
+struct VersionDiff {
+  ResolvedContent a, b;
+  std::vector<FileDiff> files;
+};
+VersionDiff diff_versions(const Workspace& ws, const std::string& ref_a, const std::string& ref_b);
 
 }  // namespace xops::registry

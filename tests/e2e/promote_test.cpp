@@ -191,3 +191,46 @@ TEST_CASE("promote: a tag history written by hand in gto's grammar is read as gt
   CHECK(json::parse(dev.out)["tag"] == "m#dev#7");
   CHECK(pr.show("m#dev")["version"] == "v1.0.0");
 }
+
+TEST_CASE("promote: a prompt is versioned, gated, shown and diffed like a model", "[e2e][promote]") {
+  TempDir tmp;
+  auto p = tmp / "p";
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  fs::create_directories(p / "prompts");
+  fs::create_directories(p / "evals");
+  // The prompt lives in git itself (no `track add`); the provider echoes what it is sent.
+  write_text(p / "prompts/greet.txt", "Say hello to {{name}}.\nBe brief.\n");
+  write_text(p / "evals/echo.sh", "printf '%s' \"$1\"\n");
+  write_text(p / "evals/greet.yaml",
+             "prompts: [file://../prompts/greet.txt]\nproviders: [\"exec:sh echo.sh\"]\n"
+             "tests:\n  - vars: {name: Ada}\n    assert: [{type: icontains, value: hello}]\n");
+  write_text(p / "xops.yaml",
+             "name: p\nartifacts:\n  greet: {path: prompts/greet.txt, type: prompt}\n"
+             "gates:\n  prod:\n    - {eval: evals/greet.yaml, min_pass_rate: 1.0}\n");
+  REQUIRE(sh("git add -A && git commit -qm prompt", p).rc == 0);
+  REQUIRE(run_xops({"-q", "promote", "register", "greet"}, p).rc == 0);
+  auto refused = run_xops({"promote", "greet@v0.0.1", "--to", "prod"}, p);
+  CHECK(refused.rc == 4);
+  CHECK_THAT(refused.err, Catch::Contains("--prompt greet@v0.0.1"));
+  REQUIRE(run_xops({"-q", "eval", "evals/greet.yaml", "--prompt", "greet@v0.0.1"}, p).rc == 0);
+  REQUIRE(run_xops({"-q", "promote", "greet@v0.0.1", "--to", "prod"}, p).rc == 0);
+
+  // A new wording: a new version whose old evidence does not count; --run-evals evaluates it.
+  write_text(p / "prompts/greet.txt", "Say hello to {{name}}.\nBe warm.\n");
+  REQUIRE(sh("git commit -qam 'warmer prompt'", p).rc == 0);
+  REQUIRE(run_xops({"-q", "promote", "register", "greet", "--bump-minor"}, p).rc == 0);
+  CHECK(run_xops({"promote", "greet@v0.1.0", "--to", "prod"}, p).rc == 4);
+  auto diff = run_xops({"promote", "diff", "greet#prod", "greet@v0.1.0"}, p);
+  REQUIRE(diff.rc == 0);
+  CHECK_THAT(diff.out, Catch::Contains("-Be brief."));
+  CHECK_THAT(diff.out, Catch::Contains("+Be warm."));
+  CHECK_THAT(diff.out, Catch::Contains(" Say hello to {{name}}."));
+  REQUIRE(run_xops({"-q", "promote", "greet@v0.1.0", "--to", "prod", "--run-evals"}, p).rc == 0);
+  auto show = run_xops({"promote", "show", "greet#prod"}, p);
+  REQUIRE(show.rc == 0);
+  CHECK_THAT(show.out, Catch::Contains("Be warm."));
+  // The eval of exactly that prompt version sent its text (the exec provider echoes it).
+  auto ev = run_xops({"--json", "eval", "evals/greet.yaml", "--prompt", "greet#prod", "--no-track"}, p);
+  REQUIRE(ev.rc == 0);
+  CHECK(json::parse(ev.out)["results"][0]["output"] == "Say hello to Ada.\nBe warm.");  // exec output is trimmed
+}
