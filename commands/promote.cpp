@@ -36,18 +36,26 @@ std::string when(int64_t t) {
 std::string short_hash(const std::string& h) { return h.substr(0, 12); }
 
 json gate_json(const GateCheck& g) {
-  return {{"suite", g.suite},
+  json cmp = json::array();
+  for (const auto& c : g.comparisons)
+    cmp.push_back({{"metric", c.metric}, {"value", c.value ? json(*c.value) : json(nullptr)},
+                   {"baseline", c.baseline ? json(*c.baseline) : json(nullptr)}, {"ok", c.ok}});
+  return {{"kind", g.kind},
+          {"suite", g.suite.empty() ? json(nullptr) : json(g.suite)},
           {"suite_sha256", g.suite_hash},
           {"min_pass_rate", g.min_pass_rate},
           {"passed", g.passed},
           {"run", g.run_id.empty() ? json(nullptr) : json(g.run_id)},
           {"pass_rate", g.pass_rate ? json(*g.pass_rate) : json(nullptr)},
-          {"reason", g.reason}};
+          {"reason", g.reason},
+          {"no_regression", cmp},
+          {"baseline_version", g.baseline_version.empty() ? json(nullptr) : json(g.baseline_version)},
+          {"baseline_run", g.baseline_run.empty() ? json(nullptr) : json(g.baseline_run)}};
 }
 
 struct PromoteFlags {
   std::string ref, to, message;
-  bool dry_run = false, run_evals = false;
+  bool dry_run = false, run_evals = false, approve = false;
 };
 
 int run_promote(cli::Context& ctx, const PromoteFlags& f) {
@@ -72,7 +80,7 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
       if (bar) bar->finish();
       out.info(fmt::format("  {} cases, pass rate {:.1f}%, run {}", o.summary.cases, 100 * o.summary.pass_rate(), o.run_id));
     };
-  auto plan = plan_promotion(ws, f.ref, f.to, runner);
+  auto plan = plan_promotion(ws, f.ref, f.to, runner, f.approve);
   bool write = plan.allowed && !f.dry_run;
   if (write) apply_promotion(ws, plan, f.message);
   if (out.json()) {
@@ -94,10 +102,14 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
                          plan.current.empty() ? "" : fmt::format(" (now {})", plan.current)));
     if (plan.gates.empty()) out.info(fmt::format("no gates for {} in xops.yaml", plan.stage));
     cli::Table t({"GATE", "SUITE", "NEED", "RESULT", "EVIDENCE", "WHY"});
-    for (const auto& g : plan.gates)
-      t.add({"eval", g.suite, fmt::format("pass_rate >= {:.2f}", g.min_pass_rate), g.passed ? "PASS" : "FAIL",
-             g.run_id.empty() ? "-" : "run " + g.run_id, g.reason},
+    for (const auto& g : plan.gates) {
+      std::string need = g.kind == "approval" ? "sign-off" : fmt::format("pass_rate >= {:.2f}", g.min_pass_rate);
+      for (const auto& c : g.comparisons) need += fmt::format(", {} >= {}", c.metric, g.baseline_version);
+      std::string evidence = g.run_id.empty() ? "-" : "run " + g.run_id;
+      if (!g.baseline_run.empty()) evidence += " vs run " + g.baseline_run;
+      t.add({g.kind, g.suite.empty() ? "-" : g.suite, need, g.passed ? "PASS" : "FAIL", evidence, g.reason},
             {cli::Style::None, cli::Style::None, cli::Style::None, g.passed ? cli::Style::Green : cli::Style::Red});
+    }
     if (t.size()) t.print(out);
     if (write) out.info(fmt::format("promoted: tag {} written (push it with `git push origin {}`)", plan.tag, plan.tag));
     else if (plan.allowed) out.info(fmt::format("dry run: every gate passes; would write tag {}", plan.tag));
@@ -106,14 +118,15 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
     size_t failed = 0;
     std::string first;
     for (const auto& g : plan.gates)
-      if (!g.passed && !failed++) first = g.suite;
+      if (!g.passed && !failed++) first = g.kind == "approval" ? "" : g.suite;
     throw Error(ErrorKind::CheckFailed,
                 fmt::format("promotion of {}@{} to {} refused: {} of {} gate(s) failed; nothing was written",
                             plan.version.artifact, plan.version.version, plan.stage, failed, plan.gates.size()),
-                fmt::format("evaluate exactly this version: `xops eval {} {} {}@{}` (or promote with --run-evals), then "
-                            "promote again",
-                            first, plan.type == "prompt" ? "--prompt" : "--model", plan.version.artifact,
-                            plan.version.version));
+                first.empty() ? std::string("a sign-off gate needs --approve (recorded in the tag message)")
+                              : fmt::format("evaluate exactly this version: `xops eval {} {} {}@{}` (or promote with "
+                                            "--run-evals), then promote again",
+                                            first, plan.type == "prompt" ? "--prompt" : "--model", plan.version.artifact,
+                                            plan.version.version));
   }
   return 0;
 }
@@ -301,6 +314,7 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
   sub->add_option("ref", pf->ref, "NAME@vX.Y.Z, NAME@latest or NAME (its latest version)");
   sub->add_option("--to", pf->to, "Stage to promote to (stages: in xops.yaml)");
   sub->add_flag("--dry-run", pf->dry_run, "Check the gates, write nothing");
+  sub->add_flag("--approve", pf->approve, "Sign off (for `approve: true` gates); recorded in the tag message");
   sub->add_flag("--run-evals", pf->run_evals,
                 "Run each gate's suite on exactly this version when no passing eval of it is recorded");
   sub->add_option("-m,--message", pf->message, "Why (kept in the tag's message)");

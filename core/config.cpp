@@ -98,12 +98,31 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
         gc.stage = stage;
         auto what = "gate for '" + stage + "'";
         doc.expect_map(g, what);
-        doc.check_keys(g, {"eval", "min_pass_rate"}, what);
+        doc.check_keys(g, {"eval", "min_pass_rate", "no_regression", "tolerance", "approve"}, what);
+        gc.where = fmt::format("{}:{}", display_name, g.Mark().line + 1);
+        if (auto ap = g["approve"]) {
+          gc.approval = doc.boolean(ap, what + " approve");
+          if (g["eval"]) doc.fail(ap, "a gate is either an eval or a sign-off (approve: true), not both",
+                                  "write them as two gates");
+          if (!gc.approval) doc.fail(ap, "approve: false is not a gate", "remove it");
+          cfg.gates.push_back(std::move(gc));
+          continue;
+        }
         gc.eval = doc.str(doc.require(g, "eval", what), what + " eval");
         if (auto m = g["min_pass_rate"]) {
           gc.min_pass_rate = doc.num(m, what + " min_pass_rate");
           if (gc.min_pass_rate < 0 || gc.min_pass_rate > 1)
             doc.fail(m, "min_pass_rate must be between 0 and 1");
+        }
+        if (auto nr = g["no_regression"]) {
+          if (nr.IsScalar()) gc.no_regression.push_back(doc.str(nr, what + " no_regression"));
+          else if (nr.IsSequence())
+            for (const auto& k : nr) gc.no_regression.push_back(doc.str(k, what + " no_regression"));
+          else doc.fail(nr, "no_regression must be a metric name or a list of them", "e.g. [pass_rate, metric/accuracy]");
+        }
+        if (auto t = g["tolerance"]) {
+          gc.tolerance = doc.num(t, what + " tolerance");
+          if (gc.tolerance < 0) doc.fail(t, "tolerance must be >= 0");
         }
         cfg.gates.push_back(std::move(gc));
       }

@@ -22,10 +22,16 @@ struct RemoteConfig {
   bool is_default = false;
 };
 
+// One gate of a stage: an eval suite that must have passed on exactly the promoted content
+// (optionally no worse than the version now in the stage on named metrics), or a sign-off.
 struct GateConfig {
   std::string stage;
-  std::string eval;         // suite path
+  std::string eval;  // suite path ("" for a sign-off gate)
   double min_pass_rate = 1.0;
+  std::vector<std::string> no_regression;  // run metrics (pass_rate, metric/NAME) vs the stage's holder
+  double tolerance = 0;                    // how far below the holder a metric may be
+  bool approval = false;                   // `approve: true`: needs `xops promote --approve`
+  std::string where;                       // xops.yaml:LINE, for messages
 };
 
 struct ProjectConfig {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 
 #include "core/error.hpp"
@@ -29,6 +30,15 @@ git::Repo repo_of(const Workspace& ws) {
 }
 
 std::string short_sha(const std::string& c) { return c.substr(0, 12); }
+
+// Who signs off: the git identity the tag is written with.
+std::string approver() {
+  const char* n = std::getenv("GIT_COMMITTER_NAME");
+  const char* e = std::getenv("GIT_COMMITTER_EMAIL");
+  if (n && *n) return e && *e ? fmt::format("{} <{}>", n, e) : n;
+  const char* u = std::getenv("USER");
+  return u && *u ? u : "unknown";
+}
 
 std::optional<Pointer> find_pointer(const TrackContext& tc, const std::string& rel, const std::string& commit) {
   for (auto& p : tc.pointers_at(commit))
@@ -200,8 +210,30 @@ RegisterResult register_version(const Workspace& ws, const RegisterRequest& r) {
 namespace {
 
 // The most recent eval run of exactly this suite content and this artifact content.
-GateCheck check_eval_gate(const std::vector<RunRecord>& runs, const GateConfig& g,
-                          const fs::path& root, const std::string& content_hash) {
+// The most recent eval run of exactly this suite content and this artifact content.
+const RunRecord* find_evidence(const std::vector<RunRecord>& runs, const std::string& suite_hash,
+                               const std::string& content_hash) {
+  for (const auto& run : runs) {  // newest first
+    if (run.kind != "eval") continue;
+    bool suite = false, content = false;
+    for (const auto& [k, v] : run.inputs) {
+      suite |= k.rfind("eval-suite:", 0) == 0 && v == suite_hash;
+      // A model or adapter a provider ran, or a prompt the suite sent.
+      content |= (k.rfind("provider:", 0) == 0 || k.rfind("prompt:", 0) == 0) && v == content_hash;
+    }
+    if (suite && content) return &run;
+  }
+  return nullptr;
+}
+
+std::optional<double> metric_of(const RunRecord& r, const std::string& key) {
+  for (const auto& m : r.metrics)
+    if (m.key == key) return m.last;
+  return std::nullopt;
+}
+
+GateCheck check_eval_gate(const std::vector<RunRecord>& runs, const GateConfig& g, const fs::path& root,
+                          const std::string& content_hash) {
   GateCheck c;
   c.suite = g.eval;
   c.min_pass_rate = g.min_pass_rate;
@@ -212,38 +244,61 @@ GateCheck check_eval_gate(const std::vector<RunRecord>& runs, const GateConfig& 
     c.reason = fmt::format("the gate's suite cannot be read: {}", e.what());
     return c;
   }
-  for (const auto& run : runs) {  // newest first
-    if (run.kind != "eval") continue;
-    bool suite = false, content = false;
-    for (const auto& [k, v] : run.inputs) {
-      suite |= k.rfind("eval-suite:", 0) == 0 && v == c.suite_hash;
-      // A model or adapter a provider ran, or a prompt the suite sent.
-      content |= (k.rfind("provider:", 0) == 0 || k.rfind("prompt:", 0) == 0) && v == content_hash;
-    }
-    if (!suite || !content) continue;
-    c.run_id = run.id;
-    for (const auto& m : run.metrics)
-      if (m.key == "pass_rate") c.pass_rate = m.last;
-    if (run.status != "finished") {
-      c.reason = fmt::format("the latest eval of this content ended {}", run.status);
-    } else if (!c.pass_rate) {
-      c.reason = "that eval recorded no pass_rate";
-    } else if (*c.pass_rate + 1e-12 < g.min_pass_rate) {
-      c.reason = fmt::format("pass_rate {:.3f} < {:.3f}", *c.pass_rate, g.min_pass_rate);
-    } else {
-      c.passed = true;
-      c.reason = fmt::format("pass_rate {:.3f} >= {:.3f}", *c.pass_rate, g.min_pass_rate);
-    }
+  const RunRecord* run = find_evidence(runs, c.suite_hash, content_hash);
+  if (!run) {
+    c.reason = "no eval of exactly this content with this suite";
     return c;
   }
-  c.reason = "no eval of exactly this content with this suite";
+  c.run_id = run->id;
+  c.pass_rate = metric_of(*run, "pass_rate");
+  if (run->status != "finished") {
+    c.reason = fmt::format("the latest eval of this content ended {}", run->status);
+  } else if (!c.pass_rate) {
+    c.reason = "that eval recorded no pass_rate";
+  } else if (*c.pass_rate + 1e-12 < g.min_pass_rate) {
+    c.reason = fmt::format("pass_rate {:.3f} < {:.3f}", *c.pass_rate, g.min_pass_rate);
+  } else {
+    c.passed = true;
+    c.reason = fmt::format("pass_rate {:.3f} >= {:.3f}", *c.pass_rate, g.min_pass_rate);
+  }
   return c;
+}
+
+// no_regression: each named metric of this content's eval against the stage holder's eval of
+// the same suite, within the tolerance.
+void check_regression(GateCheck& c, const std::vector<RunRecord>& runs, const GateConfig& g,
+                      const std::string& holder_version, const std::string& holder_hash) {
+  if (g.no_regression.empty() || holder_version.empty() || c.run_id.empty()) return;
+  c.baseline_version = holder_version;
+  const RunRecord* mine = nullptr;
+  for (const auto& r : runs)
+    if (r.id == c.run_id) mine = &r;
+  const RunRecord* base = find_evidence(runs, c.suite_hash, holder_hash);
+  if (!base) {
+    c.passed = false;
+    c.reason = fmt::format("no eval of {} (now in the stage) with this suite to compare with", holder_version);
+    return;
+  }
+  c.baseline_run = base->id;
+  for (const auto& key : g.no_regression) {
+    GateCheck::Comparison cmp{key, mine ? metric_of(*mine, key) : std::nullopt, metric_of(*base, key), false};
+    cmp.ok = cmp.value && cmp.baseline && *cmp.value + g.tolerance + 1e-12 >= *cmp.baseline;
+    if (!cmp.ok && c.passed) {
+      c.passed = false;
+      c.reason = !cmp.value || !cmp.baseline
+                     ? fmt::format("metric {} is not recorded by both evals", key)
+                     : fmt::format("{} {:.3f} regresses from {:.3f} ({}) beyond tolerance {:.3f}", key, *cmp.value,
+                                   *cmp.baseline, holder_version, g.tolerance);
+    }
+    c.comparisons.push_back(cmp);
+  }
+  if (c.passed) c.reason += fmt::format("; no regression vs {}", holder_version);
 }
 
 }  // namespace
 
 PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text, const std::string& stage,
-                             const GateRunner& run_missing) {
+                             const GateRunner& run_missing, bool approved) {
   const auto& stages = ws.config().stages;
   if (std::find(stages.begin(), stages.end(), stage) == stages.end())
     throw usage_error(fmt::format("unknown stage '{}'", stage),
@@ -271,17 +326,38 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text, c
       throw precondition_error(fmt::format("artifact '{}' is deprecated", ref->artifact), "register it again under a new name");
   }
   plan.tag = format_tag_name({ref->artifact, Action::Assign, "", stage, (st ? st->max_counter : 0) + 1});
+  // The version now in the stage, for no_regression gates.
+  std::string holder_hash;
+  if (!plan.current.empty())
+    if (auto it = st->stages.find(stage); it != st->stages.end()) {
+      TrackContext tc(ws);
+      if (auto c = content_at(tc, a, it->second.commit)) holder_hash = c->ptr.sha256;
+    }
   RunQuery q;
   q.sort = "-start_time";
   auto runs = Tracker::for_workspace(ws).list(q);
   for (const auto& g : ws.config().gates) {
     if (g.stage != stage) continue;
+    if (g.approval) {
+      GateCheck c;
+      c.kind = "approval";
+      c.passed = approved;
+      c.reason = approved ? "signed off with --approve" : "needs a sign-off: --approve";
+      plan.gates.push_back(std::move(c));
+      continue;
+    }
     auto check = check_eval_gate(runs, g, ws.root(), plan.content_hash);
     if (!check.passed && run_missing && !check.suite_hash.empty()) {
       run_missing(g, plan.version.artifact + "@" + plan.version.version, a.type);
       runs = Tracker::for_workspace(ws).list(q);
       check = check_eval_gate(runs, g, ws.root(), plan.content_hash);
     }
+    bool compare = check.passed && !g.no_regression.empty() && !holder_hash.empty() && holder_hash != plan.content_hash;
+    if (compare && run_missing && !find_evidence(runs, check.suite_hash, holder_hash) && parse_semver(plan.current)) {
+      run_missing(g, plan.version.artifact + "@" + plan.current, a.type);  // the baseline, evaluated the same way
+      runs = Tracker::for_workspace(ws).list(q);
+    }
+    if (compare) check_regression(check, runs, g, plan.current, holder_hash);
     plan.gates.push_back(std::move(check));
   }
   plan.allowed = std::all_of(plan.gates.begin(), plan.gates.end(), [](const GateCheck& c) { return c.passed; });
@@ -295,7 +371,8 @@ void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string
                                     : message;
   msg += fmt::format("\n\nxops-content: {}\n", plan.content_hash);
   for (const auto& g : plan.gates)
-    msg += fmt::format("xops-gate: {} run={} {}\n", g.suite, g.run_id, g.reason);
+    msg += g.kind == "approval" ? fmt::format("xops-approved-by: {}\n", approver())
+                                : fmt::format("xops-gate: {} run={} {}\n", g.suite, g.run_id, g.reason);
   if (!repo.create_tag(plan.tag, plan.version.commit, msg))
     throw precondition_error(fmt::format("tag {} was written by another promotion meanwhile", plan.tag),
                              "run the promotion again: it takes the next counter");

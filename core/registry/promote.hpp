@@ -53,6 +53,7 @@ struct RegisterResult {
 RegisterResult register_version(const Workspace& ws, const RegisterRequest& r);
 
 struct GateCheck {
+  std::string kind = "eval";  // eval | approval
   std::string suite;
   std::string suite_hash;
   double min_pass_rate = 0;
@@ -60,6 +61,14 @@ struct GateCheck {
   std::string run_id;  // the evidence, when an eval of exactly this content was found
   std::optional<double> pass_rate;
   std::string reason;
+  // no_regression: each metric of this content's eval against the stage holder's.
+  struct Comparison {
+    std::string metric;
+    std::optional<double> value, baseline;
+    bool ok = false;
+  };
+  std::vector<Comparison> comparisons;
+  std::string baseline_version, baseline_run;
 };
 
 struct PromotionPlan {
@@ -78,8 +87,9 @@ using GateRunner = std::function<void(const GateConfig& gate, const std::string&
 // Checks every gate of `stage` for the version `ref` names (name@vX, name@latest, or a bare
 // name: its latest version); writes nothing. With `run_missing`, a gate without passing
 // evidence has its suite run on exactly that version first, then is checked again.
+// `approved`: the user signed off (--approve), for `approve: true` gates.
 PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref, const std::string& stage,
-                             const GateRunner& run_missing = {});
+                             const GateRunner& run_missing = {}, bool approved = false);
 // Writes the assignment tag of an allowed plan; a precondition error when another promotion
 // took the counter first (nothing written).
 void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message);

@@ -234,3 +234,43 @@ TEST_CASE("promote: a prompt is versioned, gated, shown and diffed like a model"
   REQUIRE(ev.rc == 0);
   CHECK(json::parse(ev.out)["results"][0]["output"] == "Say hello to Ada.\nBe warm.");  // exec output is trimmed
 }
+
+TEST_CASE("promote: no-regression gates compare with the version in the stage; sign-offs need --approve",
+          "[e2e][promote]") {
+  TempDir tmp;
+  auto p = tmp / "p";
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  fs::create_directories(p / "prompts");
+  fs::create_directories(p / "evals");
+  write_text(p / "prompts/greet.txt", "Say hello to {{name}}. Be brief.");
+  write_text(p / "evals/echo.sh", "printf '%s' \"$1\"\n");
+  write_text(p / "evals/greet.yaml",
+             "prompts: [file://../prompts/greet.txt]\nproviders: [\"exec:sh echo.sh\"]\ntests:\n"
+             "  - assert: [{type: icontains, value: hello}]\n  - assert: [{type: icontains, value: brief}]\n");
+  write_text(p / "xops.yaml",
+             "name: p\nartifacts:\n  greet: {path: prompts/greet.txt, type: prompt}\ngates:\n  prod:\n"
+             "    - {eval: evals/greet.yaml, min_pass_rate: 0.5, no_regression: [pass_rate], tolerance: 0.1}\n"
+             "    - approve: true\n");
+  REQUIRE(sh("git add -A && git commit -qm prompt", p).rc == 0);
+  REQUIRE(run_xops({"-q", "promote", "register", "greet"}, p).rc == 0);
+  auto unsigned_ = run_xops({"--json", "promote", "greet@v0.0.1", "--to", "prod", "--run-evals"}, p);
+  CHECK(unsigned_.rc == 4);  // the eval passed, the sign-off is missing
+  CHECK_THAT(unsigned_.err, Catch::Contains("--approve"));
+  auto ok = run_xops({"--json", "promote", "greet@v0.0.1", "--to", "prod", "--approve"}, p);
+  REQUIRE(ok.rc == 0);
+  CHECK(sh("git tag -l -n9 'greet#prod#1'", p).out.find("xops-approved-by:") != std::string::npos);
+
+  // v0.0.2 still clears min_pass_rate (0.5) but falls from 1.0 to 0.5: a regression.
+  write_text(p / "prompts/greet.txt", "Say hello to {{name}}. Be warm.");
+  REQUIRE(sh("git commit -qam warmer", p).rc == 0);
+  REQUIRE(run_xops({"-q", "promote", "register", "greet"}, p).rc == 0);
+  auto reg = run_xops({"--json", "promote", "greet@v0.0.2", "--to", "prod", "--run-evals", "--approve"}, p);
+  CHECK(reg.rc == 4);
+  auto j = json::parse(reg.out.substr(0, reg.out.find("\n{\"error\"")));
+  CHECK(j["gates"][0]["pass_rate"] == Approx(0.5));
+  CHECK(j["gates"][0]["passed"] == false);
+  CHECK(j["gates"][0]["baseline_version"] == "v0.0.1");
+  CHECK(j["gates"][0]["no_regression"][0]["baseline"] == Approx(1.0));
+  CHECK_THAT(j["gates"][0]["reason"].get<std::string>(), Catch::Contains("regresses"));
+  CHECK(sh("git tag -l 'greet#prod*'", p).out == "greet#prod#1\n");
+}

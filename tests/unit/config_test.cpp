@@ -101,3 +101,20 @@ TEST_CASE("settings: invalid values are usage errors naming their origin", "[con
     CHECK_THAT(std::string(e.what()), Catch::Contains("flag --threads"));
   }
 }
+
+TEST_CASE("project config: gates with no_regression and sign-offs", "[config][promote]") {
+  std::vector<std::string> w;
+  auto cfg = parse_project_config(
+      "name: p\ngates:\n  prod:\n    - {eval: e.yaml, min_pass_rate: 0.9, no_regression: [pass_rate, metric/acc], "
+      "tolerance: 0.02}\n    - approve: true\n",
+      "xops.yaml", &w);
+  REQUIRE(cfg.gates.size() == 2);
+  CHECK(cfg.gates[0].no_regression == std::vector<std::string>{"pass_rate", "metric/acc"});
+  CHECK(cfg.gates[0].tolerance == Approx(0.02));
+  CHECK(cfg.gates[1].approval);
+  CHECK(cfg.gates[1].eval.empty());
+  CHECK_THAT(message_of([&] { parse_project_config("name: p\ngates:\n  prod:\n    - {eval: e.yaml, approve: true}\n", "xops.yaml", &w); }),
+             Catch::Contains("xops.yaml:4:"));
+  CHECK_THAT(message_of([&] { parse_project_config("name: p\ngates:\n  prod:\n    - {eval: e.yaml, tolerance: -1}\n", "xops.yaml", &w); }),
+             Catch::Contains("tolerance must be >= 0"));
+}
