@@ -99,7 +99,8 @@ int run_generate(cli::Context& ctx, GenerateFlags& f) {
   lo.device = s.get("device").value;
   lo.dtype = s.get("dtype").value;
   lo.threads = s.get_int("threads");
-  lo.adapter = f.adapter;
+  // An adapter is named like a model: a directory, an artifact, or a registry ref.
+  if (!f.adapter.empty()) lo.adapter = resolve_model_ref(f.adapter, maybe_workspace(ctx));
   auto model = engine().load(dir, lo);
   out.verbose(1, fmt::format("loaded {} ({} layers, d_model {}) on {} as {}", model->config().arch_name(),
                              model->config().n_layer, model->config().d_model, model->device(), model->dtype()));
@@ -154,7 +155,7 @@ void register_generate(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--seed", f->sampling.seed, "Sampling seed");
   sub->add_option("--stop", f->sampling.stop, "Stop string (repeatable)")->allow_extra_args(false);
   sub->add_flag("--ignore-eos", [f](int64_t) { f->sampling.stop_at_eos = false; }, "Do not stop at the end-of-text token");
-  sub->add_option("--adapter", f->adapter, "A PEFT LoRA adapter directory to apply");
+  sub->add_option("--adapter", f->adapter, "A PEFT LoRA adapter to apply: a directory, an artifact, or a registry ref (NAME#prod)");
   sub->add_option("--batch", f->batch_file, "JSONL file of {\"prompt\": ...}: one JSON line out per prompt");
   sub->add_option("--batch-size", f->batch_size, "Prompts generated together with --batch")->capture_default_str()->check(CLI::Range(1, 4096));
   sub->add_flag("--tokenize", f->tokenize, "Print the prompt's token ids as a JSON array");

@@ -56,6 +56,7 @@ json gate_json(const GateCheck& g) {
 struct PromoteFlags {
   std::string ref, to, message;
   bool dry_run = false, run_evals = false, approve = false;
+  std::string push;  // remote name ("" = do not push)
 };
 
 int run_promote(cli::Context& ctx, const PromoteFlags& f) {
@@ -83,6 +84,7 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
   auto plan = plan_promotion(ws, f.ref, f.to, runner, f.approve);
   bool write = plan.allowed && !f.dry_run;
   if (write) apply_promotion(ws, plan, f.message);
+  if (write && !f.push.empty()) push_tag(ws, f.push, plan.tag);
   if (out.json()) {
     json gates = json::array();
     for (const auto& g : plan.gates) gates.push_back(gate_json(g));
@@ -111,7 +113,8 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
             {cli::Style::None, cli::Style::None, cli::Style::None, g.passed ? cli::Style::Green : cli::Style::Red});
     }
     if (t.size()) t.print(out);
-    if (write) out.info(fmt::format("promoted: tag {} written (push it with `git push origin {}`)", plan.tag, plan.tag));
+    if (write && !f.push.empty()) out.info(fmt::format("promoted: tag {} written and pushed to {}", plan.tag, f.push));
+    else if (write) out.info(fmt::format("promoted: tag {} written (push it with --push or `git push origin {}`)", plan.tag, plan.tag));
     else if (plan.allowed) out.info(fmt::format("dry run: every gate passes; would write tag {}", plan.tag));
   }
   if (!plan.allowed) {
@@ -134,6 +137,7 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
 struct RegisterFlags {
   RegisterRequest r;
   bool minor = false, major = false;
+  std::string push;
 };
 
 int run_register(cli::Context& ctx, RegisterFlags& f) {
@@ -142,6 +146,7 @@ int run_register(cli::Context& ctx, RegisterFlags& f) {
   if (!f.r.version.empty() && (f.minor || f.major)) throw usage_error("--version excludes --bump-*");
   f.r.bump = f.major ? RegisterRequest::Major : f.minor ? RegisterRequest::Minor : RegisterRequest::Patch;
   auto res = register_version(ctx.workspace(), f.r);
+  if (!f.push.empty()) push_tag(ctx.workspace(), f.push, res.tag);
   if (out.json())
     out.print_json({{"artifact", f.r.artifact}, {"version", res.version}, {"commit", res.commit},
                     {"content_sha256", res.content_hash}, {"tag", res.tag}});
@@ -314,6 +319,9 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
   sub->add_option("ref", pf->ref, "NAME@vX.Y.Z, NAME@latest or NAME (its latest version)");
   sub->add_option("--to", pf->to, "Stage to promote to (stages: in xops.yaml)");
   sub->add_flag("--dry-run", pf->dry_run, "Check the gates, write nothing");
+  sub->add_option("--push", pf->push, "Push the new tag to this git remote (default origin)")
+      ->expected(0, 1)
+      ->default_str("origin");
   sub->add_flag("--approve", pf->approve, "Sign off (for `approve: true` gates); recorded in the tag message");
   sub->add_flag("--run-evals", pf->run_evals,
                 "Run each gate's suite on exactly this version when no passing eval of it is recorded");
@@ -333,6 +341,9 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
   reg->add_flag("--bump-minor", rf->minor, "Bump the minor version");
   reg->add_flag("--bump-major", rf->major, "Bump the major version");
   reg->add_option("-m,--message", rf->r.message, "Why (kept in the tag's message)");
+  reg->add_option("--push", rf->push, "Push the new tag to this git remote (default origin)")
+      ->expected(0, 1)
+      ->default_str("origin");
   reg->callback([&ctx, rf] { ctx.action = [&ctx, rf] { return run_register(ctx, *rf); }; });
 
   auto* ls = sub->add_subcommand("ls", "Artifacts, their latest versions and which version holds each stage");

@@ -47,6 +47,7 @@ class Backend {
   virtual std::vector<TagInfo> tags() const = 0;
   virtual bool create_tag(const std::string& name, const std::string& commit, const std::string& message) = 0;
   virtual bool is_shallow() const = 0;
+  virtual void push_refs(const std::string& remote, const std::vector<std::string>& refspecs) = 0;
 };
 
 class Library {
@@ -56,7 +57,7 @@ class Library {
   virtual std::unique_ptr<Backend> open(const fs::path& path) = 0;
   virtual std::unique_ptr<Backend> init(const fs::path& path) = 0;
 };
-inline constexpr int kGitAbi = 2;
+inline constexpr int kGitAbi = 3;
 
 class Repo {
  public:
@@ -99,6 +100,8 @@ class Repo {
   bool create_tag(const std::string& name, const std::string& commit, const std::string& message) {
     return b_->create_tag(name, commit, message);
   }
+  // Pushes refspecs ("refs/tags/X:refs/tags/X") to a configured remote (ssh through the agent).
+  void push_refs(const std::string& remote, const std::vector<std::string>& refspecs) { b_->push_refs(remote, refspecs); }
   // A shallow clone lacks history (and usually tags).
   bool is_shallow() const { return b_->is_shallow(); }
 

@@ -55,8 +55,11 @@ class LocalProvider final : public Provider {
     label_ = spec.label;
     dir_ = resolve_model_ref(spec.id, ws);
     if (cfg_.contains("adapter")) {
-      adapter_ = cfg_["adapter"].get<std::string>();
-      if (adapter_.is_relative()) adapter_ = (ws ? ws->root() : std::filesystem::current_path()) / adapter_;
+      // A directory (relative to the project), an artifact, or a registry ref (NAME#prod).
+      auto a = cfg_["adapter"].get<std::string>();
+      std::filesystem::path rel = a;
+      if (rel.is_relative() && ws && std::filesystem::is_directory(ws->root() / rel)) adapter_ = ws->root() / rel;
+      else adapter_ = resolve_model_ref(a, ws);
     }
     opts_.max_tokens = cfg_.value("max_tokens", 64);
     opts_.temperature = cfg_.value("temperature", 0.0);

@@ -80,6 +80,7 @@ class LibGit2Repo final : public Backend {
   std::vector<TagInfo> tags() const override;
   bool create_tag(const std::string& name, const std::string& commit, const std::string& message) override;
   bool is_shallow() const override { return git_repository_is_shallow(repo_) == 1; }
+  void push_refs(const std::string& remote, const std::vector<std::string>& refspecs) override;
 
  private:
   git_repository* repo_;
@@ -347,6 +348,27 @@ bool LibGit2Repo::create_tag(const std::string& name, const std::string& commit,
   if (rc == GIT_EEXISTS) return false;
   check(rc, "create tag " + name);
   return true;
+}
+
+namespace {
+int agent_credentials(git_credential** out, const char*, const char* user, unsigned int allowed, void*) {
+  if (allowed & GIT_CREDENTIAL_SSH_KEY) return git_credential_ssh_key_from_agent(out, user ? user : "git");
+  return GIT_PASSTHROUGH;  // no stored secrets: anything else fails with libgit2's message
+}
+}  // namespace
+
+void LibGit2Repo::push_refs(const std::string& remote_name, const std::vector<std::string>& refspecs) {
+  git_remote* remote = nullptr;
+  check(git_remote_lookup(&remote, repo_, remote_name.c_str()), "remote " + remote_name);
+  std::vector<char*> specs;
+  for (const auto& r : refspecs) specs.push_back(const_cast<char*>(r.c_str()));
+  git_strarray arr{specs.data(), specs.size()};
+  git_push_options opts;
+  git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
+  opts.callbacks.credentials = agent_credentials;
+  int rc = git_remote_push(remote, &arr, &opts);
+  git_remote_free(remote);
+  check(rc, "push to " + remote_name);
 }
 
 }  // namespace xops::git

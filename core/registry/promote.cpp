@@ -378,6 +378,15 @@ void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string
                              "run the promotion again: it takes the next counter");
 }
 
+void push_tag(const Workspace& ws, const std::string& remote, const std::string& tag) {
+  try {
+    repo_of(ws).push_refs(remote, {"refs/tags/" + tag + ":refs/tags/" + tag});
+  } catch (const Error& e) {
+    throw runtime_error(fmt::format("tag {} was written here but not pushed: {}", tag, e.what()),
+                        fmt::format("push it by hand: git push {} '{}'", remote, tag));
+  }
+}
+
 namespace {
 
 bool texty(const std::string& s) {

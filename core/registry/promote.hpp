@@ -94,6 +94,9 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref, const 
 // took the counter first (nothing written).
 void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message);
 
+// Pushes a registry tag to a git remote; a clear error (the tag stays local) when it fails.
+void push_tag(const Workspace& ws, const std::string& remote, const std::string& tag);
+
 // How two versions differ: for a file, its lines; for a directory, which files were added,
 // removed or changed, with the lines of changed text files (configs, tokenizer files).
 struct FileDiff {

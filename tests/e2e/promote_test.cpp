@@ -274,3 +274,30 @@ TEST_CASE("promote: no-regression gates compare with the version in the stage; s
   CHECK_THAT(j["gates"][0]["reason"].get<std::string>(), Catch::Contains("regresses"));
   CHECK(sh("git tag -l 'greet#prod*'", p).out == "greet#prod#1\n");
 }
+
+TEST_CASE("promote: --push sends the tags; a clone without tags is told to fetch them", "[e2e][promote]") {
+  TempDir tmp;
+  auto p = tmp / "p";
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  write_text(p / "prompt.txt", "Hello {{name}}");
+  write_text(p / "xops.yaml", "name: p\nartifacts:\n  greet: {path: prompt.txt, type: prompt}\n");
+  REQUIRE(sh("git add -A && git commit -qm prompt && git init -q --bare ../remote.git && "
+             "git remote add origin ../remote.git && git push -q origin HEAD",
+             p)
+              .rc == 0);
+  REQUIRE(run_xops({"-q", "promote", "register", "greet", "--push"}, p).rc == 0);
+  REQUIRE(run_xops({"-q", "promote", "greet@v0.0.1", "--to", "dev", "--push", "origin"}, p).rc == 0);
+  CHECK(sh("git ls-remote --tags ../remote.git | sed 's/.*refs.tags.//' | sort", p).out == "greet#dev#1\ngreet@v0.0.1\n");
+
+  REQUIRE(sh("git clone -q --no-tags remote.git c", tmp.path()).rc == 0);
+  auto r = run_xops({"promote", "show", "greet#dev"}, tmp / "c");
+  CHECK(r.rc == 3);
+  CHECK_THAT(r.err, Catch::Contains("git fetch --tags"));
+  REQUIRE(sh("git fetch -q --tags", tmp / "c").rc == 0);
+  CHECK(run_xops({"promote", "show", "greet#dev"}, tmp / "c").rc == 0);
+
+  // A push that cannot happen leaves the tag here and says how to push it by hand.
+  auto bad = run_xops({"promote", "greet@v0.0.1", "--to", "prod", "--push", "nowhere"}, p);
+  CHECK(bad.rc == 1);
+  CHECK_THAT(bad.err, Catch::Contains("git push nowhere 'greet#prod#2'"));
+}
