@@ -63,6 +63,9 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
   auto& out = ctx.out();
   auto& ws = ctx.workspace();
   if (f.to.empty()) throw usage_error("which stage? give --to STAGE", "xops promote NAME@vX.Y.Z --to staging");
+  if (auto r = parse_ref(f.ref); r && r->kind == Ref::Stage && r->value == f.to && !f.dry_run)
+    throw usage_error(fmt::format("{} is already the version in {}", f.ref, f.to),
+                      "re-check its gates with --dry-run (CI does, on every pushed stage tag)");
   GateRunner runner;
   if (f.run_evals)
     runner = [&](const GateConfig& g, const std::string& ref, const std::string& type) {

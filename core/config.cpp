@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "core/error.hpp"
+#include "core/util/safe_path.hpp"
 #include "core/util/fs.hpp"
 #include "core/yaml_util.hpp"
 
@@ -60,11 +61,15 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
       auto what = "artifact '" + a.name + "'";
       doc.expect_map(kv.second, what);
       doc.check_keys(kv.second, {"path", "type", "description"}, what);
-      a.path = doc.str(doc.require(kv.second, "path", what), what + " path");
+      auto path_node = doc.require(kv.second, "path", what);
+      a.path = doc.str(path_node, what + " path");
+      while (a.path.size() > 1 && a.path.back() == '/') a.path.pop_back();
+      if (auto why = unsafe_path_reason(a.path); !why.empty())
+        doc.fail(path_node, fmt::format("{} path '{}' {}", what, a.path, why), "a path relative to the project, inside it");
       if (auto t = kv.second["type"]) {
         a.type = doc.str(t, what + " type");
-        if (a.type != "model" && a.type != "dataset" && a.type != "prompt" && a.type != "other")
-          doc.fail(t, fmt::format("{} type '{}' is not one of model, dataset, prompt, other", what,
+        if (a.type != "model" && a.type != "adapter" && a.type != "dataset" && a.type != "prompt" && a.type != "other")
+          doc.fail(t, fmt::format("{} type '{}' is not one of model, adapter, dataset, prompt, other", what,
                                   a.type));
       }
       if (auto d = kv.second["description"]) a.description = doc.str(d, what + " description");

@@ -196,9 +196,9 @@ InitResult init_project(const InitOptions& opts) {
       if (!nested || f.rel.rfind(".github/", 0) != 0) continue;
       auto at_root = repo->workdir() / ".github/workflows" / ("xops-" + res.name + ".yml");
       f.rel = at_root.lexically_relative(root).generic_string();
-      for (size_t pos = 0; (pos = f.content.find("./ci/xops-check.sh", pos)) != std::string::npos;) {
-        f.content.replace(pos, 18, "./" + proj_rel + "/ci/xops-check.sh");
-        pos += proj_rel.size() + 20;
+      for (size_t pos = 0; (pos = f.content.find("./ci/", pos)) != std::string::npos;) {
+        f.content.replace(pos, 5, "./" + proj_rel + "/ci/");
+        pos += proj_rel.size() + 7;
       }
     }
     for (const auto& f : files) {

@@ -309,8 +309,6 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text, c
       throw usage_error(fmt::format("'{}' is not a version reference", ref_text), "use NAME@vX.Y.Z, NAME@latest or NAME");
     ref = Ref{ref_text, Ref::Latest, "latest"};
   }
-  if (ref->kind == Ref::Stage && ref->value == stage)
-    throw usage_error(fmt::format("{} is already the version in {}", ref_text, stage));
   const auto& a = artifact_config(ws, ref->artifact);
   auto repo = repo_of(ws);
   auto reg = Registry::from_tags(repo.tags());

@@ -301,3 +301,35 @@ TEST_CASE("promote: --push sends the tags; a clone without tags is told to fetch
   CHECK(bad.rc == 1);
   CHECK_THAT(bad.err, Catch::Contains("git push nowhere 'greet#prod#2'"));
 }
+
+TEST_CASE("promote: the generated CI gate script re-checks a pushed stage tag in a fresh clone",
+          "[e2e][promote][ci]") {
+  TempDir tmp;
+  auto p = tmp / "p";
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  REQUIRE(fs::exists(p / "ci/xops-gate.sh"));
+  fs::create_directories(p / "evals");
+  write_text(p / "prompt.txt", "Say hello to {{name}}");
+  write_text(p / "evals/echo.sh", "printf '%s' \"$1\"\n");
+  write_text(p / "evals/s.yaml",
+             "prompts: [file://../prompt.txt]\nproviders: [\"exec:sh echo.sh\"]\n"
+             "tests:\n  - vars: {name: Ada}\n    assert: [{type: icontains, value: hello}]\n");
+  write_text(p / "xops.yaml", "name: p\nartifacts:\n  greet: {path: prompt.txt, type: prompt}\n"
+                              "gates:\n  prod:\n    - {eval: evals/s.yaml, min_pass_rate: 1.0}\n");
+  REQUIRE(sh("git add -A && git commit -qm p", p).rc == 0);
+  REQUIRE(run_xops({"-q", "promote", "register", "greet"}, p).rc == 0);
+  REQUIRE(run_xops({"-q", "promote", "greet@v0.0.1", "--to", "prod", "--run-evals"}, p).rc == 0);
+  // CI: a fresh clone (empty tracking database) and the pushed tag.
+  REQUIRE(sh("git clone -q p ci && cd ci && git fetch -q --tags", tmp.path()).rc == 0);
+  std::map<std::string, std::string> env = {{"XOPS_BIN", xops_binary()}};
+  auto ok = run_process({"sh", "ci/xops-gate.sh", "greet#prod#1"}, tmp / "ci", env);
+  CHECK(ok.rc == 0);
+  CHECK_THAT(ok.err, Catch::Contains("running `xops eval evals/s.yaml --prompt greet@v0.0.1`"));
+  CHECK(run_process({"sh", "ci/xops-gate.sh", "other#prod#3"}, tmp / "ci", env).rc == 0);  // not ours
+  CHECK(run_process({"sh", "ci/xops-gate.sh", "greet#prod!#4"}, tmp / "ci", env).rc == 0);  // an unassignment
+  // The suite changed after the promotion: the same tag now fails its gate in CI.
+  write_text(tmp / "ci/evals/s.yaml",
+             "prompts: [file://../prompt.txt]\nproviders: [\"exec:sh echo.sh\"]\n"
+             "tests:\n  - vars: {name: Ada}\n    assert: [{type: icontains, value: goodbye}]\n");
+  CHECK(run_process({"sh", "ci/xops-gate.sh", "greet#prod#1"}, tmp / "ci", env).rc == 4);
+}
