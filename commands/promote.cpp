@@ -86,7 +86,8 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
     };
   auto plan = plan_promotion(ws, f.ref, f.to, runner, f.approve);
   bool write = plan.allowed && !f.dry_run;
-  if (write) apply_promotion(ws, plan, f.message);
+  std::string run_id;
+  if (!f.dry_run) run_id = record_promotion(ws, plan, f.message);  // writes the tag when allowed
   if (write && !f.push.empty()) push_tag(ws, f.push, plan.tag);
   if (out.json()) {
     json gates = json::array();
@@ -100,6 +101,7 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
                     {"allowed", plan.allowed},
                     {"dry_run", f.dry_run},
                     {"tag", write ? json(plan.tag) : json(nullptr)},
+                    {"run", run_id.empty() ? json(nullptr) : json(run_id)},
                     {"gates", gates}});
   } else {
     out.info(fmt::format("{}@{} (commit {}, content {}) -> {}{}", plan.version.artifact, plan.version.version,

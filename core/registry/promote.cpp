@@ -11,6 +11,7 @@
 #include "core/store/object_store.hpp"
 #include "core/store/sha256.hpp"
 #include "core/track/track_context.hpp"
+#include "core/tracking/run_session.hpp"
 #include "core/tracking/tracker.hpp"
 #include "core/util/fs.hpp"
 #include "core/util/safe_path.hpp"
@@ -374,6 +375,32 @@ void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string
   if (!repo.create_tag(plan.tag, plan.version.commit, msg))
     throw precondition_error(fmt::format("tag {} was written by another promotion meanwhile", plan.tag),
                              "run the promotion again: it takes the next counter");
+}
+
+std::string record_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message) {
+  auto tracker = Tracker::for_workspace(ws);
+  RunStart rs;
+  rs.kind = "promote";
+  rs.name = fmt::format("{}@{} -> {}", plan.version.artifact, plan.version.version, plan.stage);
+  rs.command = fmt::format("xops promote {}@{} --to {}", plan.version.artifact, plan.version.version, plan.stage);
+  rs.params = {{"artifact", plan.version.artifact}, {"version", plan.version.version}, {"stage", plan.stage},
+               {"commit", plan.version.commit}, {"previous", plan.current}};
+  RunSession session(tracker, ws.db_path(), rs, &ws);
+  tracker.record_inputs(session.id(), {{"artifact:" + plan.version.artifact, plan.content_hash}});
+  std::map<std::string, std::string> tags = {{"allowed", plan.allowed ? "true" : "false"}};
+  for (size_t i = 0; i < plan.gates.size(); ++i) {
+    const auto& g = plan.gates[i];
+    tags[fmt::format("gate.{}", i)] =
+        fmt::format("{} {} {}{}: {}", g.kind, g.suite, g.passed ? "PASS" : "FAIL", g.run_id.empty() ? "" : " run=" + g.run_id,
+                    g.reason);
+  }
+  if (plan.allowed) {
+    apply_promotion(ws, plan, message);  // a lost race throws: the session marks the run failed
+    tags["tag"] = plan.tag;
+  }
+  tracker.log_tags(session.id(), tags);
+  session.finish(plan.allowed ? RunStatus::Finished : RunStatus::Failed, plan.allowed ? 0 : 4);
+  return session.id();
 }
 
 void push_tag(const Workspace& ws, const std::string& remote, const std::string& tag) {

@@ -93,6 +93,10 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref, const 
 // Writes the assignment tag of an allowed plan; a precondition error when another promotion
 // took the counter first (nothing written).
 void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message);
+// The promotion as a tracking run (kind promote: the version, stage, content and each gate's
+// evidence), finished with exit 0 when the tag was written and failed with 4 when the gates
+// refused; writes the tag (apply_promotion) when the plan is allowed. Returns the run id.
+std::string record_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message);
 
 // Pushes a registry tag to a git remote; a clear error (the tag stays local) when it fails.
 void push_tag(const Workspace& ws, const std::string& remote, const std::string& tag);

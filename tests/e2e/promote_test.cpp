@@ -65,6 +65,11 @@ TEST_CASE("promote: gates accept only an eval of exactly this content", "[e2e][p
   CHECK_THAT(refused.out, Catch::Contains("no eval of exactly this content"));  // the gate table
   CHECK_THAT(refused.err, Catch::Contains("xops eval evals/ok.yaml --model m@v0.0.1"));
   CHECK(pr.tags() == before);
+  auto attempts = json::parse(pr.x({"--json", "track", "runs", "--filter", "kind = 'promote'"}).out);
+  REQUIRE(attempts.size() == 1);  // the refused attempt is on record, with its gates
+  CHECK(attempts[0]["status"] == "failed");
+  CHECK(attempts[0]["exit_code"] == 4);
+  CHECK(attempts[0]["tags"]["allowed"] == "false");
 
   // An eval of that version (the registry ref materialises exactly its content).
   REQUIRE(pr.x({"-q", "eval", "evals/ok.yaml", "--model", "m@v0.0.1"}).rc == 0);
