@@ -79,4 +79,7 @@ put("eval_suite", "inline.yaml", "prompts: [\"{{a}}\", \"file://cases.jsonl\"]\n
 put("finetune_config", "lora.yaml", "#set lora.r=4\nmodel: {path: models/base}\ndata: {train: data/train.jsonl, seq_len: 64}\n"
                                     "method: lora\nlora: {r: 8, alpha: 16}\nmax_steps: 10\noutput: tuned\n")
 put("project_config", "xops.yaml", "name: p\nremotes:\n  shared: {url: /tmp/r, default: true}\ndefaults: {jobs: 2}\n")
+put("nunjucks", "n1", "Hi {{ name | upper }}{% for i in items %}{{ loop.index }}:{{ i }}{% if not loop.last %}, {% endif %}{% endfor %}")
+put("nunjucks", "n2", "{% if n > 2 and 'k' in obj %}{{ obj.k ~ (n * 2) | round }}{% elif name is defined %}x{% else %}{{ missing | default('d') }}{% endif %}{# c #}")
+put("nunjucks", "n3", "{%- set y = [1, {a: 'b'}] -%}{{ y[1].a | replace('b', 'c') }} {{ y | dump }} {{ 'x' if true else 'z' }}")
 print("seeds written to", os.path.join(here, "seeds"))

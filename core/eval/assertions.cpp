@@ -39,12 +39,12 @@ std::vector<std::string> words(const std::string& s) {
   return out;
 }
 
-std::string text_of(const nlohmann::json& v, const std::map<std::string, std::string>* vars) {
+std::string text_of(const nlohmann::json& v, const nlohmann::json* vars) {
   std::string s = v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
-  return vars ? render_template(s, *vars) : s;
+  return vars ? render_template(s, *vars, "an assertion value") : s;
 }
 
-std::vector<std::string> list_of(const nlohmann::json& v, const std::map<std::string, std::string>* vars) {
+std::vector<std::string> list_of(const nlohmann::json& v, const nlohmann::json* vars) {
   std::vector<std::string> out;
   if (v.is_array())
     for (const auto& x : v) out.push_back(text_of(x, vars));
@@ -240,7 +240,13 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
   bool negate = a.type.rfind("not-", 0) == 0;
   std::string type = negate ? a.type.substr(4) : a.type;
   const auto& out = ctx.output;
-  const auto* vars = ctx.vars;
+  const nlohmann::json* vars = ctx.values;
+  nlohmann::json from_text;  // callers that have only the text vars
+  if (!vars && ctx.vars) {
+    from_text = nlohmann::json::object();
+    for (const auto& [k, v] : *ctx.vars) from_text[k] = v;
+    vars = &from_text;
+  }
   AssertionResult r;
   auto boolean = [&](bool ok, std::string why) {
     r.pass = ok;

@@ -22,6 +22,7 @@ struct AssertionContext {
   std::string prompt;
   double latency_ms = 0;
   const std::map<std::string, std::string>* vars = nullptr;
+  const nlohmann::json* values = nullptr;  // the vars with their types (templates)
   // Services for model-backed assertions; empty when unavailable.
   std::function<std::string(const std::string& provider, const std::string& prompt)> ask;  // judge call
   std::function<std::vector<float>(const std::string& provider, const std::string& text)> embed;

@@ -96,7 +96,7 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
     c.prompt_label = suite.prompts[pi].label;
     c.provider_label = suite.providers[v].label;
     c.vars = test.vars;
-    c.rendered_prompt = render_template(suite.prompts[pi].text, test.vars);
+    c.rendered_prompt = render_template(suite.prompts[pi].text, test.values, suite.prompts[pi].where);
     auto call = cached_call(*providers[v], identities[v], c.rendered_prompt, &c.cached);
     c.output = call.output;
     c.latency_ms = call.latency_ms;
@@ -107,6 +107,7 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
       ctx.prompt = c.rendered_prompt;
       ctx.latency_ms = c.latency_ms;
       ctx.vars = &test.vars;
+      ctx.values = &test.values;
       ctx.default_judge = suite.judge;
       ctx.ask = [&](const std::string& judge, const std::string& prompt) {
         auto& p = named(judge);

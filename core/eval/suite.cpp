@@ -1,5 +1,7 @@
 #include "core/eval/suite.hpp"
 
+#include "core/eval/nunjucks.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -96,7 +98,10 @@ struct Loader {
                    "an assertion");
     AssertionSpec a;
     a.type = doc.str(doc.require(n, "type", "an assertion"), "assert type");
-    if (auto v = n["value"]) a.value = to_json(v);
+    if (auto v = n["value"]) {
+      a.value = to_json(v);
+      if (a.value.is_string()) nunjucks::check(a.value.get<std::string>(), doc.where(v));
+    }
     if (auto v = n["threshold"]) a.threshold = doc.num(v, "threshold");
     if (auto v = n["weight"]) a.weight = doc.num(v, "weight");
     if (auto v = n["timeout"]) a.timeout_ms = static_cast<int>(doc.integer_in(v, "timeout (ms)", 1, 3600000));
@@ -128,7 +133,10 @@ struct Loader {
     if (!j.is_object()) throw runtime_error(where + ": a test must be an object");
     t.description = j.value("description", "");
     if (j.contains("vars"))
-      for (auto& [k, v] : j["vars"].items()) t.vars[k] = scalar_text(v);
+      for (auto& [k, v] : j["vars"].items()) {
+        t.vars[k] = scalar_text(v);
+        t.values[k] = v;
+      }
     if (j.contains("assert")) {
       for (const auto& a : j["assert"]) {
         // JSON test rows: go through YAML so validation is shared.
@@ -206,6 +214,7 @@ struct Loader {
             t.description = val;
           } else {
             t.vars[key] = val;
+            t.values[key] = val;
           }
         }
         out.push_back(std::move(t));
@@ -219,23 +228,8 @@ struct Loader {
 
 }  // namespace
 
-std::string render_template(const std::string& tpl, const std::map<std::string, std::string>& vars) {
-  std::string out;
-  size_t pos = 0;
-  while (true) {
-    auto open = tpl.find("{{", pos);
-    if (open == std::string::npos) break;
-    auto close = tpl.find("}}", open + 2);
-    if (close == std::string::npos) break;
-    std::string name = tpl.substr(open + 2, close - open - 2);
-    name.erase(0, name.find_first_not_of(' '));
-    name.erase(name.find_last_not_of(' ') + 1);
-    out += tpl.substr(pos, open - pos);
-    auto it = vars.find(name);
-    out += it != vars.end() ? it->second : tpl.substr(open, close + 2 - open);
-    pos = close + 2;
-  }
-  return out + tpl.substr(pos);
+std::string render_template(const std::string& tpl, const nlohmann::json& values, const std::string& where) {
+  return nunjucks::render(tpl, values, where);
 }
 
 Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* warnings) {
@@ -269,10 +263,13 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
     if (raw.rfind("file://", 0) == 0) {
       ps.text = L.read(raw);
       if (ps.label.empty()) ps.label = raw.substr(7);
+      ps.where = raw.substr(7);
     } else {
       ps.text = raw;
       if (ps.label.empty()) ps.label = raw.substr(0, std::min<size_t>(40, raw.find('\n')));
+      ps.where = fmt::format("{} (the prompt at line {})", file.string(), p.Mark().line + 1);
     }
+    nunjucks::check(ps.text, ps.where);  // refused before any case runs, never sent as it is
     s.prompts.push_back(ps);
   };
   if (prompts.IsSequence()) for (const auto& p : prompts) add_prompt(p);
@@ -329,6 +326,8 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
   if (tests.empty()) tests.push_back({});  // prompts without vars: one test
   for (auto& t : tests) {
     for (const auto& [k, v] : defaults.vars) t.vars.emplace(k, v);
+    for (const auto& [k, v] : defaults.values.items())
+      if (!t.values.contains(k)) t.values[k] = v;
     t.asserts.insert(t.asserts.begin(), defaults.asserts.begin(), defaults.asserts.end());
   }
   s.tests = std::move(tests);

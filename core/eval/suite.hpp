@@ -25,6 +25,7 @@ struct AssertionSpec {
 struct PromptSpec {
   std::string label;  // shown in reports (file name or the first line)
   std::string text;
+  std::string where;  // for template errors: the file, or the suite and line
 };
 
 struct ProviderSpec {
@@ -35,7 +36,8 @@ struct ProviderSpec {
 
 struct TestSpec {
   std::string description;
-  std::map<std::string, std::string> vars;
+  std::map<std::string, std::string> vars;  // as text (reports, exec scripts)
+  nlohmann::json values = nlohmann::json::object();  // the same vars with their types, for templates
   std::vector<AssertionSpec> asserts;
 };
 
@@ -53,6 +55,7 @@ struct Suite {
 
 Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* warnings);
 // "{{ name }}" -> vars["name"]; unknown names stay as they are.
-std::string render_template(const std::string& tpl, const std::map<std::string, std::string>& vars);
+// Renders a prompt or assertion value with the vars (Nunjucks, see core/eval/nunjucks.hpp).
+std::string render_template(const std::string& tpl, const nlohmann::json& values, const std::string& where = "template");
 
 }  // namespace xops

@@ -235,3 +235,27 @@ tests:
   CHECK(jsonl.size() < (1u << 20));
   CHECK(secs < 25);  // a bound on a hang (each limit is 1 s), not a timing assertion
 }
+
+TEST_CASE("e2e: prompts are Nunjucks templates; unsupported syntax is refused before any case runs",
+          "[e2e][eval][nunjucks]") {
+  TempDir tmp;
+  write_text(tmp / "echo.sh", "printf '%s' \"$1\"\n");
+  write_text(tmp / "p.txt", "Items:{% for it in items %} {{ loop.index }}.{{ it | upper }}{% endfor %}"
+                            "{% if user.vip %} (VIP {{ user.name }}){% endif %}");
+  write_text(tmp / "s.yaml",
+             "prompts: [file://p.txt]\nproviders: [\"exec:sh echo.sh\"]\ntests:\n"
+             "  - vars: {items: [a, b], user: {name: Ada, vip: true}}\n"
+             "    assert: [{type: equals, value: \"Items: 1.A 2.B (VIP {{ user.name }})\"}]\n");
+  auto r = run_xops({"--json", "eval", "s.yaml", "--no-track"}, tmp.path());
+  REQUIRE(r.rc == 0);
+  CHECK(nlohmann::json::parse(r.out)["results"][0]["output"] == "Items: 1.A 2.B (VIP Ada)");
+
+  write_text(tmp / "bad.txt", "Hello\n{% include 'other.txt' %}\n");
+  write_text(tmp / "calls.log", "");
+  write_text(tmp / "bad.yaml",
+             "prompts: [file://bad.txt]\nproviders: [\"exec:sh -c 'echo called >> calls.log'\"]\ntests:\n  - vars: {}\n");
+  auto bad = run_xops({"eval", "bad.yaml", "--no-track"}, tmp.path());
+  CHECK(bad.rc == 1);
+  CHECK_THAT(bad.err, Catch::Contains("bad.txt:2: unsupported Nunjucks tag 'include'"));
+  CHECK(read_text(tmp / "calls.log").empty());  // refused before the provider ever ran
+}
