@@ -11,6 +11,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/eval/script_assertions.hpp"
 #include "core/error.hpp"
 #include "core/util/subprocess.hpp"
 #include "core/util/text_distance.hpp"
@@ -318,6 +319,30 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
     r.pass = *ppl <= *a.threshold;
     r.score = r.pass ? 1 : 0;
     r.reason = fmt::format("perplexity {:.3f} {} {:.3f}", *ppl, r.pass ? "<=" : ">", *a.threshold);
+  } else if (type == "javascript" || type == "python") {
+    if (!ctx.run_script) throw usage_error(fmt::format("{} assertions are not available here", type));
+    nlohmann::json req = {{"output", out},
+                          {"context",
+                           {{"prompt", ctx.prompt},
+                            {"vars", vars ? *vars : nlohmann::json::object()},
+                            {"test", {{"vars", vars ? *vars : nlohmann::json::object()}, {"description", ctx.test_description}}},
+                            {"config", a.config.is_null() ? nlohmann::json::object() : a.config}}}};
+    if (a.value.is_object()) {
+      req["file"] = a.value["file"];
+      req["function"] = a.value["function"];
+    } else {
+      req["code"] = text_of(a.value, vars);  // rendered like every assertion value
+    }
+    try {
+      return normalize_script_result(type, ctx.run_script(type, req, a.timeout_ms), a, negate);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::Interrupted) throw;
+      r.pass = false;
+      r.score = 0;
+      r.reason = fmt::format("{}: {}", type == "javascript" ? "Custom function threw error" : "Python code execution failed",
+                             e.what());
+      return r;  // a failing script fails its case; not- does not turn an error into a pass
+    }
   } else if (type.rfind("exec:", 0) == 0) {
     r = run_exec_assertion(type.substr(5), ctx, a.timeout_ms);
     if (a.threshold) r.pass = r.score >= *a.threshold;

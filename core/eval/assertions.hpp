@@ -28,6 +28,9 @@ struct AssertionContext {
   std::function<std::vector<float>(const std::string& provider, const std::string& text)> embed;
   std::function<std::optional<double>(const std::string& prompt, const std::string& output)> perplexity;
   std::function<std::string(const std::string& baseline_provider)> baseline_output;
+  // javascript / python assertions: runs a request in that language's worker (ScriptWorkers).
+  std::function<nlohmann::json(const std::string& language, const nlohmann::json& request, int timeout_ms)> run_script;
+  std::string test_description;
   std::string default_judge;
 };
 

@@ -68,6 +68,14 @@ double number(const json& v) {
   return NAN;
 }
 
+// A number from a template as an integer in [lo, hi] (NaN gives dflt): no undefined casts.
+long long to_int(double d, long long lo, long long hi, long long dflt) {
+  if (std::isnan(d)) return dflt;
+  if (d <= static_cast<double>(lo)) return lo;
+  if (d >= static_cast<double>(hi)) return hi;
+  return static_cast<long long>(d);
+}
+
 json num_value(double d) {
   if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return json(static_cast<long long>(d));
   return json(d);
@@ -816,7 +824,7 @@ class Renderer {
       if (key.is_string() && key.get_ref<const std::string&>() == "length")
         return obj.is_array() ? json(obj.size()) : json(utf8_length(obj.get_ref<const std::string&>()));
       double d = number(key);
-      if (std::isnan(d) || d < 0 || d != std::floor(d)) return kUndefined;
+      if (std::isnan(d) || d < 0 || d > 1e15 || d != std::floor(d)) return kUndefined;
       auto i = static_cast<size_t>(d);
       if (obj.is_array()) return i < obj.size() ? obj[i] : kUndefined;
       const auto& s = obj.get_ref<const std::string&>();
@@ -972,7 +980,7 @@ class Renderer {
     }
     if (f == "dump") {  // JSON.stringify(v, null, indent)
       if (undefined(v)) return "";
-      int indent = a.empty() ? -1 : static_cast<int>(number(a[0]));
+      int indent = a.empty() ? -1 : static_cast<int>(to_int(number(a[0]), -1, 16, -1));
       return v.dump(indent > 0 ? indent : -1, ' ', false, json::error_handler_t::replace);
     }
     if (f == "load") {  // promptfoo's: JSON.parse
@@ -1004,11 +1012,11 @@ class Renderer {
     }
     if (f == "replace") {
       auto s = text(v), from = text(arg(0)), to = text(arg(1));
-      long max = undefined(arg(2)) ? -1 : static_cast<long>(number(arg(2)));
+      long long max = undefined(arg(2)) ? -1 : to_int(number(arg(2)), -1, 1 << 30, -1);
       if (from.empty()) return s;
       std::string out;
       size_t pos = 0;
-      long n = 0;
+      long long n = 0;
       for (size_t hit; (max < 0 || n < max) && (hit = s.find(from, pos)) != std::string::npos; ++n) {
         out += s.substr(pos, hit - pos) + to;
         pos = hit + from.size();
@@ -1043,14 +1051,14 @@ class Renderer {
     if (f == "abs") return num_value(std::fabs(number(v)));
     if (f == "int") {
       double d = number(v);
-      return std::isnan(d) ? (undefined(arg(0)) ? json(0) : arg(0)) : json(static_cast<long long>(d));
+      return std::isnan(d) ? (undefined(arg(0)) ? json(0) : arg(0)) : json(to_int(d, -(1LL << 53), 1LL << 53, 0));
     }
     if (f == "float") {
       double d = number(v);
       return std::isnan(d) ? (undefined(arg(0)) ? json(0.0) : arg(0)) : json(d);
     }
     if (f == "round") {
-      int prec = undefined(arg(0)) ? 0 : static_cast<int>(number(arg(0)));
+      int prec = undefined(arg(0)) ? 0 : static_cast<int>(to_int(number(arg(0)), -20, 20, 0));
       auto method = undefined(arg(1)) ? std::string("common") : text(arg(1));
       double m = std::pow(10.0, prec), d = number(v) * m;
       d = method == "ceil" ? std::ceil(d) : method == "floor" ? std::floor(d) : std::round(d);
@@ -1075,7 +1083,7 @@ class Renderer {
     }
     if (f == "truncate") {
       auto s = text(v);
-      size_t len = undefined(arg(0)) ? 255 : static_cast<size_t>(std::max(0.0, number(arg(0))));
+      size_t len = undefined(arg(0)) ? 255 : static_cast<size_t>(to_int(number(arg(0)), 0, 1 << 30, 255));
       if (s.size() <= len) return s;
       bool killwords = truthy(arg(1));
       std::string end = undefined(arg(2)) ? "..." : text(arg(2));
@@ -1124,7 +1132,7 @@ class Renderer {
       return out;
     }
     if (f == "indent") {
-      int width = undefined(arg(0)) ? 4 : static_cast<int>(number(arg(0)));
+      int width = undefined(arg(0)) ? 4 : static_cast<int>(to_int(number(arg(0)), 0, 256, 4));
       bool first = truthy(arg(1));
       std::string pad(static_cast<size_t>(std::max(0, width)), ' '), s = text(v), out;
       bool line_start = first;
@@ -1137,7 +1145,7 @@ class Renderer {
     }
     if (f == "batch") {
       json out = json::array();
-      size_t n = static_cast<size_t>(std::max(1.0, number(arg(0))));
+      size_t n = static_cast<size_t>(to_int(number(arg(0)), 1, 1 << 30, 1));
       if (v.is_array())
         for (size_t i = 0; i < v.size(); i += n) {
           json row = json::array();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "core/eval/script_assertions.hpp"
 #include "core/db/database.hpp"
 #include "core/error.hpp"
 #include "core/eval/providers.hpp"
@@ -59,6 +60,7 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
     return *p;
   };
   CallCache cache(opts.use_cache && opts.repeat <= 1 ? db : nullptr);
+  ScriptWorkers scripts;  // node / python3, started on the first javascript / python assertion
   std::vector<std::string> identities;
   for (auto& p : providers) identities.push_back(p->identity());
   // An empty identity means the provider's answers cannot be keyed safely: never cached.
@@ -108,6 +110,10 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
       ctx.latency_ms = c.latency_ms;
       ctx.vars = &test.vars;
       ctx.values = &test.values;
+      ctx.test_description = test.description;
+      ctx.run_script = [&](const std::string& lang, const nlohmann::json& req, int timeout_ms) {
+        return scripts.call(lang, req, timeout_ms);
+      };
       ctx.default_judge = suite.judge;
       ctx.ask = [&](const std::string& judge, const std::string& prompt) {
         auto& p = named(judge);

@@ -94,7 +94,7 @@ struct Loader {
 
   AssertionSpec assertion(const YAML::Node& n) {
     doc.expect_map(n, "an assertion");
-    doc.check_keys(n, {"type", "value", "threshold", "weight", "metric", "provider", "baseline", "timeout"},
+    doc.check_keys(n, {"type", "value", "threshold", "weight", "metric", "provider", "baseline", "timeout", "config"},
                    "an assertion");
     AssertionSpec a;
     a.type = doc.str(doc.require(n, "type", "an assertion"), "assert type");
@@ -108,15 +108,34 @@ struct Loader {
     if (auto v = n["metric"]) a.metric = doc.str(v, "metric");
     if (auto v = n["provider"]) a.provider = v.IsScalar() ? v.Scalar() : doc.str(v["id"], "provider id");
     if (auto v = n["baseline"]) a.baseline = doc.str(v, "baseline");
+    if (auto v = n["config"]) a.config = to_json(v);
     static const char* known[] = {"equals", "contains", "icontains", "contains-any", "contains-all", "icontains-any",
                                   "icontains-all", "starts-with", "regex", "is-json", "levenshtein", "rouge-l",
                                   "rouge-n", "bleu", "perplexity", "latency", "llm-rubric", "similar", "pairwise",
-                                  "javascript"};
+                                  "javascript", "python"};
     auto base = a.type.rfind("not-", 0) == 0 ? a.type.substr(4) : a.type;
     bool ok = base.rfind("exec:", 0) == 0;
     for (const char* k : known) ok |= base == k;
     if (!ok) doc.fail(n["type"], fmt::format("unknown assertion type '{}'", a.type));
-    if (base == "javascript") doc.fail(n["type"], "javascript assertions need a JavaScript engine", "use an exec: assertion");
+    if (base == "javascript" || base == "python") {
+      if (!a.value.is_string()) doc.fail(n, fmt::format("a {} assertion needs code or file://PATH as its value", base));
+      auto v = a.value.get<std::string>();
+      if (v.rfind("file://", 0) == 0) {
+        // file://path.js[:function]: the path is checked (inside the project) and hashed like
+        // every file a suite reads; the worker gets it absolute.
+        auto ref = v.substr(7), fn = std::string();
+        auto colon = ref.rfind(':');
+        if (colon != std::string::npos && ref.find('/', colon) == std::string::npos &&
+            ref.find('.', colon) == std::string::npos) {
+          fn = ref.substr(colon + 1);
+          ref = ref.substr(0, colon);
+        }
+        read("file://" + ref);
+        std::filesystem::path p = ref;
+        if (p.is_relative()) p = dir / p;
+        a.value = nlohmann::json{{"file", std::filesystem::weakly_canonical(p).string()}, {"function", fn}};
+      }
+    }
     return a;
   }
 

@@ -19,7 +19,8 @@ struct AssertionSpec {
   std::string metric;      // a named score averaged across tests (thresholds.metrics)
   std::string provider;    // judge (llm-rubric, pairwise) or embedding provider (similar)
   std::string baseline;    // pairwise: the provider to compare against
-  int timeout_ms = 60000;  // exec: assertions
+  int timeout_ms = 60000;  // exec:, javascript and python assertions
+  nlohmann::json config;   // javascript/python: passed to the function as context.config
 };
 
 struct PromptSpec {

@@ -48,6 +48,42 @@ struct Pipe {
   }
 };
 
+// fork + exec with the given fds as stdin (-1: ours), stdout and stderr; in its own process
+// group when asked. exec failure is reported through a CLOEXEC pipe into *exec_errno.
+pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, bool own_group,
+            int in_fd, int out_fd, int err_fd, int* exec_errno) {
+  Pipe exec_status;
+  auto env_strings = child_environment(env);
+  std::vector<char*> envp, args;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw runtime_error(fmt::format("fork: {}", errno_text(errno)));
+  if (pid == 0) {  // async-signal-safe calls only from here to exec
+    if (own_group) ::setpgid(0, 0);
+    if (in_fd >= 0) ::dup2(in_fd, 0);
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execvpe(args[0], args.data(), envp.data());
+    int e = errno;
+    ssize_t ignored = ::write(exec_status.fd[1], &e, sizeof e);
+    (void)ignored;
+    ::_exit(127);
+  }
+  if (own_group) ::setpgid(pid, pid);
+  exec_status.close(1);
+  // exec either succeeds (the CLOEXEC pipe closes: read returns 0) or reports its errno.
+  *exec_errno = 0;
+  ssize_t got;
+  do got = ::read(exec_status.fd[0], exec_errno, sizeof *exec_errno);
+  while (got < 0 && errno == EINTR);
+  if (got != static_cast<ssize_t>(sizeof *exec_errno)) *exec_errno = 0;
+  return pid;
+}
+
 class Running {
  public:
   Running(const ChildSpec& spec, pid_t pid, unsigned signals_before)
@@ -98,47 +134,21 @@ class Running {
 
 ChildResult run_child(const ChildSpec& spec) {
   if (spec.argv.empty()) throw usage_error("no command to run");
-  Pipe in, out, err, exec_status;
-  auto env_strings = child_environment(spec.env);
-  std::vector<char*> envp, args;
-  for (auto& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  for (const auto& s : spec.argv) args.push_back(const_cast<char*>(s.c_str()));
-  args.push_back(nullptr);
+  Pipe in, out, err;
   const bool own_group = spec.on_interrupt == OnInterrupt::Kill;
   std::optional<interrupt::ForwardScope> forwarding;
   if (!own_group) forwarding.emplace();  // before fork: no signal may end us once it runs
   unsigned signals_before = interrupt::count();
 
   auto start = clk::now();
-  pid_t pid = ::fork();
-  if (pid < 0) throw runtime_error(fmt::format("fork: {}", errno_text(errno)));
-  if (pid == 0) {  // async-signal-safe calls only from here to exec
-    if (own_group) ::setpgid(0, 0);
-    if (!spec.inherit_stdin) ::dup2(in.fd[0], 0);
-    ::dup2(out.fd[1], 1);
-    ::dup2(err.fd[1], 2);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::execvpe(args[0], args.data(), envp.data());
-    int e = errno;
-    ssize_t ignored = ::write(exec_status.fd[1], &e, sizeof e);
-    (void)ignored;
-    ::_exit(127);
-  }
-  if (own_group) ::setpgid(pid, pid);
+  ChildResult r;
+  pid_t pid = spawn(spec.argv, spec.env, own_group, spec.inherit_stdin ? -1 : in.fd[0], out.fd[1], err.fd[1],
+                    &r.exec_errno);
   std::optional<interrupt::ChildGroup> registered;
   if (own_group) registered.emplace(pid);  // a second Ctrl-C kills its group before we exit
   in.close(0);
   out.close(1);
   err.close(1);
-  exec_status.close(1);
-
-  ChildResult r;
-  // exec either succeeds (the CLOEXEC pipe closes: read returns 0) or reports its errno.
-  ssize_t got;
-  do got = ::read(exec_status.fd[0], &r.exec_errno, sizeof r.exec_errno);
-  while (got < 0 && errno == EINTR);
-  if (got != static_cast<ssize_t>(sizeof r.exec_errno)) r.exec_errno = 0;
   if (!r.exec_errno && spec.on_start) spec.on_start(pid);
 
   ::signal(SIGPIPE, SIG_IGN);  // a child that stops reading its stdin must not kill us
@@ -228,6 +238,112 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
   s.env = env;
   s.max_output = max_output;
   return run_child(s);
+}
+
+// ---- LineChild
+
+struct LineChild::State {
+  pid_t pid = -1;
+  int in = -1, out = -1, err = -1;
+  std::string out_buf, err_tail;
+  std::optional<interrupt::ChildGroup> group;
+};
+
+LineChild::LineChild(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env)
+    : s_(std::make_unique<State>()) {
+  if (argv.empty()) throw usage_error("no command to run");
+  Pipe in, out, err;
+  int exec_errno = 0;
+  s_->pid = spawn(argv, env, true, in.fd[0], out.fd[1], err.fd[1], &exec_errno);
+  s_->group.emplace(s_->pid);
+  if (exec_errno) {
+    ::waitpid(s_->pid, nullptr, 0);
+    s_->pid = -1;
+    throw runtime_error(fmt::format("cannot run '{}': {}", argv[0], errno_text(exec_errno)));
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  s_->in = in.fd[1], in.fd[1] = -1;
+  s_->out = out.fd[0], out.fd[0] = -1;
+  s_->err = err.fd[0], err.fd[0] = -1;
+}
+
+LineChild::~LineChild() { kill(); }
+
+void LineChild::kill() {
+  if (s_->pid > 0) {
+    ::kill(-s_->pid, SIGKILL);
+    ::kill(s_->pid, SIGKILL);
+    while (::waitpid(s_->pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    s_->pid = -1;
+  }
+  for (int* fd : {&s_->in, &s_->out, &s_->err})
+    if (*fd >= 0) ::close(*fd), *fd = -1;
+  s_->group.reset();
+}
+
+bool LineChild::alive() const { return s_->pid > 0; }
+
+std::string LineChild::stderr_tail() const { return s_->err_tail; }
+
+bool LineChild::write(const std::string& data) {
+  size_t done = 0;
+  while (done < data.size() && s_->in >= 0) {
+    ssize_t k = ::write(s_->in, data.data() + done, data.size() - done);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return false;
+    done += static_cast<size_t>(k);
+  }
+  return done == data.size();
+}
+
+std::optional<std::string> LineChild::read_line(const std::string& marker, int timeout_ms) {
+  auto deadline = clk::now() + std::chrono::milliseconds(timeout_ms);
+  char buf[65536];
+  while (true) {
+    // A complete line in the buffer: ours when it starts with the marker; anything else the
+    // child printed (user code's prints) is kept with its stderr for messages.
+    for (size_t nl; (nl = s_->out_buf.find('\n')) != std::string::npos;) {
+      auto line = s_->out_buf.substr(0, nl);
+      s_->out_buf.erase(0, nl + 1);
+      if (line.rfind(marker, 0) == 0) return line.substr(marker.size());
+      s_->err_tail += line + "\n";
+    }
+    if (s_->err_tail.size() > 8192) s_->err_tail.erase(0, s_->err_tail.size() - 8192);
+    if (s_->out < 0) return std::nullopt;
+    if (interrupt::requested()) {
+      kill();
+      interrupt::check();
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clk::now()).count();
+    if (left <= 0) {
+      kill();  // a hung script: the next call starts a fresh worker
+      return std::nullopt;
+    }
+    pollfd fds[2] = {{s_->out, POLLIN, 0}, {s_->err, POLLIN, 0}};
+    int n = ::poll(fds, s_->err >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, 200)));
+    if (n < 0 && errno != EINTR) return std::nullopt;
+    for (int i = 0; i < 2 && n > 0; ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t k = ::read(fds[i].fd, buf, sizeof buf);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        if (i == 0) {  // the worker ended
+          ::close(s_->out);
+          s_->out = -1;
+        } else {
+          ::close(s_->err);
+          s_->err = -1;
+        }
+        continue;
+      }
+      (i == 0 ? s_->out_buf : s_->err_tail).append(buf, static_cast<size_t>(k));
+      if (s_->out_buf.size() > (64u << 20)) {  // a runaway line
+        kill();
+        return std::nullopt;
+      }
+    }
+  }
 }
 
 }  // namespace xops

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,5 +58,30 @@ inline constexpr size_t kDefaultMaxOutput = 4u << 20;
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input, int timeout_ms,
                           const std::map<std::string, std::string>& env = {},
                           size_t max_output = kDefaultMaxOutput);
+
+// A long-lived child speaking a line protocol on stdin/stdout (eval's JavaScript and Python
+// assertion workers): its own process group (registered, so a second Ctrl-C kills it too),
+// killed when destroyed or when a read times out.
+class LineChild {
+ public:
+  // Throws when the program cannot be started.
+  explicit LineChild(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+  ~LineChild();
+  LineChild(const LineChild&) = delete;
+  LineChild& operator=(const LineChild&) = delete;
+
+  bool alive() const;
+  bool write(const std::string& data);  // false when the child is gone
+  // The next stdout line that starts with `marker` (without it). Other lines are kept in the
+  // stderr tail. nullopt on EOF or timeout (then the child is killed). Ctrl-C kills the child
+  // and throws Error(Interrupted).
+  std::optional<std::string> read_line(const std::string& marker, int timeout_ms);
+  std::string stderr_tail() const;  // its last 8 KiB of stderr (and stray stdout)
+  void kill();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
 
 }  // namespace xops

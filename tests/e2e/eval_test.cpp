@@ -259,3 +259,73 @@ TEST_CASE("e2e: prompts are Nunjucks templates; unsupported syntax is refused be
   CHECK_THAT(bad.err, Catch::Contains("bad.txt:2: unsupported Nunjucks tag 'include'"));
   CHECK(read_text(tmp / "calls.log").empty());  // refused before the provider ever ran
 }
+
+TEST_CASE("e2e: javascript and python assertions run in long-lived workers with promptfoo's contract",
+          "[e2e][eval][scripts]") {
+  TempDir tmp;
+  write_text(tmp / "echo.sh", "printf '%s' \"$1\"\n");
+  write_text(tmp / "check.js",
+             "module.exports.named = (output, context) => { console.log('noise'); "
+             "return context.vars.name === 'Ada' && output.length > 3; };\n");
+  write_text(tmp / "check.py",
+             "def get_assert(output, context):\n    print('noise')\n"
+             "    return {'pass': 'Ada' in output, 'score': 0.75, 'reason': 'found Ada'}\n");
+  write_text(tmp / "s.yaml", R"Y(prompts: ["Hello {{ name }}"]
+providers: ["exec:sh echo.sh"]
+tests:
+  - vars: {name: Ada}
+    assert:
+      - {type: javascript, value: "output.includes('Ada')"}
+      - type: javascript
+        value: |
+          const words = output.split(' ');
+          return {pass: words.length === 2, score: 0.5, reason: 'two words'};
+      - {type: javascript, value: "output.length / 10", threshold: 0.5}
+      - {type: javascript, value: "file://check.js:named"}
+      - {type: javascript, value: "context.config.want === output", config: {want: "Hello Ada"}}
+      - {type: not-javascript, value: "output.includes('Bob')"}
+      - {type: python, value: "output.startswith('Hello')"}
+      - type: python
+        value: |
+          n = len(output.split())
+          return n == 2
+      - {type: python, value: "file://check.py"}
+      - {type: javascript, value: "context.vars.name + '' === '{{ name }}'"}
+  - vars: {name: Bob}
+    assert:
+      - {type: javascript, value: "(() => { throw new Error('boom'); })()"}
+  - vars: {name: Cy}
+    assert:
+      - {type: python, value: "__import__('time').sleep(30)", timeout: 1000}
+  - vars: {name: Di}
+    assert:
+      - {type: python, value: "output == 'Hello Di'"}
+)Y");
+  auto r = run_xops({"--json", "eval", "s.yaml", "--no-track"}, tmp.path());
+  CHECK(r.rc == 4);  // two cases fail, so the default all-must-pass threshold is missed
+  auto j = nlohmann::json::parse(r.out);
+  auto results = j["results"];
+  REQUIRE(results.size() == 4);
+  INFO(results[0].dump(2));
+  CHECK(results[0]["pass"] == true);
+  for (const auto& a : results[0]["asserts"]) CHECK(a["pass"] == true);
+  CHECK(results[0]["asserts"][1]["score"] == Approx(0.5));
+  CHECK(results[0]["asserts"][2]["score"] == Approx(0.9));
+  CHECK(results[0]["asserts"][8]["reason"] == "found Ada");
+  CHECK(results[1]["pass"] == false);
+  CHECK_THAT(results[1]["asserts"][0]["reason"].get<std::string>(), Catch::Contains("Custom function threw error: boom"));
+  CHECK(results[2]["pass"] == false);
+  CHECK_THAT(results[2]["asserts"][0]["reason"].get<std::string>(), Catch::Contains("timed out after 1000 ms"));
+  CHECK(results[3]["pass"] == true);  // a new worker after the one that hung was killed
+}
+
+TEST_CASE("e2e: a script assertion file outside the project is refused at load", "[e2e][eval][scripts]") {
+  TempDir tmp;
+  write_text(tmp / "outside.js", "module.exports = () => true;\n");
+  std::filesystem::create_directories(tmp / "p");
+  write_text(tmp / "p/s.yaml", "prompts: [x]\nproviders: [\"exec:echo hi\"]\ntests:\n  - assert:\n"
+                               "      - {type: javascript, value: \"file://../outside.js\"}\n");
+  auto r = run_xops({"eval", "s.yaml", "--no-track"}, tmp / "p");
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.err, Catch::Contains("is outside"));
+}
