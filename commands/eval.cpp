@@ -21,7 +21,8 @@ namespace xops::commands {
 namespace {
 
 struct EvalFlags {
-  std::string suite, model, prompt, jsonl, junit, html, judge;
+  std::string suite, config, model, prompt, jsonl, junit, html, judge;
+  std::vector<std::string> vars;
   EvalOptions opts;
   bool no_cache = false, no_track = false;
 };
@@ -29,7 +30,23 @@ struct EvalFlags {
 int run_eval(cli::Context& ctx, EvalFlags& f) {
   auto& out = ctx.out();
   EvalRequest req;
-  req.suite = f.suite;
+  if (!f.suite.empty() && !f.config.empty() && f.suite != f.config)
+    throw usage_error("give the suite once: as an argument or with -c");
+  std::string suite_file = !f.suite.empty() ? f.suite : f.config;
+  if (suite_file.empty()) {  // promptfoo's default file names
+    for (const char* name : {"promptfooconfig.yaml", "promptfooconfig.yml"})
+      if (std::filesystem::is_regular_file(name)) suite_file = name;
+    if (suite_file.empty())
+      throw usage_error("no suite given and no promptfooconfig.yaml here", "xops eval SUITE.yaml (or -c SUITE.yaml)");
+  }
+  f.suite = suite_file;
+  req.suite = suite_file;
+  for (const auto& kv : f.vars) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw usage_error(fmt::format("--var {}: expected KEY=VALUE", kv), "e.g. --var language=French");
+    req.vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   req.model = f.model;
   req.prompt = f.prompt;
   req.judge = f.judge;
@@ -111,7 +128,11 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
 void register_eval(CLI::App& app, cli::Context& ctx) {
   auto f = std::make_shared<EvalFlags>();
   auto* sub = app.add_subcommand("eval", "Run an evaluation suite (exit 4 when its thresholds are missed)");
-  sub->add_option("suite", f->suite, "Suite YAML (promptfoo's shape)")->required()->check(CLI::ExistingFile);
+  sub->add_option("suite", f->suite, "Suite YAML (promptfoo's shape); default promptfooconfig.yaml here")
+      ->check(CLI::ExistingFile);
+  sub->add_option("-c,--config", f->config, "The suite, as promptfoo's -c names it")->check(CLI::ExistingFile);
+  sub->add_option("--var", f->vars, "Set a var in every test (k=v, repeatable), as promptfoo's --var")
+      ->allow_extra_args(false);
   sub->add_option("--model", f->model, "Evaluate this model (path or artifact) instead of the suite's providers");
   sub->add_option("--prompt", f->prompt,
                   "Send this prompt (a file, or a prompt artifact's version: NAME@vX.Y.Z, NAME#STAGE) instead of the suite's");

@@ -56,6 +56,11 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     suite.prompts = {PromptSpec{req.prompt, read_file_limited(file, 16u << 20, "prompt")}};
   }
   if (!req.judge.empty()) suite.judge = req.judge;
+  for (auto& t : suite.tests)
+    for (const auto& [k, v] : req.vars) {
+      t.vars[k] = v;
+      t.values[k] = v;
+    }
   std::optional<Tracker> tracker;
   std::optional<RunSession> session;  // marks the run killed/failed if we leave early
   if (ws && req.track) {

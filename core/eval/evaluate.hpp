@@ -6,6 +6,7 @@
 // differently from the command.
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct EvalRequest {
   std::string model;            // evaluate this model (path, artifact or registry ref) instead
   std::string prompt;           // send this prompt (file or registry ref) instead of the suite's
   std::string judge;
+  std::map<std::string, std::string> vars;  // --var: set in every test
   EvalOptions opts;
   bool track = true;  // record a run (when inside a workspace)
   std::string jsonl, junit, html;

@@ -134,6 +134,14 @@ class LocalProvider final : public Provider {
   std::mutex mu_;
 };
 
+// promptfoo's `echo`: the rendered prompt is the answer (for testing suites and templates).
+class EchoProvider final : public Provider {
+ public:
+  explicit EchoProvider(const ProviderSpec& spec) { label_ = spec.label; }
+  std::string identity() override { return "echo"; }
+  ProviderCall call(const std::string& prompt) override { return {prompt, 0, ""}; }
+};
+
 class ExecProvider final : public Provider {
  public:
   ExecProvider(const ProviderSpec& spec, const std::filesystem::path& suite_dir) : cfg_(spec.config), dir_(suite_dir) {
@@ -359,6 +367,7 @@ bool key_host_allowed(const std::string& url, const KeyHosts& key_hosts) {
 
 std::unique_ptr<Provider> make_provider(const ProviderSpec& spec, const Workspace* ws,
                                         const std::filesystem::path& suite_dir, const KeyHosts& key_hosts) {
+  if (spec.id == "echo") return std::make_unique<EchoProvider>(spec);
   if (spec.id.rfind("exec:", 0) == 0) return std::make_unique<ExecProvider>(spec, suite_dir);
   if (spec.id.rfind("openai:", 0) == 0) return std::make_unique<OpenAIProvider>(spec, key_hosts);
   return std::make_unique<LocalProvider>(spec, ws);

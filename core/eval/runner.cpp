@@ -103,6 +103,23 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
     c.output = call.output;
     c.latency_ms = call.latency_ms;
     c.error = call.error;
+    if (c.error.empty() && !test.transform.is_null()) {
+      // options.transform: JavaScript (output, context) -> the output the assertions see.
+      nlohmann::json req = {{"output", c.output}, {"context", {{"vars", test.values}, {"prompt", c.rendered_prompt}}}};
+      if (test.transform.is_object()) {
+        req["file"] = test.transform["file"];
+        req["function"] = test.transform["function"];
+      } else {
+        req["code"] = test.transform.get<std::string>();
+      }
+      try {
+        auto v = scripts.call("javascript", req, 60000);
+        c.output = v.is_string() ? v.get<std::string>() : v.is_discarded() || v.is_null() ? "" : v.dump();
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::Interrupted) throw;
+        c.error = fmt::format("transform failed: {}", e.what());
+      }
+    }
     if (c.error.empty()) {
       AssertionContext ctx;
       ctx.output = c.output;

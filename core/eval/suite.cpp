@@ -120,23 +120,40 @@ struct Loader {
     if (base == "javascript" || base == "python") {
       if (!a.value.is_string()) doc.fail(n, fmt::format("a {} assertion needs code or file://PATH as its value", base));
       auto v = a.value.get<std::string>();
-      if (v.rfind("file://", 0) == 0) {
-        // file://path.js[:function]: the path is checked (inside the project) and hashed like
-        // every file a suite reads; the worker gets it absolute.
-        auto ref = v.substr(7), fn = std::string();
-        auto colon = ref.rfind(':');
-        if (colon != std::string::npos && ref.find('/', colon) == std::string::npos &&
-            ref.find('.', colon) == std::string::npos) {
-          fn = ref.substr(colon + 1);
-          ref = ref.substr(0, colon);
-        }
-        read("file://" + ref);
-        std::filesystem::path p = ref;
-        if (p.is_relative()) p = dir / p;
-        a.value = nlohmann::json{{"file", std::filesystem::weakly_canonical(p).string()}, {"function", fn}};
-      }
+      if (v.rfind("file://", 0) == 0) a.value = script_ref(v);
     }
     return a;
+  }
+
+  // file://path.js[:function] of a script assertion or transform: checked (inside the
+  // project), hashed like every file a suite reads, and made absolute for the worker.
+  nlohmann::json script_ref(const std::string& v) {
+    auto ref = v.substr(7), fn = std::string();
+    auto colon = ref.rfind(':');
+    if (colon != std::string::npos && ref.find('/', colon) == std::string::npos && ref.find('.', colon) == std::string::npos) {
+      fn = ref.substr(colon + 1);
+      ref = ref.substr(0, colon);
+    }
+    read("file://" + ref);
+    std::filesystem::path p = ref;
+    if (p.is_relative()) p = dir / p;
+    return nlohmann::json{{"file", std::filesystem::weakly_canonical(p).string()}, {"function", fn}};
+  }
+
+  // A test's `options`: `transform` (JavaScript applied to the output) and `provider` (the
+  // judge, for defaultTest); anything else is refused, not ignored.
+  nlohmann::json options(const YAML::Node& o) {
+    if (!o) return nullptr;
+    doc.expect_map(o, "options");
+    for (const auto& kv : o) {
+      auto k = kv.first.Scalar();
+      if (k != "transform" && k != "provider")
+        doc.fail(kv.first, fmt::format("test option '{}' is not supported", k), "supported: transform, provider");
+    }
+    auto t = o["transform"];
+    if (!t) return nullptr;
+    auto code = doc.str(t, "options.transform");
+    return code.rfind("file://", 0) == 0 ? script_ref(code) : nlohmann::json(code);
   }
 
   std::vector<AssertionSpec> assertions(const YAML::Node& n) {
@@ -280,9 +297,34 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
       if (p["label"]) ps.label = doc.str(p["label"], "prompt label");
     }
     if (raw.rfind("file://", 0) == 0) {
-      ps.text = L.read(raw);
+      auto text = L.read(raw);
       if (ps.label.empty()) ps.label = raw.substr(7);
       ps.where = raw.substr(7);
+      // promptfoo: a text file holds several prompts separated by lines of `---`.
+      std::vector<std::string> parts;
+      size_t start = 0;
+      for (size_t pos = 0; pos <= text.size();) {
+        auto nl = text.find('\n', pos);
+        auto line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        if (line == "---" || line == "---\r") {
+          parts.push_back(text.substr(start, pos - start));
+          start = nl == std::string::npos ? text.size() : nl + 1;
+        }
+        if (nl == std::string::npos) break;
+        pos = nl + 1;
+      }
+      if (!parts.empty()) {
+        parts.push_back(text.substr(start));
+        for (size_t i = 0; i < parts.size(); ++i) {
+          auto t = parts[i];
+          while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+          PromptSpec part{fmt::format("{}: {}", ps.label, i + 1), t, ps.where};
+          nunjucks::check(part.text, part.where);
+          s.prompts.push_back(part);
+        }
+        return;
+      }
+      ps.text = text;
     } else {
       ps.text = raw;
       if (ps.label.empty()) ps.label = raw.substr(0, std::min<size_t>(40, raw.find('\n')));
@@ -322,6 +364,7 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
     defaults.asserts = L.assertions(d["assert"]);
     if (auto o = d["options"]; o && o["provider"])
       s.judge = o["provider"].IsScalar() ? o["provider"].Scalar() : doc.str(o["provider"]["id"], "judge provider id");
+    defaults.transform = L.options(d["options"]);
   }
   std::vector<TestSpec> tests;
   if (auto t = root["tests"]) {
@@ -332,11 +375,38 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
       } else {
         doc.expect_map(n, "a test");
         doc.check_keys(n, {"vars", "assert", "description", "options"}, "a test");
-        auto ts = L.test(nlohmann::json{{"vars", n["vars"] ? to_json(n["vars"]) : nlohmann::json::object()},
-                                        {"description", n["description"] ? n["description"].Scalar() : ""}},
-                         L.doc.where(n));
-        ts.asserts = L.assertions(n["assert"]);
-        tests.push_back(ts);
+        auto vars = n["vars"] ? to_json(n["vars"]) : nlohmann::json::object();
+        // promptfoo: a var whose value is a list expands into one test per value (the
+        // cartesian product over every such var).
+        std::vector<nlohmann::json> combos = {nlohmann::json::object()};
+        if (vars.is_object())
+          for (auto& [k, v] : vars.items()) {
+            std::vector<nlohmann::json> next;
+            for (const auto& c : combos) {
+              if (v.is_array() && !v.empty())
+                for (const auto& x : v) {
+                  auto d = c;
+                  d[k] = x;
+                  next.push_back(std::move(d));
+                }
+              else {
+                auto d = c;
+                d[k] = v;
+                next.push_back(std::move(d));
+              }
+            }
+            combos = std::move(next);
+            if (combos.size() > 100000) doc.fail(n["vars"], "its list values expand to over 100,000 tests");
+          }
+        auto asserts = L.assertions(n["assert"]);
+        auto transform = L.options(n["options"]);
+        for (auto& c : combos) {
+          auto ts = L.test(nlohmann::json{{"vars", c}, {"description", n["description"] ? n["description"].Scalar() : ""}},
+                           L.doc.where(n));
+          ts.asserts = asserts;
+          ts.transform = transform;
+          tests.push_back(std::move(ts));
+        }
       }
     };
     if (t.IsSequence()) for (const auto& n : t) add_ref_or_inline(n);
@@ -348,6 +418,7 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
     for (const auto& [k, v] : defaults.values.items())
       if (!t.values.contains(k)) t.values[k] = v;
     t.asserts.insert(t.asserts.begin(), defaults.asserts.begin(), defaults.asserts.end());
+    if (t.transform.is_null()) t.transform = defaults.transform;
   }
   s.tests = std::move(tests);
   if (auto th = root["thresholds"]) {

@@ -39,6 +39,9 @@ struct TestSpec {
   std::string description;
   std::map<std::string, std::string> vars;  // as text (reports, exec scripts)
   nlohmann::json values = nlohmann::json::object();  // the same vars with their types, for templates
+  // options.transform: JavaScript applied to the output before the assertions (code, or
+  // {"file", "function"}); null when none.
+  nlohmann::json transform;
   std::vector<AssertionSpec> asserts;
 };
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/process.hpp"
@@ -328,4 +329,51 @@ TEST_CASE("e2e: a script assertion file outside the project is refused at load",
   auto r = run_xops({"eval", "s.yaml", "--no-track"}, tmp / "p");
   CHECK(r.rc == 1);
   CHECK_THAT(r.err, Catch::Contains("is outside"));
+}
+
+TEST_CASE("e2e: promptfoo suite habits: echo, list vars expand, --- prompt files, options.transform",
+          "[e2e][eval][compat]") {
+  TempDir tmp;
+  write_text(tmp / "prompts.txt", "Translate {{ text }} to {{ lang }}\n---\nSay {{ text }} in {{ lang }}\n");
+  write_text(tmp / "up.js", "module.exports = (output) => output.toUpperCase();\n");
+  write_text(tmp / "s.yaml", R"Y(prompts: [file://prompts.txt]
+providers: [echo]
+tests:
+  - vars: {text: hi, lang: [French, German]}
+    options: {transform: "output + '!'"}
+    assert: [{type: javascript, value: "output.endsWith('!')"}]
+  - vars: {text: yo, lang: Spanish}
+    options: {transform: file://up.js}
+    assert: [{type: contains, value: SPANISH}]
+)Y");
+  auto r = run_xops({"--json", "eval", "s.yaml", "--no-track"}, tmp.path());
+  REQUIRE(r.rc == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["cases"] == 6);  // (2 + 1 tests) x 2 prompts
+  std::set<std::string> outputs;
+  for (const auto& c : j["results"]) outputs.insert(c["output"].get<std::string>());
+  CHECK(outputs.count("Translate hi to German!"));
+  CHECK(outputs.count("Say hi in French!"));
+  CHECK(outputs.count("SAY YO IN SPANISH"));
+
+  write_text(tmp / "bad.yaml", "prompts: [x]\nproviders: [echo]\ntests:\n  - options: {storeOutputAs: y}\n");
+  auto bad = run_xops({"eval", "bad.yaml", "--no-track"}, tmp.path());
+  CHECK(bad.rc == 1);
+  CHECK_THAT(bad.err, Catch::Contains("bad.yaml:4:"));
+  CHECK_THAT(bad.err, Catch::Contains("test option 'storeOutputAs' is not supported"));
+}
+
+TEST_CASE("e2e: eval takes promptfoo's -c, its default file name and --var", "[e2e][eval][compat]") {
+  TempDir tmp;
+  write_text(tmp / "promptfooconfig.yaml",
+             "prompts: [\"Hi {{ who }}\"]\nproviders: [echo]\ntests:\n  - vars: {who: Ada}\n"
+             "    assert: [{type: equals, value: \"Hi {{ who }}\"}]\n");
+  auto d = run_xops({"--json", "eval", "--no-track"}, tmp.path());
+  REQUIRE(d.rc == 0);
+  CHECK(nlohmann::json::parse(d.out)["results"][0]["output"] == "Hi Ada");
+  auto c = run_xops({"--json", "eval", "-c", "promptfooconfig.yaml", "--var", "who=Bob", "--no-track"}, tmp.path());
+  REQUIRE(c.rc == 0);
+  CHECK(nlohmann::json::parse(c.out)["results"][0]["output"] == "Hi Bob");
+  auto none = run_xops({"eval", "--no-track"}, tmp / "..");
+  CHECK(none.rc == 2);
 }
