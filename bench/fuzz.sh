@@ -37,7 +37,7 @@ seed model_config "$SH"/golden/models/*/config.json
 seed project_config templates/*/xops.yaml
 seed finetune_config templates/llm/configs/*.yaml examples/quickstart/configs/*.yaml
 seed eval_suite templates/llm/evals/*.yaml
-[ -f "$SH/data/capitals.jsonl" ] && head -c 4000 "$SH/data/capitals.jsonl" > "$BUILD/corpus/eval_cases/capitals.jsonl"
+[ -f "$SH/data/capitals.jsonl" ] && mkdir -p "$BUILD/corpus/eval_cases" && head -c 4000 "$SH/data/capitals.jsonl" > "$BUILD/corpus/eval_cases/capitals.jsonl"
 
 run_one() {
   local t=$1 out="$BUILD/findings/$1" log="$BUILD/logs/$1.log"

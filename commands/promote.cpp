@@ -243,6 +243,7 @@ int run_show(cli::Context& ctx, const std::string& ref_text) {
   q.sort = "-start_time";
   json runs = json::array();
   cli::Table t({"RUN", "KIND", "NAME", "STATUS", "RELATION", "PASS RATE"});
+  std::vector<RunRecord> producers;
   for (const auto& r : tracker.list(q)) {
     std::string relation;
     for (const auto& [k, h] : r.inputs)
@@ -253,8 +254,14 @@ int run_show(cli::Context& ctx, const std::string& ref_text) {
     std::optional<double> pr;
     for (const auto& m : r.metrics)
       if (m.key == "pass_rate") pr = m.last;
-    runs.push_back({{"run", r.id}, {"kind", r.kind}, {"name", r.name}, {"status", r.status}, {"relation", relation},
-                    {"pass_rate", pr ? json(*pr) : json(nullptr)}});
+    json jr = {{"run", r.id}, {"kind", r.kind}, {"name", r.name}, {"status", r.status}, {"relation", relation},
+               {"pass_rate", pr ? json(*pr) : json(nullptr)}};
+    if (relation == "produced it") {  // the training run: what it was given
+      jr["params"] = r.params;
+      jr["inputs"] = r.inputs;
+      producers.push_back(r);
+    }
+    runs.push_back(jr);
     t.add({r.id, r.kind, r.name, r.status, relation, pr ? fmt::format("{:.3f}", *pr) : ""});
   }
   if (out.json()) {
@@ -275,6 +282,11 @@ int run_show(cli::Context& ctx, const std::string& ref_text) {
       out.line("");
       out.line(read_file_limited(content->path, 1u << 20, "prompt"));
     }
+  }
+  for (const auto& r : producers) {
+    out.line(fmt::format("  made by  run {} ({}, {})", r.id, r.kind, r.name));
+    for (const auto& [k, val] : r.params) out.line(fmt::format("    param  {} = {}", k, val));
+    for (const auto& [path, h] : r.inputs) out.line(fmt::format("    input  {} {}", path, short_hash(h)));
   }
   if (t.size()) {
     out.line("");
@@ -358,6 +370,39 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
   auto* h = sub->add_subcommand("history", "Every registration, assignment and deprecation of an artifact");
   h->add_option("name", *hist, "Artifact name")->required();
   h->callback([&ctx, hist] { ctx.action = [&ctx, hist] { return run_history(ctx, *hist); }; });
+
+  struct TagFlags {
+    std::string name, stage, message, push;
+  };
+  auto uf = std::make_shared<TagFlags>();
+  auto* un = sub->add_subcommand("unassign", "Take the version out of a stage (a tag NAME#STAGE!#N; nothing is deleted)");
+  un->add_option("name", uf->name, "Artifact name")->required();
+  un->add_option("--stage", uf->stage, "The stage to empty")->required();
+  un->add_option("-m,--message", uf->message, "Why (kept in the tag's message)");
+  un->add_option("--push", uf->push, "Push the new tag to this git remote (default origin)")->expected(0, 1)->default_str("origin");
+  un->callback([&ctx, uf] {
+    ctx.action = [&ctx, uf] {
+      auto tag = unassign_stage(ctx.workspace(), uf->name, uf->stage, uf->message);
+      if (!uf->push.empty()) push_tag(ctx.workspace(), uf->push, tag);
+      if (ctx.out().json()) ctx.out().print_json({{"tag", tag}});
+      else ctx.out().info(fmt::format("{} is no longer in {}: tag {}", uf->name, uf->stage, tag));
+      return 0;
+    };
+  });
+  auto df_ = std::make_shared<TagFlags>();
+  auto* dp = sub->add_subcommand("deprecate", "Mark an artifact deprecated (a tag NAME@deprecated#N); refs keep working");
+  dp->add_option("name", df_->name, "Artifact name")->required();
+  dp->add_option("-m,--message", df_->message, "Why (kept in the tag's message)");
+  dp->add_option("--push", df_->push, "Push the new tag to this git remote (default origin)")->expected(0, 1)->default_str("origin");
+  dp->callback([&ctx, df_] {
+    ctx.action = [&ctx, df_] {
+      auto tag = deprecate_artifact(ctx.workspace(), df_->name, df_->message);
+      if (!df_->push.empty()) push_tag(ctx.workspace(), df_->push, tag);
+      if (ctx.out().json()) ctx.out().print_json({{"tag", tag}});
+      else ctx.out().info(fmt::format("{} is deprecated: tag {}", df_->name, tag));
+      return 0;
+    };
+  });
 
   auto diff = std::make_shared<std::pair<std::string, std::string>>();
   auto* df = sub->add_subcommand("diff", "How two versions differ (lines of a prompt or config; files of a model)");

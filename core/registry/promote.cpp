@@ -377,6 +377,40 @@ void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string
                              "run the promotion again: it takes the next counter");
 }
 
+namespace {
+std::string write_tag(git::Repo& repo, const TagName& t, const std::string& commit, const std::string& msg) {
+  auto tag = format_tag_name(t);
+  if (!repo.create_tag(tag, commit, msg))
+    throw precondition_error(fmt::format("tag {} was written by someone else meanwhile", tag), "run the command again");
+  return tag;
+}
+}  // namespace
+
+std::string unassign_stage(const Workspace& ws, const std::string& artifact, const std::string& stage,
+                           const std::string& message) {
+  auto repo = repo_of(ws);
+  auto reg = Registry::from_tags(repo.tags());
+  const auto* st = reg.find(artifact);
+  auto it = st ? st->stages.find(stage) : decltype(st->stages.end()){};
+  if (!st || it == st->stages.end())
+    throw precondition_error(fmt::format("no version of '{}' is in stage '{}'", artifact, stage), "`xops promote ls` shows the stages");
+  return write_tag(repo, {artifact, Action::Unassign, "", stage, st->max_counter + 1}, it->second.commit,
+                   message.empty() ? fmt::format("Unassigning {} {} from {}", artifact, it->second.version, stage) : message);
+}
+
+std::string deprecate_artifact(const Workspace& ws, const std::string& artifact, const std::string& message) {
+  if (!valid_artifact_name(artifact)) throw usage_error(fmt::format("'{}' is not a valid artifact name", artifact));
+  auto repo = repo_of(ws);
+  auto reg = Registry::from_tags(repo.tags());
+  const auto* st = reg.find(artifact);
+  if (st && st->deprecated) throw precondition_error(fmt::format("'{}' is already deprecated", artifact));
+  const VersionInfo* latest = st ? st->latest() : nullptr;
+  auto commit = latest ? latest->commit : repo.head_commit();
+  if (commit.empty()) throw precondition_error("nothing to tag: the repository has no commit yet");
+  return write_tag(repo, {artifact, Action::Deprecate, "", "", (st ? st->max_counter : 0) + 1}, commit,
+                   message.empty() ? fmt::format("Deprecating {}", artifact) : message);
+}
+
 std::string record_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message) {
   auto tracker = Tracker::for_workspace(ws);
   RunStart rs;

@@ -98,6 +98,12 @@ void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string
 // refused; writes the tag (apply_promotion) when the plan is allowed. Returns the run id.
 std::string record_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message);
 
+// NAME#STAGE!#N at the commit of the version now in the stage (the stage is empty after it),
+// and NAME@deprecated#N at the latest version's commit (HEAD when none). Return the tag.
+std::string unassign_stage(const Workspace& ws, const std::string& artifact, const std::string& stage,
+                           const std::string& message);
+std::string deprecate_artifact(const Workspace& ws, const std::string& artifact, const std::string& message);
+
 // Pushes a registry tag to a git remote; a clear error (the tag stays local) when it fails.
 void push_tag(const Workspace& ws, const std::string& remote, const std::string& tag);
 

@@ -85,6 +85,10 @@ TEST_CASE("promote: gates accept only an eval of exactly this content", "[e2e][p
   CHECK(okj["gates"][0]["run"].is_string());
   CHECK(sh("git tag -l -n1 'm#staging#1'", pr.p).out.find("looks good") != std::string::npos);
   CHECK(pr.show("m#staging")["version"] == "v0.0.1");
+  auto lineage = pr.show("m@v0.0.1");
+  bool evaluated = false;  // lineage: the eval runs of exactly this content
+  for (const auto& r : lineage["runs"]) evaluated |= r["relation"] == "evaluated it" && r["kind"] == "eval";
+  CHECK(evaluated);
 
   // prod also needs the strict suite; its eval fails (exit 4), so the gate refuses with that run.
   CHECK(pr.x({"-q", "eval", "evals/strict.yaml", "--model", "m@v0.0.1"}).rc == 4);
@@ -195,6 +199,18 @@ TEST_CASE("promote: a tag history written by hand in gto's grammar is read as gt
   REQUIRE(dev.rc == 0);
   CHECK(json::parse(dev.out)["tag"] == "m#dev#7");
   CHECK(pr.show("m#dev")["version"] == "v1.0.0");
+
+  // Unassign and deprecate write tags in the same grammar (nothing is deleted).
+  auto un = pr.x({"--json", "promote", "unassign", "m", "--stage", "staging", "-m", "pulled"});
+  REQUIRE(un.rc == 0);
+  CHECK(json::parse(un.out)["tag"] == "m#staging!#8");
+  CHECK(pr.x({"promote", "show", "m#staging"}).rc == 3);
+  auto dep = pr.x({"--json", "promote", "deprecate", "m"});
+  REQUIRE(dep.rc == 0);
+  CHECK(json::parse(dep.out)["tag"] == "m@deprecated#9");
+  CHECK(json::parse(pr.x({"--json", "promote", "ls"}).out)[0]["deprecated"] == true);
+  CHECK(pr.x({"promote", "m@v1.0.0", "--to", "prod"}).rc == 3);  // a deprecated artifact is not promoted
+  CHECK(pr.show("m#dev")["version"] == "v1.0.0");                 // its refs still resolve
 }
 
 TEST_CASE("promote: a prompt is versioned, gated, shown and diffed like a model", "[e2e][promote]") {
