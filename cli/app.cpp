@@ -136,6 +136,8 @@ void add_examples(CLI::App& app) {
       {"promote", "xops promote register mymodel && xops promote mymodel@v0.0.1 --to staging --dry-run\n  xops eval evals/basic.yaml --model mymodel@v0.0.1 && xops promote mymodel@v0.0.1 --to staging\n  xops generate mymodel#prod \"Hello\"   # whatever holds prod"},
       {"promote register", "xops promote register mymodel               # next patch version at HEAD\n  xops promote register mymodel HEAD~2 --version v1.0.0 -m \"first release\""},
       {"promote ls", "xops promote ls\n  xops --json promote ls"},
+      {"promote unassign", "xops promote unassign mymodel --stage prod -m \"regression in production\""},
+      {"promote deprecate", "xops promote deprecate old-model -m \"replaced by mymodel\""},
       {"promote history", "xops promote history mymodel"},
       {"promote show", "xops promote show mymodel#prod"},
       {"promote diff", "xops promote diff greeting@v1.0.0 greeting#prod\n  xops promote diff mymodel@v0.0.1 mymodel@latest   # changed files, config lines"},
