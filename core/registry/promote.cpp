@@ -253,7 +253,11 @@ GateCheck check_eval_gate(const std::vector<RunRecord>& runs, const GateConfig& 
   c.run_id = run->id;
   c.pass_rate = metric_of(*run, "pass_rate");
   if (run->status != "finished") {
-    c.reason = fmt::format("the latest eval of this content ended {}", run->status);
+    c.reason = fmt::format("the latest eval of this content ended {}{}{}", run->status,
+                           run->exit_code ? fmt::format(" (exit {}{})", *run->exit_code,
+                                                        *run->exit_code == 4 ? ": its suite's thresholds missed" : "")
+                                          : "",
+                           c.pass_rate ? fmt::format("; pass_rate {:.3f}", *c.pass_rate) : "");
   } else if (!c.pass_rate) {
     c.reason = "that eval recorded no pass_rate";
   } else if (*c.pass_rate + 1e-12 < g.min_pass_rate) {
