@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>  // renameat2
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,7 +94,16 @@ void ObjectStore::commit_temp(const fs::path& tmp, const std::string& id, bool* 
   }
   std::error_code ec;
   fs::create_directories(final_path.parent_path(), ec);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+  // Two threads (or processes) storing the same content at once: exactly one adds it. With
+  // RENAME_NOREPLACE the loser sees EEXIST; filesystems without it fall back to rename.
+  int rc = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE);
+  if (rc != 0 && errno == EEXIST) {
+    ::unlink(tmp.c_str());
+    if (added) *added = false;
+    return;
+  }
+  if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) rc = ::rename(tmp.c_str(), final_path.c_str());
+  if (rc != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
     throw runtime_error(fmt::format("cannot store object {}: {}", id, errno_text(err)));
