@@ -4,8 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <ctime>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/context.hpp"
 #include "cli/progress.hpp"
@@ -33,24 +33,29 @@ std::string when(int64_t t) {
   return buf;
 }
 
-std::string short_hash(const std::string& h) { return h.substr(0, 12); }
+std::string short_hash(const std::string& h) {
+  return h.substr(0, 12);
+}
 
 json gate_json(const GateCheck& g) {
   json cmp = json::array();
   for (const auto& c : g.comparisons)
-    cmp.push_back({{"metric", c.metric}, {"value", c.value ? json(*c.value) : json(nullptr)},
-                   {"baseline", c.baseline ? json(*c.baseline) : json(nullptr)}, {"ok", c.ok}});
-  return {{"kind", g.kind},
-          {"suite", g.suite.empty() ? json(nullptr) : json(g.suite)},
-          {"suite_sha256", g.suite_hash},
-          {"min_pass_rate", g.min_pass_rate},
-          {"passed", g.passed},
-          {"run", g.run_id.empty() ? json(nullptr) : json(g.run_id)},
-          {"pass_rate", g.pass_rate ? json(*g.pass_rate) : json(nullptr)},
-          {"reason", g.reason},
-          {"no_regression", cmp},
-          {"baseline_version", g.baseline_version.empty() ? json(nullptr) : json(g.baseline_version)},
-          {"baseline_run", g.baseline_run.empty() ? json(nullptr) : json(g.baseline_run)}};
+    cmp.push_back({{"metric", c.metric},
+                   {"value", c.value ? json(*c.value) : json(nullptr)},
+                   {"baseline", c.baseline ? json(*c.baseline) : json(nullptr)},
+                   {"ok", c.ok}});
+  return {
+      {"kind", g.kind},
+      {"suite", g.suite.empty() ? json(nullptr) : json(g.suite)},
+      {"suite_sha256", g.suite_hash},
+      {"min_pass_rate", g.min_pass_rate},
+      {"passed", g.passed},
+      {"run", g.run_id.empty() ? json(nullptr) : json(g.run_id)},
+      {"pass_rate", g.pass_rate ? json(*g.pass_rate) : json(nullptr)},
+      {"reason", g.reason},
+      {"no_regression", cmp},
+      {"baseline_version", g.baseline_version.empty() ? json(nullptr) : json(g.baseline_version)},
+      {"baseline_run", g.baseline_run.empty() ? json(nullptr) : json(g.baseline_run)}};
 }
 
 struct PromoteFlags {
@@ -62,7 +67,8 @@ struct PromoteFlags {
 int run_promote(cli::Context& ctx, const PromoteFlags& f) {
   auto& out = ctx.out();
   auto& ws = ctx.workspace();
-  if (f.to.empty()) throw usage_error("which stage? give --to STAGE", "xops promote NAME@vX.Y.Z --to staging");
+  if (f.to.empty())
+    throw usage_error("which stage? give --to STAGE", "xops promote NAME@vX.Y.Z --to staging");
   if (auto r = parse_ref(f.ref); r && r->kind == Ref::Stage && r->value == f.to && !f.dry_run)
     throw usage_error(fmt::format("{} is already the version in {}", f.ref, f.to),
                       "re-check its gates with --dry-run (CI does, on every pushed stage tag)");
@@ -70,7 +76,8 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
   if (f.run_evals)
     runner = [&](const GateConfig& g, const std::string& ref, const std::string& type) {
       std::string flag = type == "prompt" ? "--prompt" : "--model";
-      out.info(fmt::format("gate {}: no passing eval of this content; running `xops eval {} {} {}`", g.eval, g.eval, flag, ref));
+      out.info(fmt::format("gate {}: no passing eval of this content; running `xops eval {} {} {}`",
+                           g.eval, g.eval, flag, ref));
       EvalRequest req;
       req.suite = g.eval;
       (type == "prompt" ? req.prompt : req.model) = ref;
@@ -82,7 +89,8 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
       obs.on_case = [&](const CaseResult&) { bar->advance(1); };
       auto o = evaluate(req, &ws, obs);  // recorded like `xops eval`: the gate then reads that run
       if (bar) bar->finish();
-      out.info(fmt::format("  {} cases, pass rate {:.1f}%, run {}", o.summary.cases, 100 * o.summary.pass_rate(), o.run_id));
+      out.info(fmt::format("  {} cases, pass rate {:.1f}%, run {}", o.summary.cases,
+                           100 * o.summary.pass_rate(), o.run_id));
     };
   auto plan = plan_promotion(ws, f.ref, f.to, runner, f.approve);
   bool write = plan.allowed && !f.dry_run;
@@ -104,37 +112,49 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
                     {"run", run_id.empty() ? json(nullptr) : json(run_id)},
                     {"gates", gates}});
   } else {
-    out.info(fmt::format("{}@{} (commit {}, content {}) -> {}{}", plan.version.artifact, plan.version.version,
-                         short_hash(plan.version.commit), short_hash(plan.content_hash), plan.stage,
+    out.info(fmt::format("{}@{} (commit {}, content {}) -> {}{}", plan.version.artifact,
+                         plan.version.version, short_hash(plan.version.commit),
+                         short_hash(plan.content_hash), plan.stage,
                          plan.current.empty() ? "" : fmt::format(" (now {})", plan.current)));
     if (plan.gates.empty()) out.info(fmt::format("no gates for {} in xops.yaml", plan.stage));
     cli::Table t({"GATE", "SUITE", "NEED", "RESULT", "EVIDENCE", "WHY"});
     for (const auto& g : plan.gates) {
-      std::string need = g.kind == "approval" ? "sign-off" : fmt::format("pass_rate >= {:.2f}", g.min_pass_rate);
-      for (const auto& c : g.comparisons) need += fmt::format(", {} >= {}", c.metric, g.baseline_version);
+      std::string need =
+          g.kind == "approval" ? "sign-off" : fmt::format("pass_rate >= {:.2f}", g.min_pass_rate);
+      for (const auto& c : g.comparisons)
+        need += fmt::format(", {} >= {}", c.metric, g.baseline_version);
       std::string evidence = g.run_id.empty() ? "-" : "run " + g.run_id;
       if (!g.baseline_run.empty()) evidence += " vs run " + g.baseline_run;
-      t.add({g.kind, g.suite.empty() ? "-" : g.suite, need, g.passed ? "PASS" : "FAIL", evidence, g.reason},
-            {cli::Style::None, cli::Style::None, cli::Style::None, g.passed ? cli::Style::Green : cli::Style::Red});
+      t.add({g.kind, g.suite.empty() ? "-" : g.suite, need, g.passed ? "PASS" : "FAIL", evidence,
+             g.reason},
+            {cli::Style::None, cli::Style::None, cli::Style::None,
+             g.passed ? cli::Style::Green : cli::Style::Red});
     }
     if (t.size()) t.print(out);
-    if (write && !f.push.empty()) out.info(fmt::format("promoted: tag {} written and pushed to {}", plan.tag, f.push));
-    else if (write) out.info(fmt::format("promoted: tag {} written (push it with --push or `git push origin {}`)", plan.tag, plan.tag));
-    else if (plan.allowed) out.info(fmt::format("dry run: every gate passes; would write tag {}", plan.tag));
+    if (write && !f.push.empty())
+      out.info(fmt::format("promoted: tag {} written and pushed to {}", plan.tag, f.push));
+    else if (write)
+      out.info(fmt::format("promoted: tag {} written (push it with --push or `git push origin {}`)",
+                           plan.tag, plan.tag));
+    else if (plan.allowed)
+      out.info(fmt::format("dry run: every gate passes; would write tag {}", plan.tag));
   }
   if (!plan.allowed) {
     size_t failed = 0;
     std::string first;
     for (const auto& g : plan.gates)
       if (!g.passed && !failed++) first = g.kind == "approval" ? "" : g.suite;
-    throw Error(ErrorKind::CheckFailed,
-                fmt::format("promotion of {}@{} to {} refused: {} of {} gate(s) failed; nothing was written",
-                            plan.version.artifact, plan.version.version, plan.stage, failed, plan.gates.size()),
-                first.empty() ? std::string("a sign-off gate needs --approve (recorded in the tag message)")
-                              : fmt::format("evaluate exactly this version: `xops eval {} {} {}@{}` (or promote with "
-                                            "--run-evals), then promote again",
-                                            first, plan.type == "prompt" ? "--prompt" : "--model", plan.version.artifact,
-                                            plan.version.version));
+    throw Error(
+        ErrorKind::CheckFailed,
+        fmt::format(
+            "promotion of {}@{} to {} refused: {} of {} gate(s) failed; nothing was written",
+            plan.version.artifact, plan.version.version, plan.stage, failed, plan.gates.size()),
+        first.empty()
+            ? std::string("a sign-off gate needs --approve (recorded in the tag message)")
+            : fmt::format("evaluate exactly this version: `xops eval {} {} {}@{}` (or promote with "
+                          "--run-evals), then promote again",
+                          first, plan.type == "prompt" ? "--prompt" : "--model",
+                          plan.version.artifact, plan.version.version));
   }
   return 0;
 }
@@ -148,16 +168,23 @@ struct RegisterFlags {
 int run_register(cli::Context& ctx, RegisterFlags& f) {
   auto& out = ctx.out();
   if (f.minor && f.major) throw usage_error("--bump-minor and --bump-major exclude each other");
-  if (!f.r.version.empty() && (f.minor || f.major)) throw usage_error("--version excludes --bump-*");
-  f.r.bump = f.major ? RegisterRequest::Major : f.minor ? RegisterRequest::Minor : RegisterRequest::Patch;
+  if (!f.r.version.empty() && (f.minor || f.major))
+    throw usage_error("--version excludes --bump-*");
+  f.r.bump = f.major   ? RegisterRequest::Major
+             : f.minor ? RegisterRequest::Minor
+                       : RegisterRequest::Patch;
   auto res = register_version(ctx.workspace(), f.r);
   if (!f.push.empty()) push_tag(ctx.workspace(), f.push, res.tag);
   if (out.json())
-    out.print_json({{"artifact", f.r.artifact}, {"version", res.version}, {"commit", res.commit},
-                    {"content_sha256", res.content_hash}, {"tag", res.tag}});
+    out.print_json({{"artifact", f.r.artifact},
+                    {"version", res.version},
+                    {"commit", res.commit},
+                    {"content_sha256", res.content_hash},
+                    {"tag", res.tag}});
   else
-    out.info(fmt::format("registered {}@{} at commit {} (content {}): tag {}", f.r.artifact, res.version,
-                         short_hash(res.commit), short_hash(res.content_hash), res.tag));
+    out.info(fmt::format("registered {}@{} at commit {} (content {}): tag {}", f.r.artifact,
+                         res.version, short_hash(res.commit), short_hash(res.content_hash),
+                         res.tag));
   return 0;
 }
 
@@ -169,7 +196,8 @@ int run_ls(cli::Context& ctx) {
   std::vector<std::string> names;
   for (const auto& a : ws.config().artifacts) names.push_back(a.name);
   for (const auto& [n, a] : reg.artifacts())
-    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);  // tags of undeclared ones
+    if (std::find(names.begin(), names.end(), n) == names.end())
+      names.push_back(n);  // tags of undeclared ones
   json arr = json::array();
   std::vector<std::string> headers = {"ARTIFACT", "TYPE", "LATEST"};
   for (const auto& s : stages) headers.push_back(s);
@@ -180,15 +208,23 @@ int run_ls(cli::Context& ctx) {
     for (const auto& a : ws.config().artifacts)
       if (a.name == n) type = a.type;
     const VersionInfo* latest = st ? st->latest() : nullptr;
-    json j = {{"name", n}, {"type", type.empty() ? json(nullptr) : json(type)}, {"deprecated", st && st->deprecated},
+    json j = {{"name", n},
+              {"type", type.empty() ? json(nullptr) : json(type)},
+              {"deprecated", st && st->deprecated},
               {"latest", latest ? json(latest->version) : json(nullptr)}};
     json vs = json::array(), js = json::object();
     if (st) {
       for (const auto& v : st->versions)
-        vs.push_back({{"version", v.version}, {"commit", v.commit}, {"tag", v.tag}, {"registered", v.registered},
-                      {"deregistered", v.deregistered}, {"author", v.author}, {"time", v.time}});
+        vs.push_back({{"version", v.version},
+                      {"commit", v.commit},
+                      {"tag", v.tag},
+                      {"registered", v.registered},
+                      {"deregistered", v.deregistered},
+                      {"author", v.author},
+                      {"time", v.time}});
       for (const auto& [stage, h] : st->stages)
-        js[stage] = {{"version", h.version}, {"commit", h.commit}, {"tag", h.tag}, {"time", h.time}};
+        js[stage] = {
+            {"version", h.version}, {"commit", h.commit}, {"tag", h.tag}, {"time", h.time}};
     }
     j["versions"] = vs;
     j["stages"] = js;
@@ -196,13 +232,15 @@ int run_ls(cli::Context& ctx) {
     std::vector<std::string> row = {n + (st && st->deprecated ? " (deprecated)" : ""), type,
                                     latest ? latest->version : "-"};
     for (const auto& s : stages) {
-      auto it = st ? st->stages.find(s) : decltype(st->stages.end()){};
-      row.push_back(st && it != st->stages.end() ? it->second.version : "-");
+      const StageHolder* h = st ? st->holder(s) : nullptr;
+      row.push_back(h ? h->version : "-");
     }
     t.add(row);
   }
-  if (out.json()) out.print_json(arr);
-  else t.print(out);
+  if (out.json())
+    out.print_json(arr);
+  else
+    t.print(out);
   return 0;
 }
 
@@ -210,7 +248,9 @@ int run_history(cli::Context& ctx, const std::string& name) {
   auto& out = ctx.out();
   auto reg = load_registry(ctx.workspace());
   const ArtifactState* st = reg.find(name);
-  if (!st) throw precondition_error(fmt::format("no registry tags for '{}'", name), "`xops promote ls` lists artifacts; maybe `git fetch --tags`");
+  if (!st)
+    throw precondition_error(fmt::format("no registry tags for '{}'", name),
+                             "`xops promote ls` lists artifacts; maybe `git fetch --tags`");
   json arr = json::array();
   cli::Table t({"TIME (UTC)", "EVENT", "VERSION", "STAGE", "BY", "TAG", "MESSAGE"});
   for (const auto& e : st->history) {
@@ -218,13 +258,21 @@ int run_history(cli::Context& ctx, const std::string& name) {
     if (version.empty() && (e.action == Action::Assign || e.action == Action::Unassign))
       if (auto* v = st->at_commit(e.commit)) version = v->version;
     auto first_line = e.message.substr(0, e.message.find('\n'));
-    arr.push_back({{"time", e.time}, {"event", action_name(e.action)}, {"version", version}, {"stage", e.stage},
-                   {"author", e.author}, {"author_email", e.author_email}, {"commit", e.commit}, {"tag", e.tag},
+    arr.push_back({{"time", e.time},
+                   {"event", action_name(e.action)},
+                   {"version", version},
+                   {"stage", e.stage},
+                   {"author", e.author},
+                   {"author_email", e.author_email},
+                   {"commit", e.commit},
+                   {"tag", e.tag},
                    {"message", e.message}});
     t.add({when(e.time), action_name(e.action), version, e.stage, e.author, e.tag, first_line});
   }
-  if (out.json()) out.print_json(arr);
-  else t.print(out);
+  if (out.json())
+    out.print_json(arr);
+  else
+    t.print(out);
   return 0;
 }
 
@@ -254,8 +302,9 @@ int run_show(cli::Context& ctx, const std::string& ref_text) {
     std::optional<double> pr;
     for (const auto& m : r.metrics)
       if (m.key == "pass_rate") pr = m.last;
-    json jr = {{"run", r.id}, {"kind", r.kind}, {"name", r.name}, {"status", r.status}, {"relation", relation},
-               {"pass_rate", pr ? json(*pr) : json(nullptr)}};
+    json jr = {{"run", r.id},          {"kind", r.kind},
+               {"name", r.name},       {"status", r.status},
+               {"relation", relation}, {"pass_rate", pr ? json(*pr) : json(nullptr)}};
     if (relation == "produced it") {  // the training run: what it was given
       jr["params"] = r.params;
       jr["inputs"] = r.inputs;
@@ -265,8 +314,14 @@ int run_show(cli::Context& ctx, const std::string& ref_text) {
     t.add({r.id, r.kind, r.name, r.status, relation, pr ? fmt::format("{:.3f}", *pr) : ""});
   }
   if (out.json()) {
-    out.print_json({{"artifact", v.artifact}, {"version", v.version}, {"commit", v.commit}, {"tag", v.tag},
-                    {"path", a.path}, {"type", a.type}, {"content_sha256", ptr.sha256}, {"size", ptr.size},
+    out.print_json({{"artifact", v.artifact},
+                    {"version", v.version},
+                    {"commit", v.commit},
+                    {"tag", v.tag},
+                    {"path", a.path},
+                    {"type", a.type},
+                    {"content_sha256", ptr.sha256},
+                    {"size", ptr.size},
                     {"runs", runs}});
     return 0;
   }
@@ -274,7 +329,8 @@ int run_show(cli::Context& ctx, const std::string& ref_text) {
   out.line(fmt::format("  commit   {}", v.commit));
   out.line(fmt::format("  tag      {}", v.tag.empty() ? "-" : v.tag));
   out.line(fmt::format("  path     {}", a.path));
-  out.line(fmt::format("  content  {} ({} bytes{})", ptr.sha256, ptr.size, ptr.is_dir ? fmt::format(", {} files", ptr.files) : ""));
+  out.line(fmt::format("  content  {} ({} bytes{})", ptr.sha256, ptr.size,
+                       ptr.is_dir ? fmt::format(", {} files", ptr.files) : ""));
   if (a.type == "prompt" && !ptr.is_dir) {  // a prompt is shown as it is sent
     auto content = resolve_content(ws, v.artifact + "@" + v.version);
     if (!content) content = resolve_content(ws, ref_text);
@@ -286,7 +342,8 @@ int run_show(cli::Context& ctx, const std::string& ref_text) {
   for (const auto& r : producers) {
     out.line(fmt::format("  made by  run {} ({}, {})", r.id, r.kind, r.name));
     for (const auto& [k, val] : r.params) out.line(fmt::format("    param  {} = {}", k, val));
-    for (const auto& [path, h] : r.inputs) out.line(fmt::format("    input  {} {}", path, short_hash(h)));
+    for (const auto& [path, h] : r.inputs)
+      out.line(fmt::format("    input  {} {}", path, short_hash(h)));
   }
   if (t.size()) {
     out.line("");
@@ -303,25 +360,36 @@ int run_diff(cli::Context& ctx, const std::string& a, const std::string& b) {
     for (const auto& f : d.files) {
       json lines = json::array();
       for (const auto& l : f.lines) lines.push_back(std::string(1, l.op) + l.text);
-      files.push_back({{"path", f.path}, {"status", f.status}, {"binary", f.binary}, {"size_a", f.size_a},
-                       {"size_b", f.size_b}, {"lines", lines}});
+      files.push_back({{"path", f.path},
+                       {"status", f.status},
+                       {"binary", f.binary},
+                       {"size_a", f.size_a},
+                       {"size_b", f.size_b},
+                       {"lines", lines}});
     }
-    out.print_json({{"a", {{"ref", a}, {"version", d.a.version.version}, {"content_sha256", d.a.pointer.sha256}}},
-                    {"b", {{"ref", b}, {"version", d.b.version.version}, {"content_sha256", d.b.pointer.sha256}}},
-                    {"identical", d.a.pointer.sha256 == d.b.pointer.sha256},
-                    {"files", files}});
+    out.print_json(
+        {{"a",
+          {{"ref", a}, {"version", d.a.version.version}, {"content_sha256", d.a.pointer.sha256}}},
+         {"b",
+          {{"ref", b}, {"version", d.b.version.version}, {"content_sha256", d.b.pointer.sha256}}},
+         {"identical", d.a.pointer.sha256 == d.b.pointer.sha256},
+         {"files", files}});
     return 0;
   }
   if (d.a.pointer.sha256 == d.b.pointer.sha256) {
-    out.info(fmt::format("{} and {} have the same content ({})", a, b, short_hash(d.a.pointer.sha256)));
+    out.info(
+        fmt::format("{} and {} have the same content ({})", a, b, short_hash(d.a.pointer.sha256)));
     return 0;
   }
   for (const auto& f : d.files) {
-    out.line(out.paint(fmt::format("{} {} ({} -> {} bytes)", f.status, f.path, f.size_a, f.size_b), cli::Style::Bold));
+    out.line(out.paint(fmt::format("{} {} ({} -> {} bytes)", f.status, f.path, f.size_a, f.size_b),
+                       cli::Style::Bold));
     if (f.binary) out.line("  binary or large: contents differ");
     for (const auto& l : f.lines) {
-      auto style = l.op == '-' ? cli::Style::Red : l.op == '+' ? cli::Style::Green : l.op == '@' ? cli::Style::Cyan
-                                                                                               : cli::Style::None;
+      auto style = l.op == '-'   ? cli::Style::Red
+                   : l.op == '+' ? cli::Style::Green
+                   : l.op == '@' ? cli::Style::Cyan
+                                 : cli::Style::None;
       out.line(out.paint(l.op == '@' ? l.text : std::string(1, l.op) + l.text, style));
     }
   }
@@ -331,7 +399,8 @@ int run_diff(cli::Context& ctx, const std::string& a, const std::string& b) {
 }  // namespace
 
 void register_promote(CLI::App& app, cli::Context& ctx) {
-  auto* sub = app.add_subcommand("promote", "Version registry (git tags, gto's grammar) and gated promotion through stages");
+  auto* sub = app.add_subcommand(
+      "promote", "Version registry (git tags, gto's grammar) and gated promotion through stages");
   auto pf = std::make_shared<PromoteFlags>();
   sub->add_option("ref", pf->ref, "NAME@vX.Y.Z, NAME@latest or NAME (its latest version)");
   sub->add_option("--to", pf->to, "Stage to promote to (stages: in xops.yaml)");
@@ -339,9 +408,11 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--push", pf->push, "Push the new tag to this git remote (default origin)")
       ->expected(0, 1)
       ->default_str("origin");
-  sub->add_flag("--approve", pf->approve, "Sign off (for `approve: true` gates); recorded in the tag message");
-  sub->add_flag("--run-evals", pf->run_evals,
-                "Run each gate's suite on exactly this version when no passing eval of it is recorded");
+  sub->add_flag("--approve", pf->approve,
+                "Sign off (for `approve: true` gates); recorded in the tag message");
+  sub->add_flag(
+      "--run-evals", pf->run_evals,
+      "Run each gate's suite on exactly this version when no passing eval of it is recorded");
   sub->add_option("-m,--message", pf->message, "Why (kept in the tag's message)");
   sub->require_subcommand(0, 1);
   sub->callback([&ctx, pf, sub] {
@@ -351,10 +422,13 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
   });
 
   auto rf = std::make_shared<RegisterFlags>();
-  auto* reg = sub->add_subcommand("register", "Register a version of an artifact at a commit (a tag NAME@vX.Y.Z)");
-  reg->add_option("name", rf->r.artifact, "Artifact name (declared under artifacts: in xops.yaml)")->required();
+  auto* reg = sub->add_subcommand(
+      "register", "Register a version of an artifact at a commit (a tag NAME@vX.Y.Z)");
+  reg->add_option("name", rf->r.artifact, "Artifact name (declared under artifacts: in xops.yaml)")
+      ->required();
   reg->add_option("rev", rf->r.rev, "Commit, branch or tag")->capture_default_str();
-  reg->add_option("--version", rf->r.version, "Explicit SemVer (default: bump the patch of the latest)");
+  reg->add_option("--version", rf->r.version,
+                  "Explicit SemVer (default: bump the patch of the latest)");
   reg->add_flag("--bump-minor", rf->minor, "Bump the minor version");
   reg->add_flag("--bump-major", rf->major, "Bump the major version");
   reg->add_option("-m,--message", rf->r.message, "Why (kept in the tag's message)");
@@ -363,11 +437,13 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
       ->default_str("origin");
   reg->callback([&ctx, rf] { ctx.action = [&ctx, rf] { return run_register(ctx, *rf); }; });
 
-  auto* ls = sub->add_subcommand("ls", "Artifacts, their latest versions and which version holds each stage");
+  auto* ls = sub->add_subcommand(
+      "ls", "Artifacts, their latest versions and which version holds each stage");
   ls->callback([&ctx] { ctx.action = [&ctx] { return run_ls(ctx); }; });
 
   auto hist = std::make_shared<std::string>();
-  auto* h = sub->add_subcommand("history", "Every registration, assignment and deprecation of an artifact");
+  auto* h = sub->add_subcommand("history",
+                                "Every registration, assignment and deprecation of an artifact");
   h->add_option("name", *hist, "Artifact name")->required();
   h->callback([&ctx, hist] { ctx.action = [&ctx, hist] { return run_history(ctx, *hist); }; });
 
@@ -375,43 +451,57 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
     std::string name, stage, message, push;
   };
   auto uf = std::make_shared<TagFlags>();
-  auto* un = sub->add_subcommand("unassign", "Take the version out of a stage (a tag NAME#STAGE!#N; nothing is deleted)");
+  auto* un = sub->add_subcommand(
+      "unassign", "Take the version out of a stage (a tag NAME#STAGE!#N; nothing is deleted)");
   un->add_option("name", uf->name, "Artifact name")->required();
   un->add_option("--stage", uf->stage, "The stage to empty")->required();
   un->add_option("-m,--message", uf->message, "Why (kept in the tag's message)");
-  un->add_option("--push", uf->push, "Push the new tag to this git remote (default origin)")->expected(0, 1)->default_str("origin");
+  un->add_option("--push", uf->push, "Push the new tag to this git remote (default origin)")
+      ->expected(0, 1)
+      ->default_str("origin");
   un->callback([&ctx, uf] {
     ctx.action = [&ctx, uf] {
       auto tag = unassign_stage(ctx.workspace(), uf->name, uf->stage, uf->message);
       if (!uf->push.empty()) push_tag(ctx.workspace(), uf->push, tag);
-      if (ctx.out().json()) ctx.out().print_json({{"tag", tag}});
-      else ctx.out().info(fmt::format("{} is no longer in {}: tag {}", uf->name, uf->stage, tag));
+      if (ctx.out().json())
+        ctx.out().print_json({{"tag", tag}});
+      else
+        ctx.out().info(fmt::format("{} is no longer in {}: tag {}", uf->name, uf->stage, tag));
       return 0;
     };
   });
   auto df_ = std::make_shared<TagFlags>();
-  auto* dp = sub->add_subcommand("deprecate", "Mark an artifact deprecated (a tag NAME@deprecated#N); refs keep working");
+  auto* dp = sub->add_subcommand(
+      "deprecate", "Mark an artifact deprecated (a tag NAME@deprecated#N); refs keep working");
   dp->add_option("name", df_->name, "Artifact name")->required();
   dp->add_option("-m,--message", df_->message, "Why (kept in the tag's message)");
-  dp->add_option("--push", df_->push, "Push the new tag to this git remote (default origin)")->expected(0, 1)->default_str("origin");
+  dp->add_option("--push", df_->push, "Push the new tag to this git remote (default origin)")
+      ->expected(0, 1)
+      ->default_str("origin");
   dp->callback([&ctx, df_] {
     ctx.action = [&ctx, df_] {
       auto tag = deprecate_artifact(ctx.workspace(), df_->name, df_->message);
       if (!df_->push.empty()) push_tag(ctx.workspace(), df_->push, tag);
-      if (ctx.out().json()) ctx.out().print_json({{"tag", tag}});
-      else ctx.out().info(fmt::format("{} is deprecated: tag {}", df_->name, tag));
+      if (ctx.out().json())
+        ctx.out().print_json({{"tag", tag}});
+      else
+        ctx.out().info(fmt::format("{} is deprecated: tag {}", df_->name, tag));
       return 0;
     };
   });
 
   auto diff = std::make_shared<std::pair<std::string, std::string>>();
-  auto* df = sub->add_subcommand("diff", "How two versions differ (lines of a prompt or config; files of a model)");
+  auto* df = sub->add_subcommand(
+      "diff", "How two versions differ (lines of a prompt or config; files of a model)");
   df->add_option("a", diff->first, "NAME@vX.Y.Z, NAME#STAGE or NAME@latest")->required();
   df->add_option("b", diff->second, "the other version")->required();
-  df->callback([&ctx, diff] { ctx.action = [&ctx, diff] { return run_diff(ctx, diff->first, diff->second); }; });
+  df->callback([&ctx, diff] {
+    ctx.action = [&ctx, diff] { return run_diff(ctx, diff->first, diff->second); };
+  });
 
   auto show = std::make_shared<std::string>();
-  auto* sh = sub->add_subcommand("show", "A version: commit, content hash, and the runs that made or evaluated it");
+  auto* sh = sub->add_subcommand(
+      "show", "A version: commit, content hash, and the runs that made or evaluated it");
   sh->add_option("ref", *show, "NAME@vX.Y.Z, NAME#STAGE, NAME@latest or NAME")->required();
   sh->callback([&ctx, show] { ctx.action = [&ctx, show] { return run_show(ctx, *show); }; });
 }

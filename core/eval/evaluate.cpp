@@ -42,7 +42,8 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     // when it was a local model: max_tokens, stop, ...).
     const auto& first = suite.providers[0].id;
     bool remote = first.rfind("exec:", 0) == 0 || first.rfind("openai:", 0) == 0;
-    suite.providers = {ProviderSpec{req.model, req.model, remote ? nlohmann::json::object() : suite.providers[0].config}};
+    suite.providers = {ProviderSpec{req.model, req.model,
+                                    remote ? nlohmann::json::object() : suite.providers[0].config}};
   }
   if (!req.prompt.empty()) {
     // Exactly one version of a prompt (a registry ref) or a file, instead of the suite's.
@@ -51,9 +52,10 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
       if (auto r = registry::resolve_content(*ws, req.prompt)) file = r->path;
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec))
-      throw precondition_error(fmt::format("no prompt '{}': not a file nor a registry reference", req.prompt),
-                               "give a prompt file or NAME@vX.Y.Z / NAME#STAGE of a prompt artifact");
-    suite.prompts = {PromptSpec{req.prompt, read_file_limited(file, 16u << 20, "prompt")}};
+      throw precondition_error(
+          fmt::format("no prompt '{}': not a file nor a registry reference", req.prompt),
+          "give a prompt file or NAME@vX.Y.Z / NAME#STAGE of a prompt artifact");
+    suite.prompts = {PromptSpec{req.prompt, read_file_limited(file, 16u << 20, "prompt"), req.prompt}};
   }
   if (!req.judge.empty()) suite.judge = req.judge;
   for (auto& t : suite.tests)
@@ -68,23 +70,27 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     RunStart rs;
     rs.name = req.suite.stem().string();
     rs.kind = "eval";
-    rs.command = "xops eval " + req.suite.string() + (req.model.empty() ? "" : " --model " + req.model) +
+    rs.command = "xops eval " + req.suite.string() +
+                 (req.model.empty() ? "" : " --model " + req.model) +
                  (req.prompt.empty() ? "" : " --prompt " + req.prompt);
     rs.params = {{"suite", req.suite.string()},
                  {"repeat", std::to_string(req.opts.repeat)},
                  {"jobs", std::to_string(req.opts.jobs)}};
-    for (size_t i = 0; i < suite.providers.size(); ++i) rs.params["provider." + std::to_string(i)] = suite.providers[i].id;
+    for (size_t i = 0; i < suite.providers.size(); ++i)
+      rs.params["provider." + std::to_string(i)] = suite.providers[i].id;
     session.emplace(*tracker, ws->db_path(), rs, ws);
     o.run_id = session->id();
   }
   ReportWriters writers(req.jsonl, req.junit, req.html);
-  size_t total = suite.tests.size() * suite.prompts.size() * suite.providers.size() * std::max(1, req.opts.repeat);
+  size_t total = suite.tests.size() * suite.prompts.size() * suite.providers.size() *
+                 std::max(1, req.opts.repeat);
   if (obs.on_start) obs.on_start(total);
   try {
-    o.summary = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, req.opts, [&](const CaseResult& c) {
-      writers.add(c);
-      if (obs.on_case) obs.on_case(c);
-    });
+    o.summary = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, req.opts,
+                          [&](const CaseResult& c) {
+                            writers.add(c);
+                            if (obs.on_case) obs.on_case(c);
+                          });
     writers.finish(o.summary, suite);
   } catch (const std::exception& e) {
     if (session) session->fail(e);  // the run records the exit code the command returns
@@ -92,14 +98,17 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
   }
   const auto& sum = o.summary;
   if (tracker) {
-    std::vector<MetricPoint> pts = {{"pass_rate", sum.pass_rate(), 0, 0}, {"cases", double(sum.cases), 0, 0},
+    std::vector<MetricPoint> pts = {{"pass_rate", sum.pass_rate(), 0, 0},
+                                    {"cases", double(sum.cases), 0, 0},
                                     {"errors", double(sum.errors), 0, 0}};
     for (const auto& p : sum.providers)
       pts.push_back({"pass_rate/" + p.label, p.cases ? double(p.passed) / p.cases : 0.0, 0, 0});
-    for (const auto& [k, v] : sum.metrics) pts.push_back({"metric/" + k, v.second ? v.first / v.second : 0.0, 0, 0});
+    for (const auto& [k, v] : sum.metrics)
+      pts.push_back({"metric/" + k, v.second ? v.first / v.second : 0.0, 0, 0});
     tracker->log_metrics(o.run_id, pts);
     // Lineage: the exact suite, prompts and model/adapter contents this result is about.
-    std::map<std::string, std::string> inputs = {{"eval-suite:" + req.suite.string(), suite.content_sha256}};
+    std::map<std::string, std::string> inputs = {
+        {"eval-suite:" + req.suite.string(), suite.content_sha256}};
     for (const auto& p : suite.prompts) inputs["prompt:" + p.label] = sha256_hex(p.text);
     for (const auto& [k, h] : sum.content_hashes) inputs["provider:" + k] = h;
     tracker->record_inputs(o.run_id, inputs);

@@ -16,7 +16,9 @@ namespace {
 using json = nlohmann::json;
 
 const json kUndefined = json(json::value_t::discarded);
-bool undefined(const json& v) { return v.is_discarded(); }
+bool undefined(const json& v) {
+  return v.is_discarded();
+}
 
 // ---- values with JavaScript's conversions (Nunjucks compiles to JS)
 
@@ -77,7 +79,8 @@ long long to_int(double d, long long lo, long long hi, long long dflt) {
 }
 
 json num_value(double d) {
-  if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return json(static_cast<long long>(d));
+  if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15)
+    return json(static_cast<long long>(d));
   return json(d);
 }
 
@@ -85,13 +88,15 @@ bool loose_equal(const json& a, const json& b) {
   bool an = undefined(a) || a.is_null(), bn = undefined(b) || b.is_null();
   if (an || bn) return an && bn;
   if (a.is_string() && b.is_string()) return a == b;
-  if ((a.is_number() || a.is_boolean() || a.is_string()) && (b.is_number() || b.is_boolean() || b.is_string()))
+  if ((a.is_number() || a.is_boolean() || a.is_string()) &&
+      (b.is_number() || b.is_boolean() || b.is_string()))
     return number(a) == number(b);
   return a == b;  // arrays/objects: JS compares identity; equal structure is the closest here
 }
 
 int compare_values(const json& a, const json& b) {  // <0, 0, >0; strings lexicographic
-  if (a.is_string() && b.is_string()) return a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
+  if (a.is_string() && b.is_string())
+    return a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
   double x = number(a), y = number(b);
   return x < y ? -1 : x > y ? 1 : 0;
 }
@@ -114,20 +119,23 @@ struct Tok {
 struct Error_ {
   std::string where;
   [[noreturn]] void at(int line, const std::string& msg, const std::string& hint = {}) const {
-    throw runtime_error(fmt::format("{}:{}: {}", where, line, msg),
-                        hint.empty() ? "xops renders the Nunjucks subset promptfoo prompts use (docs/eval.md)" : hint);
+    throw runtime_error(
+        fmt::format("{}:{}: {}", where, line, msg),
+        hint.empty() ? "xops renders the Nunjucks subset promptfoo prompts use (docs/eval.md)"
+                     : hint);
   }
 };
 
 // Lexes an expression from `pos` up to the closing delimiter `close` ("}}" or "%}"), leaving
 // pos after it; `trim_after` reports a '-' before the delimiter.
-std::vector<Tok> lex(const std::string& t, size_t& pos, int& line, const std::string& close, bool& trim_after,
-                     const Error_& err) {
+std::vector<Tok> lex(const std::string& t, size_t& pos, int& line, const std::string& close,
+                     bool& trim_after, const Error_& err) {
   std::vector<Tok> out;
   trim_after = false;
   int start_line = line;
   while (true) {
-    if (pos >= t.size()) err.at(start_line, fmt::format("'{}' is never closed", close == "}}" ? "{{" : "{%"));
+    if (pos >= t.size())
+      err.at(start_line, fmt::format("'{}' is never closed", close == "}}" ? "{{" : "{%"));
     char c = t[pos];
     if (c == '\n') ++line;
     if (std::isspace(static_cast<unsigned char>(c))) {
@@ -147,8 +155,11 @@ std::vector<Tok> lex(const std::string& t, size_t& pos, int& line, const std::st
     k.line = line;
     if (std::isdigit(static_cast<unsigned char>(c))) {
       size_t e = pos;
-      while (e < t.size() && (std::isdigit(static_cast<unsigned char>(t[e])) || t[e] == '.' || t[e] == '_')) {
-        if (t[e] == '.' && (e + 1 >= t.size() || !std::isdigit(static_cast<unsigned char>(t[e + 1])))) break;
+      while (e < t.size() &&
+             (std::isdigit(static_cast<unsigned char>(t[e])) || t[e] == '.' || t[e] == '_')) {
+        if (t[e] == '.' &&
+            (e + 1 >= t.size() || !std::isdigit(static_cast<unsigned char>(t[e + 1]))))
+          break;
         ++e;
       }
       std::string digits;
@@ -158,7 +169,8 @@ std::vector<Tok> lex(const std::string& t, size_t& pos, int& line, const std::st
       k.num = std::strtod(digits.c_str(), nullptr);
       k.s = digits;
       pos = e;
-    } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80) {
+    } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_' ||
+               static_cast<unsigned char>(c) >= 0x80) {
       size_t e = pos;
       while (e < t.size() && (std::isalnum(static_cast<unsigned char>(t[e])) || t[e] == '_' ||
                               static_cast<unsigned char>(t[e]) >= 0x80))
@@ -183,8 +195,9 @@ std::vector<Tok> lex(const std::string& t, size_t& pos, int& line, const std::st
       k.s = s;
       pos = e + 1;
     } else {
-      static const char* ops[] = {"===", "!==", "**", "//", "==", "!=", "<=", ">=", "(", ")", "[", "]", "{", "}",
-                                  ",",   ":",   ".",  "|",  "+",  "-",  "*",  "/",  "%", "~", "<", ">", "="};
+      static const char* ops[] = {"===", "!==", "**", "//", "==", "!=", "<=", ">=", "(",
+                                  ")",   "[",   "]",  "{",  "}",  ",",  ":",  ".",  "|",
+                                  "+",   "-",   "*",  "/",  "%",  "~",  "<",  ">",  "="};
       bool found = false;
       for (const char* op : ops)
         if (t.compare(pos, std::strlen(op), op) == 0) {
@@ -209,7 +222,24 @@ std::vector<Tok> lex(const std::string& t, size_t& pos, int& line, const std::st
 struct Expr;
 using EP = std::unique_ptr<Expr>;
 struct Expr {
-  enum Kind { Lit, Var, Attr, Index, Not, Neg, Pos, Bin, And, Or, Filter, Test, Cond, List, Dict, Call } kind;
+  enum Kind {
+    Lit,
+    Var,
+    Attr,
+    Index,
+    Not,
+    Neg,
+    Pos,
+    Bin,
+    And,
+    Or,
+    Filter,
+    Test,
+    Cond,
+    List,
+    Dict,
+    Call
+  } kind;
   json lit;
   std::string name;  // variable, attribute, operator, filter, test or function
   std::vector<EP> kids;
@@ -226,16 +256,18 @@ EP make(Expr::Kind k, int line, std::string name = {}) {
 
 const std::vector<std::string>& filter_names() {
   static const std::vector<std::string> f = {
-      "abs",   "capitalize", "d",       "default", "dump",   "e",         "escape",  "first", "float",
-      "int",   "join",       "last",    "length",  "list",   "load",      "lower",   "nl2br", "replace",
-      "reverse", "round",    "safe",    "sort",    "string", "striptags", "title",   "trim",  "truncate",
-      "upper", "urlencode",  "wordcount", "batch", "sum",    "select",    "reject",  "indent"};
+      "abs",       "capitalize", "d",         "default", "dump",    "e",        "escape",
+      "first",     "float",      "int",       "join",    "last",    "length",   "list",
+      "load",      "lower",      "nl2br",     "replace", "reverse", "round",    "safe",
+      "sort",      "string",     "striptags", "title",   "trim",    "truncate", "upper",
+      "urlencode", "wordcount",  "batch",     "sum",     "select",  "reject",   "indent"};
   return f;
 }
 const std::vector<std::string>& test_names() {
-  static const std::vector<std::string> t = {"defined", "undefined", "none",  "null",   "number", "string",
-                                             "odd",     "even",      "truthy", "falsy", "divisibleby", "iterable",
-                                             "mapping", "sameas",    "eq",     "equalto", "lower", "upper"};
+  static const std::vector<std::string> t = {
+      "defined", "undefined", "none",   "null",    "number",      "string",
+      "odd",     "even",      "truthy", "falsy",   "divisibleby", "iterable",
+      "mapping", "sameas",    "eq",     "equalto", "lower",       "upper"};
   return t;
 }
 
@@ -331,12 +363,14 @@ class ExprParser {
     auto e = concat();
     while (true) {
       std::string op;
-      if (peek().kind == Tok::Op && (peek().s == "==" || peek().s == "!=" || peek().s == "===" || peek().s == "!==" ||
-                                     peek().s == "<" || peek().s == ">" || peek().s == "<=" || peek().s == ">=")) {
+      if (peek().kind == Tok::Op &&
+          (peek().s == "==" || peek().s == "!=" || peek().s == "===" || peek().s == "!==" ||
+           peek().s == "<" || peek().s == ">" || peek().s == "<=" || peek().s == ">=")) {
         op = t_[i_++].s;
       } else if (accept_name("in")) {
         op = "in";
-      } else if (peek().kind == Tok::Name && peek().s == "not" && peek(1).kind == Tok::Name && peek(1).s == "in") {
+      } else if (peek().kind == Tok::Name && peek().s == "not" && peek(1).kind == Tok::Name &&
+                 peek(1).s == "in") {
         i_ += 2;
         op = "not in";
       } else if (accept_name("is")) {
@@ -352,7 +386,8 @@ class ExprParser {
             n->kids.push_back(expr());
             expect_op(")");
           }
-        } else if (test_name == "divisibleby" || test_name == "sameas" || test_name == "eq" || test_name == "equalto") {
+        } else if (test_name == "divisibleby" || test_name == "sameas" || test_name == "eq" ||
+                   test_name == "equalto") {
           n->kids.push_back(concat());
         }
         e = std::move(n);
@@ -416,7 +451,8 @@ class ExprParser {
       ++i_;
       auto f = name();
       if (std::find(filter_names().begin(), filter_names().end(), f) == filter_names().end())
-        err_.at(fline, fmt::format("unknown filter '{}'", f), fmt::format("filters: {}", fmt::join(filter_names(), ", ")));
+        err_.at(fline, fmt::format("unknown filter '{}'", f),
+                fmt::format("filters: {}", fmt::join(filter_names(), ", ")));
       auto n = make(Expr::Filter, fline, f);
       n->kids.push_back(std::move(e));
       if (accept_op("(")) args(*n);
@@ -478,10 +514,14 @@ class ExprParser {
     if (k.kind == Tok::Name) {
       ++i_;
       auto e = make(Expr::Lit, line);
-      if (k.s == "true" || k.s == "True") e->lit = true;
-      else if (k.s == "false" || k.s == "False") e->lit = false;
-      else if (k.s == "none" || k.s == "None" || k.s == "null") e->lit = nullptr;
-      else return make(Expr::Var, line, k.s);
+      if (k.s == "true" || k.s == "True")
+        e->lit = true;
+      else if (k.s == "false" || k.s == "False")
+        e->lit = false;
+      else if (k.s == "none" || k.s == "None" || k.s == "null")
+        e->lit = nullptr;
+      else
+        return make(Expr::Var, line, k.s);
       return e;
     }
     if (accept_op("(")) {
@@ -506,8 +546,10 @@ class ExprParser {
         do {
           if (peek().kind == Tok::Op && peek().s == "}") break;
           auto key = peek().kind == Tok::Name ? make(Expr::Lit, peek().line) : nullptr;
-          if (key) key->lit = t_[i_++].s;
-          else key = primary();
+          if (key)
+            key->lit = t_[i_++].s;
+          else
+            key = primary();
           expect_op(":");
           e->kids.push_back(std::move(key));
           e->kids.push_back(expr());
@@ -530,7 +572,8 @@ class ExprParser {
 struct Node {
   enum Kind { Text, Out, If, For, Set } kind = Text;
   std::string text;
-  std::vector<std::pair<EP, std::vector<Node>>> branches;  // If: (condition, body); Out/Set: (expr, {})
+  std::vector<std::pair<EP, std::vector<Node>>>
+      branches;  // If: (condition, body); Out/Set: (expr, {})
   std::vector<Node> body, else_body;
   std::vector<std::string> names;  // For: loop variables; Set: the variable
   int line = 1;
@@ -563,7 +606,8 @@ std::vector<Segment> segments(const std::string& t, const Error_& err) {
   };
   while (pos < t.size()) {
     size_t open = t.find('{', pos);
-    while (open != std::string::npos && open + 1 < t.size() && t[open + 1] != '{' && t[open + 1] != '%' && t[open + 1] != '#')
+    while (open != std::string::npos && open + 1 < t.size() && t[open + 1] != '{' &&
+           t[open + 1] != '%' && t[open + 1] != '#')
       open = t.find('{', open + 1);
     if (open == std::string::npos || open + 1 >= t.size()) {
       push_text(t.substr(pos), false);
@@ -582,7 +626,8 @@ std::vector<Segment> segments(const std::string& t, const Error_& err) {
       auto close = t.find("#}", p);
       if (close == std::string::npos) err.at(seg_line, "'{#' comment is never closed");
       trim_next = close > p && t[close - 1] == '-';
-      line += static_cast<int>(std::count(t.begin() + static_cast<long>(p), t.begin() + static_cast<long>(close), '\n'));
+      line += static_cast<int>(
+          std::count(t.begin() + static_cast<long>(p), t.begin() + static_cast<long>(close), '\n'));
       pos = close + 2;
       continue;
     }
@@ -661,12 +706,14 @@ class TreeParser {
         n.line = seg.line;
         ExprParser p(seg.toks, err_);
         n.names.push_back(p.name());
-        if (!p.accept_op("=")) err_.at(seg.line, "{% set %} without '='", "{% set name = value %} (block set is not supported)");
+        if (!p.accept_op("="))
+          err_.at(seg.line, "{% set %} without '='",
+                  "{% set name = value %} (block set is not supported)");
         n.branches.emplace_back(p.expr(), std::vector<Node>{});
         if (!p.at_end()) p.fail_here("unexpected '" + p.peek().s + "'");
         out.push_back(std::move(n));
-      } else if (seg.tag == "endif" || seg.tag == "endfor" || seg.tag == "else" || seg.tag == "elif" ||
-                 seg.tag == "elseif") {
+      } else if (seg.tag == "endif" || seg.tag == "endfor" || seg.tag == "else" ||
+                 seg.tag == "elif" || seg.tag == "elseif") {
         err_.at(seg.line, fmt::format("{{% {} %}} without its opening tag", seg.tag));
       } else if (seg.tag == "raw") {
         err_.at(seg.line, "{% raw %} is not supported", "write the text without template syntax");
@@ -737,17 +784,26 @@ class TreeParser {
 
 class Renderer {
  public:
-  explicit Renderer(const json& vars) { scopes_.push_back(vars.is_object() ? vars : json::object()); }
+  explicit Renderer(const json& vars) {
+    scopes_.push_back(vars.is_object() ? vars : json::object());
+  }
 
   void run(const std::vector<Node>& nodes, std::string& out) {
     for (const auto& n : nodes) {
       // Bounded work: a rendered prompt is at most 16 MiB and a template runs at most 10^6
       // loop iterations, whatever a suite's loops multiply to.
-      if (out.size() > (16u << 20)) throw runtime_error("a rendered template exceeds 16 MiB", "check its loops");
+      if (out.size() > (16u << 20))
+        throw runtime_error("a rendered template exceeds 16 MiB", "check its loops");
       switch (n.kind) {
-        case Node::Text: out += n.text; break;
-        case Node::Out: out += text(eval(*n.branches[0].first)); break;
-        case Node::Set: scopes_.back()[n.names[0]] = eval(*n.branches[0].first); break;
+        case Node::Text:
+          out += n.text;
+          break;
+        case Node::Out:
+          out += text(eval(*n.branches[0].first));
+          break;
+        case Node::Set:
+          scopes_.back()[n.names[0]] = eval(*n.branches[0].first);
+          break;
         case Node::If: {
           bool done = false;
           for (const auto& [cond, body] : n.branches)
@@ -759,7 +815,9 @@ class Renderer {
           if (!done) run(n.else_body, out);
           break;
         }
-        case Node::For: loop(n, out); break;
+        case Node::For:
+          loop(n, out);
+          break;
       }
     }
   }
@@ -777,9 +835,12 @@ class Renderer {
         const auto& s = seq.get_ref<const std::string&>();
         size_t len = 1;
         unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c >= 0xF0) len = 4;
-        else if (c >= 0xE0) len = 3;
-        else if (c >= 0xC0) len = 2;
+        if (c >= 0xF0)
+          len = 4;
+        else if (c >= 0xE0)
+          len = 3;
+        else if (c >= 0xC0)
+          len = 2;
         items.emplace_back(json(s.substr(i, len)), kUndefined);
         i += len;
       }
@@ -790,19 +851,24 @@ class Renderer {
     scopes_.push_back(json::object());
     const size_t N = items.size();
     for (size_t i = 0; i < N; ++i) {
-      if (++iterations_ > 1000000) throw runtime_error("a template ran over 1,000,000 loop iterations", "check its loops");
+      if (++iterations_ > 1000000)
+        throw runtime_error("a template ran over 1,000,000 loop iterations", "check its loops");
       auto& scope = scopes_.back();
       if (n.names.size() == 2) {
         scope[n.names[0]] = items[i].first;
-        scope[n.names[1]] = seq.is_object() ? items[i].second
-                                            : (items[i].first.is_array() && items[i].first.size() > 1 ? items[i].first[1] : kUndefined);
-        if (!seq.is_object() && items[i].first.is_array() && !items[i].first.empty()) scope[n.names[0]] = items[i].first[0];
+        scope[n.names[1]] =
+            seq.is_object()
+                ? items[i].second
+                : (items[i].first.is_array() && items[i].first.size() > 1 ? items[i].first[1]
+                                                                          : kUndefined);
+        if (!seq.is_object() && items[i].first.is_array() && !items[i].first.empty())
+          scope[n.names[0]] = items[i].first[0];
       } else {
         scope[n.names[0]] = items[i].first;
       }
-      scope["loop"] = {{"index", i + 1},         {"index0", i},          {"revindex", N - i},
-                       {"revindex0", N - i - 1}, {"first", i == 0},      {"last", i + 1 == N},
-                       {"length", N}};
+      scope["loop"] = {
+          {"index", i + 1},  {"index0", i},        {"revindex", N - i}, {"revindex0", N - i - 1},
+          {"first", i == 0}, {"last", i + 1 == N}, {"length", N}};
       run(n.body, out);
     }
     scopes_.pop_back();
@@ -822,7 +888,8 @@ class Renderer {
     }
     if (obj.is_array() || obj.is_string()) {
       if (key.is_string() && key.get_ref<const std::string&>() == "length")
-        return obj.is_array() ? json(obj.size()) : json(utf8_length(obj.get_ref<const std::string&>()));
+        return obj.is_array() ? json(obj.size())
+                              : json(utf8_length(obj.get_ref<const std::string&>()));
       double d = number(key);
       if (std::isnan(d) || d < 0 || d > 1e15 || d != std::floor(d)) return kUndefined;
       auto i = static_cast<size_t>(d);
@@ -835,13 +902,20 @@ class Renderer {
 
   json eval(const Expr& e) {
     switch (e.kind) {
-      case Expr::Lit: return e.lit;
-      case Expr::Var: return lookup(e.name);
-      case Expr::Attr: return member(eval(*e.kids[0]), json(e.name));
-      case Expr::Index: return member(eval(*e.kids[0]), eval(*e.kids[1]));
-      case Expr::Not: return !truthy(eval(*e.kids[0]));
-      case Expr::Neg: return num_value(-number(eval(*e.kids[0])));
-      case Expr::Pos: return num_value(number(eval(*e.kids[0])));
+      case Expr::Lit:
+        return e.lit;
+      case Expr::Var:
+        return lookup(e.name);
+      case Expr::Attr:
+        return member(eval(*e.kids[0]), json(e.name));
+      case Expr::Index:
+        return member(eval(*e.kids[0]), eval(*e.kids[1]));
+      case Expr::Not:
+        return !truthy(eval(*e.kids[0]));
+      case Expr::Neg:
+        return num_value(-number(eval(*e.kids[0])));
+      case Expr::Pos:
+        return num_value(number(eval(*e.kids[0])));
       case Expr::And: {
         auto a = eval(*e.kids[0]);
         return truthy(a) ? eval(*e.kids[1]) : a;
@@ -850,7 +924,8 @@ class Renderer {
         auto a = eval(*e.kids[0]);
         return truthy(a) ? a : eval(*e.kids[1]);
       }
-      case Expr::Cond: return truthy(eval(*e.kids[0])) ? eval(*e.kids[1]) : eval(*e.kids[2]);
+      case Expr::Cond:
+        return truthy(eval(*e.kids[0])) ? eval(*e.kids[1]) : eval(*e.kids[2]);
       case Expr::List: {
         json a = json::array();
         for (const auto& k : e.kids) a.push_back(eval(*k));
@@ -858,20 +933,24 @@ class Renderer {
       }
       case Expr::Dict: {
         json o = json::object();
-        for (size_t i = 0; i + 1 < e.kids.size(); i += 2) o[text(eval(*e.kids[i]))] = eval(*e.kids[i + 1]);
+        for (size_t i = 0; i + 1 < e.kids.size(); i += 2)
+          o[text(eval(*e.kids[i]))] = eval(*e.kids[i + 1]);
         return o;
       }
-      case Expr::Bin: return binary(e.name, eval(*e.kids[0]), eval(*e.kids[1]));
+      case Expr::Bin:
+        return binary(e.name, eval(*e.kids[0]), eval(*e.kids[1]));
       case Expr::Filter: {
         std::vector<json> args;
         for (size_t i = 1; i < e.kids.size(); ++i) args.push_back(eval(*e.kids[i]));
         return filter(e.name, eval(*e.kids[0]), args);
       }
-      case Expr::Test: return test(e.name, eval(*e.kids[0]), e.kids.size() > 1 ? eval(*e.kids[1]) : kUndefined);
+      case Expr::Test:
+        return test(e.name, eval(*e.kids[0]), e.kids.size() > 1 ? eval(*e.kids[1]) : kUndefined);
       case Expr::Call: {  // range([start,] stop[, step])
         std::vector<double> a;
         for (const auto& k : e.kids) a.push_back(number(eval(*k)));
-        double start = a.size() >= 2 ? a[0] : 0, stop = a.size() >= 2 ? a[1] : (a.empty() ? 0 : a[0]);
+        double start = a.size() >= 2 ? a[0] : 0,
+               stop = a.size() >= 2 ? a[1] : (a.empty() ? 0 : a[0]);
         double step = a.size() >= 3 ? a[2] : 1;
         json r = json::array();
         if (step == 0 || std::isnan(start) || std::isnan(stop) || std::isnan(step)) return r;
@@ -887,7 +966,8 @@ class Renderer {
 
   static json binary(const std::string& op, const json& a, const json& b) {
     if (op == "+") {
-      if (a.is_string() || b.is_string() || a.is_array() || b.is_array() || a.is_object() || b.is_object())
+      if (a.is_string() || b.is_string() || a.is_array() || b.is_array() || a.is_object() ||
+          b.is_object())
         return text(a) + text(b);
       return num_value(number(a) + number(b));
     }
@@ -908,10 +988,12 @@ class Renderer {
     if (op == ">=") return compare_values(a, b) >= 0;
     if (op == "in" || op == "not in") {
       bool in = false;
-      if (b.is_string()) in = b.get_ref<const std::string&>().find(text(a)) != std::string::npos;
+      if (b.is_string())
+        in = b.get_ref<const std::string&>().find(text(a)) != std::string::npos;
       else if (b.is_array())
         for (const auto& x : b) in |= loose_equal(x, a);
-      else if (b.is_object()) in = b.contains(text(a));
+      else if (b.is_object())
+        in = b.contains(text(a));
       return op == "in" ? in : !in;
     }
     return kUndefined;
@@ -933,18 +1015,21 @@ class Renderer {
     if (t == "sameas" || t == "eq" || t == "equalto") return v == arg;
     if (t == "lower") {
       auto s = text(v);
-      return std::none_of(s.begin(), s.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); });
+      return std::none_of(s.begin(), s.end(),
+                          [](char c) { return std::isupper(static_cast<unsigned char>(c)); });
     }
     if (t == "upper") {
       auto s = text(v);
-      return std::none_of(s.begin(), s.end(), [](char c) { return std::islower(static_cast<unsigned char>(c)); });
+      return std::none_of(s.begin(), s.end(),
+                          [](char c) { return std::islower(static_cast<unsigned char>(c)); });
     }
     return false;
   }
 
   static std::string map_chars(std::string s, int (*f)(int)) {
     for (auto& c : s)
-      if (static_cast<unsigned char>(c) < 0x80) c = static_cast<char>(f(static_cast<unsigned char>(c)));
+      if (static_cast<unsigned char>(c) < 0x80)
+        c = static_cast<char>(f(static_cast<unsigned char>(c)));
     return s;
   }
 
@@ -969,7 +1054,8 @@ class Renderer {
       auto s = map_chars(text(v), ::tolower);
       bool start = true;
       for (auto& c : s) {
-        if (start && std::isalpha(static_cast<unsigned char>(c))) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        if (start && std::isalpha(static_cast<unsigned char>(c)))
+          c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         start = std::isspace(static_cast<unsigned char>(c)) || c == '-';
       }
       return s;
@@ -1006,7 +1092,8 @@ class Renderer {
       if (v.is_array()) return v.empty() ? kUndefined : (f == "first" ? v.front() : v.back());
       if (v.is_string()) {
         const auto& s = v.get_ref<const std::string&>();
-        return s.empty() ? kUndefined : json(f == "first" ? s.substr(0, 1) : s.substr(s.size() - 1));
+        return s.empty() ? kUndefined
+                         : json(f == "first" ? s.substr(0, 1) : s.substr(s.size() - 1));
       }
       return kUndefined;
     }
@@ -1017,7 +1104,8 @@ class Renderer {
       std::string out;
       size_t pos = 0;
       long long n = 0;
-      for (size_t hit; (max < 0 || n < max) && (hit = s.find(from, pos)) != std::string::npos; ++n) {
+      for (size_t hit; (max < 0 || n < max) && (hit = s.find(from, pos)) != std::string::npos;
+           ++n) {
         out += s.substr(pos, hit - pos) + to;
         pos = hit + from.size();
       }
@@ -1042,7 +1130,8 @@ class Renderer {
       std::vector<json> items(v.begin(), v.end());
       bool rev = truthy(arg(0));
       std::stable_sort(items.begin(), items.end(), [&](const json& x, const json& y) {
-        json kx = undefined(arg(2)) ? x : member(x, arg(2)), ky = undefined(arg(2)) ? y : member(y, arg(2));
+        json kx = undefined(arg(2)) ? x : member(x, arg(2)),
+             ky = undefined(arg(2)) ? y : member(y, arg(2));
         int c = compare_values(kx, ky);
         return rev ? c > 0 : c < 0;
       });
@@ -1051,7 +1140,8 @@ class Renderer {
     if (f == "abs") return num_value(std::fabs(number(v)));
     if (f == "int") {
       double d = number(v);
-      return std::isnan(d) ? (undefined(arg(0)) ? json(0) : arg(0)) : json(to_int(d, -(1LL << 53), 1LL << 53, 0));
+      return std::isnan(d) ? (undefined(arg(0)) ? json(0) : arg(0))
+                           : json(to_int(d, -(1LL << 53), 1LL << 53, 0));
     }
     if (f == "float") {
       double d = number(v);
@@ -1083,7 +1173,8 @@ class Renderer {
     }
     if (f == "truncate") {
       auto s = text(v);
-      size_t len = undefined(arg(0)) ? 255 : static_cast<size_t>(to_int(number(arg(0)), 0, 1 << 30, 255));
+      size_t len =
+          undefined(arg(0)) ? 255 : static_cast<size_t>(to_int(number(arg(0)), 0, 1 << 30, 255));
       if (s.size() <= len) return s;
       bool killwords = truthy(arg(1));
       std::string end = undefined(arg(2)) ? "..." : text(arg(2));
@@ -1098,12 +1189,23 @@ class Renderer {
       std::string out;
       for (char c : text(v)) {
         switch (c) {
-          case '&': out += "&amp;"; break;
-          case '<': out += "&lt;"; break;
-          case '>': out += "&gt;"; break;
-          case '"': out += "&quot;"; break;
-          case '\'': out += "&#39;"; break;
-          default: out += c;
+          case '&':
+            out += "&amp;";
+            break;
+          case '<':
+            out += "&lt;";
+            break;
+          case '>':
+            out += "&gt;";
+            break;
+          case '"':
+            out += "&quot;";
+            break;
+          case '\'':
+            out += "&#39;";
+            break;
+          default:
+            out += c;
         }
       }
       return out;
@@ -1117,17 +1219,22 @@ class Renderer {
       std::string out;
       bool in = false;
       for (char c : text(v)) {
-        if (c == '<') in = true;
-        else if (c == '>') in = false;
-        else if (!in) out += c;
+        if (c == '<')
+          in = true;
+        else if (c == '>')
+          in = false;
+        else if (!in)
+          out += c;
       }
       return trim(out);
     }
     if (f == "urlencode") {
       std::string out;
       for (unsigned char c : text(v)) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
-        else out += fmt::format("%{:02X}", c);
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+          out += static_cast<char>(c);
+        else
+          out += fmt::format("%{:02X}", c);
       }
       return out;
     }

@@ -16,7 +16,8 @@
 namespace xops::nunjucks {
 
 // Throws Error(Usage) "WHERE:LINE: ..." for syntax errors, unknown tags and unknown filters.
-std::string render(const std::string& tpl, const nlohmann::json& vars, const std::string& where = "template");
+std::string render(const std::string& tpl, const nlohmann::json& vars,
+                   const std::string& where = "template");
 // Parses only (to refuse a bad template before any case runs).
 void check(const std::string& tpl, const std::string& where = "template");
 // Whether `tpl` uses template syntax at all ({{, {% or {#).

@@ -119,33 +119,41 @@ std::string program(const char* src, const char* marker_literal) {
 ScriptWorkers::ScriptWorkers() = default;
 ScriptWorkers::~ScriptWorkers() = default;
 
-nlohmann::json ScriptWorkers::call(const std::string& language, const nlohmann::json& request, int timeout_ms) {
+nlohmann::json ScriptWorkers::call(const std::string& language, const nlohmann::json& request,
+                                   int timeout_ms) {
   bool js = language == "javascript";
   auto& w = js ? js_ : py_;
   std::lock_guard<std::mutex> lock(w.mu);  // one worker per language: calls take turns
   if (!w.child || !w.child->alive()) {
     std::vector<std::string> argv =
         js ? std::vector<std::string>{"node", "-e", program(kNodeWorker, "'\\x1exops-result:'")}
-           : std::vector<std::string>{"python3", "-u", "-c", program(kPythonWorker, "'\\x1exops-result:'")};
+           : std::vector<std::string>{"python3", "-u", "-c",
+                                      program(kPythonWorker, "'\\x1exops-result:'")};
     try {
       w.child = std::make_unique<LineChild>(argv);
     } catch (const Error& e) {
-      throw runtime_error(fmt::format("{} assertions need {}: {}", language, js ? "Node.js (node)" : "python3", e.what()),
-                          js ? "install it: apt-get install nodejs" : "install it: apt-get install python3");
+      throw runtime_error(
+          fmt::format("{} assertions need {}: {}", language, js ? "Node.js (node)" : "python3",
+                      e.what()),
+          js ? "install it: apt-get install nodejs" : "install it: apt-get install python3");
     }
   }
-  if (!w.child->write(request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n")) {
+  if (!w.child->write(request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                      "\n")) {
     auto tail = w.child->stderr_tail();
     w.child.reset();
-    throw runtime_error(fmt::format("the {} worker ended: {}", language, tail.empty() ? "no message" : tail));
+    throw runtime_error(
+        fmt::format("the {} worker ended: {}", language, tail.empty() ? "no message" : tail));
   }
   auto line = w.child->read_line(kMarker, timeout_ms);
   if (!line) {
     bool timed_out = !w.child->alive();
     auto tail = w.child->stderr_tail();
     w.child.reset();
-    throw runtime_error(timed_out ? fmt::format("the {} assertion timed out after {} ms", language, timeout_ms)
-                                  : fmt::format("the {} worker ended: {}", language, tail.empty() ? "no message" : tail));
+    throw runtime_error(
+        timed_out
+            ? fmt::format("the {} assertion timed out after {} ms", language, timeout_ms)
+            : fmt::format("the {} worker ended: {}", language, tail.empty() ? "no message" : tail));
   }
   nlohmann::json res;
   try {
@@ -153,7 +161,8 @@ nlohmann::json ScriptWorkers::call(const std::string& language, const nlohmann::
   } catch (const nlohmann::json::exception&) {
     throw runtime_error(fmt::format("the {} worker answered something that is not JSON", language));
   }
-  if (!res.value("ok", false)) throw runtime_error(res.value("error", std::string("the script failed")));
+  if (!res.value("ok", false))
+    throw runtime_error(res.value("error", std::string("the script failed")));
   if (res.value("undefined", false)) return nlohmann::json(nlohmann::json::value_t::discarded);
   return res["value"];
 }
@@ -166,17 +175,20 @@ AssertionResult normalize_script_result(const std::string& language, const nlohm
   auto from_bool = [&](bool v) {
     r.pass = v != inverse;
     r.score = r.pass ? 1 : 0;
-    r.reason = r.pass ? "Assertion passed" : fmt::format("{} returned {}", code, v ? "true" : "false");
+    r.reason =
+        r.pass ? "Assertion passed" : fmt::format("{} returned {}", code, v ? "true" : "false");
   };
   auto from_number = [&](double v) {
     bool raw = a.threshold ? v >= *a.threshold : v > 0;
     r.pass = raw != inverse;
     r.score = v;
-    r.reason = r.pass ? "Assertion passed" : fmt::format("{} returned {}", code, raw ? "true" : "false");
+    r.reason =
+        r.pass ? "Assertion passed" : fmt::format("{} returned {}", code, raw ? "true" : "false");
   };
   auto bad = [&](const std::string& got) {
-    throw runtime_error(fmt::format("{} assertion must return a boolean, number, or {{pass, score, reason}} object; got {}",
-                                    lang, got));
+    throw runtime_error(fmt::format(
+        "{} assertion must return a boolean, number, or {{pass, score, reason}} object; got {}",
+        lang, got));
   };
   nlohmann::json v = value;
   if (v.is_string()) {
@@ -213,11 +225,15 @@ AssertionResult normalize_script_result(const std::string& language, const nlohm
   }
   if (!v.is_object()) bad(v.is_discarded() ? "undefined" : v.is_null() ? "null" : v.type_name());
   // A GradingResult ({pass, score, reason}; Python may say pass_).
-  const nlohmann::json* p = v.contains("pass") ? &v["pass"] : v.contains("pass_") ? &v["pass_"] : nullptr;
+  const nlohmann::json* p = v.contains("pass")    ? &v["pass"]
+                            : v.contains("pass_") ? &v["pass_"]
+                                                  : nullptr;
   if (!p || !p->is_boolean()) bad("an object without a boolean 'pass'");
   bool pass = p->get<bool>();
-  double score = v.contains("score") && v["score"].is_number() ? v["score"].get<double>() : (pass ? 1.0 : 0.0);
-  std::string reason = v.contains("reason") && v["reason"].is_string() ? v["reason"].get<std::string>() : "";
+  double score =
+      v.contains("score") && v["score"].is_number() ? v["score"].get<double>() : (pass ? 1.0 : 0.0);
+  std::string reason =
+      v.contains("reason") && v["reason"].is_string() ? v["reason"].get<std::string>() : "";
   if (language == "python" && a.threshold && score < *a.threshold) {
     pass = false;
     auto msg = fmt::format("Python score {} is less than threshold {}", score, *a.threshold);
@@ -225,7 +241,10 @@ AssertionResult normalize_script_result(const std::string& language, const nlohm
   }
   r.pass = pass != inverse;
   r.score = score;
-  r.reason = inverse ? (r.pass ? "Assertion passed" : reason.empty() ? code + " returned true" : reason) : reason;
+  r.reason = inverse ? (r.pass           ? "Assertion passed"
+                        : reason.empty() ? code + " returned true"
+                                         : reason)
+                     : reason;
   return r;
 }
 

@@ -26,7 +26,8 @@ const ArtifactConfig& artifact_config(const Workspace& ws, const std::string& na
 
 // The artifact's tracked content at a commit: its pointer (PATH.xops) in that commit's tree.
 // Throws a precondition error when the artifact was not tracked there.
-Pointer artifact_pointer_at(const Workspace& ws, const ArtifactConfig& a, const std::string& commit);
+Pointer artifact_pointer_at(const Workspace& ws, const ArtifactConfig& a,
+                            const std::string& commit);
 
 // The directory (or file) holding exactly this content, materialised once per content hash
 // under .xops/refs/ from the local store (verified); a hint to `track pull` when objects are
@@ -82,7 +83,8 @@ struct PromotionPlan {
 
 // Runs the gate's suite on a version ref of an artifact of `type` (model and adapter as the
 // suite's model, prompt as its prompt); `xops promote --run-evals` passes evaluate().
-using GateRunner = std::function<void(const GateConfig& gate, const std::string& ref, const std::string& type)>;
+using GateRunner =
+    std::function<void(const GateConfig& gate, const std::string& ref, const std::string& type)>;
 
 // Checks every gate of `stage` for the version `ref` names (name@vX, name@latest, or a bare
 // name: its latest version); writes nothing. With `run_missing`, a gate without passing
@@ -100,9 +102,10 @@ std::string record_promotion(const Workspace& ws, PromotionPlan& plan, const std
 
 // NAME#STAGE!#N at the commit of the version now in the stage (the stage is empty after it),
 // and NAME@deprecated#N at the latest version's commit (HEAD when none). Return the tag.
-std::string unassign_stage(const Workspace& ws, const std::string& artifact, const std::string& stage,
-                           const std::string& message);
-std::string deprecate_artifact(const Workspace& ws, const std::string& artifact, const std::string& message);
+std::string unassign_stage(const Workspace& ws, const std::string& artifact,
+                           const std::string& stage, const std::string& message);
+std::string deprecate_artifact(const Workspace& ws, const std::string& artifact,
+                               const std::string& message);
 
 // Pushes a registry tag to a git remote; a clear error (the tag stays local) when it fails.
 void push_tag(const Workspace& ws, const std::string& remote, const std::string& tag);

@@ -30,6 +30,11 @@ const VersionInfo* ArtifactState::at_commit(const std::string& commit) const {
   return best;
 }
 
+const StageHolder* ArtifactState::holder(const std::string& stage) const {
+  auto it = stages.find(stage);
+  return it == stages.end() ? nullptr : &it->second;
+}
+
 const ArtifactState* Registry::find(const std::string& name) const {
   auto it = artifacts_.find(name);
   return it == artifacts_.end() ? nullptr : &it->second;
@@ -51,7 +56,8 @@ Registry Registry::from_tags(const std::vector<git::TagInfo>& tags) {
     e.author = t.tagger_name;
     e.author_email = t.tagger_email;
     e.message = t.message;
-    while (!e.message.empty() && (e.message.back() == '\n' || e.message.back() == ' ')) e.message.pop_back();
+    while (!e.message.empty() && (e.message.back() == '\n' || e.message.back() == ' '))
+      e.message.pop_back();
     e.time = t.time;
     e.counter = n->counter;
     events.push_back(std::move(e));
@@ -80,20 +86,25 @@ Registry Registry::from_tags(const std::vector<git::TagInfo>& tags) {
         for (auto& v : a.versions)
           if (v.version == e.version) v.deregistered = true;
         break;
-      case Action::Deprecate: a.deprecated = true; break;
+      case Action::Deprecate:
+        a.deprecated = true;
+        break;
       case Action::Assign:
       case Action::Unassign: {
         std::string version;
-        if (auto* v = a.at_commit(e.commit)) version = v->version;
+        if (auto* v = a.at_commit(e.commit))
+          version = v->version;
         else {
           version = e.commit.substr(0, 7);  // gto shows an unregistered commit the same way
           if (!a.find_version(version))
             a.versions.push_back({version, e.commit, "", e.author, "", e.time, false, false});
         }
         auto& list = active[{e.artifact, e.stage}];
-        list.erase(std::remove_if(list.begin(), list.end(), [&](const StageHolder& h) { return h.version == version; }),
+        list.erase(std::remove_if(list.begin(), list.end(),
+                                  [&](const StageHolder& h) { return h.version == version; }),
                    list.end());
-        if (e.action == Action::Assign) list.push_back({version, e.commit, e.tag, e.author, e.message, e.time});
+        if (e.action == Action::Assign)
+          list.push_back({version, e.commit, e.tag, e.author, e.message, e.time});
         break;
       }
     }
@@ -105,9 +116,12 @@ Registry Registry::from_tags(const std::vector<git::TagInfo>& tags) {
 
 std::string Ref::str() const {
   switch (kind) {
-    case Version: return artifact + "@" + value;
-    case Latest: return artifact + "@latest";
-    case Stage: return artifact + "#" + value;
+    case Version:
+      return artifact + "@" + value;
+    case Latest:
+      return artifact + "@latest";
+    case Stage:
+      return artifact + "#" + value;
   }
   return artifact;
 }
@@ -119,9 +133,12 @@ std::optional<Ref> parse_ref(const std::string& s) {
   if (at != std::string::npos) {
     r.artifact = s.substr(0, at);
     r.value = s.substr(at + 1);
-    if (r.value == "latest") r.kind = Ref::Latest;
-    else if (parse_semver(r.value)) r.kind = Ref::Version;
-    else return std::nullopt;
+    if (r.value == "latest")
+      r.kind = Ref::Latest;
+    else if (parse_semver(r.value))
+      r.kind = Ref::Version;
+    else
+      return std::nullopt;
   } else {
     r.artifact = s.substr(0, hash);
     r.value = s.substr(hash + 1);
@@ -137,13 +154,16 @@ Resolved resolve(const Registry& reg, const Ref& ref, bool shallow) {
                                    : "tags may not be fetched yet: run `git fetch --tags`";
   const auto* a = reg.find(ref.artifact);
   if (!a)
-    throw precondition_error(fmt::format("no artifact '{}' in the registry (no tags {}@... or {}#...)", ref.artifact,
-                                         ref.artifact, ref.artifact),
-                             "register a version with `xops promote register " + ref.artifact + "`; " + fetch_hint);
+    throw precondition_error(
+        fmt::format("no artifact '{}' in the registry (no tags {}@... or {}#...)", ref.artifact,
+                    ref.artifact, ref.artifact),
+        "register a version with `xops promote register " + ref.artifact + "`; " + fetch_hint);
   const VersionInfo* v = nullptr;
   if (ref.kind == Ref::Latest) {
     v = a->latest();
-    if (!v) throw precondition_error(fmt::format("'{}' has no registered version", ref.artifact), fetch_hint);
+    if (!v)
+      throw precondition_error(fmt::format("'{}' has no registered version", ref.artifact),
+                               fetch_hint);
   } else if (ref.kind == Ref::Version) {
     v = a->find_version(ref.value);
     if (!v || v->deregistered)
@@ -151,11 +171,12 @@ Resolved resolve(const Registry& reg, const Ref& ref, bool shallow) {
                                            v ? " (it was deregistered)" : ""),
                                "`xops promote ls` lists the versions; " + fetch_hint);
   } else {
-    auto it = a->stages.find(ref.value);
-    if (it == a->stages.end())
-      throw precondition_error(fmt::format("no version of '{}' is in stage '{}'", ref.artifact, ref.value),
-                               "promote one with `xops promote " + ref.artifact + "@vX.Y.Z --to " + ref.value + "`");
-    return {ref.artifact, it->second.version, it->second.commit, it->second.tag};
+    const StageHolder* h = a->holder(ref.value);
+    if (!h)
+      throw precondition_error(
+          fmt::format("no version of '{}' is in stage '{}'", ref.artifact, ref.value),
+          "promote one with `xops promote " + ref.artifact + "@vX.Y.Z --to " + ref.value + "`");
+    return {ref.artifact, h->version, h->commit, h->tag};
   }
   return {ref.artifact, v->version, v->commit, v->tag};
 }

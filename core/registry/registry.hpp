@@ -44,6 +44,7 @@ struct ArtifactState {
   const VersionInfo* find_version(const std::string& v) const;
   const VersionInfo* latest() const;  // the greatest registered, not deregistered, SemVer
   const VersionInfo* at_commit(const std::string& commit) const;
+  const StageHolder* holder(const std::string& stage) const;  // null when the stage is empty
 };
 
 class Registry {

@@ -8,7 +8,8 @@ namespace xops::registry {
 namespace {
 
 bool name_char(char c, bool slash) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || (slash && c == '/');
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+         (slash && c == '/');
 }
 
 bool valid_name(const std::string& s, bool slash) {
@@ -56,10 +57,14 @@ int compare_prerelease(const std::string& a, const std::string& b) {
     auto pb = b.substr(j, eb == std::string::npos ? std::string::npos : eb - j);
     auto na = numeric(pa), nb = numeric(pb);
     int c = 0;
-    if (na && nb) c = *na < *nb ? -1 : *na > *nb ? 1 : 0;
-    else if (na) c = -1;  // numeric identifiers rank below alphanumeric ones
-    else if (nb) c = 1;
-    else c = pa.compare(pb) < 0 ? -1 : pa.compare(pb) > 0 ? 1 : 0;
+    if (na && nb)
+      c = *na < *nb ? -1 : *na > *nb ? 1 : 0;
+    else if (na)
+      c = -1;  // numeric identifiers rank below alphanumeric ones
+    else if (nb)
+      c = 1;
+    else
+      c = pa.compare(pb) < 0 ? -1 : pa.compare(pb) > 0 ? 1 : 0;
     if (c) return c;
     if (ea == std::string::npos || eb == std::string::npos) {
       if (ea == eb) return 0;
@@ -102,7 +107,8 @@ std::optional<SemVer> parse_semver(const std::string& s) {
   }
   auto d1 = rest.find('.'), d2 = d1 == std::string::npos ? d1 : rest.find('.', d1 + 1);
   if (d2 == std::string::npos || rest.find('.', d2 + 1) != std::string::npos) return std::nullopt;
-  auto a = numeric(rest.substr(0, d1)), b = numeric(rest.substr(d1 + 1, d2 - d1 - 1)), c = numeric(rest.substr(d2 + 1));
+  auto a = numeric(rest.substr(0, d1)), b = numeric(rest.substr(d1 + 1, d2 - d1 - 1)),
+       c = numeric(rest.substr(d2 + 1));
   if (!a || !b || !c) return std::nullopt;
   v.major = *a, v.minor = *b, v.patch = *c;
   return v;
@@ -116,17 +122,26 @@ int compare(const SemVer& a, const SemVer& b) {
 
 const char* action_name(Action a) {
   switch (a) {
-    case Action::Register: return "register";
-    case Action::Deregister: return "deregister";
-    case Action::Assign: return "assign";
-    case Action::Unassign: return "unassign";
-    case Action::Deprecate: return "deprecate";
+    case Action::Register:
+      return "register";
+    case Action::Deregister:
+      return "deregister";
+    case Action::Assign:
+      return "assign";
+    case Action::Unassign:
+      return "unassign";
+    case Action::Deprecate:
+      return "deprecate";
   }
   return "?";
 }
 
-bool valid_artifact_name(const std::string& s) { return valid_name(s, true); }
-bool valid_stage_name(const std::string& s) { return valid_name(s, false); }
+bool valid_artifact_name(const std::string& s) {
+  return valid_name(s, true);
+}
+bool valid_stage_name(const std::string& s) {
+  return valid_name(s, false);
+}
 
 std::optional<TagName> parse_tag_name(const std::string& tag) {
   if (tag.size() > 512) return std::nullopt;
@@ -182,11 +197,21 @@ std::optional<TagName> parse_tag_name(const std::string& tag) {
 std::string format_tag_name(const TagName& t) {
   std::string s = t.artifact;
   switch (t.action) {
-    case Action::Register: s += "@" + t.version; break;
-    case Action::Deregister: s += "@" + t.version + "!"; break;
-    case Action::Assign: s += "#" + t.stage; break;
-    case Action::Unassign: s += "#" + t.stage + "!"; break;
-    case Action::Deprecate: s += "@deprecated"; break;
+    case Action::Register:
+      s += "@" + t.version;
+      break;
+    case Action::Deregister:
+      s += "@" + t.version + "!";
+      break;
+    case Action::Assign:
+      s += "#" + t.stage;
+      break;
+    case Action::Unassign:
+      s += "#" + t.stage + "!";
+      break;
+    case Action::Deprecate:
+      s += "@deprecated";
+      break;
   }
   if (t.counter > 0) s += "#" + std::to_string(t.counter);
   return s;

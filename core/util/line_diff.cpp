@@ -21,7 +21,8 @@ std::vector<std::string> split_lines(const std::string& s) {
 }
 }  // namespace
 
-std::vector<DiffLine> diff_lines(const std::string& a_text, const std::string& b_text, int context, size_t max_lines) {
+std::vector<DiffLine> diff_lines(const std::string& a_text, const std::string& b_text, int context,
+                                 size_t max_lines) {
   if (a_text == b_text) return {};
   auto a = split_lines(a_text), b = split_lines(b_text);
   if (a.size() > max_lines || b.size() > max_lines)
@@ -30,13 +31,16 @@ std::vector<DiffLine> diff_lines(const std::string& a_text, const std::string& b
   size_t head = 0;
   while (head < a.size() && head < b.size() && a[head] == b[head]) ++head;
   size_t tail = 0;
-  while (tail < a.size() - head && tail < b.size() - head && a[a.size() - 1 - tail] == b[b.size() - 1 - tail]) ++tail;
+  while (tail < a.size() - head && tail < b.size() - head &&
+         a[a.size() - 1 - tail] == b[b.size() - 1 - tail])
+    ++tail;
   size_t n = a.size() - head - tail, m = b.size() - head - tail;
   std::vector<uint32_t> L((n + 1) * (m + 1), 0);
   auto at = [&](size_t i, size_t j) -> uint32_t& { return L[i * (m + 1) + j]; };
   for (size_t i = n; i-- > 0;)
     for (size_t j = m; j-- > 0;)
-      at(i, j) = a[head + i] == b[head + j] ? at(i + 1, j + 1) + 1 : std::max(at(i + 1, j), at(i, j + 1));
+      at(i, j) =
+          a[head + i] == b[head + j] ? at(i + 1, j + 1) + 1 : std::max(at(i + 1, j), at(i, j + 1));
   struct Op {
     char op;
     size_t ai, bi;  // line numbers (0-based) in a and b
@@ -45,9 +49,12 @@ std::vector<DiffLine> diff_lines(const std::string& a_text, const std::string& b
   for (size_t k = 0; k < head; ++k) ops.push_back({' ', k, k});
   size_t i = 0, j = 0;
   while (i < n || j < m) {
-    if (i < n && j < m && a[head + i] == b[head + j]) ops.push_back({' ', head + i++, head + j++});
-    else if (j < m && (i == n || at(i, j + 1) >= at(i + 1, j))) ops.push_back({'+', head + i, head + j++});
-    else ops.push_back({'-', head + i++, head + j});
+    if (i < n && j < m && a[head + i] == b[head + j])
+      ops.push_back({' ', head + i++, head + j++});
+    else if (j < m && (i == n || at(i, j + 1) >= at(i + 1, j)))
+      ops.push_back({'+', head + i, head + j++});
+    else
+      ops.push_back({'-', head + i++, head + j});
   }
   for (size_t k = 0; k < tail; ++k) ops.push_back({' ', a.size() - tail + k, b.size() - tail + k});
   // Group into hunks: changes plus `context` lines each side.
@@ -66,7 +73,8 @@ std::vector<DiffLine> diff_lines(const std::string& a_text, const std::string& b
       }
       size_t run = end;
       while (run < ops.size() && ops[run].op == ' ') ++run;
-      if (run < ops.size() && run - end <= 2 * c) end = run;
+      if (run < ops.size() && run - end <= 2 * c)
+        end = run;
       else {
         end = std::min(ops.size(), end + c);
         break;
@@ -74,7 +82,8 @@ std::vector<DiffLine> diff_lines(const std::string& a_text, const std::string& b
     }
     size_t na = 0, nb = 0;
     for (size_t q = start; q < end; ++q) na += ops[q].op != '+', nb += ops[q].op != '-';
-    out.push_back({'@', fmt::format("@@ -{},{} +{},{} @@", ops[start].ai + 1, na, ops[start].bi + 1, nb)});
+    out.push_back(
+        {'@', fmt::format("@@ -{},{} +{},{} @@", ops[start].ai + 1, na, ops[start].bi + 1, nb)});
     for (size_t q = start; q < end; ++q)
       out.push_back({ops[q].op, ops[q].op == '+' ? b[ops[q].bi] : a[ops[q].ai]});
     k = end;

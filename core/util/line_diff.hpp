@@ -12,6 +12,7 @@ struct DiffLine {
 
 // Hunks with `context` unchanged lines around each change; empty when the texts are equal.
 // Inputs over max_lines lines each are not diffed: one '@' line says so.
-std::vector<DiffLine> diff_lines(const std::string& a, const std::string& b, int context = 3, size_t max_lines = 4000);
+std::vector<DiffLine> diff_lines(const std::string& a, const std::string& b, int context = 3,
+                                 size_t max_lines = 4000);
 
 }  // namespace xops

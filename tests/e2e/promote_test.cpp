@@ -18,7 +18,8 @@ struct Project {
   TempDir tmp;
   fs::path p;
   Project() : p(tmp / "p") {
-    REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+    REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc ==
+            0);
     fs::create_directories(p / "models");
     fs::copy(shared_dir() / "golden/models/gpt2-tiny", p / "models/m", fs::copy_options::recursive);
     fs::create_directories(p / "evals");
@@ -28,11 +29,14 @@ struct Project {
                "tests:\n  - assert: [{type: regex, value: \"^\"}]\n");
     write_text(p / "evals/strict.yaml",
                "prompts: [\"Hello\"]\nproviders:\n  - {id: models/m, config: {max_tokens: 2}}\n"
-               "tests:\n  - assert: [{type: equals, value: \"never this\"}]\nthresholds: {pass_rate: 1.0}\n");
-    write_text(p / "xops.yaml",
-               "name: p\nstages: [dev, staging, prod]\nartifacts:\n  m: {path: models/m, type: model}\n"
-               "gates:\n  staging:\n    - {eval: evals/ok.yaml, min_pass_rate: 1.0}\n"
-               "  prod:\n    - {eval: evals/ok.yaml, min_pass_rate: 1.0}\n    - {eval: evals/strict.yaml, min_pass_rate: 1.0}\n");
+               "tests:\n  - assert: [{type: equals, value: \"never this\"}]\nthresholds: "
+               "{pass_rate: 1.0}\n");
+    write_text(
+        p / "xops.yaml",
+        "name: p\nstages: [dev, staging, prod]\nartifacts:\n  m: {path: models/m, type: model}\n"
+        "gates:\n  staging:\n    - {eval: evals/ok.yaml, min_pass_rate: 1.0}\n"
+        "  prod:\n    - {eval: evals/ok.yaml, min_pass_rate: 1.0}\n    - {eval: evals/strict.yaml, "
+        "min_pass_rate: 1.0}\n");
     REQUIRE(run_xops({"-q", "track", "add", "models/m"}, p).rc == 0);
     REQUIRE(sh("git add -A && git commit -qm 'model v1'", p).rc == 0);
   }
@@ -65,7 +69,8 @@ TEST_CASE("promote: gates accept only an eval of exactly this content", "[e2e][p
   CHECK_THAT(refused.out, Catch::Contains("no eval of exactly this content"));  // the gate table
   CHECK_THAT(refused.err, Catch::Contains("xops eval evals/ok.yaml --model m@v0.0.1"));
   CHECK(pr.tags() == before);
-  auto attempts = json::parse(pr.x({"--json", "track", "runs", "--filter", "kind = 'promote'"}).out);
+  auto attempts =
+      json::parse(pr.x({"--json", "track", "runs", "--filter", "kind = 'promote'"}).out);
   REQUIRE(attempts.size() == 1);  // the refused attempt is on record, with its gates
   CHECK(attempts[0]["status"] == "failed");
   CHECK(attempts[0]["exit_code"] == 4);
@@ -87,7 +92,8 @@ TEST_CASE("promote: gates accept only an eval of exactly this content", "[e2e][p
   CHECK(pr.show("m#staging")["version"] == "v0.0.1");
   auto lineage = pr.show("m@v0.0.1");
   bool evaluated = false;  // lineage: the eval runs of exactly this content
-  for (const auto& r : lineage["runs"]) evaluated |= r["relation"] == "evaluated it" && r["kind"] == "eval";
+  for (const auto& r : lineage["runs"])
+    evaluated |= r["relation"] == "evaluated it" && r["kind"] == "eval";
   CHECK(evaluated);
 
   // prod also needs the strict suite; its eval fails (exit 4), so the gate refuses with that run.
@@ -103,7 +109,8 @@ TEST_CASE("promote: gates accept only an eval of exactly this content", "[e2e][p
   // One byte of the model changes: a new version, and the old eval does not count for it.
   auto v1_text = pr.gen("m#staging");
   {
-    std::fstream f(pr.p / "models/m/model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(pr.p / "models/m/model.safetensors",
+                   std::ios::in | std::ios::out | std::ios::binary);
     f.seekg(-1, std::ios::end);
     char c = 0;
     f.get(c);
@@ -158,8 +165,8 @@ TEST_CASE("promote: a tag history written by hand in gto's grammar is read as gt
   Project pr;
   // Times are explicit: gto orders events by tag time.
   auto tag = [&](const std::string& name, const std::string& rev, int t) {
-    auto r = sh("GIT_COMMITTER_DATE='" + std::to_string(1700000000 + t) + " +0000' git tag -a '" + name + "' " + rev +
-                    " -m 'by hand'",
+    auto r = sh("GIT_COMMITTER_DATE='" + std::to_string(1700000000 + t) + " +0000' git tag -a '" +
+                    name + "' " + rev + " -m 'by hand'",
                 pr.p);
     REQUIRE(r.rc == 0);
   };
@@ -171,7 +178,7 @@ TEST_CASE("promote: a tag history written by hand in gto's grammar is read as gt
   tag("m#prod#3", "HEAD", 5);
   tag("m#prod!#4", "HEAD", 6);  // unassign v1.1.0 from prod: v1.0.0 holds it again
   tag("m#dev#5", "HEAD", 7);
-  tag("m#dev!#6", "HEAD", 8);  // dev is empty again
+  tag("m#dev!#6", "HEAD", 8);                                 // dev is empty again
   REQUIRE(sh("git tag 'm#staging#9' HEAD~1", pr.p).rc == 0);  // lightweight: ignored, as gto does
   tag("other@v0.1.0", "HEAD", 9);
   tag("other@deprecated#1", "HEAD", 10);
@@ -209,11 +216,13 @@ TEST_CASE("promote: a tag history written by hand in gto's grammar is read as gt
   REQUIRE(dep.rc == 0);
   CHECK(json::parse(dep.out)["tag"] == "m@deprecated#9");
   CHECK(json::parse(pr.x({"--json", "promote", "ls"}).out)[0]["deprecated"] == true);
-  CHECK(pr.x({"promote", "m@v1.0.0", "--to", "prod"}).rc == 3);  // a deprecated artifact is not promoted
-  CHECK(pr.show("m#dev")["version"] == "v1.0.0");                 // its refs still resolve
+  CHECK(pr.x({"promote", "m@v1.0.0", "--to", "prod"}).rc ==
+        3);                                        // a deprecated artifact is not promoted
+  CHECK(pr.show("m#dev")["version"] == "v1.0.0");  // its refs still resolve
 }
 
-TEST_CASE("promote: a prompt is versioned, gated, shown and diffed like a model", "[e2e][promote]") {
+TEST_CASE("promote: a prompt is versioned, gated, shown and diffed like a model",
+          "[e2e][promote]") {
   TempDir tmp;
   auto p = tmp / "p";
   REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
@@ -251,13 +260,16 @@ TEST_CASE("promote: a prompt is versioned, gated, shown and diffed like a model"
   REQUIRE(show.rc == 0);
   CHECK_THAT(show.out, Catch::Contains("Be warm."));
   // The eval of exactly that prompt version sent its text (the exec provider echoes it).
-  auto ev = run_xops({"--json", "eval", "evals/greet.yaml", "--prompt", "greet#prod", "--no-track"}, p);
+  auto ev =
+      run_xops({"--json", "eval", "evals/greet.yaml", "--prompt", "greet#prod", "--no-track"}, p);
   REQUIRE(ev.rc == 0);
-  CHECK(json::parse(ev.out)["results"][0]["output"] == "Say hello to Ada.\nBe warm.");  // exec output is trimmed
+  CHECK(json::parse(ev.out)["results"][0]["output"] ==
+        "Say hello to Ada.\nBe warm.");  // exec output is trimmed
 }
 
-TEST_CASE("promote: no-regression gates compare with the version in the stage; sign-offs need --approve",
-          "[e2e][promote]") {
+TEST_CASE(
+    "promote: no-regression gates compare with the version in the stage; sign-offs need --approve",
+    "[e2e][promote]") {
   TempDir tmp;
   auto p = tmp / "p";
   REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
@@ -267,14 +279,18 @@ TEST_CASE("promote: no-regression gates compare with the version in the stage; s
   write_text(p / "evals/echo.sh", "printf '%s' \"$1\"\n");
   write_text(p / "evals/greet.yaml",
              "prompts: [file://../prompts/greet.txt]\nproviders: [\"exec:sh echo.sh\"]\ntests:\n"
-             "  - assert: [{type: icontains, value: hello}]\n  - assert: [{type: icontains, value: brief}]\n");
-  write_text(p / "xops.yaml",
-             "name: p\nartifacts:\n  greet: {path: prompts/greet.txt, type: prompt}\ngates:\n  prod:\n"
-             "    - {eval: evals/greet.yaml, min_pass_rate: 0.5, no_regression: [pass_rate], tolerance: 0.1}\n"
-             "    - approve: true\n");
+             "  - assert: [{type: icontains, value: hello}]\n  - assert: [{type: icontains, value: "
+             "brief}]\n");
+  write_text(
+      p / "xops.yaml",
+      "name: p\nartifacts:\n  greet: {path: prompts/greet.txt, type: prompt}\ngates:\n  prod:\n"
+      "    - {eval: evals/greet.yaml, min_pass_rate: 0.5, no_regression: [pass_rate], tolerance: "
+      "0.1}\n"
+      "    - approve: true\n");
   REQUIRE(sh("git add -A && git commit -qm prompt", p).rc == 0);
   REQUIRE(run_xops({"-q", "promote", "register", "greet"}, p).rc == 0);
-  auto unsigned_ = run_xops({"--json", "promote", "greet@v0.0.1", "--to", "prod", "--run-evals"}, p);
+  auto unsigned_ =
+      run_xops({"--json", "promote", "greet@v0.0.1", "--to", "prod", "--run-evals"}, p);
   CHECK(unsigned_.rc == 4);  // the eval passed, the sign-off is missing
   CHECK_THAT(unsigned_.err, Catch::Contains("--approve"));
   auto ok = run_xops({"--json", "promote", "greet@v0.0.1", "--to", "prod", "--approve"}, p);
@@ -285,7 +301,8 @@ TEST_CASE("promote: no-regression gates compare with the version in the stage; s
   write_text(p / "prompts/greet.txt", "Say hello to {{name}}. Be warm.");
   REQUIRE(sh("git commit -qam warmer", p).rc == 0);
   REQUIRE(run_xops({"-q", "promote", "register", "greet"}, p).rc == 0);
-  auto reg = run_xops({"--json", "promote", "greet@v0.0.2", "--to", "prod", "--run-evals", "--approve"}, p);
+  auto reg = run_xops(
+      {"--json", "promote", "greet@v0.0.2", "--to", "prod", "--run-evals", "--approve"}, p);
   CHECK(reg.rc == 4);
   auto j = json::parse(reg.out.substr(0, reg.out.find("\n{\"error\"")));
   CHECK(j["gates"][0]["pass_rate"] == Approx(0.5));
@@ -296,7 +313,8 @@ TEST_CASE("promote: no-regression gates compare with the version in the stage; s
   CHECK(sh("git tag -l 'greet#prod*'", p).out == "greet#prod#1\n");
 }
 
-TEST_CASE("promote: --push sends the tags; a clone without tags is told to fetch them", "[e2e][promote]") {
+TEST_CASE("promote: --push sends the tags; a clone without tags is told to fetch them",
+          "[e2e][promote]") {
   TempDir tmp;
   auto p = tmp / "p";
   REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
@@ -307,8 +325,10 @@ TEST_CASE("promote: --push sends the tags; a clone without tags is told to fetch
              p)
               .rc == 0);
   REQUIRE(run_xops({"-q", "promote", "register", "greet", "--push"}, p).rc == 0);
-  REQUIRE(run_xops({"-q", "promote", "greet@v0.0.1", "--to", "dev", "--push", "origin"}, p).rc == 0);
-  CHECK(sh("git ls-remote --tags ../remote.git | sed 's/.*refs.tags.//' | sort", p).out == "greet#dev#1\ngreet@v0.0.1\n");
+  REQUIRE(run_xops({"-q", "promote", "greet@v0.0.1", "--to", "dev", "--push", "origin"}, p).rc ==
+          0);
+  CHECK(sh("git ls-remote --tags ../remote.git | sed 's/.*refs.tags.//' | sort", p).out ==
+        "greet#dev#1\ngreet@v0.0.1\n");
 
   REQUIRE(sh("git clone -q --no-tags remote.git c", tmp.path()).rc == 0);
   auto r = run_xops({"promote", "show", "greet#dev"}, tmp / "c");
@@ -335,8 +355,9 @@ TEST_CASE("promote: the generated CI gate script re-checks a pushed stage tag in
   write_text(p / "evals/s.yaml",
              "prompts: [file://../prompt.txt]\nproviders: [\"exec:sh echo.sh\"]\n"
              "tests:\n  - vars: {name: Ada}\n    assert: [{type: icontains, value: hello}]\n");
-  write_text(p / "xops.yaml", "name: p\nartifacts:\n  greet: {path: prompt.txt, type: prompt}\n"
-                              "gates:\n  prod:\n    - {eval: evals/s.yaml, min_pass_rate: 1.0}\n");
+  write_text(p / "xops.yaml",
+             "name: p\nartifacts:\n  greet: {path: prompt.txt, type: prompt}\n"
+             "gates:\n  prod:\n    - {eval: evals/s.yaml, min_pass_rate: 1.0}\n");
   REQUIRE(sh("git add -A && git commit -qm p", p).rc == 0);
   REQUIRE(run_xops({"-q", "promote", "register", "greet"}, p).rc == 0);
   REQUIRE(run_xops({"-q", "promote", "greet@v0.0.1", "--to", "prod", "--run-evals"}, p).rc == 0);
@@ -346,8 +367,10 @@ TEST_CASE("promote: the generated CI gate script re-checks a pushed stage tag in
   auto ok = run_process({"sh", "ci/xops-gate.sh", "greet#prod#1"}, tmp / "ci", env);
   CHECK(ok.rc == 0);
   CHECK_THAT(ok.err, Catch::Contains("running `xops eval evals/s.yaml --prompt greet@v0.0.1`"));
-  CHECK(run_process({"sh", "ci/xops-gate.sh", "other#prod#3"}, tmp / "ci", env).rc == 0);  // not ours
-  CHECK(run_process({"sh", "ci/xops-gate.sh", "greet#prod!#4"}, tmp / "ci", env).rc == 0);  // an unassignment
+  CHECK(run_process({"sh", "ci/xops-gate.sh", "other#prod#3"}, tmp / "ci", env).rc ==
+        0);  // not ours
+  CHECK(run_process({"sh", "ci/xops-gate.sh", "greet#prod!#4"}, tmp / "ci", env).rc ==
+        0);  // an unassignment
   // The suite changed after the promotion: the same tag now fails its gate in CI.
   write_text(tmp / "ci/evals/s.yaml",
              "prompts: [file://../prompt.txt]\nproviders: [\"exec:sh echo.sh\"]\n"

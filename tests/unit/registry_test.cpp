@@ -24,26 +24,30 @@ TEST_CASE("registry: gto tag names parse and format both ways", "[unit][registry
                  Case{"model#prod", Action::Assign, "model", "prod", 0},
                  Case{"model#prod!#5", Action::Unassign, "model", "prod", 5},
                  Case{"model@deprecated#6", Action::Deprecate, "model", "", 6},
-                 Case{"nlp/intent-clf@v0.1.0-rc.1+build.5", Action::Register, "nlp/intent-clf", "v0.1.0-rc.1+build.5", 0}}) {
+                 Case{"nlp/intent-clf@v0.1.0-rc.1+build.5", Action::Register, "nlp/intent-clf",
+                      "v0.1.0-rc.1+build.5", 0}}) {
     INFO(c.tag);
     auto t = parse_tag_name(c.tag);
     REQUIRE(t);
     CHECK(t->action == c.action);
     CHECK(t->artifact == c.artifact);
-    CHECK((c.action == Action::Assign || c.action == Action::Unassign ? t->stage : t->version) == c.value);
+    CHECK((c.action == Action::Assign || c.action == Action::Unassign ? t->stage : t->version) ==
+          c.value);
     CHECK(t->counter == c.counter);
     CHECK(format_tag_name(*t) == c.tag);
   }
-  for (const char* bad : {"v1.0.0", "model@1.0.0", "model@v1.0", "model@v01.0.0", "Model@v1.0.0", "model#",
-                          "model#prod#0", "model#prod#x", "model@v1.0.0#prod", "-m@v1.0.0", "model#pr od#1",
-                          "a//b@v1.0.0", "model@v1.0.0-01"}) {
+  for (const char* bad : {"v1.0.0", "model@1.0.0", "model@v1.0", "model@v01.0.0", "Model@v1.0.0",
+                          "model#", "model#prod#0", "model#prod#x", "model@v1.0.0#prod",
+                          "-m@v1.0.0", "model#pr od#1", "a//b@v1.0.0", "model@v1.0.0-01"}) {
     INFO(bad);
     CHECK_FALSE(parse_tag_name(bad));
   }
 }
 
 TEST_CASE("registry: SemVer 2 precedence", "[unit][registry]") {
-  auto lt = [](const char* a, const char* b) { return compare(*parse_semver(a), *parse_semver(b)) < 0; };
+  auto lt = [](const char* a, const char* b) {
+    return compare(*parse_semver(a), *parse_semver(b)) < 0;
+  };
   CHECK(lt("v1.0.0-alpha", "v1.0.0-alpha.1"));
   CHECK(lt("v1.0.0-alpha.1", "v1.0.0-alpha.beta"));
   CHECK(lt("v1.0.0-beta.2", "v1.0.0-beta.11"));
@@ -62,7 +66,8 @@ TEST_CASE("registry: refs", "[unit][registry]") {
   CHECK_FALSE(parse_ref("m@v1#prod"));
 }
 
-TEST_CASE("registry: a tag is never moved; the second of two racing writers gets false", "[unit][registry]") {
+TEST_CASE("registry: a tag is never moved; the second of two racing writers gets false",
+          "[unit][registry]") {
   test::TempDir tmp;
   auto repo = git::Repo::init(tmp.path());
   test::write_text(tmp / "f", "x");

@@ -55,13 +55,16 @@ TEST_CASE("run_child: a command that cannot be started says why", "[unit][subpro
   CHECK(r.err.find("cannot run '/nonexistent/prog'") != std::string::npos);
 }
 
-TEST_CASE("run_child: the timeout kills the whole tree, even after the pipes close", "[unit][subprocess]") {
+TEST_CASE("run_child: the timeout kills the whole tree, even after the pipes close",
+          "[unit][subprocess]") {
   test::TempDir tmp;
   auto pidfile = tmp / "bg.pid";
   // The command leaves a background sleeper with its output closed and then waits.
   auto t0 = std::chrono::steady_clock::now();
-  auto r = run_command({"sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $! > " + pidfile.string() + "; exec >&- 2>&-; wait"},
-                       "", 500);
+  auto r = run_command(
+      {"sh", "-c",
+       "sleep 30 >/dev/null 2>&1 & echo $! > " + pidfile.string() + "; exec >&- 2>&-; wait"},
+      "", 500);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK(r.timed_out);
   CHECK(s < 10);
@@ -124,7 +127,9 @@ TEST_CASE("run_child: in Forward mode a signal goes to the command, which decide
   interrupt::install();
   interrupt::reset();
   ChildSpec s;
-  s.argv = {"sh", "-c", "trap 'kill $!; echo cleaned > " + (tmp / "done").string() + "; exit 7' TERM; sleep 30 & wait"};
+  s.argv = {"sh", "-c",
+            "trap 'kill $!; echo cleaned > " + (tmp / "done").string() +
+                "; exit 7' TERM; sleep 30 & wait"};
   s.on_interrupt = OnInterrupt::Forward;
   auto t = signal_later(SIGTERM, 500);
   auto r = run_child(s);
