@@ -54,6 +54,30 @@ struct Project {
   }
 };
 
+// A project whose artifact `greet` is a prompt committed to git (no `track add`), evaluated by
+// evals/greet.yaml with a provider that echoes what it is sent; registered as v0.0.1.
+fs::path prompt_project(const TempDir& tmp, const std::string& prompt,
+                        const std::string& tests_yaml, const std::string& gates_yaml) {
+  auto p = tmp / "p";
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  fs::create_directories(p / "prompts");
+  fs::create_directories(p / "evals");
+  write_text(p / "prompts/greet.txt", prompt);
+  write_text(p / "evals/echo.sh", "printf '%s' \"$1\"\n");
+  write_text(p / "evals/greet.yaml",
+             "prompts: [file://../prompts/greet.txt]\nproviders: [\"exec:sh echo.sh\"]\ntests:\n" +
+                 tests_yaml);
+  write_text(
+      p / "xops.yaml",
+      "name: p\nartifacts:\n  greet: {path: prompts/greet.txt, type: prompt}\n" + gates_yaml);
+  REQUIRE(sh("git add -A && git commit -qm prompt", p).rc == 0);
+  REQUIRE(run_xops({"-q", "promote", "register", "greet"}, p).rc == 0);
+  return p;
+}
+
+const char* kHelloTest = "  - vars: {name: Ada}\n    assert: [{type: icontains, value: hello}]\n";
+const char* kProdGate = "gates:\n  prod:\n    - {eval: evals/greet.yaml, min_pass_rate: 1.0}\n";
+
 }  // namespace
 
 TEST_CASE("promote: gates accept only an eval of exactly this content", "[e2e][promote]") {
@@ -224,21 +248,7 @@ TEST_CASE("promote: a tag history written by hand in gto's grammar is read as gt
 TEST_CASE("promote: a prompt is versioned, gated, shown and diffed like a model",
           "[e2e][promote]") {
   TempDir tmp;
-  auto p = tmp / "p";
-  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
-  fs::create_directories(p / "prompts");
-  fs::create_directories(p / "evals");
-  // The prompt lives in git itself (no `track add`); the provider echoes what it is sent.
-  write_text(p / "prompts/greet.txt", "Say hello to {{name}}.\nBe brief.\n");
-  write_text(p / "evals/echo.sh", "printf '%s' \"$1\"\n");
-  write_text(p / "evals/greet.yaml",
-             "prompts: [file://../prompts/greet.txt]\nproviders: [\"exec:sh echo.sh\"]\n"
-             "tests:\n  - vars: {name: Ada}\n    assert: [{type: icontains, value: hello}]\n");
-  write_text(p / "xops.yaml",
-             "name: p\nartifacts:\n  greet: {path: prompts/greet.txt, type: prompt}\n"
-             "gates:\n  prod:\n    - {eval: evals/greet.yaml, min_pass_rate: 1.0}\n");
-  REQUIRE(sh("git add -A && git commit -qm prompt", p).rc == 0);
-  REQUIRE(run_xops({"-q", "promote", "register", "greet"}, p).rc == 0);
+  auto p = prompt_project(tmp, "Say hello to {{name}}.\nBe brief.\n", kHelloTest, kProdGate);
   auto refused = run_xops({"promote", "greet@v0.0.1", "--to", "prod"}, p);
   CHECK(refused.rc == 4);
   CHECK_THAT(refused.err, Catch::Contains("--prompt greet@v0.0.1"));
@@ -271,24 +281,12 @@ TEST_CASE(
     "promote: no-regression gates compare with the version in the stage; sign-offs need --approve",
     "[e2e][promote]") {
   TempDir tmp;
-  auto p = tmp / "p";
-  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
-  fs::create_directories(p / "prompts");
-  fs::create_directories(p / "evals");
-  write_text(p / "prompts/greet.txt", "Say hello to {{name}}. Be brief.");
-  write_text(p / "evals/echo.sh", "printf '%s' \"$1\"\n");
-  write_text(p / "evals/greet.yaml",
-             "prompts: [file://../prompts/greet.txt]\nproviders: [\"exec:sh echo.sh\"]\ntests:\n"
-             "  - assert: [{type: icontains, value: hello}]\n  - assert: [{type: icontains, value: "
-             "brief}]\n");
-  write_text(
-      p / "xops.yaml",
-      "name: p\nartifacts:\n  greet: {path: prompts/greet.txt, type: prompt}\ngates:\n  prod:\n"
-      "    - {eval: evals/greet.yaml, min_pass_rate: 0.5, no_regression: [pass_rate], tolerance: "
-      "0.1}\n"
-      "    - approve: true\n");
-  REQUIRE(sh("git add -A && git commit -qm prompt", p).rc == 0);
-  REQUIRE(run_xops({"-q", "promote", "register", "greet"}, p).rc == 0);
+  auto p = prompt_project(tmp, "Say hello to {{name}}. Be brief.",
+                          "  - assert: [{type: icontains, value: hello}]\n  - assert: [{type: "
+                          "icontains, value: brief}]\n",
+                          "gates:\n  prod:\n    - {eval: evals/greet.yaml, min_pass_rate: 0.5, "
+                          "no_regression: [pass_rate], "
+                          "tolerance: 0.1}\n    - approve: true\n");
   auto unsigned_ =
       run_xops({"--json", "promote", "greet@v0.0.1", "--to", "prod", "--run-evals"}, p);
   CHECK(unsigned_.rc == 4);  // the eval passed, the sign-off is missing
@@ -316,19 +314,18 @@ TEST_CASE(
 TEST_CASE("promote: --push sends the tags; a clone without tags is told to fetch them",
           "[e2e][promote]") {
   TempDir tmp;
-  auto p = tmp / "p";
-  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
-  write_text(p / "prompt.txt", "Hello {{name}}");
-  write_text(p / "xops.yaml", "name: p\nartifacts:\n  greet: {path: prompt.txt, type: prompt}\n");
-  REQUIRE(sh("git add -A && git commit -qm prompt && git init -q --bare ../remote.git && "
-             "git remote add origin ../remote.git && git push -q origin HEAD",
+  auto p = prompt_project(tmp, "Hello {{name}}", kHelloTest, "");
+  REQUIRE(sh("git init -q --bare ../remote.git && git remote add origin ../remote.git && git push "
+             "-q origin HEAD",
              p)
               .rc == 0);
-  REQUIRE(run_xops({"-q", "promote", "register", "greet", "--push"}, p).rc == 0);
-  REQUIRE(run_xops({"-q", "promote", "greet@v0.0.1", "--to", "dev", "--push", "origin"}, p).rc ==
+  write_text(p / "prompts/greet.txt", "Hi {{name}}");
+  REQUIRE(sh("git commit -qam v2", p).rc == 0);
+  REQUIRE(run_xops({"-q", "promote", "register", "greet", "--push"}, p).rc == 0);  // v0.0.2
+  REQUIRE(run_xops({"-q", "promote", "greet@v0.0.2", "--to", "dev", "--push", "origin"}, p).rc ==
           0);
   CHECK(sh("git ls-remote --tags ../remote.git | sed 's/.*refs.tags.//' | sort", p).out ==
-        "greet#dev#1\ngreet@v0.0.1\n");
+        "greet#dev#1\ngreet@v0.0.2\n");  // only what was pushed: v0.0.1 stayed local
 
   REQUIRE(sh("git clone -q --no-tags remote.git c", tmp.path()).rc == 0);
   auto r = run_xops({"promote", "show", "greet#dev"}, tmp / "c");
@@ -338,7 +335,7 @@ TEST_CASE("promote: --push sends the tags; a clone without tags is told to fetch
   CHECK(run_xops({"promote", "show", "greet#dev"}, tmp / "c").rc == 0);
 
   // A push that cannot happen leaves the tag here and says how to push it by hand.
-  auto bad = run_xops({"promote", "greet@v0.0.1", "--to", "prod", "--push", "nowhere"}, p);
+  auto bad = run_xops({"promote", "greet@v0.0.2", "--to", "prod", "--push", "nowhere"}, p);
   CHECK(bad.rc == 1);
   CHECK_THAT(bad.err, Catch::Contains("git push nowhere 'greet#prod#2'"));
 }
@@ -346,34 +343,22 @@ TEST_CASE("promote: --push sends the tags; a clone without tags is told to fetch
 TEST_CASE("promote: the generated CI gate script re-checks a pushed stage tag in a fresh clone",
           "[e2e][promote][ci]") {
   TempDir tmp;
-  auto p = tmp / "p";
-  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  auto p = prompt_project(tmp, "Say hello to {{name}}", kHelloTest, kProdGate);
   REQUIRE(fs::exists(p / "ci/xops-gate.sh"));
-  fs::create_directories(p / "evals");
-  write_text(p / "prompt.txt", "Say hello to {{name}}");
-  write_text(p / "evals/echo.sh", "printf '%s' \"$1\"\n");
-  write_text(p / "evals/s.yaml",
-             "prompts: [file://../prompt.txt]\nproviders: [\"exec:sh echo.sh\"]\n"
-             "tests:\n  - vars: {name: Ada}\n    assert: [{type: icontains, value: hello}]\n");
-  write_text(p / "xops.yaml",
-             "name: p\nartifacts:\n  greet: {path: prompt.txt, type: prompt}\n"
-             "gates:\n  prod:\n    - {eval: evals/s.yaml, min_pass_rate: 1.0}\n");
-  REQUIRE(sh("git add -A && git commit -qm p", p).rc == 0);
-  REQUIRE(run_xops({"-q", "promote", "register", "greet"}, p).rc == 0);
   REQUIRE(run_xops({"-q", "promote", "greet@v0.0.1", "--to", "prod", "--run-evals"}, p).rc == 0);
   // CI: a fresh clone (empty tracking database) and the pushed tag.
   REQUIRE(sh("git clone -q p ci && cd ci && git fetch -q --tags", tmp.path()).rc == 0);
   std::map<std::string, std::string> env = {{"XOPS_BIN", xops_binary()}};
   auto ok = run_process({"sh", "ci/xops-gate.sh", "greet#prod#1"}, tmp / "ci", env);
   CHECK(ok.rc == 0);
-  CHECK_THAT(ok.err, Catch::Contains("running `xops eval evals/s.yaml --prompt greet@v0.0.1`"));
+  CHECK_THAT(ok.err, Catch::Contains("running `xops eval evals/greet.yaml --prompt greet@v0.0.1`"));
   CHECK(run_process({"sh", "ci/xops-gate.sh", "other#prod#3"}, tmp / "ci", env).rc ==
         0);  // not ours
   CHECK(run_process({"sh", "ci/xops-gate.sh", "greet#prod!#4"}, tmp / "ci", env).rc ==
         0);  // an unassignment
   // The suite changed after the promotion: the same tag now fails its gate in CI.
-  write_text(tmp / "ci/evals/s.yaml",
-             "prompts: [file://../prompt.txt]\nproviders: [\"exec:sh echo.sh\"]\n"
+  write_text(tmp / "ci/evals/greet.yaml",
+             "prompts: [file://../prompts/greet.txt]\nproviders: [\"exec:sh echo.sh\"]\n"
              "tests:\n  - vars: {name: Ada}\n    assert: [{type: icontains, value: goodbye}]\n");
   CHECK(run_process({"sh", "ci/xops-gate.sh", "greet#prod#1"}, tmp / "ci", env).rc == 4);
 }
