@@ -72,6 +72,23 @@ bool regex_search(const std::string& pattern, const std::string& subject, std::s
   return rc >= 0;
 }
 
+// Case-insensitive containment for all of Unicode (PCRE2's caseless matching in UTF mode, the
+// needle as a literal): `icontains: "ÉTÉ"` finds "été", as promptfoo's toLowerCase() does.
+bool contains_caseless(const std::string& hay, const std::string& needle) {
+  if (needle.empty()) return true;
+  int err = 0;
+  PCRE2_SIZE off = 0;
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(needle.c_str()), needle.size(),
+                                 PCRE2_LITERAL | PCRE2_CASELESS | PCRE2_UTF, &err, &off, nullptr);
+  if (!re) return lower(hay).find(lower(needle)) != std::string::npos;  // not UTF-8: bytes, ASCII folding
+  auto* md = pcre2_match_data_create_from_pattern(re, nullptr);
+  int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(hay.c_str()), hay.size(), 0, 0, md, nullptr);
+  pcre2_match_data_free(md);
+  pcre2_code_free(re);
+  if (rc < PCRE2_ERROR_NOMATCH) return lower(hay).find(lower(needle)) != std::string::npos;
+  return rc >= 0;
+}
+
 // First JSON object in a judge's answer.
 std::optional<nlohmann::json> find_json(const std::string& s) {
   auto open = s.find('{');
@@ -264,15 +281,14 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
     boolean(out == want, fmt::format("expected exactly {}", nlohmann::json(want).dump()));
   } else if (type == "contains" || type == "icontains") {
     auto want = text_of(a.value, vars);
-    bool ok = type == "contains" ? out.find(want) != std::string::npos : lower(out).find(lower(want)) != std::string::npos;
+    bool ok = type == "contains" ? out.find(want) != std::string::npos : contains_caseless(out, want);
     boolean(ok, fmt::format("expected to contain {}", nlohmann::json(want).dump()));
   } else if (type == "contains-any" || type == "contains-all" || type == "icontains-any" || type == "icontains-all") {
     bool ci = type[0] == 'i';
     bool all = type.find("all") != std::string::npos;
-    auto hay = ci ? lower(out) : out;
     size_t found = 0;
     auto items = list_of(a.value, vars);
-    for (const auto& w : items) found += hay.find(ci ? lower(w) : w) != std::string::npos;
+    for (const auto& w : items) found += ci ? contains_caseless(out, w) : out.find(w) != std::string::npos;
     boolean(all ? found == items.size() : found > 0,
             fmt::format("expected to contain {} of {}", all ? "all" : "any", nlohmann::json(items).dump()));
   } else if (type == "starts-with") {

@@ -98,7 +98,8 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
     c.prompt_label = suite.prompts[pi].label;
     c.provider_label = suite.providers[v].label;
     c.vars = test.vars;
-    c.rendered_prompt = render_template(suite.prompts[pi].text, test.values, suite.prompts[pi].where);
+    c.rendered_prompt = test.prefix + render_template(suite.prompts[pi].text, test.values, suite.prompts[pi].where) +
+                        test.suffix;
     auto call = cached_call(*providers[v], identities[v], c.rendered_prompt, &c.cached);
     c.output = call.output;
     c.latency_ms = call.latency_ms;
@@ -161,12 +162,13 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
           c.pass = false;
           break;
         }
-        c.pass &= ar.pass;
+        if (a.weight > 0) c.pass &= ar.pass;  // weight 0: a metric only, as in promptfoo
         wsum += a.weight;
         ssum += a.weight * ar.score;
         c.asserts.emplace_back(a, ar);
       }
       c.score = wsum > 0 ? ssum / wsum : (c.pass ? 1 : 0);
+      if (test.threshold && c.error.empty()) c.pass = c.score + 1e-12 >= *test.threshold;  // promptfoo's test threshold
       if (!c.error.empty()) c.pass = false;
     }
     {

@@ -232,10 +232,19 @@ struct Loader {
       if (rows.empty()) return out;
       for (size_t r = 1; r < rows.size(); ++r) {
         TestSpec t;
+        std::string metric;
         for (size_t c = 0; c < rows[0].size() && c < rows[r].size(); ++c) {
           const auto& key = rows[0][c];
           const auto& val = rows[r][c];
-          if (key == "__expected") {
+          // promptfoo's CSV columns: __expected, __expected1..N (an assertion each, "type:value"
+          // or a plain value for equals), __description, __metric (the metric of those
+          // assertions), __threshold (the case passes when its weighted score reaches it),
+          // __prefix / __suffix (around the prompt), __metadata:* (kept, not used).
+          bool expected = key == "__expected" ||
+                          (key.rfind("__expected", 0) == 0 && key.size() > 10 &&
+                           key.find_first_not_of("0123456789", 10) == std::string::npos);
+          if (expected) {
+            if (val.empty()) continue;
             AssertionSpec a;
             auto colon = val.find(':');
             if (colon != std::string::npos && colon < 20 && val.find(' ') > colon) {
@@ -248,11 +257,32 @@ struct Loader {
             t.asserts.push_back(a);
           } else if (key == "__description") {
             t.description = val;
+          } else if (key == "__metric") {
+            metric = val;
+          } else if (key == "__threshold") {
+            if (!val.empty()) {
+              char* end = nullptr;
+              double d = std::strtod(val.c_str(), &end);
+              if (end == val.c_str() || *end) throw runtime_error(fmt::format("{}: row {}: __threshold '{}' is not a number", path, r + 1, val));
+              t.threshold = d;
+            }
+          } else if (key == "__prefix") {
+            t.prefix = val;
+          } else if (key == "__suffix") {
+            t.suffix = val;
+          } else if (key.rfind("__metadata:", 0) == 0) {
+            t.metadata[key.substr(11)] = val;
+          } else if (key.rfind("__", 0) == 0) {
+            throw runtime_error(fmt::format("{}: column '{}' is not supported", path, key),
+                                "supported: __expected[N], __description, __metric, __threshold, __prefix, __suffix, "
+                                "__metadata:*");
           } else {
             t.vars[key] = val;
             t.values[key] = val;
           }
         }
+        if (!metric.empty())
+          for (auto& a : t.asserts) a.metric = metric;
         out.push_back(std::move(t));
       }
     } else {
@@ -333,8 +363,19 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
     nunjucks::check(ps.text, ps.where);  // refused before any case runs, never sent as it is
     s.prompts.push_back(ps);
   };
-  if (prompts.IsSequence()) for (const auto& p : prompts) add_prompt(p);
-  else add_prompt(prompts);
+  if (prompts.IsSequence()) {
+    for (const auto& p : prompts) add_prompt(p);
+  } else if (prompts.IsMap() && !prompts["id"] && !prompts["raw"]) {
+    // promptfoo's map form: {file://prompt.txt: label, ...}
+    for (const auto& kv : prompts) {
+      YAML::Node p;
+      p["raw"] = kv.first.Scalar();
+      p["label"] = kv.second.Scalar();
+      add_prompt(p);
+    }
+  } else {
+    add_prompt(prompts);
+  }
   if (s.prompts.empty()) doc.fail(prompts, "'prompts' is empty");
 
   auto providers = doc.require(root, "providers", "the suite");

@@ -42,6 +42,9 @@ struct TestSpec {
   // options.transform: JavaScript applied to the output before the assertions (code, or
   // {"file", "function"}); null when none.
   nlohmann::json transform;
+  std::optional<double> threshold;  // the case passes when its weighted score reaches it
+  std::string prefix, suffix;       // around the rendered prompt (CSV __prefix / __suffix)
+  std::map<std::string, std::string> metadata;
   std::vector<AssertionSpec> asserts;
 };
 

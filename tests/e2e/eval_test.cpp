@@ -377,3 +377,31 @@ TEST_CASE("e2e: eval takes promptfoo's -c, its default file name and --var", "[e
   auto none = run_xops({"eval", "--no-track"}, tmp / "..");
   CHECK(none.rc == 2);
 }
+
+TEST_CASE("e2e: promptfoo CSV columns, prompt maps and weight-0 metrics", "[e2e][eval][compat]") {
+  TempDir tmp;
+  write_text(tmp / "p.txt", "Say {{ text }}");
+  write_text(tmp / "cases.csv",
+             "text,__expected,__expected2,__metric,__prefix,__threshold,__metadata:owner\n"
+             "hi,contains:hi,icontains:SAY,greeting,> ,,ada\n"
+             "yo,contains:yo,contains:nope,partial,,0.5,bob\n");
+  write_text(tmp / "s.yaml",
+             "prompts:\n  file://p.txt: the say prompt\nproviders: [echo]\ntests: file://cases.csv\n"
+             "defaultTest:\n  assert: [{type: contains, value: never, weight: 0, metric: zero}]\n");
+  auto r = run_xops({"--json", "eval", "s.yaml", "--no-track"}, tmp.path());
+  REQUIRE(r.rc == 0);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j["results"].size() == 2);
+  CHECK(j["results"][0]["prompt"] == "the say prompt");
+  CHECK(j["results"][0]["output"] == "> Say hi");  // __prefix
+  CHECK(j["results"][0]["pass"] == true);          // the weight-0 assertion fails but only feeds its metric
+  CHECK(j["results"][1]["pass"] == true);          // 1 of 2 weighted assertions: score 0.5 >= __threshold 0.5
+  CHECK(j["metrics"].contains("greeting"));
+  CHECK(j["metrics"].contains("zero"));
+
+  write_text(tmp / "bad.csv", "text,__config:foo\nhi,1\n");
+  write_text(tmp / "bad.yaml", "prompts: [x]\nproviders: [echo]\ntests: file://bad.csv\n");
+  auto bad = run_xops({"eval", "bad.yaml", "--no-track"}, tmp.path());
+  CHECK(bad.rc == 1);
+  CHECK_THAT(bad.err, Catch::Contains("column '__config:foo' is not supported"));
+}

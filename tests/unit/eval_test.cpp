@@ -104,3 +104,11 @@ TEST_CASE("eval: suite errors name file:line", "[eval]") {
     CHECK_THAT(std::string(e.what()), Catch::Contains("s.yaml:4:") && Catch::Contains("unknown assertion type 'fuzzy'"));
   }
 }
+
+TEST_CASE("eval: icontains folds case for all of Unicode", "[eval]") {
+  CHECK(check("icontains", "ÉTÉ", "un bel été").pass);
+  CHECK(check("icontains", "straße", "STRASSE") .pass == false);  // simple folding, as JS toLowerCase()
+  CHECK(check("icontains", "ΣΟΦΊΑ", "η σοφία").pass);
+  CHECK(check("icontains-any", nlohmann::json::array({"ÖL", "x"}), "öl und wasser").pass);
+  CHECK_FALSE(check("contains", "ÉTÉ", "un bel été").pass);
+}
