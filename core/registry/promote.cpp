@@ -175,7 +175,7 @@ RegisterResult register_version(const Workspace& ws, const RegisterRequest& r) {
   std::string commit;
   try {
     commit = repo.resolve_commit(r.rev);
-  } catch (const Error& e) {
+  } catch (const Error&) {
     throw usage_error(fmt::format("cannot resolve '{}' to a commit", r.rev),
                       "give a commit, branch or tag");
   }
