@@ -12,6 +12,7 @@
 #include "cli/context.hpp"
 #include "commands/commands.hpp"
 #include "core/engine/engine.hpp"
+#include "core/engine/generation.hpp"
 #include "core/error.hpp"
 #include "core/util/interrupt.hpp"
 #include "core/model/model_ref.hpp"
@@ -58,7 +59,7 @@ int run_batch(cli::Context& ctx, LanguageModel& model, const GenerateFlags& f) {
     std::vector<std::vector<int32_t>> prompts;
     for (size_t i = start; i < end; ++i) prompts.push_back(model.tokenizer().encode(rows[i]["prompt"].get<std::string>(), f.special));
     // Ctrl-C stops at the next token (the callback) with exit 130; lines written so far stay.
-    auto gens = model.generate(prompts, f.sampling, [](size_t, int32_t, const std::string&) {
+    auto gens = generate(model, prompts, f.sampling, [](size_t, int32_t, const std::string&) {
       interrupt::check();
       return true;
     });
@@ -116,7 +117,7 @@ int run_generate(cli::Context& ctx, GenerateFlags& f) {
     }
     return true;
   };
-  auto gen = model->generate({ids}, f.sampling, on_token, {}, &stats)[0];
+  auto gen = generate(*model, {ids}, f.sampling, on_token, {}, &stats)[0];
   if (out.json()) {
     out.print_json({{"model", dir.string()},
                     {"prompt", prompt},

@@ -11,7 +11,7 @@
 
 namespace xops {
 
-inline constexpr int kEngineAbi = 3;
+inline constexpr int kEngineAbi = 4;
 
 class Engine {
  public:

@@ -3,10 +3,11 @@
 // Implemented in libxops_engine.so (core/torch/).
 #include <cstdint>
 #include <filesystem>
-#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/engine/decoder.hpp"
 #include "core/model/model_config.hpp"
 #include "core/model/tokenizer.hpp"
 
@@ -20,34 +21,6 @@ struct LoadOptions {
   bool zero_copy = true;  // fp32 CPU weights map the file read-only instead of copying it
 };
 
-struct SamplingOptions {
-  int max_tokens = 64;
-  double temperature = 0.0;  // 0 = greedy
-  int top_k = 0;             // 0 = off
-  double top_p = 1.0;        // 1 = off
-  uint64_t seed = 0;
-  std::vector<std::string> stop;  // stop strings (not included in the output)
-  bool stop_at_eos = true;
-  bool use_cache = true;  // false recomputes the whole sequence each step (for checks)
-};
-
-struct Generation {
-  std::vector<int32_t> ids;   // generated ids (not the prompt)
-  std::string text;           // generated text (complete UTF-8, stop string removed)
-  std::string finish_reason;  // "stop" (EOS or a stop string) or "length"
-  size_t prompt_tokens = 0;
-};
-
-struct GenerationStats {
-  double prefill_seconds = 0, decode_seconds = 0;
-  size_t prefill_tokens = 0, decode_tokens = 0;
-};
-
-// (prompt index, token id, newly completed text); return false to stop that prompt.
-using TokenCallback = std::function<bool(size_t, int32_t, const std::string&)>;
-// (prompt index, step, logits over the vocabulary) for every generated token.
-using LogitsCallback = std::function<void(size_t, size_t, const float*, size_t)>;
-
 class LanguageModel {
  public:
   virtual ~LanguageModel() = default;
@@ -60,11 +33,12 @@ class LanguageModel {
   virtual std::vector<std::vector<float>> forward_logits(const std::vector<std::vector<int32_t>>& seqs) = 0;
   // A sentence embedding: the mean of the final hidden states (for `similar` assertions).
   virtual std::vector<float> embed(const std::vector<int32_t>& ids) = 0;
-  // Generates for several prompts at once (left-padded batch with a KV cache).
-  virtual std::vector<Generation> generate(const std::vector<std::vector<int32_t>>& prompts,
-                                           const SamplingOptions& opts, const TokenCallback& on_token = {},
-                                           const LogitsCallback& on_logits = {},
-                                           GenerationStats* stats = nullptr) = 0;
+  // A step-level decoder over this model (slots with their own KV memory). The model must
+  // outlive it. Generation goes through it: see core/engine/generation.hpp.
+  virtual std::unique_ptr<Decoder> decoder(const DecoderOptions& opts) = 0;
+  // Loads one more PEFT LoRA adapter onto the same base, for Decoder::admit to choose per
+  // sequence; returns its id (0, 1, ...). The base weights are shared, not copied.
+  virtual int add_adapter(const std::filesystem::path& dir) = 0;
   // Writes config.json, model.safetensors and the tokenizer files (HF layout) into dir.
   virtual void save(const std::filesystem::path& dir) const = 0;
 };

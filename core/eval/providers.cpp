@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/engine/engine.hpp"
+#include "core/engine/generation.hpp"
 #include "core/error.hpp"
 #include "core/http.hpp"
 #include "core/model/model_ref.hpp"
@@ -86,7 +87,7 @@ class LocalProvider final : public Provider {
     auto t0 = clk::now();
     auto ids = m.tokenizer().encode(prompt);
     // Ctrl-C stops this case at its next token rather than after the whole answer.
-    auto g = m.generate({ids}, opts_, [](size_t, int32_t, const std::string&) { return !interrupt::requested(); });
+    auto g = generate(m, {ids}, opts_, [](size_t, int32_t, const std::string&) { return !interrupt::requested(); });
     interrupt::check();
     return {g[0].text, ms_since(t0), ""};
   }

@@ -3,29 +3,11 @@
 
 #include "core/engine/engine.hpp"
 #include "core/error.hpp"
+#include "core/torch/guarded.hpp"
 #include "core/torch/torch_model.hpp"
 
 namespace xops {
 namespace {
-
-// LibTorch errors stop at this boundary: a c10::Error's what() carries a 25-line C++
-// backtrace, so the user sees its first line as an xops error instead.
-template <typename F>
-auto guarded(const char* what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Error&) {
-    throw;
-  } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-    throw runtime_error(fmt::format("{}: LibTorch: {}", what, msg),
-                        "the model or its configuration is not one this engine can run");
-  } catch (const std::bad_alloc&) {
-    throw runtime_error(fmt::format("{}: out of memory", what),
-                        "a smaller model, batch or context needs less; check config.json's sizes");
-  }
-}
 
 class TorchEngine final : public Engine {
  public:
@@ -43,7 +25,7 @@ class TorchEngine final : public Engine {
     return guarded("creating the model", [&]() -> std::unique_ptr<LanguageModel> {
       configure_threads(opts.threads);
       auto dev = resolve_device(opts.device);
-      auto dt = resolve_dtype(opts.dtype);
+      auto dt = resolve_dtype(opts.dtype, dev);
       auto w = init_weights(cfg, seed, at::TensorOptions().dtype(dt).device(dev));
       return std::make_unique<TorchModel>(cfg, std::move(w), std::move(tok), dev, dt);
     });

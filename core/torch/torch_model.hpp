@@ -11,7 +11,7 @@
 namespace xops {
 
 at::Device resolve_device(const std::string& device);
-at::ScalarType resolve_dtype(const std::string& dtype);
+at::ScalarType resolve_dtype(const std::string& dtype, at::Device dev);
 void configure_threads(int threads);
 
 class TorchModel final : public LanguageModel {
@@ -25,9 +25,8 @@ class TorchModel final : public LanguageModel {
   std::string dtype() const override;
   std::vector<std::vector<float>> forward_logits(const std::vector<std::vector<int32_t>>& seqs) override;
   std::vector<float> embed(const std::vector<int32_t>& ids) override;
-  std::vector<Generation> generate(const std::vector<std::vector<int32_t>>& prompts, const SamplingOptions& opts,
-                                   const TokenCallback& on_token, const LogitsCallback& on_logits,
-                                   GenerationStats* stats) override;
+  std::unique_ptr<Decoder> decoder(const DecoderOptions& opts) override;
+  int add_adapter(const std::filesystem::path& dir) override;
   void save(const std::filesystem::path& dir) const override;
 
   Weights& weights() { return w_; }
@@ -35,11 +34,15 @@ class TorchModel final : public LanguageModel {
   at::ScalarType torch_dtype() const { return dt_; }
 
  private:
+  std::vector<std::vector<float>> forward_logits_impl(const std::vector<std::vector<int32_t>>& seqs);
+  std::vector<float> embed_impl(const std::vector<int32_t>& ids);
+
   ModelConfig cfg_;
   Weights w_;
   Tokenizer tok_;
   at::Device dev_;
   at::ScalarType dt_;
+  int adapters_ = 0;
 };
 
 TrainResult train_model(const TrainJob& job, const TrainCallbacks& cb);

@@ -222,19 +222,17 @@ void KVCache::reset(const ModelConfig& c, int64_t batch, int64_t cap, const at::
   capacity = cap;
 }
 
-namespace {
-
 at::Tensor rotate_half(const at::Tensor& x) {
   auto half = x.size(-1) / 2;
   return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
-// HF Llama RoPE: dimension i pairs with i + head_dim/2. positions [B, T] -> cos/sin [B,1,T,hd].
-std::pair<at::Tensor, at::Tensor> rope(const ModelConfig& c, const at::Tensor& positions, at::ScalarType dt) {
+// HF Llama RoPE: dimension i pairs with i + head_dim/2.
+std::pair<at::Tensor, at::Tensor> rope_tables(const ModelConfig& c, const at::Tensor& positions, at::ScalarType dt) {
   auto hd = c.head_dim;
   auto inv = at::pow(c.rope_theta, -at::arange(0, hd, 2, positions.options().dtype(at::kFloat)) / hd);
-  auto freqs = positions.to(at::kFloat).unsqueeze(-1) * inv;  // [B, T, hd/2]
-  auto emb = at::cat({freqs, freqs}, -1).unsqueeze(1);         // [B, 1, T, hd]
+  auto freqs = positions.to(at::kFloat).unsqueeze(-1) * inv;  // [P..., hd/2]
+  auto emb = at::cat({freqs, freqs}, -1);                      // [P..., hd]
   return {emb.cos().to(dt), emb.sin().to(dt)};
 }
 
@@ -243,8 +241,6 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
   auto y = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
   return y.to(x.scalar_type()) * w;
 }
-
-}  // namespace
 
 at::Tensor forward_hidden(const ModelConfig& c, const Weights& w, const at::Tensor& ids,
                           const at::Tensor& positions, const at::Tensor& valid, KVCache* cache,
@@ -274,7 +270,10 @@ at::Tensor forward_hidden(const ModelConfig& c, const Weights& w, const at::Tens
   auto mask = at::zeros({B, 1, T, S}, x.options()).masked_fill_(allowed.logical_not().unsqueeze(1),
                                                                 -std::numeric_limits<float>::infinity());
   at::Tensor cos, sin;
-  if (c.arch == Arch::Llama) std::tie(cos, sin) = rope(c, positions, dt);
+  if (c.arch == Arch::Llama) {
+    std::tie(cos, sin) = rope_tables(c, positions, dt);  // [B, T, hd]
+    cos = cos.unsqueeze(1), sin = sin.unsqueeze(1);       // [B, 1, T, hd]
+  }
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
 
   for (size_t li = 0; li < w.layers.size(); ++li) {

@@ -22,6 +22,13 @@ struct Proj {
   at::Tensor lora_a, lora_b;  // [r, in], [out, r] (PEFT layout for both families)
   double lora_scale = 0.0;
   double lora_dropout = 0.0;
+  // Adapters added after loading (LanguageModel::add_adapter), by id; the decoder applies
+  // each to the rows of the sequences that chose it. `a` undefined: not on this projection.
+  struct Lora {
+    at::Tensor a, b;
+    double scale = 0;
+  };
+  std::vector<Lora> extra;
   at::Tensor operator()(const at::Tensor& x, bool training) const;
   int64_t in_features() const { return conv1d ? w.size(0) : w.size(1); }
   int64_t out_features() const { return conv1d ? w.size(1) : w.size(0); }
@@ -66,6 +73,11 @@ struct KVCache {
 at::Tensor forward_hidden(const ModelConfig& c, const Weights& w, const at::Tensor& ids,
                           const at::Tensor& positions, const at::Tensor& valid, KVCache* cache,
                           bool training = false);
+// HF Llama RoPE tables for positions of any shape P: cos/sin of shape [P..., head_dim].
+std::pair<at::Tensor, at::Tensor> rope_tables(const ModelConfig& c, const at::Tensor& positions, at::ScalarType dt);
+at::Tensor rotate_half(const at::Tensor& x);
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
+
 at::Tensor lm_logits(const ModelConfig& c, const Weights& w, const at::Tensor& hidden);
 
 }  // namespace xops

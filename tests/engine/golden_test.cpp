@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/engine/engine.hpp"
+#include "core/engine/generation.hpp"
 #include "core/util/fs.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -75,9 +76,9 @@ void check_generation(Fixture& f, bool batched, bool use_cache) {
   };
   std::vector<Generation> gens;
   if (batched) {
-    gens = f.model->generate(all, o, {}, capture(0));
+    gens = generate(*f.model, all, o, {}, capture(0));
   } else {
-    for (size_t i = 0; i < all.size(); ++i) gens.push_back(f.model->generate({all[i]}, o, {}, capture(i))[0]);
+    for (size_t i = 0; i < all.size(); ++i) gens.push_back(generate(*f.model, {all[i]}, o, {}, capture(i))[0]);
   }
   for (size_t i = 0; i < all.size(); ++i) {
     const auto& p = prompts[i];

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/engine/engine.hpp"
+#include "core/engine/generation.hpp"
 #include "core/error.hpp"
 #include "core/model/safetensors.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -49,17 +50,17 @@ TEST_CASE("engine: sampling is seeded, stop strings cut the text", "[engine]") {
   s.top_p = 0.9;
   s.seed = 7;
   s.max_tokens = 12;
-  auto a = m->generate({ids}, s)[0], b = m->generate({ids}, s)[0];
+  auto a = generate(*m, {ids}, s)[0], b = generate(*m, {ids}, s)[0];
   CHECK(a.ids == b.ids);
   s.seed = 8;
-  CHECK(m->generate({ids}, s)[0].ids != a.ids);
+  CHECK(generate(*m, {ids}, s)[0].ids != a.ids);
   SamplingOptions g;
   g.max_tokens = 24;
-  auto full = m->generate({ids}, g)[0];
+  auto full = generate(*m, {ids}, g)[0];
   REQUIRE(full.text.size() > 6);
   g.stop = {full.text.substr(3, 3)};
-  auto cut = m->generate({ids}, g)[0];
+  auto cut = generate(*m, {ids}, g)[0];
   CHECK(cut.finish_reason == "stop");
   CHECK(cut.text == full.text.substr(0, 3));
-  CHECK_THROWS_AS(m->generate({{}}, g), Error);
+  CHECK_THROWS_AS(generate(*m, {{}}, g), Error);
 }

@@ -1,0 +1,317 @@
+#include "core/torch/decoder.hpp"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.hpp"
+#include "core/torch/guarded.hpp"
+
+namespace xops {
+
+at::Tensor project(const Proj& p, const at::Tensor& x, const std::vector<RowGroup>& groups) {
+  at::Tensor y;
+  if (x.size(0) == 1) {
+    auto v = x.view({-1});
+    auto m = p.conv1d ? p.w.t() : p.w;  // [out, in] either way; a transposed view costs nothing
+    y = (p.b.defined() ? at::addmv(p.b, m, v) : at::mv(m, v)).view({1, -1});
+  } else if (p.conv1d) {
+    y = p.b.defined() ? at::addmm(p.b, x, p.w) : at::mm(x, p.w);
+  } else {
+    y = at::linear(x, p.w, p.b.defined() ? c10::optional<at::Tensor>(p.b) : c10::nullopt);
+  }
+  if (p.lora_a.defined()) y.add_(at::linear(at::linear(x, p.lora_a), p.lora_b), p.lora_scale);
+  for (const auto& g : groups) {
+    if (g.adapter < 0 || static_cast<size_t>(g.adapter) >= p.extra.size()) continue;
+    const auto& l = p.extra[static_cast<size_t>(g.adapter)];
+    if (!l.a.defined()) continue;
+    if (!g.rows.defined()) {
+      y.add_(at::linear(at::linear(x, l.a), l.b), l.scale);
+    } else {
+      auto d = at::linear(at::linear(x.index_select(0, g.rows), l.a), l.b);
+      y.index_add_(0, g.rows, d, l.scale);
+    }
+  }
+  return y;
+}
+
+namespace {
+
+struct Slot {
+  bool used = false;
+  int adapter = -1;
+  std::vector<int32_t> prompt;
+  size_t consumed = 0;  // prompt tokens already in the KV memory
+  int64_t len = 0;      // tokens in the KV memory
+  int32_t fed = -1;     // the token to consume next step (-1: none)
+  bool reading() const { return consumed < prompt.size(); }
+};
+
+// One slot's share of a step: `n` new tokens at positions [start, start + n) of that slot,
+// rows [row, row + n) of the packed batch.
+struct Segment {
+  int slot;
+  int64_t start, n, row;
+  bool wants_logits;
+};
+
+class TorchDecoder final : public Decoder {
+ public:
+  TorchDecoder(const ModelConfig& c, const Weights& w, at::Device dev, at::ScalarType dt, const DecoderOptions& o)
+      : c_(c), w_(w), dev_(dev), dt_(dt), slots_(static_cast<size_t>(std::max(1, o.slots))) {
+    context_ = o.context > 0 ? std::min(o.context, c.max_positions) : c.max_positions;
+    max_step_tokens_ = std::max(1, o.max_step_tokens);
+    if (o.slots < 1 || o.slots > 4096) throw usage_error(fmt::format("{} decoder slots; use 1..4096", o.slots));
+    auto opts = at::TensorOptions().dtype(dt).device(dev);
+    // Uninitialised: pages are committed as slots fill them, and only written rows are read.
+    for (int i = 0; i < c.n_layer; ++i) {
+      k_.push_back(at::empty({o.slots, c.n_kv_head, context_, c.head_dim}, opts));
+      v_.push_back(at::empty({o.slots, c.n_kv_head, context_, c.head_dim}, opts));
+    }
+  }
+
+  int slots() const override { return static_cast<int>(slots_.size()); }
+  int context() const override { return context_; }
+  size_t vocab_size() const override { return static_cast<size_t>(c_.vocab_size); }
+  int active() const override {
+    int n = 0;
+    for (const auto& s : slots_) n += s.used;
+    return n;
+  }
+  bool pending() const override {
+    for (const auto& s : slots_)
+      if (s.used && (s.reading() || s.fed >= 0)) return true;
+    return false;
+  }
+  int length(int slot) const override {
+    const auto& s = at_slot(slot);
+    return s.used ? static_cast<int>(s.len) : -1;
+  }
+  size_t bytes_per_token() const {
+    return 2 * static_cast<size_t>(c_.n_layer) * static_cast<size_t>(c_.n_kv_head) *
+           static_cast<size_t>(c_.head_dim) * at::elementSize(dt_);
+  }
+  size_t kv_bytes_reserved() const override { return bytes_per_token() * slots_.size() * static_cast<size_t>(context_); }
+  size_t kv_bytes_in_use() const override {
+    size_t t = 0;
+    for (const auto& s : slots_)
+      if (s.used) t += static_cast<size_t>(s.len) + (s.prompt.size() - s.consumed);
+    return t * bytes_per_token();
+  }
+
+  int admit(const std::vector<int32_t>& prompt, int adapter) override {
+    if (prompt.empty()) throw usage_error("a prompt is empty", "give at least one token (e.g. the BOS/EOS id)");
+    if (prompt.size() > static_cast<size_t>(context_))
+      throw usage_error(fmt::format("the prompt has {} tokens; a decoder slot holds {}", prompt.size(), context_),
+                        "shorten the prompt or raise the context");
+    for (auto id : prompt)
+      if (id < 0 || id >= c_.vocab_size)
+        throw usage_error(fmt::format("token id {} is outside the vocabulary (0..{})", id, c_.vocab_size - 1));
+    if (adapter >= 0 && !has_adapter(adapter)) throw usage_error(fmt::format("no adapter with id {}", adapter));
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      auto& s = slots_[i];
+      if (s.used) continue;
+      s = Slot{};
+      s.used = true;
+      s.adapter = adapter;
+      s.prompt = prompt;
+      return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  void feed(int slot, int32_t token) override {
+    auto& s = at_slot(slot);
+    if (!s.used || s.reading() || s.fed >= 0)
+      throw runtime_error(fmt::format("decoder slot {} is not waiting for a token", slot));
+    if (token < 0 || token >= c_.vocab_size) throw usage_error(fmt::format("token id {} is outside the vocabulary", token));
+    if (s.len >= context_)
+      throw usage_error(fmt::format("decoder slot {} is full ({} tokens)", slot, context_), "raise the context");
+    s.fed = token;
+  }
+
+  void release(int slot) override { at_slot(slot) = Slot{}; }
+
+  std::vector<SlotLogits> step() override {
+    return guarded("decoding", [&] { return run_step(); });
+  }
+
+ private:
+  Slot& at_slot(int slot) {
+    if (slot < 0 || static_cast<size_t>(slot) >= slots_.size())
+      throw runtime_error(fmt::format("decoder slot {} does not exist", slot));
+    return slots_[static_cast<size_t>(slot)];
+  }
+  const Slot& at_slot(int slot) const { return const_cast<TorchDecoder*>(this)->at_slot(slot); }
+
+  bool has_adapter(int id) const {
+    for (const auto& L : w_.layers)
+      for (const Proj* p : {&L.qkv, &L.q, &L.k, &L.v, &L.o, &L.fc, &L.fc_out, &L.gate, &L.up, &L.down})
+        if (static_cast<size_t>(id) < p->extra.size() && p->extra[static_cast<size_t>(id)].a.defined()) return true;
+    return false;
+  }
+
+  // Decoding slots take one token each (they never wait behind a long prompt); slots still
+  // reading their prompt share what is left of the step's token budget, in slot order.
+  std::vector<Segment> plan(std::vector<int64_t>& ids, std::vector<int64_t>& pos) {
+    std::vector<Segment> segs;
+    int64_t budget = max_step_tokens_;
+    for (const auto& s : slots_)
+      if (s.used && !s.reading() && s.fed >= 0) --budget;
+    budget = std::max<int64_t>(budget, 16);  // prompts always advance
+    int64_t row = 0;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      auto& s = slots_[i];
+      if (!s.used) continue;
+      if (s.reading()) {
+        int64_t n = std::min<int64_t>(budget, static_cast<int64_t>(s.prompt.size() - s.consumed));
+        if (n <= 0) continue;
+        budget -= n;
+        for (int64_t j = 0; j < n; ++j) {
+          ids.push_back(s.prompt[s.consumed + static_cast<size_t>(j)]);
+          pos.push_back(s.len + j);
+        }
+        segs.push_back({static_cast<int>(i), s.len, n, row, s.consumed + static_cast<size_t>(n) == s.prompt.size()});
+        row += n;
+      } else if (s.fed >= 0) {
+        ids.push_back(s.fed);
+        pos.push_back(s.len);
+        segs.push_back({static_cast<int>(i), s.len, 1, row, true});
+        row += 1;
+      }
+    }
+    return segs;
+  }
+
+  std::vector<RowGroup> adapter_groups(const std::vector<Segment>& segs, int64_t N) {
+    std::map<int, std::vector<int64_t>> rows;
+    for (const auto& g : segs)
+      for (int64_t r = 0; r < g.n; ++r) rows[slots_[static_cast<size_t>(g.slot)].adapter].push_back(g.row + r);
+    std::vector<RowGroup> out;
+    for (auto& [adapter, r] : rows) {
+      if (adapter < 0) continue;
+      RowGroup g;
+      g.adapter = adapter;
+      if (static_cast<int64_t>(r.size()) != N)
+        g.rows = at::from_blob(r.data(), {static_cast<int64_t>(r.size())}, at::kLong).clone().to(dev_);
+      out.push_back(std::move(g));
+    }
+    return out;
+  }
+
+  // Attention of one slot's new rows against everything its KV memory holds (GQA without
+  // copying keys: query heads are grouped under their KV head).
+  at::Tensor attend(size_t li, const Segment& g, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+    const int64_t nh = c_.n_head, nkv = c_.n_kv_head, hd = c_.head_dim, rep = nh / nkv;
+    const int64_t S = g.start + g.n;
+    auto K = k_[li][g.slot], V = v_[li][g.slot];  // [nkv, ctx, hd]
+    K.narrow(1, g.start, g.n).copy_(k.narrow(0, g.row, g.n).transpose(0, 1));
+    V.narrow(1, g.start, g.n).copy_(v.narrow(0, g.row, g.n).transpose(0, 1));
+    auto Ks = K.narrow(1, 0, S), Vs = V.narrow(1, 0, S);
+    // q rows [n, nh, hd] -> [nkv, rep * n, hd]: head h = kv * rep + r uses KV head kv.
+    auto qs = q.narrow(0, g.row, g.n).permute({1, 0, 2}).reshape({nkv, rep * g.n, hd});
+    auto att = at::bmm(qs, Ks.transpose(1, 2)).mul_(1.0 / std::sqrt(static_cast<double>(hd)));  // [nkv, rep*n, S]
+    if (g.n > 1) {  // causal within the chunk: row i sits at position start + i
+      auto qpos = at::arange(g.start, S, at::TensorOptions().dtype(at::kLong).device(dev_)).view({g.n, 1});
+      auto kpos = at::arange(0, S, at::TensorOptions().dtype(at::kLong).device(dev_)).view({1, S});
+      auto blocked = (kpos > qpos).repeat({rep, 1}).unsqueeze(0);  // [1, rep*n, S]
+      att.masked_fill_(blocked, -std::numeric_limits<float>::infinity());
+    }
+    att = at::softmax(att, -1, at::kFloat).to(dt_);
+    auto y = at::bmm(att, Vs);  // [nkv, rep*n, hd]
+    return y.view({nh, g.n, hd}).transpose(0, 1).reshape({g.n, nh * hd});
+  }
+
+  std::vector<SlotLogits> run_step() {
+    at::NoGradGuard no_grad;
+    std::vector<int64_t> ids, pos;
+    auto segs = plan(ids, pos);
+    std::vector<SlotLogits> out;
+    if (segs.empty()) return out;
+    const int64_t N = static_cast<int64_t>(ids.size());
+    auto idt = at::from_blob(ids.data(), {N}, at::kLong).clone().to(dev_);
+    auto pst = at::from_blob(pos.data(), {N}, at::kLong).clone().to(dev_);
+    auto groups = adapter_groups(segs, N);
+    const int64_t nh = c_.n_head, nkv = c_.n_kv_head, hd = c_.head_dim;
+
+    auto x = at::embedding(w_.wte, idt);  // [N, D]
+    if (c_.arch == Arch::Gpt2) x = x + at::embedding(w_.wpe, pst);
+    at::Tensor cos, sin;
+    if (c_.arch == Arch::Llama) {
+      std::tie(cos, sin) = rope_tables(c_, pst, dt_);  // [N, hd]
+      cos = cos.unsqueeze(1), sin = sin.unsqueeze(1);   // [N, 1, hd]
+    }
+    for (size_t li = 0; li < w_.layers.size(); ++li) {
+      const auto& L = w_.layers[li];
+      at::Tensor h, q, k, v;
+      if (c_.arch == Arch::Gpt2) {
+        h = at::layer_norm(x, {c_.d_model}, L.norm1_w, L.norm1_b, c_.norm_eps);
+        auto qkv = project(L.qkv, h, groups).split(c_.d_model, -1);
+        q = qkv[0], k = qkv[1], v = qkv[2];
+      } else {
+        h = rms_norm(x, L.norm1_w, c_.norm_eps);
+        q = project(L.q, h, groups), k = project(L.k, h, groups), v = project(L.v, h, groups);
+      }
+      q = q.reshape({N, nh, hd});
+      k = k.reshape({N, nkv, hd});
+      v = v.reshape({N, nkv, hd});
+      if (c_.arch == Arch::Llama) {
+        q = q * cos + rotate_half(q) * sin;
+        k = k * cos + rotate_half(k) * sin;
+      }
+      std::vector<at::Tensor> ys;
+      for (const auto& g : segs) ys.push_back(attend(li, g, q, k, v));
+      auto y = ys.size() == 1 ? ys[0] : at::cat(ys, 0);
+      x = x + project(L.o, y, groups);
+      if (c_.arch == Arch::Gpt2) {
+        h = at::layer_norm(x, {c_.d_model}, L.norm2_w, L.norm2_b, c_.norm_eps);
+        x = x + project(L.fc_out, at::gelu(project(L.fc, h, groups), "tanh"), groups);
+      } else {
+        h = rms_norm(x, L.norm2_w, c_.norm_eps);
+        x = x + project(L.down, at::silu(project(L.gate, h, groups)) * project(L.up, h, groups), groups);
+      }
+    }
+    // Only the last row of a slot that finished its prompt (or decoded) needs the head.
+    std::vector<int64_t> last;
+    for (const auto& g : segs)
+      if (g.wants_logits) last.push_back(g.row + g.n - 1);
+    if (!last.empty()) {
+      auto rows = x.index_select(0, at::from_blob(last.data(), {static_cast<int64_t>(last.size())}, at::kLong).clone().to(dev_));
+      rows = c_.arch == Arch::Gpt2 ? at::layer_norm(rows, {c_.d_model}, w_.norm_w, w_.norm_b, c_.norm_eps)
+                                   : rms_norm(rows, w_.norm_w, c_.norm_eps);
+      logits_ = lm_logits(c_, w_, rows).to(at::kFloat).to(at::kCPU).contiguous();
+    }
+    size_t li = 0;
+    const size_t V = static_cast<size_t>(c_.vocab_size);
+    for (const auto& g : segs) {
+      auto& s = slots_[static_cast<size_t>(g.slot)];
+      s.len += g.n;
+      if (s.reading()) s.consumed += static_cast<size_t>(g.n);
+      else s.fed = -1;
+      if (g.wants_logits) out.push_back({g.slot, logits_.data_ptr<float>() + (li++) * V});
+    }
+    return out;
+  }
+
+  const ModelConfig& c_;
+  const Weights& w_;
+  at::Device dev_;
+  at::ScalarType dt_;
+  std::vector<Slot> slots_;
+  int context_ = 0;
+  int64_t max_step_tokens_ = 256;
+  std::vector<at::Tensor> k_, v_;  // per layer [slots, n_kv, context, head_dim]
+  at::Tensor logits_;              // the last step's [ready, vocab] fp32 on the CPU
+};
+
+}  // namespace
+
+std::unique_ptr<Decoder> make_torch_decoder(const ModelConfig& c, const Weights& w, at::Device dev, at::ScalarType dt,
+                                            const DecoderOptions& opts) {
+  return guarded("creating the decoder", [&]() -> std::unique_ptr<Decoder> {
+    return std::make_unique<TorchDecoder>(c, w, dev, dt, opts);
+  });
+}
+
+}  // namespace xops
