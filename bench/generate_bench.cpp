@@ -1,5 +1,9 @@
-// Prefill and decode throughput of the xops engine on a fixed small GPT (the peer's shape),
-// and tokenizer encode speed. Prints JSON; bench/generate.sh puts it beside the peer.
+// The engine at realistic sizes, for bench/generate.sh:
+//   make DIR gpt2|llama TOKENIZER_DIR [LAYERS]   a random GPT-2-small-shaped (12 x 768, vocab
+//       50257) or Llama-shaped (12 x 768, GQA 12/4, SwiGLU 2048) model in HF layout
+//   run DIR THREADS DTYPE PROMPT NEW SLOTS       prefill, decode and SLOTS-together decode
+//       through the generation loop; prints JSON
+//   tokenize TEXT TOKENIZER_DIR                  encode speed
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -8,69 +12,100 @@
 #include <nlohmann/json.hpp>
 
 #include "core/engine/engine.hpp"
+#include "core/engine/generation.hpp"
 #include "core/util/fs.hpp"
 
 using namespace xops;
 using clk = std::chrono::steady_clock;
 
-int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: %s AUSTEN.txt GPT2_TOKENIZER_DIR [layers d_model heads ctx threads]\n", argv[0]);
-    return 2;
-  }
-  int layers = argc > 3 ? std::atoi(argv[3]) : 4, d = argc > 4 ? std::atoi(argv[4]) : 128;
-  int heads = argc > 5 ? std::atoi(argv[5]) : 4, ctx = argc > 6 ? std::atoi(argv[6]) : 128;
-  int threads = argc > 7 ? std::atoi(argv[7]) : 2;
-  std::string text = read_file(argv[1]);
-  nlohmann::json out;
+namespace {
 
-  auto gpt2 = Tokenizer::load(argv[2]);
-  gpt2.encode(text.substr(0, 100000));  // warm the regex JIT
-  auto t0 = clk::now();
-  auto ids = gpt2.encode(text);
-  double enc_s = std::chrono::duration<double>(clk::now() - t0).count();
-  out["tokenizer"] = {{"bytes", text.size()}, {"tokens", ids.size()}, {"seconds", enc_s},
-                      {"mb_per_s", text.size() / enc_s / 1e6}};
-
+int make(const std::string& dir, const std::string& arch, const std::string& tok_dir, int layers) {
   ModelConfig c;
-  c.arch = Arch::Gpt2;
-  c.vocab_size = 256;
+  c.arch = arch == "llama" ? Arch::Llama : Arch::Gpt2;
+  c.vocab_size = 50257;
   c.n_layer = layers;
-  c.d_model = d;
-  c.n_head = c.n_kv_head = heads;
-  c.head_dim = d / heads;
-  c.d_ff = 4 * d;
-  c.max_positions = ctx;
+  c.d_model = 768;
+  c.n_head = 12;
+  c.n_kv_head = arch == "llama" ? 4 : 12;
+  c.head_dim = 64;
+  c.d_ff = arch == "llama" ? 2048 : 3072;
+  c.max_positions = 1024;
+  c.eos_id = 50256;
+  c.bos_id = 50256;
+  if (c.arch == Arch::Llama) {
+    c.norm_eps = 1e-5;
+    c.tie_embeddings = false;
+  }
+  LoadOptions lo;
+  lo.device = "cpu";
+  auto m = engine().create(c, Tokenizer::load(tok_dir), 1, lo);
+  m->save(dir);
+  return 0;
+}
+
+double seconds_since(clk::time_point t) { return std::chrono::duration<double>(clk::now() - t).count(); }
+
+int run(const std::string& dir, int threads, const std::string& dtype, int prompt_len, int gen, int slots) {
   LoadOptions lo;
   lo.device = "cpu";
   lo.threads = threads;
-  auto m = engine().create(c, Tokenizer::byte_level({}), 0, lo);
-  std::vector<int32_t> prompt(ctx - 1);
-  for (int i = 0; i < ctx - 1; ++i) prompt[i] = static_cast<unsigned char>(text[i]);
-  SamplingOptions greedy;
-  greedy.stop_at_eos = false;
-  greedy.max_tokens = 1;
+  lo.dtype = dtype;
+  auto m = engine().load(dir, lo);
+  std::vector<int32_t> prompt(static_cast<size_t>(prompt_len));
+  for (int i = 0; i < prompt_len; ++i) prompt[static_cast<size_t>(i)] = (i * 7919 + 13) % 50000;
+  SamplingOptions o;
+  o.stop_at_eos = false;
+  nlohmann::json out;
   GenerationStats st;
-  for (int rep = 0; rep < 3; ++rep) m->generate({prompt}, greedy, {}, {}, &st);  // warm-up
+  o.max_tokens = 1;
+  generate(*m, {prompt}, o, {}, {}, &st);  // warm-up
   double best_prefill = 1e9;
-  for (int rep = 0; rep < 5; ++rep) {
-    m->generate({prompt}, greedy, {}, {}, &st);
+  for (int rep = 0; rep < 3; ++rep) {
+    generate(*m, {prompt}, o, {}, {}, &st);
     best_prefill = std::min(best_prefill, st.prefill_seconds);
   }
-  out["prefill"] = {{"tokens", prompt.size()}, {"tokens_per_s", prompt.size() / best_prefill}};
-  greedy.max_tokens = ctx - 1;
-  for (int batch : {1, 8}) {
-    std::vector<std::vector<int32_t>> prompts(batch, std::vector<int32_t>{static_cast<unsigned char>(text[0])});
-    m->generate(prompts, greedy, {}, {}, &st);
-    double best = 1e9;
-    size_t toks = 0;
-    for (int rep = 0; rep < 3; ++rep) {
-      m->generate(prompts, greedy, {}, {}, &st);
-      if (st.decode_seconds < best) best = st.decode_seconds, toks = st.decode_tokens;
-    }
-    out["decode_batch" + std::to_string(batch)] = {{"tokens", toks}, {"tokens_per_s", toks / best}};
-  }
-  out["model"] = {{"layers", layers}, {"d_model", d}, {"heads", heads}, {"ctx", ctx}, {"threads", threads},
-                  {"params", c.parameter_count()}};
+  out["prefill_tokens_per_s"] = prompt_len / best_prefill;
+  o.max_tokens = gen;
+  generate(*m, {prompt}, o, {}, {}, &st);
+  out["decode_tokens_per_s"] = (st.decode_tokens - 1) / st.decode_seconds;  // the first comes from prefill
+  // SLOTS sequences decoding together (each its own prompt), all admitted at once.
+  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(slots), prompt);
+  for (int i = 0; i < slots; ++i) prompts[static_cast<size_t>(i)][0] = i;
+  auto t0 = clk::now();
+  generate(*m, prompts, o, {}, {}, &st, -1, slots);
+  out["batch_decode_tokens_per_s"] = (st.decode_tokens - slots) / st.decode_seconds;
+  out["batch_wall_s"] = seconds_since(t0);
+  out["slots"] = slots;
+  out["params"] = m->config().parameter_count();
   std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+int tokenize(const std::string& text_path, const std::string& tok_dir) {
+  std::string text = read_file(text_path);
+  auto gpt2 = Tokenizer::load(tok_dir);
+  gpt2.encode(text.substr(0, 100000));  // warm the regex JIT
+  auto t0 = clk::now();
+  auto ids = gpt2.encode(text);
+  double s = seconds_since(t0);
+  nlohmann::json out = {{"bytes", text.size()}, {"tokens", ids.size()}, {"seconds", s}, {"mb_per_s", text.size() / s / 1e6}};
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string cmd = argc > 1 ? argv[1] : "";
+  if (cmd == "make" && argc >= 5) return make(argv[2], argv[3], argv[4], argc > 5 ? std::atoi(argv[5]) : 12);
+  if (cmd == "run" && argc >= 8)
+    return run(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atoi(argv[6]), std::atoi(argv[7]));
+  if (cmd == "tokenize" && argc >= 4) return tokenize(argv[2], argv[3]);
+  std::fprintf(stderr,
+               "usage: %s make DIR gpt2|llama TOKENIZER_DIR [LAYERS]\n"
+               "       %s run DIR THREADS DTYPE PROMPT NEW SLOTS\n"
+               "       %s tokenize TEXT TOKENIZER_DIR\n",
+               argv[0], argv[0], argv[0]);
+  return 2;
 }
