@@ -103,6 +103,10 @@ std::vector<std::vector<float>> TorchModel::forward_logits_impl(const std::vecto
   for (const auto& s : seqs)
     if (s.empty() || static_cast<int>(s.size()) > cfg_.max_positions)
       throw usage_error(fmt::format("a sequence has {} tokens; the model takes 1..{}", s.size(), cfg_.max_positions));
+  for (const auto& s : seqs)
+    for (auto id : s)
+      if (id < 0 || id >= cfg_.vocab_size)
+        throw usage_error(fmt::format("token id {} is outside the vocabulary (0..{})", id, cfg_.vocab_size - 1));
   auto b = make_batch(seqs, 0, dev_);
   auto hidden = forward_hidden(cfg_, w_, b.ids, b.positions, b.valid, nullptr);
   auto logits = lm_logits(cfg_, w_, hidden).to(at::kFloat).to(at::kCPU).contiguous();
