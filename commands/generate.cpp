@@ -36,6 +36,35 @@ struct GenerateFlags {
   int batch_size = 16;
 };
 
+// Per-token log-probabilities as JSON: the token's text (and its bytes, since one token may
+// be part of a UTF-8 character), id, logprob and the top alternatives, in OpenAI's spirit.
+nlohmann::json logprobs_json(const Tokenizer& tok, const std::vector<TokenLogprob>& lps) {
+  auto entry = [&](int32_t id, double lp) {
+    auto text = tok.decode({id});
+    std::vector<int> bytes;
+    for (unsigned char c : text) bytes.push_back(c);
+    return nlohmann::json{{"token", text}, {"id", id}, {"logprob", lp}, {"bytes", bytes}};
+  };
+  auto out = nlohmann::json::array();
+  for (const auto& t : lps) {
+    auto j = entry(t.id, t.logprob);
+    auto top = nlohmann::json::array();
+    for (const auto& [id, lp] : t.top) top.push_back(entry(id, lp));
+    j["top_logprobs"] = std::move(top);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// The text form of --logprobs: one line per generated token.
+void print_logprobs(cli::Output& out, const Tokenizer& tok, const std::vector<TokenLogprob>& lps) {
+  for (const auto& t : lps) {
+    std::string alts;
+    for (const auto& [id, lp] : t.top) alts += fmt::format("  {:?} {:.4f}", tok.decode({id}), lp);
+    out.line(fmt::format("{:>14} {:9.4f} |{}", fmt::format("{:?}", tok.decode({t.id})), t.logprob, alts));
+  }
+}
+
 // --batch FILE: one JSON object per line with "prompt"; prints one JSON line per prompt with
 // the generated "text" (other fields pass through), generating batch_size prompts at once.
 int run_batch(cli::Context& ctx, LanguageModel& model, const GenerateFlags& f) {
@@ -67,6 +96,7 @@ int run_batch(cli::Context& ctx, LanguageModel& model, const GenerateFlags& f) {
       auto j = rows[i];
       j["text"] = gens[i - start].text;
       j["finish_reason"] = gens[i - start].finish_reason;
+      if (f.sampling.logprobs >= 0) j["logprobs"] = logprobs_json(model.tokenizer(), gens[i - start].logprobs);
       ctx.out().line(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
   }
@@ -125,6 +155,7 @@ int run_generate(cli::Context& ctx, GenerateFlags& f) {
                     {"ids", gen.ids},
                     {"text", gen.text},
                     {"finish_reason", gen.finish_reason},
+                    {"logprobs", f.sampling.logprobs >= 0 ? logprobs_json(model->tokenizer(), gen.logprobs) : nlohmann::json()},
                     {"timing",
                      {{"prefill_seconds", stats.prefill_seconds},
                       {"decode_seconds", stats.decode_seconds},
@@ -134,6 +165,7 @@ int run_generate(cli::Context& ctx, GenerateFlags& f) {
   }
   if (stream) std::fputc('\n', stdout);
   else out.line(gen.text);
+  if (f.sampling.logprobs >= 0) print_logprobs(out, model->tokenizer(), gen.logprobs);
   out.verbose(1, fmt::format("{} prompt tokens in {:.1f} ms; {} tokens in {:.1f} ms ({:.1f} tokens/s); finish: {}",
                              stats.prefill_tokens, stats.prefill_seconds * 1e3, stats.decode_tokens,
                              stats.decode_seconds * 1e3,
@@ -155,6 +187,9 @@ void register_generate(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--top-p", f->sampling.top_p, "Nucleus sampling mass (1 = off)")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--seed", f->sampling.seed, "Sampling seed");
   sub->add_option("--stop", f->sampling.stop, "Stop string (repeatable)")->allow_extra_args(false);
+  sub->add_option("--logprobs", f->sampling.logprobs,
+                  "Show each token's log-probability and the N most likely alternatives (0-20)")
+      ->check(CLI::Range(0, 20));
   sub->add_flag("--ignore-eos", [f](int64_t) { f->sampling.stop_at_eos = false; }, "Do not stop at the end-of-text token");
   sub->add_option("--adapter", f->adapter, "A PEFT LoRA adapter to apply: a directory, an artifact, or a registry ref (NAME#prod)");
   sub->add_option("--batch", f->batch_file, "JSONL file of {\"prompt\": ...}: one JSON line out per prompt");
