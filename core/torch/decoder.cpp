@@ -7,12 +7,41 @@
 
 #include "core/error.hpp"
 #include "core/torch/guarded.hpp"
+#include "core/torch/small_gemm.hpp"
 
 namespace xops {
 
+namespace {
+
+// y = x W^T (+ b) through small_gemm when a few rows decode on the CPU (fp32 accumulation,
+// fp32 or bf16 weights); an undefined tensor when it does not apply.
+at::Tensor small_linear(const at::Tensor& w, bool kn, const at::Tensor& b, const at::Tensor& x) {
+  if (!x.is_cpu() || x.dim() != 2 || x.size(0) > kSmallGemmMaxRows || !w.is_contiguous()) return {};
+  if (w.scalar_type() != at::kFloat && w.scalar_type() != at::kBFloat16) return {};
+  auto xf = x.to(at::kFloat).contiguous();
+  auto bf = b.defined() ? b.to(at::kFloat).contiguous() : at::Tensor();
+  SmallGemm g;
+  g.x = xf.data_ptr<float>();
+  g.M = static_cast<int>(x.size(0));
+  g.K = static_cast<int>(x.size(1));
+  g.N = static_cast<int>(kn ? w.size(1) : w.size(0));
+  g.w = w.data_ptr();
+  g.w_bf16 = w.scalar_type() == at::kBFloat16;
+  g.w_kn = kn;
+  g.bias = bf.defined() ? bf.data_ptr<float>() : nullptr;
+  if (!small_gemm_supported(g)) return {};
+  auto y = at::empty({g.M, g.N}, at::kFloat);
+  g.y = y.data_ptr<float>();
+  small_gemm(g, at::get_num_threads());
+  return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
+}
+
+}  // namespace
+
 at::Tensor project(const Proj& p, const at::Tensor& x, const std::vector<RowGroup>& groups) {
-  at::Tensor y;
-  if (x.size(0) == 1) {
+  at::Tensor y = small_linear(p.w, p.conv1d, p.b, x);
+  if (y.defined()) {
+  } else if (x.size(0) == 1) {
     auto v = x.view({-1});
     auto m = p.conv1d ? p.w.t() : p.w;  // [out, in] either way; a transposed view costs nothing
     y = (p.b.defined() ? at::addmv(p.b, m, v) : at::mv(m, v)).view({1, -1});
@@ -280,7 +309,9 @@ class TorchDecoder final : public Decoder {
       auto rows = x.index_select(0, at::from_blob(last.data(), {static_cast<int64_t>(last.size())}, at::kLong).clone().to(dev_));
       rows = c_.arch == Arch::Gpt2 ? at::layer_norm(rows, {c_.d_model}, w_.norm_w, w_.norm_b, c_.norm_eps)
                                    : rms_norm(rows, w_.norm_w, c_.norm_eps);
-      logits_ = lm_logits(c_, w_, rows).to(at::kFloat).to(at::kCPU).contiguous();
+      logits_ = small_linear(w_.lm_head.defined() ? w_.lm_head : w_.wte, false, at::Tensor(), rows);
+      if (!logits_.defined()) logits_ = lm_logits(c_, w_, rows);
+      logits_ = logits_.to(at::kFloat).to(at::kCPU).contiguous();
     }
     size_t li = 0;
     const size_t V = static_cast<size_t>(c_.vocab_size);
