@@ -18,6 +18,7 @@ namespace {
 at::Tensor small_linear(const at::Tensor& w, bool kn, const at::Tensor& b, const at::Tensor& x) {
   if (!x.is_cpu() || x.dim() != 2 || x.size(0) > kSmallGemmMaxRows || !w.is_contiguous()) return {};
   if (w.scalar_type() != at::kFloat && w.scalar_type() != at::kBFloat16) return {};
+  if (w.scalar_type() == at::kBFloat16 && x.size(0) > 8) return {};
   auto xf = x.to(at::kFloat).contiguous();
   auto bf = b.defined() ? b.to(at::kFloat).contiguous() : at::Tensor();
   SmallGemm g;

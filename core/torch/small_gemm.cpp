@@ -71,21 +71,26 @@ XOPS_AVX512 void dot_tile(const SmallGemm& g, int m0, int n) {
           _mm512_reduce_add_ps(acc[i][j]) + (g.bias ? g.bias[n + j] : 0.f);
 }
 
-// W [K, N]: MM rows of x against a block of 64 output columns, streaming W row by row.
+// W [K, N]: MM rows of x against a block of 64 output columns, streaming rows k0..k1 of W;
+// the partial sums live in y between row chunks (first chunk: zero).
 template <int MM, bool BF16>
-XOPS_AVX512 void axpy_tile(const SmallGemm& g, int m0, int c) {
+XOPS_AVX512 void axpy_tile(const SmallGemm& g, int m0, int c, int k0, int k1, bool prefetch) {
   const int K = g.K, N = g.N;
   const float* x = g.x + static_cast<size_t>(m0) * K;
   constexpr size_t esz = BF16 ? 2 : 4;
   const char* wb = static_cast<const char*>(g.w);
   __m512 acc[MM][4];
   for (int i = 0; i < MM; ++i)
-    for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
-  for (int k = 0; k < K; ++k) {
+    for (int j = 0; j < 4; ++j)
+      acc[i][j] = k0 == 0 ? _mm512_setzero_ps()
+                          : _mm512_loadu_ps(g.y + static_cast<size_t>(m0 + i) * N + c + 16 * j);
+  for (int k = k0; k < k1; ++k) {
     const size_t off = static_cast<size_t>(k) * N + c;
     // Rows are N apart: too far for the hardware prefetcher to follow, so ask ahead.
-    const char* ahead = wb + (off + static_cast<size_t>(8) * N) * esz;
-    for (size_t b = 0; b < 64 * esz; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
+    if (prefetch) {
+      const char* ahead = wb + (off + static_cast<size_t>(8) * N) * esz;
+      for (size_t b = 0; b < 64 * esz; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
+    }
     __m512 wv[4];
     for (int j = 0; j < 4; ++j) wv[j] = load_w<BF16>(g.w, off + 16 * j);
     for (int i = 0; i < MM; ++i) {
@@ -93,10 +98,11 @@ XOPS_AVX512 void axpy_tile(const SmallGemm& g, int m0, int c) {
       for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_fmadd_ps(wv[j], xb, acc[i][j]);
     }
   }
+  const bool last = k1 == K;
   for (int i = 0; i < MM; ++i)
     for (int j = 0; j < 4; ++j) {
       __m512 v = acc[i][j];
-      if (g.bias) v = _mm512_add_ps(v, _mm512_loadu_ps(g.bias + c + 16 * j));
+      if (last && g.bias) v = _mm512_add_ps(v, _mm512_loadu_ps(g.bias + c + 16 * j));
       _mm512_storeu_ps(g.y + static_cast<size_t>(m0 + i) * N + c + 16 * j, v);
     }
 }
@@ -141,20 +147,29 @@ void dot_unit(const SmallGemm& g, int n0, int n1) {
 
 template <bool BF16>
 void axpy_unit(const SmallGemm& g, int c) {
-  for (int m0 = 0; m0 < g.M; m0 += 4) switch (std::min(4, g.M - m0)) {
-      case 1:
-        axpy_tile<1, BF16>(g, m0, c);
-        break;
-      case 2:
-        axpy_tile<2, BF16>(g, m0, c);
-        break;
-      case 3:
-        axpy_tile<3, BF16>(g, m0, c);
-        break;
-      default:
-        axpy_tile<4, BF16>(g, m0, c);
-        break;
+  // Up to 4 rows: one pass over W. More: W in chunks of 64 rows (16 KB of fp32, L1-sized)
+  // that every row group reuses from cache.
+  const int chunk = g.M <= 4 ? g.K : 64;
+  for (int k0 = 0; k0 < g.K; k0 += chunk) {
+    const int k1 = std::min(g.K, k0 + chunk);
+    for (int m0 = 0; m0 < g.M; m0 += 4) {
+      const bool prefetch = m0 == 0;
+      switch (std::min(4, g.M - m0)) {
+        case 1:
+          axpy_tile<1, BF16>(g, m0, c, k0, k1, prefetch);
+          break;
+        case 2:
+          axpy_tile<2, BF16>(g, m0, c, k0, k1, prefetch);
+          break;
+        case 3:
+          axpy_tile<3, BF16>(g, m0, c, k0, k1, prefetch);
+          break;
+        default:
+          axpy_tile<4, BF16>(g, m0, c, k0, k1, prefetch);
+          break;
+      }
     }
+  }
 }
 
 bool cpu_has_avx512() {

@@ -20,7 +20,7 @@ struct SmallGemm {
   float* y = nullptr;           // [M, N] fp32
 };
 
-constexpr int kSmallGemmMaxRows = 8;
+constexpr int kSmallGemmMaxRows = 4096;
 
 // Whether small_gemm can take this shape on this CPU (AVX-512F, M <= 8, N % 64 == 0 for the
 // [K, N] layout). When false the caller uses LibTorch.

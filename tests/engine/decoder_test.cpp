@@ -463,6 +463,27 @@ TEST_CASE("decoder: the small-batch decode kernels equal LibTorch's matrix produ
         CHECK(worst <= (dtype == "fp32" ? 1e-4 : 0.05 * scale));
         if (dtype == "fp32") CHECK(argmax_same == rows);
       }
+      // Prefill: three 40-token prompts in one step (M = 120 rows).
+      std::vector<std::vector<int32_t>> longer;
+      for (int i = 0; i < 3; ++i) {
+        longer.emplace_back();
+        for (int t = 0; t < 40; ++t) longer.back().push_back((i * 977 + t * 131) % 50000);
+      }
+      auto want_rows = ref->forward_logits(longer);
+      DecoderOptions d;
+      d.slots = 3;
+      auto dec = m->decoder(d);
+      for (const auto& p : longer) dec->admit(p);
+      auto ready = dec->step();
+      REQUIRE(ready.size() == 3);
+      double worst = 0;
+      for (const auto& r : ready) {
+        const float* want = want_rows[static_cast<size_t>(r.slot)].data() + 39 * V;
+        for (size_t i = 0; i < V; ++i)
+          worst = std::max(worst, double(std::fabs(r.logits[i] - want[i])));
+      }
+      INFO("prefill worst " << worst);
+      CHECK(worst <= (dtype == "fp32" ? 1e-4 : 0.05));
     }
   }
 }
