@@ -46,9 +46,12 @@ int make(const std::string& dir, const std::string& arch, const std::string& tok
   return 0;
 }
 
-double seconds_since(clk::time_point t) { return std::chrono::duration<double>(clk::now() - t).count(); }
+double seconds_since(clk::time_point t) {
+  return std::chrono::duration<double>(clk::now() - t).count();
+}
 
-int run(const std::string& dir, int threads, const std::string& dtype, int prompt_len, int gen, int slots) {
+int run(const std::string& dir, int threads, const std::string& dtype, int prompt_len, int gen,
+        int slots) {
   LoadOptions lo;
   lo.device = "cpu";
   lo.threads = threads;
@@ -68,17 +71,15 @@ int run(const std::string& dir, int threads, const std::string& dtype, int promp
     best_prefill = std::min(best_prefill, st.prefill_seconds);
   }
   out["prefill_tokens_per_s"] = prompt_len / best_prefill;
-  o.max_tokens = gen;
-  generate(*m, {prompt}, o, {}, {}, &st);
-  out["decode_tokens_per_s"] = (st.decode_tokens - 1) / st.decode_seconds;  // the first comes from prefill
   // SLOTS sequences decoding together, timed once every slot has read its prompt (the way
-  // llama-batched-bench reports its generation rate): SLOTS tokens per step.
-  {
+  // llama-batched-bench reports its generation rate): SLOTS tokens per step. Also reports
+  // the share of step time outside the weight-matrix products.
+  auto decode = [&](int n_slots, const char* key) {
     DecoderOptions d;
-    d.slots = slots;
+    d.slots = n_slots;
     d.context = prompt_len + 2 * gen;  // slots that finish reading first decode meanwhile
     auto dec = m->decoder(d);
-    for (int i = 0; i < slots; ++i) {
+    for (int i = 0; i < n_slots; ++i) {
       auto p = prompt;
       p[0] = i;
       dec->admit(p);
@@ -87,15 +88,25 @@ int run(const std::string& dir, int threads, const std::string& dtype, int promp
     auto greedy = [&](const SlotLogits& r) {
       return static_cast<int32_t>(std::max_element(r.logits, r.logits + V) - r.logits);
     };
-    std::vector<bool> ready(static_cast<size_t>(slots));
-    while (std::count(ready.begin(), ready.end(), true) < slots)
-      for (const auto& r : dec->step()) dec->feed(r.slot, greedy(r)), ready[static_cast<size_t>(r.slot)] = true;
+    std::vector<bool> ready(static_cast<size_t>(n_slots));
+    while (std::count(ready.begin(), ready.end(), true) < n_slots)
+      for (const auto& r : dec->step())
+        dec->feed(r.slot, greedy(r)), ready[static_cast<size_t>(r.slot)] = true;
+    auto before = dec->stats();
     auto t0 = clk::now();
     for (int k = 0; k < gen; ++k)
       for (const auto& r : dec->step()) dec->feed(r.slot, greedy(r));
-    out["batch_decode_tokens_per_s"] = double(slots) * gen / seconds_since(t0);
-    out["kv_bytes_reserved"] = dec->kv_bytes_reserved();
-  }
+    double wall = seconds_since(t0);
+    auto after = dec->stats();
+    double step_s = after.seconds - before.seconds,
+           proj_s = after.projection_seconds - before.projection_seconds;
+    out[key] = {{"tokens_per_s", double(n_slots) * gen / wall},
+                {"ms_per_step", 1e3 * wall / gen},
+                {"outside_projections", 1.0 - proj_s / step_s},
+                {"kv_bytes_reserved", dec->kv_bytes_reserved()}};
+  };
+  decode(1, "decode");
+  if (slots > 1) decode(slots, "batch_decode");
   out["slots"] = slots;
   out["params"] = m->config().parameter_count();
   std::printf("%s\n", out.dump().c_str());
@@ -109,7 +120,10 @@ int tokenize(const std::string& text_path, const std::string& tok_dir) {
   auto t0 = clk::now();
   auto ids = gpt2.encode(text);
   double s = seconds_since(t0);
-  nlohmann::json out = {{"bytes", text.size()}, {"tokens", ids.size()}, {"seconds", s}, {"mb_per_s", text.size() / s / 1e6}};
+  nlohmann::json out = {{"bytes", text.size()},
+                        {"tokens", ids.size()},
+                        {"seconds", s},
+                        {"mb_per_s", text.size() / s / 1e6}};
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }
@@ -118,9 +132,11 @@ int tokenize(const std::string& text_path, const std::string& tok_dir) {
 
 int main(int argc, char** argv) {
   std::string cmd = argc > 1 ? argv[1] : "";
-  if (cmd == "make" && argc >= 5) return make(argv[2], argv[3], argv[4], argc > 5 ? std::atoi(argv[5]) : 12);
+  if (cmd == "make" && argc >= 5)
+    return make(argv[2], argv[3], argv[4], argc > 5 ? std::atoi(argv[5]) : 12);
   if (cmd == "run" && argc >= 8)
-    return run(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atoi(argv[6]), std::atoi(argv[7]));
+    return run(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atoi(argv[6]),
+               std::atoi(argv[7]));
   if (cmd == "tokenize" && argc >= 4) return tokenize(argv[2], argv[3]);
   std::fprintf(stderr,
                "usage: %s make DIR gpt2|llama TOKENIZER_DIR [LAYERS]\n"

@@ -12,9 +12,17 @@
 namespace xops {
 
 struct DecoderOptions {
-  int slots = 8;              // sequences in flight at once
-  int context = 0;            // tokens a slot holds, prompt included (0 = the model's maximum)
-  int max_step_tokens = 256;  // tokens one step processes across all slots (prefill is chunked to fit)
+  int slots = 8;    // sequences in flight at once
+  int context = 0;  // tokens a slot holds, prompt included (0 = the model's maximum)
+  int max_step_tokens =
+      256;  // tokens one step processes across all slots (prefill is chunked to fit)
+};
+
+// Where a decoder's time goes, since it was made.
+struct DecoderStats {
+  uint64_t steps = 0, tokens = 0;  // forward passes; rows they processed (prefill + decode)
+  double seconds = 0;              // inside step()
+  double projection_seconds = 0;   // of which in weight-matrix products (projections, head)
 };
 
 // The next-token logits of one slot (fp32, vocabulary-sized), valid until the next step().
@@ -48,6 +56,7 @@ class Decoder {
   virtual bool pending() const = 0;
   virtual size_t kv_bytes_reserved() const = 0;
   virtual size_t kv_bytes_in_use() const = 0;
+  virtual DecoderStats stats() const = 0;
 };
 
 }  // namespace xops

@@ -2,16 +2,23 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cmath>
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/torch/decode_attention.hpp"
 #include "core/torch/guarded.hpp"
 #include "core/torch/small_gemm.hpp"
 
 namespace xops {
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // y = x W^T (+ b) through small_gemm when a few rows decode on the CPU (fp32 accumulation,
 // fp32 or bf16 weights); an undefined tensor when it does not apply.
@@ -88,11 +95,13 @@ struct Segment {
 
 class TorchDecoder final : public Decoder {
  public:
-  TorchDecoder(const ModelConfig& c, const Weights& w, at::Device dev, at::ScalarType dt, const DecoderOptions& o)
+  TorchDecoder(const ModelConfig& c, const Weights& w, at::Device dev, at::ScalarType dt,
+               const DecoderOptions& o)
       : c_(c), w_(w), dev_(dev), dt_(dt), slots_(static_cast<size_t>(std::max(1, o.slots))) {
     context_ = o.context > 0 ? std::min(o.context, c.max_positions) : c.max_positions;
     max_step_tokens_ = std::max(1, o.max_step_tokens);
-    if (o.slots < 1 || o.slots > 4096) throw usage_error(fmt::format("{} decoder slots; use 1..4096", o.slots));
+    if (o.slots < 1 || o.slots > 4096)
+      throw usage_error(fmt::format("{} decoder slots; use 1..4096", o.slots));
     auto opts = at::TensorOptions().dtype(dt).device(dev);
     // Uninitialised: pages are committed as slots fill them, and only written rows are read.
     for (int i = 0; i < c.n_layer; ++i) {
@@ -122,7 +131,10 @@ class TorchDecoder final : public Decoder {
     return 2 * static_cast<size_t>(c_.n_layer) * static_cast<size_t>(c_.n_kv_head) *
            static_cast<size_t>(c_.head_dim) * at::elementSize(dt_);
   }
-  size_t kv_bytes_reserved() const override { return bytes_per_token() * slots_.size() * static_cast<size_t>(context_); }
+  size_t kv_bytes_reserved() const override {
+    return bytes_per_token() * slots_.size() * static_cast<size_t>(context_);
+  }
+  DecoderStats stats() const override { return stats_; }
   size_t kv_bytes_in_use() const override {
     size_t t = 0;
     for (const auto& s : slots_)
@@ -131,14 +143,18 @@ class TorchDecoder final : public Decoder {
   }
 
   int admit(const std::vector<int32_t>& prompt, int adapter) override {
-    if (prompt.empty()) throw usage_error("a prompt is empty", "give at least one token (e.g. the BOS/EOS id)");
+    if (prompt.empty())
+      throw usage_error("a prompt is empty", "give at least one token (e.g. the BOS/EOS id)");
     if (prompt.size() > static_cast<size_t>(context_))
-      throw usage_error(fmt::format("the prompt has {} tokens; a decoder slot holds {}", prompt.size(), context_),
-                        "shorten the prompt or raise the context");
+      throw usage_error(
+          fmt::format("the prompt has {} tokens; a decoder slot holds {}", prompt.size(), context_),
+          "shorten the prompt or raise the context");
     for (auto id : prompt)
       if (id < 0 || id >= c_.vocab_size)
-        throw usage_error(fmt::format("token id {} is outside the vocabulary (0..{})", id, c_.vocab_size - 1));
-    if (adapter >= 0 && !has_adapter(adapter)) throw usage_error(fmt::format("no adapter with id {}", adapter));
+        throw usage_error(
+            fmt::format("token id {} is outside the vocabulary (0..{})", id, c_.vocab_size - 1));
+    if (adapter >= 0 && !has_adapter(adapter))
+      throw usage_error(fmt::format("no adapter with id {}", adapter));
     for (size_t i = 0; i < slots_.size(); ++i) {
       auto& s = slots_[i];
       if (s.used) continue;
@@ -155,16 +171,22 @@ class TorchDecoder final : public Decoder {
     auto& s = at_slot(slot);
     if (!s.used || s.reading() || s.fed >= 0)
       throw runtime_error(fmt::format("decoder slot {} is not waiting for a token", slot));
-    if (token < 0 || token >= c_.vocab_size) throw usage_error(fmt::format("token id {} is outside the vocabulary", token));
+    if (token < 0 || token >= c_.vocab_size)
+      throw usage_error(fmt::format("token id {} is outside the vocabulary", token));
     if (s.len >= context_)
-      throw usage_error(fmt::format("decoder slot {} is full ({} tokens)", slot, context_), "raise the context");
+      throw usage_error(fmt::format("decoder slot {} is full ({} tokens)", slot, context_),
+                        "raise the context");
     s.fed = token;
   }
 
   void release(int slot) override { at_slot(slot) = Slot{}; }
 
   std::vector<SlotLogits> step() override {
-    return guarded("decoding", [&] { return run_step(); });
+    auto t0 = Clock::now();
+    auto out = guarded("decoding", [&] { return run_step(); });
+    stats_.steps++;
+    stats_.seconds += seconds_since(t0);
+    return out;
   }
 
  private:
@@ -177,8 +199,11 @@ class TorchDecoder final : public Decoder {
 
   bool has_adapter(int id) const {
     for (const auto& L : w_.layers)
-      for (const Proj* p : {&L.qkv, &L.q, &L.k, &L.v, &L.o, &L.fc, &L.fc_out, &L.gate, &L.up, &L.down})
-        if (static_cast<size_t>(id) < p->extra.size() && p->extra[static_cast<size_t>(id)].a.defined()) return true;
+      for (const Proj* p :
+           {&L.qkv, &L.q, &L.k, &L.v, &L.o, &L.fc, &L.fc_out, &L.gate, &L.up, &L.down})
+        if (static_cast<size_t>(id) < p->extra.size() &&
+            p->extra[static_cast<size_t>(id)].a.defined())
+          return true;
     return false;
   }
 
@@ -202,7 +227,8 @@ class TorchDecoder final : public Decoder {
           ids.push_back(s.prompt[s.consumed + static_cast<size_t>(j)]);
           pos.push_back(s.len + j);
         }
-        segs.push_back({static_cast<int>(i), s.len, n, row, s.consumed + static_cast<size_t>(n) == s.prompt.size()});
+        segs.push_back({static_cast<int>(i), s.len, n, row,
+                        s.consumed + static_cast<size_t>(n) == s.prompt.size()});
         row += n;
       } else if (s.fed >= 0) {
         ids.push_back(s.fed);
@@ -217,14 +243,16 @@ class TorchDecoder final : public Decoder {
   std::vector<RowGroup> adapter_groups(const std::vector<Segment>& segs, int64_t N) {
     std::map<int, std::vector<int64_t>> rows;
     for (const auto& g : segs)
-      for (int64_t r = 0; r < g.n; ++r) rows[slots_[static_cast<size_t>(g.slot)].adapter].push_back(g.row + r);
+      for (int64_t r = 0; r < g.n; ++r)
+        rows[slots_[static_cast<size_t>(g.slot)].adapter].push_back(g.row + r);
     std::vector<RowGroup> out;
     for (auto& [adapter, r] : rows) {
       if (adapter < 0) continue;
       RowGroup g;
       g.adapter = adapter;
       if (static_cast<int64_t>(r.size()) != N)
-        g.rows = at::from_blob(r.data(), {static_cast<int64_t>(r.size())}, at::kLong).clone().to(dev_);
+        g.rows =
+            at::from_blob(r.data(), {static_cast<int64_t>(r.size())}, at::kLong).clone().to(dev_);
       out.push_back(std::move(g));
     }
     return out;
@@ -232,7 +260,8 @@ class TorchDecoder final : public Decoder {
 
   // Attention of one slot's new rows against everything its KV memory holds (GQA without
   // copying keys: query heads are grouped under their KV head).
-  at::Tensor attend(size_t li, const Segment& g, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  at::Tensor attend(size_t li, const Segment& g, const at::Tensor& q, const at::Tensor& k,
+                    const at::Tensor& v) {
     const int64_t nh = c_.n_head, nkv = c_.n_kv_head, hd = c_.head_dim, rep = nh / nkv;
     const int64_t S = g.start + g.n;
     auto K = k_[li][g.slot], V = v_[li][g.slot];  // [nkv, ctx, hd]
@@ -241,9 +270,11 @@ class TorchDecoder final : public Decoder {
     auto Ks = K.narrow(1, 0, S), Vs = V.narrow(1, 0, S);
     // q rows [n, nh, hd] -> [nkv, rep * n, hd]: head h = kv * rep + r uses KV head kv.
     auto qs = q.narrow(0, g.row, g.n).permute({1, 0, 2}).reshape({nkv, rep * g.n, hd});
-    auto att = at::bmm(qs, Ks.transpose(1, 2)).mul_(1.0 / std::sqrt(static_cast<double>(hd)));  // [nkv, rep*n, S]
+    auto att = at::bmm(qs, Ks.transpose(1, 2))
+                   .mul_(1.0 / std::sqrt(static_cast<double>(hd)));  // [nkv, rep*n, S]
     if (g.n > 1) {  // causal within the chunk: row i sits at position start + i
-      auto qpos = at::arange(g.start, S, at::TensorOptions().dtype(at::kLong).device(dev_)).view({g.n, 1});
+      auto qpos =
+          at::arange(g.start, S, at::TensorOptions().dtype(at::kLong).device(dev_)).view({g.n, 1});
       auto kpos = at::arange(0, S, at::TensorOptions().dtype(at::kLong).device(dev_)).view({1, S});
       auto blocked = (kpos > qpos).repeat({rep, 1}).unsqueeze(0);  // [1, rep*n, S]
       att.masked_fill_(blocked, -std::numeric_limits<float>::infinity());
@@ -251,6 +282,45 @@ class TorchDecoder final : public Decoder {
     att = at::softmax(att, -1, at::kFloat).to(dt_);
     auto y = at::bmm(att, Vs);  // [nkv, rep*n, hd]
     return y.view({nh, g.n, hd}).transpose(0, 1).reshape({g.n, nh * hd});
+  }
+
+  // Every segment's attention: decode rows through decode_attention (one call for all of
+  // them), prompt chunks through attend().
+  at::Tensor attention(size_t li, const std::vector<Segment>& segs, const at::Tensor& q,
+                       const at::Tensor& k, const at::Tensor& v) {
+    const int64_t N = q.size(0), nh = c_.n_head, nkv = c_.n_kv_head, hd = c_.head_dim;
+    std::vector<DecodeRow> rows;
+    if (dev_.is_cpu() && (dt_ == at::kFloat || dt_ == at::kBFloat16) &&
+        decode_attention_supported())
+      for (const auto& g : segs)
+        if (g.n == 1) rows.push_back({g.slot, g.start, g.row});
+    if (rows.empty()) {
+      std::vector<at::Tensor> ys;
+      for (const auto& g : segs) ys.push_back(attend(li, g, q, k, v));
+      return ys.size() == 1 ? ys[0] : at::cat(ys, 0);
+    }
+    // Rows of [N, heads, hd] views with unit strides inside a row (GPT-2's split qkv is one).
+    auto rows_of = [&](const at::Tensor& t) {
+      auto f = t.to(at::kFloat);
+      return f.stride(2) == 1 && f.stride(1) == hd ? f : f.contiguous();
+    };
+    auto qf = rows_of(q), kf = rows_of(k), vf = rows_of(v);
+    auto y = at::empty({N, nh * hd}, at::kFloat);
+    for (const auto& g : segs)
+      if (g.n > 1) y.narrow(0, g.row, g.n).copy_(attend(li, g, q, k, v));
+    DecodeAttention a;
+    a.n_head = static_cast<int>(nh);
+    a.n_kv = static_cast<int>(nkv);
+    a.head_dim = static_cast<int>(hd);
+    a.context = context_;
+    a.bf16 = dt_ == at::kBFloat16;
+    a.k_cache = k_[li].data_ptr();
+    a.v_cache = v_[li].data_ptr();
+    a.q = qf.data_ptr<float>(), a.k = kf.data_ptr<float>(), a.v = vf.data_ptr<float>();
+    a.q_stride = qf.stride(0), a.k_stride = kf.stride(0), a.v_stride = vf.stride(0);
+    a.y = y.data_ptr<float>();
+    decode_attention(a, rows, at::get_num_threads());
+    return dt_ == at::kFloat ? y : y.to(dt_);
   }
 
   std::vector<SlotLogits> run_step() {
@@ -263,6 +333,13 @@ class TorchDecoder final : public Decoder {
     auto idt = at::from_blob(ids.data(), {N}, at::kLong).clone().to(dev_);
     auto pst = at::from_blob(pos.data(), {N}, at::kLong).clone().to(dev_);
     auto groups = adapter_groups(segs, N);
+    stats_.tokens += static_cast<uint64_t>(N);
+    auto P = [&](const Proj& p, const at::Tensor& h) {
+      auto t0 = Clock::now();
+      auto y = project(p, h, groups);
+      stats_.projection_seconds += seconds_since(t0);
+      return y;
+    };
     const int64_t nh = c_.n_head, nkv = c_.n_kv_head, hd = c_.head_dim;
 
     auto x = at::embedding(w_.wte, idt);  // [N, D]
@@ -270,18 +347,18 @@ class TorchDecoder final : public Decoder {
     at::Tensor cos, sin;
     if (c_.arch == Arch::Llama) {
       std::tie(cos, sin) = rope_tables(c_, pst, dt_);  // [N, hd]
-      cos = cos.unsqueeze(1), sin = sin.unsqueeze(1);   // [N, 1, hd]
+      cos = cos.unsqueeze(1), sin = sin.unsqueeze(1);  // [N, 1, hd]
     }
     for (size_t li = 0; li < w_.layers.size(); ++li) {
       const auto& L = w_.layers[li];
       at::Tensor h, q, k, v;
       if (c_.arch == Arch::Gpt2) {
         h = at::layer_norm(x, {c_.d_model}, L.norm1_w, L.norm1_b, c_.norm_eps);
-        auto qkv = project(L.qkv, h, groups).split(c_.d_model, -1);
+        auto qkv = P(L.qkv, h).split(c_.d_model, -1);
         q = qkv[0], k = qkv[1], v = qkv[2];
       } else {
         h = rms_norm(x, L.norm1_w, c_.norm_eps);
-        q = project(L.q, h, groups), k = project(L.k, h, groups), v = project(L.v, h, groups);
+        q = P(L.q, h), k = P(L.k, h), v = P(L.v, h);
       }
       q = q.reshape({N, nh, hd});
       k = k.reshape({N, nkv, hd});
@@ -290,16 +367,14 @@ class TorchDecoder final : public Decoder {
         q = q * cos + rotate_half(q) * sin;
         k = k * cos + rotate_half(k) * sin;
       }
-      std::vector<at::Tensor> ys;
-      for (const auto& g : segs) ys.push_back(attend(li, g, q, k, v));
-      auto y = ys.size() == 1 ? ys[0] : at::cat(ys, 0);
-      x = x + project(L.o, y, groups);
+      auto y = attention(li, segs, q, k, v);
+      x = x + P(L.o, y);
       if (c_.arch == Arch::Gpt2) {
         h = at::layer_norm(x, {c_.d_model}, L.norm2_w, L.norm2_b, c_.norm_eps);
-        x = x + project(L.fc_out, at::gelu(project(L.fc, h, groups), "tanh"), groups);
+        x = x + P(L.fc_out, at::gelu(P(L.fc, h), "tanh"));
       } else {
         h = rms_norm(x, L.norm2_w, c_.norm_eps);
-        x = x + project(L.down, at::silu(project(L.gate, h, groups)) * project(L.up, h, groups), groups);
+        x = x + P(L.down, at::silu(P(L.gate, h)) * P(L.up, h));
       }
     }
     // Only the last row of a slot that finished its prompt (or decoded) needs the head.
@@ -307,11 +382,17 @@ class TorchDecoder final : public Decoder {
     for (const auto& g : segs)
       if (g.wants_logits) last.push_back(g.row + g.n - 1);
     if (!last.empty()) {
-      auto rows = x.index_select(0, at::from_blob(last.data(), {static_cast<int64_t>(last.size())}, at::kLong).clone().to(dev_));
-      rows = c_.arch == Arch::Gpt2 ? at::layer_norm(rows, {c_.d_model}, w_.norm_w, w_.norm_b, c_.norm_eps)
-                                   : rms_norm(rows, w_.norm_w, c_.norm_eps);
+      auto rows = x.index_select(
+          0, at::from_blob(last.data(), {static_cast<int64_t>(last.size())}, at::kLong)
+                 .clone()
+                 .to(dev_));
+      rows = c_.arch == Arch::Gpt2
+                 ? at::layer_norm(rows, {c_.d_model}, w_.norm_w, w_.norm_b, c_.norm_eps)
+                 : rms_norm(rows, w_.norm_w, c_.norm_eps);
+      auto t0 = Clock::now();
       logits_ = small_linear(w_.lm_head.defined() ? w_.lm_head : w_.wte, false, at::Tensor(), rows);
       if (!logits_.defined()) logits_ = lm_logits(c_, w_, rows);
+      stats_.projection_seconds += seconds_since(t0);
       logits_ = logits_.to(at::kFloat).to(at::kCPU).contiguous();
     }
     size_t li = 0;
@@ -319,8 +400,10 @@ class TorchDecoder final : public Decoder {
     for (const auto& g : segs) {
       auto& s = slots_[static_cast<size_t>(g.slot)];
       s.len += g.n;
-      if (s.reading()) s.consumed += static_cast<size_t>(g.n);
-      else s.fed = -1;
+      if (s.reading())
+        s.consumed += static_cast<size_t>(g.n);
+      else
+        s.fed = -1;
       if (g.wants_logits) out.push_back({g.slot, logits_.data_ptr<float>() + (li++) * V});
     }
     return out;
@@ -334,13 +417,14 @@ class TorchDecoder final : public Decoder {
   int context_ = 0;
   int64_t max_step_tokens_ = 256;
   std::vector<at::Tensor> k_, v_;  // per layer [slots, n_kv, context, head_dim]
-  at::Tensor logits_;              // the last step's [ready, vocab] fp32 on the CPU
+  DecoderStats stats_;
+  at::Tensor logits_;  // the last step's [ready, vocab] fp32 on the CPU
 };
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_torch_decoder(const ModelConfig& c, const Weights& w, at::Device dev, at::ScalarType dt,
-                                            const DecoderOptions& opts) {
+std::unique_ptr<Decoder> make_torch_decoder(const ModelConfig& c, const Weights& w, at::Device dev,
+                                            at::ScalarType dt, const DecoderOptions& opts) {
   return guarded("creating the decoder", [&]() -> std::unique_ptr<Decoder> {
     return std::make_unique<TorchDecoder>(c, w, dev, dt, opts);
   });

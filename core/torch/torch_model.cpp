@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "core/error.hpp"
@@ -48,7 +49,9 @@ void configure_threads(int threads) {
 }
 
 TorchModel::TorchModel(ModelConfig cfg, Weights w, Tokenizer tok, at::Device dev, at::ScalarType dt)
-    : cfg_(std::move(cfg)), w_(std::move(w)), tok_(std::move(tok)), dev_(dev), dt_(dt) {}
+    : cfg_(std::move(cfg)), w_(std::move(w)), tok_(std::move(tok)), dev_(dev), dt_(dt) {
+  to_inference_layout(cfg_, w_);
+}
 
 std::unique_ptr<TorchModel> TorchModel::load(const std::filesystem::path& dir, const LoadOptions& opts) {
   configure_threads(opts.threads);
@@ -162,8 +165,11 @@ void TorchModel::save(const std::filesystem::path& dir) const {
   auto& self = const_cast<TorchModel&>(*this);
   std::vector<at::Tensor> keep;  // contiguous CPU copies alive until written
   std::vector<TensorToWrite> tensors;
+  std::set<const at::Tensor*> transposed;
+  for (auto& [name, p] : named_projections(cfg_, self.w_))
+    if (p->from_conv1d) transposed.insert(&p->w);
   for (auto& [name, t] : named_tensors(cfg_, self.w_)) {
-    auto cpu = t->detach().to(at::kCPU).contiguous();
+    auto cpu = (transposed.count(t) ? t->t() : *t).detach().to(at::kCPU).contiguous();
     keep.push_back(cpu);
     DType d = cpu.scalar_type() == at::kFloat ? DType::F32 : cpu.scalar_type() == at::kBFloat16 ? DType::BF16 : DType::F16;
     tensors.push_back({name, d, cpu.sizes().vec(), cpu.data_ptr(), static_cast<size_t>(cpu.nbytes())});

@@ -97,6 +97,16 @@ std::vector<std::pair<std::string, Proj*>> named_projections(const ModelConfig& 
   return out;
 }
 
+void to_inference_layout(const ModelConfig& c, Weights& w) {
+  at::NoGradGuard no_grad;
+  for (auto& [name, p] : named_projections(c, w))
+    if (p->conv1d) {
+      p->w = p->w.t().contiguous();
+      p->conv1d = false;
+      p->from_conv1d = true;
+    }
+}
+
 namespace {
 
 // Shapes every tensor must have, by name (so a wrong checkpoint fails with a clear message).

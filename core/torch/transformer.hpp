@@ -18,7 +18,8 @@ class Checkpoint;
 // An optional LoRA pair adds scale * B(A(dropout(x))).
 struct Proj {
   at::Tensor w, b;
-  bool conv1d = false;
+  bool conv1d = false;       // w is [in, out] (GPT-2's Conv1D, as trained and saved)
+  bool from_conv1d = false;  // w was Conv1D on disk and is held as [out, in] for inference
   at::Tensor lora_a, lora_b;  // [r, in], [out, r] (PEFT layout for both families)
   double lora_scale = 0.0;
   double lora_dropout = 0.0;
@@ -51,6 +52,9 @@ struct Weights {
 // Every tensor with its Hugging Face name (the checkpoint's spelling).
 std::vector<std::pair<std::string, at::Tensor*>> named_tensors(const ModelConfig& c, Weights& w);
 std::vector<std::pair<std::string, Proj*>> named_projections(const ModelConfig& c, Weights& w);
+// Holds Conv1D weights as [out, in] (one transposed copy each), so that decode reads every
+// weight row contiguously; save() writes them back in the Conv1D layout.
+void to_inference_layout(const ModelConfig& c, Weights& w);
 
 // zero_copy: CPU tensors whose dtype matches become read-only views of the mapped file (kept
 // alive by the tensors), so loading costs no copy and frozen weights no second resident copy.
