@@ -22,7 +22,7 @@ double seconds_since(Clock::time_point t) {
 
 // y = x W^T (+ b) through small_gemm when a few rows decode on the CPU (fp32 accumulation,
 // fp32 or bf16 weights); an undefined tensor when it does not apply.
-at::Tensor small_linear(const at::Tensor& w, bool kn, const at::Tensor& b, const at::Tensor& x) {
+at::Tensor small_linear(const at::Tensor& w, const at::Tensor& b, const at::Tensor& x) {
   if (!x.is_cpu() || x.dim() != 2 || x.size(0) > kSmallGemmMaxRows || !w.is_contiguous()) return {};
   if (w.scalar_type() != at::kFloat && w.scalar_type() != at::kBFloat16) return {};
   if (w.scalar_type() == at::kBFloat16 && x.size(0) > 8) return {};
@@ -32,10 +32,9 @@ at::Tensor small_linear(const at::Tensor& w, bool kn, const at::Tensor& b, const
   g.x = xf.data_ptr<float>();
   g.M = static_cast<int>(x.size(0));
   g.K = static_cast<int>(x.size(1));
-  g.N = static_cast<int>(kn ? w.size(1) : w.size(0));
+  g.N = static_cast<int>(w.size(0));
   g.w = w.data_ptr();
   g.w_bf16 = w.scalar_type() == at::kBFloat16;
-  g.w_kn = kn;
   g.bias = bf.defined() ? bf.data_ptr<float>() : nullptr;
   if (!small_gemm_supported(g)) return {};
   auto y = at::empty({g.M, g.N}, at::kFloat);
@@ -47,7 +46,7 @@ at::Tensor small_linear(const at::Tensor& w, bool kn, const at::Tensor& b, const
 }  // namespace
 
 at::Tensor project(const Proj& p, const at::Tensor& x, const std::vector<RowGroup>& groups) {
-  at::Tensor y = small_linear(p.w, p.conv1d, p.b, x);
+  at::Tensor y = p.conv1d ? at::Tensor() : small_linear(p.w, p.b, x);
   if (y.defined()) {
   } else if (x.size(0) == 1) {
     auto v = x.view({-1});
@@ -390,7 +389,7 @@ class TorchDecoder final : public Decoder {
                  ? at::layer_norm(rows, {c_.d_model}, w_.norm_w, w_.norm_b, c_.norm_eps)
                  : rms_norm(rows, w_.norm_w, c_.norm_eps);
       auto t0 = Clock::now();
-      logits_ = small_linear(w_.lm_head.defined() ? w_.lm_head : w_.wte, false, at::Tensor(), rows);
+      logits_ = small_linear(w_.lm_head.defined() ? w_.lm_head : w_.wte, at::Tensor(), rows);
       if (!logits_.defined()) logits_ = lm_logits(c_, w_, rows);
       stats_.projection_seconds += seconds_since(t0);
       logits_ = logits_.to(at::kFloat).to(at::kCPU).contiguous();

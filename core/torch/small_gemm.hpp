@@ -1,5 +1,6 @@
 #pragma once
-// Decode-time projections: y = x W^T (+ b) for a handful of rows (M <= 8), where LibTorch
+// Decode-time projections: y = x W^T (+ b) for a few rows (decode) or a prompt chunk (fp32
+// prefill), where LibTorch
 // 1.13 on the CPU is slow — `linear` runs a GEMM built for big M, `mv` does not thread well,
 // and its bf16 kernels run at a tenth of fp32 speed. Decode reads every weight once per
 // step, so the job is to stream W from memory at full bandwidth and do every row's FMAs
@@ -13,17 +14,16 @@ namespace xops {
 struct SmallGemm {
   const float* x = nullptr;  // [M, K] fp32, row-major
   int M = 0, K = 0, N = 0;
-  const void* w = nullptr;  // fp32 or bf16 (uint16 bit patterns), row-major
+  const void* w = nullptr;  // [N, K] (nn.Linear's layout), fp32 or bf16 bit patterns
   bool w_bf16 = false;
-  bool w_kn = false;            // true: W is [K, N] (GPT-2's Conv1D); false: [N, K] (nn.Linear)
   const float* bias = nullptr;  // [N] fp32 or null
   float* y = nullptr;           // [M, N] fp32
 };
 
 constexpr int kSmallGemmMaxRows = 4096;
 
-// Whether small_gemm can take this shape on this CPU (AVX-512F, M <= 8, N % 64 == 0 for the
-// [K, N] layout). When false the caller uses LibTorch.
+// Whether small_gemm can take this on this CPU (AVX-512F/BW/VL). When false the caller uses
+// LibTorch.
 bool small_gemm_supported(const SmallGemm& g);
 void small_gemm(const SmallGemm& g, int threads);
 
