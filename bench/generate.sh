@@ -1,27 +1,83 @@
 #!/usr/bin/env bash
-# Decode/prefill throughput of xops beside PyTorch (Python) on the same small GPT
-# (../shared/peers/torch_gpt_train.py: 4 layers, d_model 128, 4 heads, ctx 128, byte vocab),
-# and GPT-2 tokenizer encode speed on austen.txt.
+# Prefill and decode of xops beside llama.cpp on the same weights, alternating runs in one
+# invocation. Models: a random GPT-2-small-shaped one (12 x 768, vocab 50257) and a
+# Llama-shaped one (12 x 768, GQA 12/4, SwiGLU 2048), made in HF layout by
+# xops_bench_generate and converted to GGUF (F32 and F16) by bench/hf_to_gguf.py.
+#
+#   LLAMA_BENCH=/path/to/llama-bench bench/generate.sh      (recipe: bench/README.md)
+#
+# Without LLAMA_BENCH only xops's figures print. THREADS (2), ROUNDS (2), NEW (128),
+# MODELS ("gpt2 llama"), DTYPES ("fp32 bf16"), COMPETITOR=1 adds a round with one CPU-bound
+# process running beside both engines. Prints the load average: figures taken at load > 1
+# are noise on a shared machine.
 source "$(dirname "$0")/common.sh"
 SHARED="${SHARED:-$ROOT/../shared}"
 THREADS="${THREADS:-2}"
+ROUNDS="${ROUNDS:-2}"
+NEW="${NEW:-128}"
+PROMPT=128
+SLOTS=8
+MODELS="${MODELS:-gpt2 llama}"
+DTYPES="${DTYPES:-fp32 bf16}"
+WORK="${BENCH_DIR:-/tmp/xops-bench-generate}"
 BENCH="$ROOT/build/xops_bench_generate"
+LLAMA_BENCH="${LLAMA_BENCH:-}"
 [ -x "$BENCH" ] || "$ROOT/scripts/setup.sh"
-/usr/bin/python3 -c 'import torch' 2>/dev/null || "$ROOT/scripts/setup.sh" --bench
-x=$("$BENCH" "$SHARED/data/austen.txt" "$SHARED/golden/tokenizer" 4 128 4 128 "$THREADS")
-p=$(/usr/bin/python3 "$SHARED/peers/torch_gpt_train.py" --text "$SHARED/data/austen.txt" --layers 4 \
-    --d-model 128 --heads 4 --ctx 128 --batch 16 --steps 3 --warmup 1 --threads "$THREADS" --json)
+mkdir -p "$WORK"
+
+load() { cut -d' ' -f1 /proc/loadavg; }
 machine
-python3 - "$x" "$p" <<'PY'
-import json, sys
-x, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"model: {x['model']['layers']} layers, d_model {x['model']['d_model']}, ctx {x['model']['ctx']}, "
-      f"{x['model']['params']:,} params, {x['model']['threads']} threads, fp32")
-print(f"xops prefill (127 tokens, batch 1):      {x['prefill']['tokens_per_s']:10.0f} tokens/s")
-print(f"xops decode  (KV cache, batch 1):        {x['decode_batch1']['tokens_per_s']:10.0f} tokens/s")
-print(f"xops decode  (KV cache, batch 8):        {x['decode_batch8']['tokens_per_s']:10.0f} tokens/s")
-print(f"peer greedy loop ({p['peer']}, no cache): {p['generate_tokens_per_s']:10.0f} tokens/s")
-print(f"ratio decode batch 1, xops / peer:       {x['decode_batch1']['tokens_per_s'] / p['generate_tokens_per_s']:10.2f}x")
-t = x['tokenizer']
-print(f"tokenizer encode (GPT-2 BPE, austen.txt {t['bytes']/1e6:.1f} MB -> {t['tokens']:,} tokens): {t['mb_per_s']:.1f} MB/s")
-PY
+echo "threads: $THREADS, prompt $PROMPT tokens, $NEW new tokens, $SLOTS slots for batched decode, $ROUNDS rounds"
+echo "load average at start: $(load)"
+
+for m in $MODELS gpt2-1l; do
+  arch=${m%-1l}; layers=12; [ "$m" = gpt2-1l ] && layers=1
+  [ -f "$WORK/$m/model.safetensors" ] || "$BENCH" make "$WORK/$m" "$arch" "$SHARED/golden/tokenizer" "$layers" >/dev/null
+done
+if [ -n "$LLAMA_BENCH" ]; then
+  export GGUF_PY="${GGUF_PY:-$(dirname "$LLAMA_BENCH")/../../gguf-py}"
+  /usr/bin/python3 -c 'import numpy' 2>/dev/null || { echo "generate.sh: needs python3-numpy" >&2; exit 1; }
+  for m in $MODELS; do
+    for f in f32 f16; do
+      [ -f "$WORK/$m-$f.gguf" ] || /usr/bin/python3 "$ROOT/bench/hf_to_gguf.py" "$WORK/$m" "$WORK/$m-$f.gguf" "$f" \
+        "$SHARED/golden/models/gpt2-tiny/model.gguf"
+    done
+  done
+fi
+
+results="$WORK/results.jsonl"
+: >"$results"
+ours() {  # model dtype round competitor
+  local j
+  j=$("$BENCH" run "$WORK/$1" "$THREADS" "$2" "$PROMPT" "$NEW" "$SLOTS")
+  echo "{\"engine\":\"xops\",\"model\":\"$1\",\"dtype\":\"$2\",\"round\":$3,\"competitor\":$4,\"load\":$(load),\"r\":$j}" >>"$results"
+}
+peer() {  # model dtype round competitor
+  local f=f32 pp tg
+  [ "$2" = bf16 ] && f=f16
+  # Prefill of the 128-token prompt; then 128 tokens decoded after it (depth 128), as ours.
+  pp=$("$LLAMA_BENCH" -m "$WORK/$1-$f.gguf" -t "$THREADS" -p "$PROMPT" -n 0 -r 2 -o json 2>/dev/null | tr -d '\n')
+  tg=$("$LLAMA_BENCH" -m "$WORK/$1-$f.gguf" -t "$THREADS" -p 0 -n "$NEW" -d "$PROMPT" -r 2 -o json 2>/dev/null | tr -d '\n')
+  echo "{\"engine\":\"llama.cpp\",\"model\":\"$1\",\"dtype\":\"$2\",\"round\":$3,\"competitor\":$4,\"load\":$(load),\"pp\":$pp,\"tg\":$tg}" >>"$results"
+}
+round() {  # round competitor
+  for m in $MODELS; do
+    for d in $DTYPES; do
+      [ -n "$LLAMA_BENCH" ] && peer "$m" "$d" "$1" "$2"
+      ours "$m" "$d" "$1" "$2"
+    done
+  done
+}
+for r in $(seq 1 "$ROUNDS"); do round "$r" 0; done
+if [ "${COMPETITOR:-0}" = 1 ]; then
+  /usr/bin/python3 -c 'while True: pass' &
+  spin=$!
+  trap 'kill $spin 2>/dev/null' EXIT
+  NEW=64 DTYPES=fp32 round 1 1
+  kill $spin
+fi
+# The per-step overhead outside the projections, on a 1-layer model.
+"$BENCH" run "$WORK/gpt2-1l" "$THREADS" fp32 "$PROMPT" "$NEW" 1 >"$WORK/one-layer.json"
+echo "load average at end: $(load)"
+
+/usr/bin/python3 "$ROOT/bench/generate_report.py" "$results" "$WORK/one-layer.json"

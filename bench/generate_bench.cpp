@@ -4,8 +4,10 @@
 //   run DIR THREADS DTYPE PROMPT NEW SLOTS       prefill, decode and SLOTS-together decode
 //       through the generation loop; prints JSON
 //   tokenize TEXT TOKENIZER_DIR                  encode speed
+//   agree DIR THREADS NEW                        bf16 against fp32: greedy tokens in common
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -113,6 +115,47 @@ int run(const std::string& dir, int threads, const std::string& dtype, int promp
   return 0;
 }
 
+// bf16 against fp32 on the same weights: greedy tokens in common from the start (of NEW),
+// and the worst |logit difference| at the first step relative to the fp32 logits' spread.
+int agree(const std::string& dir, int threads, int gen) {
+  LoadOptions lo;
+  lo.device = "cpu";
+  lo.threads = threads;
+  auto f32 = engine().load(dir, lo);
+  lo.dtype = "bf16";
+  auto b16 = engine().load(dir, lo);
+  SamplingOptions o;
+  o.stop_at_eos = false;
+  o.max_tokens = gen;
+  nlohmann::json out = nlohmann::json::array();
+  for (const char* text :
+       {"It is a truth universally acknowledged, that a single man in possession",
+        "The capital of France is", "def fibonacci(n):\n    "}) {
+    auto ids = f32->tokenizer().encode(text);
+    std::vector<float> first32, first16;
+    auto keep = [](std::vector<float>& v) {
+      return [&v](size_t, size_t step, const float* row, size_t V) {
+        if (step == 0) v.assign(row, row + V);
+      };
+    };
+    auto a = generate(*f32, {ids}, o, {}, keep(first32))[0];
+    auto b = generate(*b16, {ids}, o, {}, keep(first16))[0];
+    size_t same = 0;
+    while (same < a.ids.size() && same < b.ids.size() && a.ids[same] == b.ids[same]) ++same;
+    double worst = 0;
+    for (size_t i = 0; i < first32.size(); ++i)
+      worst = std::max(worst, double(std::fabs(first32[i] - first16[i])));
+    auto [lo_it, hi_it] = std::minmax_element(first32.begin(), first32.end());
+    out.push_back({{"prompt", text},
+                   {"same_greedy_tokens", same},
+                   {"of", a.ids.size()},
+                   {"step0_worst_logit_diff", worst},
+                   {"step0_logit_spread", *hi_it - *lo_it}});
+  }
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
 int tokenize(const std::string& text_path, const std::string& tok_dir) {
   std::string text = read_file(text_path);
   auto gpt2 = Tokenizer::load(tok_dir);
@@ -138,10 +181,12 @@ int main(int argc, char** argv) {
     return run(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atoi(argv[6]),
                std::atoi(argv[7]));
   if (cmd == "tokenize" && argc >= 4) return tokenize(argv[2], argv[3]);
+  if (cmd == "agree" && argc >= 5) return agree(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
   std::fprintf(stderr,
                "usage: %s make DIR gpt2|llama TOKENIZER_DIR [LAYERS]\n"
                "       %s run DIR THREADS DTYPE PROMPT NEW SLOTS\n"
-               "       %s tokenize TEXT TOKENIZER_DIR\n",
-               argv[0], argv[0], argv[0]);
+               "       %s tokenize TEXT TOKENIZER_DIR\n"
+               "       %s agree DIR THREADS NEW\n",
+               argv[0], argv[0], argv[0], argv[0]);
   return 2;
 }

@@ -25,7 +25,7 @@ double seconds_since(Clock::time_point t) {
 at::Tensor small_linear(const at::Tensor& w, const at::Tensor& b, const at::Tensor& x) {
   if (!x.is_cpu() || x.dim() != 2 || x.size(0) > kSmallGemmMaxRows || !w.is_contiguous()) return {};
   if (w.scalar_type() != at::kFloat && w.scalar_type() != at::kBFloat16) return {};
-  if (w.scalar_type() == at::kBFloat16 && x.size(0) > 8) return {};
+  if (w.scalar_type() == at::kBFloat16 && x.size(0) > 8) return {};  // its oneDNN GEMM is faster there
   auto xf = x.to(at::kFloat).contiguous();
   auto bf = b.defined() ? b.to(at::kFloat).contiguous() : at::Tensor();
   SmallGemm g;
