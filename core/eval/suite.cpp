@@ -32,6 +32,12 @@ nlohmann::json to_json(const YAML::Node& n) {
       const auto& s = n.Scalar();
       if (n.Tag() == "!") return s;  // quoted in the YAML: keep it a string
       if (s == "true" || s == "false") return s == "true";
+      try {  // integers stay integers: a provider's max_tokens: 128 is sent as 128, not 128.0
+        size_t used = 0;
+        long long i = std::stoll(s, &used, 10);
+        if (used == s.size()) return i;
+      } catch (...) {
+      }
       try {
         size_t used = 0;
         double d = std::stod(s, &used);
