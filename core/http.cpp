@@ -15,3 +15,22 @@ Client& client() {
 }
 
 }  // namespace xops::http
+
+#include "core/http_server.hpp"
+
+namespace xops::http {
+
+std::unique_ptr<Server> make_server(const ServerOptions& o, Handler h) {
+  std::string failure;
+  auto create = reinterpret_cast<decltype(&xops_http_server_create)>(
+      load_plugin_symbol("libxops_http.so", "XOPS_HTTP_LIB", "xops_http_server_create", &failure));
+  if (!create)
+    throw runtime_error("cannot load the HTTP server: " + failure,
+                        "keep libxops_http.so beside the xops binary (or set XOPS_HTTP_LIB)");
+  std::string error;
+  std::unique_ptr<Server> s(create(kHttpServerAbi, &o, &h, &error));
+  if (!s) throw runtime_error(error.empty() ? "cannot start the HTTP server" : error);
+  return s;
+}
+
+}  // namespace xops::http

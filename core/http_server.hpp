@@ -1,0 +1,58 @@
+#pragma once
+// A small HTTP server interface for `xops serve`. cpp-httplib lives in libxops_http.so
+// (dlopen'ed on first use), so the main binary stays light; this header names no httplib type.
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace xops::http {
+
+struct ServerRequest {
+  std::string method, path, body, remote_addr;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+// `write` sends one chunk; false once the client has gone.
+using ChunkWriter = std::function<bool(const std::string&)>;
+
+struct ServerReply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::map<std::string, std::string> headers;
+  std::string body;
+  // Set: the body is streamed (chunked): called on the connection's thread until it returns
+  // false; it writes through the writer and returns whether more is to come.
+  std::function<bool(const ChunkWriter&)> stream;
+};
+
+using Handler = std::function<ServerReply(const ServerRequest&)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;             // 0: an ephemeral port (see Server::port)
+  int threads = 64;            // connections served at once (each open stream holds one)
+  size_t max_body = 1u << 20;  // a larger request body gets 413
+  int read_timeout_s = 30;
+};
+
+class Server {
+ public:
+  virtual ~Server() = default;
+  virtual int port() const = 0;  // the bound port
+  virtual void run() = 0;        // serves until stop(); returns once in-flight replies end
+  virtual void stop() = 0;       // stops accepting; safe from any thread
+};
+
+inline constexpr int kHttpServerAbi = 1;
+// Binds (throws Error with the reason when the address is taken or invalid).
+std::unique_ptr<Server> make_server(const ServerOptions& o, Handler h);
+
+}  // namespace xops::http
+
+extern "C" xops::http::Server* xops_http_server_create(int abi, const xops::http::ServerOptions* o,
+                                                       xops::http::Handler* h, std::string* error);
