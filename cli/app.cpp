@@ -142,6 +142,7 @@ void add_examples(CLI::App& app) {
       {"promote show", "xops promote show mymodel#prod"},
       {"promote diff", "xops promote diff greeting@v1.0.0 greeting#prod\n  xops promote diff mymodel@v0.0.1 mymodel@latest   # changed files, config lines"},
       {"generate", "xops generate models/tiny \"Once upon a time\" -n 32\n  echo hi | xops generate models/tiny --json -t 0.7 --seed 1\n  xops generate models/tiny --batch prompts.jsonl > out.jsonl"},
+      {"serve", "xops serve models/tiny --port 8080\n  xops serve chat#prod --adapter support=support-lora#prod --max-batch 16\n  curl -s localhost:8080/v1/completions -d '{\"prompt\": \"Hello\", \"max_tokens\": 8, \"temperature\": 0}'"},
       {"config", "xops config\n  xops --json config"},
       {"help", "xops help track run"},
   };
@@ -240,6 +241,7 @@ int run(int argc, char** argv) {
   commands::register_eval(app, ctx);
   commands::register_promote(app, ctx);
   commands::register_generate(app, ctx);
+  commands::register_serve(app, ctx);
   commands::register_config(app, ctx);
   auto help_words = std::make_shared<std::vector<std::string>>();
   auto* help = app.add_subcommand("help", "Show the help of a command: xops help [COMMAND...]");

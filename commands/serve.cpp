@@ -1,0 +1,188 @@
+// `xops serve REF`: an OpenAI-compatible server on the step-level decoder.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "cli/context.hpp"
+#include "commands/commands.hpp"
+#include "core/engine/engine.hpp"
+#include "core/error.hpp"
+#include "core/http_server.hpp"
+#include "core/model/model_ref.hpp"
+#include "core/serve/openai_api.hpp"
+#include "core/serve/scheduler.hpp"
+#include "core/util/interrupt.hpp"
+#include "core/workspace.hpp"
+
+namespace xops::commands {
+
+namespace {
+
+struct ServeFlags {
+  std::string ref;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string api_key_env;
+  bool insecure = false;
+  std::vector<std::string> adapters;  // NAME=REF
+  std::string name;
+  int max_batch = 8;
+  int max_queue = 64;
+  int ctx = 0;
+  int max_step_tokens = 256;
+  double timeout_s = 600;
+  int http_threads = 64;
+  size_t max_body = 1u << 20;
+};
+
+bool loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+const Workspace* maybe_workspace(cli::Context& ctx) {
+  if (!Workspace::find_root(std::filesystem::current_path())) return nullptr;
+  return &ctx.workspace();
+}
+
+int run_serve(cli::Context& ctx, const ServeFlags& f) {
+  auto& out = ctx.out();
+  ApiOptions ao;
+  if (!f.api_key_env.empty()) {
+    const char* k = std::getenv(f.api_key_env.c_str());
+    if (!k || !*k)
+      throw usage_error(
+          fmt::format("--api-key-env {}: the variable is not set or empty", f.api_key_env),
+          "export the key in that variable first");
+    ao.api_key = k;
+  }
+  if (!loopback(f.host) && ao.api_key.empty() && !f.insecure)
+    throw usage_error(
+        fmt::format("refusing to serve on {} without an API key", f.host),
+        "pass --api-key-env VAR (clients send 'Authorization: Bearer KEY'), or --insecure");
+  auto dir = resolve_model_ref(f.ref, maybe_workspace(ctx));
+  std::vector<std::pair<std::string, std::filesystem::path>> adapter_dirs;
+  for (const auto& a : f.adapters) {
+    auto eq = a.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == a.size() || a.find(':') < eq)
+      throw usage_error(fmt::format("--adapter '{}': expected NAME=REF", a),
+                        "e.g. --adapter support=runs/lora-1/adapter");
+    adapter_dirs.emplace_back(a.substr(0, eq),
+                              resolve_model_ref(a.substr(eq + 1), maybe_workspace(ctx)));
+  }
+  ao.model_id = !f.name.empty() ? f.name
+                : std::filesystem::is_directory(f.ref)
+                    ? std::filesystem::path(f.ref).lexically_normal().filename().string()
+                    : f.ref.substr(0, f.ref.find_first_of("@#"));
+  if (ao.model_id.empty()) ao.model_id = "model";
+  ao.version = f.ref;
+  ao.timeout_s = f.timeout_s;
+
+  // Listen first (so /health says 503 while the model loads), then load.
+  OpenAiApi api(ao);
+  http::ServerOptions so;
+  so.host = f.host;
+  so.port = f.port;
+  so.threads = f.http_threads;
+  so.max_body = f.max_body;
+  auto server =
+      http::make_server(so, [&api](const http::ServerRequest& r) { return api.handle(r); });
+  std::thread http([&] { server->run(); });
+  struct Join {
+    http::Server& s;
+    std::thread& t;
+    ~Join() {
+      s.stop();
+      if (t.joinable()) t.join();
+    }
+  } join{*server, http};
+  const std::string url = fmt::format(
+      "http://{}:{}", f.host.find(':') != std::string::npos ? "[" + f.host + "]" : f.host,
+      server->port());
+  out.line(fmt::format("listening on {}", url));
+  std::fflush(stdout);
+
+  const auto& s = ctx.settings();
+  LoadOptions lo;
+  lo.device = s.get("device").value;
+  lo.dtype = s.get("dtype").value;
+  lo.threads = s.get_int("threads");
+  auto model = engine().load(dir, lo);
+  for (const auto& [name, adir] : adapter_dirs) ao.adapters[name] = model->add_adapter(adir);
+  SchedulerOptions sc;
+  sc.slots = f.max_batch;
+  sc.context = f.ctx;
+  sc.max_queue = f.max_queue;
+  sc.max_step_tokens = f.max_step_tokens;
+  Scheduler scheduler(*model, sc);
+  api.set_adapters(ao.adapters);
+  api.attach(*model, scheduler);
+  out.info(fmt::format(
+      "serving {} ({} on {} as {}, {} slots of {} tokens{}) at {}/v1", ao.model_id,
+      model->config().arch_name(), model->device(), model->dtype(), f.max_batch,
+      scheduler.context(),
+      ao.adapters.empty() ? "" : fmt::format(", adapters: {}", fmt::join(f.adapters, " ")), url));
+  while (!interrupt::requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, exit 0.
+  out.info("stopping: finishing requests in flight");
+  server->stop();
+  if (http.joinable()) http.join();
+  scheduler.drain();
+  interrupt::reset();
+  return 0;
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app, cli::Context& ctx) {
+  auto f = std::make_shared<ServeFlags>();
+  auto* sub = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
+  sub->add_option("ref", f->ref, "Model: a directory, an artifact, or a registry ref (NAME#prod)")
+      ->required();
+  sub->add_option("--host", f->host,
+                  "Address to listen on (non-loopback needs --api-key-env or --insecure)")
+      ->capture_default_str();
+  sub->add_option("--port", f->port, "Port (0: any free port; the first stdout line says which)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  sub->add_option("--api-key-env", f->api_key_env,
+                  "Environment variable holding the API key clients must send");
+  sub->add_flag("--insecure", f->insecure, "Allow a non-loopback address without an API key");
+  sub->add_option("--adapter", f->adapters,
+                  "NAME=REF: a LoRA adapter, requested as \"model\": \"BASE:NAME\" (repeatable)");
+  sub->add_option("--name", f->name,
+                  "Model id clients use (default: the directory or artifact name)");
+  sub->add_option("--max-batch", f->max_batch, "Sequences decoded together")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  sub->add_option("--max-queue", f->max_queue, "Requests waiting for a slot before 429")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  sub->add_option("--ctx", f->ctx, "Tokens per sequence, prompt included (0: the model's maximum)")
+      ->check(CLI::Range(0, 1 << 20));
+  sub->add_option("--max-step-tokens", f->max_step_tokens,
+                  "Tokens one decoder step processes (prompts are chunked to fit)")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1 << 16));
+  sub->add_option("--timeout", f->timeout_s, "Seconds a request may run")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
+  sub->add_option("--http-threads", f->http_threads, "Connections served at once")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 4096));
+  sub->add_option("--max-body", f->max_body, "Largest request body in bytes (413 above)")
+      ->capture_default_str();
+  for (const char* key : {"device", "dtype", "threads"}) {
+    std::string k = key;
+    sub->add_option_function<std::string>(
+        "--" + k, [&ctx, k](const std::string& v) { ctx.setting_flags[k] = v; },
+        "Override the `" + k + "` setting");
+  }
+  sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_serve(ctx, *f); }; });
+}
+
+}  // namespace xops::commands

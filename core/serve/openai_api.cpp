@@ -1,0 +1,628 @@
+#include "core/serve/openai_api.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+
+#include "core/engine/language_model.hpp"
+#include "core/error.hpp"
+#include "core/serve/scheduler.hpp"
+
+namespace xops {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// A request the client got wrong: becomes an OpenAI-style error body.
+struct ApiError {
+  int status;
+  std::string message, param, code, type = "invalid_request_error";
+};
+
+http::ServerReply error_reply(const ApiError& e) {
+  http::ServerReply r;
+  r.status = e.status;
+  r.body = dump({{"error",
+                  {{"message", e.message},
+                   {"type", e.type},
+                   {"param", e.param.empty() ? json() : json(e.param)},
+                   {"code", e.code.empty() ? json() : json(e.code)}}}});
+  return r;
+}
+
+ApiError bad(const std::string& message, const std::string& param = {}) {
+  return {400, message, param, {}};
+}
+
+double number(const json& body, const char* key, double dflt, double lo, double hi) {
+  if (!body.contains(key) || body[key].is_null()) return dflt;
+  const auto& v = body[key];
+  if (!v.is_number()) throw bad(fmt::format("'{}' must be a number", key), key);
+  double d = v.get<double>();
+  if (!(d >= lo && d <= hi))
+    throw bad(fmt::format("'{}' must be between {} and {}", key, lo, hi), key);
+  return d;
+}
+
+int integer(const json& body, const char* key, int dflt, int lo, int hi) {
+  if (!body.contains(key) || body[key].is_null()) return dflt;
+  const auto& v = body[key];
+  // 5.0 is taken as 5 (YAML-to-JSON tools write integers that way); 5.5 is not.
+  if (!v.is_number() || (v.is_number_float() && (v.get<double>() != std::floor(v.get<double>()) ||
+                                                 std::fabs(v.get<double>()) > 1e15)))
+    throw bad(fmt::format("'{}' must be an integer", key), key);
+  auto d = v.is_number_float() ? static_cast<int64_t>(v.get<double>()) : v.get<int64_t>();
+  if (d < lo || d > hi) throw bad(fmt::format("'{}' must be between {} and {}", key, lo, hi), key);
+  return static_cast<int>(d);
+}
+
+bool boolean(const json& body, const char* key, bool dflt) {
+  if (!body.contains(key) || body[key].is_null()) return dflt;
+  if (!body[key].is_boolean()) throw bad(fmt::format("'{}' must be true or false", key), key);
+  return body[key].get<bool>();
+}
+
+std::vector<std::string> stops(const json& body) {
+  std::vector<std::string> out;
+  if (!body.contains("stop") || body["stop"].is_null()) return out;
+  const auto& s = body["stop"];
+  if (s.is_string())
+    out.push_back(s.get<std::string>());
+  else if (s.is_array() && s.size() <= 16) {
+    for (const auto& x : s) {
+      if (!x.is_string()) throw bad("'stop' must be a string or a list of strings", "stop");
+      out.push_back(x.get<std::string>());
+    }
+  } else {
+    throw bad("'stop' must be a string or a list of up to 16 strings", "stop");
+  }
+  for (const auto& x : out)
+    if (x.empty()) throw bad("a stop string is empty", "stop");
+  return out;
+}
+
+// What a generation request streams out: token events, then the result.
+struct Channel {
+  struct Event {
+    int32_t id;
+    std::string piece;
+    std::optional<TokenLogprob> lp;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Event> events;
+  bool done = false;
+  Generation gen;
+  Clock::time_point start = Clock::now(), last;
+  bool first = true;
+};
+
+json top_logprobs_chat(const Tokenizer& tok, const TokenLogprob& lp) {
+  auto entry = [&](int32_t id, double l) {
+    auto text = tok.decode({id});
+    std::vector<int> bytes;
+    for (unsigned char c : text) bytes.push_back(c);
+    return json{{"token", text}, {"logprob", l}, {"bytes", bytes}};
+  };
+  auto e = entry(lp.id, lp.logprob);
+  e["top_logprobs"] = json::array();
+  for (const auto& [id, l] : lp.top) e["top_logprobs"].push_back(entry(id, l));
+  return e;
+}
+
+// The legacy completions shape: parallel lists.
+json logprobs_completion(const Tokenizer& tok, const std::vector<TokenLogprob>& lps, size_t n) {
+  json j = {{"tokens", json::array()},
+            {"token_logprobs", json::array()},
+            {"top_logprobs", json::array()},
+            {"text_offset", json::array()}};
+  size_t offset = 0;
+  for (size_t i = 0; i < n && i < lps.size(); ++i) {
+    auto text = tok.decode({lps[i].id});
+    j["tokens"].push_back(text);
+    j["token_logprobs"].push_back(lps[i].logprob);
+    json top = json::object();
+    for (const auto& [id, l] : lps[i].top) top[tok.decode({id})] = l;
+    j["top_logprobs"].push_back(top);
+    j["text_offset"].push_back(offset);
+    offset += text.size();
+  }
+  return j;
+}
+
+std::string route_of(const std::string& path) {
+  for (const char* known : {"/v1/models", "/v1/completions", "/v1/chat/completions",
+                            "/v1/embeddings", "/health", "/metrics"})
+    if (path == known) return known;
+  return "other";
+}
+
+}  // namespace
+
+std::string render_chat(const std::vector<std::pair<std::string, std::string>>& messages) {
+  std::string out;
+  for (const auto& [role, content] : messages) out += "<|" + role + "|>\n" + content + "\n";
+  return out + "<|assistant|>\n";
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+  return diff == 0 && !b.empty();
+}
+
+OpenAiApi::OpenAiApi(ApiOptions o) : o_(std::move(o)) {}
+
+void OpenAiApi::attach(LanguageModel& model, Scheduler& scheduler) {
+  scheduler_ = &scheduler;
+  model_.store(&model);
+}
+
+http::ServerReply OpenAiApi::handle(const http::ServerRequest& r) {
+  std::string label = route_of(r.path);
+  http::ServerReply reply;
+  try {
+    reply = route(r, label);
+  } catch (const ApiError& e) {
+    reply = error_reply(e);
+  } catch (const Error& e) {
+    reply = error_reply({e.kind() == ErrorKind::Usage ? 400 : 500,
+                         e.what(),
+                         {},
+                         {},
+                         e.kind() == ErrorKind::Usage ? "invalid_request_error" : "server_error"});
+  } catch (const std::exception& e) {
+    reply = error_reply({500, e.what(), {}, {}, "server_error"});
+  }
+  metrics_.request(label, reply.status);
+  return reply;
+}
+
+http::ServerReply OpenAiApi::route(const http::ServerRequest& r, std::string& label) {
+  const bool ready = model_.load() != nullptr;
+  if (label == "/health") {
+    http::ServerReply h;
+    if (!ready)
+      return error_reply({503, "the model is loading", {}, "loading", "unavailable_error"});
+    h.body = R"({"status":"ok"})";
+    return h;
+  }
+  if (!o_.api_key.empty()) {
+    auto auth = r.header("authorization");
+    const std::string prefix = "Bearer ";
+    std::string given = auth.rfind(prefix, 0) == 0 ? auth.substr(prefix.size()) : std::string();
+    if (!constant_time_equal(given, o_.api_key))
+      return error_reply({401,
+                          "Incorrect or missing API key (send 'Authorization: Bearer KEY')",
+                          {},
+                          "invalid_api_key"});
+  }
+  if (label == "/metrics") return render_metrics();
+  if (label == "other")
+    return error_reply({404, fmt::format("no route {} {}", r.method, r.path), {}, "not_found"});
+  const bool get = label == "/v1/models";
+  if ((get && r.method != "GET") || (!get && r.method != "POST"))
+    return error_reply(
+        {405, fmt::format("{} takes {}", label, get ? "GET" : "POST"), {}, "method_not_allowed"});
+  if (!ready) return error_reply({503, "the model is loading", {}, "loading", "unavailable_error"});
+  if (label == "/v1/models") return models();
+  if (label == "/v1/embeddings") return embeddings(r);
+  return generate(r, label == "/v1/chat/completions");
+}
+
+http::ServerReply OpenAiApi::models() const {
+  json data = json::array();
+  auto created = static_cast<int64_t>(std::time(nullptr));
+  data.push_back(
+      {{"id", o_.model_id}, {"object", "model"}, {"created", created}, {"owned_by", "xops"}});
+  for (const auto& [name, id] : o_.adapters)
+    data.push_back({{"id", o_.model_id + ":" + name},
+                    {"object", "model"},
+                    {"created", created},
+                    {"owned_by", "xops"},
+                    {"parent", o_.model_id}});
+  http::ServerReply r;
+  r.body = dump({{"object", "list"}, {"data", data}});
+  return r;
+}
+
+http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) {
+  auto& model = *model_.load();
+  const auto& tok = model.tokenizer();
+  json body;
+  try {
+    body = json::parse(hr.body);
+  } catch (const json::exception& e) {
+    throw bad(fmt::format("the body is not JSON: {}", e.what()));
+  }
+  if (!body.is_object()) throw bad("the body must be a JSON object");
+
+  // "model": the base, or "BASE:ADAPTER" (an adapter name alone works too).
+  int adapter = -1;
+  std::string model_name = o_.model_id;
+  if (body.contains("model") && !body["model"].is_null()) {
+    if (!body["model"].is_string()) throw bad("'model' must be a string", "model");
+    model_name = body["model"].get<std::string>();
+    auto name = model_name;
+    if (name.rfind(o_.model_id + ":", 0) == 0) name = name.substr(o_.model_id.size() + 1);
+    if (name != o_.model_id) {
+      auto it = o_.adapters.find(name);
+      if (it == o_.adapters.end())
+        throw ApiError{404,
+                       fmt::format("the model '{}' does not exist here (GET /v1/models lists them)",
+                                   model_name),
+                       "model", "model_not_found"};
+      adapter = it->second;
+    }
+  }
+
+  auto req = std::make_shared<GenRequest>();
+  auto& s = req->sampling;
+  std::vector<int32_t> prompt;
+  if (chat) {
+    if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
+      throw bad("'messages' must be a non-empty list", "messages");
+    std::vector<std::pair<std::string, std::string>> msgs;
+    for (const auto& m : body["messages"]) {
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+        throw bad("each message needs a string 'role'", "messages");
+      auto role = m["role"].get<std::string>();
+      if (role != "system" && role != "user" && role != "assistant" && role != "developer")
+        throw bad(fmt::format("unknown role '{}'", role), "messages");
+      std::string content;
+      if (m.contains("content") && m["content"].is_string()) {
+        content = m["content"].get<std::string>();
+      } else if (m.contains("content") && m["content"].is_array()) {  // [{type: text, text}]
+        for (const auto& part : m["content"]) {
+          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+              !part["text"].is_string())
+            throw bad("only text content parts are supported", "messages");
+          content += part["text"].get<std::string>();
+        }
+      } else {
+        throw bad("each message needs 'content' (a string or text parts)", "messages");
+      }
+      msgs.emplace_back(role, content);
+    }
+    prompt = tok.encode(render_chat(msgs));
+    int max_tokens = integer(body, "max_tokens", 0, 0, 1 << 20);
+    max_tokens = integer(body, "max_completion_tokens", max_tokens, 0, 1 << 20);
+    s.max_tokens = max_tokens > 0 ? max_tokens : (1 << 20);
+    if (boolean(body, "logprobs", false)) s.logprobs = integer(body, "top_logprobs", 0, 0, 20);
+  } else {
+    if (!body.contains("prompt")) throw bad("'prompt' is required", "prompt");
+    auto p = body["prompt"];
+    if (p.is_array() && p.size() == 1 && (p[0].is_string() || p[0].is_array())) p = p[0];
+    if (p.is_string()) {
+      prompt = tok.encode(p.get<std::string>());
+    } else if (p.is_array() && !p.empty() && p[0].is_number_integer()) {
+      for (const auto& id : p) {
+        if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+            id.get<int64_t>() >= model.config().vocab_size)
+          throw bad("'prompt' token ids must be integers inside the vocabulary", "prompt");
+        prompt.push_back(static_cast<int32_t>(id.get<int64_t>()));
+      }
+    } else {
+      throw bad("'prompt' must be a string or a list of token ids (one prompt per request)",
+                "prompt");
+    }
+    s.max_tokens = integer(body, "max_tokens", 16, 0, 1 << 20);
+    if (body.contains("logprobs") && !body["logprobs"].is_null())
+      s.logprobs = integer(body, "logprobs", 0, 0, 20);
+    if (boolean(body, "echo", false)) throw bad("'echo' is not supported", "echo");
+    if (body.contains("suffix") && !body["suffix"].is_null())
+      throw bad("'suffix' is not supported", "suffix");
+  }
+  if (integer(body, "n", 1, 1, 1) != 1) throw bad("'n' must be 1", "n");
+  if (body.contains("best_of") && integer(body, "best_of", 1, 1, 1) != 1)
+    throw bad("'best_of' must be 1", "best_of");
+  s.temperature = number(body, "temperature", 1.0, 0.0, 2.0);
+  s.top_p = number(body, "top_p", 1.0, 0.0, 1.0);
+  s.top_k = integer(body, "top_k", 0, 0, 1 << 20);
+  s.stop = stops(body);
+  if (body.contains("seed") && !body["seed"].is_null()) {
+    if (!body["seed"].is_number_integer()) throw bad("'seed' must be an integer", "seed");
+    s.seed = static_cast<uint64_t>(body["seed"].get<int64_t>());
+  } else {
+    s.seed = std::random_device{}();
+  }
+  for (const char* k : {"frequency_penalty", "presence_penalty"})
+    if (number(body, k, 0.0, -2.0, 2.0) != 0.0)
+      throw bad(fmt::format("'{}' is not supported", k), k);
+  const bool stream = boolean(body, "stream", false);
+  bool include_usage = false;
+  if (body.contains("stream_options") && body["stream_options"].is_object())
+    include_usage = boolean(body["stream_options"], "include_usage", false);
+
+  if (prompt.empty()) throw bad("the prompt is empty", chat ? "messages" : "prompt");
+  size_t limit =
+      o_.max_prompt_tokens ? o_.max_prompt_tokens : static_cast<size_t>(scheduler_->context() - 1);
+  if (prompt.size() > limit || prompt.size() >= static_cast<size_t>(scheduler_->context()))
+    throw ApiError{
+        400,
+        fmt::format("the prompt has {} tokens; this server takes at most {}", prompt.size(),
+                    std::min(limit, static_cast<size_t>(scheduler_->context() - 1))),
+        chat ? "messages" : "prompt", "context_length_exceeded"};
+
+  req->prompt = prompt;
+  req->adapter = adapter;
+  req->deadline =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o_.timeout_s * 1000));
+  auto ch = std::make_shared<Channel>();
+  req->on_token = [ch, this](int32_t id, const std::string& piece, const TokenLogprob* lp) {
+    std::lock_guard<std::mutex> lk(ch->mu);
+    auto now = Clock::now();
+    if (ch->first)
+      metrics_.ttft.observe(std::chrono::duration<double>(now - ch->start).count());
+    else
+      metrics_.itl.observe(std::chrono::duration<double>(now - ch->last).count());
+    ch->first = false;
+    ch->last = now;
+    ch->events.push_back({id, piece, lp ? std::optional<TokenLogprob>(*lp) : std::nullopt});
+    ch->cv.notify_one();
+  };
+  req->on_done = [ch, this](const Generation& g) {
+    std::lock_guard<std::mutex> lk(ch->mu);
+    ch->gen = g;
+    ch->done = true;
+    metrics_.request_seconds.observe(
+        std::chrono::duration<double>(Clock::now() - ch->start).count());
+    ch->cv.notify_one();
+  };
+  if (!scheduler_->submit(req)) {
+    auto e = error_reply({429,
+                          "the server is at capacity (its queue is full); retry shortly",
+                          {},
+                          "rate_limit_exceeded",
+                          "rate_limit_error"});
+    e.headers["Retry-After"] = "1";
+    return e;
+  }
+
+  const std::string id =
+      fmt::format("{}-{:x}{:06x}", chat ? "chatcmpl" : "cmpl", std::time(nullptr), next_id_++);
+  const auto created = static_cast<int64_t>(std::time(nullptr));
+  const std::string object = chat ? "chat.completion" : "text_completion";
+  auto usage = [&](const Generation& g) {
+    return json{{"prompt_tokens", prompt.size()},
+                {"completion_tokens", g.ids.size()},
+                {"total_tokens", prompt.size() + g.ids.size()}};
+  };
+  auto finish_reason = [](const Generation& g) -> json {
+    if (g.finish_reason == "stop" || g.finish_reason == "length") return g.finish_reason;
+    return g.finish_reason;  // "timeout", "cancelled", "error": said as they are
+  };
+
+  if (!stream) {
+    std::unique_lock<std::mutex> lk(ch->mu);
+    ch->cv.wait(lk, [&] { return ch->done; });
+    const auto& g = ch->gen;
+    if (g.finish_reason == "error")
+      return error_reply({500, "the engine failed while generating", {}, {}, "server_error"});
+    if (g.finish_reason == "timeout")
+      return error_reply(
+          {504,
+           fmt::format("the request ran past the server's {} s timeout", o_.timeout_s),
+           {},
+           "timeout",
+           "server_error"});
+    json choice = {{"index", 0}, {"finish_reason", finish_reason(g)}};
+    if (chat) {
+      choice["message"] = {{"role", "assistant"}, {"content", g.text}};
+      if (s.logprobs >= 0) {
+        json content = json::array();
+        for (size_t i = 0; i < g.ids.size() && i < g.logprobs.size(); ++i)
+          content.push_back(top_logprobs_chat(tok, g.logprobs[i]));
+        choice["logprobs"] = {{"content", content}};
+      } else {
+        choice["logprobs"] = nullptr;
+      }
+    } else {
+      choice["text"] = g.text;
+      choice["logprobs"] =
+          s.logprobs >= 0 ? logprobs_completion(tok, g.logprobs, g.ids.size()) : json();
+    }
+    http::ServerReply r;
+    r.body = dump({{"id", id},
+                   {"object", object},
+                   {"created", created},
+                   {"model", model_name},
+                   {"choices", json::array({choice})},
+                   {"usage", usage(g)}});
+    return r;
+  }
+
+  http::ServerReply r;
+  r.content_type = "text/event-stream";
+  r.headers["Cache-Control"] = "no-cache";
+  const std::string chunk_object = chat ? "chat.completion.chunk" : "text_completion";
+  auto sent_role = std::make_shared<bool>(false);
+  r.stream = [=, &tok](const http::ChunkWriter& write) {
+    auto event = [&](const json& choice) {
+      json j = {{"id", id},
+                {"object", chunk_object},
+                {"created", created},
+                {"model", model_name},
+                {"choices", json::array({choice})}};
+      return "data: " + dump(j) + "\n\n";
+    };
+    std::deque<Channel::Event> events;
+    bool done;
+    Generation g;
+    {
+      std::unique_lock<std::mutex> lk(ch->mu);
+      ch->cv.wait(lk, [&] { return ch->done || !ch->events.empty(); });
+      events.swap(ch->events);
+      done = ch->done;
+      if (done) g = ch->gen;
+    }
+    std::string out;
+    if (chat && !*sent_role) {
+      out += event({{"index", 0},
+                    {"delta", {{"role", "assistant"}, {"content", ""}}},
+                    {"finish_reason", nullptr}});
+      *sent_role = true;
+    }
+    for (const auto& e : events) {
+      if (e.piece.empty() && !e.lp) continue;
+      json choice = {{"index", 0}, {"finish_reason", nullptr}};
+      if (chat) {
+        choice["delta"] = {{"content", e.piece}};
+        choice["logprobs"] =
+            e.lp ? json{{"content", json::array({top_logprobs_chat(tok, *e.lp)})}} : json();
+      } else {
+        choice["text"] = e.piece;
+        choice["logprobs"] = e.lp ? logprobs_completion(tok, {*e.lp}, 1) : json();
+      }
+      out += event(choice);
+    }
+    if (done) {
+      if (g.finish_reason == "error" || g.finish_reason == "timeout") {
+        out += "data: " +
+               dump({{"error",
+                      {{"message", g.finish_reason == "error"
+                                       ? "the engine failed while generating"
+                                       : "the request ran past the server's timeout"},
+                       {"type", "server_error"}}}}) +
+               "\n\n";
+      } else {
+        json last = {{"index", 0}, {"finish_reason", finish_reason(g)}};
+        if (chat)
+          last["delta"] = json::object();
+        else
+          last["text"] = "";
+        out += event(last);
+        if (include_usage) {
+          json u = {{"id", id},
+                    {"object", chunk_object},
+                    {"created", created},
+                    {"model", model_name},
+                    {"choices", json::array()},
+                    {"usage", usage(g)}};
+          out += "data: " + dump(u) + "\n\n";
+        }
+      }
+      out += "data: [DONE]\n\n";
+    }
+    if (!out.empty() && !write(out)) {
+      req->cancelled = true;  // the client left: its slot is freed at the next step
+      return false;
+    }
+    return !done;
+  };
+  return r;
+}
+
+http::ServerReply OpenAiApi::embeddings(const http::ServerRequest& hr) {
+  auto& model = *model_.load();
+  json body;
+  try {
+    body = json::parse(hr.body);
+  } catch (const json::exception& e) {
+    throw bad(fmt::format("the body is not JSON: {}", e.what()));
+  }
+  if (!body.is_object() || !body.contains("input")) throw bad("'input' is required", "input");
+  std::vector<std::string> inputs;
+  if (body["input"].is_string())
+    inputs.push_back(body["input"].get<std::string>());
+  else if (body["input"].is_array() && !body["input"].empty() && body["input"].size() <= 256) {
+    for (const auto& x : body["input"]) {
+      if (!x.is_string()) throw bad("'input' must be a string or a list of strings", "input");
+      inputs.push_back(x.get<std::string>());
+    }
+  } else {
+    throw bad("'input' must be a string or a list of 1-256 strings", "input");
+  }
+  json data = json::array();
+  size_t tokens = 0;
+  static std::mutex one_at_a_time;  // the decoder thread shares the weights; embeddings queue here
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto ids = model.tokenizer().encode(inputs[i]);
+    if (ids.empty()) throw bad(fmt::format("input {} is empty", i), "input");
+    if (ids.size() > static_cast<size_t>(model.config().max_positions))
+      throw ApiError{400,
+                     fmt::format("input {} has {} tokens; the model takes {}", i, ids.size(),
+                                 model.config().max_positions),
+                     "input", "context_length_exceeded"};
+    tokens += ids.size();
+    std::vector<float> v;
+    {
+      std::lock_guard<std::mutex> lk(one_at_a_time);
+      v = model.embed(ids);
+    }
+    data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", v}});
+  }
+  http::ServerReply r;
+  r.body = dump({{"object", "list"},
+                 {"data", data},
+                 {"model", o_.model_id},
+                 {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+  return r;
+}
+
+http::ServerReply OpenAiApi::render_metrics() const {
+  std::string out = metrics_.render_requests();
+  out += metrics_.ttft.render("xops_time_to_first_token_seconds",
+                              "Time from request to its first token.");
+  out += metrics_.itl.render("xops_inter_token_latency_seconds",
+                             "Time between consecutive tokens of a request.");
+  out += metrics_.request_seconds.render("xops_request_duration_seconds",
+                                         "Time from request to its last token.");
+  auto gauge = [&](const char* name, const char* help, const std::string& value,
+                   const char* type = "gauge") {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+  };
+  bool ready = model_.load() != nullptr;
+  if (ready) {
+    auto c = scheduler_->counters();
+    gauge("xops_prompt_tokens_total", "Prompt tokens admitted.", std::to_string(c.prompt_tokens),
+          "counter");
+    gauge("xops_generation_tokens_total", "Tokens generated.", std::to_string(c.generated_tokens),
+          "counter");
+    gauge("xops_queue_depth", "Requests waiting for a decoder slot.", std::to_string(c.queued));
+    gauge("xops_running_sequences", "Sequences in the decode batch.", std::to_string(c.running));
+    gauge("xops_kv_cache_bytes_in_use", "KV memory holding tokens.",
+          std::to_string(c.kv_bytes_in_use));
+    gauge("xops_kv_cache_bytes_reserved", "KV memory preallocated for all slots.",
+          std::to_string(c.kv_bytes_reserved));
+    gauge("xops_decoder_steps_total", "Forward passes of the decoder.",
+          std::to_string(c.decoder.steps), "counter");
+  }
+  auto esc = [](std::string v) {
+    std::string o;
+    for (char ch : v) {
+      if (ch == '\\' || ch == '"') o += '\\';
+      if (ch == '\n') {
+        o += "\\n";
+        continue;
+      }
+      o += ch;
+    }
+    return o;
+  };
+  out += fmt::format(
+      "# HELP xops_model_info The model being served.\n# TYPE xops_model_info "
+      "gauge\nxops_model_info{{model=\"{}\",version=\"{}\",ready=\"{}\"}} 1\n",
+      esc(o_.model_id), esc(o_.version), ready ? "true" : "false");
+  http::ServerReply r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = out;
+  return r;
+}
+
+}  // namespace xops
