@@ -1,19 +1,23 @@
 // `xops eval SUITE.yaml`: run an evaluation suite; exit 0 when its thresholds hold, 4 when
 // they do not, 1 when a provider failed. Recorded as a tracking run (kind eval).
-#include <optional>
 #include <fmt/format.h>
+#include <optional>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "cli/context.hpp"
 #include "cli/progress.hpp"
 #include "cli/table.hpp"
 #include "commands/commands.hpp"
+#include "core/db/database.hpp"
 #include "core/error.hpp"
-#include "core/eval/report_writers.hpp"
 #include "core/eval/evaluate.hpp"
+#include "core/eval/from_logs.hpp"
+#include "core/eval/report_writers.hpp"
 #include "core/eval/runner.hpp"
+#include "core/util/fs.hpp"
 #include "core/workspace.hpp"
 
 namespace xops::commands {
@@ -25,9 +29,46 @@ struct EvalFlags {
   std::vector<std::string> vars;
   EvalOptions opts;
   bool no_cache = false, no_track = false;
+  bool from_logs = false;
+  std::string since, output;
+  std::optional<double> min_score, max_score;
 };
 
+// --from-logs: logged serve traffic (and feedback) to eval cases, as JSON lines.
+int run_from_logs(cli::Context& ctx, const EvalFlags& f) {
+  if (f.output.empty())
+    throw usage_error("--from-logs needs -o FILE.jsonl",
+                      "e.g. xops eval --from-logs --since 7d -o cases.jsonl");
+  if (f.min_score && f.max_score) throw usage_error("give --min-score or --max-score, not both");
+  auto& ws = ctx.workspace();
+  FromLogsOptions o;
+  o.since_ms = f.since.empty()
+                   ? 0
+                   : parse_since(f.since, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
+  o.min_score = f.min_score;
+  o.max_score = f.max_score;
+  if (!std::filesystem::exists(ws.db_path()))
+    throw precondition_error("no interactions logged in this project yet",
+                             "xops serve MODEL here logs them");
+  auto db = db::Database::open(ws.db_path());
+  auto cases = cases_from_logs(db, o);
+  std::string text;
+  for (const auto& c : cases) text += c + "\n";
+  atomic_write_file(f.output, text);
+  if (ctx.out().json())
+    ctx.out().print_json({{"cases", cases.size()}, {"output", f.output}});
+  else
+    ctx.out().info(
+        fmt::format("wrote {} case{} to {}", cases.size(), cases.size() == 1 ? "" : "s", f.output));
+  return 0;
+}
+
 int run_eval(cli::Context& ctx, EvalFlags& f) {
+  if (f.from_logs) return run_from_logs(ctx, f);
+  if (!f.output.empty())
+    throw usage_error("-o is for --from-logs", "results go to --jsonl, --junit or --html");
   auto& out = ctx.out();
   EvalRequest req;
   if (!f.suite.empty() && !f.config.empty() && f.suite != f.config)
@@ -37,14 +78,16 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
     for (const char* name : {"promptfooconfig.yaml", "promptfooconfig.yml"})
       if (std::filesystem::is_regular_file(name)) suite_file = name;
     if (suite_file.empty())
-      throw usage_error("no suite given and no promptfooconfig.yaml here", "xops eval SUITE.yaml (or -c SUITE.yaml)");
+      throw usage_error("no suite given and no promptfooconfig.yaml here",
+                        "xops eval SUITE.yaml (or -c SUITE.yaml)");
   }
   f.suite = suite_file;
   req.suite = suite_file;
   for (const auto& kv : f.vars) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
-      throw usage_error(fmt::format("--var {}: expected KEY=VALUE", kv), "e.g. --var language=French");
+      throw usage_error(fmt::format("--var {}: expected KEY=VALUE", kv),
+                        "e.g. --var language=French");
     req.vars[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   req.model = f.model;
@@ -55,7 +98,8 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
   req.opts.key_hosts = key_hosts_with_env(f.opts.key_hosts);
   req.track = !f.no_track;
   req.jsonl = f.jsonl, req.junit = f.junit, req.html = f.html;
-  const Workspace* ws = Workspace::find_root(std::filesystem::current_path()) ? &ctx.workspace() : nullptr;
+  const Workspace* ws =
+      Workspace::find_root(std::filesystem::current_path()) ? &ctx.workspace() : nullptr;
 
   std::optional<cli::ProgressBar> bar;
   std::vector<CaseResult> shown;  // the first failures, for the terminal
@@ -69,8 +113,12 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
     if (out.json() && results.size() < kMaxJsonResults) results.push_back(case_json(c));
     if ((!c.pass || !c.error.empty()) && shown.size() < 25) shown.push_back(c);
     if (out.options().verbosity > 0 && !out.json())
-      out.verbose(1, fmt::format("{} {} [{}] {}", c.pass ? "PASS" : c.error.empty() ? "FAIL" : "ERROR",
-                                 c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
+      out.verbose(1, fmt::format("{} {} [{}] {}",
+                                 c.pass            ? "PASS"
+                                 : c.error.empty() ? "FAIL"
+                                                   : "ERROR",
+                                 c.test_description.empty() ? fmt::format("test {}", c.index + 1)
+                                                            : c.test_description,
                                  c.provider_label, nlohmann::json(c.output.substr(0, 80)).dump()));
   };
   auto o = evaluate(req, ws, obs);
@@ -92,34 +140,44 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
         for (const auto& [a, r] : c.asserts)
           if (!r.pass && why.empty()) why = a.type + ": " + r.reason;
         auto o = c.output.substr(0, 40);
-        for (auto& ch : o) if (ch == '\n') ch = ' ';
-        t.add({c.error.empty() ? "FAIL" : "ERROR",
-               c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description, c.provider_label,
-               o, why.substr(0, 100)},
-              {cli::Style::Red});
+        for (auto& ch : o)
+          if (ch == '\n') ch = ' ';
+        t.add(
+            {c.error.empty() ? "FAIL" : "ERROR",
+             c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
+             c.provider_label, o, why.substr(0, 100)},
+            {cli::Style::Red});
       }
       t.print(out);
       if (sum.failed + sum.errors > shown.size())
-        out.info(fmt::format("... and {} more (see --jsonl/--html)", sum.failed + sum.errors - shown.size()));
+        out.info(fmt::format("... and {} more (see --jsonl/--html)",
+                             sum.failed + sum.errors - shown.size()));
       out.line("");
     }
     cli::Table t({"PROVIDER", "CASES", "PASSED", "FAILED", "ERRORS", "PASS RATE", "MEAN LATENCY"});
     for (const auto& p : sum.providers)
       t.add({p.label, std::to_string(p.cases), std::to_string(p.passed), std::to_string(p.failed),
-             std::to_string(p.errors), fmt::format("{:.1f}%", p.cases ? 100.0 * p.passed / p.cases : 0.0),
+             std::to_string(p.errors),
+             fmt::format("{:.1f}%", p.cases ? 100.0 * p.passed / p.cases : 0.0),
              fmt::format("{:.0f} ms", p.cases ? p.latency_ms_total / p.cases : 0.0)});
     t.print(out);
-    for (const auto& [k, v] : sum.metrics) out.info(fmt::format("metric {}: mean {:.3f}", k, v.second ? v.first / v.second : 0));
-    if (!sum.flaky.empty()) out.warn(fmt::format("{} flaky test(s) across {} repeats", sum.flaky.size(), f.opts.repeat));
-    out.info(fmt::format("{} cases in {:.2f}s: {} passed, {} failed, {} errors, {} cached; pass rate {:.1f}%{}", sum.cases,
-                         sum.seconds, sum.passed, sum.failed, sum.errors, sum.cached, 100 * sum.pass_rate(),
-                         run_id.empty() ? "" : "; run " + run_id));
+    for (const auto& [k, v] : sum.metrics)
+      out.info(fmt::format("metric {}: mean {:.3f}", k, v.second ? v.first / v.second : 0));
+    if (!sum.flaky.empty())
+      out.warn(fmt::format("{} flaky test(s) across {} repeats", sum.flaky.size(), f.opts.repeat));
+    out.info(fmt::format(
+        "{} cases in {:.2f}s: {} passed, {} failed, {} errors, {} cached; pass rate {:.1f}%{}",
+        sum.cases, sum.seconds, sum.passed, sum.failed, sum.errors, sum.cached,
+        100 * sum.pass_rate(), run_id.empty() ? "" : "; run " + run_id));
   }
   if (sum.errors)
-    throw runtime_error(fmt::format("{} case(s) could not be evaluated (provider errors)", sum.errors),
-                        "a provider that is down is an error, not a failed test; see the ERROR rows");
+    throw runtime_error(
+        fmt::format("{} case(s) could not be evaluated (provider errors)", sum.errors),
+        "a provider that is down is an error, not a failed test; see the ERROR rows");
   if (!sum.thresholds_met)
-    throw Error(ErrorKind::CheckFailed, "thresholds not met: " + fmt::format("{}", fmt::join(sum.threshold_failures, "; ")));
+    throw Error(
+        ErrorKind::CheckFailed,
+        "thresholds not met: " + fmt::format("{}", fmt::join(sum.threshold_failures, "; ")));
   return 0;
 }
 
@@ -127,28 +185,49 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
 
 void register_eval(CLI::App& app, cli::Context& ctx) {
   auto f = std::make_shared<EvalFlags>();
-  auto* sub = app.add_subcommand("eval", "Run an evaluation suite (exit 4 when its thresholds are missed)");
-  sub->add_option("suite", f->suite, "Suite YAML (promptfoo's shape); default promptfooconfig.yaml here")
+  auto* sub =
+      app.add_subcommand("eval", "Run an evaluation suite (exit 4 when its thresholds are missed)");
+  sub->add_option("suite", f->suite,
+                  "Suite YAML (promptfoo's shape); default promptfooconfig.yaml here")
       ->check(CLI::ExistingFile);
-  sub->add_option("-c,--config", f->config, "The suite, as promptfoo's -c names it")->check(CLI::ExistingFile);
-  sub->add_option("--var", f->vars, "Set a var in every test (k=v, repeatable), as promptfoo's --var")
+  sub->add_option("-c,--config", f->config, "The suite, as promptfoo's -c names it")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--var", f->vars,
+                  "Set a var in every test (k=v, repeatable), as promptfoo's --var")
       ->allow_extra_args(false);
-  sub->add_option("--model", f->model, "Evaluate this model (path or artifact) instead of the suite's providers");
+  sub->add_option("--model", f->model,
+                  "Evaluate this model (path or artifact) instead of the suite's providers");
   sub->add_option("--prompt", f->prompt,
-                  "Send this prompt (a file, or a prompt artifact's version: NAME@vX.Y.Z, NAME#STAGE) instead of the suite's");
+                  "Send this prompt (a file, or a prompt artifact's version: NAME@vX.Y.Z, "
+                  "NAME#STAGE) instead of the suite's");
   sub->add_option("-j,--jobs", f->opts.jobs, "Cases evaluated at once")->capture_default_str();
-  sub->add_option("--repeat", f->opts.repeat, "Run every case N times and report flaky tests")->capture_default_str();
+  sub->add_option("--repeat", f->opts.repeat, "Run every case N times and report flaky tests")
+      ->capture_default_str();
   sub->add_flag("--no-cache", f->no_cache, "Ignore cached provider answers");
   sub->add_option("--jsonl", f->jsonl, "Write one JSON line per case");
   sub->add_option("--junit", f->junit, "Write JUnit XML (for CI systems)");
   sub->add_option("--html", f->html, "Write an HTML report (failures first)");
   sub->add_option("--judge", f->judge, "Judge provider for llm-rubric / pairwise");
-  sub->add_option("--key-host", f->opts.key_hosts,
-                  "Host (host, host:port or URL) that may receive OPENAI_API_KEY from the environment; "
-                  "repeatable (also XOPS_KEY_HOSTS=a,b). Only https://api.openai.com and $OPENAI_BASE_URL "
-                  "get it otherwise")
+  sub->add_option(
+         "--key-host", f->opts.key_hosts,
+         "Host (host, host:port or URL) that may receive OPENAI_API_KEY from the environment; "
+         "repeatable (also XOPS_KEY_HOSTS=a,b). Only https://api.openai.com and $OPENAI_BASE_URL "
+         "get it otherwise")
       ->allow_extra_args(false);
   sub->add_flag("--no-track", f->no_track, "Do not record a tracking run");
+  sub->add_flag("--from-logs", f->from_logs,
+                "Write eval cases from `xops serve`'s logged traffic (-o FILE.jsonl) instead of "
+                "running a suite");
+  sub->add_option("--since", f->since,
+                  "With --from-logs: interactions since a date (2026-12-01) or an age (24h, 7d)");
+  sub->add_option("--min-score", f->min_score,
+                  "With --from-logs: only responses whose mean feedback score is >= S; each case "
+                  "asserts the answer again");
+  sub->add_option("--max-score", f->max_score,
+                  "With --from-logs: only responses scored <= S; each case asserts the answer does "
+                  "not come back");
+  sub->add_option("-o,--output", f->output,
+                  "With --from-logs: the cases file (JSON lines, promptfoo's test shape)");
   sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_eval(ctx, *f); }; });
 }
 

@@ -14,8 +14,10 @@
 #include "core/error.hpp"
 #include "core/http_server.hpp"
 #include "core/model/model_ref.hpp"
+#include "core/serve/interaction_log.hpp"
 #include "core/serve/openai_api.hpp"
 #include "core/serve/scheduler.hpp"
+#include "core/store/pointer.hpp"
 #include "core/util/interrupt.hpp"
 #include "core/workspace.hpp"
 
@@ -38,6 +40,8 @@ struct ServeFlags {
   double timeout_s = 600;
   int http_threads = 64;
   size_t max_body = 1u << 20;
+  bool no_log = false;
+  int log_retention_days = 0;
 };
 
 bool loopback(const std::string& host) {
@@ -81,6 +85,14 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
   if (ao.model_id.empty()) ao.model_id = "model";
   ao.version = f.ref;
   ao.timeout_s = f.timeout_s;
+  // The interaction log lives in the project's tracking database; outside a project there is none.
+  std::unique_ptr<InteractionLog> log;
+  const auto* ws = maybe_workspace(ctx);
+  if (!f.no_log && ws) {
+    std::filesystem::create_directories(ws->state_dir());
+    log = std::make_unique<InteractionLog>(ws->db_path(), f.log_retention_days);
+    ao.log = log.get();
+  }
 
   // Listen first (so /health says 503 while the model loads), then load.
   OpenAiApi api(ao);
@@ -112,20 +124,27 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
   lo.dtype = s.get("dtype").value;
   lo.threads = s.get_int("threads");
   auto model = engine().load(dir, lo);
-  for (const auto& [name, adir] : adapter_dirs) ao.adapters[name] = model->add_adapter(adir);
+  std::map<std::string, std::string> adapter_hashes;
+  for (const auto& [name, adir] : adapter_dirs) {
+    ao.adapters[name] = model->add_adapter(adir);
+    if (log) adapter_hashes[name] = content_hash_of(adir);
+  }
   SchedulerOptions sc;
   sc.slots = f.max_batch;
   sc.context = f.ctx;
   sc.max_queue = f.max_queue;
   sc.max_step_tokens = f.max_step_tokens;
   Scheduler scheduler(*model, sc);
-  api.set_adapters(ao.adapters);
-  api.attach(*model, scheduler);
+  api.set_loaded(ao.adapters, log ? content_hash_of(dir) : std::string(), adapter_hashes);
   out.info(fmt::format(
       "serving {} ({} on {} as {}, {} slots of {} tokens{}) at {}/v1", ao.model_id,
       model->config().arch_name(), model->device(), model->dtype(), f.max_batch,
       scheduler.context(),
       ao.adapters.empty() ? "" : fmt::format(", adapters: {}", fmt::join(f.adapters, " ")), url));
+  out.info(log        ? fmt::format("logging interactions to {}", ws->db_path().string())
+           : f.no_log ? std::string("not logging interactions (--no-log)")
+                      : std::string("not logging interactions (no xops project here)"));
+  api.attach(*model, scheduler);  // /health says 200 from here
   while (!interrupt::requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, exit 0.
   out.info("stopping: finishing requests in flight");
@@ -176,6 +195,11 @@ void register_serve(CLI::App& app, cli::Context& ctx) {
       ->check(CLI::Range(2, 4096));
   sub->add_option("--max-body", f->max_body, "Largest request body in bytes (413 above)")
       ->capture_default_str();
+  sub->add_flag("--no-log", f->no_log,
+                "Do not record requests and responses in the tracking database");
+  sub->add_option("--log-retention", f->log_retention_days,
+                  "Delete logged interactions older than DAYS (0: keep)")
+      ->check(CLI::Range(0, 36500));
   for (const char* key : {"device", "dtype", "threads"}) {
     std::string k = key;
     sub->add_option_function<std::string>(

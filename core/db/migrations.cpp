@@ -89,6 +89,36 @@ CREATE TABLE dir_summary (
       R"sql(
 ALTER TABLE runs ADD COLUMN heartbeat_ms INTEGER;
 )sql",
+      // 6: `xops serve`'s interaction log and the feedback clients attach to a response.
+      R"sql(
+CREATE TABLE interactions (
+  id TEXT PRIMARY KEY,
+  created_ms INTEGER NOT NULL,
+  route TEXT NOT NULL,
+  model TEXT NOT NULL,
+  adapter TEXT NOT NULL DEFAULT '',
+  version TEXT NOT NULL DEFAULT '',
+  model_hash TEXT NOT NULL DEFAULT '',
+  adapter_hash TEXT NOT NULL DEFAULT '',
+  prompt TEXT NOT NULL,
+  messages TEXT,
+  output TEXT NOT NULL,
+  params TEXT NOT NULL,
+  finish_reason TEXT NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  latency_ms REAL NOT NULL,
+  ttft_ms REAL
+) WITHOUT ROWID;
+CREATE INDEX interactions_created ON interactions(created_ms);
+CREATE TABLE feedback (
+  interaction TEXT NOT NULL REFERENCES interactions(id) ON DELETE CASCADE,
+  created_ms INTEGER NOT NULL,
+  score REAL,
+  comment TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX feedback_interaction ON feedback(interaction);
+)sql",
   };
   return m;
 }

@@ -27,19 +27,6 @@ double ms_since(clk::time_point t) { return std::chrono::duration<double, std::m
 
 // Content hash of a model or adapter directory: the id of its manifest, so it equals the
 // pointer hash `xops track add` gives the same tree (promotion gates match on it).
-std::string dir_hash(const std::filesystem::path& dir) {
-  if (!std::filesystem::is_directory(dir)) return sha256_file(dir);
-  std::vector<ManifestEntry> entries;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file() || e.is_symlink()) continue;
-    auto st = e.status();
-    entries.push_back({e.path().lexically_relative(dir).generic_string(), sha256_file(e.path()),
-                       static_cast<uint64_t>(e.file_size()),
-                       (st.permissions() & std::filesystem::perms::owner_exec) != std::filesystem::perms::none});
-  }
-  return sha256_of_manifest(entries);
-}
-
 std::vector<std::string> stops_of(const nlohmann::json& c) {
   std::vector<std::string> out;
   if (c.contains("stop")) {
@@ -76,8 +63,8 @@ class LocalProvider final : public Provider {
   std::map<std::string, std::string> content_hashes() override {
     std::lock_guard<std::mutex> lock(mu_);
     if (hashes_.empty()) {
-      hashes_["model"] = dir_hash(dir_);
-      if (!adapter_.empty()) hashes_["adapter"] = dir_hash(adapter_);
+      hashes_["model"] = content_hash_of(dir_);
+      if (!adapter_.empty()) hashes_["adapter"] = content_hash_of(adapter_);
     }
     return hashes_;
   }

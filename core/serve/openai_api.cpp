@@ -14,7 +14,9 @@
 
 #include "core/engine/language_model.hpp"
 #include "core/error.hpp"
+#include "core/serve/interaction_log.hpp"
 #include "core/serve/scheduler.hpp"
+#include "core/tracking/ulid.hpp"
 
 namespace xops {
 
@@ -107,7 +109,7 @@ struct Channel {
   std::deque<Event> events;
   bool done = false;
   Generation gen;
-  Clock::time_point start = Clock::now(), last;
+  Clock::time_point start = Clock::now(), last, first_token;
   bool first = true;
 };
 
@@ -146,7 +148,7 @@ json logprobs_completion(const Tokenizer& tok, const std::vector<TokenLogprob>& 
 
 std::string route_of(const std::string& path) {
   for (const char* known : {"/v1/models", "/v1/completions", "/v1/chat/completions",
-                            "/v1/embeddings", "/health", "/metrics"})
+                            "/v1/embeddings", "/v1/feedback", "/health", "/metrics"})
     if (path == known) return known;
   return "other";
 }
@@ -222,6 +224,7 @@ http::ServerReply OpenAiApi::route(const http::ServerRequest& r, std::string& la
   if (!ready) return error_reply({503, "the model is loading", {}, "loading", "unavailable_error"});
   if (label == "/v1/models") return models();
   if (label == "/v1/embeddings") return embeddings(r);
+  if (label == "/v1/feedback") return feedback(r);
   return generate(r, label == "/v1/chat/completions");
 }
 
@@ -254,6 +257,7 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
 
   // "model": the base, or "BASE:ADAPTER" (an adapter name alone works too).
   int adapter = -1;
+  std::string adapter_name;
   std::string model_name = o_.model_id;
   if (body.contains("model") && !body["model"].is_null()) {
     if (!body["model"].is_string()) throw bad("'model' must be a string", "model");
@@ -268,12 +272,14 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
                                    model_name),
                        "model", "model_not_found"};
       adapter = it->second;
+      adapter_name = name;
     }
   }
 
   auto req = std::make_shared<GenRequest>();
   auto& s = req->sampling;
   std::vector<int32_t> prompt;
+  std::string prompt_text;
   if (chat) {
     if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
       throw bad("'messages' must be a non-empty list", "messages");
@@ -299,7 +305,8 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
       }
       msgs.emplace_back(role, content);
     }
-    prompt = tok.encode(render_chat(msgs));
+    prompt_text = render_chat(msgs);
+    prompt = tok.encode(prompt_text);
     int max_tokens = integer(body, "max_tokens", 0, 0, 1 << 20);
     max_tokens = integer(body, "max_completion_tokens", max_tokens, 0, 1 << 20);
     s.max_tokens = max_tokens > 0 ? max_tokens : (1 << 20);
@@ -309,7 +316,8 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
     auto p = body["prompt"];
     if (p.is_array() && p.size() == 1 && (p[0].is_string() || p[0].is_array())) p = p[0];
     if (p.is_string()) {
-      prompt = tok.encode(p.get<std::string>());
+      prompt_text = p.get<std::string>();
+      prompt = tok.encode(prompt_text);
     } else if (p.is_array() && !p.empty() && p[0].is_number_integer()) {
       for (const auto& id : p) {
         if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
@@ -317,6 +325,7 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
           throw bad("'prompt' token ids must be integers inside the vocabulary", "prompt");
         prompt.push_back(static_cast<int32_t>(id.get<int64_t>()));
       }
+      prompt_text = tok.decode(prompt);
     } else {
       throw bad("'prompt' must be a string or a list of token ids (one prompt per request)",
                 "prompt");
@@ -394,8 +403,7 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
     return e;
   }
 
-  const std::string id =
-      fmt::format("{}-{:x}{:06x}", chat ? "chatcmpl" : "cmpl", std::time(nullptr), next_id_++);
+  const std::string id = std::string(chat ? "chatcmpl-" : "cmpl-") + new_ulid();
   const auto created = static_cast<int64_t>(std::time(nullptr));
   const std::string object = chat ? "chat.completion" : "text_completion";
   auto usage = [&](const Generation& g) {
@@ -408,10 +416,47 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
     return g.finish_reason;  // "timeout", "cancelled", "error": said as they are
   };
 
+  // The interaction log, written from this request's thread once it has finished.
+  auto log = [=, log = o_.log, messages = chat ? dump(body["messages"]) : std::string()](
+                 const Generation& g, const Channel& c) {
+    if (!log) return;
+    Interaction i;
+    i.id = id;
+    i.route = chat ? "chat" : "completions";
+    i.model = model_name;
+    i.adapter = adapter_name;
+    i.version = o_.version;
+    i.model_hash = o_.model_hash;
+    if (auto it = o_.adapter_hashes.find(adapter_name); it != o_.adapter_hashes.end())
+      i.adapter_hash = it->second;
+    i.prompt = prompt_text;
+    i.messages = messages;
+    i.output = g.text;
+    i.params = dump({{"max_tokens", s.max_tokens},
+                     {"temperature", s.temperature},
+                     {"top_p", s.top_p},
+                     {"top_k", s.top_k},
+                     {"stop", s.stop},
+                     {"seed", s.seed}});
+    i.finish_reason = g.finish_reason;
+    i.prompt_tokens = static_cast<int64_t>(prompt.size());
+    i.completion_tokens = static_cast<int64_t>(g.ids.size());
+    auto end = Clock::now();
+    i.latency_ms = std::chrono::duration<double, std::milli>(end - c.start).count();
+    if (!c.first)
+      i.ttft_ms = std::chrono::duration<double, std::milli>(c.first_token - c.start).count();
+    try {
+      log->record(i);
+    } catch (const std::exception&) {
+      // A full disk must not fail the response that was already computed.
+    }
+  };
+
   if (!stream) {
     std::unique_lock<std::mutex> lk(ch->mu);
     ch->cv.wait(lk, [&] { return ch->done; });
     const auto& g = ch->gen;
+    log(g, *ch);
     if (g.finish_reason == "error")
       return error_reply({500, "the engine failed while generating", {}, {}, "server_error"});
     if (g.finish_reason == "timeout")
@@ -492,6 +537,7 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
       out += event(choice);
     }
     if (done) {
+      log(g, *ch);
       if (g.finish_reason == "error" || g.finish_reason == "timeout") {
         out += "data: " +
                dump({{"error",
@@ -572,6 +618,35 @@ http::ServerReply OpenAiApi::embeddings(const http::ServerRequest& hr) {
                  {"data", data},
                  {"model", o_.model_id},
                  {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+  return r;
+}
+
+// POST /v1/feedback {"id": RESPONSE_ID, "score": NUMBER?, "comment": STRING?}
+http::ServerReply OpenAiApi::feedback(const http::ServerRequest& hr) {
+  json body;
+  try {
+    body = json::parse(hr.body);
+  } catch (const json::exception& e) {
+    throw bad(fmt::format("the body is not JSON: {}", e.what()));
+  }
+  if (!body.is_object() || !body.contains("id") || !body["id"].is_string())
+    throw bad("'id' (a response id) is required", "id");
+  Feedback f;
+  if (body.contains("score") && !body["score"].is_null())
+    f.score = number(body, "score", 0, -1e9, 1e9);
+  if (body.contains("comment") && !body["comment"].is_null()) {
+    if (!body["comment"].is_string()) throw bad("'comment' must be a string", "comment");
+    f.comment = body["comment"].get<std::string>();
+    if (f.comment.size() > 65536) throw bad("'comment' is longer than 64 KiB", "comment");
+  }
+  if (!f.score && f.comment.empty()) throw bad("give a 'score', a 'comment' or both");
+  if (!o_.log)
+    throw bad("this server does not log interactions (started with --no-log or outside a project)");
+  auto id = body["id"].get<std::string>();
+  if (!o_.log->add_feedback(id, f))
+    throw ApiError{404, fmt::format("no logged response has id '{}'", id), "id", "not_found"};
+  http::ServerReply r;
+  r.body = dump({{"id", id}, {"object", "feedback"}, {"recorded", true}});
   return r;
 }
 

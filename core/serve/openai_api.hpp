@@ -15,6 +15,7 @@ namespace xops {
 
 class LanguageModel;
 class Scheduler;
+class InteractionLog;
 
 struct ApiOptions {
   std::string model_id;                 // the name /v1/models lists ("model" in requests)
@@ -22,13 +23,22 @@ struct ApiOptions {
   std::string api_key;                  // empty: no authentication
   size_t max_prompt_tokens = 0;         // 0: the context less one
   double timeout_s = 600;               // per request
-  std::string version;                  // the registry version or content hash served
+  std::string version;                  // the ref served (registry version or path)
+  std::string model_hash;               // content hashes, for the interaction log
+  std::map<std::string, std::string> adapter_hashes;
+  InteractionLog* log = nullptr;  // null: nothing is logged (POST /v1/feedback says so)
 };
 
 class OpenAiApi {
  public:
   explicit OpenAiApi(ApiOptions o);
-  void set_adapters(const std::map<std::string, int>& a) { o_.adapters = a; }  // before attach()
+  // Before attach(): what is only known once the model has loaded.
+  void set_loaded(const std::map<std::string, int>& adapters, const std::string& model_hash,
+                  const std::map<std::string, std::string>& adapter_hashes) {
+    o_.adapters = adapters;
+    o_.model_hash = model_hash;
+    o_.adapter_hashes = adapter_hashes;
+  }
   // Until attach(), every route but /health and /metrics answers 503 (loading).
   void attach(LanguageModel& model, Scheduler& scheduler);
   http::ServerReply handle(const http::ServerRequest& r);
@@ -39,13 +49,13 @@ class OpenAiApi {
   http::ServerReply models() const;
   http::ServerReply generate(const http::ServerRequest& r, bool chat);
   http::ServerReply embeddings(const http::ServerRequest& r);
+  http::ServerReply feedback(const http::ServerRequest& r);
   http::ServerReply render_metrics() const;
 
   ApiOptions o_;
   std::atomic<LanguageModel*> model_{nullptr};
   Scheduler* scheduler_ = nullptr;
   ServeMetrics metrics_;
-  std::atomic<uint64_t> next_id_{1};
 };
 
 // The built-in chat template (the one `xops finetune` trains chat data with):

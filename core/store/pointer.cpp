@@ -69,16 +69,32 @@ void append_json_string(std::string& s, const std::string& v) {
   s += '"';
   for (unsigned char c : v) {
     switch (c) {
-      case '"': s += "\\\""; break;
-      case '\\': s += "\\\\"; break;
-      case '\n': s += "\\n"; break;
-      case '\t': s += "\\t"; break;
-      case '\r': s += "\\r"; break;
-      case '\b': s += "\\b"; break;
-      case '\f': s += "\\f"; break;
+      case '"':
+        s += "\\\"";
+        break;
+      case '\\':
+        s += "\\\\";
+        break;
+      case '\n':
+        s += "\\n";
+        break;
+      case '\t':
+        s += "\\t";
+        break;
+      case '\r':
+        s += "\\r";
+        break;
+      case '\b':
+        s += "\\b";
+        break;
+      case '\f':
+        s += "\\f";
+        break;
       default:
-        if (c < 0x20) s += fmt::format("\\u{:04x}", c);
-        else s += static_cast<char>(c);
+        if (c < 0x20)
+          s += fmt::format("\\u{:04x}", c);
+        else
+          s += static_cast<char>(c);
     }
   }
   s += '"';
@@ -110,27 +126,44 @@ std::string sha256_of_manifest(const std::vector<ManifestEntry>& entries) {
   return sha256_hex(render_manifest(entries));
 }
 
+std::string content_hash_of(const std::filesystem::path& dir) {
+  if (!std::filesystem::is_directory(dir)) return sha256_file(dir);
+  std::vector<ManifestEntry> entries;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file() || e.is_symlink()) continue;
+    auto st = e.status();
+    entries.push_back(
+        {e.path().lexically_relative(dir).generic_string(), sha256_file(e.path()),
+         static_cast<uint64_t>(e.file_size()),
+         (st.permissions() & std::filesystem::perms::owner_exec) != std::filesystem::perms::none});
+  }
+  return sha256_of_manifest(entries);
+}
+
 std::vector<ManifestEntry> parse_manifest(const std::string& text, const std::string& id) {
   std::vector<ManifestEntry> out;
   try {
     auto j = nlohmann::json::parse(text);
     if (!j.is_object() || !j.contains("files") || !j["files"].is_array())
-      throw runtime_error(fmt::format("directory manifest {} is malformed: no files list", id.substr(0, 12)),
-                          "run `xops track verify`");
+      throw runtime_error(
+          fmt::format("directory manifest {} is malformed: no files list", id.substr(0, 12)),
+          "run `xops track verify`");
     for (const auto& e : j["files"]) {
       // Types checked before conversion: a size of 1e300 converted to an integer is UB.
-      if (!e.is_object() || !e.contains("path") || !e["path"].is_string() || !e.contains("sha256") ||
-          !e["sha256"].is_string() || !e.contains("size") || !e["size"].is_number_unsigned() ||
-          (e.contains("exec") && !e["exec"].is_boolean()))
-        throw runtime_error(fmt::format("directory manifest {} is malformed: entry {} needs path, sha256, size",
-                                        id.substr(0, 12), out.size()),
-                            "run `xops track verify`");
-      out.push_back({e["path"].get<std::string>(), e["sha256"].get<std::string>(), e["size"].get<uint64_t>(),
-                     e.value("exec", false)});
+      if (!e.is_object() || !e.contains("path") || !e["path"].is_string() ||
+          !e.contains("sha256") || !e["sha256"].is_string() || !e.contains("size") ||
+          !e["size"].is_number_unsigned() || (e.contains("exec") && !e["exec"].is_boolean()))
+        throw runtime_error(
+            fmt::format("directory manifest {} is malformed: entry {} needs path, sha256, size",
+                        id.substr(0, 12), out.size()),
+            "run `xops track verify`");
+      out.push_back({e["path"].get<std::string>(), e["sha256"].get<std::string>(),
+                     e["size"].get<uint64_t>(), e.value("exec", false)});
     }
   } catch (const nlohmann::json::exception& e) {
-    throw runtime_error(fmt::format("directory manifest {} is malformed: {}", id.substr(0, 12), e.what()),
-                        "run `xops track verify`");
+    throw runtime_error(
+        fmt::format("directory manifest {} is malformed: {}", id.substr(0, 12), e.what()),
+        "run `xops track verify`");
   }
   // The manifest came from someone else's push: every entry passes the untrusted-path rule.
   std::string origin = "directory manifest " + id.substr(0, 12);

@@ -1,6 +1,7 @@
 #pragma once
 // Pointer files (PATH.xops, committed to git) and directory manifests (stored objects).
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -33,5 +34,8 @@ std::string render_manifest(std::vector<ManifestEntry> entries);
 // The object id the manifest of these entries gets.
 std::string sha256_of_manifest(const std::vector<ManifestEntry>& entries);
 std::vector<ManifestEntry> parse_manifest(const std::string& text, const std::string& id);
+// The content hash of a directory (its manifest id, as `track` would store it; symlinks
+// skipped) or of a file (its sha256): what names a model or adapter in eval results and logs.
+std::string content_hash_of(const std::filesystem::path& path);
 
 }  // namespace xops

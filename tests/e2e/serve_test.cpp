@@ -41,7 +41,7 @@ struct Reply {
 class Server {
  public:
   Server(const std::filesystem::path& dir, std::vector<std::string> args,
-         std::map<std::string, std::string> env = {})
+         std::map<std::string, std::string> env = {}, const std::filesystem::path& cwd = {})
       : out_(dir / "serve.out"), err_(dir / "serve.err") {
     std::vector<std::string> argv{xops_binary(), "serve", model_dir(), "--port", "0"};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -57,6 +57,7 @@ class Server {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
     REQUIRE(posix_spawn(&pid_, av[0], &fa, nullptr, av.data(), ev.data()) == 0);
     posix_spawn_file_actions_destroy(&fa);
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -450,4 +451,61 @@ TEST_CASE("e2e: xops eval's OpenAI provider talks to xops serve", "[e2e][serve][
   int passed = 0;
   for (const auto& res : j["results"]) passed += res["pass"].get<bool>();
   CHECK(passed == 1);
+}
+
+TEST_CASE("e2e: serve logs traffic and feedback; eval --from-logs makes cases that pass again",
+          "[e2e][serve][eval]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  auto proj = tmp / "p";
+  std::string good_id, bad_id;
+  {
+    Server s(tmp.path(), {"--log-retention", "30"}, {}, proj);
+    CHECK_THAT(s.err(), Catch::Contains("logging interactions to"));
+    auto a = s.post("/v1/completions",
+                    R"({"prompt": "Once upon a time", "max_tokens": 6, "temperature": 0})")
+                 .j();
+    auto b = s.post("/v1/completions",
+                    R"({"prompt": "It was a dark night", "max_tokens": 6, "temperature": 0})")
+                 .j();
+    s.post("/v1/chat/completions",
+           R"({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3})");
+    good_id = a["id"], bad_id = b["id"];
+    CHECK(good_id.rfind("cmpl-", 0) == 0);
+    CHECK(s.post("/v1/feedback", json{{"id", good_id}, {"score", 1}, {"comment", "spot on"}}.dump())
+              .status == 200);
+    CHECK(s.post("/v1/feedback", json{{"id", bad_id}, {"score", 0}}.dump()).status == 200);
+    CHECK(s.post("/v1/feedback", R"({"id": "cmpl-none", "score": 1})").status == 404);
+    CHECK(s.post("/v1/feedback", json{{"id", good_id}}.dump()).status == 400);
+    CHECK(s.stop() == 0);
+  }
+  auto all = run_xops({"eval", "--from-logs", "-o", "all.jsonl"}, proj);
+  REQUIRE(all.rc == 0);
+  auto lines = read_file(proj / "all.jsonl");
+  CHECK(std::count(lines.begin(), lines.end(), '\n') == 3);
+  REQUIRE(
+      run_xops({"eval", "--from-logs", "--min-score", "0.5", "--since", "1h", "-o", "good.jsonl"},
+               proj)
+          .rc == 0);
+  auto good = json::parse(read_file(proj / "good.jsonl"));
+  CHECK(good["metadata"]["interaction"] == good_id);
+  CHECK(good["metadata"]["comments"][0] == "spot on");
+  CHECK(good["assert"][0]["type"] == "equals");
+  CHECK(good["vars"]["prompt"] == "Once upon a time");
+  CHECK(good["metadata"]["model_hash"].get<std::string>().size() == 64);
+  REQUIRE(run_xops({"eval", "--from-logs", "--max-score", "0", "-o", "bad.jsonl"}, proj).rc == 0);
+  auto bad = json::parse(read_file(proj / "bad.jsonl"));
+  CHECK(bad["metadata"]["interaction"] == bad_id);
+  CHECK(bad["assert"][0]["type"] == "not-equals");
+  // The logged good answer is a regression case: the same model passes it again.
+  atomic_write_file(proj / "from_logs.yaml",
+                    "providers:\n  - id: " + model_dir() +
+                        "\n    config: {max_tokens: 6}\nprompts: ['{{prompt}}']\n"
+                        "tests: file://good.jsonl\n");
+  auto r = run_xops({"--json", "eval", "from_logs.yaml", "--no-track"}, proj);
+  INFO(r.out << r.err);
+  REQUIRE(r.rc == 0);
+  CHECK(json::parse(r.out)["passed"] == 1);
+  CHECK(run_xops({"eval", "--from-logs", "--since", "yesterday", "-o", "x.jsonl"}, proj).rc == 2);
+  CHECK(run_xops({"eval", "--from-logs"}, proj).rc == 2);
 }
