@@ -353,6 +353,7 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
   for (const char* k : {"frequency_penalty", "presence_penalty"})
     if (number(body, k, 0.0, -2.0, 2.0) != 0.0)
       throw bad(fmt::format("'{}' is not supported", k), k);
+  s.stop_at_eos = !boolean(body, "ignore_eos", false);  // llama.cpp's extension, for benchmarks
   const bool stream = boolean(body, "stream", false);
   bool include_usage = false;
   if (body.contains("stream_options") && body["stream_options"].is_object())
