@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/http_server.hpp"
 #include "core/model/model_ref.hpp"
+#include "core/registry/promote.hpp"
 #include "core/serve/interaction_log.hpp"
 #include "core/serve/openai_api.hpp"
 #include "core/serve/scheduler.hpp"
@@ -42,6 +43,8 @@ struct ServeFlags {
   size_t max_body = 1u << 20;
   bool no_log = false;
   int log_retention_days = 0;
+  bool watch = false;
+  double watch_s = 2;
 };
 
 bool loopback(const std::string& host) {
@@ -68,7 +71,17 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
     throw usage_error(
         fmt::format("refusing to serve on {} without an API key", f.host),
         "pass --api-key-env VAR (clients send 'Authorization: Bearer KEY'), or --insecure");
-  auto dir = resolve_model_ref(f.ref, maybe_workspace(ctx));
+  // What the ref names now: a registry ref also gives its version (and can move: --watch).
+  auto resolve_now = [&]() -> std::pair<std::filesystem::path, std::string> {
+    if (const auto* w = maybe_workspace(ctx))
+      if (auto rc = registry::resolve_content(*w, f.ref))
+        return {rc->path, rc->version.artifact + "@" + rc->version.version};
+    return {resolve_model_ref(f.ref, maybe_workspace(ctx)), f.ref};
+  };
+  auto [dir, version] = resolve_now();
+  if (f.watch && version == f.ref)
+    throw usage_error(fmt::format("--watch: '{}' is not a registry ref, so it cannot move", f.ref),
+                      "serve NAME#STAGE (e.g. mymodel#prod) from inside the project");
   std::vector<std::pair<std::string, std::filesystem::path>> adapter_dirs;
   for (const auto& a : f.adapters) {
     auto eq = a.find('=');
@@ -83,7 +96,6 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
                     ? std::filesystem::path(f.ref).lexically_normal().filename().string()
                     : f.ref.substr(0, f.ref.find_first_of("@#"));
   if (ao.model_id.empty()) ao.model_id = "model";
-  ao.version = f.ref;
   ao.timeout_s = f.timeout_s;
   // The interaction log lives in the project's tracking database; outside a project there is none.
   std::unique_ptr<InteractionLog> log;
@@ -123,34 +135,58 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
   lo.device = s.get("device").value;
   lo.dtype = s.get("dtype").value;
   lo.threads = s.get_int("threads");
-  auto model = engine().load(dir, lo);
-  std::map<std::string, std::string> adapter_hashes;
-  for (const auto& [name, adir] : adapter_dirs) {
-    ao.adapters[name] = model->add_adapter(adir);
-    if (log) adapter_hashes[name] = content_hash_of(adir);
-  }
   SchedulerOptions sc;
   sc.slots = f.max_batch;
   sc.context = f.ctx;
   sc.max_queue = f.max_queue;
   sc.max_step_tokens = f.max_step_tokens;
-  Scheduler scheduler(*model, sc);
-  api.set_loaded(ao.adapters, log ? content_hash_of(dir) : std::string(), adapter_hashes);
+  auto load = [&](const std::filesystem::path& d, const std::string& v) {
+    auto b = std::make_shared<ServeBackend>();
+    b->model = engine().load(d, lo);
+    for (const auto& [name, adir] : adapter_dirs) {
+      b->adapters[name] = b->model->add_adapter(adir);
+      if (log) b->adapter_hashes[name] = content_hash_of(adir);
+    }
+    if (log) b->model_hash = content_hash_of(d);
+    b->version = v;
+    b->scheduler = std::make_unique<Scheduler>(*b->model, sc);
+    return b;
+  };
+  auto backend = load(dir, version);
   out.info(fmt::format(
-      "serving {} ({} on {} as {}, {} slots of {} tokens{}) at {}/v1", ao.model_id,
-      model->config().arch_name(), model->device(), model->dtype(), f.max_batch,
-      scheduler.context(),
-      ao.adapters.empty() ? "" : fmt::format(", adapters: {}", fmt::join(f.adapters, " ")), url));
+      "serving {} = {} ({} on {} as {}, {} slots of {} tokens{}) at {}/v1", ao.model_id, version,
+      backend->model->config().arch_name(), backend->model->device(), backend->model->dtype(),
+      f.max_batch, backend->scheduler->context(),
+      f.adapters.empty() ? "" : fmt::format(", adapters: {}", fmt::join(f.adapters, " ")), url));
   out.info(log        ? fmt::format("logging interactions to {}", ws->db_path().string())
            : f.no_log ? std::string("not logging interactions (--no-log)")
                       : std::string("not logging interactions (no xops project here)"));
-  api.attach(*model, scheduler);  // /health says 200 from here
-  while (!interrupt::requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  api.serve(backend);  // /health says 200 from here
+  backend.reset();
+  auto next_check = std::chrono::steady_clock::now();
+  while (!interrupt::requested()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!f.watch || std::chrono::steady_clock::now() < next_check) continue;
+    next_check = std::chrono::steady_clock::now() +
+                 std::chrono::milliseconds(static_cast<int64_t>(f.watch_s * 1000));
+    // The stage moved: load the new version beside the old, then switch; requests in flight
+    // finish on the old weights, which go when the last of them ends.
+    try {
+      auto [d, v] = resolve_now();
+      if (d == dir) continue;
+      out.info(fmt::format("{} moved to {}: loading it", f.ref, v));
+      api.serve(load(d, v));
+      dir = d;
+      out.info(fmt::format("serving {} = {}", ao.model_id, v));
+    } catch (const Error& e) {
+      out.warn(fmt::format("--watch: {} (still serving the previous version)", e.what()));
+    }
+  }
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, exit 0.
   out.info("stopping: finishing requests in flight");
   server->stop();
   if (http.joinable()) http.join();
-  scheduler.drain();
+  api.serve(nullptr);  // the last version drains as it is released
   interrupt::reset();
   return 0;
 }
@@ -195,6 +231,14 @@ void register_serve(CLI::App& app, cli::Context& ctx) {
       ->check(CLI::Range(2, 4096));
   sub->add_option("--max-body", f->max_body, "Largest request body in bytes (413 above)")
       ->capture_default_str();
+  sub->add_flag("--watch", f->watch,
+                "Follow a registry ref (NAME#prod): when its stage moves, load the new version and "
+                "switch to it; "
+                "requests in flight finish on the old one");
+  sub->add_option("--watch-interval", f->watch_s,
+                  "Seconds between checks of the stage tags with --watch")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
   sub->add_flag("--no-log", f->no_log,
                 "Do not record requests and responses in the tracking database");
   sub->add_option("--log-retention", f->log_retention_days,

@@ -170,9 +170,16 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 
 OpenAiApi::OpenAiApi(ApiOptions o) : o_(std::move(o)) {}
 
-void OpenAiApi::attach(LanguageModel& model, Scheduler& scheduler) {
-  scheduler_ = &scheduler;
-  model_.store(&model);
+ServeBackend::~ServeBackend() {
+  scheduler.reset();
+}
+
+void OpenAiApi::serve(std::shared_ptr<ServeBackend> b) {
+  std::atomic_store(&backend_, std::move(b));
+}
+
+std::shared_ptr<ServeBackend> OpenAiApi::backend() const {
+  return std::atomic_load(&backend_);
 }
 
 http::ServerReply OpenAiApi::handle(const http::ServerRequest& r) {
@@ -196,7 +203,8 @@ http::ServerReply OpenAiApi::handle(const http::ServerRequest& r) {
 }
 
 http::ServerReply OpenAiApi::route(const http::ServerRequest& r, std::string& label) {
-  const bool ready = model_.load() != nullptr;
+  const auto b = backend();
+  const bool ready = b != nullptr;
   if (label == "/health") {
     http::ServerReply h;
     if (!ready)
@@ -214,7 +222,7 @@ http::ServerReply OpenAiApi::route(const http::ServerRequest& r, std::string& la
                           {},
                           "invalid_api_key"});
   }
-  if (label == "/metrics") return render_metrics();
+  if (label == "/metrics") return render_metrics(b);
   if (label == "other")
     return error_reply({404, fmt::format("no route {} {}", r.method, r.path), {}, "not_found"});
   const bool get = label == "/v1/models";
@@ -222,18 +230,18 @@ http::ServerReply OpenAiApi::route(const http::ServerRequest& r, std::string& la
     return error_reply(
         {405, fmt::format("{} takes {}", label, get ? "GET" : "POST"), {}, "method_not_allowed"});
   if (!ready) return error_reply({503, "the model is loading", {}, "loading", "unavailable_error"});
-  if (label == "/v1/models") return models();
-  if (label == "/v1/embeddings") return embeddings(r);
+  if (label == "/v1/models") return models(b);
+  if (label == "/v1/embeddings") return embeddings(b, r);
   if (label == "/v1/feedback") return feedback(r);
-  return generate(r, label == "/v1/chat/completions");
+  return generate(b, r, label == "/v1/chat/completions");
 }
 
-http::ServerReply OpenAiApi::models() const {
+http::ServerReply OpenAiApi::models(const Backend& b) const {
   json data = json::array();
   auto created = static_cast<int64_t>(std::time(nullptr));
   data.push_back(
       {{"id", o_.model_id}, {"object", "model"}, {"created", created}, {"owned_by", "xops"}});
-  for (const auto& [name, id] : o_.adapters)
+  for (const auto& [name, id] : b->adapters)
     data.push_back({{"id", o_.model_id + ":" + name},
                     {"object", "model"},
                     {"created", created},
@@ -244,8 +252,9 @@ http::ServerReply OpenAiApi::models() const {
   return r;
 }
 
-http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) {
-  auto& model = *model_.load();
+http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerRequest& hr, bool chat) {
+  auto& model = *b->model;
+  auto& scheduler = *b->scheduler;
   const auto& tok = model.tokenizer();
   json body;
   try {
@@ -265,8 +274,8 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
     auto name = model_name;
     if (name.rfind(o_.model_id + ":", 0) == 0) name = name.substr(o_.model_id.size() + 1);
     if (name != o_.model_id) {
-      auto it = o_.adapters.find(name);
-      if (it == o_.adapters.end())
+      auto it = b->adapters.find(name);
+      if (it == b->adapters.end())
         throw ApiError{404,
                        fmt::format("the model '{}' does not exist here (GET /v1/models lists them)",
                                    model_name),
@@ -361,12 +370,12 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
 
   if (prompt.empty()) throw bad("the prompt is empty", chat ? "messages" : "prompt");
   size_t limit =
-      o_.max_prompt_tokens ? o_.max_prompt_tokens : static_cast<size_t>(scheduler_->context() - 1);
-  if (prompt.size() > limit || prompt.size() >= static_cast<size_t>(scheduler_->context()))
+      o_.max_prompt_tokens ? o_.max_prompt_tokens : static_cast<size_t>(scheduler.context() - 1);
+  if (prompt.size() > limit || prompt.size() >= static_cast<size_t>(scheduler.context()))
     throw ApiError{
         400,
         fmt::format("the prompt has {} tokens; this server takes at most {}", prompt.size(),
-                    std::min(limit, static_cast<size_t>(scheduler_->context() - 1))),
+                    std::min(limit, static_cast<size_t>(scheduler.context() - 1))),
         chat ? "messages" : "prompt", "context_length_exceeded"};
 
   req->prompt = prompt;
@@ -394,7 +403,7 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
         std::chrono::duration<double>(Clock::now() - ch->start).count());
     ch->cv.notify_one();
   };
-  if (!scheduler_->submit(req)) {
+  if (!scheduler.submit(req)) {
     auto e = error_reply({429,
                           "the server is at capacity (its queue is full); retry shortly",
                           {},
@@ -426,9 +435,9 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
     i.route = chat ? "chat" : "completions";
     i.model = model_name;
     i.adapter = adapter_name;
-    i.version = o_.version;
-    i.model_hash = o_.model_hash;
-    if (auto it = o_.adapter_hashes.find(adapter_name); it != o_.adapter_hashes.end())
+    i.version = b->version;
+    i.model_hash = b->model_hash;
+    if (auto it = b->adapter_hashes.find(adapter_name); it != b->adapter_hashes.end())
       i.adapter_hash = it->second;
     i.prompt = prompt_text;
     i.messages = messages;
@@ -575,8 +584,8 @@ http::ServerReply OpenAiApi::generate(const http::ServerRequest& hr, bool chat) 
   return r;
 }
 
-http::ServerReply OpenAiApi::embeddings(const http::ServerRequest& hr) {
-  auto& model = *model_.load();
+http::ServerReply OpenAiApi::embeddings(const Backend& b, const http::ServerRequest& hr) {
+  auto& model = *b->model;
   json body;
   try {
     body = json::parse(hr.body);
@@ -651,7 +660,7 @@ http::ServerReply OpenAiApi::feedback(const http::ServerRequest& hr) {
   return r;
 }
 
-http::ServerReply OpenAiApi::render_metrics() const {
+http::ServerReply OpenAiApi::render_metrics(const Backend& b) const {
   std::string out = metrics_.render_requests();
   out += metrics_.ttft.render("xops_time_to_first_token_seconds",
                               "Time from request to its first token.");
@@ -663,9 +672,9 @@ http::ServerReply OpenAiApi::render_metrics() const {
                    const char* type = "gauge") {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
   };
-  bool ready = model_.load() != nullptr;
+  bool ready = b != nullptr;
   if (ready) {
-    auto c = scheduler_->counters();
+    auto c = b->scheduler->counters();
     gauge("xops_prompt_tokens_total", "Prompt tokens admitted.", std::to_string(c.prompt_tokens),
           "counter");
     gauge("xops_generation_tokens_total", "Tokens generated.", std::to_string(c.generated_tokens),
@@ -694,7 +703,7 @@ http::ServerReply OpenAiApi::render_metrics() const {
   out += fmt::format(
       "# HELP xops_model_info The model being served.\n# TYPE xops_model_info "
       "gauge\nxops_model_info{{model=\"{}\",version=\"{}\",ready=\"{}\"}} 1\n",
-      esc(o_.model_id), esc(o_.version), ready ? "true" : "false");
+      esc(o_.model_id), esc(ready ? b->version : std::string()), ready ? "true" : "false");
   http::ServerReply r;
   r.content_type = "text/plain; version=0.0.4";
   r.body = out;

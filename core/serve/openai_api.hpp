@@ -18,43 +18,47 @@ class Scheduler;
 class InteractionLog;
 
 struct ApiOptions {
-  std::string model_id;                 // the name /v1/models lists ("model" in requests)
-  std::map<std::string, int> adapters;  // name -> adapter id; requested as "MODEL:NAME"
-  std::string api_key;                  // empty: no authentication
-  size_t max_prompt_tokens = 0;         // 0: the context less one
-  double timeout_s = 600;               // per request
-  std::string version;                  // the ref served (registry version or path)
-  std::string model_hash;               // content hashes, for the interaction log
-  std::map<std::string, std::string> adapter_hashes;
+  std::string model_id;           // the name /v1/models lists ("model" in requests)
+  std::string api_key;            // empty: no authentication
+  size_t max_prompt_tokens = 0;   // 0: the context less one
+  double timeout_s = 600;         // per request
   InteractionLog* log = nullptr;  // null: nothing is logged (POST /v1/feedback says so)
+};
+
+// One loaded version: the model, its adapters and the scheduler decoding on it. Requests
+// hold it while they run, so a swap (--watch) lets them finish on the weights they started
+// on; the last holder's release drains its scheduler and frees the model.
+struct ServeBackend {
+  std::unique_ptr<LanguageModel> model;
+  std::unique_ptr<Scheduler> scheduler;  // declared after the model: destroyed first
+  std::map<std::string, int> adapters;   // name -> adapter id; requested as "MODEL:NAME"
+  std::string version;                   // the ref served, resolved (NAME@v1.2.0 or a path)
+  std::string model_hash;                // content hashes, for the interaction log
+  std::map<std::string, std::string> adapter_hashes;
+  ~ServeBackend();
 };
 
 class OpenAiApi {
  public:
   explicit OpenAiApi(ApiOptions o);
-  // Before attach(): what is only known once the model has loaded.
-  void set_loaded(const std::map<std::string, int>& adapters, const std::string& model_hash,
-                  const std::map<std::string, std::string>& adapter_hashes) {
-    o_.adapters = adapters;
-    o_.model_hash = model_hash;
-    o_.adapter_hashes = adapter_hashes;
-  }
-  // Until attach(), every route but /health and /metrics answers 503 (loading).
-  void attach(LanguageModel& model, Scheduler& scheduler);
+  // Serves this backend from the next request on (null: 503, loading). Requests in flight
+  // keep the one they started with.
+  void serve(std::shared_ptr<ServeBackend> b);
+  std::shared_ptr<ServeBackend> backend() const;
   http::ServerReply handle(const http::ServerRequest& r);
   ServeMetrics& metrics() { return metrics_; }
 
  private:
+  using Backend = std::shared_ptr<ServeBackend>;
   http::ServerReply route(const http::ServerRequest& r, std::string& route_label);
-  http::ServerReply models() const;
-  http::ServerReply generate(const http::ServerRequest& r, bool chat);
-  http::ServerReply embeddings(const http::ServerRequest& r);
+  http::ServerReply models(const Backend& b) const;
+  http::ServerReply generate(const Backend& b, const http::ServerRequest& r, bool chat);
+  http::ServerReply embeddings(const Backend& b, const http::ServerRequest& r);
   http::ServerReply feedback(const http::ServerRequest& r);
-  http::ServerReply render_metrics() const;
+  http::ServerReply render_metrics(const Backend& b) const;
 
   ApiOptions o_;
-  std::atomic<LanguageModel*> model_{nullptr};
-  Scheduler* scheduler_ = nullptr;
+  Backend backend_;  // through std::atomic_load/atomic_store
   ServeMetrics metrics_;
 };
 

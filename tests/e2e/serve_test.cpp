@@ -43,7 +43,10 @@ class Server {
   Server(const std::filesystem::path& dir, std::vector<std::string> args,
          std::map<std::string, std::string> env = {}, const std::filesystem::path& cwd = {})
       : out_(dir / "serve.out"), err_(dir / "serve.err") {
-    std::vector<std::string> argv{xops_binary(), "serve", model_dir(), "--port", "0"};
+    // The golden model unless the first argument names another.
+    std::vector<std::string> argv{xops_binary(), "serve"};
+    if (args.empty() || args[0].rfind("-", 0) == 0) argv.push_back(model_dir());
+    argv.insert(argv.end(), {"--port", "0"});
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<std::string> envs;
     for (char** e = environ; *e; ++e) envs.emplace_back(*e);
@@ -508,4 +511,68 @@ TEST_CASE("e2e: serve logs traffic and feedback; eval --from-logs makes cases th
   CHECK(json::parse(r.out)["passed"] == 1);
   CHECK(run_xops({"eval", "--from-logs", "--since", "yesterday", "-o", "x.jsonl"}, proj).rc == 2);
   CHECK(run_xops({"eval", "--from-logs"}, proj).rc == 2);
+}
+
+TEST_CASE("e2e: serve --watch follows a stage to a new version under load without a failed request",
+          "[e2e][serve][promote]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  auto p = tmp / "p";
+  std::filesystem::create_directories(p / "models");
+  std::filesystem::copy(shared_dir() / "golden/models/gpt2-tiny", p / "models/m",
+                        std::filesystem::copy_options::recursive);
+  atomic_write_file(
+      p / "xops.yaml",
+      "name: p\nstages: [dev, staging, prod]\nartifacts:\n  m: {path: models/m, type: model}\n");
+  auto x = [&](const std::vector<std::string>& args) {
+    auto r = run_xops(args, p);
+    INFO(r.err);
+    REQUIRE(r.rc == 0);
+    return r;
+  };
+  x({"-q", "track", "add", "models/m"});
+  REQUIRE(sh("git add -A && git commit -qm 'model v1'", p).rc == 0);
+  x({"-q", "promote", "register", "m"});
+  x({"-q", "promote", "m@v0.0.1", "--to", "prod"});
+  const std::string prompt = "Once upon a time";
+  auto ask = [&](const Server& s) {
+    return s.post("/v1/completions",
+                  json{{"prompt", prompt}, {"max_tokens", 6}, {"temperature", 0}}.dump());
+  };
+  Server s(tmp.path(), {"m#prod", "--watch", "--watch-interval", "0.2", "--no-log"}, {}, p);
+  auto v1 = ask(s);
+  REQUIRE(v1.status == 200);
+  CHECK_THAT(s.get("/metrics").body, Catch::Contains("version=\"m@v0.0.1\""));
+
+  // Version 2 (other weights), promoted while a client keeps asking.
+  std::filesystem::remove_all(p / "models/m");
+  std::filesystem::copy(shared_dir() / "golden/models/llama-tiny", p / "models/m",
+                        std::filesystem::copy_options::recursive);
+  x({"-q", "track", "add", "models/m"});
+  REQUIRE(sh("git add -A && git commit -qm 'model v2'", p).rc == 0);
+  x({"-q", "promote", "register", "m"});
+  std::string load =
+      "for i in $(seq 1 40); do curl -s -o /dev/null -w '%{http_code}\\n' " +
+      s.url("/v1/completions") +
+      " -d '{\"prompt\": \"Hi\", \"max_tokens\": 20, \"stream\": true}'; done > codes.txt";
+  std::thread client([&] { sh(load, tmp.path()); });
+  x({"-q", "promote", "m@v0.0.2", "--to", "prod"});
+  bool moved = false;
+  for (int i = 0; i < 300 && !moved; ++i) {
+    moved = s.get("/metrics").body.find("version=\"m@v0.0.2\"") != std::string::npos;
+    if (!moved) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  client.join();
+  CHECK(moved);
+  auto codes = read_file(tmp / "codes.txt");
+  CHECK(std::count(codes.begin(), codes.end(), '\n') == 40);
+  CHECK(codes.find_first_not_of("200\n") == std::string::npos);  // every request answered 200
+  auto v2 = ask(s);
+  REQUIRE(v2.status == 200);
+  auto want = run_xops({"--json", "generate", "m#prod", "-n", "6"}, p, {}, prompt);
+  REQUIRE(want.rc == 0);
+  CHECK(v2.j()["choices"][0]["text"] == json::parse(want.out)["text"]);
+  CHECK(v2.j()["choices"][0]["text"] != v1.j()["choices"][0]["text"]);
+  CHECK_THAT(s.err(), Catch::Contains("m#prod moved to m@v0.0.2"));
+  CHECK(s.stop() == 0);
 }
