@@ -577,6 +577,11 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
     }
     if (!out.empty() && !write(out)) {
       req->cancelled = true;  // the client left: its slot is freed at the next step
+      if (!done) {            // log what it got, once the scheduler has ended it
+        std::unique_lock<std::mutex> lk(ch->mu);
+        ch->cv.wait(lk, [&] { return ch->done; });
+        log(ch->gen, *ch);
+      }
       return false;
     }
     return !done;

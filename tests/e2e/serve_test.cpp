@@ -480,12 +480,25 @@ TEST_CASE("e2e: serve logs traffic and feedback; eval --from-logs makes cases th
     CHECK(s.post("/v1/feedback", json{{"id", bad_id}, {"score", 0}}.dump()).status == 200);
     CHECK(s.post("/v1/feedback", R"({"id": "cmpl-none", "score": 1})").status == 404);
     CHECK(s.post("/v1/feedback", json{{"id", good_id}}.dump()).status == 400);
+    // A client that leaves mid-stream: `head` exits after the first bytes, curl dies on its
+    // next write, and the server ends the generation at its next token (logged as cancelled).
+    sh("curl -sN " + s.url("/v1/completions") +
+           " -d '{\"prompt\": \"Tell a long story\", \"max_tokens\": 120, \"ignore_eos\": true, "
+           "\"stream\": true}' | head -c 10 > /dev/null",
+       tmp.path());
+    for (int i = 0;
+         i < 100 && s.get("/metrics").body.find("xops_running_sequences 0") == std::string::npos;
+         ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     CHECK(s.stop() == 0);
   }
   auto all = run_xops({"eval", "--from-logs", "-o", "all.jsonl"}, proj);
   REQUIRE(all.rc == 0);
   auto lines = read_file(proj / "all.jsonl");
-  CHECK(std::count(lines.begin(), lines.end(), '\n') == 3);
+  CHECK(std::count(lines.begin(), lines.end(), '\n') == 4);
+  auto last = json::parse(lines.substr(lines.rfind('\n', lines.size() - 2) + 1));
+  CHECK(last["metadata"]["finish_reason"] == "cancelled");
+  CHECK(last["metadata"]["params"]["max_tokens"] == 120);
   REQUIRE(
       run_xops({"eval", "--from-logs", "--min-score", "0.5", "--since", "1h", "-o", "good.jsonl"},
                proj)
