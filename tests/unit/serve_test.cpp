@@ -1,0 +1,127 @@
+// The torch-free pieces of `xops serve`: the OpenAI routes before a model is loaded, request
+// authentication, metrics rendering, the interaction log and its conversion to eval cases.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/eval/from_logs.hpp"
+#include "core/serve/interaction_log.hpp"
+#include "core/serve/metrics.hpp"
+#include "core/serve/openai_api.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace xops;
+using nlohmann::json;
+
+TEST_CASE("serve: constant-time key comparison and the built-in chat template", "[serve]") {
+  CHECK(constant_time_equal("sekret", "sekret"));
+  CHECK_FALSE(constant_time_equal("sekreT", "sekret"));
+  CHECK_FALSE(constant_time_equal("sekret1", "sekret"));
+  CHECK_FALSE(constant_time_equal("", "sekret"));
+  CHECK_FALSE(constant_time_equal("", ""));  // an empty key never authenticates
+  CHECK(render_chat({{"system", "Be brief."}, {"user", "Hi"}}) ==
+        "<|system|>\nBe brief.\n<|user|>\nHi\n<|assistant|>\n");
+}
+
+TEST_CASE(
+    "serve: before a model is loaded, health is 503 and routes answer in OpenAI's error shape",
+    "[serve]") {
+  ApiOptions o;
+  o.model_id = "m";
+  o.api_key = "k";
+  OpenAiApi api(o);
+  auto req = [](std::string method, std::string path, std::string auth = "") {
+    http::ServerRequest r;
+    r.method = std::move(method);
+    r.path = std::move(path);
+    if (!auth.empty()) r.headers["authorization"] = "Bearer " + auth;
+    return r;
+  };
+  auto health = api.handle(req("GET", "/health"));
+  CHECK(health.status == 503);
+  CHECK(json::parse(health.body)["error"]["code"] == "loading");
+  CHECK(api.handle(req("POST", "/v1/completions")).status == 401);
+  CHECK(api.handle(req("POST", "/v1/completions", "wrong")).status == 401);
+  CHECK(api.handle(req("POST", "/v1/completions", "k")).status == 503);
+  CHECK(api.handle(req("GET", "/v1/completions", "k")).status == 405);
+  CHECK(api.handle(req("GET", "/nope", "k")).status == 404);
+  auto metrics = api.handle(req("GET", "/metrics", "k"));
+  CHECK(metrics.status == 200);
+  CHECK_THAT(metrics.body,
+             Catch::Contains("xops_requests_total{route=\"/health\",status=\"503\"} 1"));
+  CHECK_THAT(metrics.body,
+             Catch::Contains("xops_requests_total{route=\"other\",status=\"404\"} 1"));
+  CHECK_THAT(metrics.body, Catch::Contains("ready=\"false\""));
+}
+
+TEST_CASE("serve: histograms render cumulative Prometheus buckets", "[serve]") {
+  Histogram h;
+  h.observe(0.003);
+  h.observe(0.2);
+  h.observe(100);
+  auto text = h.render("x_seconds", "help");
+  CHECK_THAT(text, Catch::Contains("# TYPE x_seconds histogram"));
+  CHECK_THAT(text, Catch::Contains("x_seconds_bucket{le=\"0.005\"} 1\n"));
+  CHECK_THAT(text, Catch::Contains("x_seconds_bucket{le=\"0.25\"} 2\n"));
+  CHECK_THAT(text, Catch::Contains("x_seconds_bucket{le=\"30\"} 2\n"));
+  CHECK_THAT(text, Catch::Contains("x_seconds_bucket{le=\"+Inf\"} 3\n"));
+  CHECK_THAT(text, Catch::Contains("x_seconds_count 3\n"));
+}
+
+TEST_CASE("serve: the interaction log keeps feedback and becomes eval cases", "[serve][eval]") {
+  test::TempDir tmp;
+  auto db_path = tmp / "xops.db";
+  {
+    InteractionLog log(db_path, 0);
+    Interaction a;
+    a.id = "cmpl-a", a.route = "completions", a.model = "m", a.prompt = "Hi", a.output = " there";
+    a.params = R"({"max_tokens": 4})", a.finish_reason = "length", a.created_ms = 1000;
+    log.record(a);
+    Interaction b = a;
+    b.id = "chatcmpl-b", b.route = "chat", b.messages = R"([{"role": "user", "content": "Yo"}])";
+    b.prompt = "<|user|>\nYo\n<|assistant|>\n", b.output = "bad", b.created_ms = 5000;
+    log.record(b);
+    CHECK(log.add_feedback("cmpl-a", {0.9, "good", 0}));
+    CHECK(log.add_feedback("cmpl-a", {0.7, "", 0}));
+    CHECK(log.add_feedback("chatcmpl-b", {0.0, "wrong", 0}));
+    CHECK_FALSE(log.add_feedback("cmpl-zzz", {1.0, "", 0}));
+  }
+  auto db = db::Database::open(db_path);
+  auto all = cases_from_logs(db, {});
+  REQUIRE(all.size() == 2);
+  auto a = json::parse(all[0]);
+  CHECK_FALSE(a.contains("assert"));
+  CHECK(a["metadata"]["score"].get<double>() == Approx(0.8));
+  CHECK(a["metadata"]["comments"] == json::array({"good"}));
+  FromLogsOptions good;
+  good.min_score = 0.5;
+  auto g = cases_from_logs(db, good);
+  REQUIRE(g.size() == 1);
+  CHECK(json::parse(g[0])["assert"][0] == json({{"type", "equals"}, {"value", " there"}}));
+  FromLogsOptions bad;
+  bad.max_score = 0.1;
+  auto b = cases_from_logs(db, bad);
+  REQUIRE(b.size() == 1);
+  auto bj = json::parse(b[0]);
+  CHECK(bj["assert"][0]["type"] == "not-equals");
+  CHECK(bj["vars"]["messages"][0]["content"] == "Yo");
+  FromLogsOptions recent;
+  recent.since_ms = 2000;
+  CHECK(cases_from_logs(db, recent).size() == 1);
+  // Retention deletes old interactions (and their feedback) when the log opens.
+  { InteractionLog pruned(db_path, 1); }
+  CHECK(cases_from_logs(db, {}).empty());
+}
+
+TEST_CASE("eval --from-logs: --since takes dates and ages", "[serve][eval]") {
+  const int64_t now = 1796290000000;
+  CHECK(parse_since("7d", now) == now - 7 * 86400000LL);
+  CHECK(parse_since("24h", now) == now - 24 * 3600000LL);
+  CHECK(parse_since("30m", now) == now - 30 * 60000LL);
+  CHECK(parse_since("2026-12-01", now) == 1796083200000LL);
+  CHECK(parse_since("2026-12-01T08:30:00", now) == 1796083200000LL + 8 * 3600000LL + 30 * 60000LL);
+  CHECK(parse_since("2026-12-01T08:30:00Z", now) == 1796083200000LL + 8 * 3600000LL + 30 * 60000LL);
+  for (auto bad : {"yesterday", "7w", "2026-12", "d", "2026-12-01x"})
+    CHECK_THROWS_AS(parse_since(bad, now), Error);
+}
