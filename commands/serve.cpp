@@ -149,6 +149,11 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
     }
     if (log) b->model_hash = content_hash_of(d);
     b->version = v;
+    b->chat_template = load_chat_template(d);
+    if (!b->chat_template.note.empty())
+      out.warn(fmt::format("chat: using the built-in template: {}", b->chat_template.note));
+    else if (!b->chat_template.source.empty())
+      out.info("chat: using the model's chat_template (tokenizer_config.json)");
     b->scheduler = std::make_unique<Scheduler>(*b->model, sc);
     return b;
   };

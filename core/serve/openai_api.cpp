@@ -314,7 +314,12 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
       }
       msgs.emplace_back(role, content);
     }
-    prompt_text = render_chat(msgs);
+    try {
+      prompt_text = b->chat_template.render(msgs);
+    } catch (const Error& e) {  // e.g. a template that refuses a role order
+      throw bad(fmt::format("the model's chat template refused these messages: {}", e.what()),
+                "messages");
+    }
     prompt = tok.encode(prompt_text);
     int max_tokens = integer(body, "max_tokens", 0, 0, 1 << 20);
     max_tokens = integer(body, "max_completion_tokens", max_tokens, 0, 1 << 20);

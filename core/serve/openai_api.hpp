@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/http_server.hpp"
+#include "core/serve/chat_template.hpp"
 #include "core/serve/metrics.hpp"
 
 namespace xops {
@@ -35,6 +36,7 @@ struct ServeBackend {
   std::string version;                   // the ref served, resolved (NAME@v1.2.0 or a path)
   std::string model_hash;                // content hashes, for the interaction log
   std::map<std::string, std::string> adapter_hashes;
+  ChatTemplate chat_template;
   ~ServeBackend();
 };
 

@@ -589,3 +589,31 @@ TEST_CASE("e2e: serve --watch follows a stage to a new version under load withou
   CHECK_THAT(s.err(), Catch::Contains("m#prod moved to m@v0.0.2"));
   CHECK(s.stop() == 0);
 }
+
+TEST_CASE("e2e: serve renders chat with the model's own chat_template", "[e2e][serve]") {
+  TempDir tmp;
+  auto m = tmp / "chatml";
+  std::filesystem::copy(shared_dir() / "golden/models/gpt2-tiny", m,
+                        std::filesystem::copy_options::recursive);
+  auto cfg = json::parse(read_file(m / "tokenizer_config.json"));
+  cfg["chat_template"] =
+      "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+      "message['content'] + "
+      "'<|im_end|>\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' "
+      "}}{% endif %}";
+  atomic_write_file(m / "tokenizer_config.json", cfg.dump());
+  Server s(tmp.path(), {m.string()});
+  CHECK_THAT(s.err(), Catch::Contains("using the model's chat_template"));
+  auto r = s.post("/v1/chat/completions",
+                  json{{"messages", {{{"role", "user"}, {"content", "Hello there"}}}},
+                       {"max_tokens", 5},
+                       {"temperature", 0},
+                       {"ignore_eos", true}}
+                      .dump());
+  REQUIRE(r.status == 200);
+  auto want = run_xops({"--json", "generate", m.string(), "-n", "5", "--ignore-eos"}, tmp.path(),
+                       {}, "<|im_start|>user\nHello there<|im_end|>\n<|im_start|>assistant\n");
+  REQUIRE(want.rc == 0);
+  CHECK(r.j()["choices"][0]["message"]["content"] == json::parse(want.out)["text"]);
+  CHECK(r.j()["usage"]["prompt_tokens"] == json::parse(want.out)["prompt_ids"].size());
+}

@@ -6,9 +6,11 @@
 
 #include "core/error.hpp"
 #include "core/eval/from_logs.hpp"
+#include "core/serve/chat_template.hpp"
 #include "core/serve/interaction_log.hpp"
 #include "core/serve/metrics.hpp"
 #include "core/serve/openai_api.hpp"
+#include "core/util/fs.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace xops;
@@ -124,4 +126,30 @@ TEST_CASE("eval --from-logs: --since takes dates and ages", "[serve][eval]") {
   CHECK(parse_since("2026-12-01T08:30:00Z", now) == 1796083200000LL + 8 * 3600000LL + 30 * 60000LL);
   for (auto bad : {"yesterday", "7w", "2026-12", "d", "2026-12-01x"})
     CHECK_THROWS_AS(parse_since(bad, now), Error);
+}
+
+TEST_CASE("serve: a model's chat_template is used when the renderer can run it", "[serve]") {
+  test::TempDir tmp;
+  auto write_cfg = [&](const json& cfg) {
+    atomic_write_file(tmp / "tokenizer_config.json", cfg.dump());
+  };
+  CHECK(load_chat_template(tmp.path()).source.empty());  // no tokenizer_config.json: built-in
+  const std::string chatml =
+      "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+      "message['content'] + '<|im_end|>' + "
+      "'\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif "
+      "%}";
+  write_cfg({{"chat_template", chatml}, {"eos_token", {{"content", "</s>"}}}});
+  auto t = load_chat_template(tmp.path());
+  CHECK(t.note.empty());
+  CHECK(t.eos_token == "</s>");
+  CHECK(t.render({{"user", "Hi"}}) == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  // Jinja beyond the subset (Python string methods, raise_exception): the built-in, with a note.
+  write_cfg({{"chat_template", "{% for m in messages %}{{ m['content'].strip() }}{% endfor %}"}});
+  t = load_chat_template(tmp.path());
+  CHECK(t.source.empty());
+  CHECK_THAT(t.note, Catch::Contains("beyond the Jinja subset"));
+  CHECK(t.render({{"user", "Hi"}}) == "<|user|>\nHi\n<|assistant|>\n");
+  write_cfg({{"chat_template", json::array({{{"name", "tool_use"}, {"template", "x"}}})}});
+  CHECK_THAT(load_chat_template(tmp.path()).note, Catch::Contains("no default entry"));
 }
