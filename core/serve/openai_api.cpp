@@ -50,6 +50,14 @@ ApiError bad(const std::string& message, const std::string& param = {}) {
   return {400, message, param, {}};
 }
 
+json parse_body(const std::string& text) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    throw bad(fmt::format("the body is not JSON: {}", e.what()));
+  }
+}
+
 double number(const json& body, const char* key, double dflt, double lo, double hi) {
   if (!body.contains(key) || body[key].is_null()) return dflt;
   const auto& v = body[key];
@@ -256,12 +264,7 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
   auto& model = *b->model;
   auto& scheduler = *b->scheduler;
   const auto& tok = model.tokenizer();
-  json body;
-  try {
-    body = json::parse(hr.body);
-  } catch (const json::exception& e) {
-    throw bad(fmt::format("the body is not JSON: {}", e.what()));
-  }
+  json body = parse_body(hr.body);
   if (!body.is_object()) throw bad("the body must be a JSON object");
 
   // "model": the base, or "BASE:ADAPTER" (an adapter name alone works too).
@@ -596,12 +599,7 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
 
 http::ServerReply OpenAiApi::embeddings(const Backend& b, const http::ServerRequest& hr) {
   auto& model = *b->model;
-  json body;
-  try {
-    body = json::parse(hr.body);
-  } catch (const json::exception& e) {
-    throw bad(fmt::format("the body is not JSON: {}", e.what()));
-  }
+  json body = parse_body(hr.body);
   if (!body.is_object() || !body.contains("input")) throw bad("'input' is required", "input");
   std::vector<std::string> inputs;
   if (body["input"].is_string())
@@ -643,12 +641,7 @@ http::ServerReply OpenAiApi::embeddings(const Backend& b, const http::ServerRequ
 
 // POST /v1/feedback {"id": RESPONSE_ID, "score": NUMBER?, "comment": STRING?}
 http::ServerReply OpenAiApi::feedback(const http::ServerRequest& hr) {
-  json body;
-  try {
-    body = json::parse(hr.body);
-  } catch (const json::exception& e) {
-    throw bad(fmt::format("the body is not JSON: {}", e.what()));
-  }
+  json body = parse_body(hr.body);
   if (!body.is_object() || !body.contains("id") || !body["id"].is_string())
     throw bad("'id' (a response id) is required", "id");
   Feedback f;
