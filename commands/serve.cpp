@@ -38,6 +38,7 @@ struct ServeFlags {
   int max_queue = 64;
   int ctx = 0;
   int max_step_tokens = 256;
+  int prefill_while_decoding = 64;
   double timeout_s = 600;
   int http_threads = 64;
   size_t max_body = 1u << 20;
@@ -140,6 +141,7 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
   sc.context = f.ctx;
   sc.max_queue = f.max_queue;
   sc.max_step_tokens = f.max_step_tokens;
+  sc.prefill_while_decoding = f.prefill_while_decoding;
   auto load = [&](const std::filesystem::path& d, const std::string& v) {
     auto b = std::make_shared<ServeBackend>();
     b->model = engine().load(d, lo);
@@ -224,6 +226,10 @@ void register_serve(CLI::App& app, cli::Context& ctx) {
       ->check(CLI::Range(0, 100000));
   sub->add_option("--ctx", f->ctx, "Tokens per sequence, prompt included (0: the model's maximum)")
       ->check(CLI::Range(0, 1 << 20));
+  sub->add_option("--prefill-while-decoding", f->prefill_while_decoding,
+                  "Prompt tokens per step while other sequences decode (lower: steadier inter-token latency)")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1 << 16));
   sub->add_option("--max-step-tokens", f->max_step_tokens,
                   "Tokens one decoder step processes (prompts are chunked to fit)")
       ->capture_default_str()

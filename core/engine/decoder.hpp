@@ -14,8 +14,11 @@ namespace xops {
 struct DecoderOptions {
   int slots = 8;    // sequences in flight at once
   int context = 0;  // tokens a slot holds, prompt included (0 = the model's maximum)
-  int max_step_tokens =
-      256;  // tokens one step processes across all slots (prefill is chunked to fit)
+  // Tokens one step processes across all slots (prefill is chunked to fit).
+  int max_step_tokens = 256;
+  // While any slot is decoding, prompt tokens per step stay within this, so a newcomer's
+  // prefill does not stall the running sequences for long (inter-token latency).
+  int prefill_while_decoding = 64;
 };
 
 // Where a decoder's time goes, since it was made.

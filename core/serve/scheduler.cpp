@@ -12,6 +12,7 @@ Scheduler::Scheduler(LanguageModel& model, const SchedulerOptions& o) : model_(m
   d.slots = o.slots;
   d.context = o.context;
   d.max_step_tokens = o.max_step_tokens;
+  d.prefill_while_decoding = o.prefill_while_decoding;
   dec_ = model_.decoder(d);
   context_ = dec_->context();
   active_.resize(static_cast<size_t>(dec_->slots()));

@@ -38,6 +38,7 @@ struct SchedulerOptions {
   int slots = 8;              // sequences decoded together
   int context = 0;            // tokens per slot (0: the model's maximum)
   int max_step_tokens = 256;  // tokens one step processes (prefill chunks + decode rows)
+  int prefill_while_decoding = 64;  // prompt tokens per step while others decode
   int max_queue = 64;         // requests waiting for a slot; more are refused
 };
 

@@ -99,6 +99,7 @@ class TorchDecoder final : public Decoder {
       : c_(c), w_(w), dev_(dev), dt_(dt), slots_(static_cast<size_t>(std::max(1, o.slots))) {
     context_ = o.context > 0 ? std::min(o.context, c.max_positions) : c.max_positions;
     max_step_tokens_ = std::max(1, o.max_step_tokens);
+    prefill_while_decoding_ = std::max(1, o.prefill_while_decoding);
     if (o.slots < 1 || o.slots > 4096)
       throw usage_error(fmt::format("{} decoder slots; use 1..4096", o.slots));
     auto opts = at::TensorOptions().dtype(dt).device(dev);
@@ -211,8 +212,10 @@ class TorchDecoder final : public Decoder {
   std::vector<Segment> plan(std::vector<int64_t>& ids, std::vector<int64_t>& pos) {
     std::vector<Segment> segs;
     int64_t budget = max_step_tokens_;
+    bool decoding = false;
     for (const auto& s : slots_)
-      if (s.used && !s.reading() && s.fed >= 0) --budget;
+      if (s.used && !s.reading() && s.fed >= 0) --budget, decoding = true;
+    if (decoding) budget = std::min(budget, prefill_while_decoding_);
     budget = std::max<int64_t>(budget, 16);  // prompts always advance
     int64_t row = 0;
     for (size_t i = 0; i < slots_.size(); ++i) {
@@ -415,6 +418,7 @@ class TorchDecoder final : public Decoder {
   std::vector<Slot> slots_;
   int context_ = 0;
   int64_t max_step_tokens_ = 256;
+  int64_t prefill_while_decoding_ = 64;
   std::vector<at::Tensor> k_, v_;  // per layer [slots, n_kv, context, head_dim]
   DecoderStats stats_;
   at::Tensor logits_;  // the last step's [ready, vocab] fp32 on the CPU
