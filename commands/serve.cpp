@@ -19,6 +19,7 @@
 #include "core/serve/openai_api.hpp"
 #include "core/serve/scheduler.hpp"
 #include "core/store/pointer.hpp"
+#include "core/util/fs.hpp"
 #include "core/util/interrupt.hpp"
 #include "core/workspace.hpp"
 
@@ -46,6 +47,7 @@ struct ServeFlags {
   int log_retention_days = 0;
   bool watch = false;
   double watch_s = 2;
+  std::string system_prompt;
 };
 
 bool loopback(const std::string& host) {
@@ -98,6 +100,17 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
                     : f.ref.substr(0, f.ref.find_first_of("@#"));
   if (ao.model_id.empty()) ao.model_id = "model";
   ao.timeout_s = f.timeout_s;
+  if (!f.system_prompt.empty()) {  // a file, or a registry ref to a prompt artifact
+    std::filesystem::path file = f.system_prompt;
+    if (const auto* w = maybe_workspace(ctx); w && !std::filesystem::is_regular_file(file))
+      if (auto rc = registry::resolve_content(*w, f.system_prompt)) file = rc->path;
+    if (!std::filesystem::is_regular_file(file))
+      throw precondition_error(
+          fmt::format("--system-prompt '{}': not a file nor a registry reference to one",
+                      f.system_prompt),
+          "give a text file or a prompt artifact's ref (greeting#prod)");
+    ao.system_prompt = read_file_limited(file, 1u << 20, "a system prompt");
+  }
   // The interaction log lives in the project's tracking database; outside a project there is none.
   std::unique_ptr<InteractionLog> log;
   const auto* ws = maybe_workspace(ctx);
@@ -227,7 +240,8 @@ void register_serve(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--ctx", f->ctx, "Tokens per sequence, prompt included (0: the model's maximum)")
       ->check(CLI::Range(0, 1 << 20));
   sub->add_option("--prefill-while-decoding", f->prefill_while_decoding,
-                  "Prompt tokens per step while other sequences decode (lower: steadier inter-token latency)")
+                  "Prompt tokens per step while other sequences decode (lower: steadier "
+                  "inter-token latency)")
       ->capture_default_str()
       ->check(CLI::Range(16, 1 << 16));
   sub->add_option("--max-step-tokens", f->max_step_tokens,
@@ -242,6 +256,9 @@ void register_serve(CLI::App& app, cli::Context& ctx) {
       ->check(CLI::Range(2, 4096));
   sub->add_option("--max-body", f->max_body, "Largest request body in bytes (413 above)")
       ->capture_default_str();
+  sub->add_option("--system-prompt", f->system_prompt,
+                  "A system message for chat requests that bring none: a file or a prompt "
+                  "artifact's ref (NAME#prod)");
   sub->add_flag("--watch", f->watch,
                 "Follow a registry ref (NAME#prod): when its stage moves, load the new version and "
                 "switch to it; "

@@ -317,6 +317,9 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
       }
       msgs.emplace_back(role, content);
     }
+    if (!o_.system_prompt.empty() && msgs.front().first != "system" &&
+        msgs.front().first != "developer")
+      msgs.insert(msgs.begin(), {"system", o_.system_prompt});
     try {
       prompt_text = b->chat_template.render(msgs);
     } catch (const Error& e) {  // e.g. a template that refuses a role order

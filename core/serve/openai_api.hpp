@@ -24,6 +24,7 @@ struct ApiOptions {
   size_t max_prompt_tokens = 0;   // 0: the context less one
   double timeout_s = 600;         // per request
   InteractionLog* log = nullptr;  // null: nothing is logged (POST /v1/feedback says so)
+  std::string system_prompt;      // put first in chat requests that bring no system message
 };
 
 // One loaded version: the model, its adapters and the scheduler decoding on it. Requests

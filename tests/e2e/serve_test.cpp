@@ -617,3 +617,32 @@ TEST_CASE("e2e: serve renders chat with the model's own chat_template", "[e2e][s
   CHECK(r.j()["choices"][0]["message"]["content"] == json::parse(want.out)["text"]);
   CHECK(r.j()["usage"]["prompt_tokens"] == json::parse(want.out)["prompt_ids"].size());
 }
+
+TEST_CASE(
+    "e2e: serve --system-prompt puts a prompt artifact first in chats that bring no system message",
+    "[e2e][serve]") {
+  TempDir tmp;
+  atomic_write_file(tmp / "sys.txt", "You are terse.");
+  Server s(tmp.path(), {"--system-prompt", (tmp / "sys.txt").string()});
+  auto chat = [&](const json& messages) {
+    auto r = s.post(
+        "/v1/chat/completions",
+        json{{"messages", messages}, {"max_tokens", 4}, {"temperature", 0}, {"ignore_eos", true}}
+            .dump());
+    REQUIRE(r.status == 200);
+    return r.j()["choices"][0]["message"]["content"].get<std::string>();
+  };
+  auto want = [&](const std::string& rendered) {
+    auto r = run_xops({"--json", "generate", model_dir(), "-n", "4", "--ignore-eos"}, tmp.path(),
+                      {}, rendered);
+    REQUIRE(r.rc == 0);
+    return json::parse(r.out)["text"].get<std::string>();
+  };
+  CHECK(chat({{{"role", "user"}, {"content", "Hi"}}}) ==
+        want("<|system|>\nYou are terse.\n<|user|>\nHi\n<|assistant|>\n"));
+  CHECK(chat({{{"role", "system"}, {"content", "Be kind."}},
+              {{"role", "user"}, {"content", "Hi"}}}) ==
+        want("<|system|>\nBe kind.\n<|user|>\nHi\n<|assistant|>\n"));
+  auto missing = run_xops({"serve", model_dir(), "--system-prompt", "nope#prod"}, tmp.path());
+  CHECK(missing.rc == 3);
+}
