@@ -15,6 +15,7 @@
 #include "core/engine/language_model.hpp"
 #include "core/error.hpp"
 #include "core/serve/interaction_log.hpp"
+#include "core/serve/openai_request.hpp"
 #include "core/serve/scheduler.hpp"
 #include "core/tracking/ulid.hpp"
 
@@ -29,80 +30,15 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// A request the client got wrong: becomes an OpenAI-style error body.
-struct ApiError {
-  int status;
-  std::string message, param, code, type = "invalid_request_error";
-};
-
 http::ServerReply error_reply(const ApiError& e) {
   http::ServerReply r;
   r.status = e.status;
   r.body = dump({{"error",
-                  {{"message", e.message},
+                  {{"message", e.what()},
                    {"type", e.type},
                    {"param", e.param.empty() ? json() : json(e.param)},
                    {"code", e.code.empty() ? json() : json(e.code)}}}});
   return r;
-}
-
-ApiError bad(const std::string& message, const std::string& param = {}) {
-  return {400, message, param, {}};
-}
-
-json parse_body(const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    throw bad(fmt::format("the body is not JSON: {}", e.what()));
-  }
-}
-
-double number(const json& body, const char* key, double dflt, double lo, double hi) {
-  if (!body.contains(key) || body[key].is_null()) return dflt;
-  const auto& v = body[key];
-  if (!v.is_number()) throw bad(fmt::format("'{}' must be a number", key), key);
-  double d = v.get<double>();
-  if (!(d >= lo && d <= hi))
-    throw bad(fmt::format("'{}' must be between {} and {}", key, lo, hi), key);
-  return d;
-}
-
-int integer(const json& body, const char* key, int dflt, int lo, int hi) {
-  if (!body.contains(key) || body[key].is_null()) return dflt;
-  const auto& v = body[key];
-  // 5.0 is taken as 5 (YAML-to-JSON tools write integers that way); 5.5 is not.
-  if (!v.is_number() || (v.is_number_float() && (v.get<double>() != std::floor(v.get<double>()) ||
-                                                 std::fabs(v.get<double>()) > 1e15)))
-    throw bad(fmt::format("'{}' must be an integer", key), key);
-  auto d = v.is_number_float() ? static_cast<int64_t>(v.get<double>()) : v.get<int64_t>();
-  if (d < lo || d > hi) throw bad(fmt::format("'{}' must be between {} and {}", key, lo, hi), key);
-  return static_cast<int>(d);
-}
-
-bool boolean(const json& body, const char* key, bool dflt) {
-  if (!body.contains(key) || body[key].is_null()) return dflt;
-  if (!body[key].is_boolean()) throw bad(fmt::format("'{}' must be true or false", key), key);
-  return body[key].get<bool>();
-}
-
-std::vector<std::string> stops(const json& body) {
-  std::vector<std::string> out;
-  if (!body.contains("stop") || body["stop"].is_null()) return out;
-  const auto& s = body["stop"];
-  if (s.is_string())
-    out.push_back(s.get<std::string>());
-  else if (s.is_array() && s.size() <= 16) {
-    for (const auto& x : s) {
-      if (!x.is_string()) throw bad("'stop' must be a string or a list of strings", "stop");
-      out.push_back(x.get<std::string>());
-    }
-  } else {
-    throw bad("'stop' must be a string or a list of up to 16 strings", "stop");
-  }
-  for (const auto& x : out)
-    if (x.empty()) throw bad("a stop string is empty", "stop");
-  return out;
 }
 
 // What a generation request streams out: token events, then the result.
@@ -264,59 +200,34 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
   auto& model = *b->model;
   auto& scheduler = *b->scheduler;
   const auto& tok = model.tokenizer();
-  json body = parse_body(hr.body);
-  if (!body.is_object()) throw bad("the body must be a JSON object");
+  auto parsed = parse_generation_request(hr.body, chat, model.config().vocab_size);
 
   // "model": the base, or "BASE:ADAPTER" (an adapter name alone works too).
   int adapter = -1;
   std::string adapter_name;
-  std::string model_name = o_.model_id;
-  if (body.contains("model") && !body["model"].is_null()) {
-    if (!body["model"].is_string()) throw bad("'model' must be a string", "model");
-    model_name = body["model"].get<std::string>();
-    auto name = model_name;
+  const std::string model_name = parsed.model.empty() ? o_.model_id : parsed.model;
+  if (!parsed.model.empty()) {
+    auto name = parsed.model;
     if (name.rfind(o_.model_id + ":", 0) == 0) name = name.substr(o_.model_id.size() + 1);
     if (name != o_.model_id) {
       auto it = b->adapters.find(name);
       if (it == b->adapters.end())
-        throw ApiError{404,
+        throw ApiError(404,
                        fmt::format("the model '{}' does not exist here (GET /v1/models lists them)",
-                                   model_name),
-                       "model", "model_not_found"};
+                                   parsed.model),
+                       "model", "model_not_found");
       adapter = it->second;
       adapter_name = name;
     }
   }
 
   auto req = std::make_shared<GenRequest>();
-  auto& s = req->sampling;
-  std::vector<int32_t> prompt;
-  std::string prompt_text;
+  req->sampling = parsed.sampling;
+  const auto& s = req->sampling;
+  std::vector<int32_t> prompt = parsed.prompt_ids;
+  std::string prompt_text = parsed.prompt_text;
   if (chat) {
-    if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
-      throw bad("'messages' must be a non-empty list", "messages");
-    std::vector<std::pair<std::string, std::string>> msgs;
-    for (const auto& m : body["messages"]) {
-      if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
-        throw bad("each message needs a string 'role'", "messages");
-      auto role = m["role"].get<std::string>();
-      if (role != "system" && role != "user" && role != "assistant" && role != "developer")
-        throw bad(fmt::format("unknown role '{}'", role), "messages");
-      std::string content;
-      if (m.contains("content") && m["content"].is_string()) {
-        content = m["content"].get<std::string>();
-      } else if (m.contains("content") && m["content"].is_array()) {  // [{type: text, text}]
-        for (const auto& part : m["content"]) {
-          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-              !part["text"].is_string())
-            throw bad("only text content parts are supported", "messages");
-          content += part["text"].get<std::string>();
-        }
-      } else {
-        throw bad("each message needs 'content' (a string or text parts)", "messages");
-      }
-      msgs.emplace_back(role, content);
-    }
+    auto msgs = parsed.messages;
     if (!o_.system_prompt.empty() && msgs.front().first != "system" &&
         msgs.front().first != "developer")
       msgs.insert(msgs.begin(), {"system", o_.system_prompt});
@@ -327,67 +238,22 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
                 "messages");
     }
     prompt = tok.encode(prompt_text);
-    int max_tokens = integer(body, "max_tokens", 0, 0, 1 << 20);
-    max_tokens = integer(body, "max_completion_tokens", max_tokens, 0, 1 << 20);
-    s.max_tokens = max_tokens > 0 ? max_tokens : (1 << 20);
-    if (boolean(body, "logprobs", false)) s.logprobs = integer(body, "top_logprobs", 0, 0, 20);
+  } else if (prompt.empty()) {
+    prompt = tok.encode(prompt_text);
   } else {
-    if (!body.contains("prompt")) throw bad("'prompt' is required", "prompt");
-    auto p = body["prompt"];
-    if (p.is_array() && p.size() == 1 && (p[0].is_string() || p[0].is_array())) p = p[0];
-    if (p.is_string()) {
-      prompt_text = p.get<std::string>();
-      prompt = tok.encode(prompt_text);
-    } else if (p.is_array() && !p.empty() && p[0].is_number_integer()) {
-      for (const auto& id : p) {
-        if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
-            id.get<int64_t>() >= model.config().vocab_size)
-          throw bad("'prompt' token ids must be integers inside the vocabulary", "prompt");
-        prompt.push_back(static_cast<int32_t>(id.get<int64_t>()));
-      }
-      prompt_text = tok.decode(prompt);
-    } else {
-      throw bad("'prompt' must be a string or a list of token ids (one prompt per request)",
-                "prompt");
-    }
-    s.max_tokens = integer(body, "max_tokens", 16, 0, 1 << 20);
-    if (body.contains("logprobs") && !body["logprobs"].is_null())
-      s.logprobs = integer(body, "logprobs", 0, 0, 20);
-    if (boolean(body, "echo", false)) throw bad("'echo' is not supported", "echo");
-    if (body.contains("suffix") && !body["suffix"].is_null())
-      throw bad("'suffix' is not supported", "suffix");
+    prompt_text = tok.decode(prompt);
   }
-  if (integer(body, "n", 1, 1, 1) != 1) throw bad("'n' must be 1", "n");
-  if (body.contains("best_of") && integer(body, "best_of", 1, 1, 1) != 1)
-    throw bad("'best_of' must be 1", "best_of");
-  s.temperature = number(body, "temperature", 1.0, 0.0, 2.0);
-  s.top_p = number(body, "top_p", 1.0, 0.0, 1.0);
-  s.top_k = integer(body, "top_k", 0, 0, 1 << 20);
-  s.stop = stops(body);
-  if (body.contains("seed") && !body["seed"].is_null()) {
-    if (!body["seed"].is_number_integer()) throw bad("'seed' must be an integer", "seed");
-    s.seed = static_cast<uint64_t>(body["seed"].get<int64_t>());
-  } else {
-    s.seed = std::random_device{}();
-  }
-  for (const char* k : {"frequency_penalty", "presence_penalty"})
-    if (number(body, k, 0.0, -2.0, 2.0) != 0.0)
-      throw bad(fmt::format("'{}' is not supported", k), k);
-  s.stop_at_eos = !boolean(body, "ignore_eos", false);  // llama.cpp's extension, for benchmarks
-  const bool stream = boolean(body, "stream", false);
-  bool include_usage = false;
-  if (body.contains("stream_options") && body["stream_options"].is_object())
-    include_usage = boolean(body["stream_options"], "include_usage", false);
+  const bool stream = parsed.stream, include_usage = parsed.include_usage;
 
   if (prompt.empty()) throw bad("the prompt is empty", chat ? "messages" : "prompt");
   size_t limit =
       o_.max_prompt_tokens ? o_.max_prompt_tokens : static_cast<size_t>(scheduler.context() - 1);
   if (prompt.size() > limit || prompt.size() >= static_cast<size_t>(scheduler.context()))
-    throw ApiError{
+    throw ApiError(
         400,
         fmt::format("the prompt has {} tokens; this server takes at most {}", prompt.size(),
                     std::min(limit, static_cast<size_t>(scheduler.context() - 1))),
-        chat ? "messages" : "prompt", "context_length_exceeded"};
+        chat ? "messages" : "prompt", "context_length_exceeded");
 
   req->prompt = prompt;
   req->adapter = adapter;
@@ -432,13 +298,8 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
                 {"completion_tokens", g.ids.size()},
                 {"total_tokens", prompt.size() + g.ids.size()}};
   };
-  auto finish_reason = [](const Generation& g) -> json {
-    if (g.finish_reason == "stop" || g.finish_reason == "length") return g.finish_reason;
-    return g.finish_reason;  // "timeout", "cancelled", "error": said as they are
-  };
-
   // The interaction log, written from this request's thread once it has finished.
-  auto log = [=, log = o_.log, messages = chat ? dump(body["messages"]) : std::string()](
+  auto log = [=, log = o_.log, messages = chat ? dump(parsed.messages_json) : std::string()](
                  const Generation& g, const Channel& c) {
     if (!log) return;
     Interaction i;
@@ -487,7 +348,7 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
            {},
            "timeout",
            "server_error"});
-    json choice = {{"index", 0}, {"finish_reason", finish_reason(g)}};
+    json choice = {{"index", 0}, {"finish_reason", g.finish_reason}};
     if (chat) {
       choice["message"] = {{"role", "assistant"}, {"content", g.text}};
       if (s.logprobs >= 0) {
@@ -568,7 +429,7 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
                        {"type", "server_error"}}}}) +
                "\n\n";
       } else {
-        json last = {{"index", 0}, {"finish_reason", finish_reason(g)}};
+        json last = {{"index", 0}, {"finish_reason", g.finish_reason}};
         if (chat)
           last["delta"] = json::object();
         else
@@ -603,7 +464,7 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
 http::ServerReply OpenAiApi::embeddings(const Backend& b, const http::ServerRequest& hr) {
   auto& model = *b->model;
   json body = parse_body(hr.body);
-  if (!body.is_object() || !body.contains("input")) throw bad("'input' is required", "input");
+  if (!body.contains("input")) throw bad("'input' is required", "input");
   std::vector<std::string> inputs;
   if (body["input"].is_string())
     inputs.push_back(body["input"].get<std::string>());
@@ -645,11 +506,11 @@ http::ServerReply OpenAiApi::embeddings(const Backend& b, const http::ServerRequ
 // POST /v1/feedback {"id": RESPONSE_ID, "score": NUMBER?, "comment": STRING?}
 http::ServerReply OpenAiApi::feedback(const http::ServerRequest& hr) {
   json body = parse_body(hr.body);
-  if (!body.is_object() || !body.contains("id") || !body["id"].is_string())
+  if (!body.contains("id") || !body["id"].is_string())
     throw bad("'id' (a response id) is required", "id");
   Feedback f;
   if (body.contains("score") && !body["score"].is_null())
-    f.score = number(body, "score", 0, -1e9, 1e9);
+    f.score = number_field(body, "score", 0, -1e9, 1e9);
   if (body.contains("comment") && !body["comment"].is_null()) {
     if (!body["comment"].is_string()) throw bad("'comment' must be a string", "comment");
     f.comment = body["comment"].get<std::string>();

@@ -10,6 +10,7 @@
 #include "core/serve/interaction_log.hpp"
 #include "core/serve/metrics.hpp"
 #include "core/serve/openai_api.hpp"
+#include "core/serve/openai_request.hpp"
 #include "core/util/fs.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -152,4 +153,38 @@ TEST_CASE("serve: a model's chat_template is used when the renderer can run it",
   CHECK(t.render({{"user", "Hi"}}) == "<|user|>\nHi\n<|assistant|>\n");
   write_cfg({{"chat_template", json::array({{{"name", "tool_use"}, {"template", "x"}}})}});
   CHECK_THAT(load_chat_template(tmp.path()).note, Catch::Contains("no default entry"));
+}
+
+TEST_CASE("serve: request bodies become typed requests or 4xx ApiErrors, nothing else", "[serve]") {
+  auto r = parse_generation_request(
+      R"({"model": "m:a", "prompt": [1, 2], "max_tokens": 4.0, "temperature": 0, "stop": "\n", "seed": 7,
+          "stream": true, "stream_options": {"include_usage": true}, "logprobs": 2, "ignore_eos": true})",
+      false, 100);
+  CHECK(r.model == "m:a");
+  CHECK(r.prompt_ids == std::vector<int32_t>{1, 2});
+  CHECK(r.sampling.max_tokens == 4);
+  CHECK(r.sampling.stop == std::vector<std::string>{"\n"});
+  CHECK(r.sampling.seed == 7);
+  CHECK(r.sampling.logprobs == 2);
+  CHECK_FALSE(r.sampling.stop_at_eos);
+  CHECK(r.stream);
+  CHECK(r.include_usage);
+  auto c = parse_generation_request(
+      R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]})",
+      true, 100);
+  CHECK(c.messages == std::vector<std::pair<std::string, std::string>>{{"user", "ab"}});
+  CHECK(c.sampling.temperature == 1.0);  // OpenAI's default
+  for (auto body : {R"({"prompt": [100]})", R"({"prompt": "x", "max_tokens": 4.5})",
+                    R"({"messages": [{"role": "user", "content": [{"type": 3, "text": "a"}]}]})",
+                    R"({"prompt": "x", "seed": 1.5})",
+                    R"({"prompt": "x", "stream_options": 1, "stream": 1})"}) {
+    INFO(body);
+    bool chat = std::string(body).find("messages") != std::string::npos;
+    try {
+      parse_generation_request(body, chat, 100);
+      FAIL("accepted");
+    } catch (const ApiError& e) {
+      CHECK(e.status == 400);
+    }
+  }
 }
