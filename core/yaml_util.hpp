@@ -16,7 +16,7 @@ struct Doc {
   // argument instead of a file position, and an unknown key there is an error, not a warning.
   std::vector<std::pair<YAML::Node, std::string>> overrides;
 
-  std::string where(const YAML::Node& n) const;  // "file:line:col"
+  std::string where(const YAML::Node& n) const;    // "file:line:col"
   std::string line_of(const YAML::Node& n) const;  // "file:line"
   [[noreturn]] void fail(const YAML::Node& n, const std::string& msg,
                          const std::string& hint = {}) const;
@@ -26,7 +26,8 @@ struct Doc {
   double num(const YAML::Node& n, const std::string& what) const;
   long long integer(const YAML::Node& n, const std::string& what) const;
   // An integer in [min, max]: sizes from a file are bounded before anything is allocated.
-  long long integer_in(const YAML::Node& n, const std::string& what, long long min, long long max) const;
+  long long integer_in(const YAML::Node& n, const std::string& what, long long min,
+                       long long max) const;
   bool boolean(const YAML::Node& n, const std::string& what) const;
   std::vector<std::string> str_list(const YAML::Node& n, const std::string& what) const;
   // Required key: error at the map's position when missing.
@@ -38,6 +39,10 @@ struct Doc {
 
 // Loads text; a syntax error becomes Error "file:line:col: ..." with the parser's message.
 YAML::Node parse(const std::string& text, const std::string& file);
+// The text with every plain scalar that holds '?' inside a flow collection single-quoted
+// ({q: Why?} -> {q: 'Why?'}): yaml-cpp 0.7 cannot read those, YAML 1.2 can. parse() retries
+// with it when the text as written does not load.
+std::string quote_flow_question_marks(const std::string& text);
 
 // Formats a double for YAML without yaml-cpp's 0.00029999999999999997 artefacts.
 std::string format_number(double v);

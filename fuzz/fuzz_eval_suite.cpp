@@ -20,6 +20,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<std::string> warnings;
     auto s = xops::load_suite(dir / "suite.yaml", &warnings);
     for (const auto& t : s.tests)
-      for (const auto& p : s.prompts) xops::render_template(p.text, t.vars);
+      for (const auto& p : s.prompts) xops::render_prompt(p, t.values);
   });
 }

@@ -9,10 +9,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
-#include "core/eval/script_assertions.hpp"
 #include "core/error.hpp"
+#include "core/eval/json_schema.hpp"
+#include "core/eval/script_assertions.hpp"
 #include "core/util/subprocess.hpp"
 #include "core/util/text_distance.hpp"
 
@@ -54,11 +56,17 @@ std::vector<std::string> list_of(const nlohmann::json& v, const nlohmann::json* 
   return out;
 }
 
+// contains-any / contains-all: a list, or one string of comma-separated values (promptfoo).
+std::vector<std::string> items_of(const nlohmann::json& v, const nlohmann::json* vars) {
+  if (v.is_string()) return split_comma_list(text_of(v, vars));
+  return list_of(v, vars);
+}
+
 bool regex_search(const std::string& pattern, const std::string& subject, std::string* error) {
   int err = 0;
   PCRE2_SIZE off = 0;
-  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
-                                 &err, &off, nullptr);
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
+                                 PCRE2_UTF | PCRE2_UCP, &err, &off, nullptr);
   if (!re) {
     PCRE2_UCHAR buf[256];
     pcre2_get_error_message(err, buf, sizeof buf);
@@ -66,7 +74,8 @@ bool regex_search(const std::string& pattern, const std::string& subject, std::s
     return false;
   }
   auto* md = pcre2_match_data_create_from_pattern(re, nullptr);
-  int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(subject.c_str()), subject.size(), 0, 0, md, nullptr);
+  int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(subject.c_str()), subject.size(), 0, 0, md,
+                       nullptr);
   pcre2_match_data_free(md);
   pcre2_code_free(re);
   return rc >= 0;
@@ -80,9 +89,11 @@ bool contains_caseless(const std::string& hay, const std::string& needle) {
   PCRE2_SIZE off = 0;
   pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(needle.c_str()), needle.size(),
                                  PCRE2_LITERAL | PCRE2_CASELESS | PCRE2_UTF, &err, &off, nullptr);
-  if (!re) return lower(hay).find(lower(needle)) != std::string::npos;  // not UTF-8: bytes, ASCII folding
+  if (!re)
+    return lower(hay).find(lower(needle)) != std::string::npos;  // not UTF-8: bytes, ASCII folding
   auto* md = pcre2_match_data_create_from_pattern(re, nullptr);
-  int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(hay.c_str()), hay.size(), 0, 0, md, nullptr);
+  int rc =
+      pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(hay.c_str()), hay.size(), 0, 0, md, nullptr);
   pcre2_match_data_free(md);
   pcre2_code_free(re);
   if (rc < PCRE2_ERROR_NOMATCH) return lower(hay).find(lower(needle)) != std::string::npos;
@@ -104,10 +115,12 @@ std::optional<nlohmann::json> find_json(const std::string& s) {
   return std::nullopt;
 }
 
-AssertionResult run_exec_assertion(const std::string& cmd, const AssertionContext& ctx, int timeout_ms) {
+AssertionResult run_exec_assertion(const std::string& cmd, const AssertionContext& ctx,
+                                   int timeout_ms) {
   // promptfoo's contract: the script gets the output (and a context JSON) as arguments and
   // prints true/false, a score, or {"pass", "score", "reason"}.
-  nlohmann::json context = {{"prompt", ctx.prompt}, {"vars", ctx.vars ? *ctx.vars : std::map<std::string, std::string>{}}};
+  nlohmann::json context = {{"prompt", ctx.prompt},
+                            {"vars", ctx.vars ? *ctx.vars : std::map<std::string, std::string>{}}};
   // Through the one subprocess runner: its own process group, a timeout (a hung script once
   // hung the whole eval) and an output cap.
   auto res = run_command({"/bin/sh", "-c", cmd + " \"$@\"", "sh", ctx.output, context.dump()}, "",
@@ -147,20 +160,26 @@ AssertionResult run_exec_assertion(const std::string& cmd, const AssertionContex
 
 double cosine(const std::vector<float>& a, const std::vector<float>& b) {
   double dot = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) dot += a[i] * b[i], na += a[i] * a[i], nb += b[i] * b[i];
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    dot += a[i] * b[i], na += a[i] * a[i], nb += b[i] * b[i];
   return na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 0;
 }
 
 }  // namespace
 
-size_t levenshtein(const std::string& a, const std::string& b) { return edit_distance(a, b); }
+static std::u16string utf16_units(const std::string& s);
+
+size_t levenshtein(const std::string& a, const std::string& b) {
+  return edit_distance(utf16_units(a), utf16_units(b));
+}
 
 double rouge_l(const std::string& cand, const std::string& ref) {
   auto c = words(cand), r = words(ref);
   if (c.empty() || r.empty()) return c.empty() && r.empty() ? 1.0 : 0.0;
   // Two rows of the LCS table, not the whole table: outputs can be long.
   if (static_cast<double>(c.size()) * static_cast<double>(r.size()) > 4e8)
-    throw runtime_error(fmt::format("rouge-l: texts of {} and {} words are too long to score", c.size(), r.size()));
+    throw runtime_error(
+        fmt::format("rouge-l: texts of {} and {} words are too long to score", c.size(), r.size()));
   std::vector<int> prev(r.size() + 1, 0), cur(r.size() + 1, 0);
   for (size_t i = 1; i <= c.size(); ++i) {
     for (size_t j = 1; j <= r.size(); ++j)
@@ -174,84 +193,192 @@ double rouge_l(const std::string& cand, const std::string& ref) {
 
 static std::map<std::vector<std::string>, int> ngrams(const std::vector<std::string>& w, int n) {
   std::map<std::vector<std::string>, int> m;
-  for (size_t i = 0; i + n <= w.size(); ++i) ++m[std::vector<std::string>(w.begin() + i, w.begin() + i + n)];
+  for (size_t i = 0; i + n <= w.size(); ++i)
+    ++m[std::vector<std::string>(w.begin() + i, w.begin() + i + n)];
   return m;
 }
 
-double rouge_n(const std::string& cand, const std::string& ref, int n) {
-  auto c = ngrams(words(cand), n), r = ngrams(words(ref), n);
-  int overlap = 0, total = 0;
-  for (const auto& [g, k] : r) {
-    total += k;
-    auto it = c.find(g);
-    if (it != c.end()) overlap += std::min(k, it->second);
+// A Penn Treebank-style tokenizer, the common cases of js-rouge's treeBankTokenize (which
+// promptfoo's rouge-n uses): punctuation split from words, contractions split ("do n't").
+std::vector<std::string> treebank_tokens(const std::string& text) {
+  std::string t;
+  for (char c : text) t += std::isspace(static_cast<unsigned char>(c)) ? ' ' : c;
+  std::string out;
+  auto spaced = [&](const std::string& x) { out += " " + x + " "; };
+  for (size_t i = 0; i < t.size(); ++i) {
+    char c = t[i];
+    if (c == '"')
+      spaced(i == 0 || t[i - 1] == ' ' || t[i - 1] == '(' || t[i - 1] == '[' ? "``" : "''");
+    else if (t.compare(i, 3, "...") == 0)
+      spaced("..."), i += 2;
+    else if ((c == ':' || c == ',') &&
+             !(i + 1 < t.size() && std::isdigit(static_cast<unsigned char>(t[i + 1]))))
+      spaced(std::string(1, c));
+    else if (std::strchr(";@#$%&?![](){}<>", c) && c)
+      spaced(std::string(1, c));
+    else if (t.compare(i, 2, "--") == 0)
+      spaced("--"), ++i;
+    else
+      out += c;
   }
-  return total ? static_cast<double>(overlap) / total : 0;
+  // A final period (not of an abbreviation like "U.S.") is its own token.
+  auto end = out.find_last_not_of(" ");
+  if (end != std::string::npos && out[end] == '.' && end > 0 && out[end - 1] != '.')
+    out.insert(end, " ");
+  std::vector<std::string> raw, toks;
+  std::string w;
+  for (char c : out + " ") {
+    if (c == ' ') {
+      if (!w.empty()) raw.push_back(w), w.clear();
+    } else {
+      w += c;
+    }
+  }
+  for (auto& x : raw) {
+    // Contractions: 's 'm 'd 'll 're 've n't split off the word; a trailing ' after a word too.
+    auto lowered = lower(x);
+    bool split = false;
+    for (const char* suf : {"n't", "'ll", "'re", "'ve", "'s", "'m", "'d"}) {
+      std::string sfx = suf;
+      if (lowered.size() > sfx.size() &&
+          lowered.compare(lowered.size() - sfx.size(), sfx.size(), sfx) == 0) {
+        toks.push_back(x.substr(0, x.size() - sfx.size()));
+        toks.push_back(x.substr(x.size() - sfx.size()));
+        split = true;
+        break;
+      }
+    }
+    if (!split) {
+      if (x.size() > 1 && x.back() == '\'')
+        toks.push_back(x.substr(0, x.size() - 1)), toks.push_back("'");
+      else
+        toks.push_back(x);
+    }
+  }
+  return toks;
+}
+
+// promptfoo's rouge-n (src/assertions/rouge.ts): unigram F1 of lower-cased treebank tokens.
+double rouge_n(const std::string& cand, const std::string& ref, int n) {
+  auto c = treebank_tokens(lower(cand)), r = treebank_tokens(lower(ref));
+  if (static_cast<int>(c.size()) < n || static_cast<int>(r.size()) < n) return 0;
+  auto cg = ngrams(c, n), rg = ngrams(r, n);
+  double overlap = 0;
+  for (const auto& [g, k] : cg) {
+    auto it = rg.find(g);
+    if (it != rg.end()) overlap += std::min(k, it->second);
+  }
+  if (overlap == 0) return 0;
+  double p = overlap / static_cast<double>(c.size() - n + 1),
+         rc = overlap / static_cast<double>(r.size() - n + 1);
+  return p == rc ? p : 2 * p * rc / (p + rc);
+}
+
+// promptfoo's bleu (src/assertions/bleu.ts): BLEU-4 against the best of several references,
+// uniform weights over the n-gram orders the candidate has, 1e-7 for a zero precision, the
+// brevity penalty against the reference closest in length.
+double bleu(const std::string& cand, const std::vector<std::string>& refs) {
+  auto split = [](const std::string& s) {
+    std::vector<std::string> w;
+    std::string cur;
+    for (char ch : lower(s) + " ") {
+      if (std::isspace(static_cast<unsigned char>(ch))) {
+        if (!cur.empty()) w.push_back(cur), cur.clear();
+      } else {
+        cur += ch;
+      }
+    }
+    return w;
+  };
+  if (cand.find_first_not_of(" \t\r\n") == std::string::npos || refs.empty()) return 0;
+  auto c = split(cand);
+  std::vector<std::vector<std::string>> rs;
+  for (const auto& r : refs) rs.push_back(split(r));
+  size_t closest = rs[0].size();
+  for (const auto& r : rs) {
+    auto d = [&](size_t len) { return len > c.size() ? len - c.size() : c.size() - len; };
+    if (d(r.size()) < d(closest) || (d(r.size()) == d(closest) && r.size() < closest))
+      closest = r.size();
+  }
+  double weight_sum = 0, log_sum = 0;
+  for (int n = 1; n <= 4; ++n) {
+    if (static_cast<size_t>(n) > c.size()) continue;
+    auto cg = ngrams(c, n);
+    double total = static_cast<double>(c.size() - n + 1), best = 0;
+    for (const auto& r : rs) {
+      auto rg = ngrams(r, n);
+      double clipped = 0;
+      for (const auto& [g, k] : cg) {
+        auto it = rg.find(g);
+        if (it != rg.end()) clipped += std::min(k, it->second);
+      }
+      best = std::max(best, clipped);
+    }
+    double p = best / total;
+    weight_sum += 0.25;
+    log_sum += 0.25 * std::log(p == 0 ? 1e-7 : p);
+  }
+  if (weight_sum == 0) return 0;
+  double bp = c.size() > closest
+                  ? 1.0
+                  : std::exp(1.0 - static_cast<double>(closest) / static_cast<double>(c.size()));
+  return bp * std::exp(log_sum / weight_sum);
 }
 
 double bleu(const std::string& cand, const std::string& ref) {
-  // BLEU-4 with uniform weights, brevity penalty and +1 smoothing for n > 1.
-  auto c = words(cand), r = words(ref);
-  if (c.empty()) return 0;
-  double log_sum = 0;
-  for (int n = 1; n <= 4; ++n) {
-    auto cg = ngrams(c, n), rg = ngrams(r, n);
-    int match = 0, total = 0;
-    for (const auto& [g, k] : cg) {
-      total += k;
-      auto it = rg.find(g);
-      if (it != rg.end()) match += std::min(k, it->second);
-    }
-    double p = n == 1 ? (total ? static_cast<double>(match) / total : 0) : (match + 1.0) / (total + 1.0);
-    if (p <= 0) return 0;
-    log_sum += std::log(p) / 4;
-  }
-  double bp = c.size() >= r.size() ? 1.0 : std::exp(1.0 - static_cast<double>(r.size()) / c.size());
-  return bp * std::exp(log_sum);
+  return bleu(cand, std::vector<std::string>{ref});
 }
 
-std::string validate_json_schema(const nlohmann::json& v, const nlohmann::json& s, const std::string& path) {
-  if (!s.is_object()) return "";
-  if (s.contains("type")) {
-    auto ok_type = [&](const std::string& t) {
-      return (t == "object" && v.is_object()) || (t == "array" && v.is_array()) || (t == "string" && v.is_string()) ||
-             (t == "number" && v.is_number()) || (t == "integer" && v.is_number_integer()) ||
-             (t == "boolean" && v.is_boolean()) || (t == "null" && v.is_null());
-    };
-    bool ok = false;
-    if (s["type"].is_array())
-      for (const auto& t : s["type"]) ok |= ok_type(t.get<std::string>());
-    else
-      ok = ok_type(s["type"].get<std::string>());
-    if (!ok) return fmt::format("{}: expected type {}", path, s["type"].dump());
+// promptfoo's extractJsonObjects: every balanced {...} in the text that parses, left to right.
+std::vector<nlohmann::json> extract_json_objects(const std::string& s) {
+  std::vector<nlohmann::json> out;
+  const size_t max_len = 100000;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '{') continue;
+    int open = 1, close = 0;
+    for (size_t j = i + 1; j < std::min(i + max_len, s.size() + 1) && open > close;) {
+      if (s[j] == '{') ++open;
+      if (s[j] == '}') ++close;
+      ++j;
+      if (open == close || j == s.size() || j == i + max_len) {
+        auto candidate = s.substr(i, j - i);
+        if (open > close) candidate += std::string(static_cast<size_t>(open - close), '}');
+        try {
+          auto v = nlohmann::json::parse(candidate, nullptr, true, true);
+          if (v.is_object() || v.is_array()) {
+            out.push_back(std::move(v));
+            i = j - 1;
+            break;
+          }
+        } catch (const nlohmann::json::exception&) {
+          if (open == close) break;
+        }
+      }
+      if (j >= s.size()) break;
+    }
   }
-  if (s.contains("enum") && std::find(s["enum"].begin(), s["enum"].end(), v) == s["enum"].end())
-    return fmt::format("{}: {} is not one of {}", path, v.dump(), s["enum"].dump());
-  if (v.is_number()) {
-    if (s.contains("minimum") && v.get<double>() < s["minimum"].get<double>()) return path + ": below minimum";
-    if (s.contains("maximum") && v.get<double>() > s["maximum"].get<double>()) return path + ": above maximum";
+  return out;
+}
+
+// JavaScript's string as UTF-16 code units, for distances that count what JavaScript counts.
+static std::u16string utf16_units(const std::string& s) {
+  std::u16string out;
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    if (i + n > s.size()) n = 1;
+    unsigned cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      out += static_cast<char16_t>(0xD800 + (cp >> 10));
+      out += static_cast<char16_t>(0xDC00 + (cp & 0x3FF));
+    } else {
+      out += static_cast<char16_t>(cp);
+    }
+    i += n;
   }
-  if (v.is_string()) {
-    auto n = v.get<std::string>().size();
-    if (s.contains("minLength") && n < s["minLength"].get<size_t>()) return path + ": shorter than minLength";
-    if (s.contains("maxLength") && n > s["maxLength"].get<size_t>()) return path + ": longer than maxLength";
-  }
-  if (v.is_object()) {
-    if (s.contains("required"))
-      for (const auto& k : s["required"])
-        if (!v.contains(k.get<std::string>())) return fmt::format("{}: missing required '{}'", path, k.get<std::string>());
-    if (s.contains("properties"))
-      for (auto& [k, sub] : s["properties"].items())
-        if (v.contains(k))
-          if (auto e = validate_json_schema(v[k], sub, path + "." + k); !e.empty()) return e;
-    if (s.value("additionalProperties", true) == false && s.contains("properties"))
-      for (auto& [k, x] : v.items())
-        if (!s["properties"].contains(k)) return fmt::format("{}: unexpected property '{}'", path, k);
-  }
-  if (v.is_array() && s.contains("items"))
-    for (size_t i = 0; i < v.size(); ++i)
-      if (auto e = validate_json_schema(v[i], s["items"], fmt::format("{}[{}]", path, i)); !e.empty()) return e;
-  return "";
+  return out;
 }
 
 AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& ctx) {
@@ -274,26 +401,54 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
   auto scored = [&](double score, double threshold, const std::string& what) {
     r.score = score;
     r.pass = score >= threshold;
-    r.reason = fmt::format("{} {:.3f} {} threshold {:.3f}", what, score, r.pass ? ">=" : "<", threshold);
+    r.reason =
+        fmt::format("{} {:.3f} {} threshold {:.3f}", what, score, r.pass ? ">=" : "<", threshold);
   };
-  if (type == "equals") {
+  // promptfoo: text assertions take a string or a number; anything else fails the case.
+  auto scalar_value = [&] {
+    if (a.value.is_boolean() || a.value.is_structured())
+      throw runtime_error(
+          fmt::format("\"{}\" assertion type must have a string or number value", type));
+  };
+  if (type == "equals" && a.value.is_structured()) {
+    // An object or list: the output, parsed as JSON, must equal it.
+    bool ok = false;
+    try {
+      ok = nlohmann::json::parse(out) == a.value;
+    } catch (const nlohmann::json::exception&) {
+    }
+    boolean(ok, fmt::format("expected JSON equal to {}", a.value.dump()));
+  } else if (type == "equals") {
     auto want = text_of(a.value, vars);
     boolean(out == want, fmt::format("expected exactly {}", nlohmann::json(want).dump()));
+  } else if ((type == "contains" || type == "icontains" || type == "starts-with") &&
+             a.value.is_null()) {
+    throw runtime_error(
+        fmt::format("\"{}\" assertion type must have a string or number value", type));
+  } else if ((type == "contains" || type == "icontains" || type == "starts-with" ||
+              type == "regex") &&
+             (a.value.is_boolean() || a.value.is_structured())) {
+    scalar_value();
   } else if (type == "contains" || type == "icontains") {
     auto want = text_of(a.value, vars);
-    bool ok = type == "contains" ? out.find(want) != std::string::npos : contains_caseless(out, want);
+    bool ok =
+        type == "contains" ? out.find(want) != std::string::npos : contains_caseless(out, want);
     boolean(ok, fmt::format("expected to contain {}", nlohmann::json(want).dump()));
-  } else if (type == "contains-any" || type == "contains-all" || type == "icontains-any" || type == "icontains-all") {
+  } else if (type == "contains-any" || type == "contains-all" || type == "icontains-any" ||
+             type == "icontains-all") {
     bool ci = type[0] == 'i';
     bool all = type.find("all") != std::string::npos;
     size_t found = 0;
-    auto items = list_of(a.value, vars);
-    for (const auto& w : items) found += ci ? contains_caseless(out, w) : out.find(w) != std::string::npos;
+    auto items = items_of(a.value, vars);
+    for (const auto& w : items)
+      found += ci ? contains_caseless(out, w) : out.find(w) != std::string::npos;
     boolean(all ? found == items.size() : found > 0,
-            fmt::format("expected to contain {} of {}", all ? "all" : "any", nlohmann::json(items).dump()));
+            fmt::format("expected to contain {} of {}", all ? "all" : "any",
+                        nlohmann::json(items).dump()));
   } else if (type == "starts-with") {
     auto want = text_of(a.value, vars);
-    boolean(out.rfind(want, 0) == 0, fmt::format("expected to start with {}", nlohmann::json(want).dump()));
+    boolean(out.rfind(want, 0) == 0,
+            fmt::format("expected to start with {}", nlohmann::json(want).dump()));
   } else if (type == "regex") {
     std::string err;
     auto pattern = text_of(a.value, vars);
@@ -301,33 +456,50 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
     if (!err.empty()) throw usage_error(fmt::format("regex assertion: {}", err));
     boolean(ok, fmt::format("expected to match /{}/", pattern));
   } else if (type == "is-json") {
+    nlohmann::json j;
+    bool parsed = true;
     try {
-      auto j = nlohmann::json::parse(out);
-      auto e = a.value.is_object() ? validate_json_schema(j, a.value) : "";
-      boolean(e.empty(), e.empty() ? "valid JSON" : "JSON does not match the schema: " + e);
+      j = nlohmann::json::parse(out);
     } catch (const nlohmann::json::exception&) {
-      boolean(false, "output is not valid JSON");
+      parsed = false;
     }
+    if (!parsed) {
+      boolean(false, "output is not valid JSON");
+    } else {
+      auto e = a.value.is_object() ? validate_json_schema(j, a.value) : "";
+      boolean(e.empty(), e.empty() ? "valid JSON" : "JSON does not conform to the schema: " + e);
+    }
+  } else if (type == "contains-json") {
+    auto found = extract_json_objects(out);
+    std::string why = "no JSON object in the output";
+    bool ok = false;
+    for (const auto& j : found) {
+      auto e = a.value.is_object() ? validate_json_schema(j, a.value) : "";
+      if (e.empty()) {
+        ok = true;
+        break;
+      }
+      why = "JSON does not conform to the schema: " + e;
+    }
+    boolean(ok, ok ? "contains valid JSON" : why);
   } else if (type == "levenshtein") {
     auto want = text_of(a.value, vars);
     double d = static_cast<double>(levenshtein(out, want));
     double max_d = a.threshold.value_or(5);
-    r.pass = d <= max_d;
-    r.score = want.empty() && out.empty() ? 1.0 : 1.0 - d / std::max(out.size(), want.size());
-    r.reason = fmt::format("edit distance {} {} {}", d, r.pass ? "<=" : ">", max_d);
+    boolean(d <= max_d, fmt::format("edit distance {} {} {}", d, d <= max_d ? "<=" : ">", max_d));
   } else if (type == "rouge-l" || type == "rouge-n") {
     double best = 0;
-    for (const auto& ref : list_of(a.value, vars)) best = std::max(best, type == "rouge-l" ? rouge_l(out, ref) : rouge_n(out, ref, 1));
+    for (const auto& ref : list_of(a.value, vars))
+      best = std::max(best, type == "rouge-l" ? rouge_l(out, ref) : rouge_n(out, ref, 1));
     scored(best, a.threshold.value_or(0.75), type);
   } else if (type == "bleu") {
-    double best = 0;
-    for (const auto& ref : list_of(a.value, vars)) best = std::max(best, bleu(out, ref));
-    scored(best, a.threshold.value_or(0.5), "bleu");
+    scored(bleu(out, list_of(a.value, vars)), a.threshold.value_or(0.5), "bleu");
   } else if (type == "latency") {
     if (!a.threshold) throw usage_error("a latency assertion needs a threshold (milliseconds)");
     r.pass = ctx.latency_ms <= *a.threshold;
     r.score = r.pass ? 1 : 0;
-    r.reason = fmt::format("latency {:.0f} ms {} {:.0f} ms", ctx.latency_ms, r.pass ? "<=" : ">", *a.threshold);
+    r.reason = fmt::format("latency {:.0f} ms {} {:.0f} ms", ctx.latency_ms, r.pass ? "<=" : ">",
+                           *a.threshold);
   } else if (type == "perplexity") {
     auto ppl = ctx.perplexity ? ctx.perplexity(ctx.prompt, out) : std::nullopt;
     if (!ppl) throw usage_error("perplexity assertions need a local model provider");
@@ -336,12 +508,15 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
     r.score = r.pass ? 1 : 0;
     r.reason = fmt::format("perplexity {:.3f} {} {:.3f}", *ppl, r.pass ? "<=" : ">", *a.threshold);
   } else if (type == "javascript" || type == "python") {
-    if (!ctx.run_script) throw usage_error(fmt::format("{} assertions are not available here", type));
-    nlohmann::json req = {{"output", out},
+    if (!ctx.run_script)
+      throw usage_error(fmt::format("{} assertions are not available here", type));
+    nlohmann::json req = {{"output", ctx.output_value ? *ctx.output_value : nlohmann::json(out)},
                           {"context",
                            {{"prompt", ctx.prompt},
                             {"vars", vars ? *vars : nlohmann::json::object()},
-                            {"test", {{"vars", vars ? *vars : nlohmann::json::object()}, {"description", ctx.test_description}}},
+                            {"test",
+                             {{"vars", vars ? *vars : nlohmann::json::object()},
+                              {"description", ctx.test_description}}},
                             {"config", a.config.is_null() ? nlohmann::json::object() : a.config}}}};
     if (a.value.is_object()) {
       req["file"] = a.value["file"];
@@ -355,8 +530,10 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
       if (e.kind() == ErrorKind::Interrupted) throw;
       r.pass = false;
       r.score = 0;
-      r.reason = fmt::format("{}: {}", type == "javascript" ? "Custom function threw error" : "Python code execution failed",
-                             e.what());
+      r.reason = fmt::format(
+          "{}: {}",
+          type == "javascript" ? "Custom function threw error" : "Python code execution failed",
+          e.what());
       return r;  // a failing script fails its case; not- does not turn an error into a pass
     }
   } else if (type.rfind("exec:", 0) == 0) {
@@ -365,11 +542,13 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
   } else if (type == "llm-rubric") {
     auto judge = !a.provider.empty() ? a.provider : ctx.default_judge;
     if (judge.empty() || !ctx.ask)
-      throw usage_error("llm-rubric needs a judge provider", "set `provider:` on the assertion or defaultTest.options.provider");
+      throw usage_error("llm-rubric needs a judge provider",
+                        "set `provider:` on the assertion or defaultTest.options.provider");
     auto rubric = text_of(a.value, vars);
     auto prompt = fmt::format(
         "You are grading an output against a rubric. Reply with only a JSON object "
-        "{{\"pass\": true|false, \"score\": 0.0-1.0, \"reason\": \"...\"}}.\n\nRubric: {}\n\nOutput: {}\n",
+        "{{\"pass\": true|false, \"score\": 0.0-1.0, \"reason\": \"...\"}}.\n\nRubric: "
+        "{}\n\nOutput: {}\n",
         rubric, out);
     auto answer = ctx.ask(judge, prompt);
     auto j = find_json(answer);
@@ -384,10 +563,12 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
   } else if (type == "similar") {
     auto provider = !a.provider.empty() ? a.provider : ctx.default_judge;
     if (provider.empty() || !ctx.embed)
-      throw usage_error("similar needs an embedding provider", "set `provider:` (a local model or openai:embedding:MODEL)");
+      throw usage_error("similar needs an embedding provider",
+                        "set `provider:` (a local model or openai:embedding:MODEL)");
     auto mine = ctx.embed(provider, out);
     double best = -1;
-    for (const auto& ref : list_of(a.value, vars)) best = std::max(best, cosine(mine, ctx.embed(provider, ref)));
+    for (const auto& ref : list_of(a.value, vars))
+      best = std::max(best, cosine(mine, ctx.embed(provider, ref)));
     scored(best, a.threshold.value_or(0.75), "cosine similarity");
   } else if (type == "pairwise") {
     auto judge = !a.provider.empty() ? a.provider : ctx.default_judge;
@@ -397,13 +578,16 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
     auto criteria = text_of(a.value, vars);
     auto prompt = fmt::format(
         "Compare two answers to the same prompt{}. Reply with only a JSON object "
-        "{{\"winner\": \"A\"|\"B\"|\"tie\", \"reason\": \"...\"}}.\n\nPrompt: {}\n\nAnswer A: {}\n\nAnswer B: {}\n",
+        "{{\"winner\": \"A\"|\"B\"|\"tie\", \"reason\": \"...\"}}.\n\nPrompt: {}\n\nAnswer A: "
+        "{}\n\nAnswer B: {}\n",
         criteria.empty() ? "" : " by this criterion: " + criteria, ctx.prompt, out, base);
     auto j = find_json(ctx.ask(judge, prompt));
     auto winner = j ? j->value("winner", "") : "";
-    boolean(winner == "A" || winner == "tie",
-            fmt::format("judge preferred {} over baseline {}{}", winner.empty() ? "nothing parseable" : winner,
-                        a.baseline, j && j->contains("reason") ? ": " + (*j)["reason"].get<std::string>() : ""));
+    boolean(
+        winner == "A" || winner == "tie",
+        fmt::format("judge preferred {} over baseline {}{}",
+                    winner.empty() ? "nothing parseable" : winner, a.baseline,
+                    j && j->contains("reason") ? ": " + (*j)["reason"].get<std::string>() : ""));
     r.score = winner == "A" ? 1.0 : winner == "tie" ? 0.5 : 0.0;
   } else {
     throw usage_error(fmt::format("unknown assertion type '{}'", a.type));

@@ -18,18 +18,25 @@ struct AssertionResult {
 };
 
 struct AssertionContext {
-  std::string output;
+  std::string output;  // the text text assertions see (a transformed value as JSON text)
+  // A transform's non-text result (an object, a number, ...): javascript / python assertions
+  // receive it as it is; null when the output is text.
+  const nlohmann::json* output_value = nullptr;
   std::string prompt;
   double latency_ms = 0;
   const std::map<std::string, std::string>* vars = nullptr;
   const nlohmann::json* values = nullptr;  // the vars with their types (templates)
   // Services for model-backed assertions; empty when unavailable.
-  std::function<std::string(const std::string& provider, const std::string& prompt)> ask;  // judge call
+  std::function<std::string(const std::string& provider, const std::string& prompt)>
+      ask;  // judge call
   std::function<std::vector<float>(const std::string& provider, const std::string& text)> embed;
-  std::function<std::optional<double>(const std::string& prompt, const std::string& output)> perplexity;
+  std::function<std::optional<double>(const std::string& prompt, const std::string& output)>
+      perplexity;
   std::function<std::string(const std::string& baseline_provider)> baseline_output;
   // javascript / python assertions: runs a request in that language's worker (ScriptWorkers).
-  std::function<nlohmann::json(const std::string& language, const nlohmann::json& request, int timeout_ms)> run_script;
+  std::function<nlohmann::json(const std::string& language, const nlohmann::json& request,
+                               int timeout_ms)>
+      run_script;
   std::string test_description;
   std::string default_judge;
 };
@@ -41,8 +48,9 @@ size_t levenshtein(const std::string& a, const std::string& b);
 double rouge_l(const std::string& candidate, const std::string& reference);
 double rouge_n(const std::string& candidate, const std::string& reference, int n);
 double bleu(const std::string& candidate, const std::string& reference);
-// JSON Schema subset: type, properties, required, items, enum, minimum, maximum,
-// minLength, maxLength, additionalProperties (false). Returns "" when valid.
-std::string validate_json_schema(const nlohmann::json& value, const nlohmann::json& schema, const std::string& path = "$");
+double bleu(const std::string& candidate, const std::vector<std::string>& references);
+std::vector<std::string> treebank_tokens(const std::string& text);
+// promptfoo's extractJsonObjects (contains-json): each balanced {...} that parses.
+std::vector<nlohmann::json> extract_json_objects(const std::string& text);
 
 }  // namespace xops

@@ -13,8 +13,8 @@
 #include "core/model/model_ref.hpp"
 #include "core/store/pointer.hpp"
 #include "core/store/sha256.hpp"
-#include "core/util/redact.hpp"
 #include "core/util/interrupt.hpp"
+#include "core/util/redact.hpp"
 #include "core/util/subprocess.hpp"
 #include "core/workspace.hpp"
 
@@ -23,14 +23,17 @@ namespace xops {
 namespace {
 
 using clk = std::chrono::steady_clock;
-double ms_since(clk::time_point t) { return std::chrono::duration<double, std::milli>(clk::now() - t).count(); }
+double ms_since(clk::time_point t) {
+  return std::chrono::duration<double, std::milli>(clk::now() - t).count();
+}
 
 // Content hash of a model or adapter directory: the id of its manifest, so it equals the
 // pointer hash `xops track add` gives the same tree (promotion gates match on it).
 std::vector<std::string> stops_of(const nlohmann::json& c) {
   std::vector<std::string> out;
   if (c.contains("stop")) {
-    if (c["stop"].is_string()) out.push_back(c["stop"].get<std::string>());
+    if (c["stop"].is_string())
+      out.push_back(c["stop"].get<std::string>());
     else
       for (const auto& s : c["stop"]) out.push_back(s.get<std::string>());
   }
@@ -46,8 +49,10 @@ class LocalProvider final : public Provider {
       // A directory (relative to the project), an artifact, or a registry ref (NAME#prod).
       auto a = cfg_["adapter"].get<std::string>();
       std::filesystem::path rel = a;
-      if (rel.is_relative() && ws && std::filesystem::is_directory(ws->root() / rel)) adapter_ = ws->root() / rel;
-      else adapter_ = resolve_model_ref(a, ws);
+      if (rel.is_relative() && ws && std::filesystem::is_directory(ws->root() / rel))
+        adapter_ = ws->root() / rel;
+      else
+        adapter_ = resolve_model_ref(a, ws);
     }
     opts_.max_tokens = cfg_.value("max_tokens", 64);
     opts_.temperature = cfg_.value("temperature", 0.0);
@@ -58,7 +63,8 @@ class LocalProvider final : public Provider {
   }
   std::string identity() override {
     auto h = content_hashes();
-    return "local:" + h["model"] + ":" + (h.count("adapter") ? h["adapter"] : "") + ":" + cfg_.dump();
+    return "local:" + h["model"] + ":" + (h.count("adapter") ? h["adapter"] : "") + ":" +
+           cfg_.dump();
   }
   std::map<std::string, std::string> content_hashes() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -74,7 +80,8 @@ class LocalProvider final : public Provider {
     auto t0 = clk::now();
     auto ids = m.tokenizer().encode(prompt);
     // Ctrl-C stops this case at its next token rather than after the whole answer.
-    auto g = generate(m, {ids}, opts_, [](size_t, int32_t, const std::string&) { return !interrupt::requested(); });
+    auto g = generate(m, {ids}, opts_,
+                      [](size_t, int32_t, const std::string&) { return !interrupt::requested(); });
     interrupt::check();
     return {g[0].text, ms_since(t0), ""};
   }
@@ -123,6 +130,24 @@ class LocalProvider final : public Provider {
 };
 
 // promptfoo's `echo`: the rendered prompt is the answer (for testing suites and templates).
+// A chat prompt (promptfoo: a JSON list of {role, content}) is sent as those messages; any
+// other prompt is one user message.
+nlohmann::json chat_messages(const std::string& prompt) {
+  if (!prompt.empty() && prompt.find_first_not_of(" \t\r\n") != std::string::npos &&
+      prompt[prompt.find_first_not_of(" \t\r\n")] == '[') {
+    try {
+      auto j = nlohmann::json::parse(prompt);
+      bool ok = j.is_array() && !j.empty();
+      for (const auto& m : j)
+        ok = ok && m.is_object() && m.contains("role") && m["role"].is_string() &&
+             m.contains("content");
+      if (ok) return j;
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  return nlohmann::json::array({{{"role", "user"}, {"content", prompt}}});
+}
+
 class EchoProvider final : public Provider {
  public:
   explicit EchoProvider(const ProviderSpec& spec) { label_ = spec.label; }
@@ -132,7 +157,8 @@ class EchoProvider final : public Provider {
 
 class ExecProvider final : public Provider {
  public:
-  ExecProvider(const ProviderSpec& spec, const std::filesystem::path& suite_dir) : cfg_(spec.config), dir_(suite_dir) {
+  ExecProvider(const ProviderSpec& spec, const std::filesystem::path& suite_dir)
+      : cfg_(spec.config), dir_(suite_dir) {
     label_ = spec.label;
     cmd_ = spec.id.substr(5);
     cmd_.erase(0, cmd_.find_first_not_of(' '));
@@ -148,40 +174,53 @@ class ExecProvider final : public Provider {
     bool cacheable = !(cfg_.contains("cache") && cfg_["cache"] == false);
     for (auto token : shell_words(cmd_)) {
       if (token.empty() || token[0] == '-') continue;
-      if (auto eq = token.find('='); eq != std::string::npos && token.find('/') > eq) token = token.substr(eq + 1);
+      if (auto eq = token.find('='); eq != std::string::npos && token.find('/') > eq)
+        token = token.substr(eq + 1);
       std::filesystem::path p = token;
       if (p.is_relative()) p = dir_ / p;
       std::error_code ec;
       auto st = std::filesystem::status(p, ec);
-      if (std::filesystem::is_regular_file(st)) id += "\x1f" + token + "=" + sha256_file(p);
-      else if (std::filesystem::is_directory(st) && token != "." && token != "/") cacheable = false;
+      if (std::filesystem::is_regular_file(st))
+        id += "\x1f" + token + "=" + sha256_file(p);
+      else if (std::filesystem::is_directory(st) && token != "." && token != "/")
+        cacheable = false;
     }
     identity_ = cacheable ? id : "";
     return *identity_;
   }
   ProviderCall call(const std::string& prompt) override {
-    // promptfoo's contract: the prompt is the first argument (then options and context JSON);
-    // we also feed it on stdin. stdout (trimmed) is the answer.
+    return call_in(prompt, nlohmann::json::object());
+  }
+  bool uses_context() const override { return true; }
+  ProviderCall call_in(const std::string& prompt, const nlohmann::json& context) override {
+    // promptfoo's contract: the prompt is the first argument, then the options ({config}) and
+    // the context ({vars, prompt, test}) as JSON; we also feed the prompt on stdin. stdout
+    // (trimmed) is the answer.
     auto t0 = clk::now();
     nlohmann::json options = {{"config", cfg_}};
     // `exec` replaces the wrapper shell: one process per call, not two.
-    auto r = run_command({"/bin/sh", "-c", "cd \"$0\" && exec " + cmd_ + " \"$@\"", dir_.string(), prompt, options.dump(), "{}"},
-                         prompt, timeout_ms_);
+    auto r = run_command(
+        {"/bin/sh", "-c", "cd \"$0\" && exec " + cmd_ + " \"$@\"", dir_.string(), prompt,
+         options.dump(), context.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)},
+        prompt, timeout_ms_);
     ProviderCall c;
     c.latency_ms = ms_since(t0);
     if (r.timed_out) {
       c.error = fmt::format("exec provider timed out after {} ms", timeout_ms_);
     } else if (r.output_too_large) {
-      c.error = fmt::format("exec provider printed more than {} bytes (the cap on a provider's output)",
-                            kDefaultMaxOutput);
+      c.error =
+          fmt::format("exec provider printed more than {} bytes (the cap on a provider's output)",
+                      kDefaultMaxOutput);
     } else if (r.exit_code != 0) {
       auto err = r.err.substr(0, 300);
-      c.error = fmt::format("exec provider exited with {}{}", r.exit_code, err.empty() ? "" : ": " + err);
+      c.error =
+          fmt::format("exec provider exited with {}{}", r.exit_code, err.empty() ? "" : ": " + err);
     } else {
       c.output = r.out;
       c.output.erase(c.output.find_last_not_of(" \n\r\t") + 1);
-      c.output.erase(0, c.output.find_first_not_of(" \n\r\t") == std::string::npos ? c.output.size()
-                                                                                   : c.output.find_first_not_of(" \n\r\t"));
+      c.output.erase(0, c.output.find_first_not_of(" \n\r\t") == std::string::npos
+                            ? c.output.size()
+                            : c.output.find_first_not_of(" \n\r\t"));
     }
     return c;
   }
@@ -195,8 +234,10 @@ class ExecProvider final : public Provider {
     char q = 0;
     for (char c : s) {
       if (q) {
-        if (c == q) q = 0;
-        else cur += c;
+        if (c == q)
+          q = 0;
+        else
+          cur += c;
       } else if (c == '\'' || c == '"') {
         q = c, any = true;
       } else if (c == ' ' || c == '\t' || c == '\n') {
@@ -226,14 +267,14 @@ class OpenAIProvider final : public Provider {
     kind_ = colon == std::string::npos ? "chat" : rest.substr(0, colon);
     model_ = colon == std::string::npos ? rest : rest.substr(colon + 1);
     if (kind_ != "chat" && kind_ != "completion" && kind_ != "embedding")
-      throw usage_error(fmt::format("provider '{}': use openai:chat:MODEL, openai:completion:MODEL or "
-                                    "openai:embedding:MODEL", spec.id));
+      throw usage_error(
+          fmt::format("provider '{}': use openai:chat:MODEL, openai:completion:MODEL or "
+                      "openai:embedding:MODEL",
+                      spec.id));
     base_ = cfg_.value("apiBaseUrl", cfg_.value("base_url", ""));
     if (base_.empty())
-      if (const char* e = std::getenv("OPENAI_BASE_URL")) base_ = e;
-    if (base_.empty())
-      throw usage_error(fmt::format("provider '{}' has no base URL", spec.id),
-                        "set config.apiBaseUrl (e.g. http://127.0.0.1:8080/v1) or OPENAI_BASE_URL");
+      if (const char* e = std::getenv("OPENAI_BASE_URL"); e && *e) base_ = e;
+    if (base_.empty()) base_ = "https://api.openai.com/v1";  // as promptfoo does
     while (!base_.empty() && base_.back() == '/') base_.pop_back();
     // The suite may come from someone else's commit: it names the endpoint, so a key from
     // the environment goes only where the user allowed (see KeyHosts). The suite's own
@@ -242,10 +283,13 @@ class OpenAIProvider final : public Provider {
       key_ = cfg_["apiKey"].get<std::string>();
     } else {
       auto env = cfg_.contains("apiKeyEnvar") && cfg_["apiKeyEnvar"].is_string()
-                     ? cfg_["apiKeyEnvar"].get<std::string>() : std::string("OPENAI_API_KEY");
+                     ? cfg_["apiKeyEnvar"].get<std::string>()
+                     : std::string("OPENAI_API_KEY");
       if (const char* k = std::getenv(env.c_str()); k && *k) {
-        if (key_host_allowed(base_, key_hosts)) key_ = k;
-        else withheld_ = env;
+        if (key_host_allowed(base_, key_hosts))
+          key_ = k;
+        else
+          withheld_ = env;
       }
     }
     timeout_ms_ = cfg_.value("timeout", 60000);
@@ -258,11 +302,13 @@ class OpenAIProvider final : public Provider {
   }
   ProviderCall call(const std::string& prompt) override {
     nlohmann::json body = {{"model", model_}};
-    for (const char* k : {"temperature", "max_tokens", "top_p", "seed", "stop"})
+    for (const char* k : {"temperature", "max_tokens", "max_completion_tokens", "top_p", "seed",
+                          "stop", "presence_penalty", "frequency_penalty", "response_format",
+                          "tools", "tool_choice", "logprobs", "top_logprobs"})
       if (cfg_.contains(k)) body[k] = cfg_[k];
     std::string path;
     if (kind_ == "chat") {
-      body["messages"] = nlohmann::json::array({{{"role", "user"}, {"content", prompt}}});
+      body["messages"] = chat_messages(prompt);
       path = "/chat/completions";
     } else {
       body["prompt"] = prompt;
@@ -278,7 +324,8 @@ class OpenAIProvider final : public Provider {
     }
     try {
       const auto& choice = r.second.at("choices").at(0);
-      c.output = kind_ == "chat" ? choice.at("message").at("content").get<std::string>() : choice.at("text").get<std::string>();
+      c.output = kind_ == "chat" ? choice.at("message").at("content").get<std::string>()
+                                 : choice.at("text").get<std::string>();
     } catch (const nlohmann::json::exception& e) {
       c.error = std::string("unexpected response shape: ") + e.what();
     }
@@ -298,8 +345,9 @@ class OpenAIProvider final : public Provider {
     std::string last;
     for (int attempt = 0; attempt <= retries_; ++attempt) {
       if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(250 << (attempt - 1)));
-      auto r = http::client().post_json(base_ + path, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                                               headers, timeout_ms_);
+      auto r = http::client().post_json(
+          base_ + path, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+          headers, timeout_ms_);
       if (r.status == 0) {
         last = redact(fmt::format("{}{}: {}", base_, path, r.error), {key_});
         continue;
@@ -311,9 +359,10 @@ class OpenAIProvider final : public Provider {
       if (r.status != 200) {
         auto msg = fmt::format("{}{}: HTTP {}: {}", base_, path, r.status, r.body.substr(0, 300));
         if ((r.status == 401 || r.status == 403) && !withheld_.empty())
-          msg += fmt::format(" ({} was not sent: {} is named only by the suite; allow it with "
-                             "`xops eval --key-host {}` or XOPS_KEY_HOSTS)",
-                             withheld_, url_origin(base_), url_origin(base_));
+          msg += fmt::format(
+              " ({} was not sent: {} is named only by the suite; allow it with "
+              "`xops eval --key-host {}` or XOPS_KEY_HOSTS)",
+              withheld_, url_origin(base_), url_origin(base_));
         return {redact(msg, {key_}), {}};
       }
       try {
@@ -344,17 +393,20 @@ bool key_host_allowed(const std::string& url, const KeyHosts& key_hosts) {
   auto host_port = origin.substr(origin.find("://") + 3);
   auto host = host_port.substr(0, host_port.rfind(':'));
   for (auto entry : key_hosts) {
-    std::transform(entry.begin(), entry.end(), entry.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(entry.begin(), entry.end(), entry.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     while (!entry.empty() && entry.back() == '/') entry.pop_back();
     if (entry.empty()) continue;
-    if (entry.find("://") != std::string::npos ? url_origin(entry) == origin : (entry == host_port || entry == host))
+    if (entry.find("://") != std::string::npos ? url_origin(entry) == origin
+                                               : (entry == host_port || entry == host))
       return true;
   }
   return false;
 }
 
 std::unique_ptr<Provider> make_provider(const ProviderSpec& spec, const Workspace* ws,
-                                        const std::filesystem::path& suite_dir, const KeyHosts& key_hosts) {
+                                        const std::filesystem::path& suite_dir,
+                                        const KeyHosts& key_hosts) {
   if (spec.id == "echo") return std::make_unique<EchoProvider>(spec);
   if (spec.id.rfind("exec:", 0) == 0) return std::make_unique<ExecProvider>(spec, suite_dir);
   if (spec.id.rfind("openai:", 0) == 0) return std::make_unique<OpenAIProvider>(spec, key_hosts);

@@ -27,8 +27,15 @@ class Provider {
   // content of files a command names); "" when that cannot be known (never cached then).
   virtual std::string identity() = 0;
   virtual ProviderCall call(const std::string& prompt) = 0;
+  // With promptfoo's call context ({vars, prompt, test}); only providers that pass it on
+  // (exec:) override this and say so in uses_context() (their answers are cached per vars).
+  virtual ProviderCall call_in(const std::string& prompt, const nlohmann::json& /*context*/) {
+    return call(prompt);
+  }
+  virtual bool uses_context() const { return false; }
   virtual std::vector<float> embed(const std::string& text);  // throws when unsupported
-  virtual std::optional<double> perplexity(const std::string& /*prompt*/, const std::string& /*output*/) {
+  virtual std::optional<double> perplexity(const std::string& /*prompt*/,
+                                           const std::string& /*output*/) {
     return std::nullopt;
   }
   // Content hashes this provider evaluates (model files, adapter), for lineage.
@@ -45,7 +52,8 @@ class Provider {
 using KeyHosts = std::vector<std::string>;
 
 std::unique_ptr<Provider> make_provider(const ProviderSpec& spec, const Workspace* ws,
-                                        const std::filesystem::path& suite_dir, const KeyHosts& key_hosts = {});
+                                        const std::filesystem::path& suite_dir,
+                                        const KeyHosts& key_hosts = {});
 // True when an environment API key may be sent to `url`.
 bool key_host_allowed(const std::string& url, const KeyHosts& key_hosts);
 

@@ -42,19 +42,29 @@ struct ProviderSummary {
   double latency_ms_total = 0;
 };
 
+struct DerivedMetric {
+  std::string name, prompt, provider;
+  double value = 0;
+  std::string error;  // a name that no case scored, a division by nothing, ...
+};
+
 struct EvalSummary {
   size_t cases = 0, passed = 0, failed = 0, errors = 0, cached = 0;
   double seconds = 0;
   std::vector<ProviderSummary> providers;
   std::map<std::string, std::pair<double, size_t>> metrics;  // name -> (sum of scores, count)
-  std::vector<std::string> flaky;  // tests whose outcome differed across repeats
+  std::vector<DerivedMetric> derived;                 // derivedMetrics, per prompt x provider
+  std::vector<std::string> flaky;                     // tests whose outcome differed across repeats
   std::map<std::string, std::string> content_hashes;  // "provider:LABEL/model" -> sha256
   double pass_rate() const { return cases ? static_cast<double>(passed) / cases : 0; }
   bool thresholds_met = true;
   std::vector<std::string> threshold_failures;
 };
 
-EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* cache, const EvalOptions& opts,
-                      const std::function<void(const CaseResult&)>& sink);
+// Cases run_suite runs: tests x the (prompt, provider) pairs providers[].prompts allow x repeat.
+size_t count_cases(const Suite& suite, int repeat);
+
+EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* cache,
+                      const EvalOptions& opts, const std::function<void(const CaseResult&)>& sink);
 
 }  // namespace xops

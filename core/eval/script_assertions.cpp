@@ -191,6 +191,13 @@ AssertionResult normalize_script_result(const std::string& language, const nlohm
         lang, got));
   };
   nlohmann::json v = value;
+  // JavaScript functions must return a boolean, number or object (promptfoo's validateResult);
+  // Python's printed result may be the text "true" / "0.5" / "{...}".
+  if (language == "javascript" && v.is_string())
+    throw runtime_error(fmt::format(
+        "Custom function must return a boolean, number, or GradingResult object. Got type "
+        "string: {}",
+        v.dump()));
   if (v.is_string()) {
     auto s = v.get<std::string>();
     std::string lower;

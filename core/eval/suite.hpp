@@ -12,8 +12,8 @@
 namespace xops {
 
 struct AssertionSpec {
-  std::string type;        // equals, contains, ..., with an optional "not-" prefix
-  nlohmann::json value;    // string / list / object (schema) / number, templated with {{vars}}
+  std::string type;      // equals, contains, ..., with an optional "not-" prefix
+  nlohmann::json value;  // string / list / object (schema) / number, templated with {{vars}}
   std::optional<double> threshold;
   double weight = 1.0;
   std::string metric;      // a named score averaged across tests (thresholds.metrics)
@@ -21,24 +21,34 @@ struct AssertionSpec {
   std::string baseline;    // pairwise: the provider to compare against
   int timeout_ms = 60000;  // exec:, javascript and python assertions
   nlohmann::json config;   // javascript/python: passed to the function as context.config
+  // promptfoo's assertion-level `transform`: JavaScript (code, or {"file","function"}) applied
+  // to the output this assertion sees; null when none.
+  nlohmann::json transform;
 };
 
 struct PromptSpec {
   std::string label;  // shown in reports (file name or the first line)
   std::string text;
   std::string where;  // for template errors: the file, or the suite and line
+  std::string ref;    // as the suite wrote it (file://x.txt, or the inline text)
+  // The text parses as JSON (a chat prompt: a list of {role, content}, or any JSON value):
+  // as in promptfoo, every string inside is rendered and the result sent as indented JSON.
+  bool json = false;
 };
 
 struct ProviderSpec {
-  std::string id;     // a model path/artifact, "exec:CMD", "openai:chat:MODEL", "openai:completion:MODEL"
+  std::string
+      id;  // a model path/artifact, "exec:CMD", "openai:chat:MODEL", "openai:completion:MODEL"
   std::string label;
   nlohmann::json config = nlohmann::json::object();
+  std::vector<std::string> prompts;  // promptfoo's providers[].prompts: labels it runs; empty = all
 };
 
 struct TestSpec {
   std::string description;
   std::map<std::string, std::string> vars;  // as text (reports, exec scripts)
-  nlohmann::json values = nlohmann::json::object();  // the same vars with their types, for templates
+  nlohmann::json values =
+      nlohmann::json::object();  // the same vars with their types, for templates
   // options.transform: JavaScript applied to the output before the assertions (code, or
   // {"file", "function"}); null when none.
   nlohmann::json transform;
@@ -53,16 +63,31 @@ struct Suite {
   std::string description;
   std::vector<PromptSpec> prompts;
   std::vector<ProviderSpec> providers;
-  std::vector<TestSpec> tests;  // defaultTest already merged in
+  std::vector<TestSpec> tests;                    // defaultTest already merged in
   std::optional<double> pass_rate;                // thresholds.pass_rate
   std::map<std::string, double> metric_minimums;  // thresholds.metrics
   std::string judge;                              // defaultTest.options.provider
-  std::string content_sha256;                     // of the suite file and every file it reads
+  // promptfoo's derivedMetrics: a name and an arithmetic expression over named metrics.
+  std::vector<std::pair<std::string, std::string>> derived_metrics;
+  std::string content_sha256;  // of the suite file and every file it reads
 };
 
 Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* warnings);
-// "{{ name }}" -> vars["name"]; unknown names stay as they are.
 // Renders a prompt or assertion value with the vars (Nunjucks, see core/eval/nunjucks.hpp).
-std::string render_template(const std::string& tpl, const nlohmann::json& values, const std::string& where = "template");
+std::string render_template(const std::string& tpl, const nlohmann::json& values,
+                            const std::string& where = "template");
+// A prompt as promptfoo sends it: its prefix/suffix around the rendered text; a JSON prompt
+// has each string inside rendered and is sent as JSON indented by two spaces.
+std::string render_prompt(const PromptSpec& p, const nlohmann::json& values);
+// Whether providers[].prompts entry `want` names this prompt (its label, a label prefix
+// "want: ...", or its file:// reference).
+bool prompt_matches(const PromptSpec& p, const std::string& want);
+// promptfoo's "type:value" assertion shorthand (CSV __expected columns): `contains: x`,
+// `not-icontains: y`, `levenshtein(3): z`, `javascript: code`, `file://check.py`, or a plain
+// expected answer (equals).
+AssertionSpec assertion_from_string(const std::string& text);
+// promptfoo's comma-separated list for contains-any / contains-all given as one string
+// ("a, b, \"c, d\""): fields trimmed, double quotes group a field with commas.
+std::vector<std::string> split_comma_list(const std::string& value);
 
 }  // namespace xops

@@ -1,12 +1,13 @@
 #pragma once
-// Edit distance between two byte strings (insert, delete, substitute: cost 1 each).
+// Edit distance between two strings of any code unit (insert, delete, substitute: cost 1 each).
 #include <algorithm>
 #include <string>
 #include <vector>
 
 namespace xops {
 
-inline size_t edit_distance(const std::string& a, const std::string& b) {
+template <class S>
+inline size_t edit_distance(const S& a, const S& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {

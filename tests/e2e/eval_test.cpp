@@ -1,12 +1,12 @@
 // xops eval through the binary: exec and HTTP providers, a local model, gates, outputs, cache.
-#include <catch2/catch.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <chrono>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -26,7 +26,9 @@ struct Stub {
     pid = fork();
     if (pid == 0) {
       dup2(out[1], 1);
-      execlp("python3", "python3", (std::string(XOPS_SOURCE_DIR) + "/tests/fixtures/openai_stub.py").c_str(), (char*)nullptr);
+      execlp("python3", "python3",
+             (std::string(XOPS_SOURCE_DIR) + "/tests/fixtures/openai_stub.py").c_str(),
+             (char*)nullptr);
       _exit(127);
     }
     close(out[1]);
@@ -64,12 +66,17 @@ std::string suite_with(double threshold) {
 
 }  // namespace
 
-TEST_CASE("e2e: eval with an exec provider: gates, JUnit, JSONL, HTML and the cache", "[e2e][eval]") {
+TEST_CASE("e2e: eval with an exec provider: gates, JUnit, JSONL, HTML and the cache",
+          "[e2e][eval]") {
   TempDir tmp;
   // The prompt arrives as the first argument (promptfoo's convention) and on stdin.
-  write_text(tmp / "add.sh", "read line\n[ \"$line\" = \"$1\" ] || { echo mismatch >&2; exit 3; }\necho $(( $1 ))\n");
+  write_text(
+      tmp / "add.sh",
+      "read line\n[ \"$line\" = \"$1\" ] || { echo mismatch >&2; exit 3; }\necho $(( $1 ))\n");
   write_text(tmp / "suite.yaml", suite_with(0.5));
-  auto r = run_xops({"eval", "suite.yaml", "--junit", "j.xml", "--jsonl", "r.jsonl", "--html", "r.html"}, tmp.path());
+  auto r =
+      run_xops({"eval", "suite.yaml", "--junit", "j.xml", "--jsonl", "r.jsonl", "--html", "r.html"},
+               tmp.path());
   CHECK(r.rc == 0);
   CHECK_THAT(r.out, Catch::Contains("FAIL"));  // 10 + 5 is not 16
   auto lint = run_process({"xmllint", "--noout", (tmp / "j.xml").string()}, tmp.path());
@@ -101,9 +108,11 @@ TEST_CASE("e2e: eval in a project is tracked with lineage and cached", "[e2e][ev
   REQUIRE(first.rc == 0);
   auto second = nlohmann::json::parse(run_xops({"--json", "eval", "evals/suite.yaml"}, p).out);
   CHECK(second["cached"] == 3);
-  auto fresh = nlohmann::json::parse(run_xops({"--json", "eval", "evals/suite.yaml", "--no-cache"}, p).out);
+  auto fresh =
+      nlohmann::json::parse(run_xops({"--json", "eval", "evals/suite.yaml", "--no-cache"}, p).out);
   CHECK(fresh["cached"] == 0);
-  auto runs = nlohmann::json::parse(run_xops({"--json", "track", "runs", "--filter", "kind = 'eval'"}, p).out);
+  auto runs = nlohmann::json::parse(
+      run_xops({"--json", "track", "runs", "--filter", "kind = 'eval'"}, p).out);
   REQUIRE(runs.size() == 3);
   CHECK(runs[0]["metrics"].contains("pass_rate"));
   bool has_suite = false, has_prompt = false;
@@ -115,25 +124,33 @@ TEST_CASE("e2e: eval in a project is tracked with lineage and cached", "[e2e][ev
   CHECK(has_prompt);
 }
 
-TEST_CASE("e2e: eval against an OpenAI-compatible endpoint, and a provider that is down", "[e2e][eval]") {
+TEST_CASE("e2e: eval against an OpenAI-compatible endpoint, and a provider that is down",
+          "[e2e][eval]") {
   TempDir tmp;
   Stub stub;
   auto base = "http://127.0.0.1:" + std::to_string(stub.port) + "/v1";
-  write_text(tmp / "s.yaml", "prompts: [\"say {{w}}\"]\nproviders:\n"
-                             "  - id: openai:chat:stub\n    config: {apiBaseUrl: " + base + "}\n"
-                             "  - id: openai:completion:stub\n    config: {apiBaseUrl: " + base + "}\n"
-                             "tests:\n  - vars: {w: hello}\n    assert:\n"
-                             "      - {type: icontains, value: 'say hello'}\n"
-                             "      - {type: similar, value: 'SAY HELLO', provider: 'openai:embedding:stub', threshold: 0.99}\n");
+  write_text(tmp / "s.yaml",
+             "prompts: [\"say {{w}}\"]\nproviders:\n"
+             "  - id: openai:chat:stub\n    config: {apiBaseUrl: " +
+                 base +
+                 "}\n"
+                 "  - id: openai:completion:stub\n    config: {apiBaseUrl: " +
+                 base +
+                 "}\n"
+                 "tests:\n  - vars: {w: hello}\n    assert:\n"
+                 "      - {type: icontains, value: 'say hello'}\n"
+                 "      - {type: similar, value: 'SAY HELLO', provider: 'openai:embedding:stub', "
+                 "threshold: 0.99}\n");
   auto r = run_xops({"--json", "eval", "s.yaml"}, tmp.path(), {{"OPENAI_BASE_URL", base}});
   INFO(r.err);
   REQUIRE(r.rc == 4);  // the completion provider reverses the text: its case fails
   auto j = nlohmann::json::parse(r.out);
   CHECK(j["providers"][0]["passed"] == 1);
   CHECK(j["providers"][1]["failed"] == 1);
-  write_text(tmp / "down.yaml", "prompts: [x]\nproviders:\n  - id: openai:chat:m\n"
-                                "    config: {apiBaseUrl: 'http://127.0.0.1:9/v1', retries: 1, timeout: 2000}\n"
-                                "tests:\n  - assert: [{type: contains, value: x}]\n");
+  write_text(tmp / "down.yaml",
+             "prompts: [x]\nproviders:\n  - id: openai:chat:m\n"
+             "    config: {apiBaseUrl: 'http://127.0.0.1:9/v1', retries: 1, timeout: 2000}\n"
+             "tests:\n  - assert: [{type: contains, value: x}]\n");
   auto down = run_xops({"eval", "down.yaml"}, tmp.path());
   CHECK(down.rc == 1);
   CHECK_THAT(down.out + down.err, Catch::Contains("provider errors"));
@@ -144,14 +161,19 @@ TEST_CASE("e2e: eval a local model, with judge-based and embedding assertions", 
   auto model = (shared_dir() / "golden/models/gpt2-tiny").string();
   write_text(tmp / "judge.sh", "echo '{\"pass\": true, \"score\": 0.8, \"reason\": \"fine\"}'\n");
   write_text(tmp / "pick.sh", "echo '{\"winner\": \"A\", \"reason\": \"longer\"}'\n");
-  write_text(tmp / "s.yaml", "prompts: ['The quick brown fox jumps over the lazy dog.']\n"
-                             "providers:\n  - id: " + model + "\n    config: {max_tokens: 2}\n"
-                             "tests:\n  - assert:\n"
-                             "      - {type: equals, value: ' Hybrid ESPN'}\n"
-                             "      - {type: perplexity, threshold: 1000000}\n"
-                             "      - {type: llm-rubric, value: 'is a continuation', provider: 'exec:sh judge.sh'}\n"
-                             "      - {type: pairwise, baseline: 'exec:echo short', provider: 'exec:sh pick.sh'}\n"
-                             "      - {type: similar, value: ' Hybrid ESPN', provider: " + model + ", threshold: 0.999}\n");
+  write_text(
+      tmp / "s.yaml",
+      "prompts: ['The quick brown fox jumps over the lazy dog.']\n"
+      "providers:\n  - id: " +
+          model +
+          "\n    config: {max_tokens: 2}\n"
+          "tests:\n  - assert:\n"
+          "      - {type: equals, value: ' Hybrid ESPN'}\n"
+          "      - {type: perplexity, threshold: 1000000}\n"
+          "      - {type: llm-rubric, value: 'is a continuation', provider: 'exec:sh judge.sh'}\n"
+          "      - {type: pairwise, baseline: 'exec:echo short', provider: 'exec:sh pick.sh'}\n"
+          "      - {type: similar, value: ' Hybrid ESPN', provider: " +
+          model + ", threshold: 0.999}\n");
   auto r = run_xops({"--json", "eval", "s.yaml"}, tmp.path());
   INFO(r.err);
   REQUIRE(r.rc == 0);
@@ -164,8 +186,11 @@ TEST_CASE("e2e: eval a local model, with judge-based and embedding assertions", 
 
 TEST_CASE("e2e: --repeat reports flaky tests", "[e2e][eval]") {
   TempDir tmp;
-  write_text(tmp / "coin.sh", "if [ -e flip ]; then rm flip; echo heads; else touch flip; echo tails; fi\n");
-  write_text(tmp / "s.yaml", "prompts: [x]\nproviders: ['exec:sh coin.sh']\ntests:\n  - assert: [{type: equals, value: heads}]\n");
+  write_text(tmp / "coin.sh",
+             "if [ -e flip ]; then rm flip; echo heads; else touch flip; echo tails; fi\n");
+  write_text(tmp / "s.yaml",
+             "prompts: [x]\nproviders: ['exec:sh coin.sh']\ntests:\n  - assert: [{type: equals, "
+             "value: heads}]\n");
   auto r = run_xops({"--json", "eval", "s.yaml", "--repeat", "4", "-j", "1"}, tmp.path());
   auto j = nlohmann::json::parse(r.out);
   CHECK(j["cases"] == 4);
@@ -177,8 +202,10 @@ TEST_CASE("attack: a suite cannot collect the environment's API key", "[e2e][eva
   TempDir tmp;
   Stub stub;
   auto base = "http://127.0.0.1:" + std::to_string(stub.port) + "/v1";
-  write_text(tmp / "suite.yaml", "prompts: [\"hi\"]\nproviders:\n  - id: openai:chat:echo-auth\n    config: {apiBaseUrl: \"" +
-                                     base + "\"}\ntests:\n  - assert: [{type: equals, value: none}]\n");
+  write_text(
+      tmp / "suite.yaml",
+      "prompts: [\"hi\"]\nproviders:\n  - id: openai:chat:echo-auth\n    config: {apiBaseUrl: \"" +
+          base + "\"}\ntests:\n  - assert: [{type: equals, value: none}]\n");
   std::map<std::string, std::string> env{{"OPENAI_API_KEY", "sk-secret-victim-key"}};
   // Named only by the suite: the key stays home (before: "Bearer sk-secret-victim-key").
   auto r = run_xops({"eval", "suite.yaml", "--no-track", "--no-cache"}, tmp.path(), env);
@@ -186,9 +213,13 @@ TEST_CASE("attack: a suite cannot collect the environment's API key", "[e2e][eva
   CHECK(r.rc == 0);
   CHECK_THAT(r.out + r.err, !Catch::Contains("sk-secret"));
   // Allowed by the user (flag or XOPS_KEY_HOSTS): sent.
-  write_text(tmp / "allowed.yaml", "prompts: [\"hi\"]\nproviders:\n  - id: openai:chat:echo-auth\n    config: {apiBaseUrl: \"" +
-                                       base + "\"}\ntests:\n  - assert: [{type: equals, value: \"Bearer sk-secret-victim-key\"}]\n");
-  CHECK(run_xops({"eval", "allowed.yaml", "--no-track", "--no-cache", "--key-host", "127.0.0.1:" + std::to_string(stub.port)},
+  write_text(
+      tmp / "allowed.yaml",
+      "prompts: [\"hi\"]\nproviders:\n  - id: openai:chat:echo-auth\n    config: {apiBaseUrl: \"" +
+          base +
+          "\"}\ntests:\n  - assert: [{type: equals, value: \"Bearer sk-secret-victim-key\"}]\n");
+  CHECK(run_xops({"eval", "allowed.yaml", "--no-track", "--no-cache", "--key-host",
+                  "127.0.0.1:" + std::to_string(stub.port)},
                  tmp.path(), env)
             .rc == 0);
   env["XOPS_KEY_HOSTS"] = "example.org, 127.0.0.1";
@@ -199,19 +230,23 @@ TEST_CASE("attack: keys and URL credentials never reach reports or stderr", "[e2
   TempDir tmp;
   Stub stub;
   auto base = "http://user:hunter2pass@127.0.0.1:" + std::to_string(stub.port) + "/v1";
-  write_text(tmp / "suite.yaml", "prompts: [\"hi\"]\nproviders:\n  - id: openai:chat:need-auth\n    config: {apiBaseUrl: \"" +
-                                     base + "\", apiKey: sk-suite-own-key}\ntests:\n  - assert: [{type: equals, value: x}]\n");
-  auto r = run_xops({"--json", "eval", "suite.yaml", "--no-track", "--no-cache", "--jsonl", "r.jsonl", "--junit", "j.xml",
-                     "--html", "r.html"},
+  write_text(
+      tmp / "suite.yaml",
+      "prompts: [\"hi\"]\nproviders:\n  - id: openai:chat:need-auth\n    config: {apiBaseUrl: \"" +
+          base + "\", apiKey: sk-suite-own-key}\ntests:\n  - assert: [{type: equals, value: x}]\n");
+  auto r = run_xops({"--json", "eval", "suite.yaml", "--no-track", "--no-cache", "--jsonl",
+                     "r.jsonl", "--junit", "j.xml", "--html", "r.html"},
                     tmp.path());
   INFO(r.out << r.err);
   CHECK(r.rc == 1);  // a provider error
-  std::string all = r.out + r.err + read_text(tmp / "r.jsonl") + read_text(tmp / "j.xml") + read_text(tmp / "r.html");
+  std::string all = r.out + r.err + read_text(tmp / "r.jsonl") + read_text(tmp / "j.xml") +
+                    read_text(tmp / "r.html");
   CHECK_THAT(all, Catch::Contains("HTTP 401"));
   CHECK_THAT(all, !Catch::Contains("sk-suite-own-key") && !Catch::Contains("hunter2pass"));
 }
 
-TEST_CASE("attack: exec providers and assertions are bounded in time and output", "[e2e][eval][attack]") {
+TEST_CASE("attack: exec providers and assertions are bounded in time and output",
+          "[e2e][eval][attack]") {
   TempDir tmp;
   // Closes its output and sleeps on (before: the 1 s timeout was ignored), prints without end,
   // and an assertion that hangs.
@@ -225,7 +260,8 @@ tests:
   - assert: [{type: "exec:sleep 30; echo true", timeout: 1000}]
 )");
   auto t0 = std::chrono::steady_clock::now();
-  auto r = run_xops({"eval", "suite.yaml", "--no-track", "--jsonl", "r.jsonl", "-j", "3"}, tmp.path());
+  auto r =
+      run_xops({"eval", "suite.yaml", "--no-track", "--jsonl", "r.jsonl", "-j", "3"}, tmp.path());
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   INFO(r.out << r.err);
   CHECK(r.rc == 1);  // provider errors
@@ -241,8 +277,9 @@ TEST_CASE("e2e: prompts are Nunjucks templates; unsupported syntax is refused be
           "[e2e][eval][nunjucks]") {
   TempDir tmp;
   write_text(tmp / "echo.sh", "printf '%s' \"$1\"\n");
-  write_text(tmp / "p.txt", "Items:{% for it in items %} {{ loop.index }}.{{ it | upper }}{% endfor %}"
-                            "{% if user.vip %} (VIP {{ user.name }}){% endif %}");
+  write_text(tmp / "p.txt",
+             "Items:{% for it in items %} {{ loop.index }}.{{ it | upper }}{% endfor %}"
+             "{% if user.vip %} (VIP {{ user.name }}){% endif %}");
   write_text(tmp / "s.yaml",
              "prompts: [file://p.txt]\nproviders: [\"exec:sh echo.sh\"]\ntests:\n"
              "  - vars: {items: [a, b], user: {name: Ada, vip: true}}\n"
@@ -254,15 +291,17 @@ TEST_CASE("e2e: prompts are Nunjucks templates; unsupported syntax is refused be
   write_text(tmp / "bad.txt", "Hello\n{% include 'other.txt' %}\n");
   write_text(tmp / "calls.log", "");
   write_text(tmp / "bad.yaml",
-             "prompts: [file://bad.txt]\nproviders: [\"exec:sh -c 'echo called >> calls.log'\"]\ntests:\n  - vars: {}\n");
+             "prompts: [file://bad.txt]\nproviders: [\"exec:sh -c 'echo called >> "
+             "calls.log'\"]\ntests:\n  - vars: {}\n");
   auto bad = run_xops({"eval", "bad.yaml", "--no-track"}, tmp.path());
   CHECK(bad.rc == 1);
   CHECK_THAT(bad.err, Catch::Contains("bad.txt:2: unsupported Nunjucks tag 'include'"));
   CHECK(read_text(tmp / "calls.log").empty());  // refused before the provider ever ran
 }
 
-TEST_CASE("e2e: javascript and python assertions run in long-lived workers with promptfoo's contract",
-          "[e2e][eval][scripts]") {
+TEST_CASE(
+    "e2e: javascript and python assertions run in long-lived workers with promptfoo's contract",
+    "[e2e][eval][scripts]") {
   TempDir tmp;
   write_text(tmp / "echo.sh", "printf '%s' \"$1\"\n");
   write_text(tmp / "check.js",
@@ -314,27 +353,33 @@ tests:
   CHECK(results[0]["asserts"][2]["score"] == Approx(0.9));
   CHECK(results[0]["asserts"][8]["reason"] == "found Ada");
   CHECK(results[1]["pass"] == false);
-  CHECK_THAT(results[1]["asserts"][0]["reason"].get<std::string>(), Catch::Contains("Custom function threw error: boom"));
+  CHECK_THAT(results[1]["asserts"][0]["reason"].get<std::string>(),
+             Catch::Contains("Custom function threw error: boom"));
   CHECK(results[2]["pass"] == false);
-  CHECK_THAT(results[2]["asserts"][0]["reason"].get<std::string>(), Catch::Contains("timed out after 1000 ms"));
+  CHECK_THAT(results[2]["asserts"][0]["reason"].get<std::string>(),
+             Catch::Contains("timed out after 1000 ms"));
   CHECK(results[3]["pass"] == true);  // a new worker after the one that hung was killed
 }
 
-TEST_CASE("e2e: a script assertion file outside the project is refused at load", "[e2e][eval][scripts]") {
+TEST_CASE("e2e: a script assertion file outside the project is refused at load",
+          "[e2e][eval][scripts]") {
   TempDir tmp;
   write_text(tmp / "outside.js", "module.exports = () => true;\n");
   std::filesystem::create_directories(tmp / "p");
-  write_text(tmp / "p/s.yaml", "prompts: [x]\nproviders: [\"exec:echo hi\"]\ntests:\n  - assert:\n"
-                               "      - {type: javascript, value: \"file://../outside.js\"}\n");
+  write_text(tmp / "p/s.yaml",
+             "prompts: [x]\nproviders: [\"exec:echo hi\"]\ntests:\n  - assert:\n"
+             "      - {type: javascript, value: \"file://../outside.js\"}\n");
   auto r = run_xops({"eval", "s.yaml", "--no-track"}, tmp / "p");
   CHECK(r.rc == 1);
   CHECK_THAT(r.err, Catch::Contains("is outside"));
 }
 
-TEST_CASE("e2e: promptfoo suite habits: echo, list vars expand, --- prompt files, options.transform",
-          "[e2e][eval][compat]") {
+TEST_CASE(
+    "e2e: promptfoo suite habits: echo, list vars expand, --- prompt files, options.transform",
+    "[e2e][eval][compat]") {
   TempDir tmp;
-  write_text(tmp / "prompts.txt", "Translate {{ text }} to {{ lang }}\n---\nSay {{ text }} in {{ lang }}\n");
+  write_text(tmp / "prompts.txt",
+             "Translate {{ text }} to {{ lang }}\n---\nSay {{ text }} in {{ lang }}\n");
   write_text(tmp / "up.js", "module.exports = (output) => output.toUpperCase();\n");
   write_text(tmp / "s.yaml", R"Y(prompts: [file://prompts.txt]
 providers: [echo]
@@ -356,14 +401,16 @@ tests:
   CHECK(outputs.count("Say hi in French!"));
   CHECK(outputs.count("SAY YO IN SPANISH"));
 
-  write_text(tmp / "bad.yaml", "prompts: [x]\nproviders: [echo]\ntests:\n  - options: {storeOutputAs: y}\n");
+  write_text(tmp / "bad.yaml",
+             "prompts: [x]\nproviders: [echo]\ntests:\n  - options: {storeOutputAs: y}\n");
   auto bad = run_xops({"eval", "bad.yaml", "--no-track"}, tmp.path());
   CHECK(bad.rc == 1);
   CHECK_THAT(bad.err, Catch::Contains("bad.yaml:4:"));
-  CHECK_THAT(bad.err, Catch::Contains("test option 'storeOutputAs' is not supported"));
+  CHECK_THAT(bad.err, Catch::Contains("'storeOutputAs' is not supported"));
 }
 
-TEST_CASE("e2e: eval takes promptfoo's -c, its default file name and --var", "[e2e][eval][compat]") {
+TEST_CASE("e2e: eval takes promptfoo's -c, its default file name and --var",
+          "[e2e][eval][compat]") {
   TempDir tmp;
   write_text(tmp / "promptfooconfig.yaml",
              "prompts: [\"Hi {{ who }}\"]\nproviders: [echo]\ntests:\n  - vars: {who: Ada}\n"
@@ -371,7 +418,9 @@ TEST_CASE("e2e: eval takes promptfoo's -c, its default file name and --var", "[e
   auto d = run_xops({"--json", "eval", "--no-track"}, tmp.path());
   REQUIRE(d.rc == 0);
   CHECK(nlohmann::json::parse(d.out)["results"][0]["output"] == "Hi Ada");
-  auto c = run_xops({"--json", "eval", "-c", "promptfooconfig.yaml", "--var", "who=Bob", "--no-track"}, tmp.path());
+  auto c =
+      run_xops({"--json", "eval", "-c", "promptfooconfig.yaml", "--var", "who=Bob", "--no-track"},
+               tmp.path());
   REQUIRE(c.rc == 0);
   CHECK(nlohmann::json::parse(c.out)["results"][0]["output"] == "Hi Bob");
   auto none = run_xops({"eval", "--no-track"}, tmp / "..");
@@ -385,23 +434,29 @@ TEST_CASE("e2e: promptfoo CSV columns, prompt maps and weight-0 metrics", "[e2e]
              "text,__expected,__expected2,__metric,__prefix,__threshold,__metadata:owner\n"
              "hi,contains:hi,icontains:SAY,greeting,> ,,ada\n"
              "yo,contains:yo,contains:nope,partial,,0.5,bob\n");
-  write_text(tmp / "s.yaml",
-             "prompts:\n  file://p.txt: the say prompt\nproviders: [echo]\ntests: file://cases.csv\n"
-             "defaultTest:\n  assert: [{type: contains, value: never, weight: 0, metric: zero}]\n");
+  write_text(
+      tmp / "s.yaml",
+      "prompts:\n  file://p.txt: the say prompt\nproviders: [echo]\ntests: file://cases.csv\n"
+      "defaultTest:\n  assert: [{type: contains, value: never, weight: 0, metric: zero}]\n");
   auto r = run_xops({"--json", "eval", "s.yaml", "--no-track"}, tmp.path());
   REQUIRE(r.rc == 0);
   auto j = nlohmann::json::parse(r.out);
   REQUIRE(j["results"].size() == 2);
   CHECK(j["results"][0]["prompt"] == "the say prompt");
   CHECK(j["results"][0]["output"] == "> Say hi");  // __prefix
-  CHECK(j["results"][0]["pass"] == true);          // the weight-0 assertion fails but only feeds its metric
-  CHECK(j["results"][1]["pass"] == true);          // 1 of 2 weighted assertions: score 0.5 >= __threshold 0.5
+  CHECK(j["results"][0]["pass"] == true);  // the weight-0 assertion fails but only feeds its metric
+  CHECK(j["results"][1]["pass"] ==
+        true);  // 1 of 2 weighted assertions: score 0.5 >= __threshold 0.5
   CHECK(j["metrics"].contains("greeting"));
   CHECK(j["metrics"].contains("zero"));
 
-  write_text(tmp / "bad.csv", "text,__config:foo\nhi,1\n");
+  write_text(tmp / "bad.csv", "text,__bogus\nhi,1\n");
   write_text(tmp / "bad.yaml", "prompts: [x]\nproviders: [echo]\ntests: file://bad.csv\n");
   auto bad = run_xops({"eval", "bad.yaml", "--no-track"}, tmp.path());
   CHECK(bad.rc == 1);
-  CHECK_THAT(bad.err, Catch::Contains("column '__config:foo' is not supported"));
+  CHECK_THAT(bad.err, Catch::Contains("column '__bogus' is not supported"));
+  write_text(tmp / "bad.csv", "text,__expected,__config:__expected:weight\nhi,hi,1\n");
+  bad = run_xops({"eval", "bad.yaml", "--no-track"}, tmp.path());
+  CHECK(bad.rc == 1);
+  CHECK_THAT(bad.err, Catch::Contains("is not __config:__expected[N]:threshold"));
 }
