@@ -21,7 +21,8 @@ cmake --build "$BUILD" -j "${JOBS:-2}" --target fuzz_all >/dev/null
 
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(tokenizer_json vocab_merges model_config safetensors adapter_config
-  project_config finetune_config eval_suite eval_cases pointer manifest filter nunjucks openai_request)
+  project_config finetune_config eval_suite eval_cases pointer manifest filter nunjucks openai_request env_file
+  json_schema metric_expression)
 
 # Seeds: committed ones plus real files of the same kind.
 seed() {  # target, files...
@@ -36,7 +37,7 @@ for t in "${targets[@]}"; do seed "$t"; done
 seed model_config "$SH"/golden/models/*/config.json
 seed project_config templates/*/xops.yaml
 seed finetune_config templates/llm/configs/*.yaml examples/quickstart/configs/*.yaml
-seed eval_suite templates/llm/evals/*.yaml
+seed eval_suite templates/llm/evals/*.yaml tests/compat/promptfoo/cases/*/promptfooconfig.yaml
 [ -f "$SH/data/capitals.jsonl" ] && mkdir -p "$BUILD/corpus/eval_cases" && head -c 4000 "$SH/data/capitals.jsonl" > "$BUILD/corpus/eval_cases/capitals.jsonl"
 
 run_one() {

@@ -1,6 +1,7 @@
 // `xops eval SUITE.yaml`: run an evaluation suite; exit 0 when its thresholds hold, 4 when
 // they do not, 1 when a provider failed. Recorded as a tracking run (kind eval).
 #include <fmt/format.h>
+#include <cstdlib>
 #include <optional>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +18,7 @@
 #include "core/eval/from_logs.hpp"
 #include "core/eval/report_writers.hpp"
 #include "core/eval/runner.hpp"
+#include "core/util/env_file.hpp"
 #include "core/util/fs.hpp"
 #include "core/workspace.hpp"
 
@@ -30,14 +32,24 @@ struct EvalFlags {
   EvalOptions opts;
   bool no_cache = false, no_track = false;
   bool from_logs = false;
-  std::string since, output;
+  std::string since;
+  std::vector<std::string> output;
   std::optional<double> min_score, max_score;
+  std::string filter_pattern, filter_failing, env_file;
+  size_t filter_first_n = 0;
 };
+
+// --env-file: variables for providers and scripts (API keys); the shell's own values win, as
+// with dotenv.
+void load_env_file(const std::string& path) {
+  auto vars = parse_env_file(read_file_limited(path, 1u << 20, "an env file"), path);
+  for (const auto& [k, v] : vars) ::setenv(k.c_str(), v.c_str(), 0);
+}
 
 // --from-logs: logged serve traffic (and feedback) to eval cases, as JSON lines.
 int run_from_logs(cli::Context& ctx, const EvalFlags& f) {
-  if (f.output.empty())
-    throw usage_error("--from-logs needs -o FILE.jsonl",
+  if (f.output.size() != 1)
+    throw usage_error("--from-logs needs one -o FILE.jsonl",
                       "e.g. xops eval --from-logs --since 7d -o cases.jsonl");
   if (f.min_score && f.max_score) throw usage_error("give --min-score or --max-score, not both");
   auto& ws = ctx.workspace();
@@ -56,19 +68,18 @@ int run_from_logs(cli::Context& ctx, const EvalFlags& f) {
   auto cases = cases_from_logs(db, o);
   std::string text;
   for (const auto& c : cases) text += c + "\n";
-  atomic_write_file(f.output, text);
+  atomic_write_file(f.output[0], text);
   if (ctx.out().json())
-    ctx.out().print_json({{"cases", cases.size()}, {"output", f.output}});
+    ctx.out().print_json({{"cases", cases.size()}, {"output", f.output[0]}});
   else
-    ctx.out().info(
-        fmt::format("wrote {} case{} to {}", cases.size(), cases.size() == 1 ? "" : "s", f.output));
+    ctx.out().info(fmt::format("wrote {} case{} to {}", cases.size(), cases.size() == 1 ? "" : "s",
+                               f.output[0]));
   return 0;
 }
 
 int run_eval(cli::Context& ctx, EvalFlags& f) {
   if (f.from_logs) return run_from_logs(ctx, f);
-  if (!f.output.empty())
-    throw usage_error("-o is for --from-logs", "results go to --jsonl, --junit or --html");
+  if (!f.env_file.empty()) load_env_file(f.env_file);
   auto& out = ctx.out();
   EvalRequest req;
   if (!f.suite.empty() && !f.config.empty() && f.suite != f.config)
@@ -98,6 +109,10 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
   req.opts.key_hosts = key_hosts_with_env(f.opts.key_hosts);
   req.track = !f.no_track;
   req.jsonl = f.jsonl, req.junit = f.junit, req.html = f.html;
+  req.outputs = f.output;
+  req.filter_pattern = f.filter_pattern;
+  req.filter_failing = f.filter_failing;
+  req.filter_first_n = f.filter_first_n;
   const Workspace* ws =
       Workspace::find_root(std::filesystem::current_path()) ? &ctx.workspace() : nullptr;
 
@@ -227,7 +242,21 @@ void register_eval(CLI::App& app, cli::Context& ctx) {
                   "With --from-logs: only responses scored <= S; each case asserts the answer does "
                   "not come back");
   sub->add_option("-o,--output", f->output,
-                  "With --from-logs: the cases file (JSON lines, promptfoo's test shape)");
+                  "Write results, the type by extension: .json (summary and every case), .jsonl, "
+                  ".xml (JUnit), .html, .csv; repeatable. With --from-logs: the cases file (JSON "
+                  "lines, promptfoo's test shape)")
+      ->allow_extra_args(false);
+  sub->add_option("--filter-pattern", f->filter_pattern,
+                  "Only tests whose description matches this regular expression");
+  sub->add_option("--filter-first-n", f->filter_first_n, "Only the first N tests");
+  sub->add_option("--filter-failing", f->filter_failing,
+                  "Only tests that failed in this earlier results file (xops's or promptfoo's -o "
+                  "results.json)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--env-file", f->env_file,
+                  "Load environment variables (API keys) from this dotenv file; the shell's own "
+                  "values win")
+      ->check(CLI::ExistingFile);
   sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_eval(ctx, *f); }; });
 }
 

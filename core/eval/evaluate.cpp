@@ -1,7 +1,10 @@
 #include "core/eval/evaluate.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
+#include <regex>
+#include <set>
 
 #include "core/error.hpp"
 #include "core/eval/report_writers.hpp"
@@ -30,6 +33,77 @@ std::vector<std::string> key_hosts_with_env(std::vector<std::string> hosts) {
   return hosts;
 }
 
+namespace {
+
+// The vars and description of each failed case in an earlier results file: xops's -o
+// results.json ({summary, results: [{description, vars, pass, error}]}) or promptfoo's
+// ({results: {results: [{vars, success, testCase: {description}}]}}).
+std::set<std::string> failing_keys(const std::string& file) {
+  auto text = read_file_limited(file, 1u << 30, "a results file");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw usage_error(fmt::format("--filter-failing {}: not JSON: {}", file, e.what()));
+  }
+  const nlohmann::json* rows = nullptr;
+  if (j.contains("results") && j["results"].is_array())
+    rows = &j["results"];
+  else if (j.contains("results") && j["results"].is_object() && j["results"].contains("results"))
+    rows = &j["results"]["results"];
+  if (!rows || !rows->is_array())
+    throw usage_error(fmt::format("--filter-failing {}: not an eval results file", file),
+                      "give a file written by xops eval -o results.json (or promptfoo's -o)");
+  std::set<std::string> keys;
+  for (const auto& r : *rows) {
+    if (!r.is_object()) continue;
+    bool failed = r.contains("pass")
+                      ? !(r["pass"] == true) || !r.value("error", nlohmann::json()).is_null()
+                      : !(r.value("success", false));
+    if (!failed) continue;
+    std::map<std::string, std::string> vars;
+    if (r.contains("vars") && r["vars"].is_object())
+      for (auto& [k, v] : r["vars"].items())
+        if (k.rfind("__", 0) != 0) vars[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    keys.insert(nlohmann::json(vars).dump());
+  }
+  return keys;
+}
+
+std::string vars_key(const TestSpec& t) {
+  std::map<std::string, std::string> vars;
+  for (auto& [k, v] : t.values.items()) vars[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  return nlohmann::json(vars).dump();
+}
+
+}  // namespace
+
+void filter_tests(Suite& suite, const EvalRequest& req) {
+  auto& tests = suite.tests;
+  if (!req.filter_pattern.empty()) {
+    std::regex re;
+    try {
+      re = std::regex(req.filter_pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      throw usage_error(fmt::format("--filter-pattern {}: {}", req.filter_pattern, e.what()));
+    }
+    tests.erase(
+        std::remove_if(tests.begin(), tests.end(),
+                       [&](const TestSpec& t) { return !std::regex_search(t.description, re); }),
+        tests.end());
+  }
+  if (!req.filter_failing.empty()) {
+    auto keys = failing_keys(req.filter_failing);
+    tests.erase(std::remove_if(tests.begin(), tests.end(),
+                               [&](const TestSpec& t) { return !keys.count(vars_key(t)); }),
+                tests.end());
+  }
+  if (req.filter_first_n && tests.size() > req.filter_first_n) tests.resize(req.filter_first_n);
+  if (tests.empty())
+    throw usage_error("the filters leave no test to run",
+                      "check --filter-pattern / --filter-failing / --filter-first-n");
+}
+
 EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObserver& obs) {
   EvalOutcome o;
   std::vector<std::string> warnings;
@@ -43,7 +117,7 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     const auto& first = suite.providers[0].id;
     bool remote = first.rfind("exec:", 0) == 0 || first.rfind("openai:", 0) == 0;
     suite.providers = {ProviderSpec{req.model, req.model,
-                                    remote ? nlohmann::json::object() : suite.providers[0].config}};
+                                    remote ? nlohmann::json::object() : suite.providers[0].config, {}}};
   }
   if (!req.prompt.empty()) {
     // Exactly one version of a prompt (a registry ref) or a file, instead of the suite's.
@@ -55,9 +129,14 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
       throw precondition_error(
           fmt::format("no prompt '{}': not a file nor a registry reference", req.prompt),
           "give a prompt file or NAME@vX.Y.Z / NAME#STAGE of a prompt artifact");
-    suite.prompts = {PromptSpec{req.prompt, read_file_limited(file, 16u << 20, "prompt"), req.prompt}};
+    PromptSpec ps;
+    ps.label = ps.where = ps.ref = req.prompt;
+    ps.text = read_file_limited(file, 16u << 20, "prompt");
+    ps.json = nlohmann::json::accept(ps.text) && nlohmann::json::parse(ps.text).is_structured();  // a chat prompt
+    suite.prompts = {ps};
   }
   if (!req.judge.empty()) suite.judge = req.judge;
+  filter_tests(suite, req);
   for (auto& t : suite.tests)
     for (const auto& [k, v] : req.vars) {
       t.vars[k] = v;
@@ -81,9 +160,10 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     session.emplace(*tracker, ws->db_path(), rs, ws);
     o.run_id = session->id();
   }
-  ReportWriters writers(req.jsonl, req.junit, req.html);
-  size_t total = suite.tests.size() * suite.prompts.size() * suite.providers.size() *
-                 std::max(1, req.opts.repeat);
+  ReportPaths paths{req.jsonl, req.junit, req.html, {}, {}};
+  for (const auto& o : req.outputs) add_output_path(paths, o);
+  ReportWriters writers(paths);
+  size_t total = count_cases(suite, req.opts.repeat);
   if (obs.on_start) obs.on_start(total);
   try {
     o.summary = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, req.opts,

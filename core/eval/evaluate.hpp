@@ -25,6 +25,12 @@ struct EvalRequest {
   EvalOptions opts;
   bool track = true;  // record a run (when inside a workspace)
   std::string jsonl, junit, html;
+  std::vector<std::string> outputs;  // -o FILE: the report type from the extension
+  // promptfoo's filters, applied to the suite's tests before anything runs.
+  std::string filter_pattern;  // tests whose description matches this regex
+  size_t filter_first_n = 0;   // only the first N tests (0: all)
+  std::string filter_failing;  // tests that failed or errored in this earlier -o results.json
+                               // (xops's, or promptfoo's own output file)
 };
 
 struct EvalObserver {
@@ -44,6 +50,9 @@ struct EvalOutcome {
 // Hosts allowed to receive API keys from the environment: `flags` plus XOPS_KEY_HOSTS (a,b).
 // Never xops.yaml: it arrives in commits like the suite itself.
 std::vector<std::string> key_hosts_with_env(std::vector<std::string> flags);
+
+// Applies req's --filter-* options to suite.tests; throws Usage when none is left.
+void filter_tests(Suite& suite, const EvalRequest& req);
 
 // Throws for suite errors and interrupts (the run is then marked failed/killed); provider
 // errors and missed thresholds are in the outcome.

@@ -12,14 +12,26 @@ std::string xml_escape(const std::string& s) {
   std::string o;
   for (unsigned char c : s) {
     switch (c) {
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '&': o += "&amp;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&apos;"; break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '&':
+        o += "&amp;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      case '\'':
+        o += "&apos;";
+        break;
       default:
-        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') o += fmt::format("&#x{:x};", c == 0 ? 0xfffd : c);
-        else o += static_cast<char>(c);
+        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r')
+          o += fmt::format("&#x{:x};", c == 0 ? 0xfffd : c);
+        else
+          o += static_cast<char>(c);
     }
   }
   return o;
@@ -28,32 +40,95 @@ std::string xml_escape(const std::string& s) {
 nlohmann::json case_json(const CaseResult& c) {
   nlohmann::json asserts = nlohmann::json::array();
   for (const auto& [a, r] : c.asserts)
-    asserts.push_back({{"type", a.type}, {"pass", r.pass}, {"score", r.score}, {"reason", r.reason}});
-  return {{"test", c.index}, {"description", c.test_description}, {"prompt", c.prompt_label},
-          {"provider", c.provider_label}, {"repeat", c.repeat}, {"vars", c.vars},
-          {"rendered_prompt", c.rendered_prompt}, {"output", c.output}, {"pass", c.pass},
-          {"score", c.score}, {"latency_ms", c.latency_ms}, {"cached", c.cached},
-          {"error", c.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.error)}, {"asserts", asserts}};
+    asserts.push_back(
+        {{"type", a.type}, {"pass", r.pass}, {"score", r.score}, {"reason", r.reason}});
+  return {{"test", c.index},
+          {"description", c.test_description},
+          {"prompt", c.prompt_label},
+          {"provider", c.provider_label},
+          {"repeat", c.repeat},
+          {"vars", c.vars},
+          {"rendered_prompt", c.rendered_prompt},
+          {"output", c.output},
+          {"pass", c.pass},
+          {"score", c.score},
+          {"latency_ms", c.latency_ms},
+          {"cached", c.cached},
+          {"error", c.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.error)},
+          {"asserts", asserts}};
 }
 
 nlohmann::json summary_json(const EvalSummary& s, const Suite& suite) {
   nlohmann::json providers = nlohmann::json::array();
   for (const auto& p : s.providers)
-    providers.push_back({{"provider", p.label}, {"cases", p.cases}, {"passed", p.passed}, {"failed", p.failed},
-                         {"errors", p.errors}, {"pass_rate", p.cases ? double(p.passed) / p.cases : 0.0},
+    providers.push_back({{"provider", p.label},
+                         {"cases", p.cases},
+                         {"passed", p.passed},
+                         {"failed", p.failed},
+                         {"errors", p.errors},
+                         {"pass_rate", p.cases ? double(p.passed) / p.cases : 0.0},
                          {"mean_latency_ms", p.cases ? p.latency_ms_total / p.cases : 0.0}});
   nlohmann::json metrics = nlohmann::json::object();
   for (const auto& [k, v] : s.metrics) metrics[k] = v.second ? v.first / v.second : 0.0;
-  return {{"suite", suite.file.string()}, {"suite_sha256", suite.content_sha256}, {"cases", s.cases},
-          {"passed", s.passed}, {"failed", s.failed}, {"errors", s.errors}, {"cached", s.cached},
-          {"pass_rate", s.pass_rate()}, {"seconds", s.seconds}, {"providers", providers}, {"metrics", metrics},
-          {"flaky", s.flaky}, {"thresholds_met", s.thresholds_met}, {"threshold_failures", s.threshold_failures},
+  nlohmann::json derived = nlohmann::json::array();
+  for (const auto& d : s.derived)
+    derived.push_back(
+        {{"name", d.name},
+         {"prompt", d.prompt},
+         {"provider", d.provider},
+         {"value", d.error.empty() ? nlohmann::json(d.value) : nlohmann::json(nullptr)},
+         {"error", d.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.error)}});
+  return {{"derived_metrics", derived},
+          {"suite", suite.file.string()},
+          {"suite_sha256", suite.content_sha256},
+          {"cases", s.cases},
+          {"passed", s.passed},
+          {"failed", s.failed},
+          {"errors", s.errors},
+          {"cached", s.cached},
+          {"pass_rate", s.pass_rate()},
+          {"seconds", s.seconds},
+          {"providers", providers},
+          {"metrics", metrics},
+          {"flaky", s.flaky},
+          {"thresholds_met", s.thresholds_met},
+          {"threshold_failures", s.threshold_failures},
           {"content_hashes", s.content_hashes}};
 }
 
-ReportWriters::ReportWriters(std::filesystem::path jsonl, std::filesystem::path junit, std::filesystem::path html)
-    : jsonl_(std::move(jsonl)), junit_(std::move(junit)), html_(std::move(html)) {
-  auto open = [](const std::filesystem::path& target, std::filesystem::path& tmp, std::ofstream& out, const char* tag) {
+void add_output_path(ReportPaths& paths, const std::filesystem::path& file) {
+  auto ext = file.extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::filesystem::path* slot = ext == ".json"                    ? &paths.json
+                                : ext == ".jsonl"                 ? &paths.jsonl
+                                : ext == ".xml"                   ? &paths.junit
+                                : ext == ".html" || ext == ".htm" ? &paths.html
+                                : ext == ".csv"                   ? &paths.csv
+                                                                  : nullptr;
+  if (!slot)
+    throw usage_error(fmt::format("-o {}: unknown report type '{}'", file.string(), ext),
+                      "use .json (summary and results), .jsonl, .xml (JUnit), .html or .csv");
+  if (!slot->empty() && *slot != file)
+    throw usage_error(fmt::format("-o {}: a {} report is already written to {}", file.string(), ext,
+                                  slot->string()));
+  *slot = file;
+}
+
+namespace {
+std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string o = "\"";
+  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return o + "\"";
+}
+}  // namespace
+
+ReportWriters::ReportWriters(ReportPaths paths) : p_(std::move(paths)) {
+  auto& jsonl_ = p_.jsonl;
+  auto& junit_ = p_.junit;
+  auto& html_ = p_.html;
+  auto open = [](const std::filesystem::path& target, std::filesystem::path& tmp,
+                 std::ofstream& out, const char* tag) {
     if (target.empty()) return;
     tmp = temp_path_beside(std::filesystem::absolute(target).string() + tag);
     out.open(tmp, std::ios::binary);
@@ -63,33 +138,63 @@ ReportWriters::ReportWriters(std::filesystem::path jsonl, std::filesystem::path 
   open(junit_, junit_tmp_, junit_out_, "");
   open(html_, html_fail_tmp_, html_fail_, ".fail");
   open(html_, html_pass_tmp_, html_pass_, ".pass");
+  open(p_.json, json_tmp_, json_out_, ".results");
+  if (!p_.csv.empty()) {
+    csv_out_.emplace(std::filesystem::absolute(p_.csv));
+    std::string head =
+        "test,description,prompt,provider,repeat,vars,output,pass,score,latency_ms,error,reason\n";
+    csv_out_->write(head.data(), head.size());
+  }
 }
 
 ReportWriters::~ReportWriters() {
   std::error_code ec;
-  for (const auto& p : {junit_tmp_, html_fail_tmp_, html_pass_tmp_})
+  for (const auto& p : {junit_tmp_, html_fail_tmp_, html_pass_tmp_, json_tmp_})
     if (!p.empty()) std::filesystem::remove(p, ec);
 }
 
 void ReportWriters::add(const CaseResult& c) {
-  for (auto* o : {&junit_out_, &html_fail_, &html_pass_})
+  for (auto* o : {&junit_out_, &html_fail_, &html_pass_, &json_out_})
     if (o->is_open() && !*o) throw runtime_error("cannot write the eval reports (disk full?)");
-  if (jsonl_out_) {  // AtomicFileWriter checks each write itself
-    auto line = case_json(c).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + '\n';
-    jsonl_out_->write(line.data(), line.size());
+  if (jsonl_out_ || json_out_.is_open()) {  // AtomicFileWriter checks each write itself
+    auto line = case_json(c).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (jsonl_out_) {
+      line += '\n';
+      jsonl_out_->write(line.data(), line.size());
+      line.pop_back();
+    }
+    if (json_out_.is_open()) json_out_ << (json_first_ ? "\n" : ",\n") << line;
+    json_first_ = false;
   }
-  std::string name = fmt::format("{}{} [{}]", c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
-                                 c.repeat ? fmt::format(" #{}", c.repeat + 1) : "", c.prompt_label);
+  if (csv_out_) {
+    std::string why;
+    for (const auto& [a, r] : c.asserts)
+      if (!r.pass) why += (why.empty() ? "" : "; ") + a.type + ": " + r.reason;
+    auto row = fmt::format("{},{},{},{},{},{},{},{},{},{:.1f},{},{}\n", c.index,
+                           csv_cell(c.test_description), csv_cell(c.prompt_label),
+                           csv_cell(c.provider_label), c.repeat,
+                           csv_cell(nlohmann::json(c.vars).dump(
+                               -1, ' ', false, nlohmann::json::error_handler_t::replace)),
+                           csv_cell(c.output), c.pass ? "true" : "false", c.score, c.latency_ms,
+                           csv_cell(c.error), csv_cell(why));
+    csv_out_->write(row.data(), row.size());
+  }
+  std::string name = fmt::format(
+      "{}{} [{}]",
+      c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
+      c.repeat ? fmt::format(" #{}", c.repeat + 1) : "", c.prompt_label);
   if (junit_out_.is_open()) {
-    junit_out_ << fmt::format("  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\">\n", xml_escape(c.provider_label),
-                              xml_escape(name), c.latency_ms / 1000.0);
+    junit_out_ << fmt::format("  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\">\n",
+                              xml_escape(c.provider_label), xml_escape(name),
+                              c.latency_ms / 1000.0);
     if (!c.error.empty()) {
       junit_out_ << fmt::format("    <error message=\"{}\"/>\n", xml_escape(c.error));
     } else if (!c.pass) {
       std::string why;
       for (const auto& [a, r] : c.asserts)
         if (!r.pass) why += a.type + ": " + r.reason + "\n";
-      junit_out_ << fmt::format("    <failure message=\"{}\">{}</failure>\n", xml_escape(why.substr(0, why.find('\n'))),
+      junit_out_ << fmt::format("    <failure message=\"{}\">{}</failure>\n",
+                                xml_escape(why.substr(0, why.find('\n'))),
                                 xml_escape("output: " + c.output + "\n" + why));
     }
     junit_out_ << "  </testcase>\n";
@@ -97,12 +202,15 @@ void ReportWriters::add(const CaseResult& c) {
   if (html_fail_.is_open()) {
     std::string why;
     for (const auto& [a, r] : c.asserts)
-      why += fmt::format("<div class=\"{}\">{} {}: {}</div>", r.pass ? "ok" : "bad", r.pass ? "✓" : "✗",
-                         html_escape(a.type), html_escape(r.reason));
+      why += fmt::format("<div class=\"{}\">{} {}: {}</div>", r.pass ? "ok" : "bad",
+                         r.pass ? "✓" : "✗", html_escape(a.type), html_escape(r.reason));
     if (!c.error.empty()) why += "<div class=\"bad\">error: " + html_escape(c.error) + "</div>";
-    auto row = fmt::format("<tr class=\"{}\"><td>{}</td><td>{}</td><td><pre>{}</pre></td><td><pre>{}</pre></td><td>{}</td></tr>\n",
-                           c.pass ? "pass" : "fail", html_escape(name), html_escape(c.provider_label),
-                           html_escape(c.rendered_prompt), html_escape(c.output), why);
+    auto row = fmt::format(
+        "<tr "
+        "class=\"{}\"><td>{}</td><td>{}</td><td><pre>{}</pre></td><td><pre>{}</pre></td><td>{}</"
+        "td></tr>\n",
+        c.pass ? "pass" : "fail", html_escape(name), html_escape(c.provider_label),
+        html_escape(c.rendered_prompt), html_escape(c.output), why);
     (c.pass ? html_pass_ : html_fail_) << row;
   }
 }
@@ -122,27 +230,47 @@ void copy_part(AtomicFileWriter& dst, const std::filesystem::path& src) {
   }
   if (in.bad()) throw runtime_error(fmt::format("cannot read back {}", src.string()));
 }
-void put(AtomicFileWriter& w, const std::string& s) { w.write(s.data(), s.size()); }
+void put(AtomicFileWriter& w, const std::string& s) {
+  w.write(s.data(), s.size());
+}
 void close_checked(std::ofstream& out, const std::filesystem::path& target) {
   out.flush();
   bool ok = static_cast<bool>(out);
   out.close();
-  if (!ok || out.fail()) throw runtime_error(fmt::format("cannot write {} (disk full?)", target.string()));
+  if (!ok || out.fail())
+    throw runtime_error(fmt::format("cannot write {} (disk full?)", target.string()));
 }
 }  // namespace
 
 void ReportWriters::finish(const EvalSummary& s, const Suite& suite) {
+  const auto& junit_ = p_.junit;
+  const auto& html_ = p_.html;
   if (jsonl_out_) jsonl_out_->commit();
+  if (csv_out_) csv_out_->commit();
+  if (json_out_.is_open()) {
+    close_checked(json_out_, p_.json);
+    AtomicFileWriter out(std::filesystem::absolute(p_.json));
+    put(out,
+        "{\"summary\": " +
+            summary_json(s, suite).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+            ",\n\"results\": [");
+    copy_part(out, json_tmp_);
+    put(out, "\n]}\n");
+    out.commit();
+  }
   if (junit_out_.is_open()) {
     close_checked(junit_out_, junit_);
     {
       AtomicFileWriter out(std::filesystem::absolute(junit_));
       put(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-      put(out, fmt::format("<testsuites name=\"xops eval\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
-                         s.cases, s.failed, s.errors, s.seconds));
-      put(out, fmt::format("<testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
-                           xml_escape(suite.description.empty() ? suite.file.string() : suite.description), s.cases,
-                           s.failed, s.errors, s.seconds));
+      put(out, fmt::format("<testsuites name=\"xops eval\" tests=\"{}\" failures=\"{}\" "
+                           "errors=\"{}\" time=\"{:.3f}\">\n",
+                           s.cases, s.failed, s.errors, s.seconds));
+      put(out, fmt::format(
+                   "<testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" "
+                   "time=\"{:.3f}\">\n",
+                   xml_escape(suite.description.empty() ? suite.file.string() : suite.description),
+                   s.cases, s.failed, s.errors, s.seconds));
       copy_part(out, junit_tmp_);
       put(out, "</testsuite>\n</testsuites>\n");
       out.commit();
@@ -153,16 +281,25 @@ void ReportWriters::finish(const EvalSummary& s, const Suite& suite) {
     close_checked(html_pass_, html_);
     {
       AtomicFileWriter out(std::filesystem::absolute(html_));
-      put(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xops eval</title><style>"
-             "body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse;width:100%}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}th{background:#f4f4f4}"
-             "pre{white-space:pre-wrap;margin:0}tr.fail{background:#fff3f3}.bad{color:#b00}.ok{color:#070}"
-             "</style></head><body>\n");
-      put(out, fmt::format("<h1>{}</h1><p>{} cases: {} passed, {} failed, {} errors; pass rate {:.1f}%; {}</p>\n",
-                           html_escape(suite.description.empty() ? suite.file.string() : suite.description), s.cases,
-                           s.passed, s.failed, s.errors, 100 * s.pass_rate(),
-                           s.thresholds_met ? "thresholds met" : "thresholds NOT met"));
-      put(out, "<table><tr><th>test</th><th>provider</th><th>prompt</th><th>output</th><th>assertions</th></tr>\n");
+      put(out,
+          "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xops "
+          "eval</title><style>"
+          "body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse;width:"
+          "100%}"
+          "td,th{border:1px solid #ccc;padding:4px "
+          "8px;font-size:13px;vertical-align:top}th{background:#f4f4f4}"
+          "pre{white-space:pre-wrap;margin:0}tr.fail{background:#fff3f3}.bad{color:#b00}.ok{color:#"
+          "070}"
+          "</style></head><body>\n");
+      put(out, fmt::format(
+                   "<h1>{}</h1><p>{} cases: {} passed, {} failed, {} errors; pass rate {:.1f}%; "
+                   "{}</p>\n",
+                   html_escape(suite.description.empty() ? suite.file.string() : suite.description),
+                   s.cases, s.passed, s.failed, s.errors, 100 * s.pass_rate(),
+                   s.thresholds_met ? "thresholds met" : "thresholds NOT met"));
+      put(out,
+          "<table><tr><th>test</th><th>provider</th><th>prompt</th><th>output</th><th>assertions</"
+          "th></tr>\n");
       copy_part(out, html_fail_tmp_);
       copy_part(out, html_pass_tmp_);
       put(out, "</table></body></html>\n");
