@@ -244,7 +244,7 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
       c.score = wsum > 0 ? ssum / wsum : (c.pass ? 1 : 0);
       if (test.threshold && c.error.empty())
         c.pass = c.score + 1e-12 >= *test.threshold;  // promptfoo's test threshold
-      if (!c.error.empty()) c.pass = false;
+      if (!c.error.empty()) c.pass = false, c.score = 0;  // an errored case scores 0, as in promptfoo
     }
     {
       std::lock_guard<std::mutex> lock(sum_mu);
