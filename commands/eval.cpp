@@ -27,7 +27,7 @@ namespace xops::commands {
 namespace {
 
 struct EvalFlags {
-  std::string suite, config, model, prompt, jsonl, junit, html, judge;
+  std::string suite, config, model, prompt, jsonl, junit, html, judge, embedding;
   std::vector<std::string> vars;
   EvalOptions opts;
   bool no_cache = false, no_track = false;
@@ -104,6 +104,9 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
   req.model = f.model;
   req.prompt = f.prompt;
   req.judge = f.judge;
+  req.embedding = f.embedding;
+  req.default_judge = ctx.settings().get("eval.judge").value;
+  req.default_embedding = ctx.settings().get("eval.embedding").value;
   req.opts = f.opts;
   req.opts.use_cache = !f.no_cache;
   req.opts.key_hosts = key_hosts_with_env(f.opts.key_hosts);
@@ -222,7 +225,12 @@ void register_eval(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--jsonl", f->jsonl, "Write one JSON line per case");
   sub->add_option("--junit", f->junit, "Write JUnit XML (for CI systems)");
   sub->add_option("--html", f->html, "Write an HTML report (failures first)");
-  sub->add_option("--judge", f->judge, "Judge provider for llm-rubric / pairwise");
+  sub->add_option("--judge", f->judge,
+                  "Judge provider for llm-rubric / pairwise (overrides the suite's; default: the "
+                  "eval.judge setting)");
+  sub->add_option("--embedding", f->embedding,
+                  "Embedding provider for `similar` (overrides the suite's; default: the "
+                  "eval.embedding setting, else the judge)");
   sub->add_option(
          "--key-host", f->opts.key_hosts,
          "Host (host, host:port or URL) that may receive OPENAI_API_KEY from the environment; "

@@ -82,6 +82,8 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
       req.suite = g.eval;
       (type == "prompt" ? req.prompt : req.model) = ref;
       req.opts.key_hosts = key_hosts_with_env({});
+      req.default_judge = ctx.settings().get("eval.judge").value;  // as `xops eval` would
+      req.default_embedding = ctx.settings().get("eval.embedding").value;
       std::optional<cli::ProgressBar> bar;
       EvalObserver obs;
       obs.on_warning = [&](const std::string& w) { out.warn(w); };

@@ -4,8 +4,8 @@
 #include <cstdlib>
 
 #include "core/error.hpp"
-#include "core/util/safe_path.hpp"
 #include "core/util/fs.hpp"
+#include "core/util/safe_path.hpp"
 #include "core/yaml_util.hpp"
 
 namespace xops {
@@ -26,10 +26,21 @@ static void read_defaults(const yaml::Doc& doc, const YAML::Node& node,
                           std::map<std::string, std::string>& out,
                           std::map<std::string, std::string>& where) {
   doc.expect_map(node, "'defaults'");
-  std::initializer_list<const char*> keys = {"device", "threads", "jobs", "remote", "dtype"};
+  std::initializer_list<const char*> keys = {"device", "threads", "jobs",
+                                             "remote", "dtype",   "eval"};
   doc.check_keys(node, keys, "'defaults'");
   for (const auto& kv : node) {
     auto key = kv.first.Scalar();
+    if (key == "eval") {  // eval: {judge, embedding} -> the settings eval.judge / eval.embedding
+      doc.expect_map(kv.second, "'defaults.eval'");
+      doc.check_keys(kv.second, {"judge", "embedding"}, "'defaults.eval'");
+      for (const auto& e : kv.second) {
+        auto sub = "eval." + e.first.Scalar();
+        out[sub] = doc.str(e.second, "defaults." + sub);
+        where[sub] = doc.line_of(e.second);
+      }
+      continue;
+    }
     out[key] = doc.str(kv.second, "defaults." + key);
     where[key] = doc.line_of(kv.second);
   }
@@ -42,8 +53,9 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
   ProjectConfig cfg;
   cfg.file = display_name;
   if (!root.IsMap())
-    throw runtime_error(fmt::format("{}: the project file must be a mapping of keys", doc.where(root)),
-                        "start from the file that `xops init` writes");
+    throw runtime_error(
+        fmt::format("{}: the project file must be a mapping of keys", doc.where(root)),
+        "start from the file that `xops init` writes");
   doc.check_keys(root, {"name", "stages", "artifacts", "remotes", "gates", "defaults"},
                  "the project file");
   cfg.name = doc.str(doc.require(root, "name", "the project file"), "'name'");
@@ -65,12 +77,15 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
       a.path = doc.str(path_node, what + " path");
       while (a.path.size() > 1 && a.path.back() == '/') a.path.pop_back();
       if (auto why = unsafe_path_reason(a.path); !why.empty())
-        doc.fail(path_node, fmt::format("{} path '{}' {}", what, a.path, why), "a path relative to the project, inside it");
+        doc.fail(path_node, fmt::format("{} path '{}' {}", what, a.path, why),
+                 "a path relative to the project, inside it");
       if (auto t = kv.second["type"]) {
         a.type = doc.str(t, what + " type");
-        if (a.type != "model" && a.type != "adapter" && a.type != "dataset" && a.type != "prompt" && a.type != "other")
-          doc.fail(t, fmt::format("{} type '{}' is not one of model, adapter, dataset, prompt, other", what,
-                                  a.type));
+        if (a.type != "model" && a.type != "adapter" && a.type != "dataset" && a.type != "prompt" &&
+            a.type != "other")
+          doc.fail(t,
+                   fmt::format("{} type '{}' is not one of model, adapter, dataset, prompt, other",
+                               what, a.type));
       }
       if (auto d = kv.second["description"]) a.description = doc.str(d, what + " description");
       cfg.artifacts.push_back(std::move(a));
@@ -107,8 +122,9 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
         gc.where = fmt::format("{}:{}", display_name, g.Mark().line + 1);
         if (auto ap = g["approve"]) {
           gc.approval = doc.boolean(ap, what + " approve");
-          if (g["eval"]) doc.fail(ap, "a gate is either an eval or a sign-off (approve: true), not both",
-                                  "write them as two gates");
+          if (g["eval"])
+            doc.fail(ap, "a gate is either an eval or a sign-off (approve: true), not both",
+                     "write them as two gates");
           if (!gc.approval) doc.fail(ap, "approve: false is not a gate", "remove it");
           cfg.gates.push_back(std::move(gc));
           continue;
@@ -120,10 +136,14 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
             doc.fail(m, "min_pass_rate must be between 0 and 1");
         }
         if (auto nr = g["no_regression"]) {
-          if (nr.IsScalar()) gc.no_regression.push_back(doc.str(nr, what + " no_regression"));
+          if (nr.IsScalar())
+            gc.no_regression.push_back(doc.str(nr, what + " no_regression"));
           else if (nr.IsSequence())
-            for (const auto& k : nr) gc.no_regression.push_back(doc.str(k, what + " no_regression"));
-          else doc.fail(nr, "no_regression must be a metric name or a list of them", "e.g. [pass_rate, metric/accuracy]");
+            for (const auto& k : nr)
+              gc.no_regression.push_back(doc.str(k, what + " no_regression"));
+          else
+            doc.fail(nr, "no_regression must be a metric name or a list of them",
+                     "e.g. [pass_rate, metric/accuracy]");
         }
         if (auto t = g["tolerance"]) {
           gc.tolerance = doc.num(t, what + " tolerance");
@@ -152,6 +172,8 @@ const std::vector<SettingSpec>& setting_specs() {
       {"threads", "0", "CPU threads for LibTorch (0 = number of cores)"},
       {"jobs", "0", "parallel jobs for hashing and transfers (0 = number of cores)"},
       {"remote", "", "default content-store remote (overrides the one marked default)"},
+      {"eval.judge", "", "judge provider for llm-rubric / pairwise when a suite names none"},
+      {"eval.embedding", "", "embedding provider for `similar` when a suite names none"},
   };
   return specs;
 }
@@ -230,6 +252,8 @@ const Setting& Settings::get(const std::string& key) const {
   return it->second;
 }
 
-int Settings::get_int(const std::string& key) const { return std::stoi(get(key).value); }
+int Settings::get_int(const std::string& key) const {
+  return std::stoi(get(key).value);
+}
 
 }  // namespace xops

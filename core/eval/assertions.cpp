@@ -561,7 +561,9 @@ AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& 
       if (a.threshold) r.pass = r.score >= *a.threshold;
     }
   } else if (type == "similar") {
-    auto provider = !a.provider.empty() ? a.provider : ctx.default_judge;
+    auto provider = !a.provider.empty()              ? a.provider
+                    : !ctx.default_embedding.empty() ? ctx.default_embedding
+                                                     : ctx.default_judge;
     if (provider.empty() || !ctx.embed)
       throw usage_error("similar needs an embedding provider",
                         "set `provider:` (a local model or openai:embedding:MODEL)");

@@ -39,6 +39,7 @@ struct AssertionContext {
       run_script;
   std::string test_description;
   std::string default_judge;
+  std::string default_embedding;  // `similar` without a provider: this, else default_judge
 };
 
 AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& ctx);

@@ -116,8 +116,8 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     // when it was a local model: max_tokens, stop, ...).
     const auto& first = suite.providers[0].id;
     bool remote = first.rfind("exec:", 0) == 0 || first.rfind("openai:", 0) == 0;
-    suite.providers = {ProviderSpec{req.model, req.model,
-                                    remote ? nlohmann::json::object() : suite.providers[0].config, {}}};
+    suite.providers = {ProviderSpec{
+        req.model, req.model, remote ? nlohmann::json::object() : suite.providers[0].config, {}}};
   }
   if (!req.prompt.empty()) {
     // Exactly one version of a prompt (a registry ref) or a file, instead of the suite's.
@@ -132,10 +132,18 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     PromptSpec ps;
     ps.label = ps.where = ps.ref = req.prompt;
     ps.text = read_file_limited(file, 16u << 20, "prompt");
-    ps.json = nlohmann::json::accept(ps.text) && nlohmann::json::parse(ps.text).is_structured();  // a chat prompt
+    ps.json = nlohmann::json::accept(ps.text) &&
+              nlohmann::json::parse(ps.text).is_structured();  // a chat prompt
     suite.prompts = {ps};
   }
-  if (!req.judge.empty()) suite.judge = req.judge;
+  if (!req.judge.empty())
+    suite.judge = req.judge;
+  else if (suite.judge.empty())
+    suite.judge = req.default_judge;
+  if (!req.embedding.empty())
+    suite.embedding = req.embedding;
+  else if (suite.embedding.empty())
+    suite.embedding = req.default_embedding;
   filter_tests(suite, req);
   for (auto& t : suite.tests)
     for (const auto& [k, v] : req.vars) {

@@ -17,10 +17,12 @@ namespace xops {
 class Workspace;
 
 struct EvalRequest {
-  std::filesystem::path suite;  // as the user gave it (recorded as such)
-  std::string model;            // evaluate this model (path, artifact or registry ref) instead
-  std::string prompt;           // send this prompt (file or registry ref) instead of the suite's
-  std::string judge;
+  std::filesystem::path suite;   // as the user gave it (recorded as such)
+  std::string model;             // evaluate this model (path, artifact or registry ref) instead
+  std::string prompt;            // send this prompt (file or registry ref) instead of the suite's
+  std::string judge, embedding;  // --judge / --embedding: override the suite's
+  std::string default_judge,
+      default_embedding;  // eval.judge / eval.embedding: when the suite names none
   std::map<std::string, std::string> vars;  // --var: set in every test
   EvalOptions opts;
   bool track = true;  // record a run (when inside a workspace)

@@ -301,11 +301,19 @@ class OpenAIProvider final : public Provider {
     return "openai:" + kind_ + ":" + model_ + "@" + base_ + ":" + cfg.dump();
   }
   ProviderCall call(const std::string& prompt) override {
+    return call_in(prompt, nlohmann::json::object());
+  }
+  // A prompt's own config (promptfoo: prompts[].config) is merged over the provider's.
+  ProviderCall call_in(const std::string& prompt, const nlohmann::json& context) override {
+    auto cfg = cfg_;
+    if (context.contains("prompt") && context["prompt"].contains("config") &&
+        context["prompt"]["config"].is_object())
+      for (auto& [k, v] : context["prompt"]["config"].items()) cfg[k] = v;
     nlohmann::json body = {{"model", model_}};
     for (const char* k : {"temperature", "max_tokens", "max_completion_tokens", "top_p", "seed",
                           "stop", "presence_penalty", "frequency_penalty", "response_format",
                           "tools", "tool_choice", "logprobs", "top_logprobs"})
-      if (cfg_.contains(k)) body[k] = cfg_[k];
+      if (cfg.contains(k)) body[k] = cfg[k];
     std::string path;
     if (kind_ == "chat") {
       body["messages"] = chat_messages(prompt);

@@ -92,9 +92,14 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
   auto cached_call = [&](Provider& p, const std::string& identity, const std::string& prompt,
                          const nlohmann::json& context, bool* hit) {
     if (identity.empty()) return p.call_in(prompt, context);
+    // A prompt's own config (response_format, ...) changes the answer too.
+    auto prompt_config = context.contains("prompt")
+                             ? context["prompt"].value("config", nlohmann::json::object())
+                             : nlohmann::json::object();
     auto key = sha256_hex(
         identity + "\x1f" + prompt +
-        (p.uses_context() ? "\x1f" + context.value("vars", nlohmann::json::object()).dump() : ""));
+        (p.uses_context() ? "\x1f" + context.value("vars", nlohmann::json::object()).dump() : "") +
+        (prompt_config.empty() ? "" : "\x1f" + prompt_config.dump()));
     if (auto c = cache.get(key)) {
       if (hit) *hit = true;
       return ProviderCall{c->first, c->second, ""};
@@ -147,10 +152,12 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
     c.rendered_prompt = test.prefix + render_prompt(suite.prompts[pi], test.values) + test.suffix;
     nlohmann::json test_json = {{"vars", test.values}, {"description", test.description}};
     if (!test.metadata.empty()) test_json["metadata"] = test.metadata;
-    nlohmann::json call_context = {
-        {"vars", test.values},
-        {"prompt", {{"raw", suite.prompts[pi].text}, {"label", suite.prompts[pi].label}}},
-        {"test", test_json}};
+    nlohmann::json call_context = {{"vars", test.values},
+                                   {"prompt",
+                                    {{"raw", suite.prompts[pi].text},
+                                     {"label", suite.prompts[pi].label},
+                                     {"config", suite.prompts[pi].config}}},
+                                   {"test", test_json}};
     auto call =
         cached_call(*providers[v], identities[v], c.rendered_prompt, call_context, &c.cached);
     c.output = call.output;
@@ -186,6 +193,7 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
         return scripts.call(lang, req, timeout_ms);
       };
       ctx.default_judge = suite.judge;
+      ctx.default_embedding = suite.embedding;
       ctx.ask = [&](const std::string& judge, const std::string& prompt) {
         auto& p = named(judge);
         auto r = cached_call(p, p.identity(), prompt, nlohmann::json::object(), nullptr);
@@ -244,7 +252,8 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
       c.score = wsum > 0 ? ssum / wsum : (c.pass ? 1 : 0);
       if (test.threshold && c.error.empty())
         c.pass = c.score + 1e-12 >= *test.threshold;  // promptfoo's test threshold
-      if (!c.error.empty()) c.pass = false, c.score = 0;  // an errored case scores 0, as in promptfoo
+      if (!c.error.empty())
+        c.pass = false, c.score = 0;  // an errored case scores 0, as in promptfoo
     }
     {
       std::lock_guard<std::mutex> lock(sum_mu);

@@ -126,7 +126,7 @@ bool is_javascript_file(const std::string& path) {
 // A suite's test options (`options:`), as far as xops runs them.
 struct TestOptions {
   nlohmann::json transform;  // null, code, or {"file", "function"}
-  std::string prefix, suffix, provider;
+  std::string prefix, suffix, provider, embedding;
   bool has_prefix = false, has_suffix = false;
 };
 
@@ -338,11 +338,16 @@ struct Loader {
         t.provider = v.Scalar();
       else if (v["id"])
         t.provider = doc.str(v["id"], "options.provider id");
-      else if (v["text"])
-        t.provider =
-            v["text"].IsScalar() ? v["text"].Scalar() : doc.str(v["text"]["id"], "provider id");
-      else
+      else if (v["text"] || v["embedding"]) {
+        strict(v, {"text", "embedding"}, "options.provider");
+        auto id = [&](const YAML::Node& x) {
+          return x.IsScalar() ? x.Scalar() : doc.str(x["id"], "provider id");
+        };
+        if (v["text"]) t.provider = id(v["text"]);
+        if (v["embedding"]) t.embedding = id(v["embedding"]);
+      } else {
         doc.fail(v, "options.provider: give an id, or {text, embedding}");
+      }
     }
     return t;
   }
@@ -594,16 +599,22 @@ struct Loader {
   void add_prompt(const YAML::Node& p, std::vector<PromptSpec>& out,
                   const std::string& suite_file) {
     std::string raw, label;
+    auto config = nlohmann::json::object();  // promptfoo's prompt-level config
     if (p.IsScalar()) {
       raw = p.Scalar();
     } else {
       doc.expect_map(p, "a prompt");
-      strict(p, {"id", "raw", "label"}, "a prompt");
+      strict(p, {"id", "raw", "label", "config"}, "a prompt");
       raw = p["raw"] ? doc.str(p["raw"], "prompt raw")
                      : doc.str(doc.require(p, "id", "a prompt"), "prompt id");
       if (p["label"]) label = doc.str(p["label"], "prompt label");
+      if (p["config"]) {
+        doc.expect_map(p["config"], "a prompt's config");
+        config = to_json(p["config"]);
+      }
     }
     auto push = [&](PromptSpec ps) {
+      ps.config = config;
       if (ps.json) {
         std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& j) {
           if (j.is_string()) nunjucks::check(j.get<std::string>(), ps.where);
@@ -952,6 +963,7 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
     defaults.asserts = L.assertions(d["assert"]);
     auto o = L.options(d["options"]);
     s.judge = o.provider;
+    s.embedding = o.embedding;
     defaults.transform = o.transform;
     defaults.prefix = o.prefix;
     defaults.suffix = o.suffix;

@@ -34,6 +34,9 @@ struct PromptSpec {
   // The text parses as JSON (a chat prompt: a list of {role, content}, or any JSON value):
   // as in promptfoo, every string inside is rendered and the result sent as indented JSON.
   bool json = false;
+  // promptfoo's prompt-level `config` (response_format, temperature, ...): merged over the
+  // provider's config for calls with this prompt.
+  nlohmann::json config = nlohmann::json::object();
 };
 
 struct ProviderSpec {
@@ -66,7 +69,8 @@ struct Suite {
   std::vector<TestSpec> tests;                    // defaultTest already merged in
   std::optional<double> pass_rate;                // thresholds.pass_rate
   std::map<std::string, double> metric_minimums;  // thresholds.metrics
-  std::string judge;                              // defaultTest.options.provider
+  std::string judge;                              // defaultTest.options.provider (or its `text`)
+  std::string embedding;                          // defaultTest.options.provider.embedding
   // promptfoo's derivedMetrics: a name and an arithmetic expression over named metrics.
   std::vector<std::pair<std::string, std::string>> derived_metrics;
   std::string content_sha256;  // of the suite file and every file it reads

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -459,4 +460,61 @@ TEST_CASE("e2e: promptfoo CSV columns, prompt maps and weight-0 metrics", "[e2e]
   bad = run_xops({"eval", "bad.yaml", "--no-track"}, tmp.path());
   CHECK(bad.rc == 1);
   CHECK_THAT(bad.err, Catch::Contains("is not __config:__expected[N]:threshold"));
+}
+
+TEST_CASE("e2e: chat prompts reach an OpenAI endpoint as messages, with the prompt's config",
+          "[e2e][eval][compat]") {
+  Stub stub;
+  TempDir tmp;
+  write_text(tmp / "chat.yaml",
+             "- role: system\n  content: You answer for {{ company }}.\n- role: user\n  content: "
+             "'{{ q }}'\n");
+  write_text(tmp / "s.yaml", fmt::format(R"(prompts:
+  - id: file://chat.yaml
+    label: support
+    config:
+      response_format: {{type: json_object}}
+      temperature: 0
+providers:
+  - id: openai:chat:echo-request
+    config: {{apiBaseUrl: "http://127.0.0.1:{}/v1", temperature: 0.7, max_tokens: 64}}
+tests:
+  - vars: {{company: Acme, q: Open on Sunday?}}
+    assert:
+      - type: javascript
+        value: |
+          const body = JSON.parse(output);
+          return body.messages.length === 2 && body.messages[0].role === 'system' &&
+            body.messages[0].content === 'You answer for Acme.' && body.messages[1].content === 'Open on Sunday?' &&
+            body.response_format.type === 'json_object' && body.temperature === 0 && body.max_tokens === 64;
+)",
+                                         stub.port));
+  auto r = run_xops({"--json", "eval", "s.yaml", "--no-track", "--no-cache"}, tmp.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.rc == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["results"][0]["prompt"] == "support");
+  // The prompt as sent to scripts and recorded: the rendered messages as indented JSON.
+  auto sent = nlohmann::json::parse(j["results"][0]["rendered_prompt"].get<std::string>());
+  CHECK(sent[1]["content"] == "Open on Sunday?");
+}
+
+TEST_CASE("e2e: eval reads defaults.eval.judge from xops.yaml when the suite names no judge",
+          "[e2e][eval][compat]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"init"}, tmp.path()).rc == 0);
+  auto cfg = read_text(tmp / "xops.yaml");
+  auto at = cfg.find("\ndefaults:\n");
+  REQUIRE(at != std::string::npos);
+  cfg.insert(at + 11, "  eval:\n    judge: 'exec:python3 judge.py'\n");
+  write_text(tmp / "xops.yaml", cfg);
+  write_text(tmp / "judge.py",
+             "print('{\"pass\": true, \"score\": 0.9, \"reason\": \"polite\"}')\n");
+  write_text(tmp / "s.yaml",
+             "prompts: ['{{x}}']\nproviders: [echo]\ntests:\n  - vars: {x: hello}\n"
+             "    assert: [{type: llm-rubric, value: is polite}]\n");
+  auto r = run_xops({"--json", "eval", "s.yaml", "--no-track"}, tmp.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.rc == 0);
+  CHECK(nlohmann::json::parse(r.out)["results"][0]["asserts"][0]["score"] == Approx(0.9));
 }
