@@ -14,9 +14,9 @@
 #include "core/engine/engine.hpp"
 #include "core/engine/generation.hpp"
 #include "core/error.hpp"
-#include "core/util/interrupt.hpp"
 #include "core/model/model_ref.hpp"
 #include "core/model/tokenizer.hpp"
+#include "core/util/interrupt.hpp"
 #include "core/workspace.hpp"
 
 namespace xops::commands {
@@ -61,7 +61,8 @@ void print_logprobs(cli::Output& out, const Tokenizer& tok, const std::vector<To
   for (const auto& t : lps) {
     std::string alts;
     for (const auto& [id, lp] : t.top) alts += fmt::format("  {:?} {:.4f}", tok.decode({id}), lp);
-    out.line(fmt::format("{:>14} {:9.4f} |{}", fmt::format("{:?}", tok.decode({t.id})), t.logprob, alts));
+    out.line(fmt::format("{:>14} {:9.4f} |{}", fmt::format("{:?}", tok.decode({t.id})), t.logprob,
+                         alts));
   }
 }
 
@@ -80,13 +81,15 @@ int run_batch(cli::Context& ctx, LanguageModel& model, const GenerateFlags& f) {
       rows.push_back(nlohmann::json::parse(line));
       rows.back().at("prompt").get<std::string>();
     } catch (const nlohmann::json::exception& e) {
-      throw runtime_error(fmt::format("{}:{}: needs a JSON object with a string \"prompt\": {}", f.batch_file, line_no, e.what()));
+      throw runtime_error(fmt::format("{}:{}: needs a JSON object with a string \"prompt\": {}",
+                                      f.batch_file, line_no, e.what()));
     }
   }
   for (size_t start = 0; start < rows.size(); start += static_cast<size_t>(f.batch_size)) {
     size_t end = std::min(rows.size(), start + static_cast<size_t>(f.batch_size));
     std::vector<std::vector<int32_t>> prompts;
-    for (size_t i = start; i < end; ++i) prompts.push_back(model.tokenizer().encode(rows[i]["prompt"].get<std::string>(), f.special));
+    for (size_t i = start; i < end; ++i)
+      prompts.push_back(model.tokenizer().encode(rows[i]["prompt"].get<std::string>(), f.special));
     // Ctrl-C stops at the next token (the callback) with exit 130; lines written so far stay.
     auto gens = generate(model, prompts, f.sampling, [](size_t, int32_t, const std::string&) {
       interrupt::check();
@@ -96,7 +99,8 @@ int run_batch(cli::Context& ctx, LanguageModel& model, const GenerateFlags& f) {
       auto j = rows[i];
       j["text"] = gens[i - start].text;
       j["finish_reason"] = gens[i - start].finish_reason;
-      if (f.sampling.logprobs >= 0) j["logprobs"] = logprobs_json(model.tokenizer(), gens[i - start].logprobs);
+      if (f.sampling.logprobs >= 0)
+        j["logprobs"] = logprobs_json(model.tokenizer(), gens[i - start].logprobs);
       ctx.out().line(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
   }
@@ -117,7 +121,8 @@ const Workspace* maybe_workspace(cli::Context& ctx) {
 }
 
 int run_generate(cli::Context& ctx, GenerateFlags& f) {
-  auto dir = resolve_model_ref(f.ref, maybe_workspace(ctx));
+  // An adapter named as the model (a directory, artifact or NAME#prod) brings its base.
+  auto [dir, named_adapter] = resolve_model_or_adapter(f.ref, maybe_workspace(ctx));
   auto& out = ctx.out();
   auto prompt = f.batch_file.empty() ? read_prompt(f) : std::string();
   if (f.tokenize) {  // the tokenizer lives in core: no LibTorch needed
@@ -131,10 +136,14 @@ int run_generate(cli::Context& ctx, GenerateFlags& f) {
   lo.dtype = s.get("dtype").value;
   lo.threads = s.get_int("threads");
   // An adapter is named like a model: a directory, an artifact, or a registry ref.
-  if (!f.adapter.empty()) lo.adapter = resolve_model_ref(f.adapter, maybe_workspace(ctx));
+  if (!f.adapter.empty())
+    lo.adapter = resolve_model_ref(f.adapter, maybe_workspace(ctx));
+  else
+    lo.adapter = named_adapter;
   auto model = engine().load(dir, lo);
-  out.verbose(1, fmt::format("loaded {} ({} layers, d_model {}) on {} as {}", model->config().arch_name(),
-                             model->config().n_layer, model->config().d_model, model->device(), model->dtype()));
+  out.verbose(1, fmt::format("loaded {} ({} layers, d_model {}) on {} as {}",
+                             model->config().arch_name(), model->config().n_layer,
+                             model->config().d_model, model->device(), model->dtype()));
   if (!f.batch_file.empty()) return run_batch(ctx, *model, f);
   auto ids = model->tokenizer().encode(prompt, f.special);
   bool stream = !out.json() && !f.no_stream;
@@ -149,28 +158,36 @@ int run_generate(cli::Context& ctx, GenerateFlags& f) {
   };
   auto gen = generate(*model, {ids}, f.sampling, on_token, {}, &stats)[0];
   if (out.json()) {
-    out.print_json({{"model", dir.string()},
-                    {"prompt", prompt},
-                    {"prompt_ids", ids},
-                    {"ids", gen.ids},
-                    {"text", gen.text},
-                    {"finish_reason", gen.finish_reason},
-                    {"logprobs", f.sampling.logprobs >= 0 ? logprobs_json(model->tokenizer(), gen.logprobs) : nlohmann::json()},
-                    {"timing",
-                     {{"prefill_seconds", stats.prefill_seconds},
-                      {"decode_seconds", stats.decode_seconds},
-                      {"prefill_tokens_per_second", stats.prefill_seconds > 0 ? stats.prefill_tokens / stats.prefill_seconds : 0.0},
-                      {"decode_tokens_per_second", stats.decode_seconds > 0 ? stats.decode_tokens / stats.decode_seconds : 0.0}}}});
+    out.print_json(
+        {{"model", dir.string()},
+         {"prompt", prompt},
+         {"prompt_ids", ids},
+         {"ids", gen.ids},
+         {"text", gen.text},
+         {"finish_reason", gen.finish_reason},
+         {"logprobs", f.sampling.logprobs >= 0 ? logprobs_json(model->tokenizer(), gen.logprobs)
+                                               : nlohmann::json()},
+         {"timing",
+          {{"prefill_seconds", stats.prefill_seconds},
+           {"decode_seconds", stats.decode_seconds},
+           {"prefill_tokens_per_second",
+            stats.prefill_seconds > 0 ? stats.prefill_tokens / stats.prefill_seconds : 0.0},
+           {"decode_tokens_per_second",
+            stats.decode_seconds > 0 ? stats.decode_tokens / stats.decode_seconds : 0.0}}}});
     return 0;
   }
-  if (stream) std::fputc('\n', stdout);
-  else out.line(gen.text);
+  if (stream)
+    std::fputc('\n', stdout);
+  else
+    out.line(gen.text);
   if (f.sampling.logprobs >= 0) print_logprobs(out, model->tokenizer(), gen.logprobs);
-  out.verbose(1, fmt::format("{} prompt tokens in {:.1f} ms; {} tokens in {:.1f} ms ({:.1f} tokens/s); finish: {}",
-                             stats.prefill_tokens, stats.prefill_seconds * 1e3, stats.decode_tokens,
-                             stats.decode_seconds * 1e3,
-                             stats.decode_seconds > 0 ? stats.decode_tokens / stats.decode_seconds : 0.0,
-                             gen.finish_reason));
+  out.verbose(
+      1, fmt::format(
+             "{} prompt tokens in {:.1f} ms; {} tokens in {:.1f} ms ({:.1f} tokens/s); finish: {}",
+             stats.prefill_tokens, stats.prefill_seconds * 1e3, stats.decode_tokens,
+             stats.decode_seconds * 1e3,
+             stats.decode_seconds > 0 ? stats.decode_tokens / stats.decode_seconds : 0.0,
+             gen.finish_reason));
   return 0;
 }
 
@@ -181,26 +198,40 @@ void register_generate(CLI::App& app, cli::Context& ctx) {
   auto* sub = app.add_subcommand("generate", "Generate text from a model (or --tokenize a text)");
   sub->add_option("ref", f->ref, "Model: a directory or an artifact name")->required();
   sub->add_option("prompt", f->prompt, "Prompt text (default: read stdin)");
-  sub->add_option("-n,--max-tokens", f->sampling.max_tokens, "Tokens to generate")->capture_default_str()->check(CLI::Range(0, 1 << 20));
-  sub->add_option("-t,--temperature", f->sampling.temperature, "0 = greedy")->capture_default_str()->check(CLI::Range(0.0, 100.0));
-  sub->add_option("--top-k", f->sampling.top_k, "Keep the K most likely tokens (0 = off)")->check(CLI::Range(0, 1 << 24));
-  sub->add_option("--top-p", f->sampling.top_p, "Nucleus sampling mass (1 = off)")->check(CLI::Range(0.0, 1.0));
+  sub->add_option("-n,--max-tokens", f->sampling.max_tokens, "Tokens to generate")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
+  sub->add_option("-t,--temperature", f->sampling.temperature, "0 = greedy")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 100.0));
+  sub->add_option("--top-k", f->sampling.top_k, "Keep the K most likely tokens (0 = off)")
+      ->check(CLI::Range(0, 1 << 24));
+  sub->add_option("--top-p", f->sampling.top_p, "Nucleus sampling mass (1 = off)")
+      ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--seed", f->sampling.seed, "Sampling seed");
   sub->add_option("--stop", f->sampling.stop, "Stop string (repeatable)")->allow_extra_args(false);
   sub->add_option("--logprobs", f->sampling.logprobs,
                   "Show each token's log-probability and the N most likely alternatives (0-20)")
       ->check(CLI::Range(0, 20));
-  sub->add_flag("--ignore-eos", [f](int64_t) { f->sampling.stop_at_eos = false; }, "Do not stop at the end-of-text token");
-  sub->add_option("--adapter", f->adapter, "A PEFT LoRA adapter to apply: a directory, an artifact, or a registry ref (NAME#prod)");
-  sub->add_option("--batch", f->batch_file, "JSONL file of {\"prompt\": ...}: one JSON line out per prompt");
-  sub->add_option("--batch-size", f->batch_size, "Prompts generated together with --batch")->capture_default_str()->check(CLI::Range(1, 4096));
+  sub->add_flag(
+      "--ignore-eos", [f](int64_t) { f->sampling.stop_at_eos = false; },
+      "Do not stop at the end-of-text token");
+  sub->add_option(
+      "--adapter", f->adapter,
+      "A PEFT LoRA adapter to apply: a directory, an artifact, or a registry ref (NAME#prod)");
+  sub->add_option("--batch", f->batch_file,
+                  "JSONL file of {\"prompt\": ...}: one JSON line out per prompt");
+  sub->add_option("--batch-size", f->batch_size, "Prompts generated together with --batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   sub->add_flag("--tokenize", f->tokenize, "Print the prompt's token ids as a JSON array");
   sub->add_flag("--special", f->special, "Parse special tokens like <|endoftext|> in the prompt");
   sub->add_flag("--no-stream", f->no_stream, "Print the text when done instead of token by token");
   for (const char* key : {"device", "dtype", "threads"}) {
     std::string k = key;
-    sub->add_option_function<std::string>("--" + k, [&ctx, k](const std::string& v) { ctx.setting_flags[k] = v; },
-                                          "Override the `" + k + "` setting");
+    sub->add_option_function<std::string>(
+        "--" + k, [&ctx, k](const std::string& v) { ctx.setting_flags[k] = v; },
+        "Override the `" + k + "` setting");
   }
   sub->callback([&ctx, f, sub] {
     f->prompt_given = sub->get_option("prompt")->count() > 0;

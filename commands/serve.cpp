@@ -155,9 +155,20 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
   sc.max_queue = f.max_queue;
   sc.max_step_tokens = f.max_step_tokens;
   sc.prefill_while_decoding = f.prefill_while_decoding;
-  auto load = [&](const std::filesystem::path& d, const std::string& v) {
+  auto load = [&](const std::filesystem::path& ref_dir, const std::string& v) {
     auto b = std::make_shared<ServeBackend>();
-    b->model = engine().load(d, lo);
+    // A served adapter (NAME#prod of a LoRA adapter) brings its base; requests for the
+    // served model get the adapter.
+    auto d = ref_dir;
+    if (is_adapter_dir(ref_dir)) {
+      d = adapter_base(ref_dir, maybe_workspace(ctx));
+      b->model = engine().load(d, lo);
+      b->default_adapter = ao.model_id;
+      b->adapters[ao.model_id] = b->model->add_adapter(ref_dir);
+      if (log) b->adapter_hashes[ao.model_id] = content_hash_of(ref_dir);
+    } else {
+      b->model = engine().load(d, lo);
+    }
     for (const auto& [name, adir] : adapter_dirs) {
       b->adapters[name] = b->model->add_adapter(adir);
       if (log) b->adapter_hashes[name] = content_hash_of(adir);

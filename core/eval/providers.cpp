@@ -44,7 +44,10 @@ class LocalProvider final : public Provider {
  public:
   LocalProvider(const ProviderSpec& spec, const Workspace* ws) : cfg_(spec.config) {
     label_ = spec.label;
-    dir_ = resolve_model_ref(spec.id, ws);
+    // An adapter named as the model (tiny-gpt-dates#prod) brings its base.
+    auto ma = resolve_model_or_adapter(spec.id, ws);
+    dir_ = ma.model;
+    adapter_ = ma.adapter;
     if (cfg_.contains("adapter")) {
       // A directory (relative to the project), an artifact, or a registry ref (NAME#prod).
       auto a = cfg_["adapter"].get<std::string>();

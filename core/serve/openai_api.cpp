@@ -186,11 +186,12 @@ http::ServerReply OpenAiApi::models(const Backend& b) const {
   data.push_back(
       {{"id", o_.model_id}, {"object", "model"}, {"created", created}, {"owned_by", "xops"}});
   for (const auto& [name, id] : b->adapters)
-    data.push_back({{"id", o_.model_id + ":" + name},
-                    {"object", "model"},
-                    {"created", created},
-                    {"owned_by", "xops"},
-                    {"parent", o_.model_id}});
+    if (name != b->default_adapter)
+      data.push_back({{"id", o_.model_id + ":" + name},
+                      {"object", "model"},
+                      {"created", created},
+                      {"owned_by", "xops"},
+                      {"parent", o_.model_id}});
   http::ServerReply r;
   r.body = dump({{"object", "list"}, {"data", data}});
   return r;
@@ -205,6 +206,10 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
   // "model": the base, or "BASE:ADAPTER" (an adapter name alone works too).
   int adapter = -1;
   std::string adapter_name;
+  if (!b->default_adapter.empty()) {
+    adapter = b->adapters.at(b->default_adapter);
+    adapter_name = b->default_adapter;
+  }
   const std::string model_name = parsed.model.empty() ? o_.model_id : parsed.model;
   if (!parsed.model.empty()) {
     auto name = parsed.model;

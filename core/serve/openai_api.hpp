@@ -34,6 +34,7 @@ struct ServeBackend {
   std::unique_ptr<LanguageModel> model;
   std::unique_ptr<Scheduler> scheduler;  // declared after the model: destroyed first
   std::map<std::string, int> adapters;   // name -> adapter id; requested as "MODEL:NAME"
+  std::string default_adapter;           // serving an adapter ref: what requests for the model get
   std::string version;                   // the ref served, resolved (NAME@v1.2.0 or a path)
   std::string model_hash;                // content hashes, for the interaction log
   std::map<std::string, std::string> adapter_hashes;
