@@ -4,9 +4,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
+#include "cli/completion.hpp"
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "cli/suggest.hpp"
@@ -56,10 +57,9 @@ void check_verbs(CLI::App& app, int argc, char** argv) {
     if (!positionals.empty()) return;
     std::string where = level == &app ? "xops" : "xops " + level->get_name();
     auto guess = closest(a, names);
-    throw usage_error(
-        fmt::format("'{}' is not a command of {}{}", a, where,
-                    guess.empty() ? "" : fmt::format(" (did you mean '{}'?)", guess)),
-        fmt::format("commands: {}; see `{} --help`", fmt::join(names, ", "), where));
+    throw usage_error(fmt::format("'{}' is not a command of {}{}", a, where,
+                                  guess.empty() ? "" : fmt::format(" (did you mean '{}'?)", guess)),
+                      fmt::format("commands: {}; see `{} --help`", fmt::join(names, ", "), where));
   }
 }
 
@@ -74,7 +74,8 @@ std::string unknown_option_hint(CLI::App& app, int argc, char** argv) {
       if (auto* sub = find_subcommand(chain.back(), a)) chain.push_back(sub);
       continue;
     }
-    if (a.size() < 2 || std::isdigit(static_cast<unsigned char>(a[1])) || a[1] == '.') continue;  // -1, -.5
+    if (a.size() < 2 || std::isdigit(static_cast<unsigned char>(a[1])) || a[1] == '.')
+      continue;  // -1, -.5
     auto name = a.substr(0, a.find('='));
     std::vector<std::string> known = {"--help", "-h"};
     for (auto* level : chain)
@@ -100,8 +101,10 @@ int print_help_for(CLI::App& app, const std::vector<std::string>& words) {
     if (!next) {
       auto names = subcommand_names(*level);
       auto guess = closest(w, names);
-      throw usage_error(fmt::format("no help for '{}'{}", w, guess.empty() ? "" : fmt::format(" (did you mean '{}'?)", guess)),
-                        fmt::format("commands: {}", fmt::join(names, ", ")));
+      throw usage_error(
+          fmt::format("no help for '{}'{}", w,
+                      guess.empty() ? "" : fmt::format(" (did you mean '{}'?)", guess)),
+          fmt::format("commands: {}", fmt::join(names, ", ")));
     }
     level = next;
   }
@@ -112,37 +115,85 @@ int print_help_for(CLI::App& app, const std::vector<std::string>& words) {
 // Two or three examples at the end of every command's help.
 void add_examples(CLI::App& app) {
   static const std::vector<std::pair<std::string, std::string>> examples = {
-      {"", "xops init myproject\n  xops track add data/train.jsonl && git commit -m data\n  xops eval evals/basic.yaml --junit results.xml"},
-      {"init", "xops init myproject\n  xops init ml --template minimal      # inside an existing repository\n  xops init . --force                  # rewrite the files xops owns"},
+      {"",
+       "xops init myproject\n  xops track add data/train.jsonl && git commit -m data\n  xops eval "
+       "evals/basic.yaml --junit results.xml"},
+      {"init",
+       "xops init myproject\n  xops init ml --template minimal      # inside an existing "
+       "repository\n  xops init . --force                  # rewrite the files xops owns"},
       {"install-hooks", "git clone URL && cd repo/project && xops install-hooks"},
-      {"track", "xops track add data/ && git commit -m data\n  xops track status --exit-code\n  xops track run -n baseline -p lr=3e-4 -- python train.py"},
-      {"track add", "xops track add data/train.jsonl models/base\n  xops track add --link hardlink big-model/   # no second copy"},
-      {"track status", "xops track status\n  xops track status --exit-code data/train.jsonl   # exit 4 when it differs"},
-      {"track checkout", "xops track checkout                # what the pointers in the working tree name\n  xops track checkout HEAD~1 data/   # an older version of one directory"},
+      {"track",
+       "xops track add data/ && git commit -m data\n  xops track status --exit-code\n  xops track "
+       "run -n baseline -p lr=3e-4 -- python train.py"},
+      {"track add",
+       "xops track add data/train.jsonl models/base\n  xops track add --link hardlink big-model/   "
+       "# no second copy"},
+      {"track status",
+       "xops track status\n  xops track status --exit-code data/train.jsonl   # exit 4 when it "
+       "differs"},
+      {"track checkout",
+       "xops track checkout                # what the pointers in the working tree name\n  xops "
+       "track checkout HEAD~1 data/   # an older version of one directory"},
       {"track push", "xops track push\n  xops track push --remote team -j 8"},
-      {"track pull", "xops track pull                    # fetch and check out\n  xops track pull --no-checkout      # only fill the store"},
-      {"track verify", "xops track verify\n  xops track verify --remote       # re-hash the default remote, repair from local copies"},
+      {"track pull",
+       "xops track pull                    # fetch and check out\n  xops track pull --no-checkout  "
+       "    # only fill the store"},
+      {"track verify",
+       "xops track verify\n  xops track verify --remote       # re-hash the default remote, repair "
+       "from local copies"},
       {"track gc", "xops track gc --dry-run\n  xops track gc --workspace"},
-      {"track run", "xops track run -n baseline -p lr=3e-4 -- python train.py\n  xops track run --tag team=nlp -- make eval"},
-      {"track log", "xops track log metric loss=0.41 --step 100\n  xops track log artifact model.bin"},
-      {"track runs", "xops track runs --filter \"metrics.loss < 0.5 and status = 'finished'\" --sort metrics.loss\n  xops --json track runs --limit 5"},
+      {"track run",
+       "xops track run -n baseline -p lr=3e-4 -- python train.py\n  xops track run --tag team=nlp "
+       "-- make eval"},
+      {"track log",
+       "xops track log metric loss=0.41 --step 100\n  xops track log artifact model.bin"},
+      {"track log metric",
+       "xops track log metric loss=0.41 acc=0.87 --step 100\n  XOPS_RUN_ID=01J9... xops track log "
+       "metric val/loss=1.2"},
+      {"track log param",
+       "xops track log param lr=3e-4 batch_size=32\n  xops track log param --run 01J9 "
+       "model=tiny-gpt"},
+      {"track log tag", "xops track log tag team=nlp stage=baseline"},
+      {"track log artifact",
+       "xops track log artifact model.bin\n  xops track log artifact --run 01J9 plots/loss.png"},
+      {"track runs",
+       "xops track runs --filter \"metrics.loss < 0.5 and status = 'finished'\" --sort "
+       "metrics.loss\n  xops --json track runs --limit 5"},
       {"track show", "xops track show 01J9            # any unique prefix, or a run name"},
       {"track diff", "xops track diff baseline tuned"},
       {"track rm", "xops track rm 01J9 01JA && xops track gc"},
       {"track rename", "xops track rename 01J9 baseline-v2"},
       {"track report", "xops track report --html runs.html --filter \"tags.team = 'nlp'\""},
-      {"finetune", "xops finetune configs/finetune.yaml\n  xops finetune configs/lora.yaml --set lora.r=16 --set max_steps=500\n  xops finetune configs/lora.yaml --resume"},
-      {"eval", "xops eval evals/basic.yaml\n  xops eval evals/basic.yaml --model models/tuned --junit results.xml --html report.html\n  xops eval suite.yaml --key-host llm.internal:8080"},
-      {"promote", "xops promote register mymodel && xops promote mymodel@v0.0.1 --to staging --dry-run\n  xops eval evals/basic.yaml --model mymodel@v0.0.1 && xops promote mymodel@v0.0.1 --to staging\n  xops generate mymodel#prod \"Hello\"   # whatever holds prod"},
-      {"promote register", "xops promote register mymodel               # next patch version at HEAD\n  xops promote register mymodel HEAD~2 --version v1.0.0 -m \"first release\""},
+      {"finetune",
+       "xops finetune configs/finetune.yaml\n  xops finetune configs/lora.yaml --set lora.r=16 "
+       "--set max_steps=500\n  xops finetune configs/lora.yaml --resume"},
+      {"eval",
+       "xops eval evals/basic.yaml\n  xops eval evals/basic.yaml --model models/tuned --junit "
+       "results.xml --html report.html\n  xops eval suite.yaml --key-host llm.internal:8080"},
+      {"promote",
+       "xops promote register mymodel && xops promote mymodel@v0.0.1 --to staging --dry-run\n  "
+       "xops eval evals/basic.yaml --model mymodel@v0.0.1 && xops promote mymodel@v0.0.1 --to "
+       "staging\n  xops generate mymodel#prod \"Hello\"   # whatever holds prod"},
+      {"promote register",
+       "xops promote register mymodel               # next patch version at HEAD\n  xops promote "
+       "register mymodel HEAD~2 --version v1.0.0 -m \"first release\""},
       {"promote ls", "xops promote ls\n  xops --json promote ls"},
-      {"promote unassign", "xops promote unassign mymodel --stage prod -m \"regression in production\""},
+      {"promote unassign",
+       "xops promote unassign mymodel --stage prod -m \"regression in production\""},
       {"promote deprecate", "xops promote deprecate old-model -m \"replaced by mymodel\""},
       {"promote history", "xops promote history mymodel"},
       {"promote show", "xops promote show mymodel#prod"},
-      {"promote diff", "xops promote diff greeting@v1.0.0 greeting#prod\n  xops promote diff mymodel@v0.0.1 mymodel@latest   # changed files, config lines"},
-      {"generate", "xops generate models/tiny \"Once upon a time\" -n 32\n  echo hi | xops generate models/tiny --json -t 0.7 --seed 1\n  xops generate models/tiny --batch prompts.jsonl > out.jsonl"},
-      {"serve", "xops serve models/tiny --port 8080\n  xops serve chat#prod --adapter support=support-lora#prod --max-batch 16\n  curl -s localhost:8080/v1/completions -d '{\"prompt\": \"Hello\", \"max_tokens\": 8, \"temperature\": 0}'"},
+      {"promote diff",
+       "xops promote diff greeting@v1.0.0 greeting#prod\n  xops promote diff mymodel@v0.0.1 "
+       "mymodel@latest   # changed files, config lines"},
+      {"generate",
+       "xops generate models/tiny \"Once upon a time\" -n 32\n  echo hi | xops generate "
+       "models/tiny --json -t 0.7 --seed 1\n  xops generate models/tiny --batch prompts.jsonl > "
+       "out.jsonl"},
+      {"serve",
+       "xops serve models/tiny --port 8080\n  xops serve chat#prod --adapter "
+       "support=support-lora#prod --max-batch 16\n  curl -s localhost:8080/v1/completions -d "
+       "'{\"prompt\": \"Hello\", \"max_tokens\": 8, \"temperature\": 0}'"},
       {"config", "xops config\n  xops --json config"},
       {"help", "xops help track run"},
   };
@@ -198,9 +249,11 @@ void print_version(Context& ctx) {
 // With --json, an error is also a JSON object on stdout (a script reading stdout sees why it
 // failed): {"error": {"kind", "message", "hint", "exit_code"}}. Printed only when the command
 // printed no JSON of its own.
-void json_error(Context& ctx, const char* kind, const std::string& message, const std::string& hint, int code) {
+void json_error(Context& ctx, const char* kind, const std::string& message, const std::string& hint,
+                int code) {
   if (!ctx.out_opts.json || out().printed_json()) return;
-  out().print_json({{"error", {{"kind", kind}, {"message", message}, {"hint", hint}, {"exit_code", code}}}});
+  out().print_json(
+      {{"error", {{"kind", kind}, {"message", message}, {"hint", hint}, {"exit_code", code}}}});
 }
 
 int run_parsed(CLI::App& app, Context& ctx) {
@@ -243,10 +296,13 @@ int run(int argc, char** argv) {
   commands::register_generate(app, ctx);
   commands::register_serve(app, ctx);
   commands::register_config(app, ctx);
+  register_completion(app, ctx);
   auto help_words = std::make_shared<std::vector<std::string>>();
   auto* help = app.add_subcommand("help", "Show the help of a command: xops help [COMMAND...]");
   help->add_option("command", *help_words, "e.g. track run");
-  help->callback([&app, &ctx, help_words] { ctx.action = [&app, help_words] { return print_help_for(app, *help_words); }; });
+  help->callback([&app, &ctx, help_words] {
+    ctx.action = [&app, help_words] { return print_help_for(app, *help_words); };
+  });
   add_examples(app);
 
   ctx.out_opts = prescan_output_options(argc, argv);
@@ -267,7 +323,8 @@ int run(int argc, char** argv) {
         return 0;
       }
       auto unknown = unknown_option_hint(app, argc, argv);
-      throw usage_error(unknown.empty() ? std::string(e.what()) : unknown, "see `xops --help` or `xops COMMAND --help`");
+      throw usage_error(unknown.empty() ? std::string(e.what()) : unknown,
+                        "see `xops --help` or `xops COMMAND --help`");
     }
     out().configure(ctx.out_opts);
     return run_parsed(app, ctx);
