@@ -36,6 +36,20 @@ if ((${#missing[@]})); then
     "${missing[@]}" >/dev/null
 fi
 
+# The official OpenAI Node client, for the demo's "any OpenAI client works" step (npm
+# registry; pinned). Best effort: without it the demo says it skipped that step.
+if [ ! -d .cache/npm/node_modules/openai ]; then
+  if ! command -v npm >/dev/null; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null 2>&1 || true
+  fi
+  if command -v npm >/dev/null; then
+    mkdir -p .cache/npm && [ -f .cache/npm/package.json ] || echo '{"private": true}' > .cache/npm/package.json
+    (cd .cache/npm && timeout 300 npm install --no-audit --no-fund --loglevel=error openai@4.95.0 >/dev/null 2>&1) ||
+      echo "setup: could not install the OpenAI Node client (npm); the demo will skip that step" >&2
+  fi
+fi
+
 [ "${NO_BUILD:-0}" = 1 ] && exit 0
 
 BUILD_DIR="${BUILD_DIR:-build}"

@@ -24,6 +24,12 @@ train_years = [y for y in range(1900, 2100) if y not in held_out]
 with open(f"{out_dir}/dates-train.jsonl", "w") as f:
     for _ in range(n_train):
         f.write(json.dumps(example(rng.choice(train_years))) + "\n")
+held = [example(rng.choice(held_out)) for _ in range(n_test)]
 with open(f"{out_dir}/dates-heldout.jsonl", "w") as f:
-    for _ in range(n_test):
-        f.write(json.dumps(example(rng.choice(held_out))) + "\n")
+    for e in held:
+        f.write(json.dumps(e) + "\n")
+# The same held-out examples as eval cases (promptfoo's test shape) for evals/dates.yaml.
+with open(f"{out_dir}/dates-cases.jsonl", "w") as f:
+    for e in held:
+        date = e["prompt"].split("Date: ")[1].split("\n")[0]
+        f.write(json.dumps({"vars": {"date": date, "answer": e["completion"].strip()}}) + "\n")

@@ -1,0 +1,48 @@
+// The README's main job, quick: examples/loop/run.sh with DEMO_QUICK=1 (what scripts/demo.sh
+// runs after set-up), so the demo never rots.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using namespace xops::test;
+
+TEST_CASE("e2e: the whole loop runs end to end (DEMO_QUICK=1)", "[e2e][examples][demo]") {
+  TempDir tmp;
+  auto r =
+      run_process({std::string(XOPS_SOURCE_DIR) + "/examples/loop/run.sh", (tmp / "demo").string()},
+                  tmp.path(), {{"DEMO_QUICK", "1"}, {"XOPS", XOPS_BINARY}});
+  INFO(r.err.substr(r.err.size() > 6000 ? r.err.size() - 6000 : 0));
+  REQUIRE(r.rc == 0);
+  auto dir = tmp / "demo/loop";
+  // Every step ran and the summary names each with its time.
+  auto summary = read_text(dir / "summary.txt");
+  for (const char* step :
+       {"pretrain the base model", "LoRA-tune it", "evaluate the base model",
+        "evaluate the LoRA-tuned", "promote the base model", "promote it to prod",
+        "serve tiny-gpt-dates#prod", "a completion with curl", "feedback on the curl answer",
+        "turn the logged traffic", "an HTML report"})
+    CHECK_THAT(summary, Catch::Contains(step));
+  CHECK_THAT(summary, Catch::Contains("exact match on held-out years: base "));
+  // The commands are shown as a user types them.
+  CHECK_THAT(r.err, Catch::Contains("$ xops finetune configs/pretrain.yaml"));
+  CHECK_THAT(r.err, Catch::Contains("$ xops promote tiny-gpt-dates@v0.0.1 --to prod"));
+  // What it leaves behind is real: results, reports, registry tags, served traffic as cases.
+  auto tuned = nlohmann::json::parse(read_text(dir / "eval-tuned.json"));
+  CHECK(tuned["summary"]["cases"].get<int>() == 30);
+  CHECK(fs::file_size(dir / "runs.html") > 1000);
+  auto tags = sh("git tag", dir);
+  CHECK_THAT(tags.out, Catch::Contains("tiny-gpt-dates#prod#"));
+  CHECK_THAT(tags.out, Catch::Contains("date-prompt#prod#"));
+  auto cases = read_text(dir / "evals/from-traffic.jsonl");
+  CHECK(std::count(cases.begin(), cases.end(), '\n') >= 1);
+  auto curl = nlohmann::json::parse(read_text(dir / "curl.json"));
+  CHECK(curl["model"] == "tiny-gpt-dates");
+  // The adapter records its base as the config named it, not this machine's path.
+  auto adapter =
+      nlohmann::json::parse(read_text(dir / "models/tiny-gpt-dates/adapter_config.json"));
+  CHECK(adapter["base_model_name_or_path"] == "models/tiny-gpt");
+}
