@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/eval/json_schema.hpp"
 #include "core/eval/script_assertions.hpp"
+#include "core/util/regex.hpp"
 #include "core/util/subprocess.hpp"
 #include "core/util/text_distance.hpp"
 
@@ -60,25 +61,6 @@ std::vector<std::string> list_of(const nlohmann::json& v, const nlohmann::json* 
 std::vector<std::string> items_of(const nlohmann::json& v, const nlohmann::json* vars) {
   if (v.is_string()) return split_comma_list(text_of(v, vars));
   return list_of(v, vars);
-}
-
-bool regex_search(const std::string& pattern, const std::string& subject, std::string* error) {
-  int err = 0;
-  PCRE2_SIZE off = 0;
-  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
-                                 PCRE2_UTF | PCRE2_UCP, &err, &off, nullptr);
-  if (!re) {
-    PCRE2_UCHAR buf[256];
-    pcre2_get_error_message(err, buf, sizeof buf);
-    *error = fmt::format("invalid regex at {}: {}", off, reinterpret_cast<char*>(buf));
-    return false;
-  }
-  auto* md = pcre2_match_data_create_from_pattern(re, nullptr);
-  int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(subject.c_str()), subject.size(), 0, 0, md,
-                       nullptr);
-  pcre2_match_data_free(md);
-  pcre2_code_free(re);
-  return rc >= 0;
 }
 
 // Case-insensitive containment for all of Unicode (PCRE2's caseless matching in UTF mode, the

@@ -1,14 +1,12 @@
 #include "core/eval/json_schema.hpp"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include <algorithm>
 #include <cmath>
 #include <optional>
 #include <set>
 
 #include "core/error.hpp"
+#include "core/util/regex.hpp"
 #include "core/util/utf8.hpp"
 
 namespace xops {
@@ -16,27 +14,13 @@ namespace xops {
 namespace {
 
 bool matches(const std::string& pattern, const std::string& subject, bool caseless = false) {
-  int err = 0;
-  PCRE2_SIZE off = 0;
-  pcre2_code* re =
-      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
-                    PCRE2_UTF | PCRE2_UCP | (caseless ? PCRE2_CASELESS : 0), &err, &off, nullptr);
-  if (!re) return false;
-  auto* md = pcre2_match_data_create_from_pattern(re, nullptr);
-  int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(subject.c_str()), subject.size(), 0, 0, md,
-                       nullptr);
-  pcre2_match_data_free(md);
-  pcre2_code_free(re);
-  return rc >= 0;
+  return regex_search(pattern, subject, nullptr, caseless);
 }
 
 bool valid_pattern(const std::string& pattern) {
-  int err = 0;
-  PCRE2_SIZE off = 0;
-  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
-                                 PCRE2_UTF | PCRE2_UCP, &err, &off, nullptr);
-  if (re) pcre2_code_free(re);
-  return re != nullptr;
+  std::string error;
+  regex_search(pattern, "", &error);
+  return error.empty();
 }
 
 bool leap(int y) {
@@ -74,8 +58,7 @@ bool valid_format(const std::string& format, const std::string& s) {
     auto t = s.find_first_of("tT ");
     return t != std::string::npos && valid_date(s.substr(0, t)) && valid_time(s.substr(t + 1));
   }
-  if (format == "uri")
-    return matches(R"(^[a-z][a-z0-9+\-.]*:[^\s]*$)", s, true) && s.find(':') + 1 < s.size() + 1;
+  if (format == "uri") return matches(R"(^[a-z][a-z0-9+\-.]*:[^\s]*$)", s, true);
   if (format == "uuid")
     return matches(R"(^(?:urn:uuid:)?[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$)", s, true);
   if (format == "ipv4")
