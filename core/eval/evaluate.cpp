@@ -132,8 +132,17 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     PromptSpec ps;
     ps.label = ps.where = ps.ref = req.prompt;
     ps.text = read_file_limited(file, 16u << 20, "prompt");
+    ps.file_sha256 = sha256_hex(ps.text);
     ps.json = nlohmann::json::accept(ps.text) &&
               nlohmann::json::parse(ps.text).is_structured();  // a chat prompt
+    // Read as a suite reads a prompt file (promptfoo trims it): the same version sent by
+    // `--prompt REF` and by `prompts: [file://...]` is the same text.
+    if (!ps.json) {
+      auto b = ps.text.find_first_not_of(" \t\r\n");
+      ps.text = b == std::string::npos
+                    ? ""
+                    : ps.text.substr(b, ps.text.find_last_not_of(" \t\r\n") - b + 1);
+    }
     suite.prompts = {ps};
   }
   if (!req.judge.empty())
@@ -197,7 +206,8 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     // Lineage: the exact suite, prompts and model/adapter contents this result is about.
     std::map<std::string, std::string> inputs = {
         {"eval-suite:" + req.suite.string(), suite.content_sha256}};
-    for (const auto& p : suite.prompts) inputs["prompt:" + p.label] = sha256_hex(p.text);
+    for (const auto& p : suite.prompts)
+      inputs["prompt:" + p.label] = p.file_sha256.empty() ? sha256_hex(p.text) : p.file_sha256;
     for (const auto& [k, h] : sum.content_hashes) inputs["provider:" + k] = h;
     tracker->record_inputs(o.run_id, inputs);
     tracker->log_tags(o.run_id, {{"thresholds_met", sum.thresholds_met ? "true" : "false"}});

@@ -118,7 +118,9 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
     } else {
       req["code"] = transform.get<std::string>();
     }
-    return scripts.call("javascript", req, 60000);
+    return scripts.call(
+        transform.is_object() ? transform.value("language", "javascript") : "javascript", req,
+        60000);
   };
 
   EvalSummary sum;

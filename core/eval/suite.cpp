@@ -232,12 +232,24 @@ struct Loader {
   nlohmann::json transform(const YAML::Node& t, const std::string& what) {
     auto code = doc.str(t, what);
     if (code.rfind("file://", 0) == 0) {
-      if (!is_javascript_file(code.substr(7)))
-        doc.fail(t, fmt::format("{}: only JavaScript transforms are supported", what),
-                 "write it in a .js file");
+      auto path = code.substr(7);
+      auto colon = path.rfind(':');
+      auto file = colon != std::string::npos && path.find('.', colon) == std::string::npos
+                      ? path.substr(0, colon)
+                      : path;
+      if (ends_with(file, ".py")) {
+        // promptfoo: a Python transform file exports get_transform(output, context).
+        auto ref = script_ref(code);
+        if (ref["function"].get<std::string>().empty()) ref["function"] = "get_transform";
+        ref["language"] = "python";
+        return ref;
+      }
+      if (!is_javascript_file(path))
+        doc.fail(
+            t, fmt::format("{}: a transform is JavaScript (inline or .js) or Python (.py)", what));
       return script_ref(code);
     }
-    return code;
+    return code;  // inline transforms are JavaScript, as in promptfoo
   }
 
   // Checks an assertion whatever its source (YAML, a CSV cell): type, value shape, files.
@@ -654,6 +666,7 @@ struct Loader {
       PromptSpec ps;
       ps.ref = raw;
       ps.where = shown;
+      ps.file_sha256 = sha256_hex(text);
       if (ends_with(path, ".json") || ends_with(path, ".yaml") || ends_with(path, ".yml")) {
         // A chat prompt ([{role, content}, ...]) or any JSON document, kept as compact JSON
         // with its keys in the order written.

@@ -31,6 +31,9 @@ struct PromptSpec {
   std::string text;
   std::string where;  // for template errors: the file, or the suite and line
   std::string ref;    // as the suite wrote it (file://x.txt, or the inline text)
+  // sha256 of the file the prompt came from, as it is on disk (what a prompt artifact's
+  // version is): lineage and promotion gates match on it. Empty for inline prompts.
+  std::string file_sha256;
   // The text parses as JSON (a chat prompt: a list of {role, content}, or any JSON value):
   // as in promptfoo, every string inside is rendered and the result sent as indented JSON.
   bool json = false;

@@ -242,8 +242,18 @@ const RunRecord* find_evidence(const std::vector<RunRecord>& runs, const std::st
     bool suite = false, content = false;
     for (const auto& [k, v] : run.inputs) {
       suite |= k.rfind("eval-suite:", 0) == 0 && v == suite_hash;
-      // A model or adapter a provider ran, or a prompt the suite sent.
-      content |= (k.rfind("provider:", 0) == 0 || k.rfind("prompt:", 0) == 0) && v == content_hash;
+      if (v != content_hash) continue;
+      // A model or adapter a provider ran, or a prompt the suite sent. A model that ran under
+      // an adapter ("provider:L/model" beside "provider:L/adapter") is not evidence for that
+      // model alone: the adapter's eval must not promote its base.
+      if (k.rfind("provider:", 0) == 0 && k.size() > 6 &&
+          k.compare(k.size() - 6, 6, "/model") == 0) {
+        auto adapter_key = k.substr(0, k.size() - 6) + "/adapter";
+        bool under_adapter = false;
+        for (const auto& [k2, v2] : run.inputs) under_adapter |= k2 == adapter_key;
+        if (under_adapter) continue;
+      }
+      content |= k.rfind("provider:", 0) == 0 || k.rfind("prompt:", 0) == 0;
     }
     if (suite && content) return &run;
   }

@@ -274,16 +274,18 @@ tests:
   CHECK(secs < 25);  // a bound on a hang (each limit is 1 s), not a timing assertion
 }
 
-TEST_CASE("e2e: prompts are Nunjucks templates; unsupported syntax is refused before any case runs",
-          "[e2e][eval][nunjucks]") {
+TEST_CASE(
+    "e2e: prompts are Nunjucks templates - unsupported syntax is refused before any case runs",
+    "[e2e][eval][nunjucks]") {
   TempDir tmp;
   write_text(tmp / "echo.sh", "printf '%s' \"$1\"\n");
   write_text(tmp / "p.txt",
-             "Items:{% for it in items %} {{ loop.index }}.{{ it | upper }}{% endfor %}"
+             "Items:{% for it in order.items %} {{ loop.index }}.{{ it | upper }}{% endfor %}"
              "{% if user.vip %} (VIP {{ user.name }}){% endif %}");
   write_text(tmp / "s.yaml",
              "prompts: [file://p.txt]\nproviders: [\"exec:sh echo.sh\"]\ntests:\n"
-             "  - vars: {items: [a, b], user: {name: Ada, vip: true}}\n"
+             // A list given directly as a var would expand into one case per item (promptfoo).
+             "  - vars: {order: {items: [a, b]}, user: {name: Ada, vip: true}}\n"
              "    assert: [{type: equals, value: \"Items: 1.A 2.B (VIP {{ user.name }})\"}]\n");
   auto r = run_xops({"--json", "eval", "s.yaml", "--no-track"}, tmp.path());
   REQUIRE(r.rc == 0);

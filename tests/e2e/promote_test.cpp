@@ -278,12 +278,14 @@ TEST_CASE("promote: a prompt is versioned, gated, shown and diffed like a model"
 }
 
 TEST_CASE(
-    "promote: no-regression gates compare with the version in the stage; sign-offs need --approve",
+    "promote: no-regression gates compare with the version in the stage - sign-offs need --approve",
     "[e2e][promote]") {
   TempDir tmp;
   auto p = prompt_project(tmp, "Say hello to {{name}}. Be brief.",
                           "  - assert: [{type: icontains, value: hello}]\n  - assert: [{type: "
-                          "icontains, value: brief}]\n",
+                          "icontains, value: brief}]\n"
+                          // The suite passes at 0.5: the gate, not the suite, sees the regression.
+                          "thresholds: {pass_rate: 0.5}\n",
                           "gates:\n  prod:\n    - {eval: evals/greet.yaml, min_pass_rate: 0.5, "
                           "no_regression: [pass_rate], "
                           "tolerance: 0.1}\n    - approve: true\n");
@@ -311,12 +313,13 @@ TEST_CASE(
   CHECK(sh("git tag -l 'greet#prod*'", p).out == "greet#prod#1\n");
 }
 
-TEST_CASE("promote: --push sends the tags; a clone without tags is told to fetch them",
+TEST_CASE("promote: --push sends the tags - a clone without tags is told to fetch them",
           "[e2e][promote]") {
   TempDir tmp;
   auto p = prompt_project(tmp, "Hello {{name}}", kHelloTest, "");
-  REQUIRE(sh("git init -q --bare ../remote.git && git remote add origin ../remote.git && git push "
-             "-q origin HEAD",
+  // The bare remote's HEAD names the branch xops init made (main), so a clone checks it out.
+  REQUIRE(sh("git init -q --bare -b main ../remote.git && git remote add origin ../remote.git && "
+             "git push -q origin HEAD",
              p)
               .rc == 0);
   write_text(p / "prompts/greet.txt", "Hi {{name}}");
@@ -324,8 +327,9 @@ TEST_CASE("promote: --push sends the tags; a clone without tags is told to fetch
   REQUIRE(run_xops({"-q", "promote", "register", "greet", "--push"}, p).rc == 0);  // v0.0.2
   REQUIRE(run_xops({"-q", "promote", "greet@v0.0.2", "--to", "dev", "--push", "origin"}, p).rc ==
           0);
-  CHECK(sh("git ls-remote --tags ../remote.git | sed 's/.*refs.tags.//' | sort", p).out ==
-        "greet#dev#1\ngreet@v0.0.2\n");  // only what was pushed: v0.0.1 stayed local
+  CHECK(
+      sh("git ls-remote --tags ../remote.git | grep -v '\\^{}$' | sed 's/.*refs.tags.//' | sort", p)
+          .out == "greet#dev#1\ngreet@v0.0.2\n");  // only what was pushed: v0.0.1 stayed local
 
   REQUIRE(sh("git clone -q --no-tags remote.git c", tmp.path()).rc == 0);
   auto r = run_xops({"promote", "show", "greet#dev"}, tmp / "c");
@@ -361,4 +365,52 @@ TEST_CASE("promote: the generated CI gate script re-checks a pushed stage tag in
              "prompts: [file://../prompts/greet.txt]\nproviders: [\"exec:sh echo.sh\"]\n"
              "tests:\n  - vars: {name: Ada}\n    assert: [{type: icontains, value: goodbye}]\n");
   CHECK(run_process({"sh", "ci/xops-gate.sh", "greet#prod#1"}, tmp / "ci", env).rc == 4);
+}
+
+TEST_CASE("promote: an adapter's eval is evidence for the adapter, not for its base",
+          "[e2e][promote]") {
+  Project pr;
+  // A LoRA adapter on models/m, two steps of training.
+  fs::create_directories(pr.p / "data");
+  std::string rows;
+  for (int i = 0; i < 8; ++i)
+    rows += "{\"prompt\": \"Say " + std::to_string(i) + ":\", \"completion\": \" " +
+            std::to_string(i) + "\"}\n";
+  write_text(pr.p / "data/train.jsonl", rows);
+  write_text(pr.p / "lora.yaml",
+             "model: models/m\ndata: {train: data/train.jsonl, seq_len: 16, packing: "
+             "false}\nmethod: lora\n"
+             "lora: {r: 2, alpha: 4, target_modules: [c_attn]}\nbatch_size: 2\nmax_steps: "
+             "2\noutput: m-lora\n");
+  auto cfg = read_text(pr.p / "xops.yaml");
+  cfg.replace(cfg.find("  m: {path: models/m, type: model}\n"), 35,
+              "  m: {path: models/m, type: model}\n  a: {path: models/m-lora, type: adapter}\n");
+  write_text(pr.p / "xops.yaml", cfg);
+  REQUIRE(pr.x({"-q", "finetune", "lora.yaml"}).rc == 0);
+  REQUIRE(sh("git add -A && git commit -qm adapter", pr.p).rc == 0);
+  // The adapter names its base as the config did, so it loads anywhere the project is.
+  CHECK(json::parse(read_text(
+            pr.p / "models/m-lora/adapter_config.json"))["base_model_name_or_path"] == "models/m");
+  REQUIRE(pr.x({"-q", "promote", "register", "m"}).rc == 0);
+  REQUIRE(pr.x({"-q", "promote", "register", "a"}).rc == 0);
+  // The adapter as the model: it brings its base (the eval records both contents).
+  REQUIRE(pr.x({"-q", "eval", "evals/ok.yaml", "--model", "a@v0.0.1"}).rc == 0);
+  auto base = pr.x({"promote", "m@v0.0.1", "--to", "staging"});
+  CHECK(base.rc == 4);  // its only eval ran under the adapter
+  CHECK_THAT(base.out, Catch::Contains("no eval of exactly this content"));
+  auto adapter = pr.x({"promote", "a@v0.0.1", "--to", "staging"});
+  CHECK(adapter.rc == 0);
+  // Served by its registry ref: the adapter answers for the served model's name.
+  auto gen = pr.x({"generate", "a#staging", "Say 3:", "-n", "2"});
+  CHECK(gen.rc == 0);
+}
+
+TEST_CASE("promote: the suite's own file:// prompt is evidence for that prompt version",
+          "[e2e][promote]") {
+  // The file ends in a newline, which prompt files lose when read (promptfoo trims them): the
+  // evidence is still matched on the file's content, from the suite as from --prompt.
+  TempDir tmp;
+  auto p = prompt_project(tmp, "Say hello to {{name}}.\n\n", kHelloTest, kProdGate);
+  REQUIRE(run_xops({"-q", "eval", "evals/greet.yaml"}, p).rc == 0);
+  CHECK(run_xops({"-q", "promote", "greet@v0.0.1", "--to", "prod"}, p).rc == 0);
 }

@@ -157,7 +157,7 @@ void write_adapter(const std::filesystem::path& dir, uint32_t seed) {
 
 }  // namespace
 
-TEST_CASE("e2e: serve answers the OpenAI routes; greedy completions equal xops generate",
+TEST_CASE("e2e: serve answers the OpenAI routes - greedy completions equal xops generate",
           "[e2e][serve]") {
   TempDir tmp;
   Server s(tmp.path(), {});
@@ -456,7 +456,7 @@ TEST_CASE("e2e: xops eval's OpenAI provider talks to xops serve", "[e2e][serve][
   CHECK(passed == 1);
 }
 
-TEST_CASE("e2e: serve logs traffic and feedback; eval --from-logs makes cases that pass again",
+TEST_CASE("e2e: serve logs traffic and feedback - eval --from-logs makes cases that pass again",
           "[e2e][serve][eval]") {
   TempDir tmp;
   REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);

@@ -67,7 +67,7 @@ size_t files_in(const fs::path& dir) {
 
 }  // namespace
 
-TEST_CASE("workflow: gc keeps what runs reference; verify checks it", "[e2e][workflow]") {
+TEST_CASE("workflow: gc keeps what runs reference - verify checks it", "[e2e][workflow]") {
   TempDir tmp;
   auto p = project(tmp);
   // The issue's repro: a run's stdout log and a logged artifact live only in the store.
@@ -382,7 +382,7 @@ TEST_CASE("workflow: help verb, examples, and suggestions only when close", "[e2
   CHECK(run_xops({"help", "nosuch"}, tmp.path()).rc == 2);
 }
 
-TEST_CASE("workflow: track run --json ends with the run as a JSON object; -q keeps stdout data", "[e2e][workflow][tracking]") {
+TEST_CASE("workflow: track run --json ends with the run as a JSON object - -q keeps stdout data", "[e2e][workflow][tracking]") {
   TempDir tmp;
   auto p = project(tmp);
   auto r = run_xops({"--json", "track", "run", "-n", "j", "--", "sh", "-c", "echo out; exit 2"}, p);

@@ -66,7 +66,7 @@ TEST_CASE("registry: refs", "[unit][registry]") {
   CHECK_FALSE(parse_ref("m@v1#prod"));
 }
 
-TEST_CASE("registry: a tag is never moved; the second of two racing writers gets false",
+TEST_CASE("registry: a tag is never moved - the second of two racing writers gets false",
           "[unit][registry]") {
   test::TempDir tmp;
   auto repo = git::Repo::init(tmp.path());
