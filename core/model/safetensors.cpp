@@ -15,26 +15,46 @@ namespace xops {
 
 size_t dtype_size(DType d) {
   switch (d) {
-    case DType::F64: case DType::I64: return 8;
-    case DType::F32: case DType::I32: return 4;
-    case DType::F16: case DType::BF16: case DType::I16: return 2;
-    case DType::I8: case DType::U8: case DType::BOOL: return 1;
+    case DType::F64:
+    case DType::I64:
+      return 8;
+    case DType::F32:
+    case DType::I32:
+      return 4;
+    case DType::F16:
+    case DType::BF16:
+    case DType::I16:
+      return 2;
+    case DType::I8:
+    case DType::U8:
+    case DType::BOOL:
+      return 1;
   }
   return 1;
 }
 
 const char* dtype_name(DType d) {
   switch (d) {
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::F64: return "F64";
-    case DType::I64: return "I64";
-    case DType::I32: return "I32";
-    case DType::I16: return "I16";
-    case DType::I8: return "I8";
-    case DType::U8: return "U8";
-    case DType::BOOL: return "BOOL";
+    case DType::F32:
+      return "F32";
+    case DType::F16:
+      return "F16";
+    case DType::BF16:
+      return "BF16";
+    case DType::F64:
+      return "F64";
+    case DType::I64:
+      return "I64";
+    case DType::I32:
+      return "I32";
+    case DType::I16:
+      return "I16";
+    case DType::I8:
+      return "I8";
+    case DType::U8:
+      return "U8";
+    case DType::BOOL:
+      return "BOOL";
   }
   return "?";
 }
@@ -58,7 +78,8 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
                          "the file is truncated or not safetensors; re-download or re-save it");
   };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw runtime_error(fmt::format("cannot open {}: {}", path.string(), errno_text(errno)));
+  if (fd < 0)
+    throw runtime_error(fmt::format("cannot open {}: {}", path.string(), errno_text(errno)));
   struct stat st;
   ::fstat(fd, &st);
   size_t size = static_cast<size_t>(st.st_size);
@@ -68,7 +89,8 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
   }
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  if (map == MAP_FAILED) throw runtime_error(fmt::format("cannot map {}: {}", path.string(), errno_text(errno)));
+  if (map == MAP_FAILED)
+    throw runtime_error(fmt::format("cannot map {}: {}", path.string(), errno_text(errno)));
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path;
   f->map_ = map;
@@ -76,7 +98,8 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
   auto* base = static_cast<const uint8_t*>(map);
   uint64_t hlen = 0;
   std::memcpy(&hlen, base, 8);  // little-endian on every platform we build for
-  if (hlen > 100u << 20 || hlen > size - 8) throw bad(fmt::format("header length {} is not sane", hlen));
+  if (hlen > 100u << 20 || hlen > size - 8)
+    throw bad(fmt::format("header length {} is not sane", hlen));
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(reinterpret_cast<const char*>(base + 8),
@@ -99,18 +122,32 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
       TensorView t;
       t.name = name;
       t.dtype = parse_dtype(info.at("dtype").get<std::string>());
+      // Sizes are whole numbers in range: nlohmann reads 1e30 or a 40-digit integer as a double,
+      // and get<size_t>() of that is undefined behaviour (a fuzz finding).
+      const std::string tensor = name;  // a structured binding cannot be captured in C++17
+      auto count = [&bad, &tensor](const nlohmann::json& v, const char* what) -> uint64_t {
+        if (!v.is_number_unsigned())
+          throw bad(fmt::format("tensor '{}': {} {} is not a non-negative integer", tensor, what,
+                                v.dump()));
+        return v.get<uint64_t>();
+      };
+      uint64_t elements = 1;
       for (const auto& d : info.at("shape")) {
-        auto v = d.get<int64_t>();
-        if (v < 0) throw bad(fmt::format("tensor '{}' has a negative dimension", name));
-        t.shape.push_back(v);
+        auto v = count(d, "dimension");
+        // The product of the dimensions cannot exceed the bytes there are (nor overflow).
+        if (__builtin_mul_overflow(elements, v, &elements) || elements > data_size)
+          throw bad(fmt::format("tensor '{}' has more elements than the file has bytes", name));
+        t.shape.push_back(static_cast<int64_t>(v));
       }
       auto offs = info.at("data_offsets");
-      size_t begin = offs.at(0).get<size_t>(), end = offs.at(1).get<size_t>();
+      size_t begin = count(offs.at(0), "data offset"), end = count(offs.at(1), "data offset");
       if (begin > end || end > data_size)
-        throw bad(fmt::format("tensor '{}' offsets [{}, {}) fall outside the {} data bytes", name, begin, end, data_size));
+        throw bad(fmt::format("tensor '{}' offsets [{}, {}) fall outside the {} data bytes", name,
+                              begin, end, data_size));
       size_t want = static_cast<size_t>(t.numel()) * dtype_size(t.dtype);
       if (end - begin != want)
-        throw bad(fmt::format("tensor '{}' has {} bytes but shape and dtype need {}", name, end - begin, want));
+        throw bad(fmt::format("tensor '{}' has {} bytes but shape and dtype need {}", name,
+                              end - begin, want));
       t.data = data + begin;
       t.nbytes = want;
       ranges.emplace_back(begin, end);
@@ -146,7 +183,8 @@ Checkpoint Checkpoint::open(const std::filesystem::path& dir) {
     for (auto& [name, file] : j.at("weight_map").items()) {
       auto s = file.get<std::string>();
       if (s.find('/') != std::string::npos || s.find("..") != std::string::npos)
-        throw runtime_error(fmt::format("{}: shard name '{}' is not a plain file name", index.string(), s));
+        throw runtime_error(
+            fmt::format("{}: shard name '{}' is not a plain file name", index.string(), s));
       if (std::find(shards.begin(), shards.end(), s) == shards.end()) shards.push_back(s);
     }
     for (const auto& s : shards) c.files_.push_back(SafetensorsFile::open(dir / s));
@@ -186,7 +224,9 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t off = 0;
   for (const auto& t : tensors) {
-    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {off, off + t.nbytes}}};
+    header[t.name] = {{"dtype", dtype_name(t.dtype)},
+                      {"shape", t.shape},
+                      {"data_offsets", {off, off + t.nbytes}}};
     off += t.nbytes;
   }
   std::string h = header.dump();

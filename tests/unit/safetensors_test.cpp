@@ -49,20 +49,39 @@ TEST_CASE("safetensors: malformed headers are refused with the reason", "[safete
   auto p = tmp / "bad.safetensors";
   atomic_write_file(p, "abc");
   CHECK_THAT(error_of(p), Catch::Contains("shorter than"));
-  atomic_write_file(p, raw_file("{}", "") .substr(0, 8) + std::string("\xff\xff\xff\xff", 4));
+  atomic_write_file(p, raw_file("{}", "").substr(0, 8) + std::string("\xff\xff\xff\xff", 4));
   atomic_write_file(p, std::string("\xff\xff\xff\xff\xff\xff\xff\x00", 8) + "{}");
   CHECK_THAT(error_of(p), Catch::Contains("header length"));
   atomic_write_file(p, raw_file("not json", ""));
   CHECK_THAT(error_of(p), Catch::Contains("not JSON"));
-  atomic_write_file(p, raw_file(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", std::string(8, '\0')));
+  atomic_write_file(p, raw_file(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})",
+                                std::string(8, '\0')));
   CHECK_THAT(error_of(p), Catch::Contains("outside"));
-  atomic_write_file(p, raw_file(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", std::string(8, '\0')));
+  atomic_write_file(p, raw_file(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
+                                std::string(8, '\0')));
   CHECK_THAT(error_of(p), Catch::Contains("need 12"));
-  atomic_write_file(p, raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                                std::string(12, '\0')));
+  atomic_write_file(
+      p,
+      raw_file(
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+          std::string(12, '\0')));
   CHECK_THAT(error_of(p), Catch::Contains("overlap"));
   atomic_write_file(p, raw_file(R"({"t":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})", "x"));
   CHECK_THAT(error_of(p), Catch::Contains("unsupported safetensors dtype"));
+  // Numbers too large for an integer arrive as doubles (a fuzz finding: converting one was
+  // undefined behaviour), and dimensions whose product overflows.
+  atomic_write_file(
+      p,
+      raw_file(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[0,23333333333333333333333333]}})",
+               "x"));
+  CHECK_THAT(error_of(p), Catch::Contains("is not a non-negative integer"));
+  atomic_write_file(p, raw_file(R"({"t":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})",
+                                std::string(8, '\0')));
+  CHECK_THAT(error_of(p), Catch::Contains("is not a non-negative integer"));
+  atomic_write_file(
+      p, raw_file(R"({"t":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})",
+                  std::string(8, '\0')));
+  CHECK_THAT(error_of(p), Catch::Contains("more elements than the file has bytes"));
 }
 
 TEST_CASE("safetensors: sharded checkpoints open through the index", "[safetensors]") {
@@ -70,8 +89,9 @@ TEST_CASE("safetensors: sharded checkpoints open through the index", "[safetenso
   float a[2] = {1, 2}, b[2] = {3, 4};
   write_safetensors(tmp / "model-00001-of-00002.safetensors", {{"x", DType::F32, {2}, a, 8}});
   write_safetensors(tmp / "model-00002-of-00002.safetensors", {{"y", DType::F32, {2}, b, 8}});
-  atomic_write_file(tmp / "model.safetensors.index.json",
-                    R"({"metadata":{},"weight_map":{"x":"model-00001-of-00002.safetensors","y":"model-00002-of-00002.safetensors"}})");
+  atomic_write_file(
+      tmp / "model.safetensors.index.json",
+      R"({"metadata":{},"weight_map":{"x":"model-00001-of-00002.safetensors","y":"model-00002-of-00002.safetensors"}})");
   auto c = Checkpoint::open(tmp.path());
   CHECK(c.names() == std::vector<std::string>{"x", "y"});
   CHECK(static_cast<const float*>(c.get("y").data)[1] == 4);
@@ -80,12 +100,14 @@ TEST_CASE("safetensors: sharded checkpoints open through the index", "[safetenso
 
 TEST_CASE("model config: unknown architectures are refused by name", "[model]") {
   try {
-    parse_model_config(R"({"architectures":["MistralForCausalLM"],"vocab_size":10})", "config.json");
+    parse_model_config(R"({"architectures":["MistralForCausalLM"],"vocab_size":10})",
+                       "config.json");
     FAIL("expected refusal");
   } catch (const Error& e) {
     CHECK_THAT(std::string(e.what()), Catch::Contains("MistralForCausalLM"));
   }
-  auto c = parse_model_config(read_file(test::shared_dir() / "golden/models/llama-tiny/config.json"), "c");
+  auto c = parse_model_config(
+      read_file(test::shared_dir() / "golden/models/llama-tiny/config.json"), "c");
   CHECK(c.arch == Arch::Llama);
   CHECK(c.n_kv_head == 2);
   CHECK(c.head_dim == 8);
