@@ -1,4 +1,5 @@
 #include "core/eval/assertions.hpp"
+#include "core/eval/assertion_shorthand.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>

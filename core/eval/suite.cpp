@@ -6,10 +6,12 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/eval/assertion_shorthand.hpp"
 #include "core/eval/json_schema.hpp"
 #include "core/eval/metric_expression.hpp"
 #include "core/eval/nunjucks.hpp"
 #include "core/store/sha256.hpp"
+#include "core/util/csv.hpp"
 #include "core/util/fs.hpp"
 #include "core/util/text_distance.hpp"
 #include "core/util/utf8.hpp"
@@ -101,33 +103,10 @@ bool has_glob(const std::string& s) {
   return s.find_first_of("*?[") != std::string::npos;
 }
 
-const char* const kAssertionTypes[] = {
-    "equals",        "contains",    "icontains",  "contains-any", "contains-all",  "icontains-any",
-    "icontains-all", "starts-with", "regex",      "is-json",      "contains-json", "levenshtein",
-    "rouge-l",       "rouge-n",     "bleu",       "perplexity",   "latency",       "llm-rubric",
-    "similar",       "pairwise",    "javascript", "python"};
-
-bool known_type(const std::string& base) {
-  if (base.rfind("exec:", 0) == 0) return true;
-  for (const char* k : kAssertionTypes)
-    if (base == k) return true;
-  return false;
-}
-
-bool is_javascript_file(const std::string& path) {
-  auto p = path.substr(0, path.rfind(':') > path.rfind('.') && path.rfind(':') != std::string::npos
-                              ? path.rfind(':')
-                              : std::string::npos);
-  for (const char* ext : {".js", ".cjs", ".mjs", ".ts", ".cts", ".mts"})
-    if (ends_with(p, ext)) return true;
-  return false;
-}
-
 // A suite's test options (`options:`), as far as xops runs them.
 struct TestOptions {
   nlohmann::json transform;  // null, code, or {"file", "function"}
   std::string prefix, suffix, provider, embedding;
-  bool has_prefix = false, has_suffix = false;
 };
 
 struct Loader {
@@ -255,7 +234,7 @@ struct Loader {
   // Checks an assertion whatever its source (YAML, a CSV cell): type, value shape, files.
   void finish_assertion(AssertionSpec& a, const YAML::Node& at) {
     auto base = a.type.rfind("not-", 0) == 0 ? a.type.substr(4) : a.type;
-    if (!known_type(base))
+    if (!known_assertion_type(base))
       doc.fail(at, fmt::format("unknown assertion type '{}'", a.type),
                "supported: equals, contains, icontains, contains-any/all, icontains-any/all, "
                "starts-with, regex, "
@@ -343,8 +322,8 @@ struct Loader {
     doc.expect_map(o, "options");
     strict(o, {"transform", "provider", "prefix", "suffix"}, "a test's options");
     if (auto v = o["transform"]) t.transform = transform(v, "options.transform");
-    if (auto v = o["prefix"]) t.prefix = doc.str(v, "options.prefix"), t.has_prefix = true;
-    if (auto v = o["suffix"]) t.suffix = doc.str(v, "options.suffix"), t.has_suffix = true;
+    if (auto v = o["prefix"]) t.prefix = doc.str(v, "options.prefix");
+    if (auto v = o["suffix"]) t.suffix = doc.str(v, "options.suffix");
     if (auto v = o["provider"]) {
       if (v.IsScalar())
         t.provider = v.Scalar();
@@ -507,33 +486,7 @@ struct Loader {
 
   void tests_from_csv(const std::string& text, const std::string& path,
                       std::vector<TestSpec>& out) {
-    std::vector<std::vector<std::string>> rows;
-    std::vector<std::string> row;
-    std::string cell;
-    bool quoted = false;
-    for (size_t i = 0; i < text.size(); ++i) {
-      char c = text[i];
-      if (quoted) {
-        if (c == '"' && i + 1 < text.size() && text[i + 1] == '"')
-          cell += '"', ++i;
-        else if (c == '"')
-          quoted = false;
-        else
-          cell += c;
-      } else if (c == '"') {
-        quoted = true;
-      } else if (c == ',') {
-        row.push_back(cell), cell.clear();
-      } else if (c == '\n' || c == '\r') {
-        if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-        row.push_back(cell), cell.clear();
-        if (!(row.size() == 1 && row[0].empty())) rows.push_back(row);
-        row.clear();
-      } else {
-        cell += c;
-      }
-    }
-    if (!cell.empty() || !row.empty()) row.push_back(cell), rows.push_back(row);
+    auto rows = parse_csv(text);
     if (rows.empty()) return;
     YAML::Node here;  // CSV cells have no YAML position: errors name the row
     for (size_t r = 1; r < rows.size(); ++r) {
@@ -799,108 +752,6 @@ std::string render_prompt(const PromptSpec& p, const nlohmann::json& values) {
     return j;
   };
   return walk(OJ::parse(p.text)).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::vector<std::string> split_comma_list(const std::string& v) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  auto space = [&] {
-    while (i < v.size() && std::isspace(static_cast<unsigned char>(v[i]))) ++i;
-  };
-  while (i < v.size()) {
-    while (i < v.size() && (std::isspace(static_cast<unsigned char>(v[i])) || v[i] == ',')) ++i;
-    if (i >= v.size()) break;
-    std::string field;
-    if (v[i] == '"') {
-      ++i;
-      while (i < v.size()) {
-        if (v[i] == '\\' && i + 1 < v.size() && (v[i + 1] == '"' || v[i + 1] == '\\'))
-          field += v[i + 1], i += 2;
-        else if (v[i] == '"' && i + 1 < v.size() && v[i + 1] == '"')
-          field += '"', i += 2;
-        else if (v[i] == '"') {
-          ++i;
-          break;
-        } else
-          field += v[i++];
-      }
-      space();
-    } else {
-      size_t b = i;
-      while (i < v.size() && v[i] != ',') ++i;
-      field = trim(v.substr(b, i - b));
-    }
-    out.push_back(field);
-  }
-  return out;
-}
-
-AssertionSpec assertion_from_string(const std::string& e) {
-  AssertionSpec a;
-  auto starts = [&](const char* p) { return e.rfind(p, 0) == 0; };
-  if (starts("javascript:") || starts("fn:") || starts("eval:") ||
-      (starts("file://") && is_javascript_file(e.substr(7)))) {
-    a.type = "javascript";
-    a.value = trim(starts("javascript:") ? e.substr(11)
-                   : starts("fn:")       ? e.substr(3)
-                   : starts("eval:")     ? e.substr(5)
-                                         : e);
-    return a;
-  }
-  if (starts("grade:") || starts("llm-rubric:")) {
-    a.type = "llm-rubric";
-    a.value = e.substr(starts("grade:") ? 6 : 11);
-    return a;
-  }
-  if (starts("python:") ||
-      (starts("file://") && (ends_with(e, ".py") || e.find(".py:") != std::string::npos))) {
-    a.type = "python";
-    a.value = trim(starts("python:") ? e.substr(7) : e);
-    return a;
-  }
-  // ^(not-)?(TYPE)(\(threshold\))?(:value)?$
-  bool negate = starts("not-");
-  size_t pos = negate ? 4 : 0;
-  std::string type;
-  for (const char* k : kAssertionTypes) {
-    std::string t = k;
-    if (e.compare(pos, t.size(), t) != 0) continue;
-    char next = pos + t.size() < e.size() ? e[pos + t.size()] : '\0';
-    if ((next == '\0' || next == ':' || next == '(') && t.size() > type.size()) type = t;
-  }
-  if (!type.empty()) {
-    size_t i = pos + type.size();
-    std::optional<double> threshold;
-    bool ok = true;
-    if (i < e.size() && e[i] == '(') {
-      auto close = e.find(')', i);
-      auto num = close == std::string::npos ? "" : e.substr(i + 1, close - i - 1);
-      ok = !num.empty() && num.find_first_not_of("0123456789.") == std::string::npos &&
-           num.front() != '.' && num.back() != '.' && std::count(num.begin(), num.end(), '.') <= 1;
-      if (ok) threshold = std::stod(num), i = close + 1;
-    }
-    ok = ok && (i == e.size() || e[i] == ':');
-    if (ok) {
-      a.type = (negate ? "not-" : "") + type;
-      std::optional<std::string> value;
-      if (i < e.size()) value = e.substr(i + 1);
-      if (type == "contains-all" || type == "contains-any" || type == "icontains-all" ||
-          type == "icontains-any") {
-        if (value) a.value = split_comma_list(*value);
-      } else if (type == "contains-json" || type == "is-json") {
-        if (value) a.value = *value;
-      } else {
-        if (value) a.value = trim(*value);
-        if (type == "levenshtein" || type == "rouge-n" || type == "similar" ||
-            type == "starts-with" || type == "perplexity" || type == "latency")
-          a.threshold = threshold ? *threshold : type == "similar" ? 0.8 : 0.75;
-      }
-      return a;
-    }
-  }
-  a.type = "equals";
-  a.value = e;
-  return a;
 }
 
 Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* warnings) {

@@ -89,12 +89,5 @@ std::string render_prompt(const PromptSpec& p, const nlohmann::json& values);
 // Whether providers[].prompts entry `want` names this prompt (its label, a label prefix
 // "want: ...", or its file:// reference).
 bool prompt_matches(const PromptSpec& p, const std::string& want);
-// promptfoo's "type:value" assertion shorthand (CSV __expected columns): `contains: x`,
-// `not-icontains: y`, `levenshtein(3): z`, `javascript: code`, `file://check.py`, or a plain
-// expected answer (equals).
-AssertionSpec assertion_from_string(const std::string& text);
-// promptfoo's comma-separated list for contains-any / contains-all given as one string
-// ("a, b, \"c, d\""): fields trimmed, double quotes group a field with commas.
-std::vector<std::string> split_comma_list(const std::string& value);
 
 }  // namespace xops

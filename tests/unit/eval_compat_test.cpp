@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "core/eval/assertion_shorthand.hpp"
 #include "core/eval/assertions.hpp"
 #include "core/eval/json_schema.hpp"
 #include "core/eval/metric_expression.hpp"
