@@ -18,6 +18,7 @@
 #include "core/eval/from_logs.hpp"
 #include "core/eval/report_writers.hpp"
 #include "core/eval/runner.hpp"
+#include "core/tracking/tracking_db.hpp"
 #include "core/util/env_file.hpp"
 #include "core/util/fs.hpp"
 #include "core/workspace.hpp"
@@ -61,10 +62,11 @@ int run_from_logs(cli::Context& ctx, const EvalFlags& f) {
                                               .count());
   o.min_score = f.min_score;
   o.max_score = f.max_score;
-  if (!std::filesystem::exists(ws.db_path()))
+  auto where = tracking_location(ws);
+  if (!db::Database::is_postgres_url(where.url) && !std::filesystem::exists(where.url))
     throw precondition_error("no interactions logged in this project yet",
                              "xops serve MODEL here logs them");
-  auto db = db::Database::open(ws.db_path());
+  auto db = db::Database::open_url(where.url);
   auto cases = cases_from_logs(db, o);
   std::string text;
   for (const auto& c : cases) text += c + "\n";

@@ -159,7 +159,7 @@ int run_finetune(cli::Context& ctx, const FinetuneFlags& f) {
     for (const auto& s : f.sets) rs.command += " --set " + s;
     rs.params = flat_params(cfg);
     rs.tags = {{"data.sha256", data.key.substr(0, 16)}};
-    session.emplace(*tracker, ws->db_path(), rs, ws);
+    session.emplace(*tracker, rs, ws);
     run_id = session->id();
     ObjectStore store(ws->objects_dir(), ws->tmp_dir());
     auto obj = store.add_bytes(cfg.render_yaml());

@@ -16,6 +16,7 @@
 #include "core/model/model_ref.hpp"
 #include "core/registry/promote.hpp"
 #include "core/serve/interaction_log.hpp"
+#include "core/tracking/tracking_db.hpp"
 #include "core/serve/openai_api.hpp"
 #include "core/serve/scheduler.hpp"
 #include "core/store/pointer.hpp"
@@ -115,8 +116,7 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
   std::unique_ptr<InteractionLog> log;
   const auto* ws = maybe_workspace(ctx);
   if (!f.no_log && ws) {
-    std::filesystem::create_directories(ws->state_dir());
-    log = std::make_unique<InteractionLog>(ws->db_path(), f.log_retention_days);
+    log = std::make_unique<InteractionLog>(open_tracking_db(*ws), f.log_retention_days);
     ao.log = log.get();
   }
 
@@ -189,7 +189,7 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
       backend->model->config().arch_name(), backend->model->device(), backend->model->dtype(),
       f.max_batch, backend->scheduler->context(),
       f.adapters.empty() ? "" : fmt::format(", adapters: {}", fmt::join(f.adapters, " ")), url));
-  out.info(log        ? fmt::format("logging interactions to {}", ws->db_path().string())
+  out.info(log        ? fmt::format("logging interactions to {}", log->db().describe())
            : f.no_log ? std::string("not logging interactions (--no-log)")
                       : std::string("not logging interactions (no xops project here)"));
   api.serve(backend);  // /health says 200 from here

@@ -28,7 +28,7 @@ using nlohmann::json;
 
 // The database: $XOPS_DB inside a run (no workspace discovery needed), else the workspace's.
 Tracker open_tracker(cli::Context& ctx) {
-  if (const char* db = std::getenv("XOPS_DB"); db && *db) return Tracker(db);
+  if (const char* db = std::getenv("XOPS_DB"); db && *db) return Tracker(db::Database::open_url(db));
   return Tracker::for_workspace(ctx.workspace());
 }
 
@@ -226,7 +226,7 @@ int run_run(cli::Context& ctx, const RunFlags& f) {
   for (const auto& a : f.command) s.command += (s.command.empty() ? "" : " ") + a;
   s.params = parse_kvs(f.params);
   s.tags = parse_kvs(f.tags);
-  RunSession session(tracker, ws.db_path(), s, &ws);  // ends the run however we leave
+  RunSession session(tracker, s, &ws);  // ends the run however we leave
   const auto& id = session.id();
   out.info(fmt::format("run {} started: {}", id, s.command));
 
@@ -241,7 +241,7 @@ int run_run(cli::Context& ctx, const RunFlags& f) {
 
   SupervisedCommand cmd;
   cmd.argv = f.command;
-  cmd.env = {{"XOPS_RUN_ID", id}, {"XOPS_DB", ws.db_path().string()},
+  cmd.env = {{"XOPS_RUN_ID", id}, {"XOPS_DB", tracker.db().url()},
              {"XOPS_METRICS_FILE", metrics_file.string()}, {"XOPS_WORKSPACE", ws.root().string()}};
   cmd.sample_seconds = f.sample_seconds;
   cmd.on_output = [&](int fd, const char* data, size_t n) {

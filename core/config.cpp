@@ -56,7 +56,7 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
     throw runtime_error(
         fmt::format("{}: the project file must be a mapping of keys", doc.where(root)),
         "start from the file that `xops init` writes");
-  doc.check_keys(root, {"name", "stages", "artifacts", "remotes", "gates", "defaults"},
+  doc.check_keys(root, {"name", "stages", "artifacts", "remotes", "gates", "defaults", "tracking"},
                  "the project file");
   cfg.name = doc.str(doc.require(root, "name", "the project file"), "'name'");
   if (cfg.name.empty()) doc.fail(root["name"], "'name' must not be empty");
@@ -90,6 +90,19 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
       if (auto d = kv.second["description"]) a.description = doc.str(d, what + " description");
       cfg.artifacts.push_back(std::move(a));
     }
+  }
+  if (auto tr = root["tracking"]; tr && !tr.IsNull()) {
+    cfg.tracking = doc.str(tr, "'tracking'");
+    cfg.tracking_where = fmt::format("{}:{}", display_name, tr.Mark().line + 1);
+    if (cfg.tracking.empty()) doc.fail(tr, "'tracking' must not be empty", "remove it to track in .xops/xops.db");
+    // A password in a committed file is a leaked password.
+    auto scheme = cfg.tracking.find("://");
+    auto at = cfg.tracking.find('@');
+    auto colon = scheme == std::string::npos ? std::string::npos : cfg.tracking.find(':', scheme + 3);
+    if ((at != std::string::npos && colon != std::string::npos && colon < at) ||
+        cfg.tracking.find("password=") != std::string::npos)
+      doc.fail(tr, "'tracking' holds a password; xops.yaml is committed and shared",
+               "remove it from the URL and set PGPASSWORD or a ~/.pgpass line instead");
   }
   if (auto rem = root["remotes"]; rem && !rem.IsNull()) {
     doc.expect_map(rem, "'remotes'");

@@ -18,7 +18,7 @@ struct ArtifactConfig {
 
 struct RemoteConfig {
   std::string name;
-  std::string url;  // a local directory (or mounted network filesystem) for now
+  std::string url;  // a directory (or mounted filesystem), file://PATH, or s3://bucket/prefix
   bool is_default = false;
 };
 
@@ -41,6 +41,8 @@ struct ProjectConfig {
   std::vector<ArtifactConfig> artifacts;
   std::vector<RemoteConfig> remotes;
   std::vector<GateConfig> gates;
+  std::string tracking;        // `tracking:`: a postgresql:// URL (no password) or a SQLite path
+  std::string tracking_where;  // xops.yaml:LINE
   std::map<std::string, std::string> defaults;        // the `defaults:` section, raw
   std::map<std::string, std::string> defaults_where;  // key -> "xops.yaml:LINE"
 

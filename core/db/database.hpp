@@ -1,21 +1,28 @@
 #pragma once
-// SQLite behind RAII: WAL, busy timeout, foreign keys, and schema migrations keyed on
-// PRAGMA user_version, applied under BEGIN IMMEDIATE so two processes starting at once
-// cannot both migrate.
+// The tracking database behind one small interface, on two backends:
+//  - SQLite (a file; the embedded default): WAL, busy timeout, foreign keys, migrations keyed
+//    on PRAGMA user_version and applied under BEGIN IMMEDIATE;
+//  - PostgreSQL (libpq; `postgresql://user@host:port/db`): migrations under an advisory lock,
+//    so many clients upgrading at once apply each one exactly once.
+// SQL is written once with `?` placeholders in the subset both speak (ON CONFLICT, RETURNING);
+// the few differences ask dialect().
 #include <cstdint>
 #include <filesystem>
-#include <optional>
+#include <memory>
 #include <string>
+#include <variant>
 #include <vector>
-
-struct sqlite3;
-struct sqlite3_stmt;
 
 namespace xops::db {
 
+enum class Dialect { Sqlite, Postgres };
+
+class StatementImpl;
+class ConnectionImpl;
+
 class Statement {
  public:
-  Statement(sqlite3* db, const std::string& sql);
+  explicit Statement(std::unique_ptr<StatementImpl> impl);
   ~Statement();
   Statement(Statement&& o) noexcept;
   Statement(const Statement&) = delete;
@@ -33,25 +40,39 @@ class Statement {
   bool is_null(int col) const;
 
  private:
-  sqlite3* db_;
-  sqlite3_stmt* st_ = nullptr;
+  std::unique_ptr<StatementImpl> impl_;
 };
+
+// One cell of a bulk insert.
+using Value = std::variant<std::monostate, int64_t, double, std::string>;
 
 class Database {
  public:
-  // Opens (creating) the database and applies all migrations.
+  // Opens (creating) a SQLite file and applies all migrations.
   static Database open(const std::filesystem::path& path);
+  // A tracking location: postgresql://… / postgres://… (libpq; the password comes from
+  // PGPASSWORD or ~/.pgpass), otherwise a SQLite path. migrate=false only connects.
+  static Database open_url(const std::string& url, bool migrate = true);
+  static bool is_postgres_url(const std::string& url);
+  // The URL with any password removed: what errors and listings show.
+  static std::string redact(const std::string& url);
+
   Database(Database&&) noexcept;
   Database& operator=(Database&&) noexcept;
   ~Database();
 
+  Dialect dialect() const;
+  std::string describe() const;  // the path, or the redacted URL
+  const std::string& url() const { return url_; }  // as opened (may hold a password): to reconnect
   void exec(const std::string& sql);
-  Statement prepare(const std::string& sql) { return Statement(db_, sql); }
-  int64_t last_insert_id() const;
+  Statement prepare(const std::string& sql);
   int schema_version();
-  sqlite3* raw() const { return db_; }
+  // Rows into table(columns), inside the caller's transaction: COPY on PostgreSQL, one
+  // prepared statement stepped per row on SQLite.
+  void insert_rows(const std::string& table, const std::vector<std::string>& columns,
+                   const std::vector<std::vector<Value>>& rows);
 
-  // BEGIN IMMEDIATE ... COMMIT; rolls back if destroyed uncommitted.
+  // BEGIN (IMMEDIATE on SQLite) ... COMMIT; rolls back if destroyed uncommitted.
   class Transaction {
    public:
     explicit Transaction(Database& db);
@@ -64,9 +85,10 @@ class Database {
   };
 
  private:
-  explicit Database(sqlite3* db) : db_(db) {}
+  Database(std::unique_ptr<ConnectionImpl> c, std::string url);
   void migrate();
-  sqlite3* db_ = nullptr;
+  std::unique_ptr<ConnectionImpl> c_;
+  std::string url_;
 };
 
 }  // namespace xops::db

@@ -174,7 +174,7 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
                  {"jobs", std::to_string(req.opts.jobs)}};
     for (size_t i = 0; i < suite.providers.size(); ++i)
       rs.params["provider." + std::to_string(i)] = suite.providers[i].id;
-    session.emplace(*tracker, ws->db_path(), rs, ws);
+    session.emplace(*tracker, rs, ws);
     o.run_id = session->id();
   }
   ReportPaths paths{req.jsonl, req.junit, req.html, {}, {}};

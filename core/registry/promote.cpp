@@ -483,7 +483,7 @@ std::string record_promotion(const Workspace& ws, PromotionPlan& plan, const std
                {"stage", plan.stage},
                {"commit", plan.version.commit},
                {"previous", plan.current}};
-  RunSession session(tracker, ws.db_path(), rs, &ws);
+  RunSession session(tracker, rs, &ws);
   tracker.record_inputs(session.id(), {{"artifact:" + plan.version.artifact, plan.content_hash}});
   std::map<std::string, std::string> tags = {{"allowed", plan.allowed ? "true" : "false"}};
   for (size_t i = 0; i < plan.gates.size(); ++i) {

@@ -13,8 +13,8 @@ int64_t now_ms() {
 }
 }  // namespace
 
-InteractionLog::InteractionLog(const std::filesystem::path& db_path, int retention_days)
-    : db_(db::Database::open(db_path)), retention_days_(retention_days) {
+InteractionLog::InteractionLog(db::Database db, int retention_days)
+    : db_(std::move(db)), retention_days_(retention_days) {
   prune();
 }
 

@@ -31,10 +31,11 @@ struct Feedback {
 class InteractionLog {
  public:
   // retention_days > 0: interactions older than that are deleted now and as the log grows.
-  InteractionLog(const std::filesystem::path& db_path, int retention_days);
+  InteractionLog(db::Database db, int retention_days);
   void record(const Interaction& i);  // thread-safe
   // false when no interaction has this id.
   bool add_feedback(const std::string& id, const Feedback& f);
+  const db::Database& db() const { return db_; }
 
  private:
   void prune();

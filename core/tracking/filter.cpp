@@ -1,6 +1,7 @@
 #include "core/tracking/filter.hpp"
 
 #include <cctype>
+#include <chrono>
 
 #include "core/error.hpp"
 
@@ -90,7 +91,8 @@ std::vector<Token> lex(const std::string& s) {
 }
 
 // The SQL expression for an identifier; numeric tells params/tags to compare as numbers.
-std::string column_sql(const std::string& src, const Token& t, bool numeric, std::vector<SqlBind>& binds) {
+std::string column_sql(const std::string& src, const Token& t, bool numeric, std::vector<SqlBind>& binds,
+                       db::Dialect dialect) {
   auto dot = t.text.find('.');
   std::string scope = dot == std::string::npos ? "attributes" : lower(t.text.substr(0, dot));
   std::string name = dot == std::string::npos ? t.text : t.text.substr(dot + 1);
@@ -103,18 +105,25 @@ std::string column_sql(const std::string& src, const Token& t, bool numeric, std
     binds.push_back({false, 0, name});
     std::string table = scope[0] == 'p' ? "params" : "tags";
     std::string q = fmt::format("(SELECT value FROM {} WHERE run = r.seq AND key = ?)", table);
-    return numeric ? "CAST(" + q + " AS REAL)" : q;
+    if (!numeric) return q;
+    return dialect == db::Dialect::Postgres ? "xops_real(" + q + ")" : "CAST(" + q + " AS REAL)";
   }
   if (scope == "attributes" || scope == "attribute" || scope == "attr" || scope == "run") {
     auto a = lower(name);
     if (a == "id" || a == "run_id") return "r.id";
     if (a == "name" || a == "run_name") return "r.name";
-    if (a == "kind" || a == "status" || a == "command" || a == "git_commit" || a == "user" || a == "host" ||
-        a == "exit_code")
+    if (a == "user") return "r.\"user\"";  // a reserved word in PostgreSQL
+    if (a == "kind" || a == "status" || a == "command" || a == "git_commit" || a == "host" || a == "exit_code")
       return "r." + a;
     if (a == "start_time") return "r.start_ms";
     if (a == "end_time") return "r.end_ms";
-    if (a == "duration") return "((COALESCE(r.end_ms, CAST(strftime('%s','now') AS INTEGER) * 1000) - r.start_ms) / 1000.0)";
+    if (a == "duration") {  // a running run's duration is up to now
+      binds.push_back({true, static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     std::chrono::system_clock::now().time_since_epoch())
+                                                     .count()),
+                       ""});
+      return "((COALESCE(r.end_ms, ?) - r.start_ms) / 1000.0)";
+    }
     fail_at(src, t.col, fmt::format("unknown attribute '{}' (id, name, kind, status, start_time, end_time, "
                                     "duration, exit_code, git_commit, user, host, command)", name));
   }
@@ -134,7 +143,7 @@ std::string like_to_glob(const std::string& like) {
 
 class Parser {
  public:
-  Parser(const std::string& src) : src_(src), toks_(lex(src)) {}
+  Parser(const std::string& src, db::Dialect dialect) : src_(src), toks_(lex(src)), dialect_(dialect) {}
 
   SqlFragment parse() {
     SqlFragment f;
@@ -229,7 +238,7 @@ class Parser {
       if (!keyword("null")) fail_at(src_, peek().col, "expected NULL after IS");
       next();
       std::vector<SqlBind> cb;
-      auto col = column_sql(src_, id, false, cb);
+      auto col = column_sql(src_, id, false, cb, dialect_);
       b.insert(b.end(), cb.begin(), cb.end());
       return col + (neg ? " IS NOT NULL" : " IS NULL");
     }
@@ -262,7 +271,7 @@ class Parser {
         break;
       }
       std::vector<SqlBind> cb;
-      auto col = column_sql(src_, id, numeric, cb);
+      auto col = column_sql(src_, id, numeric, cb, dialect_);
       b.insert(b.end(), cb.begin(), cb.end());
       b.insert(b.end(), vals.begin(), vals.end());
       std::string list;
@@ -274,10 +283,14 @@ class Parser {
     size_t vcol = peek().col;
     value(vb, &numeric);
     std::vector<SqlBind> cb;
-    auto col = column_sql(src_, id, numeric, cb);
+    auto col = column_sql(src_, id, numeric, cb, dialect_);
     b.insert(b.end(), cb.begin(), cb.end());
     if (op == "like" || op == "ilike") {
       if (numeric) fail_at(src_, vcol, "LIKE needs a quoted pattern");
+      if (dialect_ == db::Dialect::Postgres) {  // LIKE is case-sensitive there; no escape character
+        b.insert(b.end(), vb.begin(), vb.end());
+        return fmt::format("{}{} {} ? ESCAPE ''", negate_like ? "NOT " : "", col, op == "like" ? "LIKE" : "ILIKE");
+      }
       if (op == "like") vb[0].text = like_to_glob(vb[0].text);  // case-sensitive, as MLflow's LIKE
       b.insert(b.end(), vb.begin(), vb.end());
       return fmt::format("{}{} {} ?", negate_like ? "NOT " : "", col, op == "like" ? "GLOB" : "LIKE");
@@ -288,15 +301,16 @@ class Parser {
 
   const std::string& src_;
   std::vector<Token> toks_;
+  db::Dialect dialect_;
   size_t pos_ = 0;
   int depth_ = 0, terms_ = 0;
 };
 
 }  // namespace
 
-SqlFragment compile_filter(const std::string& expr) { return Parser(expr).parse(); }
+SqlFragment compile_filter(const std::string& expr, db::Dialect dialect) { return Parser(expr, dialect).parse(); }
 
-SqlFragment compile_sort(const std::string& spec) {
+SqlFragment compile_sort(const std::string& spec, db::Dialect dialect) {
   SqlFragment f;
   size_t start = 0;
   while (start < spec.size()) {
@@ -319,7 +333,7 @@ SqlFragment compile_sort(const std::string& spec) {
       else if (dir != "asc") fail_at(spec, 0, fmt::format("sort direction '{}' is not asc or desc", dir));
     }
     Token t{Tok::Ident, part, 0};
-    auto col = column_sql(spec, t, false, f.binds);
+    auto col = column_sql(spec, t, false, f.binds, dialect);
     f.sql += fmt::format("{}{} IS NULL, {} {}", f.sql.empty() ? "" : ", ", col, col, desc ? "DESC" : "ASC");
     // The column expression appears twice: bind its parameter twice.
     if (!f.binds.empty() && col.find('?') != std::string::npos) f.binds.push_back(f.binds.back());

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/db/database.hpp"
+
 namespace xops {
 
 struct SqlBind {
@@ -18,8 +20,10 @@ struct SqlFragment {
   std::vector<SqlBind> binds;
 };
 
-SqlFragment compile_filter(const std::string& expr);
+// The same filter means the same on both backends: LIKE is case-sensitive and ILIKE not,
+// a param compared with a number reads as 0 when it is not one.
+SqlFragment compile_filter(const std::string& expr, db::Dialect dialect = db::Dialect::Sqlite);
 // "metrics.loss", "-start_time", "params.lr desc, name" -> ORDER BY body (never empty).
-SqlFragment compile_sort(const std::string& spec);
+SqlFragment compile_sort(const std::string& spec, db::Dialect dialect = db::Dialect::Sqlite);
 
 }  // namespace xops

@@ -20,16 +20,15 @@ const char* run_status_name(RunStatus s) {
   return "failed";
 }
 
-RunSession::RunSession(Tracker& t, const std::filesystem::path& db_path, const RunStart& s,
-                       const Workspace* ws, int heartbeat_s)
+RunSession::RunSession(Tracker& t, const RunStart& s, const Workspace* ws, int heartbeat_s)
     : t_(t), id_(t.start_run(s, ws)) {
   t_.heartbeat(id_);
-  heartbeat_ = std::thread([this, db_path, heartbeat_s] {
-    std::optional<Tracker> own;  // SQLite connections are not shared across threads here
+  heartbeat_ = std::thread([this, url = t.db().url(), heartbeat_s] {
+    std::optional<Tracker> own;  // a connection is not shared across threads here
     std::unique_lock<std::mutex> lock(mu_);
     while (!cv_.wait_for(lock, std::chrono::seconds(heartbeat_s), [this] { return stop_; })) {
       try {
-        if (!own) own.emplace(db_path);
+        if (!own) own.emplace(db::Database::open_url(url, false));
         own->heartbeat(id_);
       } catch (const std::exception&) {
         // A busy or vanished database costs a beat, never the run.

@@ -23,9 +23,8 @@ const char* run_status_name(RunStatus s);
 class RunSession {
  public:
   // Starts the run (Tracker::start_run) and a heartbeat every `heartbeat_s` seconds on its own
-  // database connection.
-  RunSession(Tracker& t, const std::filesystem::path& db_path, const RunStart& s,
-             const Workspace* ws, int heartbeat_s = 30);
+  // connection to the tracker's database.
+  RunSession(Tracker& t, const RunStart& s, const Workspace* ws, int heartbeat_s = 30);
   ~RunSession();
   RunSession(const RunSession&) = delete;
   RunSession& operator=(const RunSession&) = delete;

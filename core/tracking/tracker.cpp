@@ -11,6 +11,7 @@
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
 #include "core/tracking/filter.hpp"
+#include "core/tracking/tracking_db.hpp"
 #include "core/tracking/ulid.hpp"
 #include "core/workspace.hpp"
 
@@ -24,11 +25,9 @@ std::pair<std::string, std::string> split_kv(const std::string& arg) {
 }
 
 Tracker::Tracker(const std::filesystem::path& db_path) : db_(db::Database::open(db_path)) {}
+Tracker::Tracker(db::Database db) : db_(std::move(db)) {}
 
-Tracker Tracker::for_workspace(const Workspace& ws) {
-  ws.ensure_state_dirs();
-  return Tracker(ws.db_path());
-}
+Tracker Tracker::for_workspace(const Workspace& ws) { return Tracker(open_tracking_db(ws)); }
 
 static std::string current_user() {
   if (const char* u = std::getenv("USER"); u && *u) return u;
@@ -73,7 +72,7 @@ std::string Tracker::start_run(const RunStart& s, const Workspace* ws) {
   if (!s.parent.empty()) parent = seq_of(resolve(s.parent));
   db::Database::Transaction tx(db_);
   auto st = db_.prepare(
-      "INSERT INTO runs(id, name, kind, status, start_ms, command, git_commit, git_dirty, diff_sha256, user, host, "
+      "INSERT INTO runs(id, name, kind, status, start_ms, command, git_commit, git_dirty, diff_sha256, \"user\", host, "
       "pid, parent_seq) VALUES (?,?,?,'running',?,?,?,?,?,?,?,?,?)");
   st.bind(1, id).bind(2, s.name).bind(3, s.kind).bind(4, now_ms()).bind(5, s.command).bind(6, commit);
   st.bind(7, int64_t{dirty}).bind(8, diff_hash).bind(9, current_user()).bind(10, host_name());
@@ -139,7 +138,7 @@ int64_t Tracker::seq_of(const std::string& id) {
 int64_t Tracker::key_id(const std::string& key) {
   auto it = key_cache_.find(key);
   if (it != key_cache_.end()) return it->second;
-  auto ins = db_.prepare("INSERT OR IGNORE INTO metric_keys(name) VALUES (?)");
+  auto ins = db_.prepare("INSERT INTO metric_keys(name) VALUES (?) ON CONFLICT (name) DO NOTHING");
   ins.bind(1, key).step();
   auto q = db_.prepare("SELECT id FROM metric_keys WHERE name = ?");
   q.bind(1, key).step();
@@ -149,7 +148,9 @@ int64_t Tracker::key_id(const std::string& key) {
 static void put_kv(db::Database& db, const char* table, int64_t seq, const std::map<std::string, std::string>& kv) {
   if (kv.empty()) return;
   db::Database::Transaction tx(db);
-  auto st = db.prepare(fmt::format("INSERT OR REPLACE INTO {}(run, key, value) VALUES (?,?,?)", table));
+  auto st = db.prepare(fmt::format(
+      "INSERT INTO {}(run, key, value) VALUES (?,?,?) ON CONFLICT (run, key) DO UPDATE SET value = excluded.value",
+      table));
   for (const auto& [k, v] : kv) {
     st.bind(1, seq).bind(2, k).bind(3, v).step();
     st.reset();
@@ -167,21 +168,22 @@ void Tracker::log_tags(const std::string& id, const std::map<std::string, std::s
 void Tracker::log_metrics(const std::string& id, const std::vector<MetricPoint>& points) {
   if (points.empty()) return;
   auto seq = seq_of(id);
-  db::Database::Transaction tx(db_);
-  auto st = db_.prepare("INSERT INTO metrics(run, key, step, value, wall_ms) VALUES (?,?,?,?,?)");
   int64_t now = now_ms();
+  std::vector<std::vector<db::Value>> rows;
+  rows.reserve(points.size());
   for (const auto& p : points) {
     if (p.key.empty()) throw usage_error("a metric needs a name");
-    st.bind(1, seq).bind(2, key_id(p.key)).bind(3, p.step).bind(4, p.value).bind(5, p.wall_ms ? p.wall_ms : now);
-    st.step();
-    st.reset();
+    rows.push_back({seq, key_id(p.key), p.step, p.value, p.wall_ms ? p.wall_ms : now});
   }
+  db::Database::Transaction tx(db_);
+  db_.insert_rows("metrics", {"run", "key", "step", "value", "wall_ms"}, rows);
   tx.commit();
 }
 
 void Tracker::log_artifact(const std::string& id, const std::string& name, const std::string& sha256, int64_t size,
                            const std::string& path) {
-  auto st = db_.prepare("INSERT OR REPLACE INTO artifacts(run, name, sha256, size, path) VALUES (?,?,?,?,?)");
+  auto st = db_.prepare("INSERT INTO artifacts(run, name, sha256, size, path) VALUES (?,?,?,?,?) ON CONFLICT (run, name) "
+      "DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, path = excluded.path");
   st.bind(1, seq_of(id)).bind(2, name).bind(3, sha256).bind(4, size).bind(5, path).step();
 }
 
@@ -189,7 +191,8 @@ void Tracker::record_inputs(const std::string& id, const std::map<std::string, s
   if (inputs.empty()) return;
   auto seq = seq_of(id);
   db::Database::Transaction tx(db_);
-  auto st = db_.prepare("INSERT OR REPLACE INTO inputs(run, path, sha256) VALUES (?,?,?)");
+  auto st = db_.prepare("INSERT INTO inputs(run, path, sha256) VALUES (?,?,?) ON CONFLICT (run, path) DO UPDATE SET sha256 = "
+      "excluded.sha256");
   for (const auto& [p, h] : inputs) {
     st.bind(1, seq).bind(2, p).bind(3, h).step();
     st.reset();
@@ -199,7 +202,7 @@ void Tracker::record_inputs(const std::string& id, const std::map<std::string, s
 
 static const char* kRunColumns =
     "r.seq, r.id, r.name, r.kind, r.status, r.start_ms, r.end_ms, r.exit_code, r.command, r.git_commit, "
-    "r.git_dirty, r.diff_sha256, r.user, r.host, (SELECT p.id FROM runs p WHERE p.seq = r.parent_seq), r.pid, "
+    "r.git_dirty, r.diff_sha256, r.\"user\", r.host, (SELECT p.id FROM runs p WHERE p.seq = r.parent_seq), r.pid, "
     "r.heartbeat_ms";
 
 static RunRecord read_run(db::Statement& st) {
@@ -239,7 +242,8 @@ static void fill_details(db::Database& db, int64_t seq, RunRecord& r) {
   auto m = db.prepare(
       "SELECT k.name, COUNT(*), MIN(m.value), MAX(m.value), "
       "(SELECT value FROM metrics WHERE run = m.run AND key = m.key ORDER BY step DESC, rowid DESC LIMIT 1), "
-      "MAX(m.step) FROM metrics m JOIN metric_keys k ON k.id = m.key WHERE m.run = ? GROUP BY m.key ORDER BY k.name");
+      "MAX(m.step) FROM metrics m JOIN metric_keys k ON k.id = m.key WHERE m.run = ? GROUP BY m.run, m.key, k.name "
+      "ORDER BY k.name");
   m.bind(1, seq);
   while (m.step()) r.metrics.push_back({m.text(0), m.real(4), m.real(2), m.real(3), m.int64(5), m.int64(1)});
   auto a = db.prepare("SELECT name, sha256, size, path FROM artifacts WHERE run = ? ORDER BY name");
@@ -260,8 +264,8 @@ RunRecord Tracker::get(const std::string& id) {
 }
 
 std::vector<RunRecord> Tracker::list(const RunQuery& q) {
-  auto where = compile_filter(q.filter);
-  auto order = compile_sort(q.sort);
+  auto where = compile_filter(q.filter, db_.dialect());
+  auto order = compile_sort(q.sort, db_.dialect());
   std::string sql = fmt::format("SELECT {} FROM runs r{}{} ORDER BY {}{}", kRunColumns,
                                 where.sql.empty() ? "" : " WHERE ", where.sql, order.sql,
                                 q.limit > 0 ? fmt::format(" LIMIT {}", q.limit) : "");
@@ -271,7 +275,10 @@ std::vector<RunRecord> Tracker::list(const RunQuery& q) {
     if (b.is_number) st.bind(idx++, b.number);
     else st.bind(idx++, b.text);
   }
-  for (const auto& b : order.binds) st.bind(idx++, b.text);
+  for (const auto& b : order.binds) {
+    if (b.is_number) st.bind(idx++, b.number);
+    else st.bind(idx++, b.text);
+  }
   std::vector<RunRecord> out;
   std::vector<int64_t> seqs;
   while (st.step()) {

@@ -1,6 +1,7 @@
 #pragma once
-// Experiment tracking on the project's SQLite database: runs, params, metrics, tags,
-// artifacts (content-store objects) and inputs (every tracked pointer's sha256 at start).
+// Experiment tracking on the project's tracking database (SQLite or PostgreSQL, see
+// tracking_db.hpp): runs, params, metrics, tags, artifacts (content-store objects) and
+// inputs (every tracked pointer's sha256 at start).
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -62,7 +63,8 @@ struct RunQuery {
 class Tracker {
  public:
   explicit Tracker(const std::filesystem::path& db_path);
-  // Opens the workspace's database; git and pointer state are read from `ws` on start_run.
+  explicit Tracker(db::Database db);
+  // Opens the workspace's tracking database; git and pointer state are read from `ws` on start_run.
   static Tracker for_workspace(const Workspace& ws);
 
   // Records git commit, dirty flag + diff hash, user, host and the inputs; returns the id.

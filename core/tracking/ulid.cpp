@@ -1,5 +1,7 @@
 #include "core/tracking/ulid.hpp"
 
+#include <sys/random.h>
+
 #include <chrono>
 #include <random>
 
@@ -21,10 +23,16 @@ std::string ulid_at(uint64_t ms, uint64_t hi, uint64_t lo) {
   return s;
 }
 
+// The random part comes from the kernel on every call: ULIDs are a run's identity across
+// machines (`track sync`), and a generator state copied by fork() once gave two processes the
+// same ids in the same millisecond.
 std::string new_ulid() {
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                          static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
-  return ulid_at(static_cast<uint64_t>(now_ms()), rng(), rng());
+  uint64_t r[2] = {0, 0};
+  if (::getrandom(r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) {
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    r[0] = rng(), r[1] = rng();
+  }
+  return ulid_at(static_cast<uint64_t>(now_ms()), r[0], r[1]);
 }
 
 }  // namespace xops

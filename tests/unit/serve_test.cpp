@@ -76,7 +76,7 @@ TEST_CASE("serve: the interaction log keeps feedback and becomes eval cases", "[
   test::TempDir tmp;
   auto db_path = tmp / "xops.db";
   {
-    InteractionLog log(db_path, 0);
+    InteractionLog log(db::Database::open(db_path), 0);
     Interaction a;
     a.id = "cmpl-a", a.route = "completions", a.model = "m", a.prompt = "Hi", a.output = " there";
     a.params = R"({"max_tokens": 4})", a.finish_reason = "length", a.created_ms = 1000;
@@ -113,7 +113,7 @@ TEST_CASE("serve: the interaction log keeps feedback and becomes eval cases", "[
   recent.since_ms = 2000;
   CHECK(cases_from_logs(db, recent).size() == 1);
   // Retention deletes old interactions (and their feedback) when the log opens.
-  { InteractionLog pruned(db_path, 1); }
+  { InteractionLog pruned(db::Database::open(db_path), 1); }
   CHECK(cases_from_logs(db, {}).empty());
 }
 

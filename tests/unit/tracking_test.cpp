@@ -2,7 +2,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <set>
 
 #include "core/error.hpp"
@@ -10,6 +12,7 @@
 #include "core/tracking/filter.hpp"
 #include "core/tracking/tracker.hpp"
 #include "core/tracking/ulid.hpp"
+#include "tests/support/pg.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace xops;
@@ -24,7 +27,8 @@ void in_processes(int n, const std::function<void(int)>& fn) {
       try {
         fn(p);
         _exit(0);
-      } catch (...) {
+      } catch (const std::exception& e) {
+        fprintf(stderr, "process %d: %s\n", p, e.what());
         _exit(1);
       }
     }
@@ -39,6 +43,15 @@ void in_processes(int n, const std::function<void(int)>& fn) {
 }
 }  // namespace
 
+// Each test below runs once per tracking backend: a SQLite file and a PostgreSQL database.
+#define ON_EACH_BACKEND(url)                                             \
+  auto backend = GENERATE(as<std::string>{}, "sqlite", "postgres");     \
+  INFO("backend: " << backend);                                          \
+  test::TempDir tmp;                                                     \
+  auto url = test::tracking_url(backend, tmp);                           \
+  if (url.empty()) return;                                               \
+  auto open_tracker = [&] { return Tracker(db::Database::open_url(url)); }
+
 TEST_CASE("ulid: 26 Crockford chars, sortable by time, unique", "[tracking]") {
   auto a = ulid_at(1000, 0, 0), b = ulid_at(1001, 0, 0);
   CHECK(a.size() == 26);
@@ -49,8 +62,8 @@ TEST_CASE("ulid: 26 Crockford chars, sortable by time, unique", "[tracking]") {
 }
 
 TEST_CASE("tracker: a run with params, metrics, tags, artifacts and prefix lookup", "[tracking]") {
-  test::TempDir tmp;
-  Tracker t(tmp / "x.db");
+  ON_EACH_BACKEND(url);
+  auto t = open_tracker();
   RunStart s;
   s.name = "train";
   s.params = {{"lr", "0.001"}};
@@ -74,8 +87,8 @@ TEST_CASE("tracker: a run with params, metrics, tags, artifacts and prefix looku
 }
 
 TEST_CASE("tracker: filters, sorting and their errors", "[tracking]") {
-  test::TempDir tmp;
-  Tracker t(tmp / "x.db");
+  ON_EACH_BACKEND(url);
+  auto t = open_tracker();
   std::vector<std::string> ids;
   for (int i = 0; i < 4; ++i) {
     RunStart s;
@@ -115,33 +128,107 @@ TEST_CASE("tracker: filters, sorting and their errors", "[tracking]") {
 }
 
 TEST_CASE("tracker: 8 processes logging 2,000 points each at once lose nothing", "[tracking]") {
-  test::TempDir tmp;
+  ON_EACH_BACKEND(url);
   std::string id;
   {
-    Tracker t(tmp / "x.db");
+    auto t = open_tracker();
     id = t.start_run({}, nullptr);
   }
   in_processes(8, [&](int p) {
-    Tracker t(tmp / "x.db");  // each process opens (and may race to migrate) on its own
+    auto t = open_tracker();  // each process opens (and may race to migrate) on its own
     for (int batch = 0; batch < 100; ++batch) {
       std::vector<MetricPoint> pts;
       for (int i = 0; i < 20; ++i) pts.push_back({"p" + std::to_string(p), double(i), batch * 20 + i, 0});
       t.log_metrics(id, pts);
     }
   });
-  Tracker t(tmp / "x.db");
+  auto t = open_tracker();
   auto st = t.db().prepare("SELECT COUNT(*) FROM metrics");
   st.step();
   CHECK(st.int64(0) == 16000);
 }
 
-TEST_CASE("database: migrations are safe when processes open a new file at once", "[tracking]") {
-  test::TempDir tmp;
+TEST_CASE("database: migrations are safe when processes open a new database at once", "[tracking]") {
+  ON_EACH_BACKEND(url);
   in_processes(6, [&](int) {
-    Tracker t(tmp / "fresh.db");
+    auto t = open_tracker();
     t.start_run({}, nullptr);
   });
-  Tracker t(tmp / "fresh.db");
+  auto t = open_tracker();
   CHECK(t.list({}).size() == 6);
   CHECK(t.db().schema_version() == static_cast<int>(db::migrations().size()));
+}
+
+TEST_CASE("tracker: NaN, numbers in params, durations and patterns read the same on both backends", "[tracking]") {
+  ON_EACH_BACKEND(url);
+  auto t = open_tracker();
+  RunStart a;
+  a.name = "a";
+  a.params = {{"lr", "0.5"}, {"opt", "adam"}, {"path", "C:\\data_x"}};
+  auto ida = t.start_run(a, nullptr);
+  t.log_metrics(ida, {{"loss", std::nan(""), 1, 0}, {"acc", 0.75, 1, 0}, {"acc", 0.5, 1, 0}});
+  t.finish_run(ida, "failed", 3);
+  RunStart b;
+  b.name = "b";
+  b.params = {{"lr", "2"}, {"opt", "3"}};
+  auto idb = t.start_run(b, nullptr);
+  t.log_metrics(idb, {{"loss", 0.25, 1, 0}, {"big", 1e300, 1, 0}, {"neg", -std::numeric_limits<double>::infinity(), 2, 0}});
+  auto names = [&](const std::string& f) {
+    std::vector<std::string> n;
+    for (const auto& r : t.list({f, "name", 0})) n.push_back(r.name);
+    return n;
+  };
+  auto ra = t.get(ida);
+  REQUIRE(ra.metrics.size() == 2);
+  CHECK(std::isnan(ra.metrics[1].last));           // loss: NaN kept, not NULL or an error
+  CHECK(ra.metrics[0].last == 0.5);                // acc: the later point of the same step
+  CHECK(t.get(idb).metrics[0].last == 1e300);      // big
+  CHECK(std::isinf(t.get(idb).metrics[2].last));   // neg
+  CHECK(names("params.lr > 1") == std::vector<std::string>{"b"});
+  CHECK(names("params.opt < 1") == std::vector<std::string>{"a"});  // 'adam' reads as 0
+  CHECK(names("params.lr in (0.5, 2)") == std::vector<std::string>{"a", "b"});
+  CHECK(names("exit_code = 3") == std::vector<std::string>{"a"});
+  CHECK(names("exit_code > 2.5") == std::vector<std::string>{"a"});
+  CHECK(names("duration >= 0 and end_time is null") == std::vector<std::string>{"b"});
+  CHECK(names("params.path like 'C:\\\\data%'") == std::vector<std::string>{"a"});  // a backslash is literal
+  CHECK(names("params.path like 'C:%data!_x'").empty());
+  CHECK(names("user = '" + t.get(ida).user + "' and name like '_'") == std::vector<std::string>{"a", "b"});
+  CHECK(names("metrics.loss < 1") == std::vector<std::string>{"b"});  // NaN is not below 1
+  CHECK(t.list({"", "-metrics.loss", 0}).size() == 2);
+  t.rename(idb, "b2");
+  CHECK(t.resolve("b2") == idb);
+  t.remove(idb);
+  CHECK(t.list({}).size() == 1);
+}
+
+TEST_CASE("database: a PostgreSQL server that is down or refuses the password is a clear error", "[tracking]") {
+  auto cluster = test::pg_cluster_url();
+  if (cluster.empty()) return;
+  // The password is wrong: the message names the URL (never a password) and where it comes from.
+  auto with_password = "postgresql://xops:s3cret-in-url@" + cluster.substr(cluster.find('@') + 1);
+  ::setenv("PGPASSWORD", "wrong", 1);
+  for (const auto& url : {cluster, with_password}) {
+    try {
+      db::Database::open_url(url);
+      FAIL("connected");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::Runtime);
+      CHECK_THAT(std::string(e.what()), Catch::Contains("xops@127.0.0.1"));
+      CHECK_THAT(std::string(e.what()), !Catch::Contains("s3cret"));
+      CHECK_THAT(e.hint(), Catch::Contains("PGPASSWORD"));
+    }
+  }
+  test::pg_cluster_url();  // the right password again
+  // Nothing listens on this port.
+  try {
+    db::Database::open_url("postgresql://xops@127.0.0.1:1/db?connect_timeout=2");
+    FAIL("connected");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Runtime);
+    CHECK_THAT(std::string(e.what()), Catch::Contains("127.0.0.1:1/db"));
+    CHECK_THAT(e.hint(), Catch::Contains("server running"));
+  }
+  CHECK(db::Database::redact("postgresql://u:pw@h:5/d?password=x&sslmode=require") ==
+        "postgresql://u@h:5/d?password=***&sslmode=require");
+  CHECK(db::Database::redact("/tmp/a:b@c.db") == "/tmp/a:b@c.db");
 }

@@ -1,0 +1,46 @@
+#include "tests/support/pg.hpp"
+
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+
+#include "core/db/database.hpp"
+
+namespace xops::test {
+
+namespace {
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+}  // namespace
+
+std::string pg_cluster_url() {
+  const char* dir = std::getenv("XOPS_TEST_PG_DIR");
+  if (!dir || !*dir) return "";
+  std::filesystem::path d(dir);
+  if (!std::filesystem::exists(d / "url"))
+    FAIL("the test PostgreSQL cluster is not running (" << d.string()
+                                                        << "/url missing): ctest's pg fixture starts it");
+  ::setenv("PGPASSWORD", trimmed(read_text(d / "password")).c_str(), 1);
+  return trimmed(read_text(d / "url"));
+}
+
+std::string tracking_url(const std::string& backend, const TempDir& tmp) {
+  if (backend == "sqlite") return (tmp / "tracking.db").string();
+  auto cluster = pg_cluster_url();
+  if (cluster.empty()) {
+    WARN("no XOPS_TEST_PG_DIR (not run by ctest): the PostgreSQL case is skipped");
+    return "";
+  }
+  static std::atomic<int> n{0};
+  auto name = "t_" + std::to_string(::getpid()) + "_" + std::to_string(n++) + "_" +
+              std::to_string(std::hash<std::string>{}(tmp.path().string()) % 1000000);
+  auto admin = db::Database::open_url(cluster, false);
+  admin.exec("CREATE DATABASE " + name);
+  return cluster.substr(0, cluster.rfind('/') + 1) + name;
+}
+
+}  // namespace xops::test
