@@ -248,6 +248,7 @@ void register_track(CLI::App& app, cli::Context& ctx) {
   auto* track = app.add_subcommand("track", "Version data and model files; record experiments");
   track->require_subcommand(1);
   register_track_runs(track, ctx);
+  register_track_sync(track, ctx);
 
   struct Flags {
     AddOptions add;

@@ -548,17 +548,20 @@ void register_track_runs(CLI::App* track, cli::Context& ctx) {
       return 0;
     };
   });
-  auto rename_name = std::make_shared<std::string>();
+  // Two strings, not the shared run list: a vector positional takes every word and left none
+  // for the name (`track rename RUN NAME` was refused).
+  auto rename_args = std::make_shared<std::pair<std::string, std::string>>();  // run, new name
   auto* rename = track->add_subcommand("rename", "Rename a run");
-  rename->add_option("run", qf->runs, "Run id (prefix) or name")->required()->expected(1);
-  rename->add_option("name", *rename_name, "The new name")->required();
-  rename->callback([&ctx, qf, rename_name] {
-    ctx.action = [&ctx, qf, rename_name] {
+  rename->add_option("run", rename_args->first, "Run id (prefix) or name")->required();
+  rename->add_option("name", rename_args->second, "The new name")->required();
+  rename->callback([&ctx, rename_args] {
+    ctx.action = [&ctx, rename_args] {
+      const auto& rename_name = rename_args->second;
       auto tracker = open_tracker(ctx);
-      auto id = tracker.resolve(qf->runs.at(0));
-      tracker.rename(id, *rename_name);
-      if (ctx.out().json()) ctx.out().print_json({{"id", id}, {"name", *rename_name}});
-      else ctx.out().info(fmt::format("run {} is now '{}'", id, *rename_name));
+      auto id = tracker.resolve(rename_args->first);
+      tracker.rename(id, rename_name);
+      if (ctx.out().json()) ctx.out().print_json({{"id", id}, {"name", rename_name}});
+      else ctx.out().info(fmt::format("run {} is now '{}'", id, rename_name));
       return 0;
     };
   });

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "core/config.hpp"
+#include "core/tracking/tracking_db.hpp"
 #include "core/error.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
@@ -312,11 +313,20 @@ void TrackContext::collect_ids(const Pointer& p, std::set<std::string>& out,
 }
 
 std::set<std::string> TrackContext::db_referenced_ids(bool with_inputs) {
-  std::set<std::string> ids;
-  auto st = db.prepare(with_inputs ? "SELECT sha256 FROM artifacts UNION SELECT sha256 FROM inputs"
-                                  : "SELECT sha256 FROM artifacts");
-  while (st.step()) {
-    auto id = st.text(0);
+  std::set<std::string> ids, raw;
+  auto collect = [&](db::Database& d) {
+    auto st = d.prepare(with_inputs ? "SELECT sha256 FROM artifacts UNION SELECT sha256 FROM inputs"
+                                    : "SELECT sha256 FROM artifacts");
+    while (st.step()) raw.insert(st.text(0));
+  };
+  collect(db);
+  // Runs recorded in a team database (tracking: postgresql://…) reference objects too; when it
+  // cannot be read, that is an error: gc must not delete what it could not check.
+  if (auto loc = tracking_location(ws); loc.url != ws.db_path().string()) {
+    auto tracking = db::Database::open_url(loc.url);
+    collect(tracking);
+  }
+  for (const auto& id : raw) {
     if (!is_sha256_hex(id)) continue;
     ids.insert(id);
     // A directory artifact is a manifest: keep what it lists too.

@@ -9,7 +9,9 @@ namespace xops {
 
 TrackingLocation tracking_location(const Workspace& ws) {
   TrackingLocation loc;
-  if (const char* env = std::getenv("XOPS_TRACKING"); env && *env) loc = {env, "env XOPS_TRACKING"};
+  const char* env = std::getenv("XOPS_TRACKING");
+  if (env && std::string(env) == "local") return {ws.db_path().string(), "env XOPS_TRACKING"};
+  if (env && *env) loc = {env, "env XOPS_TRACKING"};
   else if (!ws.config().tracking.empty()) loc = {ws.config().tracking, ws.config().tracking_where};
   else return {ws.db_path().string(), "default"};
   if (!db::Database::is_postgres_url(loc.url)) {

@@ -1,6 +1,7 @@
 #pragma once
 // Where a project's runs, eval cache and served traffic live: XOPS_TRACKING, else xops.yaml's
-// `tracking:`, else .xops/xops.db. A relative SQLite path is taken from the project root.
+// `tracking:`, else .xops/xops.db (also XOPS_TRACKING=local: work offline, `track sync` later).
+// A relative SQLite path is taken from the project root.
 #include <string>
 
 #include "core/db/database.hpp"
