@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "core/error.hpp"
+#include "core/store/s3_config.hpp"
 #include "core/util/fs.hpp"
 #include "core/util/safe_path.hpp"
 #include "core/yaml_util.hpp"
@@ -111,8 +112,22 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
       r.name = kv.first.Scalar();
       auto what = "remote '" + r.name + "'";
       doc.expect_map(kv.second, what);
-      doc.check_keys(kv.second, {"url", "default"}, what);
-      r.url = doc.str(doc.require(kv.second, "url", what), what + " url");
+      doc.check_keys(kv.second, {"url", "default", "endpoint_url", "region", "profile"}, what);
+      auto url_node = doc.require(kv.second, "url", what);
+      r.url = doc.str(url_node, what + " url");
+      for (auto [key, field] : {std::pair{"endpoint_url", &r.endpoint_url}, {"region", &r.region}, {"profile", &r.profile}})
+        if (auto n = kv.second[key]) {
+          *field = doc.str(n, what + " " + key);
+          if (r.url.rfind("s3://", 0) != 0)
+            doc.fail(n, fmt::format("{}: '{}' is for s3:// remotes", what, key), "remove it, or use an s3:// url");
+        }
+      if (r.url.rfind("s3://", 0) == 0) {
+        try {
+          parse_s3_url(r.url);
+        } catch (const Error& e) {
+          doc.fail(url_node, e.what(), e.hint());
+        }
+      }
       if (auto d = kv.second["default"]) r.is_default = doc.boolean(d, what + " default");
       cfg.remotes.push_back(std::move(r));
     }

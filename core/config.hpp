@@ -20,6 +20,7 @@ struct RemoteConfig {
   std::string name;
   std::string url;  // a directory (or mounted filesystem), file://PATH, or s3://bucket/prefix
   bool is_default = false;
+  std::string endpoint_url, region, profile;  // s3:// only (S3-compatible stores, AWS profiles)
 };
 
 // One gate of a stage: an eval suite that must have passed on exactly the promoted content

@@ -11,6 +11,7 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git ca-certificates cu
       nlohmann-json3-dev libcpp-httplib-dev libssl-dev libpcre2-dev catch2
       libtorch-dev libopenblas0-openmp python3
       libpq-dev postgresql  # tracking on PostgreSQL; tests start a throw-away cluster
+      libcurl4-openssl-dev  # s3:// remotes
       awscli  # tests check that the S3 remote's layout is what `aws s3` reads and writes
       nodejs  # javascript assertions in eval suites (a long-lived node worker)
       libxml2-utils  # xmllint: tests validate JUnit/HTML output

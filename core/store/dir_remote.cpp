@@ -9,8 +9,10 @@
 #include "core/error.hpp"
 #include "core/store/file_copy.hpp"
 #include "core/store/remote.hpp"
+#include "core/store/s3_plugin.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
+#include "core/util/plugin.hpp"
 
 namespace xops {
 
@@ -98,10 +100,18 @@ class DirRemote final : public Remote {
 
 std::unique_ptr<Remote> open_remote(const RemoteConfig& cfg, const fs::path& ws_root) {
   std::string url = cfg.url;
+  if (url.rfind("s3://", 0) == 0) {
+    std::string failure;
+    auto* lib = plugin_instance<S3Library>("libxops_s3.so", "XOPS_S3_LIB", "xops_s3_library", kS3Abi, &failure);
+    if (!lib)
+      throw runtime_error("cannot load the S3 client: " + failure,
+                          "keep libxops_s3.so beside the xops binary (or set XOPS_S3_LIB)");
+    return lib->open(cfg);
+  }
   if (url.rfind("file://", 0) == 0) url = url.substr(7);
   if (url.find("://") != std::string::npos)
     throw usage_error(fmt::format("remote '{}': unsupported URL '{}'", cfg.name, cfg.url),
-                      "only directory remotes (a path or file://PATH) exist today");
+                      "a remote is a directory (a path or file://PATH) or s3://bucket/prefix");
   fs::path root = fs::path(url).is_absolute() ? fs::path(url) : ws_root / url;
   std::error_code ec;
   fs::create_directories(root, ec);

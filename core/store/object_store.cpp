@@ -225,6 +225,17 @@ void ObjectStore::import_verified(const fs::path& src, const std::string& id,
   commit_temp(tmp, id, nullptr);
 }
 
+void ObjectStore::adopt_verified(const fs::path& tmp, const std::string& id, const std::string& got,
+                                 const std::string& from) {
+  if (got != id) {
+    ::unlink(tmp.c_str());
+    throw runtime_error(fmt::format("object {} from {} is corrupt (its content hashes to {})", id.substr(0, 12), from,
+                                    got.substr(0, 12)),
+                        "run `xops track verify --remote` there, then pull again");
+  }
+  commit_temp(tmp, id, nullptr);
+}
+
 std::string ObjectStore::rehash(const std::string& id, const ByteCallback& on_bytes) const {
   return sha256_file(path_of(id), on_bytes);
 }

@@ -43,6 +43,11 @@ class ObjectStore {
   std::string read(const std::string& id) const;
   // Copies a file received from elsewhere into the store, verifying it hashes to `id`.
   void import_verified(const fs::path& src, const std::string& id, const ByteCallback& on_bytes = {});
+  // For a transfer that writes an object itself: a new temp path in the store's temp dir,
+  // then adopt_verified with the hash of exactly the bytes written. A mismatch removes the
+  // temp file and throws (naming `from`); the object never enters the store.
+  fs::path receive_path() const { return new_temp(); }
+  void adopt_verified(const fs::path& tmp, const std::string& id, const std::string& got, const std::string& from);
   // Recomputes an object's hash (for verify).
   std::string rehash(const std::string& id, const ByteCallback& on_bytes = {}) const;
   // Writes object `id` to `rel` beneath `root` atomically (temp beside it, then rename),

@@ -1,6 +1,6 @@
 #pragma once
-// Where the store's objects are pushed to and pulled from. One small interface, so S3 or
-// HTTP remotes are one new file each; today: a local directory (or a mounted filesystem).
+// Where the store's objects are pushed to and pulled from: a directory (or a mounted
+// filesystem; dir_remote.cpp) or S3 and S3-compatible stores (s3://; libxops_s3.so).
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -15,6 +15,9 @@ class Remote {
  public:
   virtual ~Remote() = default;
   virtual std::string describe() const = 0;
+  // Parallel transfers this remote wants (0: the `jobs` setting). Network stores are
+  // latency-bound and want more requests in flight than there are cores.
+  virtual int preferred_jobs() const { return 0; }
   virtual bool has(const std::string& id) const = 0;
   virtual uint64_t size_of(const std::string& id) const = 0;  // 0 when unknown
   // Copies a local object up; the remote verifies its hash before the object appears.

@@ -40,6 +40,9 @@ void transfer(const std::vector<std::string>& ids, int jobs, const TrackProgress
   res.bytes += total;
 }
 
+// The `jobs` setting when one was given (0 = not set), else what the remote wants.
+int jobs_for(const Remote& r, int jobs) { return jobs > 0 ? jobs : r.preferred_jobs(); }
+
 uint64_t object_size(const fs::path& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
@@ -59,7 +62,7 @@ SyncResult track_push(const Workspace& ws, const SyncOptions& o, const TrackProg
     else res.missing.push_back(id);
   }
   transfer(
-      ids, o.jobs, prog, [&](const std::string& id) { return remote->has(id); },
+      ids, jobs_for(*remote, o.jobs), prog, [&](const std::string& id) { return remote->has(id); },
       [&](const std::string& id) { return object_size(ctx.store.path_of(id)); },
       [&](const std::string& id) { remote->upload(ctx.store, id, prog.advance); }, res);
   return res;
@@ -80,7 +83,7 @@ SyncResult track_pull(const Workspace& ws, const SyncOptions& o, const TrackProg
       else res.missing.push_back(id);
     }
     transfer(
-        available, o.jobs, prog, [&](const std::string& id) { return ctx.store.has(id); },
+        available, jobs_for(*remote, o.jobs), prog, [&](const std::string& id) { return ctx.store.has(id); },
         [&](const std::string& id) { return remote->size_of(id); },
         [&](const std::string& id) { remote->download(ctx.store, id, prog.advance); }, res);
   };
