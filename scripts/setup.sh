@@ -39,17 +39,22 @@ if ((${#missing[@]})); then
     "${missing[@]}" >/dev/null
 fi
 
-# The official OpenAI Node client, for the demo's "any OpenAI client works" step (npm
-# registry; pinned). Best effort: without it the demo says it skipped that step.
-if [ ! -d .cache/npm/node_modules/openai ]; then
+# From npm (pinned): the official OpenAI Node client, for the demo's "any OpenAI client works"
+# step (best effort: without it the demo says it skipped that step), and s3rver, the local
+# S3-compatible server the s3:// remote's tests and bench/team.sh run against.
+npm_want=()
+[ -d .cache/npm/node_modules/openai ] || npm_want+=(openai@4.95.0)
+[ -d .cache/npm/node_modules/s3rver ] || npm_want+=(s3rver@3.7.1)
+if ((${#npm_want[@]})); then
   if ! command -v npm >/dev/null; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null 2>&1 || true
   fi
   if command -v npm >/dev/null; then
     mkdir -p .cache/npm && [ -f .cache/npm/package.json ] || echo '{"private": true}' > .cache/npm/package.json
-    (cd .cache/npm && timeout 300 npm install --no-audit --no-fund --loglevel=error openai@4.95.0 >/dev/null 2>&1) ||
-      echo "setup: could not install the OpenAI Node client (npm); the demo will skip that step" >&2
+    (cd .cache/npm && timeout 300 npm install --no-audit --no-fund --loglevel=error "${npm_want[@]}" >/dev/null 2>&1) ||
+      echo "setup: could not install ${npm_want[*]} from npm: the demo skips the OpenAI client step;" \
+        "the S3 tests fail without s3rver" >&2
   fi
 fi
 

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <memory>
 
-#include "tests/support/pg.hpp"
+#include "tests/support/services.hpp"
 
 // XOPS_TEST_TRACKING=postgres: every test case gets a fresh PostgreSQL database as its
 // XOPS_TRACKING (ctest runs the tracking-related end-to-end tests a second time this way).

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/support/pg.hpp"
+#include "tests/support/services.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 

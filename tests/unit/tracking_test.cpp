@@ -12,7 +12,7 @@
 #include "core/tracking/filter.hpp"
 #include "core/tracking/tracker.hpp"
 #include "core/tracking/ulid.hpp"
-#include "tests/support/pg.hpp"
+#include "tests/support/services.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace xops;

@@ -1,4 +1,4 @@
-#include "tests/support/pg.hpp"
+#include "tests/support/services.hpp"
 
 #include <catch2/catch.hpp>
 #include <unistd.h>
@@ -26,6 +26,15 @@ std::string pg_cluster_url() {
                                                         << "/url missing): ctest's pg fixture starts it");
   ::setenv("PGPASSWORD", trimmed(read_text(d / "password")).c_str(), 1);
   return trimmed(read_text(d / "url"));
+}
+
+std::string s3_endpoint() {
+  const char* dir = std::getenv("XOPS_TEST_S3_DIR");
+  if (!dir || !*dir) return "";
+  std::filesystem::path d(dir);
+  if (!std::filesystem::exists(d / "endpoint"))
+    FAIL("the test S3 server is not running (" << d.string() << "/endpoint missing): ctest's fixture starts it");
+  return trimmed(read_text(d / "endpoint"));
 }
 
 std::string tracking_url(const std::string& backend, const TempDir& tmp) {

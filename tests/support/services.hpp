@@ -1,6 +1,6 @@
 #pragma once
-// The tracking backends the tests run against: a SQLite file, and a fresh database on the
-// throw-away PostgreSQL cluster that ctest's pg fixture starts (tests/pg_cluster.sh).
+// The services ctest's `services` fixture starts for a run: a throw-away PostgreSQL cluster
+// (tests/pg_cluster.sh) and an S3-compatible server (tests/s3_server.sh).
 #include <string>
 
 #include "tests/support/temp_dir.hpp"
@@ -14,5 +14,9 @@ std::string tracking_url(const std::string& backend, const TempDir& tmp);
 
 // The cluster's URL without a database of our own ("" when there is none).
 std::string pg_cluster_url();
+
+// The S3 server's endpoint (http://127.0.0.1:PORT, bucket `xops-test`, key S3RVER/S3RVER),
+// "" outside ctest; fails the test when ctest should have started it and did not.
+std::string s3_endpoint();
 
 }  // namespace xops::test
