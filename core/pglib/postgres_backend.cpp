@@ -7,6 +7,7 @@
 #include <cmath>
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -194,40 +195,43 @@ class PgConnection final : public ConnectionImpl {
     }
   }
 
+  // COPY in PostgreSQL's binary format: no number formatting here, no parsing on the server
+  // (1M points: 3.9 s as text, less as binary). Cells must match the column types: int64 for
+  // BIGINT, double for DOUBLE PRECISION, string for TEXT.
   void insert_rows(const std::string& table, const std::vector<std::string>& columns,
                    const std::vector<std::vector<Value>>& rows) override {
     std::string cols;
     for (size_t i = 0; i < columns.size(); ++i) cols += (i ? ", " : "") + columns[i];
-    check(PQexec(conn_, fmt::format("COPY {}({}) FROM STDIN", table, cols).c_str()), "COPY");
-    std::string buf;
-    auto flush = [&](bool last) {
+    check(PQexec(conn_, fmt::format("COPY {}({}) FROM STDIN (FORMAT binary)", table, cols).c_str()), "COPY");
+    std::string buf("PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);  // signature, flags, extension length
+    auto be = [&buf](uint64_t v, int bytes) {
+      for (int i = bytes - 1; i >= 0; --i) buf += static_cast<char>((v >> (8 * i)) & 0xff);
+    };
+    auto flush = [&]() {
       if (!buf.empty() && PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) != 1) fail("COPY data");
       buf.clear();
-      if (last && PQputCopyEnd(conn_, nullptr) != 1) fail("COPY end");
     };
     for (const auto& row : rows) {
-      for (size_t i = 0; i < row.size(); ++i) {
-        if (i) buf += '\t';
-        if (auto* n = std::get_if<int64_t>(&row[i])) {
-          buf += std::to_string(*n);
-        } else if (auto* d = std::get_if<double>(&row[i])) {
-          buf += float_text(*d);
-        } else if (auto* s = std::get_if<std::string>(&row[i])) {
-          for (char c : *s) {  // COPY's text format escapes
-            if (c == '\\') buf += "\\\\";
-            else if (c == '\t') buf += "\\t";
-            else if (c == '\n') buf += "\\n";
-            else if (c == '\r') buf += "\\r";
-            else buf += c;
-          }
+      be(row.size(), 2);
+      for (const auto& cell : row) {
+        if (auto* n = std::get_if<int64_t>(&cell)) {
+          be(8, 4), be(static_cast<uint64_t>(*n), 8);
+        } else if (auto* d = std::get_if<double>(&cell)) {
+          uint64_t bits;
+          std::memcpy(&bits, d, 8);
+          be(8, 4), be(bits, 8);
+        } else if (auto* s = std::get_if<std::string>(&cell)) {
+          be(s->size(), 4);
+          buf += *s;
         } else {
-          buf += "\\N";
+          be(0xffffffffu, 4);  // NULL
         }
       }
-      buf += '\n';
-      if (buf.size() > (1 << 20)) flush(false);
+      if (buf.size() > (1 << 20)) flush();
     }
-    flush(true);
+    be(0xffff, 2);  // trailer
+    flush();
+    if (PQputCopyEnd(conn_, nullptr) != 1) fail("COPY end");
     Result end(PQgetResult(conn_));
     if (PQresultStatus(end.r) != PGRES_COMMAND_OK) fail("COPY", end.r);
     while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);

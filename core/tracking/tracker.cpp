@@ -100,7 +100,11 @@ void Tracker::heartbeat(const std::string& id) {
 }
 
 void Tracker::remove(const std::string& id) {
+  db::Database::Transaction tx(db_);
+  // Explicit: on PostgreSQL, metrics have no foreign key to cascade (see migration 2).
+  db_.prepare("DELETE FROM metrics WHERE run = (SELECT seq FROM runs WHERE id = ?)").bind(1, id).step();
   db_.prepare("DELETE FROM runs WHERE id = ?").bind(1, id).step();
+  tx.commit();
 }
 
 void Tracker::rename(const std::string& id, const std::string& name) {
