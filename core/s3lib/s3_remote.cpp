@@ -76,6 +76,7 @@ struct Transfer {
   CURL* curl = nullptr;
   const ByteCallback* progress = nullptr;
   std::string etag;
+  bool ignore_interrupt = false;  // clean-up requests (aborting a multipart upload) still go out
 };
 
 size_t read_cb(char* buf, size_t size, size_t n, void* p) {
@@ -137,7 +138,9 @@ size_t header_cb(char* buf, size_t size, size_t n, void* p) {
   return size * n;
 }
 
-int xfer_cb(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) { return interrupt::requested() ? 1 : 0; }
+int xfer_cb(void* p, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return interrupt::requested() && !static_cast<Transfer*>(p)->ignore_interrupt ? 1 : 0;
+}
 
 struct Handle {
   CURL* h;
@@ -284,13 +287,16 @@ class S3Remote final : public Remote {
                bool allow_404 = false) {
     const uint64_t out_start = t.out_off;
     std::string last_error;
+    auto check_interrupt = [&t] {
+      if (!t.ignore_interrupt) interrupt::check();
+    };
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
-      interrupt::check();
+      check_interrupt();
       if (attempt > 0) {
         static thread_local std::mt19937 rng{std::random_device{}()};
         auto ms = (100 << attempt) + std::uniform_int_distribution<int>(0, 100)(rng);
         for (int slept = 0; slept < ms; slept += 20) {
-          interrupt::check();
+          check_interrupt();
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
       }
@@ -325,6 +331,7 @@ class S3Remote final : public Remote {
       curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
       curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
       curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xfer_cb);
+      curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
       curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
       if (method == "PUT" || method == "POST") {
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
@@ -346,7 +353,7 @@ class S3Remote final : public Remote {
       if (t.body_corrupt)
         throw runtime_error(fmt::format("local object {} is corrupt; not pushed", key.substr(key.size() - 62, 10)),
                             "run `xops track verify`");
-      if (interrupt::requested()) interrupt::check();
+      check_interrupt();
       if (t.out_failed) throw runtime_error(fmt::format("cannot write {}: {}", key, errno_text(errno)));
       if (rc != CURLE_OK && status < 400) {
         last_error = curl_easy_strerror(rc);
@@ -366,7 +373,22 @@ class S3Remote final : public Remote {
   }
 
   // The one listing walk: every object under the prefix, with its size.
+  // A failed listing is remembered: the parallel callers of has() get its error at once
+  // instead of each retrying a server that is down.
   void list_once() const {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (list_error_) std::rethrow_exception(list_error_);
+    }
+    try {
+      list_walk();
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!list_error_) list_error_ = std::current_exception();
+      throw;
+    }
+  }
+  void list_walk() const {
     std::call_once(listed_, [this] {
       auto* self = const_cast<S3Remote*>(this);
       std::string token;
@@ -460,8 +482,9 @@ class S3Remote final : public Remote {
       // S3 can answer 200 with an error inside the body.
       if (done.resp.find("<Error>") != std::string::npos) fail_status(500, "POST", key, done.resp);
     } catch (...) {
-      try {
+      try {  // even after Ctrl-C: parts left behind are stored (and billed) until aborted
         Transfer abort;
+        abort.ignore_interrupt = true;
         request("DELETE", key, {{"uploadId", upload_id}}, kEmptySha, abort, {}, true);
       } catch (...) {
       }
@@ -473,6 +496,7 @@ class S3Remote final : public Remote {
   mutable std::once_flag listed_;
   mutable std::mutex mu_;
   mutable std::map<std::string, uint64_t> sizes_;
+  mutable std::exception_ptr list_error_;
   std::mutex pool_mu_;
   std::vector<CURL*> pool_;
 };
