@@ -179,6 +179,12 @@ void Tracker::log_metrics(const std::string& id, const std::vector<MetricPoint>&
     if (p.key.empty()) throw usage_error("a metric needs a name");
     rows.push_back({seq, key_id(p.key), p.step, p.value, p.wall_ms ? p.wall_ms : now});
   }
+  // One COPY is one transaction on PostgreSQL (BEGIN/COMMIT would add two round trips per
+  // batch); SQLite inserts row by row and needs the transaction to be fast and atomic.
+  if (db_.dialect() == db::Dialect::Postgres) {
+    db_.insert_rows("metrics", {"run", "key", "step", "value", "wall_ms"}, rows);
+    return;
+  }
   db::Database::Transaction tx(db_);
   db_.insert_rows("metrics", {"run", "key", "step", "value", "wall_ms"}, rows);
   tx.commit();
