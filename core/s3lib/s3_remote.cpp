@@ -187,7 +187,7 @@ class S3Remote final : public Remote {
     Transfer t;
     t.hash_out = true;  // streamed into the hash, never held in memory
     t.progress = &cb;
-    auto r = const_cast<S3Remote*>(this)->request("GET", key_of(id), {}, kEmptySha, t, {}, true);
+    auto r = request("GET", key_of(id), {}, kEmptySha, t, {}, true);
     return r == 404 ? std::string() : t.out_hash->hex();
   }
 
@@ -284,7 +284,7 @@ class S3Remote final : public Remote {
     return (s_.where.prefix.empty() ? "" : s_.where.prefix + "/") + id.substr(0, 2) + "/" + id.substr(2);
   }
 
-  CURL* acquire() {
+  CURL* acquire() const {
     {
       std::lock_guard<std::mutex> lk(pool_mu_);
       if (!pool_.empty()) {
@@ -297,7 +297,7 @@ class S3Remote final : public Remote {
     if (!h) throw runtime_error("cannot start an HTTP client (curl_easy_init)");
     return h;
   }
-  void release(CURL* h) {
+  void release(CURL* h) const {
     std::lock_guard<std::mutex> lk(pool_mu_);
     pool_.push_back(h);
   }
@@ -321,7 +321,7 @@ class S3Remote final : public Remote {
   // when allow_404). The transfer's body and sink are reset before each attempt.
   long request(const std::string& method, const std::string& key, const std::map<std::string, std::string>& query,
                const std::string& payload_sha, Transfer& t, const std::map<std::string, std::string>& extra = {},
-               bool allow_404 = false) {
+               bool allow_404 = false) const {
     const uint64_t out_start = t.out_off;
     std::string last_error;
     auto check_interrupt = [&t] {
@@ -427,7 +427,6 @@ class S3Remote final : public Remote {
   }
   void list_walk() const {
     std::call_once(listed_, [this] {
-      auto* self = const_cast<S3Remote*>(this);
       std::string token;
       std::string base = s_.where.prefix.empty() ? "" : s_.where.prefix + "/";
       std::map<std::string, uint64_t> found;
@@ -435,7 +434,7 @@ class S3Remote final : public Remote {
         std::map<std::string, std::string> q{{"list-type", "2"}, {"prefix", base}};
         if (!token.empty()) q["continuation-token"] = token;
         Transfer t;
-        self->request("GET", "", q, kEmptySha, t);
+        request("GET", "", q, kEmptySha, t);
         size_t pos = 0;
         while (true) {
           size_t at = t.resp.find("<Contents>", pos);
@@ -534,8 +533,8 @@ class S3Remote final : public Remote {
   mutable std::mutex mu_;
   mutable std::map<std::string, uint64_t> sizes_;
   mutable std::exception_ptr list_error_;
-  std::mutex pool_mu_;
-  std::vector<CURL*> pool_;
+  mutable std::mutex pool_mu_;  // idle handles: each keeps its connection open for the next request
+  mutable std::vector<CURL*> pool_;
 };
 
 class CurlS3Library final : public S3Library {

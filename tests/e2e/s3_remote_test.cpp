@@ -4,7 +4,10 @@
 // AWS's published examples.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <nlohmann/json.hpp>
 
@@ -163,4 +166,46 @@ TEST_CASE("e2e: S3 errors (wrong key, no bucket, no server) are clear", "[e2e][t
   auto down = p.xops({"track", "push"});
   CHECK(down.rc == 1);
   CHECK_THAT(down.err, Catch::Contains("attempts") && Catch::Contains("127.0.0.1:1"));
+}
+
+TEST_CASE("e2e: S3 503s are retried with back-off until they pass, a lasting 500 is an error", "[e2e][track][s3]") {
+  TempDir tmp;
+  for (int fail_first : {3, -1}) {
+    INFO("fail_first " << fail_first);
+    auto log = tmp / ("requests" + std::to_string(fail_first)), port_file = tmp / ("port" + std::to_string(fail_first));
+    auto started = sh("python3 " + std::string(XOPS_SOURCE_DIR) + "/tests/e2e/flaky_s3.py " +
+                          std::to_string(fail_first) + " " + log.string() + " " + port_file.string() +
+                          " >/dev/null 2>&1 & echo $!",
+                      tmp.path());
+    REQUIRE(started.rc == 0);
+    int pid = std::stoi(started.out);
+    for (int i = 0; i < 100 && !fs::exists(port_file); ++i) ::usleep(50000);
+    REQUIRE(fs::exists(port_file));
+    auto endpoint = "http://127.0.0.1:" + read_text(port_file);
+    auto name = "flaky" + std::to_string(fail_first + 1);
+    REQUIRE(run_xops({"-q", "init", name}, tmp.path()).rc == 0);
+    auto dir = tmp / name;
+    auto yaml = read_text(dir / "xops.yaml");
+    yaml.insert(yaml.find("\nremotes:\n") + 10,
+                "  flaky:\n    url: s3://bucket-x/p\n    endpoint_url: " + endpoint + "\n    default: true\n");
+    write_text(dir / "xops.yaml", yaml);
+    write_text(dir / "a.txt", "a");
+    std::map<std::string, std::string> env{{"AWS_ACCESS_KEY_ID", "AK"}, {"AWS_SECRET_ACCESS_KEY", "s"},
+                                           {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"},
+                                           {"AWS_CONFIG_FILE", "/nonexistent"}};
+    REQUIRE(run_xops({"-q", "track", "add", "a.txt"}, dir, env).rc == 0);
+    auto push = run_xops({"--json", "track", "push", "-j", "1"}, dir, env);
+    ::kill(pid, SIGTERM);
+    auto requests = read_text(log);
+    auto lines = std::count(requests.begin(), requests.end(), '\n');
+    if (fail_first > 0) {
+      CHECK(push.rc == 0);  // the listing was refused 3 times, then everything went up
+      CHECK(lines >= 3 + 2);
+      CHECK_THAT(requests, Catch::Contains("PUT /bucket-x/p/"));
+    } else {
+      CHECK(push.rc == 1);
+      CHECK(lines == 6);  // 6 attempts, then the error
+      CHECK_THAT(push.err, Catch::Contains("6 attempts") && Catch::Contains("InternalError"));
+    }
+  }
 }
