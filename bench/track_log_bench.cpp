@@ -56,8 +56,9 @@ int main(int argc, char** argv) {
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   long total = n * (writers > 1 ? writers : 1);
   xops::Tracker t(xops::db::Database::open_url(url));
-  auto st = t.db().prepare("SELECT COUNT(*) FROM metrics m JOIN runs r ON r.seq = m.run WHERE r.id = ?");
+  auto st =
+      t.db().prepare("SELECT COUNT(*) FROM metrics m JOIN runs r ON r.seq = m.run WHERE r.id = ?");
   st.bind(1, id).step();
-  std::printf("{\"points\": %ld, \"landed\": %lld, \"seconds\": %.4f, \"points_per_s\": %.0f}\n", total,
-              static_cast<long long>(st.int64(0)), s, total / s);
+  std::printf("{\"points\": %ld, \"landed\": %lld, \"seconds\": %.4f, \"points_per_s\": %.0f}\n",
+              total, static_cast<long long>(st.int64(0)), s, total / s);
 }

@@ -27,17 +27,21 @@ int run_sync(cli::Context& ctx, const SyncFlags& f) {
   if (to.empty()) {
     auto loc = tracking_location(ws);
     if (loc.url == from)
-      throw usage_error("sync: where to? this project tracks into " + db::Database::redact(from) + " itself",
-                        "xops track sync --to postgresql://user@host:5432/db (or set tracking: in xops.yaml)");
+      throw usage_error(
+          "sync: where to? this project tracks into " + db::Database::redact(from) + " itself",
+          "xops track sync --to postgresql://user@host:5432/db (or set tracking: in xops.yaml)");
     to = loc.url;
   }
   if (!db::Database::is_postgres_url(from) && !std::filesystem::exists(from))
-    throw precondition_error(fmt::format("sync: {} does not exist", from), "nothing has been tracked there yet");
+    throw precondition_error(fmt::format("sync: {} does not exist", from),
+                             "nothing has been tracked there yet");
   auto src = db::Database::open_url(from);
   auto dst = db::Database::open_url(to);
   std::unique_ptr<cli::ProgressBar> bar;
   auto res = sync_tracking(src, dst, [&](int64_t done, int64_t total) {
-    if (!bar) bar = std::make_unique<cli::ProgressBar>(ctx.out(), "runs", static_cast<uint64_t>(total), false);
+    if (!bar)
+      bar = std::make_unique<cli::ProgressBar>(ctx.out(), "runs", static_cast<uint64_t>(total),
+                                               false);
     bar->set(static_cast<uint64_t>(done));
   });
   if (bar) bar->finish();
@@ -51,11 +55,12 @@ int run_sync(cli::Context& ctx, const SyncFlags& f) {
                           {"interactions", res.interactions},
                           {"feedback", res.feedback}});
   } else {
-    ctx.out().info(fmt::format("{} -> {}: {} run{} copied, {} updated, {} already there ({} metric points); "
-                               "{} interaction{} and {} feedback new",
-                               src.describe(), dst.describe(), res.runs_copied, res.runs_copied == 1 ? "" : "s",
-                               res.runs_updated, res.runs_unchanged, res.metric_points, res.interactions,
-                               res.interactions == 1 ? "" : "s", res.feedback));
+    ctx.out().info(fmt::format(
+        "{} -> {}: {} run{} copied, {} updated, {} already there ({} metric points); "
+        "{} interaction{} and {} feedback new",
+        src.describe(), dst.describe(), res.runs_copied, res.runs_copied == 1 ? "" : "s",
+        res.runs_updated, res.runs_unchanged, res.metric_points, res.interactions,
+        res.interactions == 1 ? "" : "s", res.feedback));
   }
   return 0;
 }
@@ -65,8 +70,10 @@ int run_sync(cli::Context& ctx, const SyncFlags& f) {
 void register_track_sync(CLI::App* track, cli::Context& ctx) {
   auto f = std::make_shared<SyncFlags>();
   auto* sync = track->add_subcommand(
-      "sync", "Copy this project's runs and served traffic into another tracking database (idempotent)");
-  sync->add_option("--to", f->to, "Target: postgresql://user@host:port/db or a SQLite file (default: tracking:)");
+      "sync",
+      "Copy this project's runs and served traffic into another tracking database (idempotent)");
+  sync->add_option("--to", f->to,
+                   "Target: postgresql://user@host:port/db or a SQLite file (default: tracking:)");
   sync->add_option("--from", f->from, "Source (default: .xops/xops.db)");
   sync->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_sync(ctx, *f); }; });
 }

@@ -25,24 +25,37 @@ Statement& Statement::bind_null(int idx) {
   impl_->bind_null(idx);
   return *this;
 }
-bool Statement::step() { return impl_->step(); }
-void Statement::reset() { impl_->reset(); }
-int64_t Statement::int64(int col) const { return impl_->int64(col); }
-double Statement::real(int col) const { return impl_->real(col); }
-std::string Statement::text(int col) const { return impl_->text(col); }
-bool Statement::is_null(int col) const { return impl_->is_null(col); }
+bool Statement::step() {
+  return impl_->step();
+}
+void Statement::reset() {
+  impl_->reset();
+}
+int64_t Statement::int64(int col) const {
+  return impl_->int64(col);
+}
+double Statement::real(int col) const {
+  return impl_->real(col);
+}
+std::string Statement::text(int col) const {
+  return impl_->text(col);
+}
+bool Statement::is_null(int col) const {
+  return impl_->is_null(col);
+}
 
 std::unique_ptr<ConnectionImpl> open_postgres(const std::string& url) {
   std::string failure;
-  auto* lib = plugin_instance<PostgresLibrary>("libxops_pg.so", "XOPS_PG_LIB", "xops_pg_library", kPostgresAbi,
-                                               &failure);
+  auto* lib = plugin_instance<PostgresLibrary>("libxops_pg.so", "XOPS_PG_LIB", "xops_pg_library",
+                                               kPostgresAbi, &failure);
   if (!lib)
     throw runtime_error("cannot load the PostgreSQL client: " + failure,
                         "keep libxops_pg.so beside the xops binary (or set XOPS_PG_LIB)");
   return lib->open(url);
 }
 
-Database::Database(std::unique_ptr<ConnectionImpl> c, std::string url) : c_(std::move(c)), url_(std::move(url)) {}
+Database::Database(std::unique_ptr<ConnectionImpl> c, std::string url)
+    : c_(std::move(c)), url_(std::move(url)) {}
 Database::Database(Database&&) noexcept = default;
 Database& Database::operator=(Database&&) noexcept = default;
 Database::~Database() = default;
@@ -60,18 +73,32 @@ Database Database::open_url(const std::string& url, bool migrate) {
   return db;
 }
 
-Dialect Database::dialect() const { return c_->dialect(); }
-std::string Database::describe() const { return c_->describe(); }
-void Database::exec(const std::string& sql) { c_->exec(sql); }
-Statement Database::prepare(const std::string& sql) { return Statement(c_->prepare(sql)); }
-int Database::schema_version() { return c_->schema_version(); }
-void Database::migrate() { c_->migrate(); }
+Dialect Database::dialect() const {
+  return c_->dialect();
+}
+std::string Database::describe() const {
+  return c_->describe();
+}
+void Database::exec(const std::string& sql) {
+  c_->exec(sql);
+}
+Statement Database::prepare(const std::string& sql) {
+  return Statement(c_->prepare(sql));
+}
+int Database::schema_version() {
+  return c_->schema_version();
+}
+void Database::migrate() {
+  c_->migrate();
+}
 void Database::insert_rows(const std::string& table, const std::vector<std::string>& columns,
                            const std::vector<std::vector<Value>>& rows) {
   if (!rows.empty()) c_->insert_rows(table, columns, rows);
 }
 
-Database::Transaction::Transaction(Database& db) : db_(db) { db_.c_->begin(); }
+Database::Transaction::Transaction(Database& db) : db_(db) {
+  db_.c_->begin();
+}
 Database::Transaction::~Transaction() {
   if (!done_) {
     try {

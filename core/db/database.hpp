@@ -62,7 +62,7 @@ class Database {
   ~Database();
 
   Dialect dialect() const;
-  std::string describe() const;  // the path, or the redacted URL
+  std::string describe() const;                    // the path, or the redacted URL
   const std::string& url() const { return url_; }  // as opened (may hold a password): to reconnect
   void exec(const std::string& sql);
   Statement prepare(const std::string& sql);

@@ -10,7 +10,7 @@ namespace xops::db {
 struct Migration {
   const char* sql;
   const char* postgres_extra = nullptr;  // run after sql on PostgreSQL only
-  bool local_only = false;  // caches of this machine's files: not in a shared database
+  bool local_only = false;               // caches of this machine's files: not in a shared database
 };
 
 const std::vector<Migration>& migrations();

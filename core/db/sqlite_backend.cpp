@@ -16,14 +16,16 @@ namespace {
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
   int code = sqlite3_extended_errcode(db);
   std::string hint;
-  if ((code & 0xff) == SQLITE_BUSY) hint = "another xops process kept the database busy for too long; retry";
+  if ((code & 0xff) == SQLITE_BUSY)
+    hint = "another xops process kept the database busy for too long; retry";
   throw runtime_error(fmt::format("database: {}: {}", what, sqlite3_errmsg(db)), hint);
 }
 
 class SqliteStatement final : public StatementImpl {
  public:
   SqliteStatement(sqlite3* db, const std::string& sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &st_, nullptr) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &st_, nullptr) !=
+        SQLITE_OK)
       fail(db, "prepare");
   }
   ~SqliteStatement() override {
@@ -34,8 +36,10 @@ class SqliteStatement final : public StatementImpl {
   // run's NaN loss once failed the final flush and left the run `running`). NaN is stored as
   // the text 'NaN' instead and read back as NaN; infinities are stored as REAL as they are.
   void bind(int idx, double v) override {
-    if (std::isnan(v)) sqlite3_bind_text(st_, idx, "NaN", 3, SQLITE_STATIC);
-    else sqlite3_bind_double(st_, idx, v);
+    if (std::isnan(v))
+      sqlite3_bind_text(st_, idx, "NaN", 3, SQLITE_STATIC);
+    else
+      sqlite3_bind_double(st_, idx, v);
   }
   void bind(int idx, const std::string& v) override {
     sqlite3_bind_text(st_, idx, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
@@ -103,7 +107,8 @@ class SqliteConnection final : public ConnectionImpl {
       int v = schema_version();
       if (v > static_cast<int>(m.size()))
         throw precondition_error(
-            fmt::format("the database has schema version {}, newer than this xops knows ({})", v, m.size()),
+            fmt::format("the database has schema version {}, newer than this xops knows ({})", v,
+                        m.size()),
             "upgrade xops");
       for (size_t i = static_cast<size_t>(v); i < m.size(); ++i) exec(m[i].sql);
       exec(fmt::format("PRAGMA user_version = {}", m.size()));
@@ -124,10 +129,14 @@ class SqliteConnection final : public ConnectionImpl {
     for (const auto& row : rows) {
       for (size_t i = 0; i < row.size(); ++i) {
         int idx = static_cast<int>(i + 1);
-        if (auto* n = std::get_if<int64_t>(&row[i])) st.bind(idx, *n);
-        else if (auto* d = std::get_if<double>(&row[i])) st.bind(idx, *d);
-        else if (auto* s = std::get_if<std::string>(&row[i])) st.bind(idx, *s);
-        else st.bind_null(idx);
+        if (auto* n = std::get_if<int64_t>(&row[i]))
+          st.bind(idx, *n);
+        else if (auto* d = std::get_if<double>(&row[i]))
+          st.bind(idx, *d);
+        else if (auto* s = std::get_if<std::string>(&row[i]))
+          st.bind(idx, *s);
+        else
+          st.bind_null(idx);
       }
       st.step();
       st.reset();
@@ -143,8 +152,9 @@ class SqliteConnection final : public ConnectionImpl {
 
 std::unique_ptr<ConnectionImpl> open_sqlite(const std::filesystem::path& path) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   auto conn = std::make_unique<SqliteConnection>(raw, path.string());
   if (rc != SQLITE_OK) fail(raw, "open " + path.string());
   sqlite3_busy_timeout(raw, 10000);

@@ -4,8 +4,8 @@
 // (libpq brings krb5 and LDAP: loaded when a postgresql:// URL is opened, not at start-up).
 #include <libpq-fe.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -108,7 +108,8 @@ class PgStatement final : public StatementImpl {
  private:
   std::optional<std::string>& slot(int idx) {
     if (idx < 1 || static_cast<size_t>(idx) > values_.size())
-      throw runtime_error(fmt::format("database: parameter {} of {} in: {}", idx, values_.size(), sql_));
+      throw runtime_error(
+          fmt::format("database: parameter {} of {} in: {}", idx, values_.size(), sql_));
     return values_[static_cast<size_t>(idx - 1)];
   }
   void set(int idx, std::string v, Oid type) {
@@ -151,8 +152,8 @@ class PgConnection final : public ConnectionImpl {
              const std::vector<Oid>& types) {
     std::vector<const char*> ptrs;
     for (const auto& v : values) ptrs.push_back(v ? v->c_str() : nullptr);
-    return check(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), types.data(), ptrs.data(),
-                              nullptr, nullptr, 0),
+    return check(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), types.data(),
+                              ptrs.data(), nullptr, nullptr, 0),
                  "query");
   }
 
@@ -179,8 +180,9 @@ class PgConnection final : public ConnectionImpl {
       if (v < 0) exec("INSERT INTO xops_schema VALUES (0)"), v = 0;
       if (v > static_cast<int>(m.size()))
         throw precondition_error(
-            fmt::format("tracking database {} has schema version {}, newer than this xops knows ({})",
-                        describe(), v, m.size()),
+            fmt::format(
+                "tracking database {} has schema version {}, newer than this xops knows ({})",
+                describe(), v, m.size()),
             "upgrade xops");
       for (size_t i = static_cast<size_t>(v); i < m.size(); ++i) {
         if (m[i].local_only) continue;
@@ -202,13 +204,16 @@ class PgConnection final : public ConnectionImpl {
                    const std::vector<std::vector<Value>>& rows) override {
     std::string cols;
     for (size_t i = 0; i < columns.size(); ++i) cols += (i ? ", " : "") + columns[i];
-    check(PQexec(conn_, fmt::format("COPY {}({}) FROM STDIN (FORMAT binary)", table, cols).c_str()), "COPY");
-    std::string buf("PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);  // signature, flags, extension length
+    check(PQexec(conn_, fmt::format("COPY {}({}) FROM STDIN (FORMAT binary)", table, cols).c_str()),
+          "COPY");
+    std::string buf("PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0",
+                    19);  // signature, flags, extension length
     auto be = [&buf](uint64_t v, int bytes) {
       for (int i = bytes - 1; i >= 0; --i) buf += static_cast<char>((v >> (8 * i)) & 0xff);
     };
     auto flush = [&]() {
-      if (!buf.empty() && PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) != 1) fail("COPY data");
+      if (!buf.empty() && PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) != 1)
+        fail("COPY data");
       buf.clear();
     };
     for (const auto& row : rows) {
@@ -261,13 +266,15 @@ std::unique_ptr<ConnectionImpl> connect(const std::string& url) {
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string msg = first_line(PQerrorMessage(conn));
     PQfinish(conn);
-    bool auth = msg.find("password") != std::string::npos || msg.find("authentication") != std::string::npos;
+    bool auth = msg.find("password") != std::string::npos ||
+                msg.find("authentication") != std::string::npos;
     throw runtime_error(
         fmt::format("cannot connect to the tracking database {}: {}", Database::redact(url), msg),
         auth ? "the password comes from PGPASSWORD or ~/.pgpass (never from xops.yaml)"
              : "is the server running and reachable? check host, port and database name");
   }
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);  // core never prints
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);  // core never prints
   // Tracking reads text as text: no surprises from a server's own defaults.
   PQclear(PQexec(conn, "SET client_encoding = 'UTF8'"));
   return std::make_unique<PgConnection>(conn, url);
@@ -282,7 +289,8 @@ class LibpqLibrary final : public PostgresLibrary {
 
 }  // namespace xops::db
 
-extern "C" __attribute__((visibility("default"))) xops::db::PostgresLibrary* xops_pg_library(int abi) {
+extern "C" __attribute__((visibility("default"))) xops::db::PostgresLibrary* xops_pg_library(
+    int abi) {
   static xops::db::LibpqLibrary lib;
   return abi == xops::db::kPostgresAbi ? &lib : nullptr;
 }

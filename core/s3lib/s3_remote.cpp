@@ -113,8 +113,10 @@ size_t write_cb(char* buf, size_t size, size_t n, void* p) {
   size_t len = size * n;
   long status = 0;
   curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-  if (status < 300 && (t->out_fd >= 0 || t->hash_out)) {  // object bytes; an error's XML goes to resp
-    if (t->out_fd >= 0 && ::pwrite(t->out_fd, buf, len, static_cast<off_t>(t->out_off)) != static_cast<ssize_t>(len)) {
+  if (status < 300 &&
+      (t->out_fd >= 0 || t->hash_out)) {  // object bytes; an error's XML goes to resp
+    if (t->out_fd >= 0 && ::pwrite(t->out_fd, buf, len, static_cast<off_t>(t->out_off)) !=
+                              static_cast<ssize_t>(len)) {
       t->out_failed = true;
       return 0;
     }
@@ -133,7 +135,8 @@ size_t header_cb(char* buf, size_t size, size_t n, void* p) {
   std::string h(buf, size * n);
   if (h.size() > 5 && (h.rfind("ETag:", 0) == 0 || h.rfind("etag:", 0) == 0)) {
     t->etag = h.substr(5);
-    while (!t->etag.empty() && (t->etag.back() == '\r' || t->etag.back() == '\n')) t->etag.pop_back();
+    while (!t->etag.empty() && (t->etag.back() == '\r' || t->etag.back() == '\n'))
+      t->etag.pop_back();
     while (!t->etag.empty() && t->etag.front() == ' ') t->etag.erase(0, 1);
   }
   return size * n;
@@ -173,12 +176,15 @@ class S3Remote final : public Remote {
 
   void upload(const ObjectStore& local, const std::string& id, const ByteCallback& cb) override {
     Fd in(::open(local.path_of(id).c_str(), O_RDONLY | O_CLOEXEC));
-    if (in.fd < 0) throw runtime_error(fmt::format("object {} is not in the local store", id.substr(0, 12)));
+    if (in.fd < 0)
+      throw runtime_error(fmt::format("object {} is not in the local store", id.substr(0, 12)));
     struct stat st;
     ::fstat(in.fd, &st);
     auto size = static_cast<uint64_t>(st.st_size);
-    if (size >= kMultipartThreshold) multipart_upload(in.fd, size, id, cb);
-    else put_object(in.fd, size, id, cb);
+    if (size >= kMultipartThreshold)
+      multipart_upload(in.fd, size, id, cb);
+    else
+      put_object(in.fd, size, id, cb);
     std::lock_guard<std::mutex> lk(mu_);
     sizes_[id] = size;
   }
@@ -196,7 +202,8 @@ class S3Remote final : public Remote {
     uint64_t size = size_of(id);
     auto tmp = local.receive_path();
     Fd out(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444));  // read back to hash
-    if (out.fd < 0) throw runtime_error(fmt::format("cannot create {}: {}", tmp.string(), errno_text(errno)));
+    if (out.fd < 0)
+      throw runtime_error(fmt::format("cannot create {}: {}", tmp.string(), errno_text(errno)));
     TempFile guard{tmp};
     std::string got;
     if (size >= kMultipartThreshold) {
@@ -219,7 +226,8 @@ class S3Remote final : public Remote {
             if (failed) return;
           }
           for (uint64_t off = i * kPartSize, end = std::min(size, off + kPartSize); off < end;) {
-            auto n = ::pread(out.fd, buf.data(), std::min<uint64_t>(buf.size(), end - off), static_cast<off_t>(off));
+            auto n = ::pread(out.fd, buf.data(), std::min<uint64_t>(buf.size(), end - off),
+                             static_cast<off_t>(off));
             if (n <= 0) return;  // got stays empty: the object is refused below
             h.update(buf.data(), static_cast<size_t>(n));
             off += static_cast<uint64_t>(n);
@@ -234,8 +242,10 @@ class S3Remote final : public Remote {
           t.out_fd = out.fd;
           t.out_off = a;
           t.progress = &cb;
-          request("GET", key_of(id), {}, kEmptySha, t, {{"range", fmt::format("bytes={}-{}", a, b)}});
-          if (t.out_off != b + 1) throw runtime_error(fmt::format("object {}: short ranged read", id.substr(0, 12)));
+          request("GET", key_of(id), {}, kEmptySha, t,
+                  {{"range", fmt::format("bytes={}-{}", a, b)}});
+          if (t.out_off != b + 1)
+            throw runtime_error(fmt::format("object {}: short ranged read", id.substr(0, 12)));
           std::lock_guard<std::mutex> lk(m);
           landed[i] = 1;
           cv.notify_all();
@@ -264,7 +274,8 @@ class S3Remote final : public Remote {
   }
 
  private:
-  static constexpr const char* kEmptySha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  static constexpr const char* kEmptySha =
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
   struct Fd {
     int fd;
@@ -281,7 +292,8 @@ class S3Remote final : public Remote {
   };
 
   std::string key_of(const std::string& id) const {
-    return (s_.where.prefix.empty() ? "" : s_.where.prefix + "/") + id.substr(0, 2) + "/" + id.substr(2);
+    return (s_.where.prefix.empty() ? "" : s_.where.prefix + "/") + id.substr(0, 2) + "/" +
+           id.substr(2);
   }
 
   CURL* acquire() const {
@@ -308,19 +320,22 @@ class S3Remote final : public Remote {
     auto what = fmt::format("{} s3://{}/{}: HTTP {}{}{}", method, s_.where.bucket, key, status,
                             code.empty() ? "" : " " + code, msg.empty() ? "" : ": " + msg);
     if (code == "NoSuchBucket")
-      throw precondition_error(fmt::format("remote {}: the bucket '{}' does not exist", describe(), s_.where.bucket),
-                               fmt::format("create it (aws s3 mb s3://{}) or fix the remote's url", s_.where.bucket));
+      throw precondition_error(
+          fmt::format("remote {}: the bucket '{}' does not exist", describe(), s_.where.bucket),
+          fmt::format("create it (aws s3 mb s3://{}) or fix the remote's url", s_.where.bucket));
     if (status == 403 || status == 401)
-      throw runtime_error(what, fmt::format("check the AWS credentials (from {}), the region ({}) and the bucket's "
-                                            "policy",
-                                            s_.credentials_from, s_.region));
+      throw runtime_error(
+          what, fmt::format("check the AWS credentials (from {}), the region ({}) and the bucket's "
+                            "policy",
+                            s_.credentials_from, s_.region));
     throw runtime_error(what);
   }
 
   // Sends one request, retrying what can succeed later; returns the HTTP status (2xx, or 404
   // when allow_404). The transfer's body and sink are reset before each attempt.
-  long request(const std::string& method, const std::string& key, const std::map<std::string, std::string>& query,
-               const std::string& payload_sha, Transfer& t, const std::map<std::string, std::string>& extra = {},
+  long request(const std::string& method, const std::string& key,
+               const std::map<std::string, std::string>& query, const std::string& payload_sha,
+               Transfer& t, const std::map<std::string, std::string>& extra = {},
                bool allow_404 = false) const {
     const uint64_t out_start = t.out_off;
     std::string last_error;
@@ -388,10 +403,12 @@ class S3Remote final : public Remote {
       curl_slist_free_all(hdrs);
       release(h);
       if (t.body_corrupt)
-        throw runtime_error(fmt::format("local object {} is corrupt; not pushed", key.substr(key.size() - 62, 10)),
-                            "run `xops track verify`");
+        throw runtime_error(
+            fmt::format("local object {} is corrupt; not pushed", key.substr(key.size() - 62, 10)),
+            "run `xops track verify`");
       check_interrupt();
-      if (t.out_failed) throw runtime_error(fmt::format("cannot write {}: {}", key, errno_text(errno)));
+      if (t.out_failed)
+        throw runtime_error(fmt::format("cannot write {}: {}", key, errno_text(errno)));
       if (rc != CURLE_OK && status < 400) {
         last_error = curl_easy_strerror(rc);
         continue;  // connection refused, reset, timeout: retry
@@ -404,9 +421,10 @@ class S3Remote final : public Remote {
       }
       fail_status(status, method, key, t.out_fd >= 0 ? std::string() : t.resp);
     }
-    throw runtime_error(fmt::format("{} s3://{}/{} via {}: still failing after {} attempts ({})", method,
-                                    s_.where.bucket, key, s_.endpoint, kAttempts, last_error),
-                        "is the endpoint up? run the command again: what finished is not sent again");
+    throw runtime_error(
+        fmt::format("{} s3://{}/{} via {}: still failing after {} attempts ({})", method,
+                    s_.where.bucket, key, s_.endpoint, kAttempts, last_error),
+        "is the endpoint up? run the command again: what finished is not sent again");
   }
 
   // The one listing walk: every object under the prefix, with its size.
@@ -451,7 +469,8 @@ class S3Remote final : public Remote {
           if (!is_sha256_hex(id)) continue;  // not one of ours
           found[id] = std::strtoull(xml_tag(item, "Size").c_str(), nullptr, 10);
         }
-        token = xml_tag(t.resp, "IsTruncated") == "true" ? xml_tag(t.resp, "NextContinuationToken") : "";
+        token = xml_tag(t.resp, "IsTruncated") == "true" ? xml_tag(t.resp, "NextContinuationToken")
+                                                         : "";
       } while (!token.empty());
       std::lock_guard<std::mutex> lk(mu_);
       for (auto& kv : found) sizes_.insert(kv);
@@ -473,11 +492,14 @@ class S3Remote final : public Remote {
     Transfer start;
     request("POST", key, {{"uploads", ""}}, kEmptySha, start);
     auto upload_id = xml_tag(start.resp, "UploadId");
-    if (upload_id.empty()) throw runtime_error(fmt::format("POST s3://{}/{}?uploads: no UploadId", s_.where.bucket, key));
+    if (upload_id.empty())
+      throw runtime_error(
+          fmt::format("POST s3://{}/{}?uploads: no UploadId", s_.where.bucket, key));
     size_t parts = static_cast<size_t>((size + kPartSize - 1) / kPartSize);
     std::vector<std::string> etags(parts);
     try {
-      // The whole object's hash, read alongside the parts: a corrupt local object is never completed.
+      // The whole object's hash, read alongside the parts: a corrupt local object is never
+      // completed.
       std::string whole;
       std::thread hasher([&] {
         try {
@@ -491,12 +513,14 @@ class S3Remote final : public Remote {
           uint64_t off = i * kPartSize, len = std::min(kPartSize, size - off);
           std::string buf(len, '\0');
           if (::pread(fd, buf.data(), len, static_cast<off_t>(off)) != static_cast<ssize_t>(len))
-            throw runtime_error(fmt::format("cannot read object {}: {}", id.substr(0, 12), errno_text(errno)));
+            throw runtime_error(
+                fmt::format("cannot read object {}: {}", id.substr(0, 12), errno_text(errno)));
           Transfer t;
           t.body_mem = &buf;
           t.body_len = len;
           t.progress = &cb;
-          request("PUT", key, {{"partNumber", std::to_string(i + 1)}, {"uploadId", upload_id}}, sha256_hex(buf), t);
+          request("PUT", key, {{"partNumber", std::to_string(i + 1)}, {"uploadId", upload_id}},
+                  sha256_hex(buf), t);
           etags[i] = t.etag;
         });
       } catch (...) {
@@ -509,7 +533,8 @@ class S3Remote final : public Remote {
                             "run `xops track verify`");
       std::string xml = "<CompleteMultipartUpload>";
       for (size_t i = 0; i < parts; ++i)
-        xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, etags[i]);
+        xml +=
+            fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, etags[i]);
       xml += "</CompleteMultipartUpload>";
       Transfer done;
       done.body_mem = &xml;

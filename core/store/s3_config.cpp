@@ -43,8 +43,8 @@ std::map<std::string, std::map<std::string, std::string>> read_ini(const std::st
 std::string hmac(const std::string& key, const std::string& data) {
   unsigned char out[32];
   unsigned int n = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), out, &n);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &n);
   return std::string(reinterpret_cast<char*>(out), n);
 }
 
@@ -59,10 +59,11 @@ std::string hex(const std::string& bytes) {
 bool valid_bucket(const std::string& b) {
   if (b.size() < 3 || b.size() > 63) return false;
   for (char c : b)
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-' ||
-          c == '.'))
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
       return false;
-  return std::isalnum(static_cast<unsigned char>(b.front())) && std::isalnum(static_cast<unsigned char>(b.back()));
+  return std::isalnum(static_cast<unsigned char>(b.front())) &&
+         std::isalnum(static_cast<unsigned char>(b.back()));
 }
 
 }  // namespace
@@ -76,19 +77,22 @@ S3Location parse_s3_url(const std::string& url) {
   if (slash != std::string::npos) l.prefix = rest.substr(slash + 1);
   while (!l.prefix.empty() && l.prefix.back() == '/') l.prefix.pop_back();
   if (!valid_bucket(l.bucket))
-    throw usage_error(fmt::format("'{}': '{}' is not a bucket name", url, l.bucket),
-                      "3-63 characters: lower-case letters, digits, '-' and '.'; e.g. s3://my-bucket/xops");
+    throw usage_error(
+        fmt::format("'{}': '{}' is not a bucket name", url, l.bucket),
+        "3-63 characters: lower-case letters, digits, '-' and '.'; e.g. s3://my-bucket/xops");
   for (const auto& bad : {"//", "/./", "/../"})
     if (("/" + l.prefix + "/").find(bad) != std::string::npos && !l.prefix.empty())
-      throw usage_error(fmt::format("'{}': the prefix '{}' has an empty, '.' or '..' part", url, l.prefix));
+      throw usage_error(
+          fmt::format("'{}': the prefix '{}' has an empty, '.' or '..' part", url, l.prefix));
   for (char c : l.prefix)
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '\\')
-      throw usage_error(fmt::format("'{}': the prefix has a control character or a backslash", url));
+      throw usage_error(
+          fmt::format("'{}': the prefix has a control character or a backslash", url));
   return l;
 }
 
 std::map<std::string, std::map<std::string, std::string>> parse_aws_ini(const std::string& text,
-                                                                         const std::string& where) {
+                                                                        const std::string& where) {
   std::map<std::string, std::map<std::string, std::string>> out;
   std::string section;
   bool nested = false;  // inside "s3 =" sub-settings: indented lines belong to that key
@@ -103,7 +107,8 @@ std::map<std::string, std::map<std::string, std::string>> parse_aws_ini(const st
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[') {
       if (line.back() != ']')
-        throw runtime_error(fmt::format("{}:{}: a section header needs a closing ']'", where, line_no));
+        throw runtime_error(
+            fmt::format("{}:{}: a section header needs a closing ']'", where, line_no));
       section = trim(line.substr(1, line.size() - 2));
       nested = false;
       out[section];
@@ -111,7 +116,8 @@ std::map<std::string, std::map<std::string, std::string>> parse_aws_ini(const st
     }
     auto eq = line.find('=');
     if (eq == std::string::npos)
-      throw runtime_error(fmt::format("{}:{}: expected 'key = value'", where, line_no), "see `aws configure help`");
+      throw runtime_error(fmt::format("{}:{}: expected 'key = value'", where, line_no),
+                          "see `aws configure help`");
     if (section.empty())
       throw runtime_error(fmt::format("{}:{}: a setting before any [section]", where, line_no));
     bool indented = !raw.empty() && (raw[0] == ' ' || raw[0] == '\t');
@@ -127,7 +133,8 @@ std::string aws_uri_encode(const std::string& s, bool encode_slash) {
   static const char* d = "0123456789ABCDEF";
   std::string o;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (c == '/' && !encode_slash)) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (c == '/' && !encode_slash)) {
       o += static_cast<char>(c);
     } else {
       o += '%';
@@ -141,7 +148,9 @@ std::string aws_uri_encode(const std::string& s, bool encode_slash) {
 S3Settings resolve_s3_settings(const RemoteConfig& r) {
   S3Settings s;
   s.where = parse_s3_url(r.url);
-  std::string profile = !r.profile.empty() ? r.profile : !env("AWS_PROFILE").empty() ? env("AWS_PROFILE") : "default";
+  std::string profile = !r.profile.empty()            ? r.profile
+                        : !env("AWS_PROFILE").empty() ? env("AWS_PROFILE")
+                                                      : "default";
   auto creds_path = home_file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
   auto config_path = home_file("AWS_CONFIG_FILE", "config");
   auto creds = read_ini(creds_path);
@@ -158,14 +167,16 @@ S3Settings resolve_s3_settings(const RemoteConfig& r) {
     s.session_token = env("AWS_SESSION_TOKEN");
     s.credentials_from = "the environment (AWS_ACCESS_KEY_ID)";
   } else {
-    for (auto* src : {&creds[profile], &config[profile == "default" ? "default" : "profile " + profile]}) {
+    for (auto* src :
+         {&creds[profile], &config[profile == "default" ? "default" : "profile " + profile]}) {
       auto it = src->find("aws_access_key_id");
       auto sk = src->find("aws_secret_access_key");
       if (it == src->end() || sk == src->end()) continue;
       s.access_key = it->second;
       s.secret_key = sk->second;
       if (auto t = src->find("aws_session_token"); t != src->end()) s.session_token = t->second;
-      s.credentials_from = fmt::format("{} [{}]", src == &creds[profile] ? creds_path : config_path, profile);
+      s.credentials_from =
+          fmt::format("{} [{}]", src == &creds[profile] ? creds_path : config_path, profile);
       break;
     }
   }
@@ -174,13 +185,15 @@ S3Settings resolve_s3_settings(const RemoteConfig& r) {
         fmt::format("remote '{}' ({}): no AWS credentials (profile '{}')", r.name, r.url, profile),
         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws configure`");
   // Region and endpoint.
-  for (const auto& cand : {r.region, env("AWS_REGION"), env("AWS_DEFAULT_REGION"), conf_get("region")})
+  for (const auto& cand :
+       {r.region, env("AWS_REGION"), env("AWS_DEFAULT_REGION"), conf_get("region")})
     if (!cand.empty()) {
       s.region = cand;
       break;
     }
   std::string endpoint;
-  for (const auto& cand : {r.endpoint_url, env("AWS_ENDPOINT_URL_S3"), env("AWS_ENDPOINT_URL"), conf_get("endpoint_url")})
+  for (const auto& cand : {r.endpoint_url, env("AWS_ENDPOINT_URL_S3"), env("AWS_ENDPOINT_URL"),
+                           conf_get("endpoint_url")})
     if (!cand.empty()) {
       endpoint = cand;
       break;
@@ -188,11 +201,12 @@ S3Settings resolve_s3_settings(const RemoteConfig& r) {
   if (!endpoint.empty()) {
     while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
     if (endpoint.rfind("http://", 0) != 0 && endpoint.rfind("https://", 0) != 0)
-      throw usage_error(fmt::format("remote '{}': endpoint_url '{}' must start with http:// or https://", r.name,
-                                    endpoint));
+      throw usage_error(fmt::format(
+          "remote '{}': endpoint_url '{}' must start with http:// or https://", r.name, endpoint));
     if (endpoint.find('/', endpoint.find("://") + 3) != std::string::npos)
-      throw usage_error(fmt::format("remote '{}': endpoint_url '{}' must not have a path", r.name, endpoint),
-                        "give scheme://host[:port]; the bucket comes from the s3:// URL");
+      throw usage_error(
+          fmt::format("remote '{}': endpoint_url '{}' must not have a path", r.name, endpoint),
+          "give scheme://host[:port]; the bucket comes from the s3:// URL");
     s.endpoint = endpoint;
     s.path_style = true;  // S3-compatible stores: no per-bucket DNS names
   } else if (s.where.bucket.find('.') != std::string::npos) {
@@ -204,9 +218,12 @@ S3Settings resolve_s3_settings(const RemoteConfig& r) {
   return s;
 }
 
-SignedRequest sign_s3_request(const S3Settings& s, const std::string& method, const std::string& key,
-                              const std::map<std::string, std::string>& query, const std::string& payload_sha256,
-                              const std::map<std::string, std::string>& extra_headers, const std::string& amz_date) {
+SignedRequest sign_s3_request(const S3Settings& s, const std::string& method,
+                              const std::string& key,
+                              const std::map<std::string, std::string>& query,
+                              const std::string& payload_sha256,
+                              const std::map<std::string, std::string>& extra_headers,
+                              const std::string& amz_date) {
   std::string date = amz_date;
   if (date.empty()) {
     std::time_t t = std::time(nullptr);
@@ -218,7 +235,8 @@ SignedRequest sign_s3_request(const S3Settings& s, const std::string& method, co
   }
   auto day = date.substr(0, 8);
   std::string host = s.endpoint.substr(s.endpoint.find("://") + 3);
-  std::string path = s.path_style ? "/" + s.where.bucket + (key.empty() ? "" : "/" + key) : "/" + key;
+  std::string path =
+      s.path_style ? "/" + s.where.bucket + (key.empty() ? "" : "/" + key) : "/" + key;
   path = aws_uri_encode(path, false);
   std::string qs;
   for (const auto& [k, v] : query)  // std::map: sorted by name, as the canonical form wants
@@ -233,16 +251,17 @@ SignedRequest sign_s3_request(const S3Settings& s, const std::string& method, co
     canon_headers += k + ":" + trim(v) + "\n";
     signed_headers += (signed_headers.empty() ? "" : ";") + k;
   }
-  auto canonical =
-      fmt::format("{}\n{}\n{}\n{}\n{}\n{}", method, path, qs, canon_headers, signed_headers, payload_sha256);
+  auto canonical = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", method, path, qs, canon_headers,
+                               signed_headers, payload_sha256);
   auto scope = fmt::format("{}/{}/s3/aws4_request", day, s.region);
   auto to_sign = fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", date, scope, sha256_hex(canonical));
   auto k = hmac(hmac(hmac(hmac("AWS4" + s.secret_key, day), s.region), "s3"), "aws4_request");
   SignedRequest out;
   out.url = s.endpoint + path + (qs.empty() ? "" : "?" + qs);
   for (const auto& [name, v] : headers) out.headers.push_back(name + ": " + v);
-  out.headers.push_back(fmt::format("authorization: AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={}, Signature={}",
-                                    s.access_key, scope, signed_headers, hex(hmac(k, to_sign))));
+  out.headers.push_back(fmt::format(
+      "authorization: AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={}, Signature={}",
+      s.access_key, scope, signed_headers, hex(hmac(k, to_sign))));
   return out;
 }
 

@@ -37,7 +37,7 @@ S3Settings resolve_s3_settings(const RemoteConfig& remote);
 // ~/.aws/credentials and ~/.aws/config: [section] then key = value lines; '#'/';' comments.
 // In config files a profile's section is "[profile NAME]" (except [default]).
 std::map<std::string, std::map<std::string, std::string>> parse_aws_ini(const std::string& text,
-                                                                         const std::string& where);
+                                                                        const std::string& where);
 
 // RFC 3986 percent-encoding as SigV4 wants it (unreserved kept; '/' kept when !encode_slash).
 std::string aws_uri_encode(const std::string& s, bool encode_slash);
@@ -50,8 +50,10 @@ struct SignedRequest {
 // Signs METHOD on key (already relative to the bucket; "" for the bucket itself) with query
 // parameters and the payload's SHA-256 (hex, or "UNSIGNED-PAYLOAD"); amz_date is
 // YYYYMMDDTHHMMSSZ ("" = now). extra_headers are signed too (lower-case names).
-SignedRequest sign_s3_request(const S3Settings& s, const std::string& method, const std::string& key,
-                              const std::map<std::string, std::string>& query, const std::string& payload_sha256,
+SignedRequest sign_s3_request(const S3Settings& s, const std::string& method,
+                              const std::string& key,
+                              const std::map<std::string, std::string>& query,
+                              const std::string& payload_sha256,
                               const std::map<std::string, std::string>& extra_headers = {},
                               const std::string& amz_date = "");
 

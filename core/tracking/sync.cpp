@@ -23,37 +23,48 @@ struct Shape {
 
 const char* kShapeSql =
     "SELECT r.status, r.name, r.end_ms, (SELECT COUNT(*) FROM metrics WHERE run = r.seq), "
-    "(SELECT COUNT(*) FROM params WHERE run = r.seq), (SELECT COUNT(*) FROM tags WHERE run = r.seq), "
-    "(SELECT COUNT(*) FROM artifacts WHERE run = r.seq), (SELECT COUNT(*) FROM inputs WHERE run = r.seq) "
+    "(SELECT COUNT(*) FROM params WHERE run = r.seq), (SELECT COUNT(*) FROM tags WHERE run = "
+    "r.seq), "
+    "(SELECT COUNT(*) FROM artifacts WHERE run = r.seq), (SELECT COUNT(*) FROM inputs WHERE run = "
+    "r.seq) "
     "FROM runs r WHERE r.id = ?";
 
 std::optional<Shape> shape_of(db::Database& d, const std::string& id) {
   auto st = d.prepare(kShapeSql);
   st.bind(1, id);
   if (!st.step()) return std::nullopt;
-  Shape s{st.text(0), st.text(1), std::nullopt, st.int64(3), st.int64(4), st.int64(5), st.int64(6), st.int64(7)};
+  Shape s{st.text(0),  st.text(1),  std::nullopt, st.int64(3),
+          st.int64(4), st.int64(5), st.int64(6),  st.int64(7)};
   if (!st.is_null(2)) s.end_ms = st.int64(2);
   return s;
 }
 
 void bind_opt(db::Statement& st, int idx, const db::Statement& from, int col) {
-  if (from.is_null(col)) st.bind_null(idx);
-  else st.bind(idx, from.int64(col));
+  if (from.is_null(col))
+    st.bind_null(idx);
+  else
+    st.bind(idx, from.int64(col));
 }
 
-int64_t metric_key_id(db::Database& to, std::map<std::string, int64_t>& cache, const std::string& name) {
+int64_t metric_key_id(db::Database& to, std::map<std::string, int64_t>& cache,
+                      const std::string& name) {
   if (auto it = cache.find(name); it != cache.end()) return it->second;
-  to.prepare("INSERT INTO metric_keys(name) VALUES (?) ON CONFLICT (name) DO NOTHING").bind(1, name).step();
+  to.prepare("INSERT INTO metric_keys(name) VALUES (?) ON CONFLICT (name) DO NOTHING")
+      .bind(1, name)
+      .step();
   auto q = to.prepare("SELECT id FROM metric_keys WHERE name = ?");
   q.bind(1, name);
-  if (!q.step()) throw runtime_error(fmt::format("sync: metric key '{}' vanished from {}", name, to.describe()));
+  if (!q.step())
+    throw runtime_error(fmt::format("sync: metric key '{}' vanished from {}", name, to.describe()));
   return cache[name] = q.int64(0);
 }
 
 // Writes run `id` (from's seq `from_seq`) into `to`, replacing whatever `to` had for it.
-int64_t copy_run(db::Database& from, db::Database& to, int64_t from_seq, std::map<std::string, int64_t>& keys) {
+int64_t copy_run(db::Database& from, db::Database& to, int64_t from_seq,
+                 std::map<std::string, int64_t>& keys) {
   auto r = from.prepare(
-      "SELECT r.id, r.name, r.kind, r.status, r.start_ms, r.end_ms, r.exit_code, r.command, r.git_commit, "
+      "SELECT r.id, r.name, r.kind, r.status, r.start_ms, r.end_ms, r.exit_code, r.command, "
+      "r.git_commit, "
       "r.git_dirty, r.diff_sha256, r.\"user\", r.host, r.pid, r.heartbeat_ms, "
       "(SELECT p.id FROM runs p WHERE p.seq = r.parent_seq) FROM runs r WHERE r.seq = ?");
   r.bind(1, from_seq);
@@ -65,23 +76,39 @@ int64_t copy_run(db::Database& from, db::Database& to, int64_t from_seq, std::ma
     if (p.step()) parent = p.int64(0);
   }
   auto up = to.prepare(
-      "INSERT INTO runs(id, name, kind, status, start_ms, end_ms, exit_code, command, git_commit, git_dirty, "
-      "diff_sha256, \"user\", host, pid, heartbeat_ms, parent_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-      "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, status = excluded.status, "
+      "INSERT INTO runs(id, name, kind, status, start_ms, end_ms, exit_code, command, git_commit, "
+      "git_dirty, "
+      "diff_sha256, \"user\", host, pid, heartbeat_ms, parent_seq) VALUES "
+      "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+      "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, status = "
+      "excluded.status, "
       "start_ms = excluded.start_ms, end_ms = excluded.end_ms, exit_code = excluded.exit_code, "
-      "command = excluded.command, git_commit = excluded.git_commit, git_dirty = excluded.git_dirty, "
-      "diff_sha256 = excluded.diff_sha256, \"user\" = excluded.\"user\", host = excluded.host, pid = excluded.pid, "
+      "command = excluded.command, git_commit = excluded.git_commit, git_dirty = "
+      "excluded.git_dirty, "
+      "diff_sha256 = excluded.diff_sha256, \"user\" = excluded.\"user\", host = excluded.host, pid "
+      "= excluded.pid, "
       "heartbeat_ms = excluded.heartbeat_ms, parent_seq = excluded.parent_seq RETURNING seq");
-  up.bind(1, r.text(0)).bind(2, r.text(1)).bind(3, r.text(2)).bind(4, r.text(3)).bind(5, r.int64(4));
+  up.bind(1, r.text(0))
+      .bind(2, r.text(1))
+      .bind(3, r.text(2))
+      .bind(4, r.text(3))
+      .bind(5, r.int64(4));
   bind_opt(up, 6, r, 5);
   bind_opt(up, 7, r, 6);
-  up.bind(8, r.text(7)).bind(9, r.text(8)).bind(10, r.int64(9)).bind(11, r.text(10)).bind(12, r.text(11));
+  up.bind(8, r.text(7))
+      .bind(9, r.text(8))
+      .bind(10, r.int64(9))
+      .bind(11, r.text(10))
+      .bind(12, r.text(11));
   up.bind(13, r.text(12));
   bind_opt(up, 14, r, 13);
   bind_opt(up, 15, r, 14);
-  if (parent) up.bind(16, *parent);
-  else up.bind_null(16);
-  if (!up.step()) throw runtime_error(fmt::format("sync: {} did not return the run's row", to.describe()));
+  if (parent)
+    up.bind(16, *parent);
+  else
+    up.bind_null(16);
+  if (!up.step())
+    throw runtime_error(fmt::format("sync: {} did not return the run's row", to.describe()));
   int64_t seq = up.int64(0);
   for (const char* table : {"params", "tags", "metrics", "artifacts", "inputs"}) {
     auto del = to.prepare(fmt::format("DELETE FROM {} WHERE run = ?", table));
@@ -109,7 +136,8 @@ int64_t copy_run(db::Database& from, db::Database& to, int64_t from_seq, std::ma
       "SELECT k.name, m.step, m.value, m.wall_ms FROM metrics m JOIN metric_keys k ON k.id = m.key "
       "WHERE m.run = ? ORDER BY m.rowid");
   m.bind(1, from_seq);
-  while (m.step()) points.push_back({seq, metric_key_id(to, keys, m.text(0)), m.int64(1), m.real(2), m.int64(3)});
+  while (m.step())
+    points.push_back({seq, metric_key_id(to, keys, m.text(0)), m.int64(1), m.real(2), m.int64(3)});
   to.insert_rows("metrics", {"run", "key", "step", "value", "wall_ms"}, points);
   return static_cast<int64_t>(points.size());
 }
@@ -118,7 +146,8 @@ int64_t copy_run(db::Database& from, db::Database& to, int64_t from_seq, std::ma
 
 SyncResult sync_tracking(db::Database& from, db::Database& to,
                          const std::function<void(int64_t, int64_t)>& progress) {
-  if (from.url() == to.url()) throw usage_error(fmt::format("sync: {} is both source and target", from.describe()));
+  if (from.url() == to.url())
+    throw usage_error(fmt::format("sync: {} is both source and target", from.describe()));
   SyncResult res;
   std::vector<std::pair<int64_t, std::string>> runs;  // parents before children: seq order
   auto st = from.prepare("SELECT seq, id FROM runs ORDER BY seq");
@@ -141,29 +170,39 @@ SyncResult sync_tracking(db::Database& from, db::Database& to,
   // Served traffic and its feedback: interactions by id, feedback rows by their content.
   db::Database::Transaction tx(to);
   auto in = from.prepare(
-      "SELECT id, created_ms, route, model, adapter, version, model_hash, adapter_hash, prompt, messages, output, "
-      "params, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms FROM interactions ORDER BY id");
+      "SELECT id, created_ms, route, model, adapter, version, model_hash, adapter_hash, prompt, "
+      "messages, output, "
+      "params, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms FROM "
+      "interactions ORDER BY id");
   auto ins = to.prepare(
-      "INSERT INTO interactions(id, created_ms, route, model, adapter, version, model_hash, adapter_hash, prompt, "
-      "messages, output, params, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms) "
+      "INSERT INTO interactions(id, created_ms, route, model, adapter, version, model_hash, "
+      "adapter_hash, prompt, "
+      "messages, output, params, finish_reason, prompt_tokens, completion_tokens, latency_ms, "
+      "ttft_ms) "
       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id");
   while (in.step()) {
     ins.bind(1, in.text(0)).bind(2, in.int64(1));
     for (int c = 2; c <= 12; ++c) {  // route ... finish_reason; messages may be NULL
-      if (in.is_null(c)) ins.bind_null(c + 1);
-      else ins.bind(c + 1, in.text(c));
+      if (in.is_null(c))
+        ins.bind_null(c + 1);
+      else
+        ins.bind(c + 1, in.text(c));
     }
     ins.bind(14, in.int64(13)).bind(15, in.int64(14)).bind(16, in.real(15));
-    if (in.is_null(16)) ins.bind_null(17);
-    else ins.bind(17, in.real(16));
+    if (in.is_null(16))
+      ins.bind_null(17);
+    else
+      ins.bind(17, in.real(16));
     if (ins.step()) ++res.interactions;
     ins.reset();
   }
-  auto fb = from.prepare("SELECT interaction, created_ms, score, comment FROM feedback ORDER BY created_ms");
+  auto fb = from.prepare(
+      "SELECT interaction, created_ms, score, comment FROM feedback ORDER BY created_ms");
   auto has = to.prepare(
       "SELECT 1 FROM feedback WHERE interaction = ? AND created_ms = ? AND comment = ? AND "
       "(score = ? OR (score IS NULL AND ? = 1))");
-  auto add = to.prepare("INSERT INTO feedback(interaction, created_ms, score, comment) VALUES (?,?,?,?)");
+  auto add =
+      to.prepare("INSERT INTO feedback(interaction, created_ms, score, comment) VALUES (?,?,?,?)");
   while (fb.step()) {
     double score = fb.is_null(2) ? 0 : fb.real(2);
     has.bind(1, fb.text(0)).bind(2, fb.int64(1)).bind(3, fb.text(3)).bind(4, score);
@@ -172,8 +211,10 @@ SyncResult sync_tracking(db::Database& from, db::Database& to,
     has.reset();
     if (present) continue;
     add.bind(1, fb.text(0)).bind(2, fb.int64(1));
-    if (fb.is_null(2)) add.bind_null(3);
-    else add.bind(3, score);
+    if (fb.is_null(2))
+      add.bind_null(3);
+    else
+      add.bind(3, score);
     add.bind(4, fb.text(3)).step();
     add.reset();
     ++res.feedback;

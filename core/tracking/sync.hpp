@@ -13,7 +13,7 @@ namespace xops {
 
 struct SyncResult {
   int64_t runs_copied = 0, runs_updated = 0, runs_unchanged = 0;
-  int64_t metric_points = 0;  // written
+  int64_t metric_points = 0;               // written
   int64_t interactions = 0, feedback = 0;  // new in the target
 };
 

@@ -30,7 +30,8 @@ struct S3Project {
     std::string script = "aws --endpoint-url " + endpoint + " " + args;
     return run_process({"sh", "-c", script}, dir, env);
   }
-  ProcResult xops(const std::vector<std::string>& args, std::map<std::string, std::string> extra = {}) const {
+  ProcResult xops(const std::vector<std::string>& args,
+                  std::map<std::string, std::string> extra = {}) const {
     auto e = env;
     for (auto& [k, v] : extra) e[k] = v;
     return run_xops(args, dir, e);
@@ -38,14 +39,15 @@ struct S3Project {
 };
 
 // A project whose default remote is a fresh prefix on the test server.
-S3Project s3_project(const TempDir& tmp, const std::string& name, const std::string& remote_url = "") {
+S3Project s3_project(const TempDir& tmp, const std::string& name,
+                     const std::string& remote_url = "") {
   S3Project p;
   p.endpoint = s3_endpoint();
   if (p.endpoint.empty()) return p;
   p.prefix = name + "-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand());
-  p.env = {{"AWS_ACCESS_KEY_ID", "S3RVER"}, {"AWS_SECRET_ACCESS_KEY", "S3RVER"}, {"AWS_DEFAULT_REGION", "us-east-1"},
-           {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"}, {"AWS_CONFIG_FILE", "/nonexistent"},
-           {"AWS_PAGER", ""}};
+  p.env = {{"AWS_ACCESS_KEY_ID", "S3RVER"},     {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
+           {"AWS_DEFAULT_REGION", "us-east-1"}, {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"},
+           {"AWS_CONFIG_FILE", "/nonexistent"}, {"AWS_PAGER", ""}};
   REQUIRE(run_xops({"-q", "init", name}, tmp.path()).rc == 0);
   p.dir = tmp / name;
   auto yaml = read_text(p.dir / "xops.yaml");
@@ -66,12 +68,14 @@ std::string id_of(const fs::path& pointer) {
 
 }  // namespace
 
-TEST_CASE("e2e: push to S3 and aws reads it, aws uploads and xops pulls and verifies", "[e2e][track][s3]") {
+TEST_CASE("e2e: push to S3 and aws reads it, aws uploads and xops pulls and verifies",
+          "[e2e][track][s3]") {
   TempDir tmp;
   auto p = s3_project(tmp, "proj");
   if (p.endpoint.empty()) return;
   fs::create_directories(p.dir / "data/small");
-  for (int i = 0; i < 40; ++i) write_text(p.dir / "data/small" / ("f" + std::to_string(i)), "file " + std::to_string(i));
+  for (int i = 0; i < 40; ++i)
+    write_text(p.dir / "data/small" / ("f" + std::to_string(i)), "file " + std::to_string(i));
   // Over 64 MiB: a multipart upload and ranged parallel downloads.
   REQUIRE(sh("head -c 70000000 /dev/urandom > data/big.bin", p.dir).rc == 0);
   REQUIRE(p.xops({"-q", "track", "add", "data/small", "data/big.bin"}).rc == 0);
@@ -79,7 +83,8 @@ TEST_CASE("e2e: push to S3 and aws reads it, aws uploads and xops pulls and veri
   auto push = p.xops({"--json", "track", "push"});
   REQUIRE(push.rc == 0);
   auto pj = json::parse(push.out);
-  CHECK(pj["transferred"].get<int>() >= 42);  // 40 files, their manifest, big.bin (+ the template's data)
+  CHECK(pj["transferred"].get<int>() >=
+        42);  // 40 files, their manifest, big.bin (+ the template's data)
   // The layout is PREFIX/<2 hex>/<62 hex>: what `aws s3 ls` lists and `aws s3 cp` fetches.
   auto ls = p.aws("s3 ls --recursive " + p.url() + "/");
   REQUIRE(ls.rc == 0);
@@ -109,8 +114,8 @@ TEST_CASE("e2e: push to S3 and aws reads it, aws uploads and xops pulls and veri
   write_text(p.dir / "notes.txt", "written by someone else");
   REQUIRE(p.xops({"-q", "track", "add", "notes.txt"}).rc == 0);
   auto notes = id_of(p.dir / "notes.txt.xops");
-  REQUIRE(p.aws("s3 cp notes.txt s3://xops-test/" + p.prefix + "/" + notes.substr(0, 2) + "/" + notes.substr(2) +
-                " --only-show-errors")
+  REQUIRE(p.aws("s3 cp notes.txt s3://xops-test/" + p.prefix + "/" + notes.substr(0, 2) + "/" +
+                notes.substr(2) + " --only-show-errors")
               .rc == 0);
   REQUIRE(sh("cp notes.txt.xops ../clone/ && rm notes.txt", p.dir).rc == 0);
   REQUIRE(sh("git add notes.txt.xops && git commit -qm notes", clone.dir).rc == 0);
@@ -122,8 +127,8 @@ TEST_CASE("e2e: push to S3 and aws reads it, aws uploads and xops pulls and veri
   REQUIRE(p.xops({"-q", "track", "add", "other.txt"}).rc == 0);
   auto other = id_of(p.dir / "other.txt.xops");
   write_text(p.dir / "forged.txt", "forged content");
-  REQUIRE(p.aws("s3 cp forged.txt s3://xops-test/" + p.prefix + "/" + other.substr(0, 2) + "/" + other.substr(2) +
-                " --only-show-errors")
+  REQUIRE(p.aws("s3 cp forged.txt s3://xops-test/" + p.prefix + "/" + other.substr(0, 2) + "/" +
+                other.substr(2) + " --only-show-errors")
               .rc == 0);
   REQUIRE(sh("cp other.txt.xops ../clone/", p.dir).rc == 0);
   REQUIRE(sh("git add other.txt.xops && git commit -qm other", clone.dir).rc == 0);
@@ -168,14 +173,16 @@ TEST_CASE("e2e: S3 errors (wrong key, no bucket, no server) are clear", "[e2e][t
   CHECK_THAT(down.err, Catch::Contains("attempts") && Catch::Contains("127.0.0.1:1"));
 }
 
-TEST_CASE("e2e: S3 503s are retried with back-off until they pass, a lasting 500 is an error", "[e2e][track][s3]") {
+TEST_CASE("e2e: S3 503s are retried with back-off until they pass, a lasting 500 is an error",
+          "[e2e][track][s3]") {
   TempDir tmp;
   for (int fail_first : {3, -1}) {
     INFO("fail_first " << fail_first);
-    auto log = tmp / ("requests" + std::to_string(fail_first)), port_file = tmp / ("port" + std::to_string(fail_first));
+    auto log = tmp / ("requests" + std::to_string(fail_first)),
+         port_file = tmp / ("port" + std::to_string(fail_first));
     auto started = sh("python3 " + std::string(XOPS_SOURCE_DIR) + "/tests/e2e/flaky_s3.py " +
-                          std::to_string(fail_first) + " " + log.string() + " " + port_file.string() +
-                          " >/dev/null 2>&1 & echo $!",
+                          std::to_string(fail_first) + " " + log.string() + " " +
+                          port_file.string() + " >/dev/null 2>&1 & echo $!",
                       tmp.path());
     REQUIRE(started.rc == 0);
     int pid = std::stoi(started.out);
@@ -187,10 +194,12 @@ TEST_CASE("e2e: S3 503s are retried with back-off until they pass, a lasting 500
     auto dir = tmp / name;
     auto yaml = read_text(dir / "xops.yaml");
     yaml.insert(yaml.find("\nremotes:\n") + 10,
-                "  flaky:\n    url: s3://bucket-x/p\n    endpoint_url: " + endpoint + "\n    default: true\n");
+                "  flaky:\n    url: s3://bucket-x/p\n    endpoint_url: " + endpoint +
+                    "\n    default: true\n");
     write_text(dir / "xops.yaml", yaml);
     write_text(dir / "a.txt", "a");
-    std::map<std::string, std::string> env{{"AWS_ACCESS_KEY_ID", "AK"}, {"AWS_SECRET_ACCESS_KEY", "s"},
+    std::map<std::string, std::string> env{{"AWS_ACCESS_KEY_ID", "AK"},
+                                           {"AWS_SECRET_ACCESS_KEY", "s"},
                                            {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"},
                                            {"AWS_CONFIG_FILE", "/nonexistent"}};
     REQUIRE(run_xops({"-q", "track", "add", "a.txt"}, dir, env).rc == 0);

@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/support/services.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/services.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace xops::test;
@@ -25,17 +25,21 @@ json runs_json(const fs::path& p, const std::map<std::string, std::string>& env 
 }
 }  // namespace
 
-TEST_CASE("e2e: offline runs synced into PostgreSQL once, however often sync runs", "[e2e][tracking][pg]") {
+TEST_CASE("e2e: offline runs synced into PostgreSQL once, however often sync runs",
+          "[e2e][tracking][pg]") {
   TempDir tmp;
   auto pg = tracking_url("postgres", tmp);
   if (pg.empty()) return;
   auto p = project(tmp);
   std::map<std::string, std::string> local{{"XOPS_TRACKING", "local"}};
   write_text(p / "train.sh",
-             "#!/bin/sh\nfor s in 1 2 3; do \"$XOPS_BIN\" track log metric loss=0.$((4 - s)) --step $s; done\n");
+             "#!/bin/sh\nfor s in 1 2 3; do \"$XOPS_BIN\" track log metric loss=0.$((4 - s)) "
+             "--step $s; done\n");
   REQUIRE(sh("chmod +x train.sh", p).rc == 0);
-  REQUIRE(run_xops({"track", "run", "-n", "a", "-p", "lr=0.1", "--", "./train.sh"}, p, local).rc == 0);
-  REQUIRE(run_xops({"track", "run", "-n", "b", "--tag", "team=nlp", "--", "false"}, p, local).rc == 1);
+  REQUIRE(run_xops({"track", "run", "-n", "a", "-p", "lr=0.1", "--", "./train.sh"}, p, local).rc ==
+          0);
+  REQUIRE(run_xops({"track", "run", "-n", "b", "--tag", "team=nlp", "--", "false"}, p, local).rc ==
+          1);
   // The project names the team database in xops.yaml; sync's default target is it.
   auto yaml = read_text(p / "xops.yaml");
   write_text(p / "xops.yaml", yaml + "tracking: " + pg + "\n");
@@ -66,7 +70,8 @@ TEST_CASE("e2e: offline runs synced into PostgreSQL once, however often sync run
   CHECK(s3["runs_copied"] == 1);
   CHECK(s3["runs_updated"] == 1);
   CHECK(s3["runs_unchanged"] == 1);
-  auto filtered = run_xops({"--json", "track", "runs", "--filter", "params.lr > 0.05 and status = 'finished'"}, p);
+  auto filtered = run_xops(
+      {"--json", "track", "runs", "--filter", "params.lr > 0.05 and status = 'finished'"}, p);
   REQUIRE(filtered.rc == 0);
   CHECK(json::parse(filtered.out).size() == 1);
   // A run recorded straight into PostgreSQL (tracking: in xops.yaml) is there too.
@@ -75,7 +80,8 @@ TEST_CASE("e2e: offline runs synced into PostgreSQL once, however often sync run
   CHECK(runs_json(p, local).size() == 3);
 }
 
-TEST_CASE("e2e: a tracking database that is down or refuses the password fails cleanly", "[e2e][tracking][pg]") {
+TEST_CASE("e2e: a tracking database that is down or refuses the password fails cleanly",
+          "[e2e][tracking][pg]") {
   TempDir tmp;
   auto pg = tracking_url("postgres", tmp);
   if (pg.empty()) return;
@@ -86,7 +92,8 @@ TEST_CASE("e2e: a tracking database that is down or refuses the password fails c
   write_text(p / "xops.yaml", yaml + "tracking: " + with_pw + "\n");
   auto r = run_xops({"track", "runs"}, p);
   CHECK(r.rc != 0);
-  CHECK_THAT(r.err, Catch::Contains("xops.yaml:") && Catch::Contains("password") && Catch::Contains("PGPASSWORD"));
+  CHECK_THAT(r.err, Catch::Contains("xops.yaml:") && Catch::Contains("password") &&
+                        Catch::Contains("PGPASSWORD"));
   write_text(p / "xops.yaml", yaml);
   // Down: nothing listens there. The command does not run, exit 1, the URL is named.
   auto down = run_xops({"track", "run", "--", "touch", "ran"}, p,

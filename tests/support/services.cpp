@@ -1,7 +1,7 @@
 #include "tests/support/services.hpp"
 
-#include <catch2/catch.hpp>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <atomic>
 #include <cstdlib>
@@ -22,8 +22,8 @@ std::string pg_cluster_url() {
   if (!dir || !*dir) return "";
   std::filesystem::path d(dir);
   if (!std::filesystem::exists(d / "url"))
-    FAIL("the test PostgreSQL cluster is not running (" << d.string()
-                                                        << "/url missing): ctest's pg fixture starts it");
+    FAIL("the test PostgreSQL cluster is not running ("
+         << d.string() << "/url missing): ctest's pg fixture starts it");
   ::setenv("PGPASSWORD", trimmed(read_text(d / "password")).c_str(), 1);
   return trimmed(read_text(d / "url"));
 }
@@ -33,7 +33,8 @@ std::string s3_endpoint() {
   if (!dir || !*dir) return "";
   std::filesystem::path d(dir);
   if (!std::filesystem::exists(d / "endpoint"))
-    FAIL("the test S3 server is not running (" << d.string() << "/endpoint missing): ctest's fixture starts it");
+    FAIL("the test S3 server is not running (" << d.string()
+                                               << "/endpoint missing): ctest's fixture starts it");
   return trimmed(read_text(d / "endpoint"));
 }
 
