@@ -163,7 +163,9 @@ void add_examples(CLI::App& app) {
       {"track diff", "xops track diff baseline tuned"},
       {"track rm", "xops track rm 01J9 01JA && xops track gc"},
       {"track rename", "xops track rename 01J9 baseline-v2"},
-      {"track sync", "xops track sync --to postgresql://ml@db.internal:5432/xops\n  XOPS_TRACKING=local xops track run -- python train.py   # offline: .xops/xops.db; sync later"},
+      {"track sync",
+       "xops track sync --to postgresql://ml@db.internal:5432/xops\n  XOPS_TRACKING=local xops "
+       "track run -- python train.py   # offline: .xops/xops.db; sync later"},
       {"track report", "xops track report --html runs.html --filter \"tags.team = 'nlp'\""},
       {"finetune",
        "xops finetune configs/finetune.yaml\n  xops finetune configs/lora.yaml --set lora.r=16 "

@@ -28,7 +28,8 @@ using nlohmann::json;
 
 // The database: $XOPS_DB inside a run (no workspace discovery needed), else the workspace's.
 Tracker open_tracker(cli::Context& ctx) {
-  if (const char* db = std::getenv("XOPS_DB"); db && *db) return Tracker(db::Database::open_url(db));
+  if (const char* db = std::getenv("XOPS_DB"); db && *db)
+    return Tracker(db::Database::open_url(db));
   return Tracker::for_workspace(ctx.workspace());
 }
 
@@ -241,8 +242,10 @@ int run_run(cli::Context& ctx, const RunFlags& f) {
 
   SupervisedCommand cmd;
   cmd.argv = f.command;
-  cmd.env = {{"XOPS_RUN_ID", id}, {"XOPS_DB", tracker.db().url()},
-             {"XOPS_METRICS_FILE", metrics_file.string()}, {"XOPS_WORKSPACE", ws.root().string()}};
+  cmd.env = {{"XOPS_RUN_ID", id},
+             {"XOPS_DB", tracker.db().url()},
+             {"XOPS_METRICS_FILE", metrics_file.string()},
+             {"XOPS_WORKSPACE", ws.root().string()}};
   cmd.sample_seconds = f.sample_seconds;
   cmd.on_output = [&](int fd, const char* data, size_t n) {
     ssize_t ignored = ::write(fd, data, n);
@@ -560,8 +563,10 @@ void register_track_runs(CLI::App* track, cli::Context& ctx) {
       auto tracker = open_tracker(ctx);
       auto id = tracker.resolve(rename_args->first);
       tracker.rename(id, rename_name);
-      if (ctx.out().json()) ctx.out().print_json({{"id", id}, {"name", rename_name}});
-      else ctx.out().info(fmt::format("run {} is now '{}'", id, rename_name));
+      if (ctx.out().json())
+        ctx.out().print_json({{"id", id}, {"name", rename_name}});
+      else
+        ctx.out().info(fmt::format("run {} is now '{}'", id, rename_name));
       return 0;
     };
   });

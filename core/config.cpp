@@ -95,11 +95,13 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
   if (auto tr = root["tracking"]; tr && !tr.IsNull()) {
     cfg.tracking = doc.str(tr, "'tracking'");
     cfg.tracking_where = fmt::format("{}:{}", display_name, tr.Mark().line + 1);
-    if (cfg.tracking.empty()) doc.fail(tr, "'tracking' must not be empty", "remove it to track in .xops/xops.db");
+    if (cfg.tracking.empty())
+      doc.fail(tr, "'tracking' must not be empty", "remove it to track in .xops/xops.db");
     // A password in a committed file is a leaked password.
     auto scheme = cfg.tracking.find("://");
     auto at = cfg.tracking.find('@');
-    auto colon = scheme == std::string::npos ? std::string::npos : cfg.tracking.find(':', scheme + 3);
+    auto colon =
+        scheme == std::string::npos ? std::string::npos : cfg.tracking.find(':', scheme + 3);
     if ((at != std::string::npos && colon != std::string::npos && colon < at) ||
         cfg.tracking.find("password=") != std::string::npos)
       doc.fail(tr, "'tracking' holds a password; xops.yaml is committed and shared",
@@ -115,11 +117,14 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
       doc.check_keys(kv.second, {"url", "default", "endpoint_url", "region", "profile"}, what);
       auto url_node = doc.require(kv.second, "url", what);
       r.url = doc.str(url_node, what + " url");
-      for (auto [key, field] : {std::pair{"endpoint_url", &r.endpoint_url}, {"region", &r.region}, {"profile", &r.profile}})
+      for (auto [key, field] : {std::pair{"endpoint_url", &r.endpoint_url},
+                                {"region", &r.region},
+                                {"profile", &r.profile}})
         if (auto n = kv.second[key]) {
           *field = doc.str(n, what + " " + key);
           if (r.url.rfind("s3://", 0) != 0)
-            doc.fail(n, fmt::format("{}: '{}' is for s3:// remotes", what, key), "remove it, or use an s3:// url");
+            doc.fail(n, fmt::format("{}: '{}' is for s3:// remotes", what, key),
+                     "remove it, or use an s3:// url");
         }
       if (r.url.rfind("s3://", 0) == 0) {
         try {

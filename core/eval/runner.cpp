@@ -33,8 +33,10 @@ class CallCache {
     if (!db_) return;
     std::lock_guard<std::mutex> lock(mu_);
     auto st = db_->prepare(
-        "INSERT INTO eval_cache(key, output, latency_ms, created_ms) VALUES (?,?,?,?) ON CONFLICT (key) DO UPDATE "
-        "SET output = excluded.output, latency_ms = excluded.latency_ms, created_ms = excluded.created_ms");
+        "INSERT INTO eval_cache(key, output, latency_ms, created_ms) VALUES (?,?,?,?) ON CONFLICT "
+        "(key) DO UPDATE "
+        "SET output = excluded.output, latency_ms = excluded.latency_ms, created_ms = "
+        "excluded.created_ms");
     st.bind(1, key).bind(2, output).bind(3, latency).bind(4, now_ms()).step();
   }
 

@@ -102,7 +102,8 @@ std::unique_ptr<Remote> open_remote(const RemoteConfig& cfg, const fs::path& ws_
   std::string url = cfg.url;
   if (url.rfind("s3://", 0) == 0) {
     std::string failure;
-    auto* lib = plugin_instance<S3Library>("libxops_s3.so", "XOPS_S3_LIB", "xops_s3_library", kS3Abi, &failure);
+    auto* lib = plugin_instance<S3Library>("libxops_s3.so", "XOPS_S3_LIB", "xops_s3_library",
+                                           kS3Abi, &failure);
     if (!lib)
       throw runtime_error("cannot load the S3 client: " + failure,
                           "keep libxops_s3.so beside the xops binary (or set XOPS_S3_LIB)");

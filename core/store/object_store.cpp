@@ -229,8 +229,8 @@ void ObjectStore::adopt_verified(const fs::path& tmp, const std::string& id, con
                                  const std::string& from) {
   if (got != id) {
     ::unlink(tmp.c_str());
-    throw runtime_error(fmt::format("object {} from {} is corrupt (its content hashes to {})", id.substr(0, 12), from,
-                                    got.substr(0, 12)),
+    throw runtime_error(fmt::format("object {} from {} is corrupt (its content hashes to {})",
+                                    id.substr(0, 12), from, got.substr(0, 12)),
                         "run `xops track verify --remote` there, then pull again");
   }
   commit_temp(tmp, id, nullptr);

@@ -47,7 +47,8 @@ class ObjectStore {
   // then adopt_verified with the hash of exactly the bytes written. A mismatch removes the
   // temp file and throws (naming `from`); the object never enters the store.
   fs::path receive_path() const { return new_temp(); }
-  void adopt_verified(const fs::path& tmp, const std::string& id, const std::string& got, const std::string& from);
+  void adopt_verified(const fs::path& tmp, const std::string& id, const std::string& got,
+                      const std::string& from);
   // Recomputes an object's hash (for verify).
   std::string rehash(const std::string& id, const ByteCallback& on_bytes = {}) const;
   // Writes object `id` to `rel` beneath `root` atomically (temp beside it, then rename),

@@ -41,7 +41,9 @@ void transfer(const std::vector<std::string>& ids, int jobs, const TrackProgress
 }
 
 // The `jobs` setting when one was given (0 = not set), else what the remote wants.
-int jobs_for(const Remote& r, int jobs) { return jobs > 0 ? jobs : r.preferred_jobs(); }
+int jobs_for(const Remote& r, int jobs) {
+  return jobs > 0 ? jobs : r.preferred_jobs();
+}
 
 uint64_t object_size(const fs::path& p) {
   struct stat st;
@@ -83,7 +85,8 @@ SyncResult track_pull(const Workspace& ws, const SyncOptions& o, const TrackProg
       else res.missing.push_back(id);
     }
     transfer(
-        available, jobs_for(*remote, o.jobs), prog, [&](const std::string& id) { return ctx.store.has(id); },
+        available, jobs_for(*remote, o.jobs), prog,
+        [&](const std::string& id) { return ctx.store.has(id); },
         [&](const std::string& id) { return remote->size_of(id); },
         [&](const std::string& id) { remote->download(ctx.store, id, prog.advance); }, res);
   };

@@ -11,9 +11,9 @@
 #include <mutex>
 
 #include "core/config.hpp"
-#include "core/tracking/tracking_db.hpp"
 #include "core/error.hpp"
 #include "core/store/sha256.hpp"
+#include "core/tracking/tracking_db.hpp"
 #include "core/util/fs.hpp"
 #include "core/util/parallel.hpp"
 

@@ -91,8 +91,8 @@ std::vector<Token> lex(const std::string& s) {
 }
 
 // The SQL expression for an identifier; numeric tells params/tags to compare as numbers.
-std::string column_sql(const std::string& src, const Token& t, bool numeric, std::vector<SqlBind>& binds,
-                       db::Dialect dialect) {
+std::string column_sql(const std::string& src, const Token& t, bool numeric,
+                       std::vector<SqlBind>& binds, db::Dialect dialect) {
   auto dot = t.text.find('.');
   std::string scope = dot == std::string::npos ? "attributes" : lower(t.text.substr(0, dot));
   std::string name = dot == std::string::npos ? t.text : t.text.substr(dot + 1);
@@ -113,14 +113,16 @@ std::string column_sql(const std::string& src, const Token& t, bool numeric, std
     if (a == "id" || a == "run_id") return "r.id";
     if (a == "name" || a == "run_name") return "r.name";
     if (a == "user") return "r.\"user\"";  // a reserved word in PostgreSQL
-    if (a == "kind" || a == "status" || a == "command" || a == "git_commit" || a == "host" || a == "exit_code")
+    if (a == "kind" || a == "status" || a == "command" || a == "git_commit" || a == "host" ||
+        a == "exit_code")
       return "r." + a;
     if (a == "start_time") return "r.start_ms";
     if (a == "end_time") return "r.end_ms";
     if (a == "duration") {  // a running run's duration is up to now
-      binds.push_back({true, static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                     std::chrono::system_clock::now().time_since_epoch())
-                                                     .count()),
+      binds.push_back({true,
+                       static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count()),
                        ""});
       return "((COALESCE(r.end_ms, ?) - r.start_ms) / 1000.0)";
     }
@@ -143,7 +145,8 @@ std::string like_to_glob(const std::string& like) {
 
 class Parser {
  public:
-  Parser(const std::string& src, db::Dialect dialect) : src_(src), toks_(lex(src)), dialect_(dialect) {}
+  Parser(const std::string& src, db::Dialect dialect)
+      : src_(src), toks_(lex(src)), dialect_(dialect) {}
 
   SqlFragment parse() {
     SqlFragment f;
@@ -289,7 +292,8 @@ class Parser {
       if (numeric) fail_at(src_, vcol, "LIKE needs a quoted pattern");
       if (dialect_ == db::Dialect::Postgres) {  // LIKE is case-sensitive there; no escape character
         b.insert(b.end(), vb.begin(), vb.end());
-        return fmt::format("{}{} {} ? ESCAPE ''", negate_like ? "NOT " : "", col, op == "like" ? "LIKE" : "ILIKE");
+        return fmt::format("{}{} {} ? ESCAPE ''", negate_like ? "NOT " : "", col,
+                           op == "like" ? "LIKE" : "ILIKE");
       }
       if (op == "like") vb[0].text = like_to_glob(vb[0].text);  // case-sensitive, as MLflow's LIKE
       b.insert(b.end(), vb.begin(), vb.end());
@@ -308,7 +312,9 @@ class Parser {
 
 }  // namespace
 
-SqlFragment compile_filter(const std::string& expr, db::Dialect dialect) { return Parser(expr, dialect).parse(); }
+SqlFragment compile_filter(const std::string& expr, db::Dialect dialect) {
+  return Parser(expr, dialect).parse();
+}
 
 SqlFragment compile_sort(const std::string& spec, db::Dialect dialect) {
   SqlFragment f;

@@ -9,10 +9,10 @@
 #include "core/git.hpp"
 #include "core/store/pointer.hpp"
 #include "core/store/sha256.hpp"
-#include "core/util/fs.hpp"
 #include "core/tracking/filter.hpp"
 #include "core/tracking/tracking_db.hpp"
 #include "core/tracking/ulid.hpp"
+#include "core/util/fs.hpp"
 #include "core/workspace.hpp"
 
 namespace xops {
@@ -27,7 +27,9 @@ std::pair<std::string, std::string> split_kv(const std::string& arg) {
 Tracker::Tracker(const std::filesystem::path& db_path) : db_(db::Database::open(db_path)) {}
 Tracker::Tracker(db::Database db) : db_(std::move(db)) {}
 
-Tracker Tracker::for_workspace(const Workspace& ws) { return Tracker(open_tracking_db(ws)); }
+Tracker Tracker::for_workspace(const Workspace& ws) {
+  return Tracker(open_tracking_db(ws));
+}
 
 static std::string current_user() {
   if (const char* u = std::getenv("USER"); u && *u) return u;
@@ -72,7 +74,8 @@ std::string Tracker::start_run(const RunStart& s, const Workspace* ws) {
   if (!s.parent.empty()) parent = seq_of(resolve(s.parent));
   db::Database::Transaction tx(db_);
   auto st = db_.prepare(
-      "INSERT INTO runs(id, name, kind, status, start_ms, command, git_commit, git_dirty, diff_sha256, \"user\", host, "
+      "INSERT INTO runs(id, name, kind, status, start_ms, command, git_commit, git_dirty, "
+      "diff_sha256, \"user\", host, "
       "pid, parent_seq) VALUES (?,?,?,'running',?,?,?,?,?,?,?,?,?)");
   st.bind(1, id).bind(2, s.name).bind(3, s.kind).bind(4, now_ms()).bind(5, s.command).bind(6, commit);
   st.bind(7, int64_t{dirty}).bind(8, diff_hash).bind(9, current_user()).bind(10, host_name());
@@ -102,7 +105,9 @@ void Tracker::heartbeat(const std::string& id) {
 void Tracker::remove(const std::string& id) {
   db::Database::Transaction tx(db_);
   // Explicit: on PostgreSQL, metrics have no foreign key to cascade (see migration 2).
-  db_.prepare("DELETE FROM metrics WHERE run = (SELECT seq FROM runs WHERE id = ?)").bind(1, id).step();
+  db_.prepare("DELETE FROM metrics WHERE run = (SELECT seq FROM runs WHERE id = ?)")
+      .bind(1, id)
+      .step();
   db_.prepare("DELETE FROM runs WHERE id = ?").bind(1, id).step();
   tx.commit();
 }
@@ -152,9 +157,10 @@ int64_t Tracker::key_id(const std::string& key) {
 static void put_kv(db::Database& db, const char* table, int64_t seq, const std::map<std::string, std::string>& kv) {
   if (kv.empty()) return;
   db::Database::Transaction tx(db);
-  auto st = db.prepare(fmt::format(
-      "INSERT INTO {}(run, key, value) VALUES (?,?,?) ON CONFLICT (run, key) DO UPDATE SET value = excluded.value",
-      table));
+  auto st =
+      db.prepare(fmt::format("INSERT INTO {}(run, key, value) VALUES (?,?,?) ON CONFLICT (run, "
+                             "key) DO UPDATE SET value = excluded.value",
+                             table));
   for (const auto& [k, v] : kv) {
     st.bind(1, seq).bind(2, k).bind(3, v).step();
     st.reset();
@@ -192,7 +198,9 @@ void Tracker::log_metrics(const std::string& id, const std::vector<MetricPoint>&
 
 void Tracker::log_artifact(const std::string& id, const std::string& name, const std::string& sha256, int64_t size,
                            const std::string& path) {
-  auto st = db_.prepare("INSERT INTO artifacts(run, name, sha256, size, path) VALUES (?,?,?,?,?) ON CONFLICT (run, name) "
+  auto st = db_.prepare(
+      "INSERT INTO artifacts(run, name, sha256, size, path) VALUES (?,?,?,?,?) ON CONFLICT (run, "
+      "name) "
       "DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, path = excluded.path");
   st.bind(1, seq_of(id)).bind(2, name).bind(3, sha256).bind(4, size).bind(5, path).step();
 }
@@ -201,7 +209,9 @@ void Tracker::record_inputs(const std::string& id, const std::map<std::string, s
   if (inputs.empty()) return;
   auto seq = seq_of(id);
   db::Database::Transaction tx(db_);
-  auto st = db_.prepare("INSERT INTO inputs(run, path, sha256) VALUES (?,?,?) ON CONFLICT (run, path) DO UPDATE SET sha256 = "
+  auto st = db_.prepare(
+      "INSERT INTO inputs(run, path, sha256) VALUES (?,?,?) ON CONFLICT (run, path) DO UPDATE SET "
+      "sha256 = "
       "excluded.sha256");
   for (const auto& [p, h] : inputs) {
     st.bind(1, seq).bind(2, p).bind(3, h).step();
@@ -211,8 +221,10 @@ void Tracker::record_inputs(const std::string& id, const std::map<std::string, s
 }
 
 static const char* kRunColumns =
-    "r.seq, r.id, r.name, r.kind, r.status, r.start_ms, r.end_ms, r.exit_code, r.command, r.git_commit, "
-    "r.git_dirty, r.diff_sha256, r.\"user\", r.host, (SELECT p.id FROM runs p WHERE p.seq = r.parent_seq), r.pid, "
+    "r.seq, r.id, r.name, r.kind, r.status, r.start_ms, r.end_ms, r.exit_code, r.command, "
+    "r.git_commit, "
+    "r.git_dirty, r.diff_sha256, r.\"user\", r.host, (SELECT p.id FROM runs p WHERE p.seq = "
+    "r.parent_seq), r.pid, "
     "r.heartbeat_ms";
 
 static RunRecord read_run(db::Statement& st) {
@@ -251,8 +263,10 @@ static void fill_details(db::Database& db, int64_t seq, RunRecord& r) {
   kv("tags", r.tags);
   auto m = db.prepare(
       "SELECT k.name, COUNT(*), MIN(m.value), MAX(m.value), "
-      "(SELECT value FROM metrics WHERE run = m.run AND key = m.key ORDER BY step DESC, rowid DESC LIMIT 1), "
-      "MAX(m.step) FROM metrics m JOIN metric_keys k ON k.id = m.key WHERE m.run = ? GROUP BY m.run, m.key, k.name "
+      "(SELECT value FROM metrics WHERE run = m.run AND key = m.key ORDER BY step DESC, rowid DESC "
+      "LIMIT 1), "
+      "MAX(m.step) FROM metrics m JOIN metric_keys k ON k.id = m.key WHERE m.run = ? GROUP BY "
+      "m.run, m.key, k.name "
       "ORDER BY k.name");
   m.bind(1, seq);
   while (m.step()) r.metrics.push_back({m.text(0), m.real(4), m.real(2), m.real(3), m.int64(5), m.int64(1)});
@@ -286,8 +300,10 @@ std::vector<RunRecord> Tracker::list(const RunQuery& q) {
     else st.bind(idx++, b.text);
   }
   for (const auto& b : order.binds) {
-    if (b.is_number) st.bind(idx++, b.number);
-    else st.bind(idx++, b.text);
+    if (b.is_number)
+      st.bind(idx++, b.number);
+    else
+      st.bind(idx++, b.text);
   }
   std::vector<RunRecord> out;
   std::vector<int64_t> seqs;

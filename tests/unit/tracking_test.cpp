@@ -7,8 +7,8 @@
 #include <limits>
 #include <set>
 
-#include "core/error.hpp"
 #include "core/db/migrations.hpp"
+#include "core/error.hpp"
 #include "core/tracking/filter.hpp"
 #include "core/tracking/tracker.hpp"
 #include "core/tracking/ulid.hpp"
@@ -44,12 +44,12 @@ void in_processes(int n, const std::function<void(int)>& fn) {
 }  // namespace
 
 // Each test below runs once per tracking backend: a SQLite file and a PostgreSQL database.
-#define ON_EACH_BACKEND(url)                                             \
-  auto backend = GENERATE(as<std::string>{}, "sqlite", "postgres");     \
-  INFO("backend: " << backend);                                          \
-  test::TempDir tmp;                                                     \
-  auto url = test::tracking_url(backend, tmp);                           \
-  if (url.empty()) return;                                               \
+#define ON_EACH_BACKEND(url)                                        \
+  auto backend = GENERATE(as<std::string>{}, "sqlite", "postgres"); \
+  INFO("backend: " << backend);                                     \
+  test::TempDir tmp;                                                \
+  auto url = test::tracking_url(backend, tmp);                      \
+  if (url.empty()) return;                                          \
   auto open_tracker = [&] { return Tracker(db::Database::open_url(url)); }
 
 TEST_CASE("ulid: 26 Crockford chars, sortable by time, unique", "[tracking]") {
@@ -138,7 +138,8 @@ TEST_CASE("tracker: 8 processes logging 2,000 points each at once lose nothing",
     auto t = open_tracker();  // each process opens (and may race to migrate) on its own
     for (int batch = 0; batch < 100; ++batch) {
       std::vector<MetricPoint> pts;
-      for (int i = 0; i < 20; ++i) pts.push_back({"p" + std::to_string(p), double(i), batch * 20 + i, 0});
+      for (int i = 0; i < 20; ++i)
+        pts.push_back({"p" + std::to_string(p), double(i), batch * 20 + i, 0});
       t.log_metrics(id, pts);
     }
   });
@@ -148,7 +149,8 @@ TEST_CASE("tracker: 8 processes logging 2,000 points each at once lose nothing",
   CHECK(st.int64(0) == 16000);
 }
 
-TEST_CASE("database: migrations are safe when processes open a new database at once", "[tracking]") {
+TEST_CASE("database: migrations are safe when processes open a new database at once",
+          "[tracking]") {
   ON_EACH_BACKEND(url);
   in_processes(6, [&](int) {
     auto t = open_tracker();
@@ -159,7 +161,8 @@ TEST_CASE("database: migrations are safe when processes open a new database at o
   CHECK(t.db().schema_version() == static_cast<int>(db::migrations().size()));
 }
 
-TEST_CASE("tracker: NaN, numbers in params, durations and patterns read the same on both backends", "[tracking]") {
+TEST_CASE("tracker: NaN, numbers in params, durations and patterns read the same on both backends",
+          "[tracking]") {
   ON_EACH_BACKEND(url);
   auto t = open_tracker();
   RunStart a;
@@ -172,7 +175,9 @@ TEST_CASE("tracker: NaN, numbers in params, durations and patterns read the same
   b.name = "b";
   b.params = {{"lr", "2"}, {"opt", "3"}};
   auto idb = t.start_run(b, nullptr);
-  t.log_metrics(idb, {{"loss", 0.25, 1, 0}, {"big", 1e300, 1, 0}, {"neg", -std::numeric_limits<double>::infinity(), 2, 0}});
+  t.log_metrics(idb, {{"loss", 0.25, 1, 0},
+                      {"big", 1e300, 1, 0},
+                      {"neg", -std::numeric_limits<double>::infinity(), 2, 0}});
   auto names = [&](const std::string& f) {
     std::vector<std::string> n;
     for (const auto& r : t.list({f, "name", 0})) n.push_back(r.name);
@@ -180,19 +185,21 @@ TEST_CASE("tracker: NaN, numbers in params, durations and patterns read the same
   };
   auto ra = t.get(ida);
   REQUIRE(ra.metrics.size() == 2);
-  CHECK(std::isnan(ra.metrics[1].last));           // loss: NaN kept, not NULL or an error
-  CHECK(ra.metrics[0].last == 0.5);                // acc: the later point of the same step
-  CHECK(t.get(idb).metrics[0].last == 1e300);      // big
-  CHECK(std::isinf(t.get(idb).metrics[2].last));   // neg
+  CHECK(std::isnan(ra.metrics[1].last));          // loss: NaN kept, not NULL or an error
+  CHECK(ra.metrics[0].last == 0.5);               // acc: the later point of the same step
+  CHECK(t.get(idb).metrics[0].last == 1e300);     // big
+  CHECK(std::isinf(t.get(idb).metrics[2].last));  // neg
   CHECK(names("params.lr > 1") == std::vector<std::string>{"b"});
   CHECK(names("params.opt < 1") == std::vector<std::string>{"a"});  // 'adam' reads as 0
   CHECK(names("params.lr in (0.5, 2)") == std::vector<std::string>{"a", "b"});
   CHECK(names("exit_code = 3") == std::vector<std::string>{"a"});
   CHECK(names("exit_code > 2.5") == std::vector<std::string>{"a"});
   CHECK(names("duration >= 0 and end_time is null") == std::vector<std::string>{"b"});
-  CHECK(names("params.path like 'C:\\\\data%'") == std::vector<std::string>{"a"});  // a backslash is literal
+  CHECK(names("params.path like 'C:\\\\data%'") ==
+        std::vector<std::string>{"a"});  // a backslash is literal
   CHECK(names("params.path like 'C:%data!_x'").empty());
-  CHECK(names("user = '" + t.get(ida).user + "' and name like '_'") == std::vector<std::string>{"a", "b"});
+  CHECK(names("user = '" + t.get(ida).user + "' and name like '_'") ==
+        std::vector<std::string>{"a", "b"});
   CHECK(names("metrics.loss < 1") == std::vector<std::string>{"b"});  // NaN is not below 1
   CHECK(t.list({"", "-metrics.loss", 0}).size() == 2);
   t.rename(idb, "b2");
@@ -201,7 +208,8 @@ TEST_CASE("tracker: NaN, numbers in params, durations and patterns read the same
   CHECK(t.list({}).size() == 1);
 }
 
-TEST_CASE("database: a PostgreSQL server that is down or refuses the password is a clear error", "[tracking]") {
+TEST_CASE("database: a PostgreSQL server that is down or refuses the password is a clear error",
+          "[tracking]") {
   auto cluster = test::pg_cluster_url();
   if (cluster.empty()) return;
   // The password is wrong: the message names the URL (never a password) and where it comes from.
