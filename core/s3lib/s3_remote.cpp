@@ -33,7 +33,6 @@
 #include "core/store/s3_plugin.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
-#include "core/util/interrupt.hpp"
 #include "core/util/parallel.hpp"
 
 namespace xops {
@@ -78,6 +77,7 @@ struct Transfer {
   const ByteCallback* progress = nullptr;
   std::string etag;
   bool ignore_interrupt = false;  // clean-up requests (aborting a multipart upload) still go out
+  bool (*interrupted)() = nullptr;  // the host's flag (see S3Library::open)
 };
 
 size_t read_cb(char* buf, size_t size, size_t n, void* p) {
@@ -143,7 +143,8 @@ size_t header_cb(char* buf, size_t size, size_t n, void* p) {
 }
 
 int xfer_cb(void* p, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return interrupt::requested() && !static_cast<Transfer*>(p)->ignore_interrupt ? 1 : 0;
+  auto* t = static_cast<Transfer*>(p);
+  return !t->ignore_interrupt && t->interrupted() ? 1 : 0;
 }
 
 struct Handle {
@@ -152,7 +153,7 @@ struct Handle {
 
 class S3Remote final : public Remote {
  public:
-  explicit S3Remote(S3Settings s) : s_(std::move(s)) {}
+  S3Remote(S3Settings s, bool (*interrupted)()) : s_(std::move(s)), interrupted_(interrupted) {}
   ~S3Remote() override {
     for (auto* h : pool_) curl_easy_cleanup(h);
   }
@@ -339,8 +340,9 @@ class S3Remote final : public Remote {
                bool allow_404 = false) const {
     const uint64_t out_start = t.out_off;
     std::string last_error;
-    auto check_interrupt = [&t] {
-      if (!t.ignore_interrupt) interrupt::check();
+    auto check_interrupt = [&t, this] {
+      if (!t.ignore_interrupt && interrupted_())
+        throw Error(ErrorKind::Interrupted, "interrupted", "run the command again: what finished is not sent again");
     };
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
       check_interrupt();
@@ -367,6 +369,7 @@ class S3Remote final : public Remote {
       CURL* h = acquire();
       curl_easy_reset(h);
       t.curl = h;
+      t.interrupted = interrupted_;
       struct curl_slist* hdrs = nullptr;
       for (const auto& line : signed_req.headers) hdrs = curl_slist_append(hdrs, line.c_str());
       for (const auto& [k, v] : extra) hdrs = curl_slist_append(hdrs, (k + ": " + v).c_str());
@@ -554,6 +557,7 @@ class S3Remote final : public Remote {
   }
 
   S3Settings s_;
+  bool (*interrupted_)();
   mutable std::once_flag listed_;
   mutable std::mutex mu_;
   mutable std::map<std::string, uint64_t> sizes_;
@@ -565,8 +569,8 @@ class S3Remote final : public Remote {
 class CurlS3Library final : public S3Library {
  public:
   CurlS3Library() { curl_global_init(CURL_GLOBAL_DEFAULT); }
-  std::unique_ptr<Remote> open(const RemoteConfig& cfg) override {
-    return std::make_unique<S3Remote>(resolve_s3_settings(cfg));
+  std::unique_ptr<Remote> open(const RemoteConfig& cfg, bool (*interrupted)()) override {
+    return std::make_unique<S3Remote>(resolve_s3_settings(cfg), interrupted);
   }
 };
 

@@ -12,6 +12,7 @@
 #include "core/store/s3_plugin.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
+#include "core/util/interrupt.hpp"
 #include "core/util/plugin.hpp"
 
 namespace xops {
@@ -107,7 +108,7 @@ std::unique_ptr<Remote> open_remote(const RemoteConfig& cfg, const fs::path& ws_
     if (!lib)
       throw runtime_error("cannot load the S3 client: " + failure,
                           "keep libxops_s3.so beside the xops binary (or set XOPS_S3_LIB)");
-    return lib->open(cfg);
+    return lib->open(cfg, &interrupt::requested);
   }
   if (url.rfind("file://", 0) == 0) url = url.substr(7);
   if (url.find("://") != std::string::npos)

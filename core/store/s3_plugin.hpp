@@ -6,12 +6,14 @@
 
 namespace xops {
 
-constexpr int kS3Abi = 1;
+constexpr int kS3Abi = 2;
 
 class S3Library {
  public:
   virtual ~S3Library() = default;
-  virtual std::unique_ptr<Remote> open(const RemoteConfig& cfg) = 0;
+  // interrupted: the host's interrupt flag. The plugin links its own copy of core, whose
+  // signal flag no handler ever sets; reading that one, Ctrl-C never stopped a transfer.
+  virtual std::unique_ptr<Remote> open(const RemoteConfig& cfg, bool (*interrupted)()) = 0;
 };
 
 }  // namespace xops
