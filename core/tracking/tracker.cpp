@@ -253,29 +253,42 @@ static RunRecord read_run(db::Statement& st) {
   return r;
 }
 
-static void fill_details(db::Database& db, int64_t seq, RunRecord& r) {
-  auto kv = [&](const char* table, std::map<std::string, std::string>& out) {
-    auto st = db.prepare(fmt::format("SELECT key, value FROM {} WHERE run = ? ORDER BY key", table));
-    st.bind(1, seq);
-    while (st.step()) out[st.text(0)] = st.text(1);
-  };
-  kv("params", r.params);
-  kv("tags", r.tags);
-  auto m = db.prepare(
-      "SELECT k.name, COUNT(*), MIN(m.value), MAX(m.value), "
-      "(SELECT value FROM metrics WHERE run = m.run AND key = m.key ORDER BY step DESC, rowid DESC "
-      "LIMIT 1), "
-      "MAX(m.step) FROM metrics m JOIN metric_keys k ON k.id = m.key WHERE m.run = ? GROUP BY "
-      "m.run, m.key, k.name "
-      "ORDER BY k.name");
-  m.bind(1, seq);
-  while (m.step()) r.metrics.push_back({m.text(0), m.real(4), m.real(2), m.real(3), m.int64(5), m.int64(1)});
-  auto a = db.prepare("SELECT name, sha256, size, path FROM artifacts WHERE run = ? ORDER BY name");
-  a.bind(1, seq);
-  while (a.step()) r.artifacts.push_back({a.text(0), a.text(1), a.text(3), a.int64(2)});
-  auto in = db.prepare("SELECT path, sha256 FROM inputs WHERE run = ? ORDER BY path");
-  in.bind(1, seq);
-  while (in.step()) r.inputs[in.text(0)] = in.text(1);
+// Params, tags, metric summaries, artifacts and inputs for many runs: five queries per 500
+// runs, not five per run (a round trip each on PostgreSQL: listing 500 runs took 0.62 s).
+static void fill_details(db::Database& db, const std::vector<int64_t>& seqs, std::vector<RunRecord*>& recs) {
+  constexpr size_t kChunk = 500;
+  for (size_t from = 0; from < seqs.size(); from += kChunk) {
+    size_t n = std::min(kChunk, seqs.size() - from);
+    std::map<int64_t, RunRecord*> by_seq;
+    std::string in = "(";
+    for (size_t i = 0; i < n; ++i) {
+      by_seq[seqs[from + i]] = recs[from + i];
+      in += i ? ",?" : "?";
+    }
+    in += ")";
+    auto query = [&](const std::string& sql) {
+      auto st = db.prepare(sql);
+      for (size_t i = 0; i < n; ++i) st.bind(static_cast<int>(i + 1), seqs[from + i]);
+      return st;
+    };
+    auto kv = [&](const char* table, std::map<std::string, std::string> RunRecord::*field) {
+      auto st = query(fmt::format("SELECT run, key, value FROM {} WHERE run IN {} ORDER BY run, key", table, in));
+      while (st.step()) (by_seq.at(st.int64(0))->*field)[st.text(1)] = st.text(2);
+    };
+    kv("params", &RunRecord::params);
+    kv("tags", &RunRecord::tags);
+    auto m = query(
+        "SELECT m.run, k.name, COUNT(*), MIN(m.value), MAX(m.value), "
+        "(SELECT value FROM metrics WHERE run = m.run AND key = m.key ORDER BY step DESC, rowid DESC LIMIT 1), "
+        "MAX(m.step) FROM metrics m JOIN metric_keys k ON k.id = m.key WHERE m.run IN " +
+        in + " GROUP BY m.run, m.key, k.name ORDER BY m.run, k.name");
+    while (m.step())
+      by_seq.at(m.int64(0))->metrics.push_back({m.text(1), m.real(5), m.real(3), m.real(4), m.int64(6), m.int64(2)});
+    auto a = query("SELECT run, name, sha256, size, path FROM artifacts WHERE run IN " + in + " ORDER BY run, name");
+    while (a.step()) by_seq.at(a.int64(0))->artifacts.push_back({a.text(1), a.text(2), a.text(4), a.int64(3)});
+    auto inputs = query("SELECT run, path, sha256 FROM inputs WHERE run IN " + in + " ORDER BY run, path");
+    while (inputs.step()) by_seq.at(inputs.int64(0))->inputs[inputs.text(1)] = inputs.text(2);
+  }
 }
 
 RunRecord Tracker::get(const std::string& id) {
@@ -283,7 +296,8 @@ RunRecord Tracker::get(const std::string& id) {
   st.bind(1, id);
   if (!st.step()) throw precondition_error(fmt::format("no run {}", id));
   auto r = read_run(st);
-  fill_details(db_, st.int64(0), r);
+  std::vector<RunRecord*> one{&r};
+  fill_details(db_, {st.int64(0)}, one);
   return r;
 }
 
@@ -311,7 +325,9 @@ std::vector<RunRecord> Tracker::list(const RunQuery& q) {
     out.push_back(read_run(st));
     seqs.push_back(st.int64(0));
   }
-  for (size_t i = 0; i < out.size(); ++i) fill_details(db_, seqs[i], out[i]);
+  std::vector<RunRecord*> recs;
+  for (auto& r : out) recs.push_back(&r);
+  fill_details(db_, seqs, recs);
   return out;
 }
 
