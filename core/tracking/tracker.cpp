@@ -255,7 +255,8 @@ static RunRecord read_run(db::Statement& st) {
 
 // Params, tags, metric summaries, artifacts and inputs for many runs: five queries per 500
 // runs, not five per run (a round trip each on PostgreSQL: listing 500 runs took 0.62 s).
-static void fill_details(db::Database& db, const std::vector<int64_t>& seqs, std::vector<RunRecord*>& recs) {
+static void fill_details(db::Database& db, const std::vector<int64_t>& seqs,
+                         std::vector<RunRecord*>& recs) {
   constexpr size_t kChunk = 500;
   for (size_t from = 0; from < seqs.size(); from += kChunk) {
     size_t n = std::min(kChunk, seqs.size() - from);
@@ -272,21 +273,27 @@ static void fill_details(db::Database& db, const std::vector<int64_t>& seqs, std
       return st;
     };
     auto kv = [&](const char* table, std::map<std::string, std::string> RunRecord::*field) {
-      auto st = query(fmt::format("SELECT run, key, value FROM {} WHERE run IN {} ORDER BY run, key", table, in));
+      auto st = query(fmt::format(
+          "SELECT run, key, value FROM {} WHERE run IN {} ORDER BY run, key", table, in));
       while (st.step()) (by_seq.at(st.int64(0))->*field)[st.text(1)] = st.text(2);
     };
     kv("params", &RunRecord::params);
     kv("tags", &RunRecord::tags);
     auto m = query(
         "SELECT m.run, k.name, COUNT(*), MIN(m.value), MAX(m.value), "
-        "(SELECT value FROM metrics WHERE run = m.run AND key = m.key ORDER BY step DESC, rowid DESC LIMIT 1), "
+        "(SELECT value FROM metrics WHERE run = m.run AND key = m.key ORDER BY step DESC, rowid "
+        "DESC LIMIT 1), "
         "MAX(m.step) FROM metrics m JOIN metric_keys k ON k.id = m.key WHERE m.run IN " +
         in + " GROUP BY m.run, m.key, k.name ORDER BY m.run, k.name");
     while (m.step())
-      by_seq.at(m.int64(0))->metrics.push_back({m.text(1), m.real(5), m.real(3), m.real(4), m.int64(6), m.int64(2)});
-    auto a = query("SELECT run, name, sha256, size, path FROM artifacts WHERE run IN " + in + " ORDER BY run, name");
-    while (a.step()) by_seq.at(a.int64(0))->artifacts.push_back({a.text(1), a.text(2), a.text(4), a.int64(3)});
-    auto inputs = query("SELECT run, path, sha256 FROM inputs WHERE run IN " + in + " ORDER BY run, path");
+      by_seq.at(m.int64(0))
+          ->metrics.push_back({m.text(1), m.real(5), m.real(3), m.real(4), m.int64(6), m.int64(2)});
+    auto a = query("SELECT run, name, sha256, size, path FROM artifacts WHERE run IN " + in +
+                   " ORDER BY run, name");
+    while (a.step())
+      by_seq.at(a.int64(0))->artifacts.push_back({a.text(1), a.text(2), a.text(4), a.int64(3)});
+    auto inputs =
+        query("SELECT run, path, sha256 FROM inputs WHERE run IN " + in + " ORDER BY run, path");
     while (inputs.step()) by_seq.at(inputs.int64(0))->inputs[inputs.text(1)] = inputs.text(2);
   }
 }
