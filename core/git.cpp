@@ -7,12 +7,8 @@ namespace xops::git {
 
 namespace {
 Library& library() {
-  std::string failure;
-  auto* lib = plugin_instance<Library>("libxops_git.so", "XOPS_GIT_LIB", "xops_git_library", kGitAbi, &failure);
-  if (!lib)
-    throw runtime_error("cannot load the git backend: " + failure,
-                        "keep libxops_git.so beside the xops binary (or set XOPS_GIT_LIB)");
-  return *lib;
+  return require_plugin<Library>("libxops_git.so", "XOPS_GIT_LIB", "xops_git_library", kGitAbi,
+                                 "git backend");
 }
 }  // namespace
 

@@ -45,13 +45,9 @@ bool Statement::is_null(int col) const {
 }
 
 std::unique_ptr<ConnectionImpl> open_postgres(const std::string& url) {
-  std::string failure;
-  auto* lib = plugin_instance<PostgresLibrary>("libxops_pg.so", "XOPS_PG_LIB", "xops_pg_library",
-                                               kPostgresAbi, &failure);
-  if (!lib)
-    throw runtime_error("cannot load the PostgreSQL client: " + failure,
-                        "keep libxops_pg.so beside the xops binary (or set XOPS_PG_LIB)");
-  return lib->open(url);
+  return require_plugin<PostgresLibrary>("libxops_pg.so", "XOPS_PG_LIB", "xops_pg_library",
+                                         kPostgresAbi, "PostgreSQL client")
+      .open(url);
 }
 
 Database::Database(std::unique_ptr<ConnectionImpl> c, std::string url)

@@ -4,20 +4,11 @@
 #include <cctype>
 #include <optional>
 
+#include "core/util/strings.hpp"
+
 namespace xops {
 
 namespace {
-
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 const char* const kAssertionTypes[] = {
     "equals",        "contains",    "icontains",  "contains-any", "contains-all",  "icontains-any",

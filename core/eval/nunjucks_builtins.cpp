@@ -1,6 +1,7 @@
 // The runtime library of the Nunjucks subset: values with JavaScript's conversions (Nunjucks
 // compiles templates to JS), operators, and the built-in filters and tests.
 #include "core/eval/nunjucks_builtins.hpp"
+#include "core/util/strings.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -178,11 +179,9 @@ std::string map_chars(std::string s, int (*f)(int)) {
   return s;
 }
 
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r\n\f\v");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n\f\v") - b + 1);
-}
+std::string js_trim(const std::string& s) {
+  return trim(s, " \t\r\n\f\v");
+}  // String.prototype.trim
 
 }  // namespace
 
@@ -218,7 +217,7 @@ json apply_filter(const std::string& f, const json& v, const std::vector<json>& 
   if (f == "safe" || f == "string") return f == "string" ? json(text(v)) : v;
   if (f == "upper") return map_chars(text(v), ::toupper);
   if (f == "lower") return map_chars(text(v), ::tolower);
-  if (f == "trim") return trim(text(v));
+  if (f == "trim") return js_trim(text(v));
   if (f == "capitalize") {
     auto s = map_chars(text(v), ::tolower);
     if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
@@ -398,7 +397,7 @@ json apply_filter(const std::string& f, const json& v, const std::vector<json>& 
       else if (!in)
         out += c;
     }
-    return trim(out);
+    return js_trim(out);
   }
   if (f == "urlencode") {
     std::string out;

@@ -13,6 +13,7 @@
 #include "core/store/sha256.hpp"
 #include "core/util/csv.hpp"
 #include "core/util/fs.hpp"
+#include "core/util/strings.hpp"
 #include "core/util/text_distance.hpp"
 #include "core/util/utf8.hpp"
 #include "core/workspace.hpp"
@@ -75,17 +76,6 @@ std::string scalar_text(const nlohmann::json& j) {
   }
   if (j.is_boolean()) return j.get<bool>() ? "true" : "false";
   return j.dump();
-}
-
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Suites, prompts and cases are UTF-8 text: invalid bytes are refused where they come in

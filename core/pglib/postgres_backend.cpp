@@ -94,9 +94,6 @@ class PgStatement final : public StatementImpl {
   }
   int64_t int64(int col) const override {
     const char* v = cell(col);
-    if (!*v) return 0;
-    if (v[0] == 't' && !v[1]) return 1;  // booleans, as SQLite would give them
-    if (v[0] == 'f' && !v[1]) return 0;
     return std::strtoll(v, nullptr, 10);
   }
   double real(int col) const override { return std::strtod(cell(col), nullptr); }

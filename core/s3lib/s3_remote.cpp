@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -23,7 +22,6 @@
 #include <memory>
 #include <mutex>
 #include <random>
-#include <set>
 #include <thread>
 
 #include "core/config.hpp"
@@ -65,6 +63,7 @@ struct Transfer {
   bool hash_body = false;  // hash what is sent; abort before the last byte unless it is body_expect
   std::string body_expect;
   std::unique_ptr<Sha256> body_hash;
+  bool body_checked = false;
   bool body_corrupt = false;
   // response: into memory (capped), or pwrite into fd at out_off (+ optional hash)
   std::string resp;
@@ -76,20 +75,25 @@ struct Transfer {
   CURL* curl = nullptr;
   const ByteCallback* progress = nullptr;
   std::string etag;
-  bool ignore_interrupt = false;  // clean-up requests (aborting a multipart upload) still go out
+  bool ignore_interrupt = false;    // clean-up requests (aborting a multipart upload) still go out
   bool (*interrupted)() = nullptr;  // the host's flag (see S3Library::open)
 };
+
+// Once the last byte has been read: whether the body hashed to something else (the hash is
+// finalised once; curl may ask for more after the end).
+bool body_corrupt_at_end(Transfer* t) {
+  if (t->body_hash && !t->body_checked) {
+    t->body_checked = true;
+    t->body_corrupt = t->body_hash->hex() != t->body_expect;
+  }
+  return t->body_corrupt;
+}
 
 size_t read_cb(char* buf, size_t size, size_t n, void* p) {
   auto* t = static_cast<Transfer*>(p);
   size_t want = std::min<uint64_t>(size * n, t->body_len - t->body_pos);
-  if (want == 0) {
-    if (t->body_hash && t->body_hash->hex() != t->body_expect) {
-      t->body_corrupt = true;
-      return CURL_READFUNC_ABORT;  // never let a corrupt object complete
-    }
-    return 0;
-  }
+  if (want == 0)
+    return body_corrupt_at_end(t) ? CURL_READFUNC_ABORT : 0;  // never complete a corrupt object
   if (t->body_mem) {
     std::memcpy(buf, t->body_mem->data() + t->body_pos, want);
   } else {
@@ -101,10 +105,7 @@ size_t read_cb(char* buf, size_t size, size_t n, void* p) {
   t->body_pos += want;
   if (t->progress && *t->progress) (*t->progress)(want);
   // The last byte read: check the hash before curl sends it.
-  if (t->body_pos == t->body_len && t->body_hash && t->body_hash->hex() != t->body_expect) {
-    t->body_corrupt = true;
-    return CURL_READFUNC_ABORT;
-  }
+  if (t->body_pos == t->body_len && body_corrupt_at_end(t)) return CURL_READFUNC_ABORT;
   return want;
 }
 
@@ -146,10 +147,6 @@ int xfer_cb(void* p, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(p);
   return !t->ignore_interrupt && t->interrupted() ? 1 : 0;
 }
-
-struct Handle {
-  CURL* h;
-};
 
 class S3Remote final : public Remote {
  public:
@@ -342,7 +339,8 @@ class S3Remote final : public Remote {
     std::string last_error;
     auto check_interrupt = [&t, this] {
       if (!t.ignore_interrupt && interrupted_())
-        throw Error(ErrorKind::Interrupted, "interrupted", "run the command again: what finished is not sent again");
+        throw Error(ErrorKind::Interrupted, "interrupted",
+                    "run the command again: what finished is not sent again");
     };
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
       check_interrupt();
@@ -360,6 +358,7 @@ class S3Remote final : public Remote {
       t.etag.clear();
       t.out_failed = false;
       t.body_corrupt = false;
+      t.body_checked = false;
       // A retry starts the body, the file and the hashes from the beginning again.
       t.body_hash = t.hash_body ? std::make_unique<Sha256>() : nullptr;
       t.out_hash = t.hash_out ? std::make_unique<Sha256>() : nullptr;

@@ -102,13 +102,9 @@ class DirRemote final : public Remote {
 std::unique_ptr<Remote> open_remote(const RemoteConfig& cfg, const fs::path& ws_root) {
   std::string url = cfg.url;
   if (url.rfind("s3://", 0) == 0) {
-    std::string failure;
-    auto* lib = plugin_instance<S3Library>("libxops_s3.so", "XOPS_S3_LIB", "xops_s3_library",
-                                           kS3Abi, &failure);
-    if (!lib)
-      throw runtime_error("cannot load the S3 client: " + failure,
-                          "keep libxops_s3.so beside the xops binary (or set XOPS_S3_LIB)");
-    return lib->open(cfg, &interrupt::requested);
+    return require_plugin<S3Library>("libxops_s3.so", "XOPS_S3_LIB", "xops_s3_library", kS3Abi,
+                                     "S3 client")
+        .open(cfg, &interrupt::requested);
   }
   if (url.rfind("file://", 0) == 0) url = url.substr(7);
   if (url.find("://") != std::string::npos)

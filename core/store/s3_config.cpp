@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
+#include "core/util/strings.hpp"
 
 namespace xops {
 
@@ -18,13 +19,6 @@ namespace {
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
-}
-
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r");
-  if (a == std::string::npos) return "";
-  size_t b = s.find_last_not_of(" \t\r");
-  return s.substr(a, b - a + 1);
 }
 
 std::string home_file(const char* override_env, const char* rel) {

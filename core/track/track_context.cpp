@@ -16,14 +16,11 @@
 #include "core/tracking/tracking_db.hpp"
 #include "core/util/fs.hpp"
 #include "core/util/parallel.hpp"
+#include "core/util/strings.hpp"
 
 namespace xops {
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // The track verbs use the database only as a cache (stat cache, directory summaries): a
 // corrupt .xops/xops.db must not block status, checkout, verify or push/pull. Those fall

@@ -1,5 +1,7 @@
 #include "core/util/plugin.hpp"
 
+#include "core/error.hpp"
+
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -33,6 +35,12 @@ void* load_plugin_symbol(const std::string& lib_name, const char* env_var, const
   }
   if (error) *error = errors.empty() ? lib_name + " not found beside the xops binary" : errors.substr(2);
   return nullptr;
+}
+
+void throw_plugin_error(const char* what, const char* lib_name, const char* env_var,
+                        const std::string& failure) {
+  throw runtime_error(fmt::format("cannot load the {}: {}", what, failure),
+                      fmt::format("keep {} beside the xops binary (or set {})", lib_name, env_var));
 }
 
 }  // namespace xops

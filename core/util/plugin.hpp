@@ -27,4 +27,16 @@ T* plugin_instance(const char* lib_name, const char* env_var, const char* symbol
   return instance;
 }
 
+[[noreturn]] void throw_plugin_error(const char* what, const char* lib_name, const char* env_var,
+                                     const std::string& failure);
+
+// plugin_instance, or a runtime error: "cannot load the WHAT: why", with where the library belongs.
+template <typename T>
+T& require_plugin(const char* lib_name, const char* env_var, const char* symbol, int abi,
+                  const char* what) {
+  std::string failure;
+  if (auto* p = plugin_instance<T>(lib_name, env_var, symbol, abi, &failure)) return *p;
+  throw_plugin_error(what, lib_name, env_var, failure);
+}
+
 }  // namespace xops
