@@ -8,14 +8,14 @@
 #include <sstream>
 
 #include "cli/completion.hpp"
-#include "cli/context.hpp"
-#include "cli/output.hpp"
 #include "cli/suggest.hpp"
 #include "commands/commands.hpp"
 #include "core/build_info.hpp"
 #include "core/engine/engine.hpp"
 #include "core/error.hpp"
 #include "core/util/interrupt.hpp"
+#include "term/context.hpp"
+#include "term/output.hpp"
 
 namespace xops::cli {
 

@@ -7,13 +7,13 @@
 #include <set>
 #include <sstream>
 
-#include "cli/context.hpp"
-#include "cli/output.hpp"
 #include "core/build_info.hpp"
-#include "core/config.hpp"
 #include "core/db/database.hpp"
 #include "core/error.hpp"
-#include "core/workspace.hpp"
+#include "core/project/config.hpp"
+#include "core/project/workspace.hpp"
+#include "term/context.hpp"
+#include "term/output.hpp"
 
 namespace xops::cli {
 

@@ -4,9 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "cli/context.hpp"
-#include "cli/table.hpp"
 #include "commands/commands.hpp"
+#include "term/context.hpp"
+#include "term/table.hpp"
 
 namespace xops::commands {
 

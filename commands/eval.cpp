@@ -8,20 +8,20 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-#include "cli/context.hpp"
-#include "cli/progress.hpp"
-#include "cli/table.hpp"
 #include "commands/commands.hpp"
+#include "core/app/evaluate.hpp"
 #include "core/db/database.hpp"
 #include "core/error.hpp"
-#include "core/eval/evaluate.hpp"
 #include "core/eval/from_logs.hpp"
 #include "core/eval/report_writers.hpp"
 #include "core/eval/runner.hpp"
+#include "core/project/workspace.hpp"
 #include "core/tracking/tracking_db.hpp"
 #include "core/util/env_file.hpp"
 #include "core/util/fs.hpp"
-#include "core/workspace.hpp"
+#include "term/context.hpp"
+#include "term/progress.hpp"
+#include "term/table.hpp"
 
 namespace xops::commands {
 
@@ -79,10 +79,7 @@ int run_from_logs(cli::Context& ctx, const EvalFlags& f) {
   return 0;
 }
 
-int run_eval(cli::Context& ctx, EvalFlags& f) {
-  if (f.from_logs) return run_from_logs(ctx, f);
-  if (!f.env_file.empty()) load_env_file(f.env_file);
-  auto& out = ctx.out();
+EvalRequest eval_request(cli::Context& ctx, EvalFlags& f) {
   EvalRequest req;
   if (!f.suite.empty() && !f.config.empty() && f.suite != f.config)
     throw usage_error("give the suite once: as an argument or with -c");
@@ -118,9 +115,72 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
   req.filter_pattern = f.filter_pattern;
   req.filter_failing = f.filter_failing;
   req.filter_first_n = f.filter_first_n;
+  return req;
+}
+
+std::string case_name(const CaseResult& c) {
+  return c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description;
+}
+
+// The first failures, then a line per provider and the totals.
+void render_summary(cli::Output& out, const EvalOutcome& o, const std::vector<CaseResult>& shown,
+                    int repeat) {
+  const auto& sum = o.summary;
+  if (!shown.empty()) {
+    cli::Table t({"RESULT", "TEST", "PROVIDER", "OUTPUT", "REASON"});
+    for (const auto& c : shown) {
+      std::string why = c.error;
+      for (const auto& [a, r] : c.asserts)
+        if (!r.pass && why.empty()) why = a.type + ": " + r.reason;
+      auto text = c.output.substr(0, 40);
+      for (auto& ch : text)
+        if (ch == '\n') ch = ' ';
+      t.add({c.error.empty() ? "FAIL" : "ERROR", case_name(c), c.provider_label, text,
+             why.substr(0, 100)},
+            {cli::Style::Red});
+    }
+    t.print(out);
+    if (sum.failed + sum.errors > shown.size())
+      out.info(fmt::format("... and {} more (see --jsonl/--html)",
+                           sum.failed + sum.errors - shown.size()));
+    out.line("");
+  }
+  cli::Table t({"PROVIDER", "CASES", "PASSED", "FAILED", "ERRORS", "PASS RATE", "MEAN LATENCY"});
+  for (const auto& p : sum.providers)
+    t.add({p.label, std::to_string(p.cases), std::to_string(p.passed), std::to_string(p.failed),
+           std::to_string(p.errors),
+           fmt::format("{:.1f}%", p.cases ? 100.0 * p.passed / p.cases : 0.0),
+           fmt::format("{:.0f} ms", p.cases ? p.latency_ms_total / p.cases : 0.0)});
+  t.print(out);
+  for (const auto& [k, v] : sum.metrics)
+    out.info(fmt::format("metric {}: mean {:.3f}", k, v.second ? v.first / v.second : 0));
+  if (!sum.flaky.empty())
+    out.warn(fmt::format("{} flaky test(s) across {} repeats", sum.flaky.size(), repeat));
+  out.info(fmt::format(
+      "{} cases in {:.2f}s: {} passed, {} failed, {} errors, {} cached; pass rate {:.1f}%{}",
+      sum.cases, sum.seconds, sum.passed, sum.failed, sum.errors, sum.cached, 100 * sum.pass_rate(),
+      o.run_id.empty() ? "" : "; run " + o.run_id));
+}
+
+// Provider errors exit 1, missed thresholds 4 (after the report is out).
+void raise_verdict(const EvalSummary& sum) {
+  if (sum.errors)
+    throw runtime_error(
+        fmt::format("{} case(s) could not be evaluated (provider errors)", sum.errors),
+        "a provider that is down is an error, not a failed test; see the ERROR rows");
+  if (!sum.thresholds_met)
+    throw Error(
+        ErrorKind::CheckFailed,
+        "thresholds not met: " + fmt::format("{}", fmt::join(sum.threshold_failures, "; ")));
+}
+
+int run_eval(cli::Context& ctx, EvalFlags& f) {
+  if (f.from_logs) return run_from_logs(ctx, f);
+  if (!f.env_file.empty()) load_env_file(f.env_file);
+  auto& out = ctx.out();
+  auto req = eval_request(ctx, f);
   const Workspace* ws =
       Workspace::find_root(std::filesystem::current_path()) ? &ctx.workspace() : nullptr;
-
   std::optional<cli::ProgressBar> bar;
   std::vector<CaseResult> shown;  // the first failures, for the terminal
   nlohmann::json results = nlohmann::json::array();
@@ -137,67 +197,21 @@ int run_eval(cli::Context& ctx, EvalFlags& f) {
                                  c.pass            ? "PASS"
                                  : c.error.empty() ? "FAIL"
                                                    : "ERROR",
-                                 c.test_description.empty() ? fmt::format("test {}", c.index + 1)
-                                                            : c.test_description,
-                                 c.provider_label, nlohmann::json(c.output.substr(0, 80)).dump()));
+                                 case_name(c), c.provider_label,
+                                 nlohmann::json(c.output.substr(0, 80)).dump()));
   };
   auto o = evaluate(req, ws, obs);
   if (bar) bar->finish();
-  const auto& sum = o.summary;
-  const auto& suite = o.suite;
-  const auto& run_id = o.run_id;
   if (out.json()) {
-    auto j = summary_json(sum, suite);
-    j["run"] = run_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(run_id);
+    auto j = summary_json(o.summary, o.suite);
+    j["run"] = o.run_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.run_id);
     j["results"] = results;
-    j["results_truncated"] = sum.cases > results.size();
+    j["results_truncated"] = o.summary.cases > results.size();
     out.print_json(j);
   } else {
-    if (!shown.empty()) {
-      cli::Table t({"RESULT", "TEST", "PROVIDER", "OUTPUT", "REASON"});
-      for (const auto& c : shown) {
-        std::string why = c.error;
-        for (const auto& [a, r] : c.asserts)
-          if (!r.pass && why.empty()) why = a.type + ": " + r.reason;
-        auto o = c.output.substr(0, 40);
-        for (auto& ch : o)
-          if (ch == '\n') ch = ' ';
-        t.add(
-            {c.error.empty() ? "FAIL" : "ERROR",
-             c.test_description.empty() ? fmt::format("test {}", c.index + 1) : c.test_description,
-             c.provider_label, o, why.substr(0, 100)},
-            {cli::Style::Red});
-      }
-      t.print(out);
-      if (sum.failed + sum.errors > shown.size())
-        out.info(fmt::format("... and {} more (see --jsonl/--html)",
-                             sum.failed + sum.errors - shown.size()));
-      out.line("");
-    }
-    cli::Table t({"PROVIDER", "CASES", "PASSED", "FAILED", "ERRORS", "PASS RATE", "MEAN LATENCY"});
-    for (const auto& p : sum.providers)
-      t.add({p.label, std::to_string(p.cases), std::to_string(p.passed), std::to_string(p.failed),
-             std::to_string(p.errors),
-             fmt::format("{:.1f}%", p.cases ? 100.0 * p.passed / p.cases : 0.0),
-             fmt::format("{:.0f} ms", p.cases ? p.latency_ms_total / p.cases : 0.0)});
-    t.print(out);
-    for (const auto& [k, v] : sum.metrics)
-      out.info(fmt::format("metric {}: mean {:.3f}", k, v.second ? v.first / v.second : 0));
-    if (!sum.flaky.empty())
-      out.warn(fmt::format("{} flaky test(s) across {} repeats", sum.flaky.size(), f.opts.repeat));
-    out.info(fmt::format(
-        "{} cases in {:.2f}s: {} passed, {} failed, {} errors, {} cached; pass rate {:.1f}%{}",
-        sum.cases, sum.seconds, sum.passed, sum.failed, sum.errors, sum.cached,
-        100 * sum.pass_rate(), run_id.empty() ? "" : "; run " + run_id));
+    render_summary(out, o, shown, f.opts.repeat);
   }
-  if (sum.errors)
-    throw runtime_error(
-        fmt::format("{} case(s) could not be evaluated (provider errors)", sum.errors),
-        "a provider that is down is an error, not a failed test; see the ERROR rows");
-  if (!sum.thresholds_met)
-    throw Error(
-        ErrorKind::CheckFailed,
-        "thresholds not met: " + fmt::format("{}", fmt::join(sum.threshold_failures, "; ")));
+  raise_verdict(o.summary);
   return 0;
 }
 

@@ -9,15 +9,15 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
-#include "cli/context.hpp"
 #include "commands/commands.hpp"
 #include "core/engine/engine.hpp"
 #include "core/engine/generation.hpp"
 #include "core/error.hpp"
-#include "core/model/model_ref.hpp"
 #include "core/model/tokenizer.hpp"
+#include "core/project/workspace.hpp"
+#include "core/refs/model_ref.hpp"
 #include "core/util/interrupt.hpp"
-#include "core/workspace.hpp"
+#include "term/context.hpp"
 
 namespace xops::commands {
 

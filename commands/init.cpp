@@ -4,9 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "cli/context.hpp"
 #include "commands/commands.hpp"
-#include "core/project_init.hpp"
+#include "core/app/init_project.hpp"
+#include "term/context.hpp"
 
 namespace xops::commands {
 

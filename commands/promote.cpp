@@ -7,16 +7,16 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "cli/context.hpp"
-#include "cli/progress.hpp"
-#include "cli/table.hpp"
 #include "commands/commands.hpp"
+#include "core/app/promotion.hpp"
 #include "core/error.hpp"
-#include "core/eval/evaluate.hpp"
+#include "core/project/workspace.hpp"
 #include "core/registry/promote.hpp"
 #include "core/tracking/tracker.hpp"
 #include "core/util/fs.hpp"
-#include "core/workspace.hpp"
+#include "term/context.hpp"
+#include "term/progress.hpp"
+#include "term/table.hpp"
 
 namespace xops::commands {
 
@@ -64,41 +64,9 @@ struct PromoteFlags {
   std::string push;  // remote name ("" = do not push)
 };
 
-int run_promote(cli::Context& ctx, const PromoteFlags& f) {
-  auto& out = ctx.out();
-  auto& ws = ctx.workspace();
-  if (f.to.empty())
-    throw usage_error("which stage? give --to STAGE", "xops promote NAME@vX.Y.Z --to staging");
-  if (auto r = parse_ref(f.ref); r && r->kind == Ref::Stage && r->value == f.to && !f.dry_run)
-    throw usage_error(fmt::format("{} is already the version in {}", f.ref, f.to),
-                      "re-check its gates with --dry-run (CI does, on every pushed stage tag)");
-  GateRunner runner;
-  if (f.run_evals)
-    runner = [&](const GateConfig& g, const std::string& ref, const std::string& type) {
-      std::string flag = type == "prompt" ? "--prompt" : "--model";
-      out.info(fmt::format("gate {}: no passing eval of this content; running `xops eval {} {} {}`",
-                           g.eval, g.eval, flag, ref));
-      EvalRequest req;
-      req.suite = g.eval;
-      (type == "prompt" ? req.prompt : req.model) = ref;
-      req.opts.key_hosts = key_hosts_with_env({});
-      req.default_judge = ctx.settings().get("eval.judge").value;  // as `xops eval` would
-      req.default_embedding = ctx.settings().get("eval.embedding").value;
-      std::optional<cli::ProgressBar> bar;
-      EvalObserver obs;
-      obs.on_warning = [&](const std::string& w) { out.warn(w); };
-      obs.on_start = [&](size_t total) { bar.emplace(out, "eval", total, false); };
-      obs.on_case = [&](const CaseResult&) { bar->advance(1); };
-      auto o = evaluate(req, &ws, obs);  // recorded like `xops eval`: the gate then reads that run
-      if (bar) bar->finish();
-      out.info(fmt::format("  {} cases, pass rate {:.1f}%, run {}", o.summary.cases,
-                           100 * o.summary.pass_rate(), o.run_id));
-    };
-  auto plan = plan_promotion(ws, f.ref, f.to, runner, f.approve);
-  bool write = plan.allowed && !f.dry_run;
-  std::string run_id;
-  if (!f.dry_run) run_id = record_promotion(ws, plan, f.message);  // writes the tag when allowed
-  if (write && !f.push.empty()) push_tag(ws, f.push, plan.tag);
+void render_plan(cli::Output& out, const app::PromotionOutcome& o, const std::string& push,
+                 bool dry_run) {
+  const auto& plan = o.plan;
   if (out.json()) {
     json gates = json::array();
     for (const auto& g : plan.gates) gates.push_back(gate_json(g));
@@ -109,55 +77,70 @@ int run_promote(cli::Context& ctx, const PromoteFlags& f) {
                     {"stage", plan.stage},
                     {"previous", plan.current.empty() ? json(nullptr) : json(plan.current)},
                     {"allowed", plan.allowed},
-                    {"dry_run", f.dry_run},
-                    {"tag", write ? json(plan.tag) : json(nullptr)},
-                    {"run", run_id.empty() ? json(nullptr) : json(run_id)},
+                    {"dry_run", dry_run},
+                    {"tag", o.written ? json(plan.tag) : json(nullptr)},
+                    {"run", o.run_id.empty() ? json(nullptr) : json(o.run_id)},
                     {"gates", gates}});
-  } else {
-    out.info(fmt::format("{}@{} (commit {}, content {}) -> {}{}", plan.version.artifact,
-                         plan.version.version, short_hash(plan.version.commit),
-                         short_hash(plan.content_hash), plan.stage,
-                         plan.current.empty() ? "" : fmt::format(" (now {})", plan.current)));
-    if (plan.gates.empty()) out.info(fmt::format("no gates for {} in xops.yaml", plan.stage));
-    cli::Table t({"GATE", "SUITE", "NEED", "RESULT", "EVIDENCE", "WHY"});
-    for (const auto& g : plan.gates) {
-      std::string need =
-          g.kind == "approval" ? "sign-off" : fmt::format("pass_rate >= {:.2f}", g.min_pass_rate);
-      for (const auto& c : g.comparisons)
-        need += fmt::format(", {} >= {}", c.metric, g.baseline_version);
-      std::string evidence = g.run_id.empty() ? "-" : "run " + g.run_id;
-      if (!g.baseline_run.empty()) evidence += " vs run " + g.baseline_run;
-      t.add({g.kind, g.suite.empty() ? "-" : g.suite, need, g.passed ? "PASS" : "FAIL", evidence,
-             g.reason},
-            {cli::Style::None, cli::Style::None, cli::Style::None,
-             g.passed ? cli::Style::Green : cli::Style::Red});
-    }
-    if (t.size()) t.print(out);
-    if (write && !f.push.empty())
-      out.info(fmt::format("promoted: tag {} written and pushed to {}", plan.tag, f.push));
-    else if (write)
-      out.info(fmt::format("promoted: tag {} written (push it with --push or `git push origin {}`)",
-                           plan.tag, plan.tag));
-    else if (plan.allowed)
-      out.info(fmt::format("dry run: every gate passes; would write tag {}", plan.tag));
+    return;
   }
-  if (!plan.allowed) {
-    size_t failed = 0;
-    std::string first;
-    for (const auto& g : plan.gates)
-      if (!g.passed && !failed++) first = g.kind == "approval" ? "" : g.suite;
-    throw Error(
-        ErrorKind::CheckFailed,
-        fmt::format(
-            "promotion of {}@{} to {} refused: {} of {} gate(s) failed; nothing was written",
-            plan.version.artifact, plan.version.version, plan.stage, failed, plan.gates.size()),
-        first.empty()
-            ? std::string("a sign-off gate needs --approve (recorded in the tag message)")
-            : fmt::format("evaluate exactly this version: `xops eval {} {} {}@{}` (or promote with "
-                          "--run-evals), then promote again",
-                          first, plan.type == "prompt" ? "--prompt" : "--model",
-                          plan.version.artifact, plan.version.version));
+  out.info(fmt::format("{}@{} (commit {}, content {}) -> {}{}", plan.version.artifact,
+                       plan.version.version, short_hash(plan.version.commit),
+                       short_hash(plan.content_hash), plan.stage,
+                       plan.current.empty() ? "" : fmt::format(" (now {})", plan.current)));
+  if (plan.gates.empty()) out.info(fmt::format("no gates for {} in xops.yaml", plan.stage));
+  cli::Table t({"GATE", "SUITE", "NEED", "RESULT", "EVIDENCE", "WHY"});
+  for (const auto& g : plan.gates) {
+    std::string need =
+        g.kind == "approval" ? "sign-off" : fmt::format("pass_rate >= {:.2f}", g.min_pass_rate);
+    for (const auto& c : g.comparisons)
+      need += fmt::format(", {} >= {}", c.metric, g.baseline_version);
+    std::string evidence = g.run_id.empty() ? "-" : "run " + g.run_id;
+    if (!g.baseline_run.empty()) evidence += " vs run " + g.baseline_run;
+    t.add({g.kind, g.suite.empty() ? "-" : g.suite, need, g.passed ? "PASS" : "FAIL", evidence,
+           g.reason},
+          {cli::Style::None, cli::Style::None, cli::Style::None,
+           g.passed ? cli::Style::Green : cli::Style::Red});
   }
+  if (t.size()) t.print(out);
+  if (o.written && !push.empty())
+    out.info(fmt::format("promoted: tag {} written and pushed to {}", plan.tag, push));
+  else if (o.written)
+    out.info(fmt::format("promoted: tag {} written (push it with --push or `git push origin {}`)",
+                         plan.tag, plan.tag));
+  else if (plan.allowed)
+    out.info(fmt::format("dry run: every gate passes; would write tag {}", plan.tag));
+}
+
+int run_promote(cli::Context& ctx, const PromoteFlags& f) {
+  auto& out = ctx.out();
+  app::PromotionRequest req;
+  req.ref = f.ref;
+  req.stage = f.to;
+  req.message = f.message;
+  req.dry_run = f.dry_run;
+  req.run_evals = f.run_evals;
+  req.approve = f.approve;
+  req.push = f.push;
+  if (f.run_evals) {  // the gate's eval runs as `xops eval` would
+    req.key_hosts = key_hosts_with_env({});
+    req.default_judge = ctx.settings().get("eval.judge").value;
+    req.default_embedding = ctx.settings().get("eval.embedding").value;
+  }
+  std::optional<cli::ProgressBar> bar;
+  app::PromotionObserver obs;
+  obs.on_info = [&](const std::string& s) { out.info(s); };
+  obs.eval.on_warning = [&](const std::string& w) { out.warn(w); };
+  obs.eval.on_start = [&](size_t total) { bar.emplace(out, "eval", total, false); };
+  obs.eval.on_case = [&](const CaseResult&) { bar->advance(1); };
+  obs.on_eval_done = [&](const EvalOutcome& o) {
+    if (bar) bar->finish();
+    bar.reset();
+    out.info(fmt::format("  {} cases, pass rate {:.1f}%, run {}", o.summary.cases,
+                         100 * o.summary.pass_rate(), o.run_id));
+  };
+  auto o = app::promote(ctx.workspace(), req, obs);
+  render_plan(out, o, f.push, f.dry_run);
+  if (!o.plan.allowed) throw app::refusal(o.plan);
   return 0;
 }
 
@@ -400,29 +383,9 @@ int run_diff(cli::Context& ctx, const std::string& a, const std::string& b) {
 
 }  // namespace
 
-void register_promote(CLI::App& app, cli::Context& ctx) {
-  auto* sub = app.add_subcommand(
-      "promote", "Version registry (git tags, gto's grammar) and gated promotion through stages");
-  auto pf = std::make_shared<PromoteFlags>();
-  sub->add_option("ref", pf->ref, "NAME@vX.Y.Z, NAME@latest or NAME (its latest version)");
-  sub->add_option("--to", pf->to, "Stage to promote to (stages: in xops.yaml)");
-  sub->add_flag("--dry-run", pf->dry_run, "Check the gates, write nothing");
-  sub->add_option("--push", pf->push, "Push the new tag to this git remote (default origin)")
-      ->expected(0, 1)
-      ->default_str("origin");
-  sub->add_flag("--approve", pf->approve,
-                "Sign off (for `approve: true` gates); recorded in the tag message");
-  sub->add_flag(
-      "--run-evals", pf->run_evals,
-      "Run each gate's suite on exactly this version when no passing eval of it is recorded");
-  sub->add_option("-m,--message", pf->message, "Why (kept in the tag's message)");
-  sub->require_subcommand(0, 1);
-  sub->callback([&ctx, pf, sub] {
-    if (!sub->get_subcommands().empty()) return;
-    if (pf->ref.empty()) throw CLI::RequiredError("ref");
-    ctx.action = [&ctx, pf] { return run_promote(ctx, *pf); };
-  });
+namespace {
 
+void add_register(CLI::App* sub, cli::Context& ctx) {
   auto rf = std::make_shared<RegisterFlags>();
   auto* reg = sub->add_subcommand(
       "register", "Register a version of an artifact at a commit (a tag NAME@vX.Y.Z)");
@@ -438,7 +401,9 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
       ->expected(0, 1)
       ->default_str("origin");
   reg->callback([&ctx, rf] { ctx.action = [&ctx, rf] { return run_register(ctx, *rf); }; });
+}
 
+void add_queries(CLI::App* sub, cli::Context& ctx) {
   auto* ls = sub->add_subcommand(
       "ls", "Artifacts, their latest versions and which version holds each stage");
   ls->callback([&ctx] { ctx.action = [&ctx] { return run_ls(ctx); }; });
@@ -449,6 +414,23 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
   h->add_option("name", *hist, "Artifact name")->required();
   h->callback([&ctx, hist] { ctx.action = [&ctx, hist] { return run_history(ctx, *hist); }; });
 
+  auto diff = std::make_shared<std::pair<std::string, std::string>>();
+  auto* df = sub->add_subcommand(
+      "diff", "How two versions differ (lines of a prompt or config; files of a model)");
+  df->add_option("a", diff->first, "NAME@vX.Y.Z, NAME#STAGE or NAME@latest")->required();
+  df->add_option("b", diff->second, "the other version")->required();
+  df->callback([&ctx, diff] {
+    ctx.action = [&ctx, diff] { return run_diff(ctx, diff->first, diff->second); };
+  });
+
+  auto show = std::make_shared<std::string>();
+  auto* sh = sub->add_subcommand(
+      "show", "A version: commit, content hash, and the runs that made or evaluated it");
+  sh->add_option("ref", *show, "NAME@vX.Y.Z, NAME#STAGE, NAME@latest or NAME")->required();
+  sh->callback([&ctx, show] { ctx.action = [&ctx, show] { return run_show(ctx, *show); }; });
+}
+
+void add_stage_tags(CLI::App* sub, cli::Context& ctx) {
   struct TagFlags {
     std::string name, stage, message, push;
   };
@@ -491,21 +473,35 @@ void register_promote(CLI::App& app, cli::Context& ctx) {
       return 0;
     };
   });
+}
 
-  auto diff = std::make_shared<std::pair<std::string, std::string>>();
-  auto* df = sub->add_subcommand(
-      "diff", "How two versions differ (lines of a prompt or config; files of a model)");
-  df->add_option("a", diff->first, "NAME@vX.Y.Z, NAME#STAGE or NAME@latest")->required();
-  df->add_option("b", diff->second, "the other version")->required();
-  df->callback([&ctx, diff] {
-    ctx.action = [&ctx, diff] { return run_diff(ctx, diff->first, diff->second); };
+}  // namespace
+
+void register_promote(CLI::App& app, cli::Context& ctx) {
+  auto* sub = app.add_subcommand(
+      "promote", "Version registry (git tags, gto's grammar) and gated promotion through stages");
+  auto pf = std::make_shared<PromoteFlags>();
+  sub->add_option("ref", pf->ref, "NAME@vX.Y.Z, NAME@latest or NAME (its latest version)");
+  sub->add_option("--to", pf->to, "Stage to promote to (stages: in xops.yaml)");
+  sub->add_flag("--dry-run", pf->dry_run, "Check the gates, write nothing");
+  sub->add_option("--push", pf->push, "Push the new tag to this git remote (default origin)")
+      ->expected(0, 1)
+      ->default_str("origin");
+  sub->add_flag("--approve", pf->approve,
+                "Sign off (for `approve: true` gates); recorded in the tag message");
+  sub->add_flag(
+      "--run-evals", pf->run_evals,
+      "Run each gate's suite on exactly this version when no passing eval of it is recorded");
+  sub->add_option("-m,--message", pf->message, "Why (kept in the tag's message)");
+  sub->require_subcommand(0, 1);
+  sub->callback([&ctx, pf, sub] {
+    if (!sub->get_subcommands().empty()) return;
+    if (pf->ref.empty()) throw CLI::RequiredError("ref");
+    ctx.action = [&ctx, pf] { return run_promote(ctx, *pf); };
   });
-
-  auto show = std::make_shared<std::string>();
-  auto* sh = sub->add_subcommand(
-      "show", "A version: commit, content hash, and the runs that made or evaluated it");
-  sh->add_option("ref", *show, "NAME@vX.Y.Z, NAME#STAGE, NAME@latest or NAME")->required();
-  sh->callback([&ctx, show] { ctx.action = [&ctx, show] { return run_show(ctx, *show); }; });
+  add_register(sub, ctx);
+  add_queries(sub, ctx);
+  add_stage_tags(sub, ctx);
 }
 
 }  // namespace xops::commands

@@ -1,28 +1,15 @@
 // `xops serve REF`: an OpenAI-compatible server on the step-level decoder.
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 
-#include "cli/context.hpp"
 #include "commands/commands.hpp"
-#include "core/engine/engine.hpp"
+#include "core/app/serve_session.hpp"
 #include "core/error.hpp"
-#include "core/http_server.hpp"
-#include "core/model/model_ref.hpp"
-#include "core/registry/promote.hpp"
-#include "core/serve/interaction_log.hpp"
-#include "core/serve/openai_api.hpp"
-#include "core/serve/scheduler.hpp"
-#include "core/store/pointer.hpp"
-#include "core/tracking/tracking_db.hpp"
-#include "core/util/fs.hpp"
-#include "core/util/interrupt.hpp"
-#include "core/workspace.hpp"
+#include "core/project/workspace.hpp"
+#include "term/context.hpp"
 
 namespace xops::commands {
 
@@ -51,174 +38,59 @@ struct ServeFlags {
   std::string system_prompt;
 };
 
-bool loopback(const std::string& host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
 const Workspace* maybe_workspace(cli::Context& ctx) {
   if (!Workspace::find_root(std::filesystem::current_path())) return nullptr;
   return &ctx.workspace();
 }
 
-int run_serve(cli::Context& ctx, const ServeFlags& f) {
-  auto& out = ctx.out();
-  ApiOptions ao;
+app::ServeRequest request(cli::Context& ctx, const ServeFlags& f) {
+  const auto& s = ctx.settings();
+  app::ServeRequest r;
   if (!f.api_key_env.empty()) {
     const char* k = std::getenv(f.api_key_env.c_str());
     if (!k || !*k)
       throw usage_error(
           fmt::format("--api-key-env {}: the variable is not set or empty", f.api_key_env),
           "export the key in that variable first");
-    ao.api_key = k;
+    r.api_key = k;
   }
-  if (!loopback(f.host) && ao.api_key.empty() && !f.insecure)
-    throw usage_error(
-        fmt::format("refusing to serve on {} without an API key", f.host),
-        "pass --api-key-env VAR (clients send 'Authorization: Bearer KEY'), or --insecure");
-  // What the ref names now: a registry ref also gives its version (and can move: --watch).
-  auto resolve_now = [&]() -> std::pair<std::filesystem::path, std::string> {
-    if (const auto* w = maybe_workspace(ctx))
-      if (auto rc = registry::resolve_content(*w, f.ref))
-        return {rc->path, rc->version.artifact + "@" + rc->version.version};
-    return {resolve_model_ref(f.ref, maybe_workspace(ctx)), f.ref};
-  };
-  auto [dir, version] = resolve_now();
-  if (f.watch && version == f.ref)
-    throw usage_error(fmt::format("--watch: '{}' is not a registry ref, so it cannot move", f.ref),
-                      "serve NAME#STAGE (e.g. mymodel#prod) from inside the project");
-  std::vector<std::pair<std::string, std::filesystem::path>> adapter_dirs;
-  for (const auto& a : f.adapters) {
-    auto eq = a.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == a.size() || a.find(':') < eq)
-      throw usage_error(fmt::format("--adapter '{}': expected NAME=REF", a),
-                        "e.g. --adapter support=runs/lora-1/adapter");
-    adapter_dirs.emplace_back(a.substr(0, eq),
-                              resolve_model_ref(a.substr(eq + 1), maybe_workspace(ctx)));
-  }
-  ao.model_id = !f.name.empty() ? f.name
-                : std::filesystem::is_directory(f.ref)
-                    ? std::filesystem::path(f.ref).lexically_normal().filename().string()
-                    : f.ref.substr(0, f.ref.find_first_of("@#"));
-  if (ao.model_id.empty()) ao.model_id = "model";
-  ao.timeout_s = f.timeout_s;
-  if (!f.system_prompt.empty()) {  // a file, or a registry ref to a prompt artifact
-    std::filesystem::path file = f.system_prompt;
-    if (const auto* w = maybe_workspace(ctx); w && !std::filesystem::is_regular_file(file))
-      if (auto rc = registry::resolve_content(*w, f.system_prompt)) file = rc->path;
-    if (!std::filesystem::is_regular_file(file))
-      throw precondition_error(
-          fmt::format("--system-prompt '{}': not a file nor a registry reference to one",
-                      f.system_prompt),
-          "give a text file or a prompt artifact's ref (greeting#prod)");
-    ao.system_prompt = read_file_limited(file, 1u << 20, "a system prompt");
-  }
-  // The interaction log lives in the project's tracking database; outside a project there is none.
-  std::unique_ptr<InteractionLog> log;
+  r.ref = f.ref;
+  r.adapters = f.adapters;
+  r.name = f.name;
+  r.system_prompt = f.system_prompt;
+  r.insecure = f.insecure;
+  r.http.host = f.host;
+  r.http.port = f.port;
+  r.http.threads = f.http_threads;
+  r.http.max_body = f.max_body;
+  r.scheduler.slots = f.max_batch;
+  r.scheduler.context = f.ctx;
+  r.scheduler.max_queue = f.max_queue;
+  r.scheduler.max_step_tokens = f.max_step_tokens;
+  r.scheduler.prefill_while_decoding = f.prefill_while_decoding;
+  r.timeout_s = f.timeout_s;
+  r.log = !f.no_log;
+  r.log_retention_days = f.log_retention_days;
+  r.watch = f.watch;
+  r.watch_s = f.watch_s;
+  r.load.device = s.get("device").value;
+  r.load.dtype = s.get("dtype").value;
+  r.load.threads = s.get_int("threads");
+  return r;
+}
+
+int run_serve(cli::Context& ctx, const ServeFlags& f) {
+  auto& out = ctx.out();
+  auto r = request(ctx, f);
   const auto* ws = maybe_workspace(ctx);
-  if (!f.no_log && ws) {
-    log = std::make_unique<InteractionLog>(open_tracking_db(*ws), f.log_retention_days);
-    ao.log = log.get();
-  }
-
-  // Listen first (so /health says 503 while the model loads), then load.
-  OpenAiApi api(ao);
-  http::ServerOptions so;
-  so.host = f.host;
-  so.port = f.port;
-  so.threads = f.http_threads;
-  so.max_body = f.max_body;
-  auto server =
-      http::make_server(so, [&api](const http::ServerRequest& r) { return api.handle(r); });
-  std::thread http([&] { server->run(); });
-  struct Join {
-    http::Server& s;
-    std::thread& t;
-    ~Join() {
-      s.stop();
-      if (t.joinable()) t.join();
-    }
-  } join{*server, http};
-  const std::string url = fmt::format(
-      "http://{}:{}", f.host.find(':') != std::string::npos ? "[" + f.host + "]" : f.host,
-      server->port());
-  out.line(fmt::format("listening on {}", url));
-  std::fflush(stdout);
-
-  const auto& s = ctx.settings();
-  LoadOptions lo;
-  lo.device = s.get("device").value;
-  lo.dtype = s.get("dtype").value;
-  lo.threads = s.get_int("threads");
-  SchedulerOptions sc;
-  sc.slots = f.max_batch;
-  sc.context = f.ctx;
-  sc.max_queue = f.max_queue;
-  sc.max_step_tokens = f.max_step_tokens;
-  sc.prefill_while_decoding = f.prefill_while_decoding;
-  auto load = [&](const std::filesystem::path& ref_dir, const std::string& v) {
-    auto b = std::make_shared<ServeBackend>();
-    // A served adapter (NAME#prod of a LoRA adapter) brings its base; requests for the
-    // served model get the adapter.
-    auto d = ref_dir;
-    if (is_adapter_dir(ref_dir)) {
-      d = adapter_base(ref_dir, maybe_workspace(ctx));
-      b->model = engine().load(d, lo);
-      b->default_adapter = ao.model_id;
-      b->adapters[ao.model_id] = b->model->add_adapter(ref_dir);
-      if (log) b->adapter_hashes[ao.model_id] = content_hash_of(ref_dir);
-    } else {
-      b->model = engine().load(d, lo);
-    }
-    for (const auto& [name, adir] : adapter_dirs) {
-      b->adapters[name] = b->model->add_adapter(adir);
-      if (log) b->adapter_hashes[name] = content_hash_of(adir);
-    }
-    if (log) b->model_hash = content_hash_of(d);
-    b->version = v;
-    b->chat_template = load_chat_template(d);
-    if (!b->chat_template.note.empty())
-      out.warn(fmt::format("chat: using the built-in template: {}", b->chat_template.note));
-    else if (!b->chat_template.source.empty())
-      out.info("chat: using the model's chat_template (tokenizer_config.json)");
-    b->scheduler = std::make_unique<Scheduler>(*b->model, sc);
-    return b;
+  app::ServeObserver obs;
+  obs.on_listening = [&](const std::string& url) {
+    out.line(fmt::format("listening on {}", url));
+    std::fflush(stdout);
   };
-  auto backend = load(dir, version);
-  out.info(fmt::format(
-      "serving {} = {} ({} on {} as {}, {} slots of {} tokens{}) at {}/v1", ao.model_id, version,
-      backend->model->config().arch_name(), backend->model->device(), backend->model->dtype(),
-      f.max_batch, backend->scheduler->context(),
-      f.adapters.empty() ? "" : fmt::format(", adapters: {}", fmt::join(f.adapters, " ")), url));
-  out.info(log        ? fmt::format("logging interactions to {}", log->db().describe())
-           : f.no_log ? std::string("not logging interactions (--no-log)")
-                      : std::string("not logging interactions (no xops project here)"));
-  api.serve(backend);  // /health says 200 from here
-  backend.reset();
-  auto next_check = std::chrono::steady_clock::now();
-  while (!interrupt::requested()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!f.watch || std::chrono::steady_clock::now() < next_check) continue;
-    next_check = std::chrono::steady_clock::now() +
-                 std::chrono::milliseconds(static_cast<int64_t>(f.watch_s * 1000));
-    // The stage moved: load the new version beside the old, then switch; requests in flight
-    // finish on the old weights, which go when the last of them ends.
-    try {
-      auto [d, v] = resolve_now();
-      if (d == dir) continue;
-      out.info(fmt::format("{} moved to {}: loading it", f.ref, v));
-      api.serve(load(d, v));
-      dir = d;
-      out.info(fmt::format("serving {} = {}", ao.model_id, v));
-    } catch (const Error& e) {
-      out.warn(fmt::format("--watch: {} (still serving the previous version)", e.what()));
-    }
-  }
-  // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, exit 0.
-  out.info("stopping: finishing requests in flight");
-  server->stop();
-  if (http.joinable()) http.join();
-  api.serve(nullptr);  // the last version drains as it is released
-  interrupt::reset();
+  obs.on_info = [&](const std::string& s) { out.info(s); };
+  obs.on_warning = [&](const std::string& s) { out.warn(s); };
+  app::serve(r, ws, obs);
   return 0;
 }
 

@@ -5,12 +5,12 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli/context.hpp"
-#include "cli/progress.hpp"
-#include "cli/table.hpp"
 #include "commands/commands.hpp"
 #include "core/error.hpp"
 #include "core/track/track.hpp"
+#include "term/context.hpp"
+#include "term/progress.hpp"
+#include "term/table.hpp"
 
 namespace xops::commands {
 
@@ -244,27 +244,25 @@ int run_gc(cli::Context& ctx, bool dry_run, bool workspace_only) {
 
 }  // namespace
 
-void register_track(CLI::App& app, cli::Context& ctx) {
-  auto* track = app.add_subcommand("track", "Version data and model files; record experiments");
-  track->require_subcommand(1);
-  register_track_runs(track, ctx);
-  register_track_sync(track, ctx);
+namespace {
 
-  struct Flags {
-    AddOptions add;
-    CheckoutOptions checkout;
-    std::string link = "copy";
-    std::string remote;
-    int jobs = 0;
-    bool exit_code = false, head_only = false, dry_run = false, workspace_only = false;
-    bool skip_if_none = false, no_checkout = false;
-    std::vector<std::string> status_paths;
-  };
-  auto f = std::make_shared<Flags>();
-  auto jobs_opt = [f](CLI::App* s) {
-    s->add_option("-j,--jobs", f->jobs, "Parallel jobs (default: setting `jobs`, 0 = all cores)");
-  };
+struct TrackFlags {
+  AddOptions add;
+  CheckoutOptions checkout;
+  std::string link = "copy";
+  std::string remote;
+  int jobs = 0;
+  bool exit_code = false, head_only = false, dry_run = false, workspace_only = false;
+  bool skip_if_none = false, no_checkout = false;
+  std::vector<std::string> status_paths;
+};
 
+void jobs_option(CLI::App* s, const std::shared_ptr<TrackFlags>& f) {
+  s->add_option("-j,--jobs", f->jobs, "Parallel jobs (default: setting `jobs`, 0 = all cores)");
+}
+
+// add, status, checkout: the workspace side.
+void add_file_cmds(CLI::App* track, cli::Context& ctx, const std::shared_ptr<TrackFlags>& f) {
   auto* add = track->add_subcommand("add", "Store files/directories and stage their PATH.xops pointers");
   add->add_option("paths", f->add.paths, "Files or directories")->required();
   add->add_option("--desc", f->add.desc, "Description kept in the pointer");
@@ -272,13 +270,13 @@ void register_track(CLI::App& app, cli::Context& ctx) {
          "--link", [f](const std::string& v) { f->add.mode = parse_link_mode(v); },
          "copy (default), hardlink (no second copy; files become read-only) or reflink")
       ->check(CLI::IsMember({"copy", "hardlink", "reflink"}));
-  jobs_opt(add);
+  jobs_option(add, f);
   add->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_add(ctx, f->add, f->jobs); }; });
 
   auto* status = track->add_subcommand("status", "Compare tracked paths with their pointers");
   status->add_flag("--exit-code", f->exit_code, "Exit 4 when anything differs");
   status->add_option("paths", f->status_paths, "Only these tracked paths (files or directories)");
-  jobs_opt(status);
+  jobs_option(status, f);
   status->callback([&ctx, f] {
     ctx.action = [&ctx, f] { return run_status(ctx, f->exit_code, f->jobs, f->status_paths); };
   });
@@ -289,7 +287,7 @@ void register_track(CLI::App& app, cli::Context& ctx) {
   co->add_option("--link", f->link, "copy (default), hardlink or reflink")
       ->check(CLI::IsMember({"copy", "hardlink", "reflink"}));
   co->add_flag("-f,--force", f->checkout.force, "Overwrite changes that the store does not hold");
-  jobs_opt(co);
+  jobs_option(co, f);
   co->callback([&ctx, f] {
     // `checkout PATH` (no revision) is common: a first argument that is a tracked path or
     // exists on disk is taken as a path, not a revision.
@@ -300,7 +298,10 @@ void register_track(CLI::App& app, cli::Context& ctx) {
     }
     ctx.action = [&ctx, f] { return run_checkout(ctx, f->checkout, f->link, f->jobs); };
   });
+}
 
+// push, pull, verify, gc: the store side.
+void add_store_cmds(CLI::App* track, cli::Context& ctx, const std::shared_ptr<TrackFlags>& f) {
   for (bool push : {true, false}) {
     auto* s = track->add_subcommand(push ? "push" : "pull",
                                     push ? "Upload missing objects to a remote"
@@ -308,7 +309,7 @@ void register_track(CLI::App& app, cli::Context& ctx) {
     s->add_option("-r,--remote", f->remote, "Remote name (default: setting `remote`, then the default remote)");
     s->add_flag("--skip-if-no-remote", f->skip_if_none, "Succeed quietly when no remote is configured (hooks)");
     if (!push) s->add_flag("--no-checkout", f->no_checkout, "Only fetch into the store; do not check files out");
-    jobs_opt(s);
+    jobs_option(s, f);
     s->callback([&ctx, f, push] {
       ctx.action = [&ctx, f, push] {
         return run_sync(ctx, push, f->remote, f->jobs, f->skip_if_none, !f->no_checkout);
@@ -322,7 +323,7 @@ void register_track(CLI::App& app, cli::Context& ctx) {
                                      "Re-hash on this remote (no name: the default) what branches and tags "
                                      "reference; re-upload corrupt ones from good local copies")
                       ->expected(0, 1);
-  jobs_opt(verify);
+  jobs_option(verify, f);
   verify->callback([&ctx, f, vremote] {
     bool remote = vremote->count() > 0;
     ctx.action = [&ctx, f, remote] {
@@ -334,6 +335,18 @@ void register_track(CLI::App& app, cli::Context& ctx) {
   gc->add_flag("-n,--dry-run", f->dry_run, "List what would be removed");
   gc->add_flag("--workspace", f->workspace_only, "Keep only what HEAD and the index reference");
   gc->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_gc(ctx, f->dry_run, f->workspace_only); }; });
+}
+
+}  // namespace
+
+void register_track(CLI::App& app, cli::Context& ctx) {
+  auto* track = app.add_subcommand("track", "Version data and model files; record experiments");
+  track->require_subcommand(1);
+  register_track_runs(track, ctx);
+  register_track_sync(track, ctx);
+  auto f = std::make_shared<TrackFlags>();
+  add_file_cmds(track, ctx, f);
+  add_store_cmds(track, ctx, f);
 }
 
 }  // namespace xops::commands

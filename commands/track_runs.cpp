@@ -8,17 +8,17 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "cli/context.hpp"
-#include "cli/table.hpp"
 #include "commands/commands.hpp"
+#include "core/app/tracked_command.hpp"
 #include "core/error.hpp"
 #include "core/store/object_store.hpp"
 #include "core/tracking/report_html.hpp"
-#include "core/tracking/supervisor.hpp"
 #include "core/tracking/run_session.hpp"
 #include "core/tracking/tracker.hpp"
 #include "core/tracking/ulid.hpp"
 #include "core/util/fs.hpp"
+#include "term/context.hpp"
+#include "term/table.hpp"
 
 namespace xops::commands {
 
@@ -139,155 +139,28 @@ struct RunFlags {
   double sample_seconds = 5;
 };
 
-// Reads new complete lines of the metrics JSONL file the child appends to.
-class MetricsFileReader {
- public:
-  MetricsFileReader(std::filesystem::path p, Tracker& t, std::string id, const cli::Output& o)
-      : path_(std::move(p)), t_(t), id_(std::move(id)), out_(o) {}
-  // A bad line (not JSON, an empty or oversized key, a non-number) is skipped with a warning
-  // naming it: the child's output never ends the run or orphans the child. At most 16 MiB
-  // is read per poll, so a runaway writer cannot exhaust memory.
-  void poll() {
-    std::ifstream in(path_, std::ios::binary);
-    if (!in) return;
-    in.seekg(static_cast<std::streamoff>(offset_));
-    constexpr size_t kMaxChunk = 16 << 20;
-    std::string chunk(kMaxChunk, '\0');
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    chunk.resize(static_cast<size_t>(in.gcount()));
-    auto last_nl = chunk.rfind('\n');
-    if (last_nl == std::string::npos) {
-      if (chunk.size() == kMaxChunk) {  // one line longer than the whole chunk: drop it
-        offset_ += chunk.size();
-        warn_line("a line over 16 MiB");
-      }
-      return;
-    }
-    offset_ += last_nl + 1;
-    std::vector<MetricPoint> points;
-    size_t pos = 0;
-    while (pos <= last_nl) {
-      auto end = chunk.find('\n', pos);
-      auto line = chunk.substr(pos, end - pos);
-      pos = end + 1;
-      ++line_no_;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      auto j = json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) {
-        warn_line("not a JSON metric object");
-        continue;
-      }
-      int64_t step = 0;
-      if (j.contains("step")) {
-        if (!j["step"].is_number_integer()) {
-          warn_line("'step' is not an integer");
-          continue;
-        }
-        step = j["step"].get<int64_t>();
-      }
-      auto add = [&](const std::string& key, const json& v) {
-        if (key.empty() || key.size() > 250 || key.find_first_of(std::string("\0\n\r\t", 4)) != std::string::npos)
-          return warn_line("a metric key must be 1-250 printable characters");
-        if (!v.is_number()) return warn_line(fmt::format("metric '{}' is not a number", key.substr(0, 40)));
-        points.push_back({key, v.get<double>(), step, 0});
-      };
-      if (j.contains("key") && j.contains("value")) {
-        if (!j["key"].is_string()) warn_line("'key' is not a string");
-        else add(j["key"].get<std::string>(), j["value"]);
-      } else {
-        for (auto& [k, v] : j.items())
-          if (k != "step" && k != "timestamp" && v.is_number()) add(k, v);
-      }
-    }
-    try {
-      t_.log_metrics(id_, points);
-    } catch (const std::exception& e) {
-      out_.warn(fmt::format("{}: metrics not recorded: {}", path_.filename().string(), e.what()));
-    }
-  }
-
- private:
-  void warn_line(const std::string& why) {
-    out_.warn(fmt::format("{}:{}: ignored a line: {}", path_.filename().string(), line_no_, why));
-  }
-  std::filesystem::path path_;
-  Tracker& t_;
-  std::string id_;
-  const cli::Output& out_;
-  size_t offset_ = 0, line_no_ = 0;
-};
-
 int run_run(cli::Context& ctx, const RunFlags& f) {
-  auto& ws = ctx.workspace();
   auto& out = ctx.out();
-  if (f.command.empty()) throw usage_error("no command given", "xops track run [OPTIONS] -- CMD ARGS...");
-  auto tracker = Tracker::for_workspace(ws);
-  RunStart s;
-  s.name = f.name.empty() ? std::filesystem::path(f.command[0]).filename().string() : f.name;
-  for (const auto& a : f.command) s.command += (s.command.empty() ? "" : " ") + a;
-  s.params = parse_kvs(f.params);
-  s.tags = parse_kvs(f.tags);
-  RunSession session(tracker, s, &ws);  // ends the run however we leave
-  const auto& id = session.id();
-  out.info(fmt::format("run {} started: {}", id, s.command));
-
-  auto dir = ws.tmp_dir() / ("run-" + id);
-  std::filesystem::create_directories(dir);
-  auto metrics_file = dir / "metrics.jsonl";
-  atomic_write_file(metrics_file, "");
-  std::ofstream logs[2] = {std::ofstream(dir / "stdout.log", std::ios::binary),
-                           std::ofstream(dir / "stderr.log", std::ios::binary)};
-  MetricsFileReader reader(metrics_file, tracker, id, out);
-  int64_t sample_step = 0;
-
-  SupervisedCommand cmd;
-  cmd.argv = f.command;
-  cmd.env = {{"XOPS_RUN_ID", id},
-             {"XOPS_DB", tracker.db().url()},
-             {"XOPS_METRICS_FILE", metrics_file.string()},
-             {"XOPS_WORKSPACE", ws.root().string()}};
-  cmd.sample_seconds = f.sample_seconds;
-  cmd.on_output = [&](int fd, const char* data, size_t n) {
-    ssize_t ignored = ::write(fd, data, n);
-    (void)ignored;
-    logs[fd - 1].write(data, static_cast<std::streamsize>(n));
-  };
-  cmd.on_sample = [&](const SystemSample& smp) {
-    std::vector<MetricPoint> pts = {{"system.cpu_percent", smp.cpu_percent, sample_step, 0},
-                                    {"system.rss_mb", smp.rss_mb, sample_step, 0}};
-    if (smp.gpu_util) pts.push_back({"system.gpu_util", *smp.gpu_util, sample_step, 0});
-    if (smp.gpu_mem_mb) pts.push_back({"system.gpu_mem_mb", *smp.gpu_mem_mb, sample_step, 0});
-    ++sample_step;
-    tracker.log_metrics(id, pts);
-  };
-  cmd.on_tick = [&] { reader.poll(); };
-  // The run directory (logs, metrics file) goes however this ends.
-  ScopedCleanup cleanup(dir);
-  RunOutcome res;
-  try {
-    res = supervise(cmd);
-  } catch (...) {
-    session.finish(RunStatus::Failed, 127);
-    throw;
-  }
-  for (auto& l : logs) l.close();
-  ObjectStore store(ws.objects_dir(), ws.tmp_dir());
-  for (const char* name : {"stdout.log", "stderr.log"}) {
-    auto p = dir / name;
-    if (std::filesystem::file_size(p) == 0) continue;
-    auto obj = store.add_file(p);
-    tracker.log_artifact(id, name, obj.id, static_cast<int64_t>(obj.size), "");
-  }
-  auto status = res.interrupted || res.signal == SIGKILL || res.signal == SIGINT || res.signal == SIGTERM
-                    ? RunStatus::Killed
-                    : res.exit_code == 0 ? RunStatus::Finished : RunStatus::Failed;
-  session.finish(status, res.exit_code);  // the exit code this process returns
-  out.info(fmt::format("run {} {} (exit {}) in {:.1f}s", id, run_status_name(status), res.exit_code, res.seconds));
+  app::TrackedCommand req;
+  req.argv = f.command;
+  req.name = f.name;
+  req.params = parse_kvs(f.params);
+  req.tags = parse_kvs(f.tags);
+  req.sample_seconds = f.sample_seconds;
+  app::TrackedCommandObserver obs;
+  obs.on_info = [&](const std::string& s) { out.info(s); };
+  obs.on_warning = [&](const std::string& s) { out.warn(s); };
+  auto o = app::run_tracked(ctx.workspace(), req, obs);
+  out.info(fmt::format("run {} {} (exit {}) in {:.1f}s", o.run_id, run_status_name(o.status),
+                       o.exit_code, o.seconds));
   // --json: the command's own stdout passes through as it is; this object is the last line.
   if (out.json())
-    out.print_json({{"run", id}, {"name", s.name}, {"status", run_status_name(status)}, {"exit_code", res.exit_code},
-                    {"seconds", res.seconds}});
-  return res.exit_code;
+    out.print_json({{"run", o.run_id},
+                    {"name", o.name},
+                    {"status", run_status_name(o.status)},
+                    {"exit_code", o.exit_code},
+                    {"seconds", o.seconds}});
+  return o.exit_code;
 }
 
 // ---- track log
@@ -490,54 +363,9 @@ int run_report(cli::Context& ctx, const QueryFlags& f) {
 
 }  // namespace
 
-void register_track_runs(CLI::App* track, cli::Context& ctx) {
-  auto rf = std::make_shared<RunFlags>();
-  auto* run = track->add_subcommand("run", "Run CMD as a recorded experiment (xops track run [-n NAME] -- CMD ARGS)");
-  run->add_option("-n,--name", rf->name, "Run name (default: the command's name)");
-  // One value per flag (-p a=1 -p b=2): a repeatable option before `--` must not swallow it.
-  run->add_option("-p,--param", rf->params, "Parameter key=value (repeatable)")->allow_extra_args(false);
-  run->add_option("--tag", rf->tags, "Tag key=value (repeatable)")->allow_extra_args(false);
-  run->add_option("--sample-seconds", rf->sample_seconds, "System metrics interval")->capture_default_str();
-  run->add_option("command", rf->command, "The command and its arguments (after --)");
-  run->callback([&ctx, rf] { ctx.action = [&ctx, rf] { return run_run(ctx, *rf); }; });
+namespace {
 
-  auto* log = track->add_subcommand("log", "Log into a run (XOPS_RUN_ID or --run ID)");
-  log->require_subcommand(1);
-  for (const char* what : {"metric", "param", "tag", "artifact"}) {
-    auto lf = std::make_shared<LogFlags>();
-    std::string w = what;
-    auto* s = log->add_subcommand(w, w == "artifact" ? "Store a file in the content store and attach it"
-                                                     : "Log " + w + "s as key=value");
-    if (w == "artifact") {
-      s->add_option("path", lf->path, "File")->required();
-      s->add_option("--name", lf->name, "Artifact name (default: the file name)");
-    } else {
-      s->add_option("pairs", lf->kvs, "key=value ...")->required();
-    }
-    if (w == "metric") s->add_option("--step", lf->step, "Step (default 0)");
-    s->add_option("--run", lf->run, "Run id (prefix) or name");
-    s->callback([&ctx, lf, w] { ctx.action = [&ctx, lf, w] { return run_log(ctx, w, *lf); }; });
-  }
-
-  auto qf = std::make_shared<QueryFlags>();
-  auto query_opts = [qf](CLI::App* s) {
-    s->add_option("--filter", qf->q.filter, "e.g. \"metrics.loss < 0.5 and params.lr = '0.001'\"");
-    s->add_option("--sort", qf->q.sort, "e.g. metrics.loss, -start_time, 'params.lr desc'");
-    s->add_option("--limit", qf->q.limit, "At most N runs");
-  };
-  auto* runs = track->add_subcommand("runs", "List and search runs");
-  query_opts(runs);
-  runs->add_option("--columns", qf->columns, "Comma-separated: id,name,status,metrics.loss,params.lr,...");
-  runs->callback([&ctx, qf] { ctx.action = [&ctx, qf] { return run_runs(ctx, *qf); }; });
-
-  auto* show = track->add_subcommand("show", "One run: params, metrics with trends, artifacts, inputs");
-  show->add_option("run", qf->runs, "Run id (prefix) or name")->required()->expected(1);
-  show->callback([&ctx, qf] { ctx.action = [&ctx, qf] { return run_show(ctx, qf->runs.at(0)); }; });
-
-  auto* diff = track->add_subcommand("diff", "Two runs side by side");
-  diff->add_option("runs", qf->runs, "RUN_A RUN_B")->required()->expected(2);
-  diff->callback([&ctx, qf] { ctx.action = [&ctx, qf] { return run_diff(ctx, qf->runs); }; });
-
+void add_edits(CLI::App* track, cli::Context& ctx, const std::shared_ptr<QueryFlags>& qf) {
   auto* rm = track->add_subcommand("rm", "Delete runs (their objects stay in the store until `track gc`)");
   rm->add_option("runs", qf->runs, "Run ids (prefix) or names")->required();
   rm->callback([&ctx, qf] {
@@ -570,12 +398,73 @@ void register_track_runs(CLI::App* track, cli::Context& ctx) {
       return 0;
     };
   });
+}
 
+// runs, show, diff, report: reading runs; rm and rename change them.
+void add_queries(CLI::App* track, cli::Context& ctx) {
+  auto qf = std::make_shared<QueryFlags>();
+  auto query_opts = [qf](CLI::App* s) {
+    s->add_option("--filter", qf->q.filter, "e.g. \"metrics.loss < 0.5 and params.lr = '0.001'\"");
+    s->add_option("--sort", qf->q.sort, "e.g. metrics.loss, -start_time, 'params.lr desc'");
+    s->add_option("--limit", qf->q.limit, "At most N runs");
+  };
+  auto* runs = track->add_subcommand("runs", "List and search runs");
+  query_opts(runs);
+  runs->add_option("--columns", qf->columns,
+                   "Comma-separated: id,name,status,metrics.loss,params.lr,...");
+  runs->callback([&ctx, qf] { ctx.action = [&ctx, qf] { return run_runs(ctx, *qf); }; });
+
+  auto* show =
+      track->add_subcommand("show", "One run: params, metrics with trends, artifacts, inputs");
+  show->add_option("run", qf->runs, "Run id (prefix) or name")->required()->expected(1);
+  show->callback([&ctx, qf] { ctx.action = [&ctx, qf] { return run_show(ctx, qf->runs.at(0)); }; });
+
+  auto* diff = track->add_subcommand("diff", "Two runs side by side");
+  diff->add_option("runs", qf->runs, "RUN_A RUN_B")->required()->expected(2);
+  diff->callback([&ctx, qf] { ctx.action = [&ctx, qf] { return run_diff(ctx, qf->runs); }; });
+  add_edits(track, ctx, qf);
   auto* report = track->add_subcommand("report", "Self-contained HTML report with metric charts");
   report->add_option("runs", qf->runs, "Runs (default: the latest 20 matching --filter)");
   report->add_option("--html", qf->html, "Output file")->required();
   query_opts(report);
   report->callback([&ctx, qf] { ctx.action = [&ctx, qf] { return run_report(ctx, *qf); }; });
+}
+
+}  // namespace
+
+void register_track_runs(CLI::App* track, cli::Context& ctx) {
+  auto rf = std::make_shared<RunFlags>();
+  auto* run = track->add_subcommand(
+      "run", "Run CMD as a recorded experiment (xops track run [-n NAME] -- CMD ARGS)");
+  run->add_option("-n,--name", rf->name, "Run name (default: the command's name)");
+  // One value per flag (-p a=1 -p b=2): a repeatable option before `--` must not swallow it.
+  run->add_option("-p,--param", rf->params, "Parameter key=value (repeatable)")
+      ->allow_extra_args(false);
+  run->add_option("--tag", rf->tags, "Tag key=value (repeatable)")->allow_extra_args(false);
+  run->add_option("--sample-seconds", rf->sample_seconds, "System metrics interval")
+      ->capture_default_str();
+  run->add_option("command", rf->command, "The command and its arguments (after --)");
+  run->callback([&ctx, rf] { ctx.action = [&ctx, rf] { return run_run(ctx, *rf); }; });
+
+  auto* log = track->add_subcommand("log", "Log into a run (XOPS_RUN_ID or --run ID)");
+  log->require_subcommand(1);
+  for (const char* what : {"metric", "param", "tag", "artifact"}) {
+    auto lf = std::make_shared<LogFlags>();
+    std::string w = what;
+    auto* s =
+        log->add_subcommand(w, w == "artifact" ? "Store a file in the content store and attach it"
+                                               : "Log " + w + "s as key=value");
+    if (w == "artifact") {
+      s->add_option("path", lf->path, "File")->required();
+      s->add_option("--name", lf->name, "Artifact name (default: the file name)");
+    } else {
+      s->add_option("pairs", lf->kvs, "key=value ...")->required();
+    }
+    if (w == "metric") s->add_option("--step", lf->step, "Step (default 0)");
+    s->add_option("--run", lf->run, "Run id (prefix) or name");
+    s->callback([&ctx, lf, w] { ctx.action = [&ctx, lf, w] { return run_log(ctx, w, *lf); }; });
+  }
+  add_queries(track, ctx);
 }
 
 }  // namespace xops::commands

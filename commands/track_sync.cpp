@@ -3,13 +3,13 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli/context.hpp"
-#include "cli/progress.hpp"
 #include "commands/commands.hpp"
 #include "core/error.hpp"
+#include "core/project/workspace.hpp"
 #include "core/tracking/sync.hpp"
 #include "core/tracking/tracking_db.hpp"
-#include "core/workspace.hpp"
+#include "term/context.hpp"
+#include "term/progress.hpp"
 
 namespace xops::commands {
 

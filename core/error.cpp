@@ -2,6 +2,8 @@
 
 namespace xops {
 
+Error::~Error() = default;
+
 int exit_code(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::Runtime: return 1;

@@ -6,6 +6,10 @@
 #include <stdexcept>
 #include <string>
 
+// What libxops_base.so exports: the binary and every plugin link that one copy (the error
+// type's identity, the interrupt flag), even where a plugin hides its other symbols.
+#define XOPS_BASE_API __attribute__((visibility("default")))
+
 namespace xops {
 
 enum class ErrorKind {
@@ -16,13 +20,14 @@ enum class ErrorKind {
   Interrupted,   // 130
 };
 
-int exit_code(ErrorKind kind);
-const char* kind_name(ErrorKind kind);
+XOPS_BASE_API int exit_code(ErrorKind kind);
+XOPS_BASE_API const char* kind_name(ErrorKind kind);
 
-class Error : public std::runtime_error {
+class XOPS_BASE_API Error : public std::runtime_error {
  public:
   Error(ErrorKind kind, std::string message, std::string hint = {})
       : std::runtime_error(message), kind_(kind), hint_(std::move(hint)) {}
+  ~Error() override;  // out of line: one vtable and type_info, in libxops_base.so
   ErrorKind kind() const { return kind_; }
   const std::string& hint() const { return hint_; }
 

@@ -1,5 +1,5 @@
 // Prompt and assertion-value templates (the Nunjucks subset): parsed and rendered.
-#include "core/eval/nunjucks.hpp"
+#include "core/template/nunjucks.hpp"
 #include "fuzz/fuzz_support.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

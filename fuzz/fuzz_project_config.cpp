@@ -1,5 +1,5 @@
 // xops.yaml, the project file (it arrives in commits).
-#include "core/config.hpp"
+#include "core/project/config.hpp"
 #include "fuzz/fuzz_support.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

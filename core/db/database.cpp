@@ -2,7 +2,7 @@
 
 #include "core/db/backend.hpp"
 #include "core/error.hpp"
-#include "core/util/plugin.hpp"
+#include "core/plugins/plugin.hpp"
 
 namespace xops::db {
 

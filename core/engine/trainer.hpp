@@ -8,15 +8,14 @@
 #include <string>
 #include <vector>
 
-#include "core/finetune/dataset.hpp"
-#include "core/finetune/finetune_config.hpp"
+#include "core/engine/train_spec.hpp"
 #include "core/model/model_config.hpp"
 #include "core/model/tokenizer.hpp"
 
 namespace xops {
 
 struct TrainJob {
-  FinetuneConfig cfg;
+  TrainSpec cfg;
   std::filesystem::path base_dir;    // the base model (empty: create from init_config)
   ModelConfig init_config;           // with an init: block
   std::shared_ptr<const Tokenizer> init_tokenizer;

@@ -4,26 +4,10 @@
 #include <cctype>
 #include <optional>
 
+#include "core/eval/assertions.hpp"
 #include "core/util/strings.hpp"
 
 namespace xops {
-
-namespace {
-
-const char* const kAssertionTypes[] = {
-    "equals",        "contains",    "icontains",  "contains-any", "contains-all",  "icontains-any",
-    "icontains-all", "starts-with", "regex",      "is-json",      "contains-json", "levenshtein",
-    "rouge-l",       "rouge-n",     "bleu",       "perplexity",   "latency",       "llm-rubric",
-    "similar",       "pairwise",    "javascript", "python"};
-
-}  // namespace
-
-bool known_assertion_type(const std::string& base) {
-  if (base.rfind("exec:", 0) == 0) return true;
-  for (const char* k : kAssertionTypes)
-    if (base == k) return true;
-  return false;
-}
 
 bool is_javascript_file(const std::string& path) {
   auto p = path.substr(0, path.rfind(':') > path.rfind('.') && path.rfind(':') != std::string::npos
@@ -95,8 +79,8 @@ AssertionSpec assertion_from_string(const std::string& e) {
   bool negate = starts("not-");
   size_t pos = negate ? 4 : 0;
   std::string type;
-  for (const char* k : kAssertionTypes) {
-    std::string t = k;
+  for (const auto& t : assertion_type_names()) {
+    if (t == "exec:CMD") continue;  // not a shorthand type: only the named ones are
     if (e.compare(pos, t.size(), t) != 0) continue;
     char next = pos + t.size() < e.size() ? e[pos + t.size()] : '\0';
     if ((next == '\0' || next == ':' || next == '(') && t.size() > type.size()) type = t;

@@ -1,7 +1,7 @@
 #pragma once
 // promptfoo's assertion shorthands: the "type:value" text of CSV __expected cells, the
-// comma-separated lists of contains-any/all, and which assertion types and script files xops
-// knows (src/assertions/index.ts and src/csv.ts in promptfoo).
+// comma-separated lists of contains-any/all, and which script files xops knows
+// (src/assertions/index.ts and src/csv.ts in promptfoo); the types are assertions.hpp's.
 #include <string>
 #include <vector>
 
@@ -9,8 +9,6 @@
 
 namespace xops {
 
-// equals, contains, ..., javascript, python, exec:CMD (without a not- prefix).
-bool known_assertion_type(const std::string& base);
 // x.js, x.mjs, x.ts, ... optionally followed by :function.
 bool is_javascript_file(const std::string& path);
 // promptfoo's "type:value" assertion shorthand (CSV __expected columns): `contains: x`,

@@ -364,220 +364,305 @@ static std::u16string utf16_units(const std::string& s) {
   return out;
 }
 
+namespace {
+
+using nlohmann::json;
+
+// What a check sees: the assertion, the context, the type without not-, and the vars that
+// render its value.
+struct Check {
+  const AssertionSpec& a;
+  const AssertionContext& ctx;
+  const std::string& type;
+  const json* vars;
+  bool negate;
+  const std::string& out() const { return ctx.output; }
+  std::string value_text() const { return text_of(a.value, vars); }
+};
+
+AssertionResult boolean(bool ok, std::string why) {
+  return {ok, ok ? 1.0 : 0.0, std::move(why)};
+}
+
+AssertionResult scored(double score, double threshold, const std::string& what) {
+  bool pass = score >= threshold;
+  return {pass, score,
+          fmt::format("{} {:.3f} {} threshold {:.3f}", what, score, pass ? ">=" : "<", threshold)};
+}
+
+// promptfoo: text assertions take a string or a number; anything else fails the case.
+void require_scalar(const Check& c, bool allow_null) {
+  if ((!allow_null && c.a.value.is_null()) || c.a.value.is_boolean() || c.a.value.is_structured())
+    throw runtime_error(
+        fmt::format("\"{}\" assertion type must have a string or number value", c.type));
+}
+
+AssertionResult check_equals(const Check& c) {
+  if (c.a.value.is_structured()) {  // an object or list: the output, parsed, must equal it
+    bool ok = false;
+    try {
+      ok = json::parse(c.out()) == c.a.value;
+    } catch (const json::exception&) {
+    }
+    return boolean(ok, fmt::format("expected JSON equal to {}", c.a.value.dump()));
+  }
+  auto want = c.value_text();
+  return boolean(c.out() == want, fmt::format("expected exactly {}", json(want).dump()));
+}
+
+AssertionResult check_contains(const Check& c) {
+  require_scalar(c, false);
+  auto want = c.value_text();
+  bool ok = c.type == "contains" ? c.out().find(want) != std::string::npos
+                                 : contains_caseless(c.out(), want);
+  return boolean(ok, fmt::format("expected to contain {}", json(want).dump()));
+}
+
+AssertionResult check_contains_set(const Check& c) {  // [i]contains-any / [i]contains-all
+  bool ci = c.type[0] == 'i';
+  bool all = c.type.find("all") != std::string::npos;
+  size_t found = 0;
+  auto items = items_of(c.a.value, c.vars);
+  for (const auto& w : items)
+    found += ci ? contains_caseless(c.out(), w) : c.out().find(w) != std::string::npos;
+  return boolean(
+      all ? found == items.size() : found > 0,
+      fmt::format("expected to contain {} of {}", all ? "all" : "any", json(items).dump()));
+}
+
+AssertionResult check_starts_with(const Check& c) {
+  require_scalar(c, false);
+  auto want = c.value_text();
+  return boolean(c.out().rfind(want, 0) == 0,
+                 fmt::format("expected to start with {}", json(want).dump()));
+}
+
+AssertionResult check_regex(const Check& c) {
+  require_scalar(c, true);
+  std::string err;
+  auto pattern = c.value_text();
+  bool ok = regex_search(pattern, c.out(), &err);
+  if (!err.empty()) throw usage_error(fmt::format("regex assertion: {}", err));
+  return boolean(ok, fmt::format("expected to match /{}/", pattern));
+}
+
+AssertionResult check_is_json(const Check& c) {
+  json j;
+  try {
+    j = json::parse(c.out());
+  } catch (const json::exception&) {
+    return boolean(false, "output is not valid JSON");
+  }
+  auto e = c.a.value.is_object() ? validate_json_schema(j, c.a.value) : "";
+  return boolean(e.empty(), e.empty() ? "valid JSON" : "JSON does not conform to the schema: " + e);
+}
+
+AssertionResult check_contains_json(const Check& c) {
+  std::string why = "no JSON object in the output";
+  for (const auto& j : extract_json_objects(c.out())) {
+    auto e = c.a.value.is_object() ? validate_json_schema(j, c.a.value) : "";
+    if (e.empty()) return boolean(true, "contains valid JSON");
+    why = "JSON does not conform to the schema: " + e;
+  }
+  return boolean(false, why);
+}
+
+AssertionResult check_levenshtein(const Check& c) {
+  double d = static_cast<double>(levenshtein(c.out(), c.value_text()));
+  double max_d = c.a.threshold.value_or(5);
+  return boolean(d <= max_d,
+                 fmt::format("edit distance {} {} {}", d, d <= max_d ? "<=" : ">", max_d));
+}
+
+AssertionResult check_rouge(const Check& c) {
+  double best = 0;
+  for (const auto& ref : list_of(c.a.value, c.vars))
+    best = std::max(best, c.type == "rouge-l" ? rouge_l(c.out(), ref) : rouge_n(c.out(), ref, 1));
+  return scored(best, c.a.threshold.value_or(0.75), c.type);
+}
+
+AssertionResult check_bleu(const Check& c) {
+  return scored(bleu(c.out(), list_of(c.a.value, c.vars)), c.a.threshold.value_or(0.5), "bleu");
+}
+
+AssertionResult check_latency(const Check& c) {
+  if (!c.a.threshold) throw usage_error("a latency assertion needs a threshold (milliseconds)");
+  bool ok = c.ctx.latency_ms <= *c.a.threshold;
+  return boolean(ok, fmt::format("latency {:.0f} ms {} {:.0f} ms", c.ctx.latency_ms,
+                                 ok ? "<=" : ">", *c.a.threshold));
+}
+
+AssertionResult check_perplexity(const Check& c) {
+  auto ppl = c.ctx.perplexity ? c.ctx.perplexity(c.ctx.prompt, c.out()) : std::nullopt;
+  if (!ppl) throw usage_error("perplexity assertions need a local model provider");
+  if (!c.a.threshold) throw usage_error("a perplexity assertion needs a threshold");
+  bool ok = *ppl <= *c.a.threshold;
+  return boolean(ok,
+                 fmt::format("perplexity {:.3f} {} {:.3f}", *ppl, ok ? "<=" : ">", *c.a.threshold));
+}
+
+// javascript / python: promptfoo's contract; the script's result applies not- itself.
+AssertionResult check_script(const Check& c) {
+  if (!c.ctx.run_script)
+    throw usage_error(fmt::format("{} assertions are not available here", c.type));
+  json vars = c.vars ? *c.vars : json::object();
+  json req = {{"output", c.ctx.output_value ? *c.ctx.output_value : json(c.out())},
+              {"context",
+               {{"prompt", c.ctx.prompt},
+                {"vars", vars},
+                {"test", {{"vars", vars}, {"description", c.ctx.test_description}}},
+                {"config", c.a.config.is_null() ? json::object() : c.a.config}}}};
+  if (c.a.value.is_object()) {
+    req["file"] = c.a.value["file"];
+    req["function"] = c.a.value["function"];
+  } else {
+    req["code"] = c.value_text();  // rendered like every assertion value
+  }
+  try {
+    return normalize_script_result(c.type, c.ctx.run_script(c.type, req, c.a.timeout_ms), c.a,
+                                   c.negate);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Interrupted) throw;
+    // A failing script fails its case; not- does not turn an error into a pass.
+    return {false, 0,
+            fmt::format("{}: {}",
+                        c.type == "javascript" ? "Custom function threw error"
+                                               : "Python code execution failed",
+                        e.what())};
+  }
+}
+
+AssertionResult check_llm_rubric(const Check& c) {
+  auto judge = !c.a.provider.empty() ? c.a.provider : c.ctx.default_judge;
+  if (judge.empty() || !c.ctx.ask)
+    throw usage_error("llm-rubric needs a judge provider",
+                      "set `provider:` on the assertion or defaultTest.options.provider");
+  auto prompt = fmt::format(
+      "You are grading an output against a rubric. Reply with only a JSON object "
+      "{{\"pass\": true|false, \"score\": 0.0-1.0, \"reason\": \"...\"}}.\n\nRubric: "
+      "{}\n\nOutput: {}\n",
+      c.value_text(), c.out());
+  auto answer = c.ctx.ask(judge, prompt);
+  auto j = find_json(answer);
+  if (!j) return boolean(false, "the judge did not answer with JSON: " + answer.substr(0, 200));
+  AssertionResult r;
+  r.pass = j->value("pass", false);
+  r.score = j->value("score", r.pass ? 1.0 : 0.0);
+  r.reason = j->value("reason", "");
+  if (c.a.threshold) r.pass = r.score >= *c.a.threshold;
+  return r;
+}
+
+AssertionResult check_similar(const Check& c) {
+  auto provider = !c.a.provider.empty()              ? c.a.provider
+                  : !c.ctx.default_embedding.empty() ? c.ctx.default_embedding
+                                                     : c.ctx.default_judge;
+  if (provider.empty() || !c.ctx.embed)
+    throw usage_error("similar needs an embedding provider",
+                      "set `provider:` (a local model or openai:embedding:MODEL)");
+  auto mine = c.ctx.embed(provider, c.out());
+  double best = -1;
+  for (const auto& ref : list_of(c.a.value, c.vars))
+    best = std::max(best, cosine(mine, c.ctx.embed(provider, ref)));
+  return scored(best, c.a.threshold.value_or(0.75), "cosine similarity");
+}
+
+AssertionResult check_pairwise(const Check& c) {
+  auto judge = !c.a.provider.empty() ? c.a.provider : c.ctx.default_judge;
+  if (judge.empty() || c.a.baseline.empty() || !c.ctx.ask || !c.ctx.baseline_output)
+    throw usage_error("pairwise needs `baseline:` (a provider) and a judge provider");
+  auto base = c.ctx.baseline_output(c.a.baseline);
+  auto criteria = c.value_text();
+  auto prompt = fmt::format(
+      "Compare two answers to the same prompt{}. Reply with only a JSON object "
+      "{{\"winner\": \"A\"|\"B\"|\"tie\", \"reason\": \"...\"}}.\n\nPrompt: {}\n\nAnswer A: "
+      "{}\n\nAnswer B: {}\n",
+      criteria.empty() ? "" : " by this criterion: " + criteria, c.ctx.prompt, c.out(), base);
+  auto j = find_json(c.ctx.ask(judge, prompt));
+  auto winner = j ? j->value("winner", "") : "";
+  auto r = boolean(
+      winner == "A" || winner == "tie",
+      fmt::format("judge preferred {} over baseline {}{}",
+                  winner.empty() ? "nothing parseable" : winner, c.a.baseline,
+                  j && j->contains("reason") ? ": " + (*j)["reason"].get<std::string>() : ""));
+  r.score = winner == "A" ? 1.0 : winner == "tie" ? 0.5 : 0.0;
+  return r;
+}
+
+AssertionResult check_exec(const Check& c) {
+  auto r = run_exec_assertion(c.type.substr(5), c.ctx, c.a.timeout_ms);
+  if (c.a.threshold) r.pass = r.score >= *c.a.threshold;
+  return r;
+}
+
+struct AssertionType {
+  const char* name;
+  AssertionResult (*check)(const Check&);
+  bool negates_itself = false;  // applies not- itself (scripts: an error never passes)
+};
+
+// Every assertion type xops runs (each also with not-); `exec:CMD` is matched by prefix. The
+// suite loader accepts exactly these (known_assertion_type) and names them in its hint.
+const AssertionType kAssertionTypes[] = {
+    {"equals", check_equals},
+    {"contains", check_contains},
+    {"icontains", check_contains},
+    {"contains-any", check_contains_set},
+    {"contains-all", check_contains_set},
+    {"icontains-any", check_contains_set},
+    {"icontains-all", check_contains_set},
+    {"starts-with", check_starts_with},
+    {"regex", check_regex},
+    {"is-json", check_is_json},
+    {"contains-json", check_contains_json},
+    {"levenshtein", check_levenshtein},
+    {"rouge-l", check_rouge},
+    {"rouge-n", check_rouge},
+    {"bleu", check_bleu},
+    {"perplexity", check_perplexity},
+    {"latency", check_latency},
+    {"llm-rubric", check_llm_rubric},
+    {"similar", check_similar},
+    {"pairwise", check_pairwise},
+    {"javascript", check_script, true},
+    {"python", check_script, true},
+};
+const AssertionType kExec = {"exec:", check_exec};
+
+const AssertionType* find_type(const std::string& base) {
+  if (base.rfind("exec:", 0) == 0) return &kExec;
+  for (const auto& t : kAssertionTypes)
+    if (base == t.name) return &t;
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<std::string> assertion_type_names() {
+  std::vector<std::string> names;
+  for (const auto& t : kAssertionTypes) names.push_back(t.name);
+  names.push_back("exec:CMD");
+  return names;
+}
+
+bool known_assertion_type(const std::string& base) {
+  return find_type(base) != nullptr;
+}
+
 AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& ctx) {
   bool negate = a.type.rfind("not-", 0) == 0;
   std::string type = negate ? a.type.substr(4) : a.type;
-  const auto& out = ctx.output;
-  const nlohmann::json* vars = ctx.values;
-  nlohmann::json from_text;  // callers that have only the text vars
+  const auto* t = find_type(type);
+  if (!t) throw usage_error(fmt::format("unknown assertion type '{}'", a.type));
+  const json* vars = ctx.values;
+  json from_text;  // callers that have only the text vars
   if (!vars && ctx.vars) {
-    from_text = nlohmann::json::object();
+    from_text = json::object();
     for (const auto& [k, v] : *ctx.vars) from_text[k] = v;
     vars = &from_text;
   }
-  AssertionResult r;
-  auto boolean = [&](bool ok, std::string why) {
-    r.pass = ok;
-    r.score = ok ? 1 : 0;
-    r.reason = std::move(why);
-  };
-  auto scored = [&](double score, double threshold, const std::string& what) {
-    r.score = score;
-    r.pass = score >= threshold;
-    r.reason =
-        fmt::format("{} {:.3f} {} threshold {:.3f}", what, score, r.pass ? ">=" : "<", threshold);
-  };
-  // promptfoo: text assertions take a string or a number; anything else fails the case.
-  auto scalar_value = [&] {
-    if (a.value.is_boolean() || a.value.is_structured())
-      throw runtime_error(
-          fmt::format("\"{}\" assertion type must have a string or number value", type));
-  };
-  if (type == "equals" && a.value.is_structured()) {
-    // An object or list: the output, parsed as JSON, must equal it.
-    bool ok = false;
-    try {
-      ok = nlohmann::json::parse(out) == a.value;
-    } catch (const nlohmann::json::exception&) {
-    }
-    boolean(ok, fmt::format("expected JSON equal to {}", a.value.dump()));
-  } else if (type == "equals") {
-    auto want = text_of(a.value, vars);
-    boolean(out == want, fmt::format("expected exactly {}", nlohmann::json(want).dump()));
-  } else if ((type == "contains" || type == "icontains" || type == "starts-with") &&
-             a.value.is_null()) {
-    throw runtime_error(
-        fmt::format("\"{}\" assertion type must have a string or number value", type));
-  } else if ((type == "contains" || type == "icontains" || type == "starts-with" ||
-              type == "regex") &&
-             (a.value.is_boolean() || a.value.is_structured())) {
-    scalar_value();
-  } else if (type == "contains" || type == "icontains") {
-    auto want = text_of(a.value, vars);
-    bool ok =
-        type == "contains" ? out.find(want) != std::string::npos : contains_caseless(out, want);
-    boolean(ok, fmt::format("expected to contain {}", nlohmann::json(want).dump()));
-  } else if (type == "contains-any" || type == "contains-all" || type == "icontains-any" ||
-             type == "icontains-all") {
-    bool ci = type[0] == 'i';
-    bool all = type.find("all") != std::string::npos;
-    size_t found = 0;
-    auto items = items_of(a.value, vars);
-    for (const auto& w : items)
-      found += ci ? contains_caseless(out, w) : out.find(w) != std::string::npos;
-    boolean(all ? found == items.size() : found > 0,
-            fmt::format("expected to contain {} of {}", all ? "all" : "any",
-                        nlohmann::json(items).dump()));
-  } else if (type == "starts-with") {
-    auto want = text_of(a.value, vars);
-    boolean(out.rfind(want, 0) == 0,
-            fmt::format("expected to start with {}", nlohmann::json(want).dump()));
-  } else if (type == "regex") {
-    std::string err;
-    auto pattern = text_of(a.value, vars);
-    bool ok = regex_search(pattern, out, &err);
-    if (!err.empty()) throw usage_error(fmt::format("regex assertion: {}", err));
-    boolean(ok, fmt::format("expected to match /{}/", pattern));
-  } else if (type == "is-json") {
-    nlohmann::json j;
-    bool parsed = true;
-    try {
-      j = nlohmann::json::parse(out);
-    } catch (const nlohmann::json::exception&) {
-      parsed = false;
-    }
-    if (!parsed) {
-      boolean(false, "output is not valid JSON");
-    } else {
-      auto e = a.value.is_object() ? validate_json_schema(j, a.value) : "";
-      boolean(e.empty(), e.empty() ? "valid JSON" : "JSON does not conform to the schema: " + e);
-    }
-  } else if (type == "contains-json") {
-    auto found = extract_json_objects(out);
-    std::string why = "no JSON object in the output";
-    bool ok = false;
-    for (const auto& j : found) {
-      auto e = a.value.is_object() ? validate_json_schema(j, a.value) : "";
-      if (e.empty()) {
-        ok = true;
-        break;
-      }
-      why = "JSON does not conform to the schema: " + e;
-    }
-    boolean(ok, ok ? "contains valid JSON" : why);
-  } else if (type == "levenshtein") {
-    auto want = text_of(a.value, vars);
-    double d = static_cast<double>(levenshtein(out, want));
-    double max_d = a.threshold.value_or(5);
-    boolean(d <= max_d, fmt::format("edit distance {} {} {}", d, d <= max_d ? "<=" : ">", max_d));
-  } else if (type == "rouge-l" || type == "rouge-n") {
-    double best = 0;
-    for (const auto& ref : list_of(a.value, vars))
-      best = std::max(best, type == "rouge-l" ? rouge_l(out, ref) : rouge_n(out, ref, 1));
-    scored(best, a.threshold.value_or(0.75), type);
-  } else if (type == "bleu") {
-    scored(bleu(out, list_of(a.value, vars)), a.threshold.value_or(0.5), "bleu");
-  } else if (type == "latency") {
-    if (!a.threshold) throw usage_error("a latency assertion needs a threshold (milliseconds)");
-    r.pass = ctx.latency_ms <= *a.threshold;
-    r.score = r.pass ? 1 : 0;
-    r.reason = fmt::format("latency {:.0f} ms {} {:.0f} ms", ctx.latency_ms, r.pass ? "<=" : ">",
-                           *a.threshold);
-  } else if (type == "perplexity") {
-    auto ppl = ctx.perplexity ? ctx.perplexity(ctx.prompt, out) : std::nullopt;
-    if (!ppl) throw usage_error("perplexity assertions need a local model provider");
-    if (!a.threshold) throw usage_error("a perplexity assertion needs a threshold");
-    r.pass = *ppl <= *a.threshold;
-    r.score = r.pass ? 1 : 0;
-    r.reason = fmt::format("perplexity {:.3f} {} {:.3f}", *ppl, r.pass ? "<=" : ">", *a.threshold);
-  } else if (type == "javascript" || type == "python") {
-    if (!ctx.run_script)
-      throw usage_error(fmt::format("{} assertions are not available here", type));
-    nlohmann::json req = {{"output", ctx.output_value ? *ctx.output_value : nlohmann::json(out)},
-                          {"context",
-                           {{"prompt", ctx.prompt},
-                            {"vars", vars ? *vars : nlohmann::json::object()},
-                            {"test",
-                             {{"vars", vars ? *vars : nlohmann::json::object()},
-                              {"description", ctx.test_description}}},
-                            {"config", a.config.is_null() ? nlohmann::json::object() : a.config}}}};
-    if (a.value.is_object()) {
-      req["file"] = a.value["file"];
-      req["function"] = a.value["function"];
-    } else {
-      req["code"] = text_of(a.value, vars);  // rendered like every assertion value
-    }
-    try {
-      return normalize_script_result(type, ctx.run_script(type, req, a.timeout_ms), a, negate);
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::Interrupted) throw;
-      r.pass = false;
-      r.score = 0;
-      r.reason = fmt::format(
-          "{}: {}",
-          type == "javascript" ? "Custom function threw error" : "Python code execution failed",
-          e.what());
-      return r;  // a failing script fails its case; not- does not turn an error into a pass
-    }
-  } else if (type.rfind("exec:", 0) == 0) {
-    r = run_exec_assertion(type.substr(5), ctx, a.timeout_ms);
-    if (a.threshold) r.pass = r.score >= *a.threshold;
-  } else if (type == "llm-rubric") {
-    auto judge = !a.provider.empty() ? a.provider : ctx.default_judge;
-    if (judge.empty() || !ctx.ask)
-      throw usage_error("llm-rubric needs a judge provider",
-                        "set `provider:` on the assertion or defaultTest.options.provider");
-    auto rubric = text_of(a.value, vars);
-    auto prompt = fmt::format(
-        "You are grading an output against a rubric. Reply with only a JSON object "
-        "{{\"pass\": true|false, \"score\": 0.0-1.0, \"reason\": \"...\"}}.\n\nRubric: "
-        "{}\n\nOutput: {}\n",
-        rubric, out);
-    auto answer = ctx.ask(judge, prompt);
-    auto j = find_json(answer);
-    if (!j) {
-      boolean(false, "the judge did not answer with JSON: " + answer.substr(0, 200));
-    } else {
-      r.pass = j->value("pass", false);
-      r.score = j->value("score", r.pass ? 1.0 : 0.0);
-      r.reason = j->value("reason", "");
-      if (a.threshold) r.pass = r.score >= *a.threshold;
-    }
-  } else if (type == "similar") {
-    auto provider = !a.provider.empty()              ? a.provider
-                    : !ctx.default_embedding.empty() ? ctx.default_embedding
-                                                     : ctx.default_judge;
-    if (provider.empty() || !ctx.embed)
-      throw usage_error("similar needs an embedding provider",
-                        "set `provider:` (a local model or openai:embedding:MODEL)");
-    auto mine = ctx.embed(provider, out);
-    double best = -1;
-    for (const auto& ref : list_of(a.value, vars))
-      best = std::max(best, cosine(mine, ctx.embed(provider, ref)));
-    scored(best, a.threshold.value_or(0.75), "cosine similarity");
-  } else if (type == "pairwise") {
-    auto judge = !a.provider.empty() ? a.provider : ctx.default_judge;
-    if (judge.empty() || a.baseline.empty() || !ctx.ask || !ctx.baseline_output)
-      throw usage_error("pairwise needs `baseline:` (a provider) and a judge provider");
-    auto base = ctx.baseline_output(a.baseline);
-    auto criteria = text_of(a.value, vars);
-    auto prompt = fmt::format(
-        "Compare two answers to the same prompt{}. Reply with only a JSON object "
-        "{{\"winner\": \"A\"|\"B\"|\"tie\", \"reason\": \"...\"}}.\n\nPrompt: {}\n\nAnswer A: "
-        "{}\n\nAnswer B: {}\n",
-        criteria.empty() ? "" : " by this criterion: " + criteria, ctx.prompt, out, base);
-    auto j = find_json(ctx.ask(judge, prompt));
-    auto winner = j ? j->value("winner", "") : "";
-    boolean(
-        winner == "A" || winner == "tie",
-        fmt::format("judge preferred {} over baseline {}{}",
-                    winner.empty() ? "nothing parseable" : winner, a.baseline,
-                    j && j->contains("reason") ? ": " + (*j)["reason"].get<std::string>() : ""));
-    r.score = winner == "A" ? 1.0 : winner == "tie" ? 0.5 : 0.0;
-  } else {
-    throw usage_error(fmt::format("unknown assertion type '{}'", a.type));
-  }
-  if (negate) {
+  auto r = t->check(Check{a, ctx, type, vars, negate});
+  if (negate && !t->negates_itself) {
     r.pass = !r.pass;
     r.score = 1 - r.score;
     r.reason = "not: " + r.reason;

@@ -43,6 +43,10 @@ struct AssertionContext {
 };
 
 AssertionResult check_assertion(const AssertionSpec& a, const AssertionContext& ctx);
+// The assertion types check_assertion runs (from its table), as the suite loader names them
+// ("exec:CMD" for the exec: prefix); whether `base` (without not-) is one of them.
+std::vector<std::string> assertion_type_names();
+bool known_assertion_type(const std::string& base);
 
 // Text metrics (exposed for tests).
 size_t levenshtein(const std::string& a, const std::string& b);

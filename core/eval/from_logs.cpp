@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "core/serve/interaction_log.hpp"
+#include "core/tracking/interaction_log.hpp"
 
 namespace xops {
 

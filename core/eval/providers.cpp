@@ -9,14 +9,14 @@
 #include "core/engine/engine.hpp"
 #include "core/engine/generation.hpp"
 #include "core/error.hpp"
-#include "core/http.hpp"
-#include "core/model/model_ref.hpp"
+#include "core/plugins/http.hpp"
+#include "core/project/workspace.hpp"
+#include "core/refs/model_ref.hpp"
 #include "core/store/pointer.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/interrupt.hpp"
 #include "core/util/redact.hpp"
 #include "core/util/subprocess.hpp"
-#include "core/workspace.hpp"
 
 namespace xops {
 

@@ -65,243 +65,266 @@ size_t count_cases(const Suite& suite, int repeat) {
          static_cast<size_t>(std::max(1, repeat));
 }
 
-EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
-                      const EvalOptions& opts, const std::function<void(const CaseResult&)>& sink) {
-  auto t0 = std::chrono::steady_clock::now();
-  auto suite_dir = std::filesystem::absolute(suite.file).parent_path();
-  std::vector<std::unique_ptr<Provider>> providers;
-  for (const auto& p : suite.providers)
-    providers.push_back(make_provider(p, ws, suite_dir, opts.key_hosts));
-  // Judge / baseline / embedding providers named by assertions, made on first use.
-  std::map<std::string, std::unique_ptr<Provider>> extra;
-  std::mutex extra_mu;
-  auto named = [&](const std::string& id) -> Provider& {
-    for (size_t i = 0; i < suite.providers.size(); ++i)
-      if (suite.providers[i].id == id || suite.providers[i].label == id) return *providers[i];
-    std::lock_guard<std::mutex> lock(extra_mu);
-    auto& p = extra[id];
-    if (!p)
-      p = make_provider(ProviderSpec{id, id, nlohmann::json::object(), {}}, ws, suite_dir,
-                        opts.key_hosts);
+namespace {
+
+using nlohmann::json;
+
+// A value's text, as text assertions see it: a string as is, null as "", else its JSON.
+std::string text_of(const json& v) {
+  return v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
+}
+
+// One run of a suite: its providers (and the judges, baselines and embedders assertions name),
+// the call cache, the script workers, and the summary the cases add to.
+class SuiteRun {
+ public:
+  SuiteRun(const Suite& suite, const Workspace* ws, db::Database* db, const EvalOptions& opts,
+           const std::function<void(const CaseResult&)>& sink)
+      : suite_(suite),
+        ws_(ws),
+        opts_(opts),
+        sink_(sink),
+        dir_(std::filesystem::absolute(suite.file).parent_path()),
+        cache_(opts.use_cache && opts.repeat <= 1 ? db : nullptr),
+        pairs_(prompt_provider_pairs(suite)),
+        R_(static_cast<size_t>(std::max(1, opts.repeat))) {
+    for (const auto& p : suite.providers) {
+      providers_.push_back(make_provider(p, ws, dir_, opts.key_hosts));
+      sum_.providers.push_back({p.label});
+    }
+    for (auto& p : providers_) identities_.push_back(p->identity());
+  }
+
+  EvalSummary run() {
+    auto t0 = std::chrono::steady_clock::now();
+    // Local models run one call at a time anyway; everything else runs `jobs` wide.
+    parallel_for(suite_.tests.size() * pairs_.size() * R_, std::max(1, opts_.jobs),
+                 [&](size_t k) { record(k, run_case(k)); });
+    finish();
+    sum_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return std::move(sum_);
+  }
+
+ private:
+  // A provider by id or label: the suite's own, else one made on first use.
+  Provider& named(const std::string& id) {
+    for (size_t i = 0; i < suite_.providers.size(); ++i)
+      if (suite_.providers[i].id == id || suite_.providers[i].label == id) return *providers_[i];
+    std::lock_guard<std::mutex> lock(extra_mu_);
+    auto& p = extra_[id];
+    if (!p) p = make_provider(ProviderSpec{id, id, json::object(), {}}, ws_, dir_, opts_.key_hosts);
     return *p;
-  };
-  CallCache cache(opts.use_cache && opts.repeat <= 1 ? db : nullptr);
-  ScriptWorkers scripts;  // node / python3, started on the first javascript / python assertion
-  std::vector<std::string> identities;
-  for (auto& p : providers) identities.push_back(p->identity());
-  // An empty identity means the provider's answers cannot be keyed safely: never cached.
+  }
+
   // An empty identity means the provider's answers cannot be keyed safely: never cached.
   // Providers that receive the vars (exec:) are keyed by them too.
-  auto cached_call = [&](Provider& p, const std::string& identity, const std::string& prompt,
-                         const nlohmann::json& context, bool* hit) {
+  ProviderCall cached_call(Provider& p, const std::string& identity, const std::string& prompt,
+                           const json& context, bool* hit) {
     if (identity.empty()) return p.call_in(prompt, context);
     // A prompt's own config (response_format, ...) changes the answer too.
     auto prompt_config = context.contains("prompt")
-                             ? context["prompt"].value("config", nlohmann::json::object())
-                             : nlohmann::json::object();
-    auto key = sha256_hex(
-        identity + "\x1f" + prompt +
-        (p.uses_context() ? "\x1f" + context.value("vars", nlohmann::json::object()).dump() : "") +
-        (prompt_config.empty() ? "" : "\x1f" + prompt_config.dump()));
-    if (auto c = cache.get(key)) {
+                             ? context["prompt"].value("config", json::object())
+                             : json::object();
+    auto key =
+        sha256_hex(identity + "\x1f" + prompt +
+                   (p.uses_context() ? "\x1f" + context.value("vars", json::object()).dump() : "") +
+                   (prompt_config.empty() ? "" : "\x1f" + prompt_config.dump()));
+    if (auto c = cache_.get(key)) {
       if (hit) *hit = true;
       return ProviderCall{c->first, c->second, ""};
     }
     auto r = p.call_in(prompt, context);
-    if (r.error.empty()) cache.put(key, r.output, r.latency_ms);
+    if (r.error.empty()) cache_.put(key, r.output, r.latency_ms);
     return r;
-  };
+  }
+
   // A JavaScript transform (code, or {"file", "function"}) of an output value.
-  auto run_transform = [&](const nlohmann::json& transform, const nlohmann::json& output,
-                           const nlohmann::json& context) {
-    nlohmann::json req = {{"output", output}, {"context", context}};
+  json run_transform(const json& transform, const json& output, const json& context) {
+    json req = {{"output", output}, {"context", context}};
     if (transform.is_object()) {
       req["file"] = transform["file"];
       req["function"] = transform["function"];
     } else {
       req["code"] = transform.get<std::string>();
     }
-    return scripts.call(
+    return scripts_.call(
         transform.is_object() ? transform.value("language", "javascript") : "javascript", req,
         60000);
-  };
+  }
 
-  EvalSummary sum;
-  for (const auto& p : suite.providers) sum.providers.push_back({p.label});
-  const size_t T = suite.tests.size(), V = providers.size();
-  const size_t R = static_cast<size_t>(std::max(1, opts.repeat));
-  auto pairs = prompt_provider_pairs(suite);
-  const size_t PV = pairs.size();
-  const size_t total = T * PV * R;
-  std::mutex sum_mu;
-  std::map<std::string, std::pair<int, int>> outcomes;  // per (test,prompt,provider): passes, fails
-  std::map<std::pair<size_t, size_t>, std::map<std::string, double>>
-      named_sums;  // derivedMetrics inputs
-  std::map<std::pair<size_t, size_t>, size_t> pair_counts;
-  // Results reach the sink in suite order whatever -j is (reports are deterministic): a case
-  // that finishes early waits here for the ones before it. Cases are started in order, so
-  // this holds about `jobs` results at most beyond one slow case.
-  std::map<size_t, CaseResult> pending;
-  size_t next_emit = 0;
-  // Local models run one call at a time anyway; everything else runs `jobs` wide.
-  parallel_for(total, std::max(1, opts.jobs), [&](size_t k) {
-    size_t rep = k % R, pv = (k / R) % PV, ti = k / R / PV;
-    size_t pi = pairs[pv].first, v = pairs[pv].second;
-    const auto& test = suite.tests[ti];
+  // Case k: test-major, then (prompt, provider) pair, then repeat.
+  CaseResult run_case(size_t k) {
+    size_t rep = k % R_, pv = (k / R_) % pairs_.size(), ti = k / R_ / pairs_.size();
+    size_t pi = pairs_[pv].first, v = pairs_[pv].second;
+    const auto& test = suite_.tests[ti];
+    const auto& prompt = suite_.prompts[pi];
     CaseResult c;
     c.index = ti, c.prompt = pi, c.provider = v, c.repeat = static_cast<int>(rep);
     c.test_description = test.description;
-    c.prompt_label = suite.prompts[pi].label;
-    c.provider_label = suite.providers[v].label;
+    c.prompt_label = prompt.label;
+    c.provider_label = suite_.providers[v].label;
     c.vars = test.vars;
-    c.rendered_prompt = test.prefix + render_prompt(suite.prompts[pi], test.values) + test.suffix;
-    nlohmann::json test_json = {{"vars", test.values}, {"description", test.description}};
+    c.rendered_prompt = test.prefix + render_prompt(prompt, test.values) + test.suffix;
+    json test_json = {{"vars", test.values}, {"description", test.description}};
     if (!test.metadata.empty()) test_json["metadata"] = test.metadata;
-    nlohmann::json call_context = {{"vars", test.values},
-                                   {"prompt",
-                                    {{"raw", suite.prompts[pi].text},
-                                     {"label", suite.prompts[pi].label},
-                                     {"config", suite.prompts[pi].config}}},
-                                   {"test", test_json}};
+    json call_context = {
+        {"vars", test.values},
+        {"prompt", {{"raw", prompt.text}, {"label", prompt.label}, {"config", prompt.config}}},
+        {"test", test_json}};
     auto call =
-        cached_call(*providers[v], identities[v], c.rendered_prompt, call_context, &c.cached);
+        cached_call(*providers_[v], identities_[v], c.rendered_prompt, call_context, &c.cached);
     c.output = call.output;
     c.latency_ms = call.latency_ms;
     c.error = call.error;
     // A transform may turn the output into a value (JSON.parse(output)): scripts then see the
     // value, text assertions its JSON text, as in promptfoo.
-    nlohmann::json value = c.output;
-    nlohmann::json script_context = {
+    json value = c.output;
+    json script_context = {
         {"vars", test.values}, {"prompt", c.rendered_prompt}, {"test", test_json}};
     if (c.error.empty() && !test.transform.is_null()) {
       try {
         value = run_transform(test.transform, value, script_context);
         if (value.is_discarded()) value = nullptr;
-        c.output = value.is_string() ? value.get<std::string>()
-                   : value.is_null() ? ""
-                                     : value.dump();
+        c.output = text_of(value);
       } catch (const Error& e) {
         if (e.kind() == ErrorKind::Interrupted) throw;
         c.error = fmt::format("transform failed: {}", e.what());
       }
     }
-    if (c.error.empty()) {
-      AssertionContext ctx;
-      ctx.output = c.output;
-      if (!value.is_string()) ctx.output_value = &value;
-      ctx.prompt = c.rendered_prompt;
-      ctx.latency_ms = c.latency_ms;
-      ctx.vars = &test.vars;
-      ctx.values = &test.values;
-      ctx.test_description = test.description;
-      ctx.run_script = [&](const std::string& lang, const nlohmann::json& req, int timeout_ms) {
-        return scripts.call(lang, req, timeout_ms);
-      };
-      ctx.default_judge = suite.judge;
-      ctx.default_embedding = suite.embedding;
-      ctx.ask = [&](const std::string& judge, const std::string& prompt) {
-        auto& p = named(judge);
-        auto r = cached_call(p, p.identity(), prompt, nlohmann::json::object(), nullptr);
-        if (!r.error.empty()) throw runtime_error(fmt::format("judge {}: {}", judge, r.error));
-        return r.output;
-      };
-      ctx.embed = [&](const std::string& provider, const std::string& text) {
-        return named(provider).embed(text);
-      };
-      ctx.perplexity = [&](const std::string& prompt, const std::string& output) {
-        return providers[v]->perplexity(prompt, output);
-      };
-      ctx.baseline_output = [&](const std::string& baseline) {
-        auto& p = named(baseline);
-        auto r = cached_call(p, p.identity(), c.rendered_prompt, call_context, nullptr);
-        if (!r.error.empty())
-          throw runtime_error(fmt::format("baseline {}: {}", baseline, r.error));
-        return r.output;
-      };
-      double wsum = 0, ssum = 0;
-      c.pass = true;
-      for (const auto& a : test.asserts) {
-        AssertionResult ar;
-        try {
-          if (!a.transform.is_null()) {
-            // An assertion's own transform sees the (test-transformed) output.
-            AssertionContext actx = ctx;
-            nlohmann::json avalue;
-            try {
-              avalue = run_transform(a.transform, value, script_context);
-            } catch (const Error& e) {
-              if (e.kind() == ErrorKind::Interrupted) throw;
-              throw runtime_error(fmt::format("assertion transform failed: {}", e.what()));
-            }
-            if (avalue.is_discarded()) avalue = nullptr;
-            actx.output = avalue.is_string() ? avalue.get<std::string>()
-                          : avalue.is_null() ? ""
-                                             : avalue.dump();
-            actx.output_value = avalue.is_string() ? nullptr : &avalue;
-            ar = check_assertion(a, actx);
-          } else {
-            ar = check_assertion(a, ctx);
-          }
-        } catch (const Error& e) {
-          // A broken suite stops the run, and so does Ctrl-C (not a failed case).
-          if (e.kind() == ErrorKind::Usage || e.kind() == ErrorKind::Interrupted) throw;
-          c.error = e.what();
-          c.pass = false;
-          break;
-        }
-        if (a.weight > 0) c.pass &= ar.pass;  // weight 0: a metric only, as in promptfoo
-        wsum += a.weight;
-        ssum += a.weight * ar.score;
-        c.asserts.emplace_back(a, ar);
-      }
-      c.score = wsum > 0 ? ssum / wsum : (c.pass ? 1 : 0);
-      if (test.threshold && c.error.empty())
-        c.pass = c.score + 1e-12 >= *test.threshold;  // promptfoo's test threshold
-      if (!c.error.empty())
-        c.pass = false, c.score = 0;  // an errored case scores 0, as in promptfoo
+    if (c.error.empty()) score(c, test, value, call_context, script_context);
+    return c;
+  }
+
+  // What an assertion may use: the output, the test, scripts, judges, embedders, a baseline.
+  AssertionContext assertion_context(const CaseResult& c, const TestSpec& test, const json& value,
+                                     const json& call_context) {
+    AssertionContext ctx;
+    ctx.output = c.output;
+    if (!value.is_string()) ctx.output_value = &value;
+    ctx.prompt = c.rendered_prompt;
+    ctx.latency_ms = c.latency_ms;
+    ctx.vars = &test.vars;
+    ctx.values = &test.values;
+    ctx.test_description = test.description;
+    ctx.run_script = [this](const std::string& lang, const json& req, int timeout_ms) {
+      return scripts_.call(lang, req, timeout_ms);
+    };
+    ctx.default_judge = suite_.judge;
+    ctx.default_embedding = suite_.embedding;
+    ctx.ask = [this](const std::string& judge, const std::string& prompt) {
+      auto& p = named(judge);
+      auto r = cached_call(p, p.identity(), prompt, json::object(), nullptr);
+      if (!r.error.empty()) throw runtime_error(fmt::format("judge {}: {}", judge, r.error));
+      return r.output;
+    };
+    ctx.embed = [this](const std::string& provider, const std::string& text) {
+      return named(provider).embed(text);
+    };
+    Provider* own = providers_[c.provider].get();
+    ctx.perplexity = [own](const std::string& prompt, const std::string& output) {
+      return own->perplexity(prompt, output);
+    };
+    ctx.baseline_output = [this, prompt = c.rendered_prompt,
+                           call_context](const std::string& baseline) {
+      auto& p = named(baseline);
+      auto r = cached_call(p, p.identity(), prompt, call_context, nullptr);
+      if (!r.error.empty()) throw runtime_error(fmt::format("baseline {}: {}", baseline, r.error));
+      return r.output;
+    };
+    return ctx;
+  }
+
+  // One assertion; its own transform (if any) sees the (test-transformed) output.
+  AssertionResult check(const AssertionSpec& a, const AssertionContext& ctx, const json& value,
+                        const json& script_context) {
+    if (a.transform.is_null()) return check_assertion(a, ctx);
+    AssertionContext actx = ctx;
+    json avalue;
+    try {
+      avalue = run_transform(a.transform, value, script_context);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::Interrupted) throw;
+      throw runtime_error(fmt::format("assertion transform failed: {}", e.what()));
     }
-    {
-      std::lock_guard<std::mutex> lock(sum_mu);
-      ++sum.cases;
-      auto& ps = sum.providers[v];
-      ++ps.cases;
-      ps.latency_ms_total += c.latency_ms;
-      if (!c.error.empty())
-        ++sum.errors, ++ps.errors;
-      else if (c.pass)
-        ++sum.passed, ++ps.passed;
-      else
-        ++sum.failed, ++ps.failed;
-      if (c.cached) ++sum.cached;
-      ++pair_counts[{pi, v}];
-      for (const auto& [a, ar] : c.asserts)
-        if (!a.metric.empty()) {
-          auto& m = sum.metrics[a.metric];
-          m.first += ar.score;
-          ++m.second;
-          named_sums[{pi, v}][a.metric] += ar.score;
-        }
-      if (R > 1) {
-        auto& o = outcomes[fmt::format("{}/{}/{}", ti, pi, v)];
-        (c.pass ? o.first : o.second)++;
+    if (avalue.is_discarded()) avalue = nullptr;
+    actx.output = text_of(avalue);
+    actx.output_value = avalue.is_string() ? nullptr : &avalue;
+    return check_assertion(a, actx);
+  }
+
+  // The case's assertions: pass, weighted score, the test's threshold.
+  void score(CaseResult& c, const TestSpec& test, const json& value, const json& call_context,
+             const json& script_context) {
+    auto ctx = assertion_context(c, test, value, call_context);
+    double wsum = 0, ssum = 0;
+    c.pass = true;
+    for (const auto& a : test.asserts) {
+      AssertionResult ar;
+      try {
+        ar = check(a, ctx, value, script_context);
+      } catch (const Error& e) {
+        // A broken suite stops the run, and so does Ctrl-C (not a failed case).
+        if (e.kind() == ErrorKind::Usage || e.kind() == ErrorKind::Interrupted) throw;
+        c.error = e.what();
+        c.pass = false;
+        break;
       }
-      pending.emplace(k, std::move(c));
-      for (auto it = pending.find(next_emit); it != pending.end(); it = pending.find(++next_emit)) {
-        sink(it->second);
-        pending.erase(it);
-      }
+      if (a.weight > 0) c.pass &= ar.pass;  // weight 0: a metric only, as in promptfoo
+      wsum += a.weight;
+      ssum += a.weight * ar.score;
+      c.asserts.emplace_back(a, ar);
     }
-  });
-  for (const auto& [key, o] : outcomes)
-    if (o.first && o.second) sum.flaky.push_back(key);
+    c.score = wsum > 0 ? ssum / wsum : (c.pass ? 1 : 0);
+    if (test.threshold && c.error.empty())
+      c.pass = c.score + 1e-12 >= *test.threshold;      // promptfoo's test threshold
+    if (!c.error.empty()) c.pass = false, c.score = 0;  // an errored case scores 0, as promptfoo
+  }
+
+  // Into the summary; then to the sink in suite order whatever -j is (reports are
+  // deterministic): a case that finishes early waits for the ones before it. Cases start in
+  // order, so about `jobs` results at most wait beyond one slow case.
+  void record(size_t k, CaseResult c) {
+    std::lock_guard<std::mutex> lock(sum_mu_);
+    size_t pi = c.prompt, v = c.provider;
+    ++sum_.cases;
+    auto& ps = sum_.providers[v];
+    ++ps.cases;
+    ps.latency_ms_total += c.latency_ms;
+    if (!c.error.empty())
+      ++sum_.errors, ++ps.errors;
+    else if (c.pass)
+      ++sum_.passed, ++ps.passed;
+    else
+      ++sum_.failed, ++ps.failed;
+    if (c.cached) ++sum_.cached;
+    ++pair_counts_[{pi, v}];
+    for (const auto& [a, ar] : c.asserts)
+      if (!a.metric.empty()) {
+        auto& m = sum_.metrics[a.metric];
+        m.first += ar.score;
+        ++m.second;
+        named_sums_[{pi, v}][a.metric] += ar.score;
+      }
+    if (R_ > 1) {
+      auto& o = outcomes_[fmt::format("{}/{}/{}", c.index, pi, v)];
+      (c.pass ? o.first : o.second)++;
+    }
+    pending_.emplace(k, std::move(c));
+    for (auto it = pending_.find(next_emit_); it != pending_.end();
+         it = pending_.find(++next_emit_)) {
+      sink_(it->second);
+      pending_.erase(it);
+    }
+  }
+
   // promptfoo's derivedMetrics: per prompt and provider, over the sums of the named scores
   // (and __count, the cases run), in the order given (a derived metric may use earlier ones).
-  if (!suite.derived_metrics.empty())
-    for (const auto& [pv, count] : pair_counts) {
-      auto values = named_sums[pv];
+  void derive_metrics() {
+    for (const auto& [pv, count] : pair_counts_) {
+      auto values = named_sums_[pv];
       values["__count"] = static_cast<double>(count);
-      for (const auto& [name, expr] : suite.derived_metrics) {
-        DerivedMetric d{name, suite.prompts[pv.first].label, suite.providers[pv.second].label, 0,
+      for (const auto& [name, expr] : suite_.derived_metrics) {
+        DerivedMetric d{name, suite_.prompts[pv.first].label, suite_.providers[pv.second].label, 0,
                         ""};
         try {
           d.value = eval_metric_expression(expr, values);
@@ -309,33 +332,71 @@ EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
         } catch (const Error& e) {
           d.error = e.what();
         }
-        sum.derived.push_back(std::move(d));
+        sum_.derived.push_back(std::move(d));
       }
     }
-  for (size_t v = 0; v < V; ++v)
-    for (const auto& [what, h] : providers[v]->content_hashes())
-      sum.content_hashes[suite.providers[v].label + "/" + what] = h;
-  // Without thresholds every case must pass (as a test runner would).
-  double required =
-      suite.pass_rate ? *suite.pass_rate : (suite.metric_minimums.empty() ? 1.0 : 0.0);
-  if (sum.pass_rate() < required) {
-    sum.thresholds_met = false;
-    sum.threshold_failures.push_back(
-        fmt::format("pass rate {:.3f} < {:.3f}", sum.pass_rate(), required));
   }
-  for (const auto& [name, min] : suite.metric_minimums) {
-    auto it = sum.metrics.find(name);
-    double mean = it == sum.metrics.end() || it->second.second == 0
-                      ? 0
-                      : it->second.first / it->second.second;
-    if (mean < min) {
-      sum.thresholds_met = false;
-      sum.threshold_failures.push_back(
-          fmt::format("metric {} mean {:.3f} < {:.3f}", name, mean, min));
+
+  // Without thresholds every case must pass (as a test runner would).
+  void check_thresholds() {
+    double required =
+        suite_.pass_rate ? *suite_.pass_rate : (suite_.metric_minimums.empty() ? 1.0 : 0.0);
+    if (sum_.pass_rate() < required) {
+      sum_.thresholds_met = false;
+      sum_.threshold_failures.push_back(
+          fmt::format("pass rate {:.3f} < {:.3f}", sum_.pass_rate(), required));
+    }
+    for (const auto& [name, min] : suite_.metric_minimums) {
+      auto it = sum_.metrics.find(name);
+      double mean = it == sum_.metrics.end() || it->second.second == 0
+                        ? 0
+                        : it->second.first / it->second.second;
+      if (mean < min) {
+        sum_.thresholds_met = false;
+        sum_.threshold_failures.push_back(
+            fmt::format("metric {} mean {:.3f} < {:.3f}", name, mean, min));
+      }
     }
   }
-  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return sum;
+
+  void finish() {
+    for (const auto& [key, o] : outcomes_)
+      if (o.first && o.second) sum_.flaky.push_back(key);
+    if (!suite_.derived_metrics.empty()) derive_metrics();
+    for (size_t v = 0; v < providers_.size(); ++v)
+      for (const auto& [what, h] : providers_[v]->content_hashes())
+        sum_.content_hashes[suite_.providers[v].label + "/" + what] = h;
+    check_thresholds();
+  }
+
+  const Suite& suite_;
+  const Workspace* ws_;
+  const EvalOptions& opts_;
+  const std::function<void(const CaseResult&)>& sink_;
+  std::filesystem::path dir_;
+  std::vector<std::unique_ptr<Provider>> providers_;
+  std::vector<std::string> identities_;
+  // Judge / baseline / embedding providers named by assertions, made on first use.
+  std::map<std::string, std::unique_ptr<Provider>> extra_;
+  std::mutex extra_mu_;
+  CallCache cache_;
+  ScriptWorkers scripts_;  // node / python3, started on the first javascript / python assertion
+  std::vector<std::pair<size_t, size_t>> pairs_;
+  size_t R_;
+  std::mutex sum_mu_;
+  EvalSummary sum_;
+  std::map<std::string, std::pair<int, int>> outcomes_;  // per test/prompt/provider: pass, fail
+  std::map<std::pair<size_t, size_t>, std::map<std::string, double>> named_sums_;
+  std::map<std::pair<size_t, size_t>, size_t> pair_counts_;
+  std::map<size_t, CaseResult> pending_;
+  size_t next_emit_ = 0;
+};
+
+}  // namespace
+
+EvalSummary run_suite(const Suite& suite, const Workspace* ws, db::Database* db,
+                      const EvalOptions& opts, const std::function<void(const CaseResult&)>& sink) {
+  return SuiteRun(suite, ws, db, opts, sink).run();
 }
 
 }  // namespace xops

@@ -7,17 +7,18 @@
 
 #include "core/error.hpp"
 #include "core/eval/assertion_shorthand.hpp"
+#include "core/eval/assertions.hpp"
 #include "core/eval/json_schema.hpp"
 #include "core/eval/metric_expression.hpp"
-#include "core/eval/nunjucks.hpp"
+#include "core/project/workspace.hpp"
 #include "core/store/sha256.hpp"
+#include "core/template/nunjucks.hpp"
 #include "core/util/csv.hpp"
 #include "core/util/fs.hpp"
 #include "core/util/strings.hpp"
 #include "core/util/text_distance.hpp"
 #include "core/util/utf8.hpp"
-#include "core/workspace.hpp"
-#include "core/yaml_util.hpp"
+#include "core/util/yaml_util.hpp"
 
 namespace xops {
 
@@ -226,11 +227,8 @@ struct Loader {
     auto base = a.type.rfind("not-", 0) == 0 ? a.type.substr(4) : a.type;
     if (!known_assertion_type(base))
       doc.fail(at, fmt::format("unknown assertion type '{}'", a.type),
-               "supported: equals, contains, icontains, contains-any/all, icontains-any/all, "
-               "starts-with, regex, "
-               "is-json, contains-json, levenshtein, rouge-n, rouge-l, bleu, perplexity, latency, "
-               "llm-rubric, similar, "
-               "pairwise, javascript, python, exec:CMD, each with a not- form");
+               fmt::format("supported: {}, each with a not- form",
+                           fmt::join(assertion_type_names(), ", ")));
     if (a.value.is_string()) nunjucks::check(a.value.get<std::string>(), doc.where(at));
     if (base == "javascript" || base == "python") {
       // promptfoo fails each such case at run time; refusing up front says why once.

@@ -12,13 +12,6 @@
 
 namespace xops {
 
-struct TokenWindows {
-  int seq_len = 0;
-  std::vector<int32_t> ids;   // count() * (seq_len + 1)
-  std::vector<uint8_t> mask;  // 1 where the token counts as a prediction target
-  size_t count() const { return seq_len ? ids.size() / (seq_len + 1) : 0; }
-};
-
 struct PreparedData {
   TokenWindows train, val;
   std::string format;  // what was detected

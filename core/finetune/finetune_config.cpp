@@ -4,7 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/util/fs.hpp"
-#include "core/yaml_util.hpp"
+#include "core/util/yaml_util.hpp"
 
 namespace xops {
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/engine/train_spec.hpp"
+
 namespace xops {
 
 struct InitSpec {
@@ -15,7 +17,8 @@ struct InitSpec {
   std::string vocab = "byte";  // byte | PATH to a tokenizer (dir or tokenizer.json)
 };
 
-struct FinetuneConfig {
+// The file's training half (method, optimizer, schedule, ...) is the engine's TrainSpec.
+struct FinetuneConfig : TrainSpec {
   std::filesystem::path file;  // where it was read from (relative paths resolve against its dir)
   std::string model;           // base model path/ref (empty with init)
   std::optional<InitSpec> init;
@@ -30,27 +33,6 @@ struct FinetuneConfig {
     std::optional<bool> packing;
     std::string chat_template = "default";
   } data;
-  std::string method = "full";  // full | lora
-  struct Lora {
-    int r = 8;
-    double alpha = 16;
-    double dropout = 0.05;
-    std::vector<std::string> target_modules;  // default: c_attn (gpt2), q_proj+v_proj (llama)
-  } lora;
-  struct Optimizer {
-    double lr = 3e-4, beta1 = 0.9, beta2 = 0.999, weight_decay = 0.01, eps = 1e-8;
-  } optimizer;
-  struct Schedule {
-    std::string type = "cosine";  // cosine | linear | constant
-    int warmup_steps = 0;
-    double min_lr_ratio = 0.1;
-  } schedule;
-  int batch_size = 8, grad_accum = 1, max_steps = 0, epochs = 0;
-  double grad_clip = 1.0;
-  uint64_t seed = 0;
-  std::string dtype = "fp32", device = "auto";
-  int threads = 0;
-  int eval_interval = 0, eval_batches = 8, save_interval = 0, keep_last = 2, log_interval = 10;
   std::string output;      // artifact name (and default output directory models/<output>)
   std::string output_dir;  // default: models/<output>
 

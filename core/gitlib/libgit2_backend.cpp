@@ -1,5 +1,5 @@
 // The libgit2 side of core/git.hpp; built into libxops_git.so only.
-#include "core/git.hpp"
+#include "core/plugins/git.hpp"
 
 #include <git2.h>
 
@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "core/error.hpp"
+#include "core/plugins/plugin.hpp"
 
 namespace xops::git {
 
@@ -373,7 +374,9 @@ void LibGit2Repo::push_refs(const std::string& remote_name, const std::vector<st
 
 }  // namespace xops::git
 
-extern "C" __attribute__((visibility("default"))) xops::git::Library* xops_git_library(int abi) {
+XOPS_PLUGIN_EXPORT xops::git::Library* xops_git_library(int abi) {
   static xops::git::LibGit2Library lib;
   return abi == xops::git::kGitAbi ? &lib : nullptr;
 }
+
+XOPS_PLUGIN_PROBE

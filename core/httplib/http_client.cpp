@@ -1,7 +1,8 @@
 // The cpp-httplib side of core/http.hpp; built into libxops_http.so only.
 #include <httplib.h>
 
-#include "core/http.hpp"
+#include "core/plugins/http.hpp"
+#include "core/plugins/plugin.hpp"
 
 namespace xops::http {
 namespace {
@@ -89,7 +90,9 @@ class HttplibClient final : public Client {
 }  // namespace
 }  // namespace xops::http
 
-extern "C" __attribute__((visibility("default"))) xops::http::Client* xops_http_client(int abi) {
+XOPS_PLUGIN_EXPORT xops::http::Client* xops_http_client(int abi) {
   static xops::http::HttplibClient c;
   return abi == xops::http::kHttpAbi ? &c : nullptr;
 }
+
+XOPS_PLUGIN_PROBE

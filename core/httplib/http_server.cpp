@@ -4,7 +4,8 @@
 #include <algorithm>
 #include <cctype>
 
-#include "core/http_server.hpp"
+#include "core/plugins/http_server.hpp"
+#include "core/plugins/plugin.hpp"
 
 namespace xops::http {
 namespace {
@@ -84,8 +85,10 @@ class HttplibServer final : public Server {
 }  // namespace
 }  // namespace xops::http
 
-extern "C" __attribute__((visibility("default"))) xops::http::Server* xops_http_server_create(
-    int abi, const xops::http::ServerOptions* o, xops::http::Handler* h, std::string* error) {
+XOPS_PLUGIN_EXPORT xops::http::Server* xops_http_server_create(int abi,
+                                                               const xops::http::ServerOptions* o,
+                                                               xops::http::Handler* h,
+                                                               std::string* error) {
   if (abi != xops::http::kHttpServerAbi) {
     *error = "libxops_http.so was built for another ABI";
     return nullptr;

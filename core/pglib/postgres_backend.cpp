@@ -14,6 +14,7 @@
 #include "core/db/backend.hpp"
 #include "core/db/migrations.hpp"
 #include "core/error.hpp"
+#include "core/plugins/plugin.hpp"
 
 namespace xops::db {
 
@@ -286,8 +287,9 @@ class LibpqLibrary final : public PostgresLibrary {
 
 }  // namespace xops::db
 
-extern "C" __attribute__((visibility("default"))) xops::db::PostgresLibrary* xops_pg_library(
-    int abi) {
+XOPS_PLUGIN_EXPORT xops::db::PostgresLibrary* xops_pg_library(int abi) {
   static xops::db::LibpqLibrary lib;
   return abi == xops::db::kPostgresAbi ? &lib : nullptr;
 }
+
+XOPS_PLUGIN_PROBE

@@ -3,13 +3,12 @@
 // registry reference into content on disk. Core only: no printing; the command renders.
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
-#include "core/registry/registry.hpp"
+#include "core/project/config.hpp"
+#include "core/refs/content.hpp"
 #include "core/store/pointer.hpp"
 #include "core/util/line_diff.hpp"
 
@@ -18,30 +17,6 @@ class Workspace;
 }
 
 namespace xops::registry {
-
-// The registry of the workspace's repository (its tags).
-Registry load_registry(const Workspace& ws);
-
-const ArtifactConfig& artifact_config(const Workspace& ws, const std::string& name);
-
-// The artifact's tracked content at a commit: its pointer (PATH.xops) in that commit's tree.
-// Throws a precondition error when the artifact was not tracked there.
-Pointer artifact_pointer_at(const Workspace& ws, const ArtifactConfig& a,
-                            const std::string& commit);
-
-// The directory (or file) holding exactly this content, materialised once per content hash
-// under .xops/refs/ from the local store (verified); a hint to `track pull` when objects are
-// missing.
-std::filesystem::path materialize_content(const Workspace& ws, const Pointer& p);
-
-// A registry ref (name@v1.2.0, name@latest, name#prod) resolved to content on disk; nullopt
-// when `ref` is not registry syntax.
-struct ResolvedContent {
-  Resolved version;
-  Pointer pointer;
-  std::filesystem::path path;
-};
-std::optional<ResolvedContent> resolve_content(const Workspace& ws, const std::string& ref);
 
 struct RegisterRequest {
   std::string artifact, rev = "HEAD", version;  // version empty: bump
@@ -81,17 +56,6 @@ struct PromotionPlan {
   std::string current;  // the version now in the stage ("" when none)
 };
 
-// Runs the gate's suite on a version ref of an artifact of `type` (model and adapter as the
-// suite's model, prompt as its prompt); `xops promote --run-evals` passes evaluate().
-using GateRunner =
-    std::function<void(const GateConfig& gate, const std::string& ref, const std::string& type)>;
-
-// Checks every gate of `stage` for the version `ref` names (name@vX, name@latest, or a bare
-// name: its latest version); writes nothing. With `run_missing`, a gate without passing
-// evidence has its suite run on exactly that version first, then is checked again.
-// `approved`: the user signed off (--approve), for `approve: true` gates.
-PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref, const std::string& stage,
-                             const GateRunner& run_missing = {}, bool approved = false);
 // Writes the assignment tag of an allowed plan; a precondition error when another promotion
 // took the counter first (nothing written).
 void apply_promotion(const Workspace& ws, PromotionPlan& plan, const std::string& message);

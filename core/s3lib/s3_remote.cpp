@@ -24,8 +24,9 @@
 #include <random>
 #include <thread>
 
-#include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/plugins/plugin.hpp"
+#include "core/project/config.hpp"
 #include "core/store/remote.hpp"
 #include "core/store/s3_config.hpp"
 #include "core/store/s3_plugin.hpp"
@@ -75,8 +76,7 @@ struct Transfer {
   CURL* curl = nullptr;
   const ByteCallback* progress = nullptr;
   std::string etag;
-  bool ignore_interrupt = false;    // clean-up requests (aborting a multipart upload) still go out
-  bool (*interrupted)() = nullptr;  // the host's flag (see S3Library::open)
+  bool ignore_interrupt = false;  // clean-up requests (aborting a multipart upload) still go out
 };
 
 // Once the last byte has been read: whether the body hashed to something else (the hash is
@@ -145,12 +145,12 @@ size_t header_cb(char* buf, size_t size, size_t n, void* p) {
 
 int xfer_cb(void* p, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(p);
-  return !t->ignore_interrupt && t->interrupted() ? 1 : 0;
+  return !t->ignore_interrupt && interrupt::requested() ? 1 : 0;
 }
 
 class S3Remote final : public Remote {
  public:
-  S3Remote(S3Settings s, bool (*interrupted)()) : s_(std::move(s)), interrupted_(interrupted) {}
+  explicit S3Remote(S3Settings s) : s_(std::move(s)) {}
   ~S3Remote() override {
     for (auto* h : pool_) curl_easy_cleanup(h);
   }
@@ -337,8 +337,8 @@ class S3Remote final : public Remote {
                bool allow_404 = false) const {
     const uint64_t out_start = t.out_off;
     std::string last_error;
-    auto check_interrupt = [&t, this] {
-      if (!t.ignore_interrupt && interrupted_())
+    auto check_interrupt = [&t] {
+      if (!t.ignore_interrupt && interrupt::requested())
         throw Error(ErrorKind::Interrupted, "interrupted",
                     "run the command again: what finished is not sent again");
     };
@@ -368,7 +368,6 @@ class S3Remote final : public Remote {
       CURL* h = acquire();
       curl_easy_reset(h);
       t.curl = h;
-      t.interrupted = interrupted_;
       struct curl_slist* hdrs = nullptr;
       for (const auto& line : signed_req.headers) hdrs = curl_slist_append(hdrs, line.c_str());
       for (const auto& [k, v] : extra) hdrs = curl_slist_append(hdrs, (k + ": " + v).c_str());
@@ -556,7 +555,6 @@ class S3Remote final : public Remote {
   }
 
   S3Settings s_;
-  bool (*interrupted_)();
   mutable std::once_flag listed_;
   mutable std::mutex mu_;
   mutable std::map<std::string, uint64_t> sizes_;
@@ -568,8 +566,8 @@ class S3Remote final : public Remote {
 class CurlS3Library final : public S3Library {
  public:
   CurlS3Library() { curl_global_init(CURL_GLOBAL_DEFAULT); }
-  std::unique_ptr<Remote> open(const RemoteConfig& cfg, bool (*interrupted)()) override {
-    return std::make_unique<S3Remote>(resolve_s3_settings(cfg), interrupted);
+  std::unique_ptr<Remote> open(const RemoteConfig& cfg) override {
+    return std::make_unique<S3Remote>(resolve_s3_settings(cfg));
   }
 };
 
@@ -577,7 +575,9 @@ class CurlS3Library final : public S3Library {
 
 }  // namespace xops
 
-extern "C" __attribute__((visibility("default"))) xops::S3Library* xops_s3_library(int abi) {
+XOPS_PLUGIN_EXPORT xops::S3Library* xops_s3_library(int abi) {
   static xops::CurlS3Library lib;
   return abi == xops::kS3Abi ? &lib : nullptr;
 }
+
+XOPS_PLUGIN_PROBE

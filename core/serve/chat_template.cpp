@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "core/eval/nunjucks.hpp"
 #include "core/serve/openai_api.hpp"
+#include "core/template/nunjucks.hpp"
 #include "core/util/fs.hpp"
 
 namespace xops {

@@ -14,9 +14,9 @@
 
 #include "core/engine/language_model.hpp"
 #include "core/error.hpp"
-#include "core/serve/interaction_log.hpp"
 #include "core/serve/openai_request.hpp"
 #include "core/serve/scheduler.hpp"
+#include "core/tracking/interaction_log.hpp"
 #include "core/tracking/ulid.hpp"
 
 namespace xops {
@@ -197,87 +197,300 @@ http::ServerReply OpenAiApi::models(const Backend& b) const {
   return r;
 }
 
-http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerRequest& hr, bool chat) {
-  auto& model = *b->model;
-  auto& scheduler = *b->scheduler;
-  const auto& tok = model.tokenizer();
-  auto parsed = parse_generation_request(hr.body, chat, model.config().vocab_size);
+namespace {
 
-  // "model": the base, or "BASE:ADAPTER" (an adapter name alone works too).
+// One generation request once parsed and placed: what the reply, the stream and the log need.
+// Held by shared_ptr: a streamed reply outlives generate().
+struct GenJob {
+  bool chat = false;
+  GenerationRequest parsed;
+  std::shared_ptr<ServeBackend> backend;  // keeps the weights (and tokenizer) while it runs
   int adapter = -1;
-  std::string adapter_name;
-  if (!b->default_adapter.empty()) {
-    adapter = b->adapters.at(b->default_adapter);
-    adapter_name = b->default_adapter;
-  }
-  const std::string model_name = parsed.model.empty() ? o_.model_id : parsed.model;
-  if (!parsed.model.empty()) {
-    auto name = parsed.model;
-    if (name.rfind(o_.model_id + ":", 0) == 0) name = name.substr(o_.model_id.size() + 1);
-    if (name != o_.model_id) {
-      auto it = b->adapters.find(name);
-      if (it == b->adapters.end())
-        throw ApiError(404,
-                       fmt::format("the model '{}' does not exist here (GET /v1/models lists them)",
-                                   parsed.model),
-                       "model", "model_not_found");
-      adapter = it->second;
-      adapter_name = name;
-    }
-  }
+  std::string adapter_name, model_name;  // model_name: as the client named it
+  std::vector<int32_t> prompt;
+  std::string prompt_text;
+  std::string id, object, chunk_object;
+  int64_t created = 0;
+  std::shared_ptr<GenRequest> req;
+  std::shared_ptr<Channel> ch = std::make_shared<Channel>();
 
-  auto req = std::make_shared<GenRequest>();
-  req->sampling = parsed.sampling;
-  const auto& s = req->sampling;
-  std::vector<int32_t> prompt = parsed.prompt_ids;
-  std::string prompt_text = parsed.prompt_text;
-  if (chat) {
-    auto msgs = parsed.messages;
-    if (!o_.system_prompt.empty() && msgs.front().first != "system" &&
+  json usage(const Generation& g) const {
+    return json{{"prompt_tokens", prompt.size()},
+                {"completion_tokens", g.ids.size()},
+                {"total_tokens", prompt.size() + g.ids.size()}};
+  }
+  std::string event(const json& choice) const {
+    json j = {{"id", id},
+              {"object", chunk_object},
+              {"created", created},
+              {"model", model_name},
+              {"choices", json::array({choice})}};
+    return "data: " + dump(j) + "\n\n";
+  }
+};
+
+// "model": the base, or "BASE:ADAPTER" (an adapter name alone works too).
+void place_adapter(GenJob& j, const std::string& model_id) {
+  const auto& b = *j.backend;
+  if (!b.default_adapter.empty()) {
+    j.adapter = b.adapters.at(b.default_adapter);
+    j.adapter_name = b.default_adapter;
+  }
+  const auto& asked = j.parsed.model;
+  j.model_name = asked.empty() ? model_id : asked;
+  if (asked.empty()) return;
+  auto name = asked;
+  if (name.rfind(model_id + ":", 0) == 0) name = name.substr(model_id.size() + 1);
+  if (name == model_id) return;
+  auto it = b.adapters.find(name);
+  if (it == b.adapters.end())
+    throw ApiError(
+        404, fmt::format("the model '{}' does not exist here (GET /v1/models lists them)", asked),
+        "model", "model_not_found");
+  j.adapter = it->second;
+  j.adapter_name = name;
+}
+
+// The prompt's ids and text: a chat request through the model's template (with the server's
+// system prompt first when the client sent none), else the text or the ids as given.
+void build_prompt(GenJob& j, const ApiOptions& o, size_t context) {
+  const auto& tok = j.backend->model->tokenizer();
+  j.prompt = j.parsed.prompt_ids;
+  j.prompt_text = j.parsed.prompt_text;
+  if (j.chat) {
+    auto msgs = j.parsed.messages;
+    if (!o.system_prompt.empty() && msgs.front().first != "system" &&
         msgs.front().first != "developer")
-      msgs.insert(msgs.begin(), {"system", o_.system_prompt});
+      msgs.insert(msgs.begin(), {"system", o.system_prompt});
     try {
-      prompt_text = b->chat_template.render(msgs);
+      j.prompt_text = j.backend->chat_template.render(msgs);
     } catch (const Error& e) {  // e.g. a template that refuses a role order
       throw bad(fmt::format("the model's chat template refused these messages: {}", e.what()),
                 "messages");
     }
-    prompt = tok.encode(prompt_text);
-  } else if (prompt.empty()) {
-    prompt = tok.encode(prompt_text);
+    j.prompt = tok.encode(j.prompt_text);
+  } else if (j.prompt.empty()) {
+    j.prompt = tok.encode(j.prompt_text);
   } else {
-    prompt_text = tok.decode(prompt);
+    j.prompt_text = tok.decode(j.prompt);
   }
-  const bool stream = parsed.stream, include_usage = parsed.include_usage;
+  const char* param = j.chat ? "messages" : "prompt";
+  if (j.prompt.empty()) throw bad("the prompt is empty", param);
+  size_t limit = o.max_prompt_tokens ? o.max_prompt_tokens : context - 1;
+  if (j.prompt.size() > limit || j.prompt.size() >= context)
+    throw ApiError(400,
+                   fmt::format("the prompt has {} tokens; this server takes at most {}",
+                               j.prompt.size(), std::min(limit, context - 1)),
+                   param, "context_length_exceeded");
+}
 
-  if (prompt.empty()) throw bad("the prompt is empty", chat ? "messages" : "prompt");
-  size_t limit =
-      o_.max_prompt_tokens ? o_.max_prompt_tokens : static_cast<size_t>(scheduler.context() - 1);
-  if (prompt.size() > limit || prompt.size() >= static_cast<size_t>(scheduler.context()))
-    throw ApiError(
-        400,
-        fmt::format("the prompt has {} tokens; this server takes at most {}", prompt.size(),
-                    std::min(limit, static_cast<size_t>(scheduler.context() - 1))),
-        chat ? "messages" : "prompt", "context_length_exceeded");
+// The interaction log's row, written from the request's thread once it has finished.
+void log_interaction(InteractionLog* log, const GenJob& j, const Generation& g, const Channel& c) {
+  if (!log) return;
+  const auto& b = *j.backend;
+  const auto& s = j.parsed.sampling;
+  Interaction i;
+  i.id = j.id;
+  i.route = j.chat ? "chat" : "completions";
+  i.model = j.model_name;
+  i.adapter = j.adapter_name;
+  i.version = b.version;
+  i.model_hash = b.model_hash;
+  if (auto it = b.adapter_hashes.find(j.adapter_name); it != b.adapter_hashes.end())
+    i.adapter_hash = it->second;
+  i.prompt = j.prompt_text;
+  i.messages = j.chat ? dump(j.parsed.messages_json) : std::string();
+  i.output = g.text;
+  i.params = dump({{"max_tokens", s.max_tokens},
+                   {"temperature", s.temperature},
+                   {"top_p", s.top_p},
+                   {"top_k", s.top_k},
+                   {"stop", s.stop},
+                   {"seed", s.seed}});
+  i.finish_reason = g.finish_reason;
+  i.prompt_tokens = static_cast<int64_t>(j.prompt.size());
+  i.completion_tokens = static_cast<int64_t>(g.ids.size());
+  i.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - c.start).count();
+  if (!c.first)
+    i.ttft_ms = std::chrono::duration<double, std::milli>(c.first_token - c.start).count();
+  try {
+    log->record(i);
+  } catch (const std::exception&) {
+    // A full disk must not fail the response that was already computed.
+  }
+}
 
-  req->prompt = prompt;
-  req->adapter = adapter;
-  req->deadline =
+std::optional<http::ServerReply> failed_generation(const Generation& g, double timeout_s) {
+  if (g.finish_reason == "error")
+    return error_reply({500, "the engine failed while generating", {}, {}, "server_error"});
+  if (g.finish_reason == "timeout")
+    return error_reply({504,
+                        fmt::format("the request ran past the server's {} s timeout", timeout_s),
+                        {},
+                        "timeout",
+                        "server_error"});
+  return std::nullopt;
+}
+
+http::ServerReply whole_reply(const GenJob& j, const ApiOptions& o) {
+  std::unique_lock<std::mutex> lk(j.ch->mu);
+  j.ch->cv.wait(lk, [&] { return j.ch->done; });
+  const auto& g = j.ch->gen;
+  log_interaction(o.log, j, g, *j.ch);
+  if (auto failed = failed_generation(g, o.timeout_s)) return *failed;
+  const auto& tok = j.backend->model->tokenizer();
+  const bool logprobs = j.parsed.sampling.logprobs >= 0;
+  json choice = {{"index", 0}, {"finish_reason", g.finish_reason}};
+  if (j.chat) {
+    choice["message"] = {{"role", "assistant"}, {"content", g.text}};
+    if (logprobs) {
+      json content = json::array();
+      for (size_t i = 0; i < g.ids.size() && i < g.logprobs.size(); ++i)
+        content.push_back(top_logprobs_chat(tok, g.logprobs[i]));
+      choice["logprobs"] = {{"content", content}};
+    } else {
+      choice["logprobs"] = nullptr;
+    }
+  } else {
+    choice["text"] = g.text;
+    choice["logprobs"] = logprobs ? logprobs_completion(tok, g.logprobs, g.ids.size()) : json();
+  }
+  http::ServerReply r;
+  r.body = dump({{"id", j.id},
+                 {"object", j.object},
+                 {"created", j.created},
+                 {"model", j.model_name},
+                 {"choices", json::array({choice})},
+                 {"usage", j.usage(g)}});
+  return r;
+}
+
+// The SSE events for the tokens that arrived since the last write.
+std::string token_events(const GenJob& j, const std::deque<Channel::Event>& events) {
+  const auto& tok = j.backend->model->tokenizer();
+  std::string out;
+  for (const auto& e : events) {
+    if (e.piece.empty() && !e.lp) continue;
+    json choice = {{"index", 0}, {"finish_reason", nullptr}};
+    if (j.chat) {
+      choice["delta"] = {{"content", e.piece}};
+      choice["logprobs"] =
+          e.lp ? json{{"content", json::array({top_logprobs_chat(tok, *e.lp)})}} : json();
+    } else {
+      choice["text"] = e.piece;
+      choice["logprobs"] = e.lp ? logprobs_completion(tok, {*e.lp}, 1) : json();
+    }
+    out += j.event(choice);
+  }
+  return out;
+}
+
+// The closing events: the finish reason (or an error event), usage when asked, [DONE].
+std::string final_events(const GenJob& j, const Generation& g) {
+  std::string out;
+  if (g.finish_reason == "error" || g.finish_reason == "timeout") {
+    out += "data: " +
+           dump({{"error",
+                  {{"message", g.finish_reason == "error"
+                                   ? "the engine failed while generating"
+                                   : "the request ran past the server's timeout"},
+                   {"type", "server_error"}}}}) +
+           "\n\n";
+  } else {
+    json last = {{"index", 0}, {"finish_reason", g.finish_reason}};
+    if (j.chat)
+      last["delta"] = json::object();
+    else
+      last["text"] = "";
+    out += j.event(last);
+    if (j.parsed.include_usage)
+      out += "data: " +
+             dump({{"id", j.id},
+                   {"object", j.chunk_object},
+                   {"created", j.created},
+                   {"model", j.model_name},
+                   {"choices", json::array()},
+                   {"usage", j.usage(g)}}) +
+             "\n\n";
+  }
+  return out + "data: [DONE]\n\n";
+}
+
+http::ServerReply stream_reply(std::shared_ptr<const GenJob> j, InteractionLog* log) {
+  http::ServerReply r;
+  r.content_type = "text/event-stream";
+  r.headers["Cache-Control"] = "no-cache";
+  auto sent_role = std::make_shared<bool>(false);
+  r.stream = [j, log, sent_role](const http::ChunkWriter& write) {
+    auto& ch = *j->ch;
+    std::deque<Channel::Event> events;
+    bool done;
+    Generation g;
+    {
+      std::unique_lock<std::mutex> lk(ch.mu);
+      ch.cv.wait(lk, [&] { return ch.done || !ch.events.empty(); });
+      events.swap(ch.events);
+      done = ch.done;
+      if (done) g = ch.gen;
+    }
+    std::string out;
+    if (j->chat && !*sent_role) {
+      out += j->event({{"index", 0},
+                       {"delta", {{"role", "assistant"}, {"content", ""}}},
+                       {"finish_reason", nullptr}});
+      *sent_role = true;
+    }
+    out += token_events(*j, events);
+    if (done) {
+      log_interaction(log, *j, g, ch);
+      out += final_events(*j, g);
+    }
+    if (!out.empty() && !write(out)) {
+      j->req->cancelled = true;  // the client left: its slot is freed at the next step
+      if (!done) {               // log what it got, once the scheduler has ended it
+        std::unique_lock<std::mutex> lk(ch.mu);
+        ch.cv.wait(lk, [&] { return ch.done; });
+        log_interaction(log, *j, ch.gen, ch);
+      }
+      return false;
+    }
+    return !done;
+  };
+  return r;
+}
+
+}  // namespace
+
+http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerRequest& hr, bool chat) {
+  auto j = std::make_shared<GenJob>();
+  j->chat = chat;
+  j->backend = b;
+  j->parsed = parse_generation_request(hr.body, chat, b->model->config().vocab_size);
+  place_adapter(*j, o_.model_id);
+  build_prompt(*j, o_, static_cast<size_t>(b->scheduler->context()));
+
+  j->req = std::make_shared<GenRequest>();
+  auto& req = *j->req;
+  req.sampling = j->parsed.sampling;
+  req.prompt = j->prompt;
+  req.adapter = j->adapter;
+  req.deadline =
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o_.timeout_s * 1000));
-  auto ch = std::make_shared<Channel>();
-  req->on_token = [ch, this](int32_t id, const std::string& piece, const TokenLogprob* lp) {
+  req.on_token = [ch = j->ch, this](int32_t id, const std::string& piece, const TokenLogprob* lp) {
     std::lock_guard<std::mutex> lk(ch->mu);
     auto now = Clock::now();
-    if (ch->first)
+    if (ch->first) {
+      ch->first_token = now;  // the time to first token: what the log and /metrics report
       metrics_.ttft.observe(std::chrono::duration<double>(now - ch->start).count());
-    else
+    } else {
       metrics_.itl.observe(std::chrono::duration<double>(now - ch->last).count());
+    }
     ch->first = false;
     ch->last = now;
     ch->events.push_back({id, piece, lp ? std::optional<TokenLogprob>(*lp) : std::nullopt});
     ch->cv.notify_one();
   };
-  req->on_done = [ch, this](const Generation& g) {
+  req.on_done = [ch = j->ch, this](const Generation& g) {
     std::lock_guard<std::mutex> lk(ch->mu);
     ch->gen = g;
     ch->done = true;
@@ -285,7 +498,7 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
         std::chrono::duration<double>(Clock::now() - ch->start).count());
     ch->cv.notify_one();
   };
-  if (!scheduler.submit(req)) {
+  if (!b->scheduler->submit(j->req)) {
     auto e = error_reply({429,
                           "the server is at capacity (its queue is full); retry shortly",
                           {},
@@ -294,176 +507,12 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
     e.headers["Retry-After"] = "1";
     return e;
   }
-
-  const std::string id = std::string(chat ? "chatcmpl-" : "cmpl-") + new_ulid();
-  const auto created = static_cast<int64_t>(std::time(nullptr));
-  const std::string object = chat ? "chat.completion" : "text_completion";
-  auto usage = [&](const Generation& g) {
-    return json{{"prompt_tokens", prompt.size()},
-                {"completion_tokens", g.ids.size()},
-                {"total_tokens", prompt.size() + g.ids.size()}};
-  };
-  // The interaction log, written from this request's thread once it has finished.
-  auto log = [=, log = o_.log, messages = chat ? dump(parsed.messages_json) : std::string()](
-                 const Generation& g, const Channel& c) {
-    if (!log) return;
-    Interaction i;
-    i.id = id;
-    i.route = chat ? "chat" : "completions";
-    i.model = model_name;
-    i.adapter = adapter_name;
-    i.version = b->version;
-    i.model_hash = b->model_hash;
-    if (auto it = b->adapter_hashes.find(adapter_name); it != b->adapter_hashes.end())
-      i.adapter_hash = it->second;
-    i.prompt = prompt_text;
-    i.messages = messages;
-    i.output = g.text;
-    i.params = dump({{"max_tokens", s.max_tokens},
-                     {"temperature", s.temperature},
-                     {"top_p", s.top_p},
-                     {"top_k", s.top_k},
-                     {"stop", s.stop},
-                     {"seed", s.seed}});
-    i.finish_reason = g.finish_reason;
-    i.prompt_tokens = static_cast<int64_t>(prompt.size());
-    i.completion_tokens = static_cast<int64_t>(g.ids.size());
-    auto end = Clock::now();
-    i.latency_ms = std::chrono::duration<double, std::milli>(end - c.start).count();
-    if (!c.first)
-      i.ttft_ms = std::chrono::duration<double, std::milli>(c.first_token - c.start).count();
-    try {
-      log->record(i);
-    } catch (const std::exception&) {
-      // A full disk must not fail the response that was already computed.
-    }
-  };
-
-  if (!stream) {
-    std::unique_lock<std::mutex> lk(ch->mu);
-    ch->cv.wait(lk, [&] { return ch->done; });
-    const auto& g = ch->gen;
-    log(g, *ch);
-    if (g.finish_reason == "error")
-      return error_reply({500, "the engine failed while generating", {}, {}, "server_error"});
-    if (g.finish_reason == "timeout")
-      return error_reply(
-          {504,
-           fmt::format("the request ran past the server's {} s timeout", o_.timeout_s),
-           {},
-           "timeout",
-           "server_error"});
-    json choice = {{"index", 0}, {"finish_reason", g.finish_reason}};
-    if (chat) {
-      choice["message"] = {{"role", "assistant"}, {"content", g.text}};
-      if (s.logprobs >= 0) {
-        json content = json::array();
-        for (size_t i = 0; i < g.ids.size() && i < g.logprobs.size(); ++i)
-          content.push_back(top_logprobs_chat(tok, g.logprobs[i]));
-        choice["logprobs"] = {{"content", content}};
-      } else {
-        choice["logprobs"] = nullptr;
-      }
-    } else {
-      choice["text"] = g.text;
-      choice["logprobs"] =
-          s.logprobs >= 0 ? logprobs_completion(tok, g.logprobs, g.ids.size()) : json();
-    }
-    http::ServerReply r;
-    r.body = dump({{"id", id},
-                   {"object", object},
-                   {"created", created},
-                   {"model", model_name},
-                   {"choices", json::array({choice})},
-                   {"usage", usage(g)}});
-    return r;
-  }
-
-  http::ServerReply r;
-  r.content_type = "text/event-stream";
-  r.headers["Cache-Control"] = "no-cache";
-  const std::string chunk_object = chat ? "chat.completion.chunk" : "text_completion";
-  auto sent_role = std::make_shared<bool>(false);
-  r.stream = [=, &tok](const http::ChunkWriter& write) {
-    auto event = [&](const json& choice) {
-      json j = {{"id", id},
-                {"object", chunk_object},
-                {"created", created},
-                {"model", model_name},
-                {"choices", json::array({choice})}};
-      return "data: " + dump(j) + "\n\n";
-    };
-    std::deque<Channel::Event> events;
-    bool done;
-    Generation g;
-    {
-      std::unique_lock<std::mutex> lk(ch->mu);
-      ch->cv.wait(lk, [&] { return ch->done || !ch->events.empty(); });
-      events.swap(ch->events);
-      done = ch->done;
-      if (done) g = ch->gen;
-    }
-    std::string out;
-    if (chat && !*sent_role) {
-      out += event({{"index", 0},
-                    {"delta", {{"role", "assistant"}, {"content", ""}}},
-                    {"finish_reason", nullptr}});
-      *sent_role = true;
-    }
-    for (const auto& e : events) {
-      if (e.piece.empty() && !e.lp) continue;
-      json choice = {{"index", 0}, {"finish_reason", nullptr}};
-      if (chat) {
-        choice["delta"] = {{"content", e.piece}};
-        choice["logprobs"] =
-            e.lp ? json{{"content", json::array({top_logprobs_chat(tok, *e.lp)})}} : json();
-      } else {
-        choice["text"] = e.piece;
-        choice["logprobs"] = e.lp ? logprobs_completion(tok, {*e.lp}, 1) : json();
-      }
-      out += event(choice);
-    }
-    if (done) {
-      log(g, *ch);
-      if (g.finish_reason == "error" || g.finish_reason == "timeout") {
-        out += "data: " +
-               dump({{"error",
-                      {{"message", g.finish_reason == "error"
-                                       ? "the engine failed while generating"
-                                       : "the request ran past the server's timeout"},
-                       {"type", "server_error"}}}}) +
-               "\n\n";
-      } else {
-        json last = {{"index", 0}, {"finish_reason", g.finish_reason}};
-        if (chat)
-          last["delta"] = json::object();
-        else
-          last["text"] = "";
-        out += event(last);
-        if (include_usage) {
-          json u = {{"id", id},
-                    {"object", chunk_object},
-                    {"created", created},
-                    {"model", model_name},
-                    {"choices", json::array()},
-                    {"usage", usage(g)}};
-          out += "data: " + dump(u) + "\n\n";
-        }
-      }
-      out += "data: [DONE]\n\n";
-    }
-    if (!out.empty() && !write(out)) {
-      req->cancelled = true;  // the client left: its slot is freed at the next step
-      if (!done) {            // log what it got, once the scheduler has ended it
-        std::unique_lock<std::mutex> lk(ch->mu);
-        ch->cv.wait(lk, [&] { return ch->done; });
-        log(ch->gen, *ch);
-      }
-      return false;
-    }
-    return !done;
-  };
-  return r;
+  j->id = std::string(chat ? "chatcmpl-" : "cmpl-") + new_ulid();
+  j->created = static_cast<int64_t>(std::time(nullptr));
+  j->object = chat ? "chat.completion" : "text_completion";
+  j->chunk_object = chat ? "chat.completion.chunk" : "text_completion";
+  if (!j->parsed.stream) return whole_reply(*j, o_);
+  return stream_reply(j, o_.log);
 }
 
 http::ServerReply OpenAiApi::embeddings(const Backend& b, const http::ServerRequest& hr) {

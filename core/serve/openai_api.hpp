@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "core/http_server.hpp"
+#include "core/plugins/http_server.hpp"
 #include "core/serve/chat_template.hpp"
 #include "core/serve/metrics.hpp"
 

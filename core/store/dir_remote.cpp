@@ -5,15 +5,14 @@
 
 #include <atomic>
 
-#include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/plugins/plugin.hpp"
+#include "core/project/config.hpp"
 #include "core/store/file_copy.hpp"
 #include "core/store/remote.hpp"
 #include "core/store/s3_plugin.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
-#include "core/util/interrupt.hpp"
-#include "core/util/plugin.hpp"
 
 namespace xops {
 
@@ -104,7 +103,7 @@ std::unique_ptr<Remote> open_remote(const RemoteConfig& cfg, const fs::path& ws_
   if (url.rfind("s3://", 0) == 0) {
     return require_plugin<S3Library>("libxops_s3.so", "XOPS_S3_LIB", "xops_s3_library", kS3Abi,
                                      "S3 client")
-        .open(cfg, &interrupt::requested);
+        .open(cfg);
   }
   if (url.rfind("file://", 0) == 0) url = url.substr(7);
   if (url.find("://") != std::string::npos)

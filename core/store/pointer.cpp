@@ -7,7 +7,7 @@
 #include "core/error.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/safe_path.hpp"
-#include "core/yaml_util.hpp"
+#include "core/util/yaml_util.hpp"
 
 namespace xops {
 

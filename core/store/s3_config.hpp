@@ -13,15 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "core/project/s3_url.hpp"
+
 namespace xops {
 
 struct RemoteConfig;
-
-struct S3Location {
-  std::string bucket, prefix;  // prefix: "" or "a/b" (no leading or trailing '/')
-};
-// Parses s3://bucket[/prefix]; a usage error names what is wrong.
-S3Location parse_s3_url(const std::string& url);
 
 struct S3Settings {
   S3Location where;

@@ -6,14 +6,14 @@
 
 namespace xops {
 
-constexpr int kS3Abi = 2;
+constexpr int kS3Abi = 3;
 
 class S3Library {
  public:
   virtual ~S3Library() = default;
-  // interrupted: the host's interrupt flag. The plugin links its own copy of core, whose
-  // signal flag no handler ever sets; reading that one, Ctrl-C never stopped a transfer.
-  virtual std::unique_ptr<Remote> open(const RemoteConfig& cfg, bool (*interrupted)()) = 0;
+  // Transfers stop on Ctrl-C: the plugin reads the process's one interrupt flag
+  // (libxops_base.so; ABI 2 passed the host's flag in, when each plugin had its own copy).
+  virtual std::unique_ptr<Remote> open(const RemoteConfig& cfg) = 0;
 };
 
 }  // namespace xops

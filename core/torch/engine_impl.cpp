@@ -3,6 +3,7 @@
 
 #include "core/engine/engine.hpp"
 #include "core/error.hpp"
+#include "core/plugins/plugin.hpp"
 #include "core/torch/guarded.hpp"
 #include "core/torch/torch_model.hpp"
 
@@ -38,8 +39,10 @@ class TorchEngine final : public Engine {
 }  // namespace
 }  // namespace xops
 
-extern "C" __attribute__((visibility("default"))) xops::Engine* xops_engine_create(int abi) {
+XOPS_PLUGIN_EXPORT xops::Engine* xops_engine_create(int abi) {
   if (abi != xops::kEngineAbi) return nullptr;
   static xops::TorchEngine engine;
   return &engine;
 }
+
+XOPS_PLUGIN_PROBE

@@ -72,7 +72,7 @@ at::Tensor loss_of(const ModelConfig& c, const Weights& w, const at::Tensor& inp
       torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
 }
 
-double lr_at(const FinetuneConfig& cfg, int step, int total) {
+double lr_at(const TrainSpec& cfg, int step, int total) {
   const auto& s = cfg.schedule;
   double base = cfg.optimizer.lr;
   if (s.warmup_steps > 0 && step <= s.warmup_steps) return base * step / s.warmup_steps;
@@ -186,47 +186,25 @@ int load_checkpoint(const fs::path& ckpt, Trainable& t, torch::optim::AdamW& opt
   return state.at("step").get<int>();
 }
 
-}  // namespace
-
-TrainResult train_model(const TrainJob& job, const TrainCallbacks& cb) {
-  // Large temporaries cross glibc's mmap threshold every step: keep them in the heap.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+// The base model loaded, or a new one initialised (master weights stay fp32).
+std::unique_ptr<TorchModel> model_for(const TrainJob& job, at::Device dev, bool lora) {
   const auto& cfg = job.cfg;
-  configure_threads(cfg.threads);
-  auto dev = resolve_device(cfg.device);
-  at::manual_seed(cfg.seed);
-  const bool lora = cfg.method == "lora";
-  if (!job.train || job.train->count() == 0) throw runtime_error("no training windows");
-
-  // Master weights stay fp32; bf16 runs under autocast.
-  std::unique_ptr<TorchModel> model;
   if (!job.base_dir.empty()) {
     LoadOptions lo;
     lo.device = dev.str();
     lo.threads = cfg.threads;
     lo.zero_copy = lora;  // full training writes every weight in place: it needs its own copy
-    model = TorchModel::load(job.base_dir, lo);
-  } else {
-    if (!job.init_tokenizer) throw runtime_error("internal: init without a tokenizer");
-    auto w = init_weights(job.init_config, cfg.seed, at::TensorOptions().dtype(at::kFloat).device(dev));
-    model = std::make_unique<TorchModel>(job.init_config, std::move(w), job.init_tokenizer->clone(), dev, at::kFloat);
+    return TorchModel::load(job.base_dir, lo);
   }
-  const auto& mc = model->config();
-  auto& w = model->weights();
-  if (job.train->seq_len > mc.max_positions)
-    throw usage_error(fmt::format("data.seq_len {} exceeds the model's context of {}", job.train->seq_len, mc.max_positions));
-  LoraSpec spec{cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout, cfg.lora.target_modules};
-  if (lora) attach_lora(mc, w, spec, cfg.seed);
-  auto t = collect(mc, w, lora);
-  TrainResult res;
-  for (auto& [n, p] : named_tensors(mc, w)) res.total_params += p->numel();
-  for (auto& [n, p] : t.named) res.trainable_params += p->numel();
-  if (lora) res.total_params += res.trainable_params;
-  if (cb.on_info)
-    cb.on_info(fmt::format("trainable params: {} || all params: {} || trainable%: {:.4f}", res.trainable_params,
-                           res.total_params, 100.0 * res.trainable_params / res.total_params));
+  if (!job.init_tokenizer) throw runtime_error("internal: init without a tokenizer");
+  auto w =
+      init_weights(job.init_config, cfg.seed, at::TensorOptions().dtype(at::kFloat).device(dev));
+  return std::make_unique<TorchModel>(job.init_config, std::move(w), job.init_tokenizer->clone(),
+                                      dev, at::kFloat);
+}
 
+// AdamW with weight decay on the matrices only.
+std::unique_ptr<torch::optim::AdamW> make_optimizer(const TrainSpec& cfg, const Trainable& t) {
   std::vector<torch::optim::OptimizerParamGroup> groups;
   auto opts = [&](double wd) {
     return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(cfg.optimizer.lr)
@@ -236,127 +214,223 @@ TrainResult train_model(const TrainJob& job, const TrainCallbacks& cb) {
   };
   if (!t.decay.empty()) groups.emplace_back(t.decay, opts(cfg.optimizer.weight_decay));
   if (!t.no_decay.empty()) groups.emplace_back(t.no_decay, opts(0.0));
-  torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(cfg.optimizer.lr));
+  return std::make_unique<torch::optim::AdamW>(groups,
+                                               torch::optim::AdamWOptions(cfg.optimizer.lr));
+}
 
-  const auto& train = *job.train;
-  const int64_t per_step = static_cast<int64_t>(cfg.batch_size) * cfg.grad_accum;
-  int total = cfg.max_steps > 0 ? cfg.max_steps
-                                : static_cast<int>(cfg.epochs * ((train.count() + per_step - 1) / per_step));
-  res.total_steps = total;
-  int start = 0;
-  if (job.resume) {
-    auto ck = latest_checkpoint(job.checkpoint_dir);
+void enable_autocast(const std::string& dtype, at::Device dev) {
+  if (dtype != "bf16") return;
+  if (dev.is_cuda()) {
+    at::autocast::set_enabled(true);
+  } else {
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  }
+}
+
+// One training run: the model, what trains, the optimizer, and the loop over steps.
+class Trainer {
+ public:
+  Trainer(const TrainJob& job, const TrainCallbacks& cb)
+      : job_(job),
+        cfg_(job.cfg),
+        cb_(cb),
+        dev_(resolve_device(cfg_.device)),
+        lora_(cfg_.method == "lora") {}
+
+  TrainResult run() {
+    setup();
+    int start = resume();
+    enable_autocast(cfg_.dtype, dev_);
+    loop(start);
+    at::autocast::set_enabled(false);
+    at::autocast::set_cpu_enabled(false);
+    if (!res_.eval_loss && !res_.interrupted) res_.eval_loss = validation_loss();
+    if (!res_.interrupted) save_output();
+    return res_;
+  }
+
+ private:
+  void setup() {
+    at::manual_seed(cfg_.seed);
+    if (!job_.train || job_.train->count() == 0) throw runtime_error("no training windows");
+    model_ = model_for(job_, dev_, lora_);
+    const auto& mc = model_->config();
+    auto& w = model_->weights();
+    if (job_.train->seq_len > mc.max_positions)
+      throw usage_error(fmt::format("data.seq_len {} exceeds the model's context of {}",
+                                    job_.train->seq_len, mc.max_positions));
+    spec_ = LoraSpec{cfg_.lora.r, cfg_.lora.alpha, cfg_.lora.dropout, cfg_.lora.target_modules};
+    if (lora_) attach_lora(mc, w, spec_, cfg_.seed);
+    t_ = collect(mc, w, lora_);
+    for (auto& [n, p] : named_tensors(mc, w)) res_.total_params += p->numel();
+    for (auto& [n, p] : t_.named) res_.trainable_params += p->numel();
+    if (lora_) res_.total_params += res_.trainable_params;
+    if (cb_.on_info)
+      cb_.on_info(fmt::format("trainable params: {} || all params: {} || trainable%: {:.4f}",
+                              res_.trainable_params, res_.total_params,
+                              100.0 * res_.trainable_params / res_.total_params));
+    opt_ = make_optimizer(cfg_, t_);
+    const int64_t per_step = static_cast<int64_t>(cfg_.batch_size) * cfg_.grad_accum;
+    total_ =
+        cfg_.max_steps > 0
+            ? cfg_.max_steps
+            : static_cast<int>(cfg_.epochs * ((job_.train->count() + per_step - 1) / per_step));
+    res_.total_steps = total_;
+  }
+
+  // The step to continue after: 0, or the latest checkpoint's with --resume.
+  int resume() {
+    if (!job_.resume) return 0;
+    auto ck = latest_checkpoint(job_.checkpoint_dir);
     if (ck.empty())
-      throw precondition_error(fmt::format("--resume: no checkpoint in {}", job.checkpoint_dir.string()),
-                               "run without --resume to start from step 0");
-    start = load_checkpoint(ck, t, opt, res.losses);
-    res.resumed_from = start;
-    if (cb.on_info) cb.on_info(fmt::format("resumed from {} (step {})", ck.string(), start));
+      throw precondition_error(
+          fmt::format("--resume: no checkpoint in {}", job_.checkpoint_dir.string()),
+          "run without --resume to start from step 0");
+    int start = load_checkpoint(ck, t_, *opt_, res_.losses);
+    res_.resumed_from = start;
+    if (cb_.on_info) cb_.on_info(fmt::format("resumed from {} (step {})", ck.string(), start));
+    return start;
   }
-  Sampler sampler(train.count(), cfg.seed);
-  if (cfg.dtype == "bf16") {
-    if (dev.is_cuda()) {
-      at::autocast::set_enabled(true);
-    } else {
-      at::autocast::set_cpu_enabled(true);
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    }
-  }
-  auto eval = [&]() -> std::optional<double> {
-    if (!job.val || job.val->count() == 0) return std::nullopt;
+
+  // The mean loss over up to eval_batches validation batches (none without validation data).
+  std::optional<double> validation_loss() {
+    if (!job_.val || job_.val->count() == 0) return std::nullopt;
     at::NoGradGuard no_grad;
+    const auto& val = *job_.val;
     double sum = 0;
     int n = 0;
-    for (size_t i = 0; i < job.val->count() && n < cfg.eval_batches; i += cfg.batch_size, ++n) {
+    for (size_t i = 0; i < val.count() && n < cfg_.eval_batches; i += cfg_.batch_size, ++n) {
       std::vector<size_t> idx;
-      for (size_t k = i; k < std::min(job.val->count(), i + cfg.batch_size); ++k) idx.push_back(k);
-      auto [in, tg] = make_batch(*job.val, idx, dev);
-      sum += loss_of(mc, w, in, tg, false).item<double>();
+      for (size_t k = i; k < std::min(val.count(), i + cfg_.batch_size); ++k) idx.push_back(k);
+      auto [in, tg] = make_batch(val, idx, dev_);
+      sum += loss_of(model_->config(), model_->weights(), in, tg, false).item<double>();
     }
     return n ? std::optional<double>(sum / n) : std::nullopt;
+  }
+
+  struct StepResult {
+    double loss = 0, grad_norm = 0;
+    int64_t tokens = 0;
   };
 
-  auto t0 = std::chrono::steady_clock::now();
-  auto last = t0;
-  int64_t tokens = 0, tokens_since = 0;
-  // Throughput leaves out the first steps (allocator and thread-pool warm-up), as the
-  // PyTorch peer does with --warmup.
-  const int warmup = std::min(5, std::max(0, (total - start) / 10));
-  auto steady_t0 = t0;
-  int64_t steady_tokens = 0;
-  int step = start;
-  for (step = start + 1; step <= total; ++step) {
-    double lr = lr_at(cfg, step, total);
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    double step_loss = 0;
-    for (int micro = 0; micro < cfg.grad_accum; ++micro) {
+  // One optimizer step over grad_accum micro-batches.
+  StepResult step(int step, Sampler& sampler) {
+    const int64_t per_step = static_cast<int64_t>(cfg_.batch_size) * cfg_.grad_accum;
+    StepResult r;
+    for (int micro = 0; micro < cfg_.grad_accum; ++micro) {
       std::vector<size_t> idx;
-      uint64_t base = static_cast<uint64_t>(step - 1) * per_step + static_cast<uint64_t>(micro) * cfg.batch_size;
-      for (int b = 0; b < cfg.batch_size; ++b) idx.push_back(sampler.at(base + b));
-      auto [in, tg] = make_batch(train, idx, dev);
-      auto loss = loss_of(mc, w, in, tg, true) / cfg.grad_accum;
+      uint64_t base = static_cast<uint64_t>(step - 1) * per_step +
+                      static_cast<uint64_t>(micro) * cfg_.batch_size;
+      for (int b = 0; b < cfg_.batch_size; ++b) idx.push_back(sampler.at(base + b));
+      auto [in, tg] = make_batch(*job_.train, idx, dev_);
+      auto loss = loss_of(model_->config(), model_->weights(), in, tg, true) / cfg_.grad_accum;
       loss.backward();
-      step_loss += loss.item<double>();
-      tokens += in.numel();
-      tokens_since += in.numel();
+      r.loss += loss.item<double>();
+      r.tokens += in.numel();
     }
     std::vector<at::Tensor> params;
-    for (auto& [n, p] : t.named) params.push_back(*p);
-    double gnorm = cfg.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip)
-                                     : 0.0;
-    opt.step();
-    opt.zero_grad();
-    res.losses.push_back(step_loss);
-    res.final_loss = step_loss;
-    auto now = std::chrono::steady_clock::now();
-    if (step - start == warmup) steady_t0 = now;
-    if (step - start > warmup) steady_tokens += tokens_since;
-    double dt = std::chrono::duration<double>(now - last).count();
-    if (cb.on_step) {
-      TrainStep s{step, total, step_loss, lr, gnorm, dt > 0 ? tokens_since / dt : 0,
-                  std::chrono::duration<double>(now - t0).count()};
-      cb.on_step(s);
-    }
-    last = now;
-    tokens_since = 0;
-    if (cfg.eval_interval > 0 && (step % cfg.eval_interval == 0 || step == total)) {
-      res.eval_loss = eval();
-      if (res.eval_loss && cb.on_eval) cb.on_eval(step, *res.eval_loss);
-    }
-    bool stop = cb.should_stop && cb.should_stop();
-    if ((cfg.save_interval > 0 && step % cfg.save_interval == 0) || stop) {
-      save_checkpoint(job.checkpoint_dir, step, t, opt, res.losses, cfg.keep_last);
-      res.last_checkpoint = job.checkpoint_dir / ("step-" + std::to_string(step));
-      if (cb.on_checkpoint) cb.on_checkpoint(step, res.last_checkpoint);
-    }
-    if (stop) {
-      res.interrupted = true;
-      break;
-    }
+    for (auto& [n, p] : t_.named) params.push_back(*p);
+    r.grad_norm =
+        cfg_.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(params, cfg_.grad_clip) : 0.0;
+    opt_->step();
+    opt_->zero_grad();
+    return r;
   }
-  at::autocast::set_enabled(false);
-  at::autocast::set_cpu_enabled(false);
-  res.steps = res.interrupted ? step : total;
-  auto t_end = std::chrono::steady_clock::now();
-  res.seconds = std::chrono::duration<double>(t_end - t0).count();
-  double steady_s = std::chrono::duration<double>(t_end - steady_t0).count();
-  res.tokens_per_s = steady_tokens > 0 && steady_s > 0 ? steady_tokens / steady_s
-                                                       : (res.seconds > 0 ? tokens / res.seconds : 0);
-  if (!res.eval_loss && !res.interrupted) res.eval_loss = eval();
-  if (res.interrupted) return res;
 
-  for (auto& [n, p] : named_tensors(mc, w)) p->set_requires_grad(false);
-  for (auto& [n, p] : lora_tensors(mc, w)) p->set_requires_grad(false);
-  if (lora) {
-    save_peft_adapter(mc, w, spec, job.output_dir, job.base_dir.string());
-    if (!job.merged_dir.empty()) {
-      merge_lora(mc, w);
-      model->save(job.merged_dir);
+  // After a step: evaluation at eval_interval, a checkpoint at save_interval or when asked to
+  // stop. Returns whether to stop.
+  bool after_step(int step) {
+    if (cfg_.eval_interval > 0 && (step % cfg_.eval_interval == 0 || step == total_)) {
+      res_.eval_loss = validation_loss();
+      if (res_.eval_loss && cb_.on_eval) cb_.on_eval(step, *res_.eval_loss);
     }
-  } else {
-    model->save(job.output_dir);
+    bool stop = cb_.should_stop && cb_.should_stop();
+    if ((cfg_.save_interval > 0 && step % cfg_.save_interval == 0) || stop) {
+      save_checkpoint(job_.checkpoint_dir, step, t_, *opt_, res_.losses, cfg_.keep_last);
+      res_.last_checkpoint = job_.checkpoint_dir / ("step-" + std::to_string(step));
+      if (cb_.on_checkpoint) cb_.on_checkpoint(step, res_.last_checkpoint);
+    }
+    res_.interrupted = stop;
+    return stop;
   }
-  return res;
+
+  void loop(int start) {
+    Sampler sampler(job_.train->count(), cfg_.seed);
+    auto t0 = std::chrono::steady_clock::now();
+    auto last = t0;
+    int64_t tokens = 0;
+    // Throughput leaves out the first steps (allocator and thread-pool warm-up), as the
+    // PyTorch peer does with --warmup.
+    const int warmup = std::min(5, std::max(0, (total_ - start) / 10));
+    auto steady_t0 = t0;
+    int64_t steady_tokens = 0;
+    int s = start;
+    for (s = start + 1; s <= total_; ++s) {
+      double lr = lr_at(cfg_, s, total_);
+      for (auto& g : opt_->param_groups())
+        static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      auto r = step(s, sampler);
+      tokens += r.tokens;
+      res_.losses.push_back(r.loss);
+      res_.final_loss = r.loss;
+      auto now = std::chrono::steady_clock::now();
+      if (s - start == warmup) steady_t0 = now;
+      if (s - start > warmup) steady_tokens += r.tokens;
+      double dt = std::chrono::duration<double>(now - last).count();
+      if (cb_.on_step)
+        cb_.on_step(TrainStep{s, total_, r.loss, lr, r.grad_norm, dt > 0 ? r.tokens / dt : 0,
+                              std::chrono::duration<double>(now - t0).count()});
+      last = now;
+      if (after_step(s)) break;
+    }
+    res_.steps = res_.interrupted ? s : total_;
+    auto t_end = std::chrono::steady_clock::now();
+    res_.seconds = std::chrono::duration<double>(t_end - t0).count();
+    double steady_s = std::chrono::duration<double>(t_end - steady_t0).count();
+    res_.tokens_per_s = steady_tokens > 0 && steady_s > 0
+                            ? steady_tokens / steady_s
+                            : (res_.seconds > 0 ? tokens / res_.seconds : 0);
+  }
+
+  // The adapter in PEFT layout (and the merged model with --merge), or the full model.
+  void save_output() {
+    const auto& mc = model_->config();
+    auto& w = model_->weights();
+    for (auto& [n, p] : named_tensors(mc, w)) p->set_requires_grad(false);
+    for (auto& [n, p] : lora_tensors(mc, w)) p->set_requires_grad(false);
+    if (!lora_) {
+      model_->save(job_.output_dir);
+      return;
+    }
+    save_peft_adapter(mc, w, spec_, job_.output_dir, job_.base_dir.string());
+    if (!job_.merged_dir.empty()) {
+      merge_lora(mc, w);
+      model_->save(job_.merged_dir);
+    }
+  }
+
+  const TrainJob& job_;
+  const TrainSpec& cfg_;
+  const TrainCallbacks& cb_;
+  at::Device dev_;
+  bool lora_;
+  std::unique_ptr<TorchModel> model_;
+  LoraSpec spec_;
+  Trainable t_;
+  std::unique_ptr<torch::optim::AdamW> opt_;
+  int total_ = 0;
+  TrainResult res_;
+};
+
+}  // namespace
+
+TrainResult train_model(const TrainJob& job, const TrainCallbacks& cb) {
+  // Large temporaries cross glibc's mmap threshold every step: keep them in the heap.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  configure_threads(job.cfg.threads);
+  return Trainer(job, cb).run();
 }
 
 }  // namespace xops

@@ -4,8 +4,8 @@
 
 #include <mutex>
 
-#include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/project/config.hpp"
 #include "core/store/remote.hpp"
 #include "core/track/track.hpp"
 #include "core/track/track_context.hpp"

@@ -10,8 +10,8 @@
 #include <memory>
 #include <mutex>
 
-#include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/project/config.hpp"
 #include "core/store/sha256.hpp"
 #include "core/tracking/tracking_db.hpp"
 #include "core/util/fs.hpp"

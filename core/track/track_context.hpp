@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "core/db/database.hpp"
-#include "core/git.hpp"
+#include "core/plugins/git.hpp"
+#include "core/project/workspace.hpp"
 #include "core/store/object_store.hpp"
 #include "core/store/pointer.hpp"
 #include "core/store/stat_cache.hpp"
 #include "core/util/safe_path.hpp"
-#include "core/workspace.hpp"
 
 namespace xops {
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/tracking/interaction_log.hpp"
 
 namespace xops {
 
@@ -167,58 +168,11 @@ SyncResult sync_tracking(db::Database& from, db::Database& to,
     }
     if (progress) progress(++done, static_cast<int64_t>(runs.size()));
   }
-  // Served traffic and its feedback: interactions by id, feedback rows by their content.
+  // Served traffic and its feedback, through the module that owns those tables.
   db::Database::Transaction tx(to);
-  auto in = from.prepare(
-      "SELECT id, created_ms, route, model, adapter, version, model_hash, adapter_hash, prompt, "
-      "messages, output, "
-      "params, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms FROM "
-      "interactions ORDER BY id");
-  auto ins = to.prepare(
-      "INSERT INTO interactions(id, created_ms, route, model, adapter, version, model_hash, "
-      "adapter_hash, prompt, "
-      "messages, output, params, finish_reason, prompt_tokens, completion_tokens, latency_ms, "
-      "ttft_ms) "
-      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id");
-  while (in.step()) {
-    ins.bind(1, in.text(0)).bind(2, in.int64(1));
-    for (int c = 2; c <= 12; ++c) {  // route ... finish_reason; messages may be NULL
-      if (in.is_null(c))
-        ins.bind_null(c + 1);
-      else
-        ins.bind(c + 1, in.text(c));
-    }
-    ins.bind(14, in.int64(13)).bind(15, in.int64(14)).bind(16, in.real(15));
-    if (in.is_null(16))
-      ins.bind_null(17);
-    else
-      ins.bind(17, in.real(16));
-    if (ins.step()) ++res.interactions;
-    ins.reset();
-  }
-  auto fb = from.prepare(
-      "SELECT interaction, created_ms, score, comment FROM feedback ORDER BY created_ms");
-  auto has = to.prepare(
-      "SELECT 1 FROM feedback WHERE interaction = ? AND created_ms = ? AND comment = ? AND "
-      "(score = ? OR (score IS NULL AND ? = 1))");
-  auto add =
-      to.prepare("INSERT INTO feedback(interaction, created_ms, score, comment) VALUES (?,?,?,?)");
-  while (fb.step()) {
-    double score = fb.is_null(2) ? 0 : fb.real(2);
-    has.bind(1, fb.text(0)).bind(2, fb.int64(1)).bind(3, fb.text(3)).bind(4, score);
-    has.bind(5, int64_t{fb.is_null(2)});
-    bool present = has.step();
-    has.reset();
-    if (present) continue;
-    add.bind(1, fb.text(0)).bind(2, fb.int64(1));
-    if (fb.is_null(2))
-      add.bind_null(3);
-    else
-      add.bind(3, score);
-    add.bind(4, fb.text(3)).step();
-    add.reset();
-    ++res.feedback;
-  }
+  auto copied = copy_interactions(from, to);
+  res.interactions = copied.interactions;
+  res.feedback = copied.feedback;
   tx.commit();
   return res;
 }

@@ -6,14 +6,14 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
-#include "core/git.hpp"
+#include "core/plugins/git.hpp"
+#include "core/project/workspace.hpp"
 #include "core/store/pointer.hpp"
 #include "core/store/sha256.hpp"
 #include "core/tracking/filter.hpp"
 #include "core/tracking/tracking_db.hpp"
 #include "core/tracking/ulid.hpp"
 #include "core/util/fs.hpp"
-#include "core/workspace.hpp"
 
 namespace xops {
 

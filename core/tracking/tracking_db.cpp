@@ -3,7 +3,7 @@
 #include <cstdlib>
 
 #include "core/error.hpp"
-#include "core/workspace.hpp"
+#include "core/project/workspace.hpp"
 
 namespace xops {
 

@@ -11,24 +11,26 @@
 // signal belongs to the child: none ends xops, each is counted for the supervisor to forward.
 #include <sys/types.h>
 
+#include "core/error.hpp"  // XOPS_BASE_API: the flag lives once, in libxops_base.so
+
 namespace xops::interrupt {
 
-void install();
-bool requested();
+XOPS_BASE_API void install();
+XOPS_BASE_API bool requested();
 // The signal that was received (0 when none).
-int signal_number();
+XOPS_BASE_API int signal_number();
 // How many signals arrived since install (or reset); the supervisor forwards the new ones.
-unsigned count();
+XOPS_BASE_API unsigned count();
 // Whether the latest signal came from the terminal (Ctrl-C reaches the whole foreground
 // process group, so a child in our group already has it) rather than from kill(2).
-bool last_from_terminal();
+XOPS_BASE_API bool last_from_terminal();
 // Throws Error(Interrupted) when an interrupt was requested.
-void check();
+XOPS_BASE_API void check();
 // Forget a request (tests; and the supervisor, once the child it forwarded to has ended).
-void reset();
+XOPS_BASE_API void reset();
 
 // Registers a child's process group to be SIGKILLed when a second signal ends us.
-class ChildGroup {
+class XOPS_BASE_API ChildGroup {
  public:
   explicit ChildGroup(pid_t pgid);
   ~ChildGroup();
@@ -40,7 +42,7 @@ class ChildGroup {
 };
 
 // While alive, signals are counted and never end the process (the supervisor forwards them).
-class ForwardScope {
+class XOPS_BASE_API ForwardScope {
  public:
   ForwardScope();
   ~ForwardScope();

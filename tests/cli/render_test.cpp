@@ -2,10 +2,10 @@
 
 #include <sstream>
 
-#include "cli/output.hpp"
-#include "cli/progress.hpp"
 #include "cli/suggest.hpp"
-#include "cli/table.hpp"
+#include "term/output.hpp"
+#include "term/progress.hpp"
+#include "term/table.hpp"
 
 using namespace xops::cli;
 

@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
-#include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/project/config.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace xops;

@@ -10,7 +10,7 @@
 #include "core/eval/metric_expression.hpp"
 #include "core/eval/suite.hpp"
 #include "core/util/env_file.hpp"
-#include "core/yaml_util.hpp"
+#include "core/util/yaml_util.hpp"
 
 using namespace xops;
 

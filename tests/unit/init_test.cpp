@@ -5,10 +5,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "core/config.hpp"
+#include "core/app/init_project.hpp"
 #include "core/error.hpp"
-#include "core/git.hpp"
-#include "core/project_init.hpp"
+#include "core/plugins/git.hpp"
+#include "core/project/config.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace xops;

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
-#include "core/eval/nunjucks.hpp"
+#include "core/template/nunjucks.hpp"
 
 using namespace xops;
 using nlohmann::json;

@@ -1,9 +1,9 @@
 // The registry's grammar (gto's tag names, SemVer 2) and its replay of tag history.
 #include <catch2/catch.hpp>
 
-#include "core/git.hpp"
-#include "core/registry/registry.hpp"
-#include "core/registry/tag_name.hpp"
+#include "core/plugins/git.hpp"
+#include "core/refs/registry.hpp"
+#include "core/refs/tag_name.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 

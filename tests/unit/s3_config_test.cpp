@@ -2,8 +2,8 @@
 #include <cstdlib>
 #include <optional>
 
-#include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/project/config.hpp"
 #include "core/store/s3_config.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -7,10 +7,10 @@
 #include "core/error.hpp"
 #include "core/eval/from_logs.hpp"
 #include "core/serve/chat_template.hpp"
-#include "core/serve/interaction_log.hpp"
 #include "core/serve/metrics.hpp"
 #include "core/serve/openai_api.hpp"
 #include "core/serve/openai_request.hpp"
+#include "core/tracking/interaction_log.hpp"
 #include "core/util/fs.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -7,13 +7,13 @@
 #include <random>
 #include <thread>
 
+#include "core/app/init_project.hpp"
 #include "core/error.hpp"
-#include "core/git.hpp"
-#include "core/project_init.hpp"
+#include "core/plugins/git.hpp"
+#include "core/project/workspace.hpp"
 #include "core/store/object_store.hpp"
 #include "core/store/sha256.hpp"
 #include "core/track/track.hpp"
-#include "core/workspace.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace xops;

@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "core/project/workspace.hpp"
 #include "core/util/fs.hpp"
-#include "core/workspace.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace xops;

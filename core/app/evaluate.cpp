@@ -1,0 +1,222 @@
+#include "core/app/evaluate.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <optional>
+#include <regex>
+#include <set>
+
+#include "core/error.hpp"
+#include "core/eval/report_writers.hpp"
+#include "core/project/workspace.hpp"
+#include "core/refs/resolve.hpp"
+#include "core/store/sha256.hpp"
+#include "core/tracking/evidence.hpp"
+#include "core/tracking/run_session.hpp"
+#include "core/tracking/tracker.hpp"
+#include "core/util/fs.hpp"
+
+namespace xops {
+
+std::vector<std::string> key_hosts_with_env(std::vector<std::string> hosts) {
+  if (const char* e = std::getenv("XOPS_KEY_HOSTS")) {
+    std::string v = e;
+    for (size_t p = 0; p <= v.size();) {
+      auto c = v.find(',', p);
+      if (c == std::string::npos) c = v.size();
+      auto item = v.substr(p, c - p);
+      item.erase(0, item.find_first_not_of(' '));
+      item.erase(item.find_last_not_of(' ') + 1);
+      if (!item.empty()) hosts.push_back(item);
+      p = c + 1;
+    }
+  }
+  return hosts;
+}
+
+namespace {
+
+// The vars and description of each failed case in an earlier results file: xops's -o
+// results.json ({summary, results: [{description, vars, pass, error}]}) or promptfoo's
+// ({results: {results: [{vars, success, testCase: {description}}]}}).
+std::set<std::string> failing_keys(const std::string& file) {
+  auto text = read_file_limited(file, 1u << 30, "a results file");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw usage_error(fmt::format("--filter-failing {}: not JSON: {}", file, e.what()));
+  }
+  const nlohmann::json* rows = nullptr;
+  if (j.contains("results") && j["results"].is_array())
+    rows = &j["results"];
+  else if (j.contains("results") && j["results"].is_object() && j["results"].contains("results"))
+    rows = &j["results"]["results"];
+  if (!rows || !rows->is_array())
+    throw usage_error(fmt::format("--filter-failing {}: not an eval results file", file),
+                      "give a file written by xops eval -o results.json (or promptfoo's -o)");
+  std::set<std::string> keys;
+  for (const auto& r : *rows) {
+    if (!r.is_object()) continue;
+    bool failed = r.contains("pass")
+                      ? !(r["pass"] == true) || !r.value("error", nlohmann::json()).is_null()
+                      : !(r.value("success", false));
+    if (!failed) continue;
+    std::map<std::string, std::string> vars;
+    if (r.contains("vars") && r["vars"].is_object())
+      for (auto& [k, v] : r["vars"].items())
+        if (k.rfind("__", 0) != 0) vars[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    keys.insert(nlohmann::json(vars).dump());
+  }
+  return keys;
+}
+
+std::string vars_key(const TestSpec& t) {
+  std::map<std::string, std::string> vars;
+  for (auto& [k, v] : t.values.items()) vars[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  return nlohmann::json(vars).dump();
+}
+
+}  // namespace
+
+void filter_tests(Suite& suite, const EvalRequest& req) {
+  auto& tests = suite.tests;
+  if (!req.filter_pattern.empty()) {
+    std::regex re;
+    try {
+      re = std::regex(req.filter_pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      throw usage_error(fmt::format("--filter-pattern {}: {}", req.filter_pattern, e.what()));
+    }
+    tests.erase(
+        std::remove_if(tests.begin(), tests.end(),
+                       [&](const TestSpec& t) { return !std::regex_search(t.description, re); }),
+        tests.end());
+  }
+  if (!req.filter_failing.empty()) {
+    auto keys = failing_keys(req.filter_failing);
+    tests.erase(std::remove_if(tests.begin(), tests.end(),
+                               [&](const TestSpec& t) { return !keys.count(vars_key(t)); }),
+                tests.end());
+  }
+  if (req.filter_first_n && tests.size() > req.filter_first_n) tests.resize(req.filter_first_n);
+  if (tests.empty())
+    throw usage_error("the filters leave no test to run",
+                      "check --filter-pattern / --filter-failing / --filter-first-n");
+}
+
+EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObserver& obs) {
+  EvalOutcome o;
+  std::vector<std::string> warnings;
+  auto suite_file =
+      req.suite.is_relative() && !req.base_dir.empty() ? req.base_dir / req.suite : req.suite;
+  o.suite = load_suite(suite_file, &warnings);
+  if (obs.on_warning)
+    for (const auto& w : warnings) obs.on_warning(w);
+  auto& suite = o.suite;
+  if (!req.model.empty()) {
+    // Evaluate this model instead of the suite's providers (keeping the first one's config
+    // when it was a local model: max_tokens, stop, ...).
+    const auto& first = suite.providers[0].id;
+    bool remote = first.rfind("exec:", 0) == 0 || first.rfind("openai:", 0) == 0;
+    suite.providers = {ProviderSpec{
+        req.model, req.model, remote ? nlohmann::json::object() : suite.providers[0].config, {}}};
+  }
+  if (!req.prompt.empty()) {
+    // Exactly one version of a prompt (a registry ref) or a file, instead of the suite's.
+    auto target = refs::resolve_file(req.prompt, ws);
+    if (!target)
+      throw precondition_error(
+          fmt::format("no prompt '{}': not a file nor a registry reference", req.prompt),
+          "give a prompt file or NAME@vX.Y.Z / NAME#STAGE of a prompt artifact");
+    PromptSpec ps;
+    ps.label = ps.where = ps.ref = req.prompt;
+    ps.text = read_file_limited(target->path, 16u << 20, "prompt");
+    ps.file_sha256 = sha256_hex(ps.text);
+    ps.json = nlohmann::json::accept(ps.text) &&
+              nlohmann::json::parse(ps.text).is_structured();  // a chat prompt
+    // Read as a suite reads a prompt file (promptfoo trims it): the same version sent by
+    // `--prompt REF` and by `prompts: [file://...]` is the same text.
+    if (!ps.json) {
+      auto b = ps.text.find_first_not_of(" \t\r\n");
+      ps.text = b == std::string::npos
+                    ? ""
+                    : ps.text.substr(b, ps.text.find_last_not_of(" \t\r\n") - b + 1);
+    }
+    suite.prompts = {ps};
+  }
+  if (!req.judge.empty())
+    suite.judge = req.judge;
+  else if (suite.judge.empty())
+    suite.judge = req.default_judge;
+  if (!req.embedding.empty())
+    suite.embedding = req.embedding;
+  else if (suite.embedding.empty())
+    suite.embedding = req.default_embedding;
+  filter_tests(suite, req);
+  for (auto& t : suite.tests)
+    for (const auto& [k, v] : req.vars) {
+      t.vars[k] = v;
+      t.values[k] = v;
+    }
+  std::optional<Tracker> tracker;
+  std::optional<RunSession> session;  // marks the run killed/failed if we leave early
+  if (ws && req.track) {
+    tracker.emplace(Tracker::for_workspace(*ws));
+    RunStart rs;
+    rs.name = req.suite.stem().string();
+    rs.kind = "eval";
+    rs.command = "xops eval " + req.suite.string() +
+                 (req.model.empty() ? "" : " --model " + req.model) +
+                 (req.prompt.empty() ? "" : " --prompt " + req.prompt);
+    rs.params = {{"suite", req.suite.string()},
+                 {"repeat", std::to_string(req.opts.repeat)},
+                 {"jobs", std::to_string(req.opts.jobs)}};
+    for (size_t i = 0; i < suite.providers.size(); ++i)
+      rs.params["provider." + std::to_string(i)] = suite.providers[i].id;
+    session.emplace(*tracker, rs, ws);
+    o.run_id = session->id();
+  }
+  ReportPaths paths{req.jsonl, req.junit, req.html, {}, {}};
+  for (const auto& o : req.outputs) add_output_path(paths, o);
+  ReportWriters writers(paths);
+  size_t total = count_cases(suite, req.opts.repeat);
+  if (obs.on_start) obs.on_start(total);
+  try {
+    o.summary = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, req.opts,
+                          [&](const CaseResult& c) {
+                            writers.add(c);
+                            if (obs.on_case) obs.on_case(c);
+                          });
+    writers.finish(o.summary, suite);
+  } catch (const std::exception& e) {
+    if (session) session->fail(e);  // the run records the exit code the command returns
+    throw;
+  }
+  const auto& sum = o.summary;
+  if (tracker) {
+    std::vector<MetricPoint> pts = {{"pass_rate", sum.pass_rate(), 0, 0},
+                                    {"cases", double(sum.cases), 0, 0},
+                                    {"errors", double(sum.errors), 0, 0}};
+    for (const auto& p : sum.providers)
+      pts.push_back({"pass_rate/" + p.label, p.cases ? double(p.passed) / p.cases : 0.0, 0, 0});
+    for (const auto& [k, v] : sum.metrics)
+      pts.push_back({"metric/" + k, v.second ? v.first / v.second : 0.0, 0, 0});
+    tracker->log_metrics(o.run_id, pts);
+    // Lineage: the exact suite, prompts and model/adapter contents this result is about.
+    std::map<std::string, std::string> inputs = {
+        {evidence::suite_key(req.suite.string()), suite.content_sha256}};
+    for (const auto& p : suite.prompts)
+      inputs[evidence::prompt_key(p.label)] =
+          p.file_sha256.empty() ? sha256_hex(p.text) : p.file_sha256;
+    for (const auto& [k, h] : sum.content_hashes) inputs[evidence::provider_key(k)] = h;
+    tracker->record_inputs(o.run_id, inputs);
+    tracker->log_tags(o.run_id, {{"thresholds_met", sum.thresholds_met ? "true" : "false"}});
+    // Missed thresholds are a failure: the run records the exit code the command returns.
+    int code = o.exit_code();
+    session->finish(code ? RunStatus::Failed : RunStatus::Finished, code);
+  }
+  return o;
+}
+
+}  // namespace xops

@@ -1,0 +1,93 @@
+#pragma once
+// xops.yaml as typed structs, validated with file:line:column in every message, and the
+// layered settings (flags > XOPS_* env > xops.yaml > user config > defaults).
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace xops {
+
+struct ArtifactConfig {
+  std::string name;
+  std::string path;
+  std::string type = "model";  // model | adapter | dataset | prompt | other
+  std::string description;
+};
+
+struct RemoteConfig {
+  std::string name;
+  std::string url;  // a directory (or mounted filesystem), file://PATH, or s3://bucket/prefix
+  bool is_default = false;
+  std::string endpoint_url, region, profile;  // s3:// only (S3-compatible stores, AWS profiles)
+};
+
+// One gate of a stage: an eval suite that must have passed on exactly the promoted content
+// (optionally no worse than the version now in the stage on named metrics), or a sign-off.
+struct GateConfig {
+  std::string stage;
+  std::string eval;  // suite path ("" for a sign-off gate)
+  double min_pass_rate = 1.0;
+  std::vector<std::string>
+      no_regression;      // run metrics (pass_rate, metric/NAME) vs the stage's holder
+  double tolerance = 0;   // how far below the holder a metric may be
+  bool approval = false;  // `approve: true`: needs `xops promote --approve`
+  std::string where;      // xops.yaml:LINE, for messages
+};
+
+struct ProjectConfig {
+  std::filesystem::path file;  // where it was read from
+  std::string name;
+  std::vector<std::string> stages{"dev", "staging", "prod"};
+  std::vector<ArtifactConfig> artifacts;
+  std::vector<RemoteConfig> remotes;
+  std::vector<GateConfig> gates;
+  std::string tracking;        // `tracking:`: a postgresql:// URL (no password) or a SQLite path
+  std::string tracking_where;  // xops.yaml:LINE
+  std::map<std::string, std::string> defaults;        // the `defaults:` section, raw
+  std::map<std::string, std::string> defaults_where;  // key -> "xops.yaml:LINE"
+
+  const RemoteConfig* default_remote() const;
+  const RemoteConfig* remote(const std::string& name) const;
+};
+
+// Parses a project file; unknown keys become warnings ("xops.yaml:7: unknown key 'foo'"),
+// type errors and missing required keys throw Error naming file:line:column.
+ProjectConfig load_project_config(const std::filesystem::path& file,
+                                  std::vector<std::string>* warnings);
+ProjectConfig parse_project_config(const std::string& text, const std::string& display_name,
+                                   std::vector<std::string>* warnings);
+
+// One resolved setting and where its value came from.
+struct Setting {
+  std::string value;
+  std::string origin;  // "default", "flag --threads", "env XOPS_THREADS", "xops.yaml:12", ...
+};
+
+struct SettingSpec {
+  const char* key;
+  const char* default_value;
+  const char* help;
+};
+const std::vector<SettingSpec>& setting_specs();
+
+class Settings {
+ public:
+  // flags: values given on the command line (key -> value). project may be null outside a
+  // workspace. user_file: ~/.config/xops/config.yaml (or $XOPS_CONFIG_HOME/config.yaml).
+  static Settings resolve(const std::map<std::string, std::string>& flags,
+                          const ProjectConfig* project,
+                          const std::optional<std::filesystem::path>& user_file,
+                          std::vector<std::string>* warnings);
+  const Setting& get(const std::string& key) const;
+  int get_int(const std::string& key) const;
+  const std::map<std::string, Setting>& all() const { return values_; }
+
+ private:
+  std::map<std::string, Setting> values_;
+};
+
+std::optional<std::filesystem::path> default_user_config_path();
+
+}  // namespace xops

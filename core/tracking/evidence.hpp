@@ -1,0 +1,28 @@
+#pragma once
+// The lineage an eval run records (run inputs: key -> sha256) and how a promotion gate reads it
+// back: one module, so the writer (`evaluate()`) and the reader (the gates) cannot drift apart.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/tracking/tracker.hpp"
+
+namespace xops::evidence {
+
+// "eval-suite:PATH": the suite file's content.
+std::string suite_key(const std::string& suite_path);
+// "prompt:LABEL": a prompt the suite sent (its file's or its text's sha256).
+std::string prompt_key(const std::string& label);
+// "provider:LABEL/WHAT": content a provider ran; WHAT is "model" or "adapter".
+std::string provider_key(const std::string& label, const std::string& what);
+// provider_key from the "LABEL/WHAT" form EvalSummary::content_hashes uses.
+std::string provider_key(const std::string& label_and_what);
+
+// The newest eval run (runs listed newest first) of exactly this suite content and this
+// artifact content: a provider's model or adapter, or a prompt the suite sent. A model that
+// ran under an adapter is not evidence for that model alone: an adapter's eval must not
+// promote its base.
+const RunRecord* find_eval_of(const std::vector<RunRecord>& runs, const std::string& suite_hash,
+                              const std::string& content_hash);
+
+}  // namespace xops::evidence

@@ -1,0 +1,185 @@
+#include "core/tracking/interaction_log.hpp"
+
+#include <chrono>
+#include <map>
+
+namespace xops {
+
+namespace {
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+InteractionLog::InteractionLog(db::Database db, int retention_days)
+    : db_(std::move(db)), retention_days_(retention_days) {
+  prune();
+}
+
+void InteractionLog::prune() {
+  if (retention_days_ <= 0) return;
+  auto st = db_.prepare("DELETE FROM interactions WHERE created_ms < ?");
+  st.bind(1, now_ms() - static_cast<int64_t>(retention_days_) * 86400000);
+  st.step();
+}
+
+void InteractionLog::record(const Interaction& i) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto st = db_.prepare(
+      "INSERT INTO interactions (id, created_ms, route, model, adapter, version, model_hash, "
+      "adapter_hash, prompt, "
+      "messages, output, params, finish_reason, prompt_tokens, completion_tokens, latency_ms, "
+      "ttft_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, i.id)
+      .bind(2, i.created_ms ? i.created_ms : now_ms())
+      .bind(3, i.route)
+      .bind(4, i.model);
+  st.bind(5, i.adapter)
+      .bind(6, i.version)
+      .bind(7, i.model_hash)
+      .bind(8, i.adapter_hash)
+      .bind(9, i.prompt);
+  if (i.messages.empty())
+    st.bind_null(10);
+  else
+    st.bind(10, i.messages);
+  st.bind(11, i.output).bind(12, i.params).bind(13, i.finish_reason).bind(14, i.prompt_tokens);
+  st.bind(15, i.completion_tokens).bind(16, i.latency_ms);
+  if (i.ttft_ms)
+    st.bind(17, *i.ttft_ms);
+  else
+    st.bind_null(17);
+  st.step();
+  if (++since_prune_ >= 1000) {
+    since_prune_ = 0;
+    prune();
+  }
+}
+
+bool InteractionLog::add_feedback(const std::string& id, const Feedback& f) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto q = db_.prepare("SELECT 1 FROM interactions WHERE id = ?");
+  q.bind(1, id);
+  if (!q.step()) return false;
+  auto st = db_.prepare(
+      "INSERT INTO feedback (interaction, created_ms, score, comment) VALUES (?, ?, ?, ?)");
+  st.bind(1, id).bind(2, f.created_ms ? f.created_ms : now_ms());
+  if (f.score)
+    st.bind(3, *f.score);
+  else
+    st.bind_null(3);
+  st.bind(4, f.comment);
+  st.step();
+  return true;
+}
+
+std::optional<double> LoggedInteraction::mean_score() const {
+  double sum = 0;
+  int n = 0;
+  for (const auto& f : feedback)
+    if (f.score) sum += *f.score, ++n;
+  if (!n) return std::nullopt;
+  return sum / n;
+}
+
+std::vector<LoggedInteraction> read_interactions(db::Database& db, int64_t since_ms) {
+  std::vector<LoggedInteraction> out;
+  std::map<std::string, size_t> at;
+  auto st = db.prepare(
+      "SELECT id, created_ms, route, model, adapter, version, model_hash, adapter_hash, prompt, "
+      "messages, output, "
+      "params, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms FROM "
+      "interactions "
+      "WHERE created_ms >= ? ORDER BY created_ms, id");
+  st.bind(1, since_ms);
+  while (st.step()) {
+    LoggedInteraction l;
+    auto& i = l.interaction;
+    i.id = st.text(0);
+    i.created_ms = st.int64(1);
+    i.route = st.text(2), i.model = st.text(3), i.adapter = st.text(4), i.version = st.text(5);
+    i.model_hash = st.text(6), i.adapter_hash = st.text(7), i.prompt = st.text(8);
+    i.messages = st.is_null(9) ? "" : st.text(9);
+    i.output = st.text(10), i.params = st.text(11), i.finish_reason = st.text(12);
+    i.prompt_tokens = st.int64(13), i.completion_tokens = st.int64(14);
+    i.latency_ms = st.real(15);
+    if (!st.is_null(16)) i.ttft_ms = st.real(16);
+    at[i.id] = out.size();
+    out.push_back(std::move(l));
+  }
+  auto fb = db.prepare(
+      "SELECT f.interaction, f.created_ms, f.score, f.comment FROM feedback f JOIN interactions i "
+      "ON i.id = "
+      "f.interaction WHERE i.created_ms >= ? ORDER BY f.created_ms");
+  fb.bind(1, since_ms);
+  while (fb.step()) {
+    auto it = at.find(fb.text(0));
+    if (it == at.end()) continue;
+    Feedback f;
+    f.created_ms = fb.int64(1);
+    if (!fb.is_null(2)) f.score = fb.real(2);
+    f.comment = fb.text(3);
+    out[it->second].feedback.push_back(std::move(f));
+  }
+  return out;
+}
+
+InteractionCounts copy_interactions(db::Database& from, db::Database& to) {
+  InteractionCounts n;
+  auto in = from.prepare(
+      "SELECT id, created_ms, route, model, adapter, version, model_hash, adapter_hash, prompt, "
+      "messages, output, "
+      "params, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms FROM "
+      "interactions ORDER BY id");
+  auto ins = to.prepare(
+      "INSERT INTO interactions(id, created_ms, route, model, adapter, version, model_hash, "
+      "adapter_hash, prompt, "
+      "messages, output, params, finish_reason, prompt_tokens, completion_tokens, latency_ms, "
+      "ttft_ms) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id");
+  while (in.step()) {
+    ins.bind(1, in.text(0)).bind(2, in.int64(1));
+    for (int c = 2; c <= 12; ++c) {  // route ... finish_reason; messages may be NULL
+      if (in.is_null(c))
+        ins.bind_null(c + 1);
+      else
+        ins.bind(c + 1, in.text(c));
+    }
+    ins.bind(14, in.int64(13)).bind(15, in.int64(14)).bind(16, in.real(15));
+    if (in.is_null(16))
+      ins.bind_null(17);
+    else
+      ins.bind(17, in.real(16));
+    if (ins.step()) ++n.interactions;
+    ins.reset();
+  }
+  auto fb = from.prepare(
+      "SELECT interaction, created_ms, score, comment FROM feedback ORDER BY created_ms");
+  auto has = to.prepare(
+      "SELECT 1 FROM feedback WHERE interaction = ? AND created_ms = ? AND comment = ? AND "
+      "(score = ? OR (score IS NULL AND ? = 1))");
+  auto add =
+      to.prepare("INSERT INTO feedback(interaction, created_ms, score, comment) VALUES (?,?,?,?)");
+  while (fb.step()) {
+    double score = fb.is_null(2) ? 0 : fb.real(2);
+    has.bind(1, fb.text(0)).bind(2, fb.int64(1)).bind(3, fb.text(3)).bind(4, score);
+    has.bind(5, int64_t{fb.is_null(2)});
+    bool present = has.step();
+    has.reset();
+    if (present) continue;
+    add.bind(1, fb.text(0)).bind(2, fb.int64(1));
+    if (fb.is_null(2))
+      add.bind_null(3);
+    else
+      add.bind(3, score);
+    add.bind(4, fb.text(3)).step();
+    add.reset();
+    ++n.feedback;
+  }
+  return n;
+}
+
+}  // namespace xops

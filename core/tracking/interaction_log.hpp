@@ -1,0 +1,65 @@
+#pragma once
+// `xops serve`'s interaction log in the tracking database: each request and its response,
+// and the feedback clients post for it. `xops eval --from-logs` turns them into eval cases.
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/db/database.hpp"
+
+namespace xops {
+
+struct Interaction {
+  std::string id, route, model, adapter, version, model_hash, adapter_hash;
+  std::string prompt;                         // the prompt text (chat: the rendered template)
+  std::string messages;                       // chat: the messages as JSON; empty otherwise
+  std::string output, params, finish_reason;  // params: the sampling parameters as JSON
+  int64_t created_ms = 0, prompt_tokens = 0, completion_tokens = 0;
+  double latency_ms = 0;
+  std::optional<double> ttft_ms;
+};
+
+struct Feedback {
+  std::optional<double> score;
+  std::string comment;
+  int64_t created_ms = 0;
+};
+
+class InteractionLog {
+ public:
+  // retention_days > 0: interactions older than that are deleted now and as the log grows.
+  InteractionLog(db::Database db, int retention_days);
+  void record(const Interaction& i);  // thread-safe
+  // false when no interaction has this id.
+  bool add_feedback(const std::string& id, const Feedback& f);
+  const db::Database& db() const { return db_; }
+
+ private:
+  void prune();
+  std::mutex mu_;
+  db::Database db_;
+  int retention_days_;
+  uint64_t since_prune_ = 0;
+};
+
+struct LoggedInteraction {
+  Interaction interaction;
+  std::vector<Feedback> feedback;
+  std::optional<double> mean_score() const;
+};
+
+// Interactions created at or after since_ms, oldest first, with their feedback.
+std::vector<LoggedInteraction> read_interactions(db::Database& db, int64_t since_ms);
+
+// Copies interactions (by id) and their feedback (by content) from one tracking database into
+// another, idempotently (`xops track sync`); the caller holds the transaction. This module
+// owns both tables: serve writes them, --from-logs and monitoring read them, sync copies them.
+struct InteractionCounts {
+  int64_t interactions = 0, feedback = 0;  // new in the target
+};
+InteractionCounts copy_interactions(db::Database& from, db::Database& to);
+
+}  // namespace xops
