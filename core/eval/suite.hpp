@@ -80,7 +80,7 @@ struct Suite {
 };
 
 Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* warnings);
-// Renders a prompt or assertion value with the vars (Nunjucks, see core/eval/nunjucks.hpp).
+// Renders a prompt or assertion value with the vars (Nunjucks, see core/template/nunjucks.hpp).
 std::string render_template(const std::string& tpl, const nlohmann::json& values,
                             const std::string& where = "template");
 // A prompt as promptfoo sends it: its prefix/suffix around the rendered text; a JSON prompt

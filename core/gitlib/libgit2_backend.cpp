@@ -1,4 +1,4 @@
-// The libgit2 side of core/git.hpp; built into libxops_git.so only.
+// The libgit2 side of core/plugins/git.hpp; built into libxops_git.so only.
 #include "core/plugins/git.hpp"
 
 #include <git2.h>

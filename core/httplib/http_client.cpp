@@ -1,4 +1,4 @@
-// The cpp-httplib side of core/http.hpp; built into libxops_http.so only.
+// The cpp-httplib side of core/plugins/http.hpp; built into libxops_http.so only.
 #include <httplib.h>
 
 #include "core/plugins/http.hpp"

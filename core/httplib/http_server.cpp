@@ -1,4 +1,4 @@
-// The cpp-httplib side of core/http_server.hpp; built into libxops_http.so only.
+// The cpp-httplib side of core/plugins/http_server.hpp; built into libxops_http.so only.
 #include <httplib.h>
 
 #include <algorithm>
