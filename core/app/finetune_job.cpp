@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/engine/engine.hpp"
+#include "core/app/notify.hpp"
 #include "core/error.hpp"
 #include "core/finetune/dataset.hpp"
 #include "core/finetune/finetune_config.hpp"
@@ -22,10 +23,6 @@ namespace xops::app {
 namespace fs = std::filesystem;
 
 namespace {
-
-void tell(const std::function<void(const std::string&)>& f, const std::string& s) {
-  if (f) f(s);
-}
 
 ModelConfig init_model_config(const InitSpec& s, const Tokenizer& tok, int32_t eos) {
   ModelConfig c;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/app/notify.hpp"
 #include "core/eval/suite.hpp"
 #include "core/project/workspace.hpp"
 #include "core/refs/content.hpp"
@@ -175,10 +176,9 @@ GateRunner eval_runner(const Workspace& ws, const PromotionRequest& req,
                        const PromotionObserver& obs) {
   return [&ws, &req, &obs](const GateConfig& g, const std::string& ref, const std::string& type) {
     bool prompt = type == "prompt";
-    if (obs.on_info)
-      obs.on_info(
-          fmt::format("gate {}: no passing eval of this content; running `xops eval {} {} {}`",
-                      g.eval, g.eval, prompt ? "--prompt" : "--model", ref));
+    tell(obs.on_info,
+         fmt::format("gate {}: no passing eval of this content; running `xops eval {} {} {}`",
+                     g.eval, g.eval, prompt ? "--prompt" : "--model", ref));
     EvalRequest er;
     er.suite = g.eval;
     er.base_dir = ws.root();  // gate suites are relative to the project, wherever we run

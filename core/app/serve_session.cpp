@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/engine/engine.hpp"
+#include "core/app/notify.hpp"
 #include "core/error.hpp"
 #include "core/project/workspace.hpp"
 #include "core/refs/model_ref.hpp"
@@ -22,10 +23,6 @@ namespace xops::app {
 namespace fs = std::filesystem;
 
 namespace {
-
-void tell(const std::function<void(const std::string&)>& f, const std::string& s) {
-  if (f) f(s);
-}
 
 bool loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/app/notify.hpp"
 #include "core/error.hpp"
 #include "core/project/workspace.hpp"
 #include "core/store/object_store.hpp"
@@ -20,10 +21,6 @@ namespace xops::app {
 namespace fs = std::filesystem;
 
 namespace {
-
-void tell(const std::function<void(const std::string&)>& f, const std::string& s) {
-  if (f) f(s);
-}
 
 RunStart run_start(const TrackedCommand& c) {
   RunStart s;
