@@ -130,7 +130,10 @@ ReportWriters::ReportWriters(ReportPaths paths) : p_(std::move(paths)) {
   auto open = [](const std::filesystem::path& target, std::filesystem::path& tmp,
                  std::ofstream& out, const char* tag) {
     if (target.empty()) return;
-    tmp = temp_path_beside(std::filesystem::absolute(target).string() + tag);
+    // Parts beside the report (same disk); beside a device or pipe (/dev/null), in $TMPDIR.
+    auto beside = renamed_output(target) ? std::filesystem::absolute(target)
+                                         : std::filesystem::temp_directory_path() / "xops-report";
+    tmp = temp_path_beside(beside.string() + tag);
     out.open(tmp, std::ios::binary);
     if (!out) throw runtime_error(fmt::format("cannot write {}", target.string()));
   };

@@ -68,8 +68,27 @@ void fsync_dir(const fs::path& dir) {
   ::close(fd);
 }
 
+bool renamed_output(const fs::path& target) {
+  struct stat st;
+  if (::lstat(target.c_str(), &st) != 0) {
+    if (errno == ENOENT) return true;
+    throw runtime_error(fmt::format("cannot write {}: {}", target.string(), errno_text(errno)));
+  }
+  if (S_ISDIR(st.st_mode))
+    throw usage_error(fmt::format("cannot write {}: it is a directory", target.string()),
+                      "name a file to write");
+  return S_ISREG(st.st_mode);
+}
+
 AtomicFileWriter::AtomicFileWriter(fs::path target, unsigned mode)
-    : target_(std::move(target)), tmp_(temp_path_beside(target_)), mode_(mode) {
+    : target_(std::move(target)), mode_(mode) {
+  if (!renamed_output(target_)) {  // a device, FIFO or link: write it as `>` would
+    fd_ = ::open(target_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd_ < 0)
+      throw runtime_error(fmt::format("cannot write {}: {}", target_.string(), errno_text(errno)));
+    return;
+  }
+  tmp_ = temp_path_beside(target_);
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd_ < 0) throw runtime_error(fmt::format("cannot create {}: {}", tmp_.string(), errno_text(errno)));
 }
@@ -77,7 +96,7 @@ AtomicFileWriter::AtomicFileWriter(fs::path target, unsigned mode)
 AtomicFileWriter::~AtomicFileWriter() {
   if (fd_ >= 0) {
     ::close(fd_);
-    ::unlink(tmp_.c_str());
+    if (!tmp_.empty()) ::unlink(tmp_.c_str());
   }
 }
 
@@ -95,9 +114,17 @@ void AtomicFileWriter::write(const void* data, size_t n) {
 }
 
 void AtomicFileWriter::commit() {
-  ::fchmod(fd_, mode_);  // umask must not weaken an executable hook
   int fd = fd_;
   fd_ = -1;
+  if (tmp_.empty()) {  // written directly: a pipe or device may not sync (EINVAL), that is fine
+    bool synced = ::fsync(fd) == 0 || errno == EINVAL || errno == EROFS || errno == ENOTSUP;
+    int err = errno;
+    if (::close(fd) != 0 || !synced)
+      throw runtime_error(
+          fmt::format("cannot flush {}: {}", target_.string(), errno_text(synced ? errno : err)));
+    return;
+  }
+  ::fchmod(fd, mode_);  // umask must not weaken an executable hook
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int err = errno;
     ::unlink(tmp_.c_str());

@@ -17,8 +17,16 @@ std::string read_file_limited(const fs::path& path, uint64_t max_bytes, const ch
 // The same for an open regular file (`display` names it in errors).
 std::string read_fd_limited(int fd, uint64_t max_bytes, const char* what, const std::string& display);
 
+// How an output path is written. A regular file or a missing path: a temp beside it, fsync,
+// rename (readers never see a partial file). Anything else the user names as an output — a
+// device (/dev/null), a FIFO, a socket, a link such as /dev/stdout or /dev/fd/N — is opened
+// and written directly: renaming over it would replace it (as root, /dev/null itself). A
+// directory is refused with a usage error.
+bool renamed_output(const fs::path& target);
+
 // Streams a file into a temp beside its target; commit() fsyncs and renames it into place.
-// Destroyed uncommitted, it removes the temp: readers never see a partial file.
+// Destroyed uncommitted, it removes the temp: readers never see a partial file. A target that
+// is not a regular file (renamed_output) is written directly instead, and never removed.
 class AtomicFileWriter {
  public:
   explicit AtomicFileWriter(fs::path target, unsigned mode = 0644);
@@ -29,7 +37,7 @@ class AtomicFileWriter {
   void commit();
 
  private:
-  fs::path target_, tmp_;
+  fs::path target_, tmp_;  // tmp_ empty: writing the target directly
   unsigned mode_;
   int fd_ = -1;
 };

@@ -1,13 +1,17 @@
 // xops eval through the binary: exec and HTTP providers, a local model, gates, outputs, cache.
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
 #include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -97,6 +101,43 @@ TEST_CASE("e2e: eval with an exec provider: gates, JUnit, JSONL, HTML and the ca
   auto strict = run_xops({"eval", "suite.yaml"}, tmp.path());
   CHECK(strict.rc == 4);
   CHECK_THAT(strict.err, Catch::Contains("thresholds not met"));
+}
+
+TEST_CASE("e2e: eval reports to a device node or a FIFO write through it, never replace it",
+          "[e2e][eval]") {
+  TempDir tmp;
+  write_text(tmp / "add.sh", "echo $(( $1 ))\n");
+  write_text(tmp / "suite.yaml", suite_with(0.5));
+  fs::create_directories(tmp / "out");
+  // Private nodes with /dev/null's numbers (never the real one): needs root, as CI has.
+  for (const char* n : {"null.jsonl", "null.xml", "null.html", "null.json"})
+    if (::mknod((tmp / "out" / n).c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
+      WARN("mknod needs root: skipped");
+      return;
+    }
+  REQUIRE(::mkfifo((tmp / "out/pipe.csv").c_str(), 0600) == 0);
+  std::string csv;
+  std::thread reader([&] {
+    std::ifstream in(tmp / "out/pipe.csv", std::ios::binary);
+    csv.assign(std::istreambuf_iterator<char>(in), {});
+  });
+  auto r = run_xops({"eval", "suite.yaml", "--jsonl", "out/null.jsonl", "--junit", "out/null.xml",
+                     "--html", "out/null.html", "-o", "out/null.json", "-o", "out/pipe.csv"},
+                    tmp.path());
+  reader.join();
+  CHECK(r.rc == 0);
+  for (const char* n : {"null.jsonl", "null.xml", "null.html", "null.json"}) {
+    struct stat st;
+    REQUIRE(::lstat((tmp / "out" / n).c_str(), &st) == 0);
+    CHECK(S_ISCHR(st.st_mode));
+  }
+  CHECK_THAT(csv, Catch::StartsWith("test,description,prompt,provider"));
+  size_t n = 0;
+  for (auto it = fs::directory_iterator(tmp / "out"); it != fs::directory_iterator(); ++it) ++n;
+  CHECK(n == 5);  // nothing written beside them
+  auto dir = run_xops({"eval", "suite.yaml", "--junit", "out"}, tmp.path());
+  CHECK(dir.rc == 2);
+  CHECK_THAT(dir.err, Catch::Contains("is a directory"));
 }
 
 TEST_CASE("e2e: eval in a project is tracked with lineage and cached", "[e2e][eval]") {
