@@ -112,7 +112,13 @@ class SuiteRun {
       if (suite_.providers[i].id == id || suite_.providers[i].label == id) return *providers_[i];
     std::lock_guard<std::mutex> lock(extra_mu_);
     auto& p = extra_[id];
-    if (!p) p = make_provider(ProviderSpec{id, id, json::object(), {}}, ws_, dir_, opts_.key_hosts);
+    if (!p) {  // a judge given as an object is made with its whole config, never just its id
+      auto named = suite_.named_providers.find(id);
+      p = make_provider(named != suite_.named_providers.end()
+                            ? named->second
+                            : ProviderSpec{id, id, json::object(), {}},
+                        ws_, dir_, opts_.key_hosts);
+    }
     return *p;
   }
 

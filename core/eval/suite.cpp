@@ -198,6 +198,7 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
            yaml::Doc{file.string(), warnings},
            warnings,
            {},
+           {},
            {}};
   auto ws_root = Workspace::find_root(L.dir);
   std::error_code ec;
@@ -313,6 +314,7 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
       s.derived_metrics.emplace_back(name, value);
     }
   }
+  s.named_providers = std::move(L.named_providers);
   s.content_sha256 = L.hash.hex();
   return s;
 }

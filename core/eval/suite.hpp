@@ -74,6 +74,9 @@ struct Suite {
   std::map<std::string, double> metric_minimums;  // thresholds.metrics
   std::string judge;                              // defaultTest.options.provider (or its `text`)
   std::string embedding;                          // defaultTest.options.provider.embedding
+  // Judges, embedders and baselines given as {id, label, config} objects, by the name the
+  // assertions (judge, embedding) carry: made with exactly that config.
+  std::map<std::string, ProviderSpec> named_providers;
   // promptfoo's derivedMetrics: a name and an arithmetic expression over named metrics.
   std::vector<std::pair<std::string, std::string>> derived_metrics;
   std::string content_sha256;  // of the suite file and every file it reads

@@ -210,8 +210,7 @@ AssertionSpec Loader::assertion(const YAML::Node& n0) {
   if (auto v = n["timeout"])
     a.timeout_ms = static_cast<int>(doc.integer_in(v, "timeout (ms)", 1, 3600000));
   if (auto v = n["metric"]) a.metric = doc.str(v, "metric");
-  if (auto v = n["provider"])
-    a.provider = v.IsScalar() ? v.Scalar() : doc.str(v["id"], "provider id");
+  if (auto v = n["provider"]) a.provider = provider_ref(v, "an assertion's provider");
   if (auto v = n["baseline"]) a.baseline = doc.str(v, "baseline");
   if (auto v = n["config"]) a.config = to_json(v);
   if (auto v = n["transform"]) a.transform = transform(v, "an assertion's transform");
@@ -253,17 +252,12 @@ TestOptions Loader::options(const YAML::Node& o) {
   if (auto v = o["prefix"]) t.prefix = doc.str(v, "options.prefix");
   if (auto v = o["suffix"]) t.suffix = doc.str(v, "options.suffix");
   if (auto v = o["provider"]) {
-    if (v.IsScalar())
-      t.provider = v.Scalar();
-    else if (v["id"])
-      t.provider = doc.str(v["id"], "options.provider id");
-    else if (v["text"] || v["embedding"]) {
+    if (v.IsScalar() || v["id"]) {
+      t.provider = provider_ref(v, "options.provider");
+    } else if (v["text"] || v["embedding"]) {
       strict(v, {"text", "embedding"}, "options.provider");
-      auto id = [&](const YAML::Node& x) {
-        return x.IsScalar() ? x.Scalar() : doc.str(x["id"], "provider id");
-      };
-      if (v["text"]) t.provider = id(v["text"]);
-      if (v["embedding"]) t.embedding = id(v["embedding"]);
+      if (v["text"]) t.provider = provider_ref(v["text"], "options.provider.text");
+      if (v["embedding"]) t.embedding = provider_ref(v["embedding"], "options.provider.embedding");
     } else {
       doc.fail(v, "options.provider: give an id, or {text, embedding}");
     }
@@ -310,6 +304,29 @@ ProviderSpec Loader::provider(const YAML::Node& p) {
   }
   if (ps.label.empty()) ps.label = ps.id;
   return ps;
+}
+
+std::string Loader::provider_ref(const YAML::Node& v, const std::string& what) {
+  if (v.IsScalar()) return v.Scalar();
+  doc.expect_map(v, what);
+  strict(v, {"id", "label", "config"}, what);
+  ProviderSpec ps;
+  ps.id = doc.str(doc.require(v, "id", what), what + " id");
+  if (v["label"]) ps.label = doc.str(v["label"], what + " label");
+  if (v["config"]) {
+    doc.expect_map(v["config"], what + " config");
+    ps.config = to_json(v["config"]);
+  }
+  if (ps.label.empty() && ps.config.empty()) return ps.id;
+  // The name assertions refer to it by: its label, else its id and a number (two objects
+  // with one id and different configs are two providers).
+  auto name =
+      !ps.label.empty() ? ps.label : fmt::format("{}#{}", ps.id, named_providers.size() + 1);
+  if (ps.label.empty()) ps.label = name;
+  auto [it, fresh] = named_providers.emplace(name, ps);
+  if (!fresh && (it->second.id != ps.id || it->second.config != ps.config))
+    doc.fail(v, fmt::format("{}: the label '{}' names another provider already", what, name));
+  return name;
 }
 
 }  // namespace xops::suite_detail

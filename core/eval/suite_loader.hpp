@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <initializer_list>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -82,6 +83,8 @@ struct Loader {
   std::filesystem::path
       root;           // file:// references must stay under it (the workspace, else the suite's dir)
   YAML::Node config;  // the suite document, for `$ref: '#/...'`
+  // Judges and embedders given as objects ({id, label, config}), by the name assertions use.
+  std::map<std::string, ProviderSpec> named_providers;
 
   std::filesystem::path resolve(const std::string& path);
 
@@ -144,6 +147,11 @@ struct Loader {
   void add_prompt(const YAML::Node& p, std::vector<PromptSpec>& out, const std::string& suite_file);
 
   ProviderSpec provider(const YAML::Node& p);
+
+  // A judge, embedder or baseline named by an assertion or options.provider: an id, or an
+  // object {id, label, config} honoured in full (kept in named_providers under the name
+  // returned); any other key is refused.
+  std::string provider_ref(const YAML::Node& v, const std::string& what);
 };
 
 }  // namespace xops::suite_detail

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -25,12 +26,13 @@ namespace {
 struct Stub {
   pid_t pid = -1;
   int port = 0;
-  Stub() {
+  explicit Stub(const std::string& log = "") {
     int out[2];
     REQUIRE(pipe(out) == 0);
     pid = fork();
     if (pid == 0) {
       dup2(out[1], 1);
+      if (!log.empty()) setenv("STUB_LOG", log.c_str(), 1);
       execlp("python3", "python3",
              (std::string(XOPS_SOURCE_DIR) + "/tests/fixtures/openai_stub.py").c_str(),
              (char*)nullptr);
@@ -196,6 +198,46 @@ TEST_CASE("e2e: eval against an OpenAI-compatible endpoint, and a provider that 
   auto down = run_xops({"eval", "down.yaml"}, tmp.path());
   CHECK(down.rc == 1);
   CHECK_THAT(down.out + down.err, Catch::Contains("provider errors"));
+}
+
+TEST_CASE("e2e: a judge given as {id, config} is called where its config says, nowhere else",
+          "[e2e][eval]") {
+  TempDir tmp;
+  Stub stub((tmp / "requests.log").string());
+  auto base = "http://127.0.0.1:" + std::to_string(stub.port) + "/v1";
+  write_text(tmp / "echo.sh", "printf '%s' \"$1\"\n");
+  write_text(tmp / "s.yaml",
+             "prompts: [\"say {{w}}\"]\nproviders: [\"exec:sh echo.sh\"]\n"
+             "defaultTest:\n  options:\n    provider:\n      id: openai:chat:judge-yes\n"
+             "      config: {apiBaseUrl: '" +
+                 base +
+                 "'}\n"
+                 "tests:\n  - vars: {w: hello}\n    assert: [{type: llm-rubric, value: polite}]\n"
+                 "  - vars: {w: bye}\n    assert:\n      - type: llm-rubric\n        value: short\n"
+                 "        provider: {id: openai:chat:judge-yes, config: {apiBaseUrl: '" +
+                 base + "'}}\n");
+  // A key in the environment and no OPENAI_BASE_URL: a dropped config would send the rubric
+  // and the output to api.openai.com (unreachable here: provider errors, exit 1).
+  std::map<std::string, std::string> env = {{"OPENAI_API_KEY", "sk-test-not-real"},
+                                            {"OPENAI_BASE_URL", ""}};
+  auto r = run_xops({"--json", "eval", "s.yaml", "--no-cache"}, tmp.path(), env);
+  INFO(r.err);
+  REQUIRE(r.rc == 0);
+  CHECK(nlohmann::json::parse(r.out)["passed"] == 2);
+  CHECK(read_text(tmp / "requests.log") ==
+        "/v1/chat/completions judge-yes\n/v1/chat/completions judge-yes\n");
+  // A provider object xops cannot honour in full is refused before any request.
+  write_text(tmp / "bad.yaml",
+             "prompts: [x]\nproviders: [\"exec:sh echo.sh\"]\ntests:\n  - assert:\n"
+             "      - type: llm-rubric\n        value: ok\n"
+             "        provider: {id: openai:chat:judge-yes, config: {apiBaseUrl: '" +
+                 base + "'}, transform: x}\n");
+  auto bad = run_xops({"eval", "bad.yaml"}, tmp.path(), env);
+  CHECK(bad.rc == 1);  // a suite error, as every refused suite key
+  CHECK_THAT(bad.err, Catch::Contains("bad.yaml:7:") &&
+                          Catch::Contains("an assertion's provider: 'transform' is not supported"));
+  CHECK(read_text(tmp / "requests.log").size() ==
+        2 * std::string("/v1/chat/completions judge-yes\n").size());
 }
 
 TEST_CASE("e2e: eval a local model, with judge-based and embedding assertions", "[e2e][eval]") {
