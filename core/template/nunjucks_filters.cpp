@@ -54,13 +54,13 @@ json filter_capitalize(const json& v, const Args& /*a*/) {
   return s;
 }
 
+// Nunjucks: each ' '-separated word capitalized (lower-cased, its first letter upper).
 json filter_title(const json& v, const Args& /*a*/) {
   auto s = map_chars(text(v), ::tolower);
   bool start = true;
   for (auto& c : s) {
-    if (start && std::isalpha(static_cast<unsigned char>(c)))
-      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    start = std::isspace(static_cast<unsigned char>(c)) || c == '-';
+    if (start) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    start = c == ' ';
   }
   return s;
 }
@@ -113,7 +113,15 @@ json filter_first(const json& v, const Args& a) {
 json filter_replace(const json& v, const Args& a) {
   auto s = text(v), from = text(a[0]), to = text(a[1]);
   long long max = undefined(a[2]) ? -1 : to_int(number(a[2]), -1, 1 << 30, -1);
-  if (from.empty()) return s;
+  if (from.empty()) {  // Nunjucks (as Python): "abc"|replace("", ".") is ".a.b.c."
+    std::string out = to;
+    for (size_t i = 0; i < s.size(); ++i) {
+      out += s[i];
+      bool continues = i + 1 < s.size() && (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80;
+      if (!continues) out += to;  // between characters, not inside a UTF-8 sequence
+    }
+    return out;
+  }
   std::string out;
   size_t pos = 0;
   long long n = 0;
@@ -194,18 +202,21 @@ json filter_wordcount(const json& v, const Args& /*a*/) {
   return n;
 }
 
+// Nunjucks: `length || 255`; without killwords, cut at the last space at or before `length`
+// (lastIndexOf(' ', length)), else at `length`. Lengths count bytes (JavaScript: UTF-16 units).
 json filter_truncate(const json& v, const Args& a) {
   auto s = text(v);
-  size_t len = undefined(a[0]) ? 255 : static_cast<size_t>(to_int(number(a[0]), 0, 1 << 30, 255));
+  size_t len = static_cast<size_t>(to_int(number(a[0]), 0, 1 << 30, 0));
+  if (len == 0) len = 255;
   if (s.size() <= len) return s;
   bool killwords = truthy(a[1]);
-  std::string end = undefined(a[2]) ? "..." : text(a[2]);
-  auto cut = s.substr(0, len);
+  std::string end = undefined(a[2]) || a[2].is_null() ? "..." : text(a[2]);
+  size_t cut = len;
   if (!killwords) {
-    auto sp = cut.find_last_of(' ');
-    if (sp != std::string::npos) cut = cut.substr(0, sp);
+    auto sp = s.rfind(' ', len);
+    if (sp != std::string::npos) cut = sp;
   }
-  return cut + end;
+  return s.substr(0, cut) + end;
 }
 
 json filter_escape(const json& v, const Args& /*a*/) {
