@@ -79,11 +79,17 @@ std::string hook_body(const std::string& hook) {
   throw runtime_error("internal: missing hook template " + hook);
 }
 
+// The project name, also the start of the llm template's artifact name (NAME-model): gto's
+// name rule, so it can be registered — lowercase letters, digits and '-', ending in a letter
+// or digit ("My_Project" -> "my-project").
 std::string valid_name(const std::string& raw) {
   std::string s;
-  for (char c : raw)
-    s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '-';
-  return s.empty() ? "project" : s;
+  for (char c : raw) {
+    auto u = static_cast<unsigned char>(c);
+    s += std::isalnum(u) && u < 0x80 ? static_cast<char>(std::tolower(u)) : '-';
+  }
+  auto first = s.find_first_not_of('-'), last = s.find_last_not_of('-');
+  return first == std::string::npos ? "project" : s.substr(first, last - first + 1);
 }
 
 }  // namespace

@@ -89,6 +89,8 @@ Registry Registry::from_tags(const std::vector<git::TagInfo>& tags) {
       case Action::Deprecate:
         a.deprecated = true;
         break;
+      case Action::Create:  // gto's annotation that the artifact exists: nothing to replay
+        break;
       case Action::Assign:
       case Action::Unassign: {
         std::string version;

@@ -7,20 +7,39 @@ namespace xops::registry {
 
 namespace {
 
-bool name_char(char c, bool slash) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         (slash && c == '/');
-}
-
-bool valid_name(const std::string& s, bool slash) {
+// gto's `name`: [a-z0-9]([a-z0-9-/]*[a-z0-9])? (gto/constants.py), for artifacts and stages.
+bool valid_name(const std::string& s) {
   if (s.empty() || s.size() > 200) return false;
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   if (!alnum(s.front()) || !alnum(s.back())) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (!name_char(s[i], slash)) return false;
-    if (s[i] == '/' && i + 1 < s.size() && s[i + 1] == '/') return false;
-  }
+  for (char c : s)
+    if (!alnum(c) && c != '-' && c != '/') return false;
   return true;
+}
+
+// gto's `dirname`: [a-z0-9-_./]+, the optional prefix of a full name (`dirname:name`).
+bool valid_dirname(const std::string& s) {
+  if (s.empty() || s.size() > 200) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+          c == '/'))
+      return false;
+  return true;
+}
+
+// A full name, with `sep` between dirname and name (':' in names, '=' in tags).
+bool valid_fullname(const std::string& s, char sep) {
+  auto at = s.find(sep);
+  if (at == std::string::npos) return valid_name(s);
+  return valid_dirname(s.substr(0, at)) && valid_name(s.substr(at + 1));
+}
+
+// gto's counter: [0-9]+.
+std::optional<int> counter_of(const std::string& s) {
+  if (s.empty() || s.size() > 9) return std::nullopt;
+  for (char c : s)
+    if (c < '0' || c > '9') return std::nullopt;
+  return std::atoi(s.c_str());
 }
 
 // A non-negative decimal without leading zeros (SemVer's numeric identifier).
@@ -132,65 +151,50 @@ const char* action_name(Action a) {
       return "unassign";
     case Action::Deprecate:
       return "deprecate";
+    case Action::Create:
+      return "create";
   }
   return "?";
 }
 
 bool valid_artifact_name(const std::string& s) {
-  return valid_name(s, true);
+  return valid_fullname(s, ':');
 }
 bool valid_stage_name(const std::string& s) {
-  return valid_name(s, false);
+  return valid_name(s);
 }
 
+// gto's tag_re: ARTIFACT ( (#STAGE | @vSEMVER) !? | @deprecated | @created ) (#COUNTER)?,
+// where ARTIFACT is a full name with '=' between dirname and name.
 std::optional<TagName> parse_tag_name(const std::string& tag) {
   if (tag.size() > 512) return std::nullopt;
+  auto mark = tag.find_first_of("@#");
+  if (mark == std::string::npos) return std::nullopt;
   TagName t;
-  std::string body = tag;
-  // A trailing #N is the counter (the stage form's own '#' comes before it).
-  auto last_hash = body.rfind('#');
-  auto at = body.find('@');
-  auto first_hash = body.find('#');
-  if (last_hash != std::string::npos && last_hash != first_hash) {
-    auto n = numeric(body.substr(last_hash + 1));
-    if (!n || *n == 0) return std::nullopt;
-    t.counter = static_cast<int>(*n);
-    body.resize(last_hash);
-  } else if (at != std::string::npos && last_hash != std::string::npos && last_hash > at) {
-    auto n = numeric(body.substr(last_hash + 1));  // name@v1.0.0#3, name@deprecated#3
-    if (!n || *n == 0) return std::nullopt;
-    t.counter = static_cast<int>(*n);
-    body.resize(last_hash);
+  t.artifact = tag.substr(0, mark);
+  if (!valid_fullname(t.artifact, '=')) return std::nullopt;
+  auto rest = tag.substr(mark + 1);
+  // The counter: what follows the first '#' after the action part (neither a stage nor a
+  // version has a '#').
+  if (auto h = rest.find('#'); h != std::string::npos) {
+    auto n = counter_of(rest.substr(h + 1));
+    if (!n) return std::nullopt;
+    t.counter = *n;
+    rest.resize(h);
   }
-  at = body.find('@');
-  first_hash = body.find('#');
-  if (at != std::string::npos && first_hash == std::string::npos) {
-    t.artifact = body.substr(0, at);
-    auto what = body.substr(at + 1);
-    if (what == "deprecated") {
-      t.action = Action::Deprecate;
-    } else {
-      t.action = Action::Register;
-      if (!what.empty() && what.back() == '!') {
-        t.action = Action::Deregister;
-        what.pop_back();
-      }
-      if (!parse_semver(what)) return std::nullopt;
-      t.version = what;
-    }
-  } else if (first_hash != std::string::npos && at == std::string::npos) {
-    t.artifact = body.substr(0, first_hash);
-    t.stage = body.substr(first_hash + 1);
-    t.action = Action::Assign;
-    if (!t.stage.empty() && t.stage.back() == '!') {
-      t.action = Action::Unassign;
-      t.stage.pop_back();
-    }
-    if (!valid_stage_name(t.stage)) return std::nullopt;
+  bool cancel = !rest.empty() && rest.back() == '!';
+  if (tag[mark] == '#') {
+    t.stage = cancel ? rest.substr(0, rest.size() - 1) : rest;
+    t.action = cancel ? Action::Unassign : Action::Assign;
+    if (!valid_name(t.stage)) return std::nullopt;
+  } else if (rest == "deprecated" || rest == "created") {
+    t.action = rest == "deprecated" ? Action::Deprecate : Action::Create;
   } else {
-    return std::nullopt;
+    t.version = cancel ? rest.substr(0, rest.size() - 1) : rest;
+    t.action = cancel ? Action::Deregister : Action::Register;
+    if (!parse_semver(t.version)) return std::nullopt;
   }
-  if (!valid_artifact_name(t.artifact)) return std::nullopt;
+  if (auto eq = t.artifact.find('='); eq != std::string::npos) t.artifact[eq] = ':';
   return t;
 }
 
@@ -212,7 +216,11 @@ std::string format_tag_name(const TagName& t) {
     case Action::Deprecate:
       s += "@deprecated";
       break;
+    case Action::Create:
+      s += "@created";
+      break;
   }
+  if (auto colon = s.find(':'); colon != std::string::npos) s[colon] = '=';
   if (t.counter > 0) s += "#" + std::to_string(t.counter);
   return s;
 }

@@ -36,8 +36,10 @@ std::string approver() {
 
 RegisterResult register_version(const Workspace& ws, const RegisterRequest& r) {
   if (!valid_artifact_name(r.artifact))
-    throw usage_error(fmt::format("'{}' is not a valid artifact name", r.artifact),
-                      "lowercase letters, digits, '-', '_' (and '/' between them)");
+    throw usage_error(
+        fmt::format("'{}' is not a valid artifact name", r.artifact),
+        "gto's names: lowercase letters, digits, '-' and '/', starting and ending with a "
+        "letter or a digit");
   const auto& a = artifact_config(ws, r.artifact);
   auto repo = repo_of(ws);
   std::string commit;
