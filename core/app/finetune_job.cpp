@@ -158,6 +158,10 @@ std::unique_ptr<Prepared> prepare(const FinetuneRequest& req, const Workspace* w
     p->job.init_config = init_model_config(*cfg.init, *t.tok, t.eos);
     p->job.init_tokenizer = std::make_shared<const Tokenizer>(std::move(*t.tok));
   }
+  // LoRA's targets as trained, not "" (the run's params and config.yaml say what was adapted).
+  if (p->cfg.method == "lora" && p->cfg.lora.target_modules.empty())
+    p->cfg.lora.target_modules =
+        default_lora_targets(cfg.init ? p->job.init_config : load_model_config(p->job.base_dir));
   place_outputs(*p, req, ws, root);
   p->job.cfg = cfg;
   p->job.train = &p->data.train;

@@ -199,4 +199,9 @@ std::string render_model_config(const ModelConfig& c) {
   return j.dump(2) + "\n";
 }
 
+std::vector<std::string> default_lora_targets(const ModelConfig& c) {
+  if (c.arch == Arch::Gpt2) return {"c_attn"};
+  return {"q_proj", "v_proj"};
+}
+
 }  // namespace xops

@@ -2,6 +2,7 @@
 // config.json of the architectures xops runs: GPT2LMHeadModel and LlamaForCausalLM.
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace xops {
 
@@ -32,5 +33,9 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 ModelConfig load_model_config(const std::filesystem::path& dir);
 // HF-compatible config.json text.
 std::string render_model_config(const ModelConfig& c);
+
+// The projections LoRA adapts when a config names none (PEFT's defaults for these
+// architectures): c_attn for GPT-2, q_proj and v_proj for Llama.
+std::vector<std::string> default_lora_targets(const ModelConfig& c);
 
 }  // namespace xops

@@ -25,11 +25,6 @@ bool matches(const std::string& module, const std::vector<std::string>& targets)
 }
 }  // namespace
 
-std::vector<std::string> default_lora_targets(const ModelConfig& c) {
-  if (c.arch == Arch::Gpt2) return {"c_attn"};
-  return {"q_proj", "v_proj"};
-}
-
 std::vector<std::string> attach_lora(const ModelConfig& c, Weights& w, const LoraSpec& spec, uint64_t seed) {
   auto targets = spec.targets.empty() ? default_lora_targets(c) : spec.targets;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed ^ 0x10aaULL);

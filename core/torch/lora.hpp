@@ -16,7 +16,6 @@ struct LoraSpec {
   std::vector<std::string> targets;
 };
 
-std::vector<std::string> default_lora_targets(const ModelConfig& c);
 // Adds A (PEFT's kaiming-uniform init) and B (zeros) to every matching projection.
 std::vector<std::string> attach_lora(const ModelConfig& c, Weights& w, const LoraSpec& spec, uint64_t seed);
 // PEFT tensor name -> tensor, for every attached adapter.

@@ -74,6 +74,14 @@ TEST_CASE("app: run_finetune() trains, tracks the run and stores the output", "[
   for (const auto& m : run.metrics)
     if (m.key == "train/loss") loss = m.count == 4 && m.last == Approx(o.result.losses.back());
   CHECK(loss);
+  // LoRA on it without target_modules: the run records what was adapted, not "".
+  write_text(pr.p / "configs/lora.yaml",
+             "model: models/tiny\ndata: {train: data/corpus.txt, seq_len: 16}\nmethod: lora\n"
+             "max_steps: 2\nbatch_size: 2\nthreads: 1\ndevice: cpu\noutput: tiny-lora\n");
+  auto l = app::run_finetune({pr.p / "configs/lora.yaml", {}, false, false}, &ws);
+  auto lora_run = Tracker::for_workspace(ws).get(l.run_id);
+  CHECK(lora_run.params.at("lora.target_modules") == "c_attn");
+  CHECK(fs::exists(l.output_dir / "adapter_model.safetensors"));
 }
 
 TEST_CASE("app: run_finetune() stops when asked, marks the run killed, keeps a checkpoint",
