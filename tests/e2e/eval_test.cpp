@@ -240,6 +240,52 @@ TEST_CASE("e2e: a judge given as {id, config} is called where its config says, n
         2 * std::string("/v1/chat/completions judge-yes\n").size());
 }
 
+TEST_CASE("e2e: judges that refuse, score low, prefer the baseline or answer garbage fail the case",
+          "[e2e][eval]") {
+  TempDir tmp;
+  Stub stub;
+  auto judge = [&](const std::string& model) {
+    return "{id: 'openai:chat:" + model +
+           "', config: {apiBaseUrl: 'http://127.0.0.1:" + std::to_string(stub.port) + "/v1'}}";
+  };
+  write_text(tmp / "echo.sh", "printf '%s' \"$1\"\n");
+  write_text(tmp / "other.sh", "printf 'something else'\n");
+  auto test = [&](const std::string& desc, const std::string& assertion) {
+    return "  - description: " + desc + "\n    assert: [" + assertion + "]\n";
+  };
+  write_text(tmp / "s.yaml",
+             "prompts: [hello]\nproviders: [\"exec:sh echo.sh\"]\ntests:\n" +
+                 test("approves",
+                      "{type: llm-rubric, value: polite, provider: " + judge("judge-yes") + "}") +
+                 test("refuses",
+                      "{type: llm-rubric, value: polite, provider: " + judge("judge-no") + "}") +
+                 test("low", "{type: llm-rubric, value: polite, threshold: 0.5, provider: " +
+                                 judge("judge-low") + "}") +
+                 test("garbage", "{type: llm-rubric, value: polite, provider: " +
+                                     judge("judge-garbage") + "}") +
+                 test("loses", "{type: pairwise, baseline: 'exec:sh other.sh', provider: " +
+                                   judge("judge-no") + "}") +
+                 test("wins", "{type: pairwise, baseline: 'exec:sh other.sh', provider: " +
+                                  judge("judge-yes") + "}") +
+                 "thresholds: {pass_rate: 0}\n");
+  auto r = run_xops({"--json", "eval", "s.yaml", "--no-cache"}, tmp.path());
+  INFO(r.err);
+  REQUIRE(r.rc == 0);
+  auto out = nlohmann::json::parse(r.out);
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& c : out["results"]) by[c["description"].get<std::string>()] = c;
+  REQUIRE(by.size() == 6);
+  CHECK(by["approves"]["pass"] == true);
+  CHECK(by["refuses"]["pass"] == false);
+  CHECK(by["low"]["pass"] == false);
+  CHECK(by["low"]["score"].get<double>() == Approx(0.2));
+  CHECK(by["garbage"]["pass"] == false);
+  CHECK_THAT(by["garbage"].dump(), Catch::Contains("did not answer with JSON"));
+  CHECK(by["loses"]["pass"] == false);
+  CHECK(by["loses"]["score"].get<double>() == 0.0);
+  CHECK(by["wins"]["pass"] == true);
+}
+
 TEST_CASE("e2e: eval a local model, with judge-based and embedding assertions", "[e2e][eval]") {
   TempDir tmp;
   auto model = (shared_dir() / "golden/models/gpt2-tiny").string();
