@@ -3,7 +3,8 @@
 # SECONDS each (default 300), two targets at a time, and prints inputs tried, coverage, peak
 # RSS and findings per target. Seeds: fuzz/seeds/<target>/, the project's templates and
 # examples, ../shared's model configs. Findings are kept in build-fuzz/findings/<target>/;
-# the exit status is 1 when any target found something. `./scripts/test.sh` runs it with 30.
+# the exit status is 1 when any target found something or ran fewer than XOPS_FUZZ_MIN_RUNS
+# (default 100) inputs. `./scripts/test.sh` runs it with 30.
 #   bench/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -22,7 +23,7 @@ cmake --build "$BUILD" -j "${JOBS:-2}" --target fuzz_all >/dev/null
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(tokenizer_json vocab_merges model_config safetensors adapter_config
   project_config finetune_config eval_suite eval_cases pointer manifest filter nunjucks openai_request env_file
-  json_schema metric_expression aws_settings)
+  json_schema metric_expression aws_settings s3_xml tag_name)
 
 # Seeds: committed ones plus real files of the same kind.
 seed() {  # target, files...
@@ -53,6 +54,9 @@ printf '%s\n' "${targets[@]}" | xargs -P 2 -I{} bash -c 'run_one {}'
 echo "fuzzing $SECS s per target with libFuzzer + ASan + UBSan (load average $(cut -d' ' -f1 /proc/loadavg))"
 printf '%-16s %12s %8s %8s %8s  %s\n' TARGET INPUTS COVERAGE CORPUS PEAK_RSS FINDINGS
 found=0
+# A target that ran (almost) no inputs tested nothing: it failed to start, or its build broke.
+MIN_RUNS="${XOPS_FUZZ_MIN_RUNS:-100}"
+idle=()
 for t in "${targets[@]}"; do
   log="$BUILD/logs/$t.log"
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
@@ -61,10 +65,15 @@ for t in "${targets[@]}"; do
   corp=$(ls "$BUILD/corpus/$t" | wc -l)
   n=$(find "$BUILD/findings/$t" -type f | wc -l)
   printf '%-16s %12s %8s %8s %6sMB  %s\n' "$t" "$runs" "$cov" "$corp" "$rss" "$n"
+  [ "${runs:-0}" -ge "$MIN_RUNS" ] 2>/dev/null || idle+=("$t")
   if [ "$n" -gt 0 ]; then
     found=1
     grep -m3 -E 'ERROR|SUMMARY|terminate|what\(\)' "$log" | sed 's/^/    /' || true
     find "$BUILD/findings/$t" -type f | head -3 | sed 's/^/    /'
   fi
 done
+if [ ${#idle[@]} -gt 0 ]; then
+  echo "ran fewer than $MIN_RUNS inputs: ${idle[*]} (see build-fuzz/logs/)"
+  found=1
+fi
 [ "$found" = 0 ] && echo "0 findings" || { echo "findings: see build-fuzz/findings/ and build-fuzz/logs/"; exit 1; }

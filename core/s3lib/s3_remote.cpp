@@ -30,6 +30,7 @@
 #include "core/store/remote.hpp"
 #include "core/store/s3_config.hpp"
 #include "core/store/s3_plugin.hpp"
+#include "core/store/s3_xml.hpp"
 #include "core/store/sha256.hpp"
 #include "core/util/fs.hpp"
 #include "core/util/parallel.hpp"
@@ -43,17 +44,6 @@ constexpr uint64_t kPartSize = 16ull << 20;
 constexpr int kPartJobs = 8;
 constexpr int kAttempts = 6;
 constexpr size_t kMaxXml = 64u << 20;  // a listing page or an error body
-
-std::string xml_tag(const std::string& xml, const std::string& tag, size_t* from = nullptr) {
-  size_t start = from ? *from : 0;
-  auto a = xml.find("<" + tag + ">", start);
-  if (a == std::string::npos) return "";
-  a += tag.size() + 2;
-  auto b = xml.find("</" + tag + ">", a);
-  if (b == std::string::npos) return "";
-  if (from) *from = b + tag.size() + 3;
-  return xml.substr(a, b - a);
-}
 
 // One request's body source and sink.
 struct Transfer {
@@ -314,7 +304,7 @@ class S3Remote final : public Remote {
 
   [[noreturn]] void fail_status(long status, const std::string& method, const std::string& key,
                                 const std::string& body) const {
-    auto code = xml_tag(body, "Code"), msg = xml_tag(body, "Message");
+    auto [code, msg] = parse_s3_error(body);
     auto what = fmt::format("{} s3://{}/{}: HTTP {}{}{}", method, s_.where.bucket, key, status,
                             code.empty() ? "" : " " + code, msg.empty() ? "" : ": " + msg);
     if (code == "NoSuchBucket")
@@ -415,9 +405,9 @@ class S3Remote final : public Remote {
         continue;  // connection refused, reset, timeout: retry
       }
       if (status >= 200 && status < 300) return status;
-      if (status == 404 && allow_404 && xml_tag(t.resp, "Code") != "NoSuchBucket") return status;
+      if (status == 404 && allow_404 && s3_xml_tag(t.resp, "Code") != "NoSuchBucket") return status;
       if (status == 429 || status >= 500) {
-        last_error = fmt::format("HTTP {} {}", status, xml_tag(t.resp, "Code"));
+        last_error = fmt::format("HTTP {} {}", status, s3_xml_tag(t.resp, "Code"));
         continue;
       }
       fail_status(status, method, key, t.out_fd >= 0 ? std::string() : t.resp);
@@ -454,24 +444,9 @@ class S3Remote final : public Remote {
         if (!token.empty()) q["continuation-token"] = token;
         Transfer t;
         request("GET", "", q, kEmptySha, t);
-        size_t pos = 0;
-        while (true) {
-          size_t at = t.resp.find("<Contents>", pos);
-          if (at == std::string::npos) break;
-          size_t end = t.resp.find("</Contents>", at);
-          if (end == std::string::npos) break;
-          auto item = t.resp.substr(at, end - at);
-          pos = end;
-          auto key = xml_tag(item, "Key");
-          if (key.size() != base.size() + 65 || key.compare(0, base.size(), base) != 0) continue;
-          auto rel = key.substr(base.size());
-          if (rel[2] != '/') continue;
-          auto id = rel.substr(0, 2) + rel.substr(3);
-          if (!is_sha256_hex(id)) continue;  // not one of ours
-          found[id] = std::strtoull(xml_tag(item, "Size").c_str(), nullptr, 10);
-        }
-        token = xml_tag(t.resp, "IsTruncated") == "true" ? xml_tag(t.resp, "NextContinuationToken")
-                                                         : "";
+        auto page = parse_s3_list_page(t.resp, base);
+        found.insert(page.objects.begin(), page.objects.end());
+        token = page.next_token;
       } while (!token.empty());
       std::lock_guard<std::mutex> lk(mu_);
       for (auto& kv : found) sizes_.insert(kv);
@@ -492,7 +467,7 @@ class S3Remote final : public Remote {
     auto key = key_of(id);
     Transfer start;
     request("POST", key, {{"uploads", ""}}, kEmptySha, start);
-    auto upload_id = xml_tag(start.resp, "UploadId");
+    auto upload_id = s3_xml_tag(start.resp, "UploadId");
     if (upload_id.empty())
       throw runtime_error(
           fmt::format("POST s3://{}/{}?uploads: no UploadId", s_.where.bucket, key));
