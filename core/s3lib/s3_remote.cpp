@@ -42,7 +42,8 @@ namespace {
 constexpr uint64_t kMultipartThreshold = 64ull << 20;
 constexpr uint64_t kPartSize = 16ull << 20;
 constexpr int kPartJobs = 8;
-constexpr int kAttempts = 6;
+constexpr int kAttempts = 6;           // throttling (429) and 5xx: retried with back-off
+constexpr int kConnectAttempts = 2;    // a refused or unresolvable endpoint: one quick retry
 constexpr size_t kMaxXml = 64u << 20;  // a listing page or an error body
 
 // One request's body source and sink.
@@ -332,6 +333,11 @@ class S3Remote final : public Remote {
         throw Error(ErrorKind::Interrupted, "interrupted",
                     "run the command again: what finished is not sent again");
     };
+    {
+      std::lock_guard<std::mutex> lk(
+          mu_);  // an endpoint found down fails every later request at once
+      if (unreachable_error_) std::rethrow_exception(unreachable_error_);
+    }
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
       check_interrupt();
       if (attempt > 0) {
@@ -402,7 +408,10 @@ class S3Remote final : public Remote {
         throw runtime_error(fmt::format("cannot write {}: {}", key, errno_text(errno)));
       if (rc != CURLE_OK && status < 400) {
         last_error = curl_easy_strerror(rc);
-        continue;  // connection refused, reset, timeout: retry
+        bool no_connection = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                             rc == CURLE_COULDNT_RESOLVE_PROXY;
+        if (no_connection && attempt + 1 >= kConnectAttempts) unreachable(last_error, attempt + 1);
+        continue;  // reset or timeout mid-transfer: retry
       }
       if (status >= 200 && status < 300) return status;
       if (status == 404 && allow_404 && s3_xml_tag(t.resp, "Code") != "NoSuchBucket") return status;
@@ -416,6 +425,18 @@ class S3Remote final : public Remote {
         fmt::format("{} s3://{}/{} via {}: still failing after {} attempts ({})", method,
                     s_.where.bucket, key, s_.endpoint, kAttempts, last_error),
         "is the endpoint up? run the command again: what finished is not sent again");
+  }
+
+  // Nothing answers at the endpoint: fail now (a push or pull, and the pre-push hook that runs
+  // it, must not wait minutes) and fail every later request of this remote the same way.
+  [[noreturn]] void unreachable(const std::string& why, int attempts) const {
+    auto e = runtime_error(
+        fmt::format("cannot connect to {} ({}; {} attempts)", s_.endpoint, why, attempts),
+        "is the endpoint up? (throttling and 5xx answers are retried with back-off; a refused "
+        "connection is not)");
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!unreachable_error_) unreachable_error_ = std::make_exception_ptr(e);
+    throw e;
   }
 
   // The one listing walk: every object under the prefix, with its size.
@@ -534,6 +555,7 @@ class S3Remote final : public Remote {
   mutable std::mutex mu_;
   mutable std::map<std::string, uint64_t> sizes_;
   mutable std::exception_ptr list_error_;
+  mutable std::exception_ptr unreachable_error_;
   mutable std::mutex pool_mu_;  // idle handles: each keeps its connection open for the next request
   mutable std::vector<CURL*> pool_;
 };
