@@ -557,14 +557,15 @@ http::ServerReply OpenAiApi::embeddings(const Backend& b, const http::ServerRequ
   return r;
 }
 
-// POST /v1/feedback {"id": RESPONSE_ID, "score": NUMBER?, "comment": STRING?}
+// POST /v1/feedback {"id": RESPONSE_ID, "score": 0..1?, "comment": STRING?}; a score is a
+// fraction (1 good, 0 bad): means and --min-score filters read it so, so 5 or -1 is refused.
 http::ServerReply OpenAiApi::feedback(const http::ServerRequest& hr) {
   json body = parse_body(hr.body);
   if (!body.contains("id") || !body["id"].is_string())
     throw bad("'id' (a response id) is required", "id");
   Feedback f;
   if (body.contains("score") && !body["score"].is_null())
-    f.score = number_field(body, "score", 0, -1e9, 1e9);
+    f.score = number_field(body, "score", 0, 0, 1);
   if (body.contains("comment") && !body["comment"].is_null()) {
     if (!body["comment"].is_string()) throw bad("'comment' must be a string", "comment");
     f.comment = body["comment"].get<std::string>();

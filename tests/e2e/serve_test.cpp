@@ -480,6 +480,11 @@ TEST_CASE("e2e: serve logs traffic and feedback - eval --from-logs makes cases t
     CHECK(s.post("/v1/feedback", json{{"id", bad_id}, {"score", 0}}.dump()).status == 200);
     CHECK(s.post("/v1/feedback", R"({"id": "cmpl-none", "score": 1})").status == 404);
     CHECK(s.post("/v1/feedback", json{{"id", good_id}}.dump()).status == 400);
+    for (double out_of_range : {5.0, -1.0, 1.5}) {  // a score is a fraction: 0 bad .. 1 good
+      auto r = s.post("/v1/feedback", json{{"id", good_id}, {"score", out_of_range}}.dump());
+      CHECK(r.status == 400);
+      CHECK_THAT(r.body, Catch::Contains("'score' must be between 0 and 1"));
+    }
     // A client that leaves mid-stream: `head` exits after the first bytes, curl dies on its
     // next write, and the server ends the generation at its next token (logged as cancelled).
     sh("curl -sN " + s.url("/v1/completions") +
