@@ -40,7 +40,7 @@ if ((${#missing[@]})); then
 fi
 
 # From npm (pinned): the official OpenAI Node client, for the demo's "any OpenAI client works"
-# step (best effort: without it the demo says it skipped that step), and s3rver, the local
+# step (the demo fails without it), and s3rver, the local
 # S3-compatible server the s3:// remote's tests and bench/team.sh run against.
 npm_want=()
 [ -d .cache/npm/node_modules/openai ] || npm_want+=(openai@4.95.0)
@@ -53,8 +53,8 @@ if ((${#npm_want[@]})); then
   if command -v npm >/dev/null; then
     mkdir -p .cache/npm && [ -f .cache/npm/package.json ] || echo '{"private": true}' > .cache/npm/package.json
     (cd .cache/npm && timeout 300 npm install --no-audit --no-fund --loglevel=error "${npm_want[@]}" >/dev/null 2>&1) ||
-      echo "setup: could not install ${npm_want[*]} from npm: the demo skips the OpenAI client step;" \
-        "the S3 tests fail without s3rver" >&2
+      echo "setup: could not install ${npm_want[*]} from npm: the demo's OpenAI client step and" \
+        "the S3 tests fail without them" >&2
   fi
 fi
 
