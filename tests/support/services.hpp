@@ -9,14 +9,14 @@ namespace xops::test {
 
 // "sqlite" -> a file in tmp; "postgres" -> a new, empty database on the test cluster (and
 // PGPASSWORD set for this process and its children). Fails the test when the cluster is
-// missing under ctest; "" (skip) only when run outside ctest without XOPS_TEST_PG_DIR.
+// missing, also outside ctest: a case that could not run never passes.
 std::string tracking_url(const std::string& backend, const TempDir& tmp);
 
-// The cluster's URL without a database of our own ("" when there is none).
+// The cluster's URL without a database of our own (fails the test when there is none).
 std::string pg_cluster_url();
 
-// The S3 server's endpoint (http://127.0.0.1:PORT, bucket `xops-test`, key S3RVER/S3RVER),
-// "" outside ctest; fails the test when ctest should have started it and did not.
+// The S3 server's endpoint (http://127.0.0.1:PORT, bucket `xops-test`, key S3RVER/S3RVER);
+// fails the test when there is none (outside ctest too).
 std::string s3_endpoint();
 
 }  // namespace xops::test
