@@ -182,10 +182,12 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
   ReportWriters writers(paths);
   size_t total = count_cases(suite, req.opts.repeat);
   if (obs.on_start) obs.on_start(total);
+  std::string first_error;  // kept with the run: a gate that reads it can say the cause
   try {
     o.summary = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, req.opts,
                           [&](const CaseResult& c) {
                             writers.add(c);
+                            if (first_error.empty() && !c.error.empty()) first_error = c.error;
                             if (obs.on_case) obs.on_case(c);
                           });
     writers.finish(o.summary, suite);
@@ -211,7 +213,10 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
           p.file_sha256.empty() ? sha256_hex(p.text) : p.file_sha256;
     for (const auto& [k, h] : sum.content_hashes) inputs[evidence::provider_key(k)] = h;
     tracker->record_inputs(o.run_id, inputs);
-    tracker->log_tags(o.run_id, {{"thresholds_met", sum.thresholds_met ? "true" : "false"}});
+    std::map<std::string, std::string> tags = {
+        {"thresholds_met", sum.thresholds_met ? "true" : "false"}};
+    if (!first_error.empty()) tags["first_error"] = first_error.substr(0, 300);
+    tracker->log_tags(o.run_id, tags);
     // Missed thresholds are a failure: the run records the exit code the command returns.
     int code = o.exit_code();
     session->finish(code ? RunStatus::Failed : RunStatus::Finished, code);

@@ -44,12 +44,17 @@ GateCheck check_eval_gate(const std::vector<RunRecord>& runs, const GateConfig& 
   c.run_id = run->id;
   c.pass_rate = metric_of(*run, "pass_rate");
   if (run->status != "finished") {
-    c.reason = fmt::format(
-        "the latest eval of this content ended {}{}{}", run->status,
-        run->exit_code ? fmt::format(" (exit {}{})", *run->exit_code,
-                                     *run->exit_code == 4 ? ": its suite's thresholds missed" : "")
-                       : "",
-        c.pass_rate ? fmt::format("; pass_rate {:.3f}", *c.pass_rate) : "");
+    // Why: thresholds missed, or cases that could not be evaluated (a judge or endpoint down).
+    std::string why;
+    if (run->exit_code && *run->exit_code == 4) why = ": its suite's thresholds missed";
+    if (auto errors = metric_of(*run, "errors"); errors && *errors > 0) {
+      auto first = run->tags.find("first_error");
+      why = fmt::format(": {} case(s) could not be evaluated{}", *errors,
+                        first == run->tags.end() ? "" : " (" + first->second + ")");
+    }
+    c.reason = fmt::format("the latest eval of this content ended {}{}{}", run->status,
+                           run->exit_code ? fmt::format(" (exit {}{})", *run->exit_code, why) : "",
+                           c.pass_rate ? fmt::format("; pass_rate {:.3f}", *c.pass_rate) : "");
   } else if (!c.pass_rate) {
     c.reason = "that eval recorded no pass_rate";
   } else if (*c.pass_rate + 1e-12 < g.min_pass_rate) {
@@ -212,9 +217,22 @@ PromotionOutcome promote(const Workspace& ws, const PromotionRequest& req,
 
 Error refusal(const PromotionPlan& plan) {
   size_t failed = 0;
-  std::string first;
+  std::string first, first_run;
   for (const auto& g : plan.gates)
-    if (!g.passed && !failed++) first = g.kind == "approval" ? "" : g.suite;
+    if (!g.passed && !failed++) {
+      first = g.kind == "approval" ? "" : g.suite;
+      first_run = g.run_id;
+    }
+  if (!first_run.empty())  // it was evaluated and did not pass: evaluating again changes nothing
+    return Error(
+        ErrorKind::CheckFailed,
+        fmt::format(
+            "promotion of {}@{} to {} refused: {} of {} gate(s) failed; nothing was written",
+            plan.version.artifact, plan.version.version, plan.stage, failed, plan.gates.size()),
+        fmt::format("this version's eval with {} did not pass (run {}): `xops track show {}` "
+                    "says why; fix the cause (the model, or a judge or endpoint that was down) "
+                    "and evaluate again",
+                    first, first_run, first_run));
   return Error(
       ErrorKind::CheckFailed,
       fmt::format("promotion of {}@{} to {} refused: {} of {} gate(s) failed; nothing was written",

@@ -102,13 +102,35 @@ TEST_CASE("app: a failing gate refuses the promotion, records it, and writes no 
   auto e = app::refusal(o.plan);
   CHECK(e.kind() == ErrorKind::CheckFailed);
   CHECK(std::string(e.what()).find("1 of 1 gate(s) failed") != std::string::npos);
-  CHECK(e.hint().find("xops eval evals/greet.yaml --prompt greet@v0.0.1") != std::string::npos);
+  // It was evaluated and failed: the hint says so, not "evaluate exactly this version".
+  CHECK(e.hint().find("did not pass (run " + o.plan.gates[0].run_id + ")") != std::string::npos);
+  CHECK(e.hint().find("xops eval") == std::string::npos);
   // Without run_evals nothing runs: no evidence means refused, and a dry run records nothing.
   req.run_evals = false;
   req.dry_run = true;
   auto dry = app::promote(ws, req);
   CHECK_FALSE(dry.plan.allowed);
   CHECK(dry.run_id.empty());
+}
+
+TEST_CASE("app: a gate whose eval could not run says why (provider errors), not just pass_rate 0",
+          "[unit][app]") {
+  TempDir tmp;
+  auto p = prompt_project(tmp, "Hello {{name}}", "hello");
+  // The suite's provider now fails every call (exit 3): cases error, the eval exits 1.
+  write_text(p / "evals/echo.sh", "echo 'judge endpoint unreachable' >&2; exit 3\n");
+  REQUIRE(sh("git add -A && git commit -qm 'provider down'", p).rc == 0);
+  auto ws = open_ws(p);
+  app::PromotionRequest req;
+  req.ref = "greet@v0.0.1";
+  req.stage = "prod";
+  req.run_evals = true;
+  auto o = app::promote(ws, req);
+  REQUIRE(o.plan.gates.size() == 1);
+  const auto& g = o.plan.gates[0];
+  CHECK_FALSE(g.passed);
+  CHECK(g.reason.find("1 case(s) could not be evaluated") != std::string::npos);
+  CHECK(g.reason.find("judge endpoint unreachable") != std::string::npos);
 }
 
 TEST_CASE("app: run_tracked() gives the child its run and reads its metrics file", "[unit][app]") {
