@@ -142,6 +142,46 @@ TEST_CASE("e2e: eval reports to a device node or a FIFO write through it, never 
   CHECK_THAT(dir.err, Catch::Contains("is a directory"));
 }
 
+TEST_CASE(
+    "e2e: --filter-pattern, --filter-first-n and --filter-failing pick the tests, -o by "
+    "extension",
+    "[e2e][eval]") {
+  TempDir tmp;
+  write_text(tmp / "add.sh", "echo $(( $1 ))\n");
+  write_text(tmp / "s.yaml",
+             "prompts: [\"{{a}} + {{b}}\"]\nproviders: [\"exec:sh add.sh\"]\ntests:\n"
+             "  - {description: alpha, vars: {a: 1, b: 1}, assert: [{type: equals, value: '2'}]}\n"
+             "  - {description: beta, vars: {a: 1, b: 2}, assert: [{type: equals, value: '4'}]}\n"
+             "  - {description: gamma, vars: {a: 2, b: 2}, assert: [{type: equals, value: '4'}]}\n"
+             "  - {description: delta, vars: {a: 3, b: 3}, assert: [{type: equals, value: '7'}]}\n"
+             "thresholds: {pass_rate: 0}\n");
+  auto names = [](const ProcResult& r) {
+    std::vector<std::string> out;
+    auto j = nlohmann::json::parse(r.out);
+    for (const auto& c : j["results"]) out.push_back(c["description"]);
+    return out;
+  };
+  auto all = run_xops({"--json", "eval", "s.yaml", "-o", "r.json", "-o", "r.csv", "-o", "r.xml"},
+                      tmp.path());
+  REQUIRE(all.rc == 0);
+  CHECK(names(all) == std::vector<std::string>{"alpha", "beta", "gamma", "delta"});
+  CHECK(nlohmann::json::parse(read_text(tmp / "r.json"))["results"].size() == 4);
+  CHECK_THAT(read_text(tmp / "r.xml"),
+             Catch::Contains("<testsuites") && Catch::Contains("tests=\"4\""));
+  size_t rows = 0;
+  for (char c : read_text(tmp / "r.csv")) rows += c == '\n';
+  CHECK(rows == 5);  // header + 4
+  auto pattern =
+      run_xops({"--json", "eval", "s.yaml", "--filter-pattern", "^(beta|delta)$"}, tmp.path());
+  CHECK(names(pattern) == std::vector<std::string>{"beta", "delta"});
+  auto first = run_xops({"--json", "eval", "s.yaml", "--filter-first-n", "2"}, tmp.path());
+  CHECK(names(first) == std::vector<std::string>{"alpha", "beta"});
+  auto failing = run_xops({"--json", "eval", "s.yaml", "--filter-failing", "r.json"}, tmp.path());
+  CHECK(names(failing) == std::vector<std::string>{"beta", "delta"});  // 1+2 != 4, 3+3 != 7
+  auto none = run_xops({"eval", "s.yaml", "--filter-pattern", "nothing-matches"}, tmp.path());
+  CHECK(none.rc == 2);
+}
+
 TEST_CASE("e2e: eval in a project is tracked with lineage and cached", "[e2e][eval]") {
   TempDir tmp;
   REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal"}, tmp.path()).rc == 0);
