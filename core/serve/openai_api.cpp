@@ -609,6 +609,10 @@ http::ServerReply OpenAiApi::render_metrics(const Backend& b) const {
           std::to_string(c.kv_bytes_reserved));
     gauge("xops_decoder_steps_total", "Forward passes of the decoder.",
           std::to_string(c.decoder.steps), "counter");
+    gauge("xops_decoder_batched_steps_total", "Forward passes that carried two or more sequences.",
+          std::to_string(c.batched_steps), "counter");
+    gauge("xops_decoder_max_batch", "The most sequences one forward pass has carried.",
+          std::to_string(c.max_batch));
   }
   auto esc = [](std::string v) {
     std::string o;

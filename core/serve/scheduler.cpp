@@ -1,6 +1,7 @@
 #include "core/serve/scheduler.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
 
 #include "core/engine/language_model.hpp"
 #include "core/error.hpp"
@@ -114,6 +115,7 @@ void Scheduler::loop() {
         finish(static_cast<int>(s), "timeout");
     }
     if (running_ == 0) continue;
+    const size_t in_step = running_;  // every admitted sequence takes part (prefill or decode)
     std::vector<SlotLogits> ready;
     try {
       ready = dec_->step();
@@ -140,6 +142,8 @@ void Scheduler::loop() {
     }
     std::lock_guard<std::mutex> lk(mu_);
     counters_.generated_tokens += generated;
+    counters_.max_batch = std::max(counters_.max_batch, in_step);
+    if (in_step >= 2) ++counters_.batched_steps;
     counters_.running = running_;
     counters_.kv_bytes_in_use = dec_->kv_bytes_in_use();
     counters_.kv_bytes_reserved = dec_->kv_bytes_reserved();

@@ -44,6 +44,8 @@ struct SchedulerOptions {
 
 struct SchedulerCounters {
   size_t queued = 0, running = 0;
+  size_t max_batch = 0;        // the most sequences one decoder step has carried
+  uint64_t batched_steps = 0;  // steps that carried two or more sequences
   size_t kv_bytes_in_use = 0, kv_bytes_reserved = 0;
   uint64_t prompt_tokens = 0, generated_tokens = 0;
   DecoderStats decoder;

@@ -290,6 +290,15 @@ TEST_CASE("e2e: serve batches 16 concurrent greedy requests and each equals its 
   CHECK_THAT(m,
              Catch::Contains("xops_requests_total{route=\"/v1/completions\",status=\"200\"} 32"));
   CHECK_THAT(m, Catch::Contains("xops_running_sequences 0"));
+  // It batched: decoder steps carried several sequences at once (at most --max-batch).
+  auto value = [&](const std::string& name) {
+    auto at = m.find("\n" + name + " ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(m.substr(at + name.size() + 2));
+  };
+  CHECK(value("xops_decoder_max_batch") >= 2);
+  CHECK(value("xops_decoder_max_batch") <= 4);
+  CHECK(value("xops_decoder_batched_steps_total") > 0);
 }
 
 TEST_CASE("e2e: serve with two LoRA adapters batches them and each equals its own run",
