@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 
 #include "core/plugins/http_server.hpp"
 #include "core/plugins/plugin.hpp"
@@ -44,13 +45,24 @@ class HttplibServer final : public Server {
       for (const auto& [k, v] : reply.headers) res.set_header(k, v);
       if (reply.stream) {
         auto stream = std::move(reply.stream);
+        auto finished = std::make_shared<bool>(false);  // the stream returned false
         res.set_chunked_content_provider(
-            reply.content_type, [stream](size_t, httplib::DataSink& sink) {
+            reply.content_type,
+            [stream, finished](size_t, httplib::DataSink& sink) {
               bool more = stream([&sink](const std::string& s) {
                 return sink.is_writable() && sink.write(s.data(), s.size());
               });
-              if (!more) sink.done();
+              if (!more) {
+                *finished = true;
+                sink.done();
+              }
               return true;
+            },
+            // httplib stops calling the provider when it finds the client gone; the stream
+            // must still learn it (to cancel the generation and log it): once more, with a
+            // writer that fails.
+            [stream, finished](bool) {
+              if (!*finished) stream([](const std::string&) { return false; });
             });
       } else {
         res.set_content(reply.body, reply.content_type);

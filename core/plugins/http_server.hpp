@@ -26,7 +26,9 @@ struct ServerReply {
   std::map<std::string, std::string> headers;
   std::string body;
   // Set: the body is streamed (chunked): called on the connection's thread until it returns
-  // false; it writes through the writer and returns whether more is to come.
+  // false; it writes through the writer and returns whether more is to come. A client that
+  // goes away before that: it is called once more with a writer that fails, so it can stop
+  // and clean up.
   std::function<bool(const ChunkWriter&)> stream;
 };
 
