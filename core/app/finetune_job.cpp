@@ -255,7 +255,6 @@ FinetuneOutcome run_finetune(const FinetuneRequest& req, const Workspace* ws,
   }
   FinetuneOutcome o;
   o.run_id = t.run_id;
-  o.method = p->cfg.method;
   o.output_dir = p->job.output_dir;
   o.merged_dir = p->job.merged_dir;
   try {

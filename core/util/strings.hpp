@@ -11,6 +11,13 @@ inline std::string trim(const std::string& s, const char* ws = " \t\r\n") {
   return s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
+// ASCII lower case (bytes >= 0x80 unchanged).
+inline std::string ascii_lower(std::string s) {
+  for (auto& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
 inline bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;

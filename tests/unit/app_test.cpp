@@ -6,6 +6,7 @@
 #include "core/app/promotion.hpp"
 #include "core/app/tracked_command.hpp"
 #include "core/project/workspace.hpp"
+#include "core/refs/resolve.hpp"
 #include "core/tracking/evidence.hpp"
 #include "core/tracking/tracker.hpp"
 #include "tests/support/process.hpp"
@@ -83,6 +84,25 @@ TEST_CASE("app: promote() runs a missing gate's eval through evaluate() and writ
   REQUIRE(!infos.empty());
   CHECK(infos[0].find("running `xops eval evals/greet.yaml --prompt greet@v0.0.1`") !=
         std::string::npos);
+}
+
+TEST_CASE("refs: a file, a registry ref and nothing resolve to what they name", "[unit][app]") {
+  TempDir tmp;
+  auto p = prompt_project(tmp, "Hello {{name}}", "hello");
+  auto ws = open_ws(p);
+  auto by_path = refs::resolve_file((p / "prompts/greet.txt").string(), &ws);
+  REQUIRE(by_path);
+  CHECK(by_path->kind == refs::Target::Kind::Path);
+  CHECK(by_path->content_hash.empty());
+  auto reg = refs::resolve_file("greet@v0.0.1", &ws);
+  REQUIRE(reg);
+  CHECK(reg->kind == refs::Target::Kind::Registry);
+  CHECK(reg->version == "greet@v0.0.1");
+  // The content hash is the file's sha256, as sha256sum computes it (not our own output).
+  auto sum = sh("sha256sum prompts/greet.txt | cut -c1-64", p);
+  CHECK(reg->content_hash + "\n" == sum.out);
+  CHECK(read_text(reg->path) == "Hello {{name}}");
+  CHECK_FALSE(refs::resolve_file("no-such-file.txt", &ws));
 }
 
 TEST_CASE("app: a failing gate refuses the promotion, records it, and writes no tag",
