@@ -217,33 +217,28 @@ PromotionOutcome promote(const Workspace& ws, const PromotionRequest& req,
 
 Error refusal(const PromotionPlan& plan) {
   size_t failed = 0;
-  std::string first, first_run;
+  const GateCheck* first = nullptr;
   for (const auto& g : plan.gates)
-    if (!g.passed && !failed++) {
-      first = g.kind == "approval" ? "" : g.suite;
-      first_run = g.run_id;
-    }
-  if (!first_run.empty())  // it was evaluated and did not pass: evaluating again changes nothing
-    return Error(
-        ErrorKind::CheckFailed,
-        fmt::format(
-            "promotion of {}@{} to {} refused: {} of {} gate(s) failed; nothing was written",
-            plan.version.artifact, plan.version.version, plan.stage, failed, plan.gates.size()),
-        fmt::format("this version's eval with {} did not pass (run {}): `xops track show {}` "
-                    "says why; fix the cause (the model, or a judge or endpoint that was down) "
-                    "and evaluate again",
-                    first, first_run, first_run));
+    if (!g.passed && !failed++) first = &g;
+  std::string hint;
+  if (first && !first->run_id.empty())  // evaluated and did not pass: evaluating again changes nothing
+    hint = fmt::format("this version's eval with {} did not pass (run {}): `xops track show {}` "
+                       "says why; fix the cause (the model, or a judge or endpoint that was down) "
+                       "and evaluate again",
+                       first->suite, first->run_id, first->run_id);
+  else if (!first || first->kind == "approval")
+    hint = "a sign-off gate needs --approve (recorded in the tag message)";
+  else
+    hint = fmt::format("evaluate exactly this version: `xops eval {} {} {}@{}` (or promote with "
+                       "--run-evals), then promote again",
+                       first->suite, plan.type == "prompt" ? "--prompt" : "--model",
+                       plan.version.artifact, plan.version.version);
   return Error(
       ErrorKind::CheckFailed,
       fmt::format("promotion of {}@{} to {} refused: {} of {} gate(s) failed; nothing was written",
                   plan.version.artifact, plan.version.version, plan.stage, failed,
                   plan.gates.size()),
-      first.empty()
-          ? std::string("a sign-off gate needs --approve (recorded in the tag message)")
-          : fmt::format("evaluate exactly this version: `xops eval {} {} {}@{}` (or promote with "
-                        "--run-evals), then promote again",
-                        first, plan.type == "prompt" ? "--prompt" : "--model",
-                        plan.version.artifact, plan.version.version));
+      hint);
 }
 
 }  // namespace xops::app
