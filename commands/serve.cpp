@@ -31,6 +31,9 @@ struct ServeFlags {
   double timeout_s = 600;
   int http_threads = 64;
   size_t max_body = 1u << 20;
+  int read_timeout_s = 30;
+  size_t max_connections = 4096;
+  size_t max_per_client = 1024;
   bool no_log = false;
   int log_retention_days = 0;
   bool watch = false;
@@ -63,6 +66,12 @@ app::ServeRequest request(cli::Context& ctx, const ServeFlags& f) {
   r.http.port = f.port;
   r.http.threads = f.http_threads;
   r.http.max_body = f.max_body;
+  r.http.read_timeout_s = f.read_timeout_s;
+  r.http.idle_timeout_s = f.read_timeout_s;
+  r.http.write_timeout_s = f.read_timeout_s;
+  r.http.header_timeout_s = std::min(10, f.read_timeout_s);
+  r.http.max_connections = f.max_connections;
+  r.http.max_per_client = f.max_per_client;
   r.scheduler.slots = f.max_batch;
   r.scheduler.context = f.ctx;
   r.scheduler.max_queue = f.max_queue;
@@ -134,11 +143,27 @@ void register_serve(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--timeout", f->timeout_s, "Seconds a request may run")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
-  sub->add_option("--http-threads", f->http_threads, "Connections served at once")
+  sub->add_option("--http-threads", f->http_threads,
+                  "Requests handled at once (each open stream holds one; idle or slow "
+                  "connections hold none)")
       ->capture_default_str()
       ->check(CLI::Range(2, 4096));
-  sub->add_option("--max-body", f->max_body, "Largest request body in bytes (413 above)")
-      ->capture_default_str();
+  sub->add_option("--max-body", f->max_body,
+                  "Largest request body in bytes, chunked or not (413 above)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 30));
+  sub->add_option("--read-timeout", f->read_timeout_s,
+                  "Seconds a client has to send a whole request (its header: at most 10), to "
+                  "start its next one, and to read each part of the answer")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  sub->add_option("--max-connections", f->max_connections, "Open connections in all (503 beyond)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  sub->add_option("--max-connections-per-client", f->max_per_client,
+                  "Open connections from one address (503 beyond)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
   sub->add_option("--system-prompt", f->system_prompt,
                   "A system message for chat requests that bring none: a file or a prompt "
                   "artifact's ref (NAME#prod)");

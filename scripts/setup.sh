@@ -10,6 +10,7 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git ca-certificates cu
       libcli11-dev libgit2-dev libyaml-cpp-dev libsqlite3-dev sqlite3 libfmt-dev
       nlohmann-json3-dev libcpp-httplib-dev libssl-dev libpcre2-dev catch2
       libtorch-dev libopenblas0-openmp python3
+      libboost-dev  # Boost.Beast/Asio: the event-driven HTTP server (header-only)
       libpq-dev postgresql  # tracking on PostgreSQL; tests start a throw-away cluster
       libcurl4-openssl-dev  # s3:// remotes
       awscli  # tests check that the S3 remote's layout is what `aws s3` reads and writes

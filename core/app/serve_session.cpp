@@ -104,13 +104,18 @@ std::shared_ptr<ServeBackend> load(const refs::Target& t, const Plan& p, const S
   return b;
 }
 
+http::ServerOptions with_admit(http::ServerOptions so, OpenAiApi& api) {
+  so.admit = [&api](const http::ServerRequest& r) { return api.admit(r); };
+  return so;
+}
+
 // The HTTP server on its own thread, stopped and joined when this goes out of scope.
 struct Listener {
   std::unique_ptr<http::Server> server;
   std::thread thread;
-  Listener(const http::ServerOptions& so, OpenAiApi& api)
-      : server(
-            http::make_server(so, [&api](const http::ServerRequest& r) { return api.handle(r); })),
+  Listener(http::ServerOptions so, OpenAiApi& api)
+      : server(http::make_server(with_admit(std::move(so), api),
+                                 [&api](const http::ServerRequest& r) { return api.handle(r); })),
         thread([this] { server->run(); }) {}
   ~Listener() { stop(); }
   void stop() {

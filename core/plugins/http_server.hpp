@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace xops::http {
@@ -11,6 +12,9 @@ namespace xops::http {
 struct ServerRequest {
   std::string method, path, body, remote_addr;
   std::map<std::string, std::string> headers;  // names lower-cased
+  // Whether the client has closed its side (a handler that computes for long polls it and
+  // stops: nobody will read the answer). Unset: never.
+  std::function<bool()> client_gone;
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
     return it == headers.end() ? std::string() : it->second;
@@ -34,12 +38,26 @@ struct ServerReply {
 
 using Handler = std::function<ServerReply(const ServerRequest&)>;
 
+// The server is event-driven: a connection costs a socket and a buffer until its request has
+// fully arrived; only then does a worker thread run the handler. Every limit below is checked
+// where the bytes arrive (docs/security.md lists them with their flags).
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;             // 0: an ephemeral port (see Server::port)
-  int threads = 64;            // connections served at once (each open stream holds one)
-  size_t max_body = 1u << 20;  // a larger request body gets 413
-  int read_timeout_s = 30;
+  int port = 8080;                // 0: an ephemeral port (see Server::port)
+  int threads = 64;               // handlers run at once (each open stream holds one)
+  size_t max_queue = 1024;        // fully read requests waiting for a thread (503 beyond)
+  size_t max_body = 1u << 20;     // a larger body, in any framing, gets 413 when it says so
+  size_t max_header = 16u << 10;  // request line + headers (431 beyond)
+  int header_timeout_s = 10;      // the whole header must arrive within this (not per line)
+  int read_timeout_s = 30;        // the whole request (header and body)
+  int idle_timeout_s = 30;        // a kept-alive connection waiting for its next request
+  int write_timeout_s = 30;       // a client that reads nothing for this long is dropped
+  size_t max_connections = 4096;  // open connections in all (the newest get 503 beyond)
+  size_t max_per_client = 1024;   // open connections from one address
+  // Runs on the headers alone, before any body byte is read (authentication): a reply here is
+  // sent and the connection closed, so an unauthenticated client cannot make the server read
+  // a body. Unset: every request is read.
+  std::function<std::optional<ServerReply>(const ServerRequest&)> admit;
 };
 
 class Server {
@@ -50,7 +68,7 @@ class Server {
   virtual void stop() = 0;       // stops accepting; safe from any thread
 };
 
-inline constexpr int kHttpServerAbi = 1;
+inline constexpr int kHttpServerAbi = 2;
 // Binds (throws Error with the reason when the address is taken or invalid).
 std::unique_ptr<Server> make_server(const ServerOptions& o, Handler h);
 

@@ -146,6 +146,19 @@ http::ServerReply OpenAiApi::handle(const http::ServerRequest& r) {
   return reply;
 }
 
+std::optional<http::ServerReply> OpenAiApi::admit(const http::ServerRequest& r) {
+  if (o_.api_key.empty() || route_of(r.path) == "/health") return std::nullopt;
+  auto auth = r.header("authorization");
+  const std::string prefix = "Bearer ";
+  std::string given = auth.rfind(prefix, 0) == 0 ? auth.substr(prefix.size()) : std::string();
+  if (constant_time_equal(given, o_.api_key)) return std::nullopt;
+  metrics_.request(route_of(r.path), 401);
+  return error_reply({401,
+                      "Incorrect or missing API key (send 'Authorization: Bearer KEY')",
+                      {},
+                      "invalid_api_key"});
+}
+
 http::ServerReply OpenAiApi::route(const http::ServerRequest& r, std::string& label) {
   const auto b = backend();
   const bool ready = b != nullptr;
@@ -156,16 +169,7 @@ http::ServerReply OpenAiApi::route(const http::ServerRequest& r, std::string& la
     h.body = R"({"status":"ok"})";
     return h;
   }
-  if (!o_.api_key.empty()) {
-    auto auth = r.header("authorization");
-    const std::string prefix = "Bearer ";
-    std::string given = auth.rfind(prefix, 0) == 0 ? auth.substr(prefix.size()) : std::string();
-    if (!constant_time_equal(given, o_.api_key))
-      return error_reply({401,
-                          "Incorrect or missing API key (send 'Authorization: Bearer KEY')",
-                          {},
-                          "invalid_api_key"});
-  }
+  if (auto refused = admit(r)) return *refused;
   if (label == "/metrics") return render_metrics(b);
   if (label == "other")
     return error_reply({404, fmt::format("no route {} {}", r.method, r.path), {}, "not_found"});
@@ -332,11 +336,16 @@ std::optional<http::ServerReply> failed_generation(const Generation& g, double t
   return std::nullopt;
 }
 
-http::ServerReply whole_reply(const GenJob& j, const ApiOptions& o) {
+http::ServerReply whole_reply(const GenJob& j, const ApiOptions& o,
+                              const std::function<bool()>& client_gone) {
   std::unique_lock<std::mutex> lk(j.ch->mu);
-  j.ch->cv.wait(lk, [&] { return j.ch->done; });
+  // A client that hangs up stops its generation: its slot goes to someone who is waiting.
+  while (!j.ch->cv.wait_for(lk, std::chrono::milliseconds(50), [&] { return j.ch->done; }))
+    if (client_gone && !j.req->cancelled && client_gone()) j.req->cancelled = true;
   const auto& g = j.ch->gen;
   log_interaction(o.log, j, g, *j.ch);
+  if (j.req->cancelled)  // nobody reads it; 499 (nginx's "client closed request") in /metrics
+    return error_reply({499, "the client closed the connection", {}, "cancelled"});
   if (auto failed = failed_generation(g, o.timeout_s)) return *failed;
   const auto& tok = j.backend->model->tokenizer();
   const bool logprobs = j.parsed.sampling.logprobs >= 0;
@@ -511,7 +520,7 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
   j->created = static_cast<int64_t>(std::time(nullptr));
   j->object = chat ? "chat.completion" : "text_completion";
   j->chunk_object = chat ? "chat.completion.chunk" : "text_completion";
-  if (!j->parsed.stream) return whole_reply(*j, o_);
+  if (!j->parsed.stream) return whole_reply(*j, o_, hr.client_gone);
   return stream_reply(j, o_.log);
 }
 

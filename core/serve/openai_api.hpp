@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/plugins/http_server.hpp"
@@ -50,6 +51,8 @@ class OpenAiApi {
   void serve(std::shared_ptr<ServeBackend> b);
   std::shared_ptr<ServeBackend> backend() const;
   http::ServerReply handle(const http::ServerRequest& r);
+  // On the headers alone, before the body is read: a reply for an unauthenticated request.
+  std::optional<http::ServerReply> admit(const http::ServerRequest& r);
   ServeMetrics& metrics() { return metrics_; }
 
  private:

@@ -1,0 +1,252 @@
+// Attacks on `xops serve`'s HTTP front end (#26 findings 4 and 5): bodies in any framing are
+// bounded before authentication, declared lengths are judged at once, slow and half-open
+// clients hold no thread, pipelined requests each get their answer, and a client that hangs up
+// stops its generation. Raw sockets, so the bytes on the wire are exactly the attack's.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "core/model/safetensors.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/xops_server.hpp"
+
+using namespace xops;
+using namespace xops::test;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int connect_to(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  return fd;
+}
+
+// Sends what it can (false once the peer refuses more).
+bool send_all(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    auto n = send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Everything the server sends until it closes or `wait` passes.
+std::string read_until_close(int fd, std::chrono::milliseconds wait) {
+  std::string out;
+  auto until = Clock::now() + wait;
+  char buf[65536];
+  while (Clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    int left = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count());
+    if (poll(&p, 1, std::max(1, left)) <= 0) break;
+    auto n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+int status_of(const std::string& response) {
+  return response.size() > 12 && response.rfind("HTTP/1.1 ", 0) == 0
+             ? std::atoi(response.c_str() + 9)
+             : 0;
+}
+
+// Whether the server has closed (or reset) the connection.
+bool closed_by_server(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, 0) <= 0) return false;
+  char c;
+  return recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK) <= 0;
+}
+
+// gpt2-tiny with a 4096-token context (its position table tiled): a generation long enough to
+// hang up on.
+std::filesystem::path long_context_model(const std::filesystem::path& dir) {
+  auto out = dir / "gpt2-long";
+  std::filesystem::create_directories(out);
+  for (const auto& e : std::filesystem::directory_iterator(model_dir()))
+    if (e.path().filename() != "model.safetensors" && e.path().filename() != "model.gguf")
+      std::filesystem::copy_file(e.path(), out / e.path().filename());
+  auto config = nlohmann::json::parse(read_file(out / "config.json"));
+  const int64_t positions = 4096;
+  config["n_positions"] = config["n_ctx"] = positions;
+  atomic_write_file(out / "config.json", config.dump());
+  auto in = SafetensorsFile::open(std::filesystem::path(model_dir()) / "model.safetensors");
+  std::vector<TensorToWrite> ts;
+  std::vector<char> wpe;
+  for (const auto& t : in->tensors()) {
+    if (t.name.find("wpe") == std::string::npos) {
+      ts.push_back({t.name, t.dtype, t.shape, t.data, t.nbytes});
+      continue;
+    }
+    for (int64_t i = 0; i < positions / t.shape[0]; ++i)
+      wpe.insert(wpe.end(), static_cast<const char*>(t.data),
+                 static_cast<const char*>(t.data) + t.nbytes);
+    ts.push_back({t.name, t.dtype, {positions, t.shape[1]}, wpe.data(), wpe.size()});
+  }
+  write_safetensors(out / "model.safetensors", ts);
+  return out;
+}
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+TEST_CASE("attack: a chunked body over --max-body is refused while it arrives", "[e2e][attack]") {
+  TempDir tmp;
+  Server s(tmp.path(), {"--max-body", "65536"});
+  int fd = connect_to(s.port());
+  send_all(fd,
+           "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n");
+  const std::string piece(64 * 1024, 'a');
+  char size[16];
+  snprintf(size, sizeof size, "%zx\r\n", piece.size());
+  size_t sent = 0;
+  // 200 MB offered: the server must stop it long before (the old server read it all).
+  while (sent < (200u << 20) && send_all(fd, size + piece + "\r\n")) {
+    sent += piece.size();
+    if (closed_by_server(fd)) break;
+  }
+  auto r = read_until_close(fd, std::chrono::seconds(5));
+  close(fd);
+  CHECK(sent < (16u << 20));  // what the socket buffers hold, not the body
+  if (!r.empty()) {
+    CHECK(status_of(r) == 413);
+    CHECK(r.find("--max-body") != std::string::npos);
+  }
+  CHECK(s.get("/health").status == 200);
+}
+
+TEST_CASE("attack: declared lengths are judged from the header at once", "[e2e][attack]") {
+  TempDir tmp;
+  Server s(tmp.path(), {});
+  for (auto [length, want] :
+       {std::pair{"1000000000000000", 413}, std::pair{"-5", 400}, std::pair{"12abc", 400}}) {
+    INFO(length);
+    int fd = connect_to(s.port());
+    auto t0 = Clock::now();
+    send_all(fd, std::string("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ") +
+                     length + "\r\n\r\n");
+    auto r = read_until_close(fd, std::chrono::seconds(10));
+    close(fd);
+    CHECK(status_of(r) == want);
+    CHECK(seconds_since(t0) < 3);  // the old server held each for its 30 s read timeout
+    CHECK(r.find("\"error\"") != std::string::npos);
+  }
+}
+
+TEST_CASE("attack: without the API key no body byte is read", "[e2e][attack]") {
+  TempDir tmp;
+  Server s(tmp.path(), {"--api-key-env", "ATTACK_KEY", "--max-body", "1073741824"},
+           {{"ATTACK_KEY", "sekrit"}});
+  int fd = connect_to(s.port());
+  auto t0 = Clock::now();
+  // 400 MB announced, none sent: the 401 must come from the header alone.
+  send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 400000000\r\n\r\n");
+  auto r = read_until_close(fd, std::chrono::seconds(10));
+  close(fd);
+  CHECK(status_of(r) == 401);
+  CHECK(seconds_since(t0) < 3);
+  // With the key the same route reads the body and answers.
+  auto ok = s.post("/v1/completions", R"({"prompt":"Hi","max_tokens":2})",
+                   {"-H", "Authorization: Bearer sekrit"});
+  CHECK(ok.status == 200);
+  CHECK(s.get("/health").status == 200);
+}
+
+TEST_CASE("attack: half-open and slow clients hold no thread", "[e2e][attack]") {
+  TempDir tmp;
+  Server s(tmp.path(), {"--http-threads", "4", "--read-timeout", "3"});
+  std::vector<int> fds;
+  for (int i = 0; i < 200; ++i) {  // 50x the threads; the old server stopped at 4
+    int fd = connect_to(s.port());
+    send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\n");
+    fds.push_back(fd);
+  }
+  auto t0 = Clock::now();
+  auto h = s.get("/health");
+  CHECK(h.status == 200);
+  CHECK(seconds_since(t0) < 1.0);
+  auto c = s.post("/v1/completions", R"({"prompt":"Hi","max_tokens":3})");
+  CHECK(c.status == 200);
+
+  // A header line every second does not extend the header's deadline (3 s here).
+  int drip = connect_to(s.port());
+  send_all(drip, "GET /health HTTP/1.1\r\n");
+  auto d0 = Clock::now();
+  bool closed = false;
+  while (seconds_since(d0) < 10 && !closed) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    closed = !send_all(drip, "X-Drip: 1\r\n") || closed_by_server(drip);
+  }
+  CHECK(closed);
+  CHECK(seconds_since(d0) < 6);
+  close(drip);
+  // The half-open ones are gone too, by the same deadline.
+  int still_open = 0;
+  for (int fd : fds) {
+    if (!closed_by_server(fd)) ++still_open;
+    close(fd);
+  }
+  CHECK(still_open == 0);
+}
+
+TEST_CASE("attack: pipelined requests each get their answer, in order", "[e2e][attack]") {
+  TempDir tmp;
+  Server s(tmp.path(), {});
+  int fd = connect_to(s.port());
+  send_all(fd,
+           "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto r = read_until_close(fd, std::chrono::seconds(10));
+  close(fd);
+  std::vector<int> statuses;
+  for (size_t at = r.find("HTTP/1.1 "); at != std::string::npos; at = r.find("HTTP/1.1 ", at + 1))
+    statuses.push_back(std::atoi(r.c_str() + at + 9));
+  CHECK(statuses == std::vector<int>{200, 200, 404});
+  CHECK(r.find("gpt2-tiny") != std::string::npos);
+}
+
+TEST_CASE("attack: a client that hangs up stops its generation", "[e2e][attack]") {
+  TempDir tmp;
+  Server s(tmp.path(), {long_context_model(tmp.path()).string(), "--max-batch", "1"});
+  int fd = connect_to(s.port());
+  const std::string body =
+      R"({"prompt":"Once upon a time","max_tokens":100000,"ignore_eos":true,"temperature":0})";
+  send_all(fd,
+           "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           "Content-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  close(fd);
+  // Its only slot frees: the next request is answered, and /metrics counts a 499.
+  auto c = s.post("/v1/completions", R"({"prompt":"Hi","max_tokens":2})");
+  CHECK(c.status == 200);
+  std::string metrics;
+  for (int i = 0; i < 50 && metrics.find("status=\"499\"") == std::string::npos; ++i) {
+    metrics = s.get("/metrics").body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(metrics.find("status=\"499\"") != std::string::npos);
+}
