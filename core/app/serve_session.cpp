@@ -135,21 +135,31 @@ void watch_until_stopped(const ServeRequest& r, const Workspace* ws, Plan& p, Op
                          bool logged, const ServeObserver& obs) {
   auto stop = obs.should_stop ? obs.should_stop : [] { return interrupt::requested(); };
   auto next_check = std::chrono::steady_clock::now();
+  std::string failed;  // the version that failed to load: warned once, retried when it changes
+  std::string last_error;
   while (!stop()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (!r.watch || std::chrono::steady_clock::now() < next_check) continue;
     next_check = std::chrono::steady_clock::now() +
                  std::chrono::milliseconds(static_cast<int64_t>(r.watch_s * 1000));
+    std::string key;
     try {
       auto now = refs::resolve_model(r.ref, ws);
       if (now.path == p.target.path) continue;
+      key = now.version + "\n" + now.content_hash;
+      if (key == failed) continue;
       tell(obs.on_info, fmt::format("{} moved to {}: loading it", r.ref, now.version));
       api.serve(load(now, p, r, logged, obs));
       p.target = now;
+      failed.clear();
       tell(obs.on_info, fmt::format("serving {} = {}", p.api.model_id, now.version));
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // std::bad_alloc too: the server keeps serving
+      if (!key.empty()) failed = key;
+      if (e.what() == last_error) continue;  // a lasting fault is said once
+      last_error = e.what();
       tell(obs.on_warning,
-           fmt::format("--watch: {} (still serving the previous version)", e.what()));
+           fmt::format("--watch: {} (still serving the previous version{})", e.what(),
+                       key.empty() ? "" : "; this version is not retried"));
     }
   }
 }

@@ -1,10 +1,13 @@
 #include "core/template/nunjucks.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/template/nunjucks_ast.hpp"
+#include "core/template/nunjucks_budget.hpp"
 #include "core/template/nunjucks_builtins.hpp"
 
 namespace xops::nunjucks {
@@ -25,10 +28,11 @@ class Renderer {
 
   void run(const std::vector<Node>& nodes, std::string& out) {
     for (const auto& n : nodes) {
-      // Bounded work: a rendered prompt is at most 16 MiB and a template runs at most 10^6
-      // loop iterations, whatever a suite's loops multiply to.
-      if (out.size() > (16u << 20))
-        throw runtime_error("a rendered template exceeds 16 MiB", "check its loops");
+      // Bounded work (nunjucks_budget.hpp): the output, every value, loop iterations.
+      if (out.size() > budget::kMaxOutputBytes)
+        throw runtime_error(
+            fmt::format("a rendered template exceeds {} MiB", budget::kMaxOutputBytes >> 20),
+            "check its loops");
       switch (n.kind) {
         case Node::Text:
           out += n.text;
@@ -65,7 +69,10 @@ class Renderer {
       for (auto& v : seq) items.emplace_back(v, kUndefined);
     else if (seq.is_object())
       for (auto& [k, v] : seq.items()) items.emplace_back(json(k), v);
-    else if (seq.is_string())  // Nunjucks iterates a string's characters
+    else if (seq.is_string()) {  // Nunjucks iterates a string's characters
+      if (seq.get_ref<const std::string&>().size() > budget::kMaxIterations)
+        throw runtime_error("template: a for loop over a string longer than 1,000,000 bytes",
+                            "templates are bounded (docs/security.md)");
       for (size_t i = 0; i < seq.get_ref<const std::string&>().size();) {
         const auto& s = seq.get_ref<const std::string&>();
         size_t len = 1;
@@ -79,6 +86,7 @@ class Renderer {
         items.emplace_back(json(s.substr(i, len)), kUndefined);
         i += len;
       }
+    }
     if (items.empty()) {
       run(n.else_body, out);
       return;
@@ -86,7 +94,7 @@ class Renderer {
     scopes_.push_back(json::object());
     const size_t N = items.size();
     for (size_t i = 0; i < N; ++i) {
-      if (++iterations_ > 1000000)
+      if (++iterations_ > budget::kMaxIterations)
         throw runtime_error("a template ran over 1,000,000 loop iterations", "check its loops");
       auto& scope = scopes_.back();
       if (n.names.size() == 2) {
@@ -115,7 +123,20 @@ class Renderer {
     return kUndefined;
   }
 
+  // Every value an expression makes is measured: its size (and nesting) against the budget, and
+  // the bytes built or copied, in all, against the work budget.
   json eval(const Expr& e) {
+    json v = eval_unmeasured(e);
+    work_ += budget::measure(v, "a value");
+    if (work_ > budget::kMaxWorkBytes)
+      throw runtime_error(fmt::format("template: the render built or copied more than {} MiB of "
+                                      "values",
+                                      budget::kMaxWorkBytes >> 20),
+                          "templates are bounded (docs/security.md); check its loops");
+    return v;
+  }
+
+  json eval_unmeasured(const Expr& e) {
     switch (e.kind) {
       case Expr::Lit:
         return e.lit;
@@ -170,10 +191,13 @@ class Renderer {
         double step = a.size() >= 3 ? a[2] : 1;
         json r = json::array();
         if (step == 0 || std::isnan(start) || std::isnan(stop) || std::isnan(step)) return r;
-        for (double x = start; step > 0 ? x < stop : x > stop; x += step) {
-          r.push_back(num_value(x));
-          if (r.size() > 100000) break;
-        }
+        double count = std::ceil((stop - start) / step);
+        if (count > static_cast<double>(budget::kMaxRange))
+          throw runtime_error(fmt::format("template: range({}, {}, {}) would make {:.0f} items; "
+                                          "at most {} are allowed",
+                                          start, stop, step, count, budget::kMaxRange),
+                              "templates are bounded (docs/security.md)");
+        for (double x = start; step > 0 ? x < stop : x > stop; x += step) r.push_back(num_value(x));
         return r;
       }
     }
@@ -182,6 +206,7 @@ class Renderer {
 
   std::vector<json> scopes_;
   size_t iterations_ = 0;
+  size_t work_ = 0;
 };
 
 }  // namespace

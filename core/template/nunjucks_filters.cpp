@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/template/nunjucks_budget.hpp"
 #include "core/template/nunjucks_builtins.hpp"
 #include "core/util/strings.hpp"
 
@@ -70,10 +71,40 @@ json filter_default(const json& v, const Args& a) {
   return (undefined(v) || (falsy_too && !truthy(v))) ? a[0] : v;
 }
 
+// The most bytes one string takes in a dump: control characters escape to up to 6 bytes,
+// quotes and backslashes to 2, an invalid UTF-8 byte becomes U+FFFD (3).
+size_t dumped_string_bound(const std::string& s) {
+  size_t n = 2;
+  for (unsigned char c : s) n += c < 0x20 ? 6 : (c == '"' || c == '\\') ? 2 : c >= 0x80 ? 3 : 1;
+  return n;
+}
+
+// An upper bound on v.dump(indent)'s length: each item in a pretty dump sits on its own
+// indented line.
+size_t dumped_size_bound(const json& v, int indent) {
+  size_t total = 0;
+  std::vector<std::pair<const json*, size_t>> todo{{&v, 1}};
+  while (!todo.empty() && total <= budget::kMaxValueBytes) {
+    auto [j, depth] = todo.back();
+    todo.pop_back();
+    total += 32 + (indent > 0 ? static_cast<size_t>(indent) * depth : 0);
+    if (j->is_string()) total += dumped_string_bound(j->get_ref<const std::string&>());
+    if (j->is_array())
+      for (const auto& x : *j) todo.emplace_back(&x, depth + 1);
+    if (j->is_object())
+      for (auto it = j->begin(); it != j->end(); ++it) {
+        total += dumped_string_bound(it.key());
+        todo.emplace_back(&it.value(), depth + 1);
+      }
+  }
+  return total;
+}
+
 // JSON.stringify(v, null, indent)
 json filter_dump(const json& v, const Args& a) {
   if (undefined(v)) return "";
   int indent = a.empty() ? -1 : static_cast<int>(to_int(number(a[0]), -1, 16, -1));
+  budget::check_growth(dumped_size_bound(v, indent), "dump's output");
   return v.dump(indent > 0 ? indent : -1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -95,8 +126,10 @@ json filter_length(const json& v, const Args& /*a*/) {
 json filter_join(const json& v, const Args& a) {
   std::string sep = undefined(a[0]) ? "" : text(a[0]), out;
   if (!v.is_array()) return text(v);
-  for (size_t i = 0; i < v.size(); ++i)
+  for (size_t i = 0; i < v.size(); ++i) {
     out += (i ? sep : "") + text(undefined(a[1]) ? v[i] : member(v[i], a[1]));
+    budget::check_growth(out.size(), "join's output");
+  }
   return out;
 }
 
@@ -114,6 +147,7 @@ json filter_replace(const json& v, const Args& a) {
   auto s = text(v), from = text(a[0]), to = text(a[1]);
   long long max = undefined(a[2]) ? -1 : to_int(number(a[2]), -1, 1 << 30, -1);
   if (from.empty()) {  // Nunjucks (as Python): "abc"|replace("", ".") is ".a.b.c."
+    budget::check_growth(s.size() + (s.size() + 1) * to.size(), "replace's output");
     std::string out = to;
     for (size_t i = 0; i < s.size(); ++i) {
       out += s[i];
@@ -128,6 +162,7 @@ json filter_replace(const json& v, const Args& a) {
   for (size_t hit; (max < 0 || n < max) && (hit = s.find(from, pos)) != std::string::npos; ++n) {
     out += s.substr(pos, hit - pos) + to;
     pos = hit + from.size();
+    budget::check_growth(out.size(), "replace's output");
   }
   return out + s.substr(pos);
 }
@@ -141,9 +176,10 @@ json filter_reverse(const json& v, const Args& /*a*/) {
 json filter_list(const json& v, const Args& /*a*/) {
   if (v.is_array()) return v;
   json out = json::array();
-  if (v.is_string())
+  if (v.is_string()) {
+    budget::check_growth(v.get_ref<const std::string&>().size() * 17, "list's output");
     for (char c : v.get<std::string>()) out.push_back(std::string(1, c));
-  else if (v.is_object())
+  } else if (v.is_object())
     for (auto& [k, x] : v.items()) out.push_back(k);
   return out;
 }
@@ -282,7 +318,10 @@ json filter_indent(const json& v, const Args& a) {
   std::string pad(static_cast<size_t>(std::max(0, width)), ' '), s = text(v), out;
   bool line_start = first;
   for (char c : s) {
-    if (line_start && c != '\n') out += pad;
+    if (line_start && c != '\n') {
+      out += pad;
+      budget::check_growth(out.size(), "indent's output");
+    }
     out += c;
     line_start = c == '\n';
   }

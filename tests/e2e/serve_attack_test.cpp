@@ -250,3 +250,97 @@ TEST_CASE("attack: a client that hangs up stops its generation", "[e2e][attack]"
   }
   CHECK(metrics.find("status=\"499\"") != std::string::npos);
 }
+
+namespace {
+
+// gpt2-tiny with `chat_template` in its tokenizer_config.json.
+std::filesystem::path with_chat_template(const std::filesystem::path& m, const std::string& t) {
+  std::filesystem::copy(model_dir(), m, std::filesystem::copy_options::recursive);
+  auto cfg = nlohmann::json::parse(read_file(m / "tokenizer_config.json"));
+  cfg["chat_template"] = t;
+  atomic_write_file(m / "tokenizer_config.json", cfg.dump());
+  return m;
+}
+
+const std::string kExplode =
+    "{% set s = 'ab' %}{% for i in range(40) %}{% set s = s ~ s %}{% endfor %}{{ s }}";
+
+}  // namespace
+
+TEST_CASE("attack: a chat template that explodes on one message costs that request only",
+          "[e2e][attack]") {
+  TempDir tmp;
+  auto m =
+      with_chat_template(tmp / "boom", "{% for m in messages %}{% if 'boom' in m.content %}" +
+                                           kExplode + "{% endif %}{{ m.content }}\n{% endfor %}");
+  Server s(tmp.path(), {m.string()});
+  auto chat = [&](const std::string& text) {
+    return s.post(
+        "/v1/chat/completions",
+        nlohmann::json{{"messages", {{{"role", "user"}, {"content", text}}}}, {"max_tokens", 3}}
+            .dump());
+  };
+  auto t0 = Clock::now();
+  auto boom = chat("say boom");
+  CHECK(boom.status == 400);
+  CHECK_THAT(boom.body, Catch::Contains("larger than 16 MiB"));
+  CHECK(seconds_since(t0) < 10);  // the old renderer: 3.4 GB and 21 s per such request
+  CHECK(chat("hello").status == 200);
+  CHECK(s.get("/health").status == 200);
+}
+
+TEST_CASE(
+    "attack: --watch keeps serving when the stage moves to a version that cannot load, and "
+    "says so once",
+    "[e2e][attack][promote]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  auto p = tmp / "p";
+  std::filesystem::create_directories(p / "models");
+  std::filesystem::copy(model_dir(), p / "models/m", std::filesystem::copy_options::recursive);
+  atomic_write_file(
+      p / "xops.yaml",
+      "name: p\nstages: [dev, staging, prod]\nartifacts:\n  m: {path: models/m, type: model}\n");
+  auto x = [&](const std::vector<std::string>& args) {
+    auto r = run_xops(args, p);
+    INFO(r.err);
+    REQUIRE(r.rc == 0);
+  };
+  auto version = [&](const std::string& msg) {
+    x({"-q", "track", "add", "models/m"});
+    REQUIRE(sh("git add -A && git commit -qm '" + msg + "'", p).rc == 0);
+    x({"-q", "promote", "register", "m"});
+  };
+  version("v1");
+  x({"-q", "promote", "m@v0.0.1", "--to", "prod"});
+  Server s(tmp.path(), {"m#prod", "--watch", "--watch-interval", "0.2", "--no-log"}, {}, p);
+  // v2's chat template explodes at the start-up render (the old server died of bad_alloc):
+  // refused by the budget, the built-in template serves instead, with a warning.
+  std::filesystem::remove_all(p / "models/m");
+  with_chat_template(p / "models/m", kExplode);
+  version("v2");
+  x({"-q", "promote", "m@v0.0.2", "--to", "prod"});
+  bool moved = false;
+  for (int i = 0; i < 100 && !moved; ++i) {
+    moved = s.get("/metrics").body.find("version=\"m@v0.0.2\"") != std::string::npos;
+    if (!moved) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(moved);
+  CHECK_THAT(s.err(), Catch::Contains("larger than 16 MiB"));
+  // v3's weights are truncated: it cannot load; v2 keeps serving; said once, not per check.
+  auto weights = p / "models/m/model.safetensors";
+  std::filesystem::resize_file(weights, std::filesystem::file_size(weights) / 2);
+  version("v3");
+  x({"-q", "promote", "m@v0.0.3", "--to", "prod"});
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // 15 checks
+  CHECK(s.get("/health").status == 200);
+  CHECK_THAT(s.get("/metrics").body, Catch::Contains("version=\"m@v0.0.2\""));
+  auto err = s.err();
+  INFO(err);
+  size_t warnings = 0;
+  for (auto at = err.find("--watch:"); at != std::string::npos; at = err.find("--watch:", at + 1))
+    ++warnings;
+  CHECK(warnings == 1);  // the old server: one per interval, forever
+  CHECK_THAT(err, Catch::Contains("not retried"));
+  CHECK(s.post("/v1/completions", R"({"prompt":"Hi","max_tokens":2})").status == 200);
+}
