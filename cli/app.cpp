@@ -336,6 +336,15 @@ int run(int argc, char** argv) {
     out().error(e.what(), e.hint());
     json_error(ctx, kind_name(e.kind()), e.what(), e.hint(), exit_code(e.kind()));
     return exit_code(e.kind());
+  } catch (const std::bad_alloc&) {
+    const char* what = "out of memory";
+    const char* hint =
+        "an input asked for more memory than this machine has; see docs/security.md "
+        "for the limits xops sets, or give it less at once";
+    out().configure(ctx.out_opts);
+    out().error(what, hint);
+    json_error(ctx, "runtime", what, hint, 1);
+    return 1;
   } catch (const std::exception& e) {
     out().configure(ctx.out_opts);
     out().error(e.what(), "");

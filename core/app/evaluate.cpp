@@ -1,4 +1,5 @@
 #include "core/app/evaluate.hpp"
+#include "core/util/json_error.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -45,7 +46,7 @@ std::set<std::string> failing_keys(const std::string& file) {
   try {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    throw usage_error(fmt::format("--filter-failing {}: not JSON: {}", file, e.what()));
+    throw usage_error(fmt::format("--filter-failing {}: not JSON: {}", file, json_error(e)));
   }
   const nlohmann::json* rows = nullptr;
   if (j.contains("results") && j["results"].is_array())

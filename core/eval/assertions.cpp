@@ -146,7 +146,9 @@ struct Check {
   const json* vars;
   bool negate;
   const std::string& out() const { return ctx.output; }
-  std::string value_text() const { return text_of(a.value, vars); }
+  // The vars that render the value; none for a literal value (data, not a template).
+  const json* template_vars() const { return a.literal ? nullptr : vars; }
+  std::string value_text() const { return text_of(a.value, template_vars()); }
 };
 
 AssertionResult boolean(bool ok, std::string why) {
@@ -191,7 +193,7 @@ AssertionResult check_contains_set(const Check& c) {  // [i]contains-any / [i]co
   bool ci = c.type[0] == 'i';
   bool all = c.type.find("all") != std::string::npos;
   size_t found = 0;
-  auto items = items_of(c.a.value, c.vars);
+  auto items = items_of(c.a.value, c.template_vars());
   for (const auto& w : items)
     found += ci ? contains_caseless(c.out(), w) : c.out().find(w) != std::string::npos;
   return boolean(
@@ -245,13 +247,14 @@ AssertionResult check_levenshtein(const Check& c) {
 
 AssertionResult check_rouge(const Check& c) {
   double best = 0;
-  for (const auto& ref : list_of(c.a.value, c.vars))
+  for (const auto& ref : list_of(c.a.value, c.template_vars()))
     best = std::max(best, c.type == "rouge-l" ? rouge_l(c.out(), ref) : rouge_n(c.out(), ref, 1));
   return scored(best, c.a.threshold.value_or(0.75), c.type);
 }
 
 AssertionResult check_bleu(const Check& c) {
-  return scored(bleu(c.out(), list_of(c.a.value, c.vars)), c.a.threshold.value_or(0.5), "bleu");
+  return scored(bleu(c.out(), list_of(c.a.value, c.template_vars())), c.a.threshold.value_or(0.5),
+                "bleu");
 }
 
 AssertionResult check_latency(const Check& c) {
@@ -331,7 +334,7 @@ AssertionResult check_similar(const Check& c) {
                       "set `provider:` (a local model or openai:embedding:MODEL)");
   auto mine = c.ctx.embed(provider, c.out());
   double best = -1;
-  for (const auto& ref : list_of(c.a.value, c.vars))
+  for (const auto& ref : list_of(c.a.value, c.template_vars()))
     best = std::max(best, cosine(mine, c.ctx.embed(provider, ref)));
   return scored(best, c.a.threshold.value_or(0.75), "cosine similarity");
 }

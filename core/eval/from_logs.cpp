@@ -57,6 +57,8 @@ std::vector<std::string> cases_from_logs(db::Database& db, const FromLogsOptions
     c["description"] = fmt::format("{} {} ({}{})", i.route, i.id, i.model,
                                    score ? fmt::format(", score {:g}", *score) : std::string());
     c["vars"] = {{"prompt", i.prompt}};
+    // Logged traffic is data: never a path (file://), a list to expand, or a template.
+    c["options"] = {{"literal", true}};
     if (!i.messages.empty()) {
       try {
         c["vars"]["messages"] = nlohmann::json::parse(i.messages);

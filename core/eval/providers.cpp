@@ -1,4 +1,5 @@
 #include "core/eval/providers.hpp"
+#include "core/util/json_error.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -338,7 +339,7 @@ class OpenAIProvider final : public Provider {
       c.output = kind_ == "chat" ? choice.at("message").at("content").get<std::string>()
                                  : choice.at("text").get<std::string>();
     } catch (const nlohmann::json::exception& e) {
-      c.error = std::string("unexpected response shape: ") + e.what();
+      c.error = std::string("unexpected response shape: ") + json_error(e);
     }
     return c;
   }

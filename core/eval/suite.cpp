@@ -1,4 +1,5 @@
 #include "core/eval/suite.hpp"
+#include "core/util/json_error.hpp"
 
 #include <glob.h>
 
@@ -92,7 +93,7 @@ void Loader::add_prompt(const YAML::Node& p, std::vector<PromptSpec>& out,
         try {
           j = nlohmann::ordered_json::parse(text);
         } catch (const nlohmann::json::exception& e) {
-          throw runtime_error(fmt::format("{}: not valid JSON: {}", shown, e.what()));
+          throw runtime_error(fmt::format("{}: not valid JSON: {}", shown, json_error(e)));
         }
       } else {
         j = to_json<nlohmann::ordered_json>(yaml::parse(text, shown));
@@ -117,7 +118,7 @@ void Loader::add_prompt(const YAML::Node& p, std::vector<PromptSpec>& out,
         try {
           one.json = nlohmann::json::parse(l).is_structured();
         } catch (const nlohmann::json::exception& e) {
-          throw runtime_error(fmt::format("{}:{}: not valid JSON: {}", shown, line, e.what()));
+          throw runtime_error(fmt::format("{}:{}: not valid JSON: {}", shown, line, json_error(e)));
         }
         one.text = l;
         one.label = lines.size() > 1 ? fmt::format("{}: {}", base_label, line) : base_label;
@@ -265,6 +266,9 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
     defaults = one[0];
     defaults.asserts = L.assertions(d["assert"]);
     auto o = L.options(d["options"]);
+    if (o.literal)
+      doc.fail(d["options"]["literal"],
+               "options.literal applies to one test (its own vars), not to defaultTest");
     s.judge = o.provider;
     s.embedding = o.embedding;
     defaults.transform = o.transform;

@@ -24,6 +24,9 @@ struct AssertionSpec {
   // promptfoo's assertion-level `transform`: JavaScript (code, or {"file","function"}) applied
   // to the output this assertion sees; null when none.
   nlohmann::json transform;
+  // The value is data (a logged answer, via a test's `options.literal`): never rendered as a
+  // template, so `{{ 7*7 }}` in it stays as written.
+  bool literal = false;
 };
 
 struct PromptSpec {

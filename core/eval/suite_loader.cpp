@@ -247,7 +247,8 @@ TestOptions Loader::options(const YAML::Node& o) {
   TestOptions t;
   if (!o) return t;
   doc.expect_map(o, "options");
-  strict(o, {"transform", "provider", "prefix", "suffix"}, "a test's options");
+  strict(o, {"transform", "provider", "prefix", "suffix", "literal"}, "a test's options");
+  if (auto v = o["literal"]) t.literal = doc.boolean(v, "options.literal");
   if (auto v = o["transform"]) t.transform = transform(v, "options.transform");
   if (auto v = o["prefix"]) t.prefix = doc.str(v, "options.prefix");
   if (auto v = o["suffix"]) t.suffix = doc.str(v, "options.suffix");

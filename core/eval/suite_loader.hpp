@@ -70,6 +70,9 @@ bool has_glob(const std::string& s);
 struct TestOptions {
   nlohmann::json transform;  // null, code, or {"file", "function"}
   std::string prefix, suffix, provider, embedding;
+  // xops's `literal: true`: the test's vars and assertion values are data (logged traffic):
+  // no file:// loading, no list or glob expansion, no template rendering of values.
+  bool literal = false;
 };
 
 // Reads one suite file into a Suite: every reference resolved under `root`, every value
@@ -122,6 +125,9 @@ struct Loader {
   nlohmann::json load_var(const nlohmann::json& v, const YAML::Node& at);
 
   void add_test(const YAML::Node& n0, std::vector<TestSpec>& out);
+  TestSpec test_base(const YAML::Node& n, const TestOptions& o);
+  void add_literal_test(const YAML::Node& n, const nlohmann::json& vars, const TestOptions& o,
+                        std::vector<TestSpec>& out);
 
   void add_tests(const YAML::Node& n, std::vector<TestSpec>& out);
 

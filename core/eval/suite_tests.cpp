@@ -1,5 +1,6 @@
 // A suite's tests: inline, and from JSONL, JSON, YAML and CSV files (promptfoo's columns).
 #include "core/eval/suite_loader.hpp"
+#include "core/util/json_error.hpp"
 
 #include <glob.h>
 
@@ -23,12 +24,44 @@
 
 namespace xops::suite_detail {
 
+// What a test is apart from its vars: description, assertions, options, threshold, metadata.
+TestSpec Loader::test_base(const YAML::Node& n, const TestOptions& o) {
+  TestSpec proto;
+  if (auto d = n["description"]) proto.description = doc.str(d, "description");
+  proto.asserts = assertions(n["assert"]);
+  proto.transform = o.transform;
+  proto.prefix = o.prefix;
+  proto.suffix = o.suffix;
+  if (auto t = n["threshold"]) proto.threshold = doc.num(t, "threshold");
+  if (auto m = n["metadata"]) {
+    doc.expect_map(m, "metadata");
+    auto meta = to_json(m);  // a named value: items() of a temporary would dangle
+    for (auto& [k, v] : meta.items()) proto.metadata[k] = scalar_text(v);
+  }
+  return proto;
+}
+
+// A test whose vars and values are data (`options.literal`, as --from-logs writes them): a
+// served user's prompt `file://.env` or `{{ 7*7 }}` stays exactly that text.
+void Loader::add_literal_test(const YAML::Node& n, const nlohmann::json& vars, const TestOptions& o,
+                              std::vector<TestSpec>& out) {
+  auto t = test_base(n, o);
+  for (auto& a : t.asserts) a.literal = true;
+  for (auto& [k, v] : vars.items()) {
+    t.vars[k] = scalar_text(v);
+    t.values[k] = v;
+  }
+  out.push_back(std::move(t));
+}
+
 void Loader::add_test(const YAML::Node& n0, std::vector<TestSpec>& out) {
   auto n = deref(n0);
   doc.expect_map(n, "a test");
   strict(n, {"vars", "assert", "description", "options", "threshold", "metadata"}, "a test");
   auto vars = n["vars"] ? to_json(n["vars"]) : nlohmann::json::object();
   if (!vars.is_object()) doc.fail(n["vars"], "'vars' must be a map");
+  auto o = options(n["options"]);
+  if (o.literal) return add_literal_test(n, vars, o, out);
   // promptfoo: a var whose value is a list (or a file:// glob) expands into one test per
   // value, the cartesian product over every such var.
   for (auto& [k, v] : vars.items())
@@ -56,19 +89,7 @@ void Loader::add_test(const YAML::Node& n0, std::vector<TestSpec>& out) {
     combos = std::move(next);
     if (combos.size() > 100000) doc.fail(n["vars"], "its list values expand to over 100,000 tests");
   }
-  TestSpec proto;
-  if (auto d = n["description"]) proto.description = doc.str(d, "description");
-  proto.asserts = assertions(n["assert"]);
-  auto o = options(n["options"]);
-  proto.transform = o.transform;
-  proto.prefix = o.prefix;
-  proto.suffix = o.suffix;
-  if (auto t = n["threshold"]) proto.threshold = doc.num(t, "threshold");
-  if (auto m = n["metadata"]) {
-    doc.expect_map(m, "metadata");
-    auto meta = to_json(m);  // a named value: items() of a temporary would dangle
-    for (auto& [k, v] : meta.items()) proto.metadata[k] = scalar_text(v);
-  }
+  TestSpec proto = test_base(n, o);
   for (auto& c : combos) {
     auto t = proto;
     for (auto& [k, v] : c.items()) {
@@ -115,7 +136,7 @@ void Loader::tests_from_file(const std::string& ref, std::vector<TestSpec>& out)
         if (!nlohmann::json::parse(l).is_object())  // JSON lines are JSON objects, not any YAML
           throw runtime_error(fmt::format("{}: a test must be a JSON object", where));
       } catch (const nlohmann::json::exception& e) {
-        throw runtime_error(fmt::format("{}: {}", where, e.what()));
+        throw runtime_error(fmt::format("{}: {}", where, json_error(e)));
       }
       with_doc(where, [&] { add_test(yaml::parse(l, where), out); });
     }

@@ -1,4 +1,5 @@
 #include "core/finetune/dataset.hpp"
+#include "core/util/json_error.hpp"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -65,7 +66,8 @@ std::vector<Example> read_examples(const std::filesystem::path& file, const std:
     try {
       j = nlohmann::json::parse(line);
     } catch (const nlohmann::json::exception& ex) {
-      throw runtime_error(fmt::format("{}: not JSON: {}", where, ex.what()), "each line must be one JSON object");
+      throw runtime_error(fmt::format("{}: not JSON: {}", where, json_error(ex)),
+                          "each line must be one JSON object");
     }
     std::string k = j.contains("messages") ? "chat" : j.contains("prompt") ? "prompt_completion" : j.contains("text") ? "text" : "";
     if (k.empty())
@@ -88,7 +90,7 @@ std::vector<Example> read_examples(const std::filesystem::path& file, const std:
       }
       out.push_back(std::move(e));
     } catch (const nlohmann::json::exception& ex) {
-      throw runtime_error(fmt::format("{}: {}", where, ex.what()));
+      throw runtime_error(fmt::format("{}: {}", where, json_error(ex)));
     }
   }
   if (detected) *detected = kind.empty() ? "text" : kind;

@@ -1,4 +1,5 @@
 #include "core/model/adapter_config.hpp"
+#include "core/util/json_error.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -14,7 +15,7 @@ AdapterConfig parse_adapter_config(const std::string& text, const std::string& n
   try {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    throw runtime_error(fmt::format("{}: invalid JSON: {}", name, e.what()));
+    throw runtime_error(fmt::format("{}: invalid JSON: {}", name, json_error(e)));
   }
   if (!j.is_object() || !j.contains("peft_type") || j["peft_type"] != "LORA")
     throw runtime_error(fmt::format("{}: peft_type is not \"LORA\"", name),

@@ -1,4 +1,5 @@
 #include "core/model/model_config.hpp"
+#include "core/util/json_error.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -89,7 +90,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& displ
   try {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    throw runtime_error(fmt::format("{}: invalid JSON: {}", display, e.what()));
+    throw runtime_error(fmt::format("{}: invalid JSON: {}", display, json_error(e)));
   }
   if (!j.is_object()) throw runtime_error(fmt::format("{}: not a JSON object", display));
   std::string arch;

@@ -1,4 +1,5 @@
 #include "core/model/safetensors.hpp"
+#include "core/util/json_error.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -105,7 +106,7 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     header = nlohmann::json::parse(reinterpret_cast<const char*>(base + 8),
                                    reinterpret_cast<const char*>(base + 8 + hlen));
   } catch (const nlohmann::json::exception& e) {
-    throw bad(std::string("header is not JSON: ") + e.what());
+    throw bad(std::string("header is not JSON: ") + json_error(e));
   }
   if (!header.is_object()) throw bad("header is not a JSON object");
   const uint8_t* data = base + 8 + hlen;
@@ -153,7 +154,7 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
       ranges.emplace_back(begin, end);
       f->tensors_.push_back(std::move(t));
     } catch (const nlohmann::json::exception& e) {
-      throw bad(fmt::format("tensor '{}': {}", name, e.what()));
+      throw bad(fmt::format("tensor '{}': {}", name, json_error(e)));
     }
   }
   std::sort(ranges.begin(), ranges.end());
@@ -177,7 +178,7 @@ Checkpoint Checkpoint::open(const std::filesystem::path& dir) {
     try {
       j = nlohmann::json::parse(read_file(index));
     } catch (const nlohmann::json::exception& e) {
-      throw runtime_error(fmt::format("{}: invalid JSON: {}", index.string(), e.what()));
+      throw runtime_error(fmt::format("{}: invalid JSON: {}", index.string(), json_error(e)));
     }
     std::vector<std::string> shards;
     for (auto& [name, file] : j.at("weight_map").items()) {

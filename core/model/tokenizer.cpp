@@ -1,4 +1,5 @@
 #include "core/model/tokenizer.hpp"
+#include "core/util/json_error.hpp"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -306,7 +307,8 @@ Tokenizer Tokenizer::from_files(const std::filesystem::path& vocab_json,
     for (auto& [k, v] : j.items())
       impl->text_to_id[k] = json_token_id(v, fmt::format("{}: token '{}'", vocab_json.string(), k.substr(0, 40)));
   } catch (const nlohmann::json::exception& e) {
-    throw runtime_error(fmt::format("{}: not a vocabulary JSON object: {}", vocab_json.string(), e.what()));
+    throw runtime_error(
+        fmt::format("{}: not a vocabulary JSON object: {}", vocab_json.string(), json_error(e)));
   }
   auto merges = read_file_limited(merges_txt, kMaxTokenizerBytes, "a merges file");
   int32_t rank = 0;
@@ -384,7 +386,7 @@ Tokenizer Tokenizer::from_tokenizer_json(const std::filesystem::path& file) {
       }
     }
   } catch (const nlohmann::json::exception& e) {
-    throw runtime_error(fmt::format("{}: invalid tokenizer JSON: {}", name, e.what()));
+    throw runtime_error(fmt::format("{}: invalid tokenizer JSON: {}", name, json_error(e)));
   }
   impl->validate(name);
   impl->finish();

@@ -18,6 +18,7 @@
 #include "core/serve/scheduler.hpp"
 #include "core/tracking/interaction_log.hpp"
 #include "core/tracking/ulid.hpp"
+#include "core/util/json_error.hpp"
 
 namespace xops {
 
@@ -139,6 +140,9 @@ http::ServerReply OpenAiApi::handle(const http::ServerRequest& r) {
                          {},
                          {},
                          e.kind() == ErrorKind::Usage ? "invalid_request_error" : "server_error"});
+  } catch (const std::bad_alloc&) {
+    reply =
+        error_reply({503, "the server ran out of memory for this request", {}, {}, "server_error"});
   } catch (const std::exception& e) {
     reply = error_reply({500, e.what(), {}, {}, "server_error"});
   }
@@ -247,10 +251,11 @@ void place_adapter(GenJob& j, const std::string& model_id) {
   if (name.rfind(model_id + ":", 0) == 0) name = name.substr(model_id.size() + 1);
   if (name == model_id) return;
   auto it = b.adapters.find(name);
-  if (it == b.adapters.end())
-    throw ApiError(
-        404, fmt::format("the model '{}' does not exist here (GET /v1/models lists them)", asked),
-        "model", "model_not_found");
+  if (it == b.adapters.end())  // control bytes shown escaped: a NUL would cut the message
+    throw ApiError(404,
+                   fmt::format("the model '{}' does not exist here (GET /v1/models lists them)",
+                               escape_control(asked)),
+                   "model", "model_not_found");
   j.adapter = it->second;
   j.adapter_name = name;
 }

@@ -1,4 +1,5 @@
 #include "core/serve/openai_request.hpp"
+#include "core/util/json_error.hpp"
 
 #include <fmt/format.h>
 
@@ -14,7 +15,7 @@ json parse_body(const std::string& text) {
   try {
     j = json::parse(text);
   } catch (const json::exception& e) {
-    throw bad(fmt::format("the body is not JSON: {}", e.what()));
+    throw bad(fmt::format("the body is not JSON: {}", json_error(e)));
   }
   if (!j.is_object()) throw bad("the body must be a JSON object");
   return j;

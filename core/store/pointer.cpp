@@ -1,4 +1,5 @@
 #include "core/store/pointer.hpp"
+#include "core/util/json_error.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -162,7 +163,7 @@ std::vector<ManifestEntry> parse_manifest(const std::string& text, const std::st
     }
   } catch (const nlohmann::json::exception& e) {
     throw runtime_error(
-        fmt::format("directory manifest {} is malformed: {}", id.substr(0, 12), e.what()),
+        fmt::format("directory manifest {} is malformed: {}", id.substr(0, 12), json_error(e)),
         "run `xops track verify`");
   }
   // The manifest came from someone else's push: every entry passes the untrusted-path rule.

@@ -344,3 +344,18 @@ TEST_CASE(
   CHECK_THAT(err, Catch::Contains("not retried"));
   CHECK(s.post("/v1/completions", R"({"prompt":"Hi","max_tokens":2})").status == 200);
 }
+
+TEST_CASE("attack: error bodies are whole sentences, not library text or cut at a NUL",
+          "[e2e][attack]") {
+  TempDir tmp;
+  Server s(tmp.path(), {});
+  auto bad = s.post("/v1/completions", "{\"prompt\": tru");
+  CHECK(bad.status == 400);
+  CHECK_THAT(bad.body, Catch::Contains("the body is not JSON"));
+  CHECK_THAT(bad.body, !Catch::Contains("json.exception"));
+  auto nul = s.post("/v1/completions", R"({"model": "a\u0000b", "prompt": "x"})");
+  CHECK(nul.status == 404);
+  // The whole message arrives, the NUL shown escaped (it used to end the message there).
+  CHECK_THAT(nul.j()["error"]["message"].get<std::string>(),
+             Catch::Contains("'a\\x00b' does not exist here"));
+}

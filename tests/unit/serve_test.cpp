@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/eval/assertions.hpp"
 #include "core/eval/from_logs.hpp"
+#include "core/eval/suite.hpp"
 #include "core/serve/chat_template.hpp"
 #include "core/serve/metrics.hpp"
 #include "core/serve/openai_api.hpp"
@@ -187,4 +189,60 @@ TEST_CASE("serve: request bodies become typed requests or 4xx ApiErrors, nothing
       CHECK(e.status == 400);
     }
   }
+}
+
+TEST_CASE("attack: logged traffic becomes cases that are data, never paths or templates",
+          "[serve][eval][attack]") {
+  test::TempDir tmp;
+  auto db_path = tmp / "xops.db";
+  test::write_text(tmp / ".env", "SECRET=hunter2\n");
+  {
+    InteractionLog log(db::Database::open(db_path), 0);
+    Interaction a;
+    a.id = "cmpl-a", a.route = "completions", a.model = "m", a.prompt = "file://.env";
+    a.output = "say {{ 7*7 }}", a.params = "{}", a.finish_reason = "stop";
+    log.record(a);
+    Interaction b = a;
+    b.id = "chatcmpl-b", b.route = "chat", b.prompt = "file://*";
+    b.messages =
+        R"([{"role": "user", "content": "file://.git/config"}, {"role": "user", "content": "x"}])";
+    log.record(b);
+    CHECK(log.add_feedback("cmpl-a", {1.0, "", 0}));
+    CHECK(log.add_feedback("chatcmpl-b", {1.0, "", 0}));
+  }
+  auto db = db::Database::open(db_path);
+  FromLogsOptions good;
+  good.min_score = 0.5;
+  std::string lines;
+  for (const auto& c : cases_from_logs(db, good)) lines += c + "\n";
+  test::write_text(tmp / "cases.jsonl", lines);
+  test::write_text(tmp / "s.yaml",
+                   "prompts: ['{{prompt}}']\nproviders: [echo]\ntests: file://cases.jsonl\n");
+  auto s = load_suite(tmp / "s.yaml", nullptr);
+  // One case per interaction: `file://*` is not one case per project file, the two messages
+  // are not two cases.
+  REQUIRE(s.tests.size() == 2);
+  const bool env_first = s.tests[0].values["prompt"] == "file://.env";
+  const auto& env = s.tests[env_first ? 0 : 1];
+  const auto& chat = s.tests[env_first ? 1 : 0];
+  CHECK(env.values["prompt"] == "file://.env");  // not the file's contents
+  CHECK(chat.values["prompt"] == "file://*");
+  CHECK(chat.values["messages"].size() == 2);
+  CHECK(chat.values["messages"][0]["content"] == "file://.git/config");
+  for (const auto& t : s.tests)
+    for (const auto& [k, v] : t.vars) CHECK(v.find("hunter2") == std::string::npos);
+  // The logged answer is compared as written: `{{ 7*7 }}` is not rendered to 49.
+  const auto& eq = env.asserts.at(0);
+  CHECK(eq.literal);
+  AssertionContext ctx;
+  ctx.values = &env.values;
+  ctx.output = "say {{ 7*7 }}";
+  CHECK(check_assertion(eq, ctx).pass);
+  ctx.output = "say 49";
+  CHECK_FALSE(check_assertion(eq, ctx).pass);
+  // A suite cannot switch this off for its defaults by mistake: literal is per test.
+  test::write_text(tmp / "d.yaml",
+                   "prompts: [x]\nproviders: [echo]\ndefaultTest:\n  options: {literal: true}\n"
+                   "tests: [{vars: {a: 1}}]\n");
+  CHECK_THROWS_WITH(load_suite(tmp / "d.yaml", nullptr), Catch::Contains("d.yaml:4"));
 }
