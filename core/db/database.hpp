@@ -53,7 +53,9 @@ class Database {
   // A tracking location: postgresql://… / postgres://… (libpq; the password comes from
   // PGPASSWORD or ~/.pgpass), otherwise a SQLite path. migrate=false only connects.
   static Database open_url(const std::string& url, bool migrate = true);
+  // postgresql://, postgres://, or libpq's keyword form (`host=h dbname=d password=p`).
   static bool is_postgres_url(const std::string& url);
+  static bool is_libpq_keywords(const std::string& s);
   // The URL with any password removed: what errors and listings show.
   static std::string redact(const std::string& url);
 

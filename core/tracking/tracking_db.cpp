@@ -22,6 +22,16 @@ TrackingLocation tracking_location(const Workspace& ws) {
       throw usage_error(fmt::format("tracking database '{}' ({}): unsupported URL",
                                     db::Database::redact(loc.url), loc.origin),
                         "use postgresql://user@host:port/db or a SQLite file path");
+    // Something with `key=value` that libpq would not take is a mistyped connection string,
+    // not a file name: never create a database file named with a password in it.
+    if (loc.url.find('=') != std::string::npos && loc.url.rfind("./", 0) != 0 &&
+        loc.url.rfind("/", 0) != 0)
+      throw usage_error(
+          fmt::format("tracking database ({}): the value holds '=', like a connection string, "
+                      "but not one libpq reads (keywords: host, port, dbname, user, password, "
+                      "sslmode, ...); it is not shown, it may hold a password",
+                      loc.origin),
+          "use postgresql://user@host:port/db, host=H dbname=D, or a SQLite path (./name.db)");
     std::filesystem::path p(loc.url);
     if (p.is_relative()) loc.url = (ws.root() / p).string();
   }
