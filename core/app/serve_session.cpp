@@ -173,6 +173,7 @@ void serve(const ServeRequest& r, const Workspace* ws, const ServeObserver& obs)
   if (r.log && ws) {
     log = std::make_unique<InteractionLog>(open_tracking_db(*ws), r.log_retention_days);
     p.api.log = log.get();
+    p.api.on_warning = obs.on_warning;
   }
   // Listen first (so /health says 503 while the model loads), then load.
   OpenAiApi api(p.api);

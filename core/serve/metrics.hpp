@@ -2,6 +2,7 @@
 // The server's Prometheus metrics (text exposition format 0.0.4): counters by route and
 // status, latency histograms, and gauges sampled at scrape time.
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -29,6 +30,7 @@ class ServeMetrics {
  public:
   void request(const std::string& route, int status);
   Histogram ttft, itl, request_seconds;
+  std::atomic<uint64_t> log_failures{0};  // responses the interaction log could not keep
   // Counters by (route, status), rendered as xops_requests_total.
   std::string render_requests() const;
 

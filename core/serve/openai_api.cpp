@@ -170,7 +170,13 @@ http::ServerReply OpenAiApi::route(const http::ServerRequest& r, std::string& la
     http::ServerReply h;
     if (!ready)
       return error_reply({503, "the model is loading", {}, "loading", "unavailable_error"});
-    h.body = R"({"status":"ok"})";
+    // Still serving, but not keeping what it serves: say so (monitors watch this).
+    if (auto n = metrics_.log_failures.load())
+      h.body = dump({{"status", "degraded"},
+                     {"reason", "the interaction log cannot record responses"},
+                     {"log_failures", n}});
+    else
+      h.body = R"({"status":"ok"})";
     return h;
   }
   if (auto refused = admit(r)) return *refused;
@@ -293,9 +299,17 @@ void build_prompt(GenJob& j, const ApiOptions& o, size_t context) {
                    param, "context_length_exceeded");
 }
 
+// Where a finished request is logged, and what happens when that fails.
+struct LogSink {
+  InteractionLog* log = nullptr;
+  ServeMetrics* metrics = nullptr;
+  std::function<void(const std::string&)> warn;
+};
+
 // The interaction log's row, written from the request's thread once it has finished.
-void log_interaction(InteractionLog* log, const GenJob& j, const Generation& g, const Channel& c) {
-  if (!log) return;
+void log_interaction(const LogSink& sink, const GenJob& j, const Generation& g, const Channel& c) {
+  if (!sink.log) return;
+  auto* log = sink.log;
   const auto& b = *j.backend;
   const auto& s = j.parsed.sampling;
   Interaction i;
@@ -324,8 +338,13 @@ void log_interaction(InteractionLog* log, const GenJob& j, const Generation& g, 
     i.ttft_ms = std::chrono::duration<double, std::milli>(c.first_token - c.start).count();
   try {
     log->record(i);
-  } catch (const std::exception&) {
-    // A full disk must not fail the response that was already computed.
+  } catch (const std::exception& e) {
+    // A full disk must not fail the response that was already computed, nor pass unseen:
+    // counted (/metrics, /health), said the first time and every 100th after.
+    auto n = ++sink.metrics->log_failures;
+    if (sink.warn && (n == 1 || n % 100 == 0))
+      sink.warn(fmt::format("the interaction log could not record response {} ({} so far): {}",
+                            i.id, n, e.what()));
   }
 }
 
@@ -341,14 +360,14 @@ std::optional<http::ServerReply> failed_generation(const Generation& g, double t
   return std::nullopt;
 }
 
-http::ServerReply whole_reply(const GenJob& j, const ApiOptions& o,
+http::ServerReply whole_reply(const GenJob& j, const ApiOptions& o, const LogSink& sink,
                               const std::function<bool()>& client_gone) {
   std::unique_lock<std::mutex> lk(j.ch->mu);
   // A client that hangs up stops its generation: its slot goes to someone who is waiting.
   while (!j.ch->cv.wait_for(lk, std::chrono::milliseconds(50), [&] { return j.ch->done; }))
     if (client_gone && !j.req->cancelled && client_gone()) j.req->cancelled = true;
   const auto& g = j.ch->gen;
-  log_interaction(o.log, j, g, *j.ch);
+  log_interaction(sink, j, g, *j.ch);
   if (j.req->cancelled)  // nobody reads it; 499 (nginx's "client closed request") in /metrics
     return error_reply({499, "the client closed the connection", {}, "cancelled"});
   if (auto failed = failed_generation(g, o.timeout_s)) return *failed;
@@ -430,7 +449,7 @@ std::string final_events(const GenJob& j, const Generation& g) {
   return out + "data: [DONE]\n\n";
 }
 
-http::ServerReply stream_reply(std::shared_ptr<const GenJob> j, InteractionLog* log) {
+http::ServerReply stream_reply(std::shared_ptr<const GenJob> j, LogSink log) {
   http::ServerReply r;
   r.content_type = "text/event-stream";
   r.headers["Cache-Control"] = "no-cache";
@@ -525,8 +544,9 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
   j->created = static_cast<int64_t>(std::time(nullptr));
   j->object = chat ? "chat.completion" : "text_completion";
   j->chunk_object = chat ? "chat.completion.chunk" : "text_completion";
-  if (!j->parsed.stream) return whole_reply(*j, o_, hr.client_gone);
-  return stream_reply(j, o_.log);
+  LogSink sink{o_.log, &metrics_, o_.on_warning};
+  if (!j->parsed.stream) return whole_reply(*j, o_, sink, hr.client_gone);
+  return stream_reply(j, std::move(sink));
 }
 
 http::ServerReply OpenAiApi::embeddings(const Backend& b, const http::ServerRequest& hr) {
@@ -608,6 +628,9 @@ http::ServerReply OpenAiApi::render_metrics(const Backend& b) const {
                    const char* type = "gauge") {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
   };
+  gauge("xops_interaction_log_failures_total",
+        "Responses sent that the interaction log could not record.",
+        std::to_string(metrics_.log_failures.load()), "counter");
   bool ready = b != nullptr;
   if (ready) {
     auto c = b->scheduler->counters();

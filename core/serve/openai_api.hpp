@@ -26,6 +26,9 @@ struct ApiOptions {
   double timeout_s = 600;         // per request
   InteractionLog* log = nullptr;  // null: nothing is logged (POST /v1/feedback says so)
   std::string system_prompt;      // put first in chat requests that bring no system message
+  // A response that could not be logged (a full disk): said here, counted in /metrics and
+  // /health; the response itself is still sent.
+  std::function<void(const std::string&)> on_warning;
 };
 
 // One loaded version: the model, its adapters and the scheduler decoding on it. Requests

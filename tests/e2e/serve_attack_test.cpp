@@ -7,10 +7,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -358,4 +361,45 @@ TEST_CASE("attack: error bodies are whole sentences, not library text or cut at 
   // The whole message arrives, the NUL shown escaped (it used to end the message there).
   CHECK_THAT(nul.j()["error"]["message"].get<std::string>(),
              Catch::Contains("'a\\x00b' does not exist here"));
+}
+
+TEST_CASE(
+    "attack: when the interaction log cannot write, responses still go out and the "
+    "failure is counted and said",
+    "[e2e][attack]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  auto p = tmp / "p";
+  // A full disk, for this server only: no file of it may grow past 160 KiB (the log's WAL
+  // soon does). SIGXFSZ ignored, so the write fails with EFBIG as on ENOSPC.
+  rlimit old{};
+  getrlimit(RLIMIT_FSIZE, &old);
+  auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = 160 << 10;
+  setrlimit(RLIMIT_FSIZE, &small);
+  std::unique_ptr<Server> s;
+  try {
+    s = std::make_unique<Server>(tmp.path(), std::vector<std::string>{},
+                                 std::map<std::string, std::string>{}, p);
+  } catch (...) {
+  }
+  setrlimit(RLIMIT_FSIZE, &old);
+  signal(SIGXFSZ, old_handler);
+  REQUIRE(s);
+  const std::string prompt(300, 'x');
+  int ok = 0;
+  for (int i = 0; i < 60; ++i)
+    ok += s->post("/v1/completions",
+                  nlohmann::json{{"prompt", prompt + std::to_string(i)}, {"max_tokens", 8}}.dump())
+              .status == 200;
+  CHECK(ok == 60);  // every response was sent
+  auto metrics = s->get("/metrics").body;
+  auto at = metrics.find("\nxops_interaction_log_failures_total ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoi(metrics.substr(at + 38)) > 0);
+  auto health = s->get("/health");
+  CHECK(health.status == 200);  // still serving
+  CHECK(health.j()["status"] == "degraded");
+  CHECK_THAT(s->err(), Catch::Contains("the interaction log could not record response"));
 }
