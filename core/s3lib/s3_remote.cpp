@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "core/error.hpp"
@@ -45,6 +46,12 @@ constexpr int kPartJobs = 8;
 constexpr int kAttempts = 6;           // throttling (429) and 5xx: retried with back-off
 constexpr int kConnectAttempts = 2;    // a refused or unresolvable endpoint: one quick retry
 constexpr size_t kMaxXml = 64u << 20;  // a listing page or an error body
+// A listing may not run on forever: a token the endpoint already gave, more than this many
+// objects, or this many empty pages in a row is an error (docs/security.md).
+constexpr size_t kMaxListed = 10000000;
+constexpr int kMaxEmptyPages = 100;
+constexpr long kStallBytesPerSecond =
+    1024;  // slower than this for XOPS_S3_STALL_S (30 s): retried once, then an error
 
 // One request's body source and sink.
 struct Transfer {
@@ -64,6 +71,9 @@ struct Transfer {
   bool hash_out = false;  // hash what arrives (into out_hash), writing it to out_fd if there is one
   std::unique_ptr<Sha256> out_hash;
   bool out_failed = false;
+  int out_errno = 0;                // why out_failed (errno is gone by the time it is read)
+  uint64_t out_limit = UINT64_MAX;  // object bytes beyond this: the endpoint is lying
+  bool out_overflow = false;
   CURL* curl = nullptr;
   const ByteCallback* progress = nullptr;
   std::string etag;
@@ -107,10 +117,20 @@ size_t write_cb(char* buf, size_t size, size_t n, void* p) {
   curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
   if (status < 300 &&
       (t->out_fd >= 0 || t->hash_out)) {  // object bytes; an error's XML goes to resp
-    if (t->out_fd >= 0 && ::pwrite(t->out_fd, buf, len, static_cast<off_t>(t->out_off)) !=
-                              static_cast<ssize_t>(len)) {
-      t->out_failed = true;
+    if (t->out_off + len > t->out_limit) {  // an object never exceeds its known size
+      t->out_overflow = true;
       return 0;
+    }
+    // Until all of it is written, or an error says why not (a short write is retried: its
+    // cause, ENOSPC or EFBIG, comes with the next attempt).
+    for (size_t done = 0; t->out_fd >= 0 && done < len;) {
+      auto n = ::pwrite(t->out_fd, buf + done, len - done, static_cast<off_t>(t->out_off + done));
+      if (n <= 0) {
+        t->out_failed = true;
+        t->out_errno = n < 0 ? errno : EIO;
+        return 0;
+      }
+      done += static_cast<size_t>(n);
     }
     t->out_off += len;
     if (t->out_hash) t->out_hash->update(buf, len);
@@ -137,6 +157,16 @@ size_t header_cb(char* buf, size_t size, size_t n, void* p) {
 int xfer_cb(void* p, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(p);
   return !t->ignore_interrupt && interrupt::requested() ? 1 : 0;
+}
+
+// Seconds a transfer may stay under kStallBytesPerSecond (XOPS_S3_STALL_S, default 30).
+long stall_seconds() {
+  static const long s = [] {
+    const char* e = std::getenv("XOPS_S3_STALL_S");
+    long v = e ? std::strtol(e, nullptr, 10) : 0;
+    return v > 0 && v <= 3600 ? v : 30L;
+  }();
+  return s;
 }
 
 class S3Remote final : public Remote {
@@ -182,12 +212,17 @@ class S3Remote final : public Remote {
     Transfer t;
     t.hash_out = true;  // streamed into the hash, never held in memory
     t.progress = &cb;
+    t.out_limit = has(id) ? size_of(id) : 0;  // an endless body is not hashed forever
     auto r = request("GET", key_of(id), {}, kEmptySha, t, {}, true);
     return r == 404 ? std::string() : t.out_hash->hex();
   }
 
   void download(ObjectStore& local, const std::string& id, const ByteCallback& cb) override {
     if (local.has(id)) return;
+    if (!has(id))
+      throw runtime_error(fmt::format("object {} is not on {} (its listing does not have it)",
+                                      id.substr(0, 12), describe()),
+                          "push it from a clone that has it");
     uint64_t size = size_of(id);
     auto tmp = local.receive_path();
     Fd out(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444));  // read back to hash
@@ -230,6 +265,7 @@ class S3Remote final : public Remote {
           Transfer t;
           t.out_fd = out.fd;
           t.out_off = a;
+          t.out_limit = b + 1;
           t.progress = &cb;
           request("GET", key_of(id), {}, kEmptySha, t,
                   {{"range", fmt::format("bytes={}-{}", a, b)}});
@@ -254,7 +290,11 @@ class S3Remote final : public Remote {
       t.out_fd = out.fd;
       t.hash_out = true;
       t.progress = &cb;
+      t.out_limit = size;
       request("GET", key_of(id), {}, kEmptySha, t);
+      if (t.out_off != size)
+        throw runtime_error(fmt::format("GET s3://{}/{}: {} bytes arrived, the listing says {}",
+                                        s_.where.bucket, key_of(id), t.out_off, size));
       got = t.out_hash->hex();
     }
     // No fsync per object: `track pull` makes everything it stored durable with one syncfs.
@@ -372,8 +412,8 @@ class S3Remote final : public Remote {
       curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
       curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
       curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-      curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-      curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+      curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, kStallBytesPerSecond);
+      curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_seconds());
       curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
       curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
       curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
@@ -405,7 +445,20 @@ class S3Remote final : public Remote {
             "run `xops track verify`");
       check_interrupt();
       if (t.out_failed)
-        throw runtime_error(fmt::format("cannot write {}: {}", key, errno_text(errno)));
+        throw runtime_error(fmt::format("cannot write s3://{}/{} into the local store: {}",
+                                        s_.where.bucket, key, errno_text(t.out_errno)),
+                            t.out_errno == ENOSPC ? "free disk space and run it again" : "");
+      if (t.out_overflow)
+        throw runtime_error(
+            fmt::format("{} s3://{}/{} via {}: the endpoint sent more than the object's {} bytes",
+                        method, s_.where.bucket, key, s_.endpoint, t.out_limit),
+            "the endpoint is broken or hostile; nothing of it was kept");
+      if (rc == CURLE_OPERATION_TIMEDOUT && attempt + 1 >= kConnectAttempts)
+        throw runtime_error(
+            fmt::format("{} s3://{}/{} via {}: stalled (under {} bytes/s for {} s), {} attempts",
+                        method, s_.where.bucket, key, s_.endpoint, kStallBytesPerSecond,
+                        stall_seconds(), attempt + 1),
+            "a slow or stuck endpoint; XOPS_S3_STALL_S sets the seconds allowed");
       if (rc != CURLE_OK && status < 400) {
         last_error = curl_easy_strerror(rc);
         bool no_connection = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
@@ -460,6 +513,13 @@ class S3Remote final : public Remote {
       std::string token;
       std::string base = s_.where.prefix.empty() ? "" : s_.where.prefix + "/";
       std::map<std::string, uint64_t> found;
+      std::set<std::string> tokens;  // a token given twice would loop forever
+      int empty_pages = 0;
+      auto refuse = [&](const std::string& why) {
+        throw runtime_error(
+            fmt::format("listing s3://{}/{} via {}: {}", s_.where.bucket, base, s_.endpoint, why),
+            "the endpoint is broken or hostile (docs/security.md: listings)");
+      };
       do {
         std::map<std::string, std::string> q{{"list-type", "2"}, {"prefix", base}};
         if (!token.empty()) q["continuation-token"] = token;
@@ -468,6 +528,13 @@ class S3Remote final : public Remote {
         auto page = parse_s3_list_page(t.resp, base);
         found.insert(page.objects.begin(), page.objects.end());
         token = page.next_token;
+        if (!token.empty() && !tokens.insert(token).second)
+          refuse(fmt::format("the continuation token came back after {} pages", tokens.size()));
+        empty_pages = page.objects.empty() ? empty_pages + 1 : 0;
+        if (!token.empty() && empty_pages >= kMaxEmptyPages)
+          refuse(fmt::format("{} empty pages in a row, each with a new continuation token",
+                             empty_pages));
+        if (found.size() > kMaxListed) refuse(fmt::format("more than {} objects", kMaxListed));
       } while (!token.empty());
       std::lock_guard<std::mutex> lk(mu_);
       for (auto& kv : found) sizes_.insert(kv);

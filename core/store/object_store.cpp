@@ -2,13 +2,16 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>  // renameat2
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 
 #include "core/error.hpp"
 #include "core/store/file_copy.hpp"
@@ -78,10 +81,28 @@ std::vector<std::string> ObjectStore::list() const {
   return ids;
 }
 
+namespace {
+
+// Temp objects of processes that are gone (killed mid-download, SIGKILL leaves no chance to
+// clean up): removed the first time this process makes one, so they cannot pile up.
+void remove_orphaned_temps(const fs::path& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    int pid = 0;
+    if (std::sscanf(name.c_str(), "obj-%d-", &pid) != 1 || pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) fs::remove(it->path(), ec);
+  }
+}
+
+}  // namespace
+
 fs::path ObjectStore::new_temp() const {
   static std::atomic<uint64_t> counter{0};
+  static std::once_flag swept;
   std::error_code ec;
   fs::create_directories(tmp_, ec);
+  std::call_once(swept, [this] { remove_orphaned_temps(tmp_); });
   return tmp_ / fmt::format("obj-{}-{}", ::getpid(), counter++);
 }
 
