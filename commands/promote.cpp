@@ -239,9 +239,7 @@ int run_history(cli::Context& ctx, const std::string& name) {
   json arr = json::array();
   cli::Table t({"TIME (UTC)", "EVENT", "VERSION", "STAGE", "BY", "TAG", "MESSAGE"});
   for (const auto& e : st->history) {
-    std::string version = e.version;
-    if (version.empty() && (e.action == Action::Assign || e.action == Action::Unassign))
-      if (auto* v = st->at_commit(e.commit)) version = v->version;
+    const std::string& version = e.version;  // assignments: resolved as the registry replayed them
     auto first_line = e.message.substr(0, e.message.find('\n'));
     arr.push_back({{"time", e.time},
                    {"event", action_name(e.action)},

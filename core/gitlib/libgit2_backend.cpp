@@ -306,14 +306,31 @@ std::string LibGit2Repo::commit_index(const std::string& message) {
 }
 
 std::vector<TagInfo> LibGit2Repo::tags() const {
-  git_strarray names{};
-  check(git_tag_list(&names, repo_), "list tags");
+  // Each tag by the object id its ref holds, never looked up again by name: a crafted
+  // packed-refs (an unsorted or over-long line) cannot hide the tags around it, and a tag
+  // that cannot be read is skipped alone.
+  std::vector<std::pair<std::string, git_oid>> refs;
+  git_reference_iterator* it = nullptr;
+  check(git_reference_iterator_glob_new(&it, repo_, "refs/tags/*"), "list tags");
+  for (int failures = 0; failures < 1000;) {
+    git_reference* ref = nullptr;
+    int rc = git_reference_next(&ref, it);
+    if (rc == GIT_ITEROVER) break;
+    if (rc < 0) {  // one unreadable ref: skip it, keep the others
+      ++failures;
+      continue;
+    }
+    const git_oid* oid = git_reference_target(ref);
+    if (oid) refs.emplace_back(std::string(git_reference_name(ref)).substr(10), *oid);
+    git_reference_free(ref);
+  }
+  git_reference_iterator_free(it);
   std::vector<TagInfo> out;
-  for (size_t i = 0; i < names.count; ++i) {
+  for (auto& [name, oid] : refs) {
     TagInfo t;
-    t.name = names.strings[i];
+    t.name = name;
     Object obj;
-    if (git_revparse_single(obj.out(), repo_, ("refs/tags/" + t.name).c_str()) < 0) continue;
+    if (git_object_lookup(obj.out(), repo_, &oid, GIT_OBJECT_ANY) < 0) continue;
     if (git_object_type(obj.get()) == GIT_OBJECT_TAG) {
       auto* tag = reinterpret_cast<git_tag*>(obj.get());
       t.annotated = true;
@@ -329,7 +346,6 @@ std::vector<TagInfo> LibGit2Repo::tags() const {
     t.target = oid_hex(git_object_id(commit.get()));
     out.push_back(std::move(t));
   }
-  git_strarray_dispose(&names);
   return out;
 }
 

@@ -1,5 +1,7 @@
 #include "core/refs/registry.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "core/error.hpp"
@@ -40,6 +42,20 @@ const ArtifactState* Registry::find(const std::string& name) const {
   return it == artifacts_.end() ? nullptr : &it->second;
 }
 
+namespace {
+// Control bytes but newlines and tabs as \xNN.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  return out;
+}
+}  // namespace
+
 Registry Registry::from_tags(const std::vector<git::TagInfo>& tags) {
   std::vector<Event> events;
   for (const auto& t : tags) {
@@ -53,9 +69,10 @@ Registry Registry::from_tags(const std::vector<git::TagInfo>& tags) {
     e.stage = n->stage;
     e.commit = t.target;
     e.tag = t.name;
-    e.author = t.tagger_name;
-    e.author_email = t.tagger_email;
-    e.message = t.message;
+    // Tag text is someone else's: control bytes (terminal escapes) never reach a terminal.
+    e.author = printable(t.tagger_name);
+    e.author_email = printable(t.tagger_email);
+    e.message = printable(t.message);
     while (!e.message.empty() && (e.message.back() == '\n' || e.message.back() == ' '))
       e.message.pop_back();
     e.time = t.time;
@@ -101,6 +118,9 @@ Registry Registry::from_tags(const std::vector<git::TagInfo>& tags) {
           if (!a.find_version(version))
             a.versions.push_back({version, e.commit, "", e.author, "", e.time, false, false});
         }
+        // The version as of this event (what `ls` replays): history shows the same one, even
+        // when a later registration puts another version on that commit.
+        a.history.back().version = version;
         auto& list = active[{e.artifact, e.stage}];
         list.erase(std::remove_if(list.begin(), list.end(),
                                   [&](const StageHolder& h) { return h.version == version; }),
