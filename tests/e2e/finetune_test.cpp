@@ -41,7 +41,7 @@ TEST_CASE("e2e: finetune from the llm template is tracked, stored and loadable",
   }
   CHECK(has_model);
   CHECK(has_config);
-  auto gen = run_xops({"generate", "models/p-model", "Date: 2024-01-31\nLong: ", "-n", "4"}, p);
+  auto gen = run_xops({"generate", "models/p-model", "Date: 2024-01-31\nLong:", "-n", "4"}, p);
   CHECK(gen.rc == 0);
   // A second run reuses the tokenised data.
   auto again = run_xops({"finetune", "configs/finetune.yaml", "--set", "max_steps=1", "--set", "output=again",
@@ -49,6 +49,26 @@ TEST_CASE("e2e: finetune from the llm template is tracked, stored and loadable",
                         p);
   CHECK(again.rc == 0);
   CHECK_THAT(again.err, Catch::Contains("from cache"));
+}
+
+TEST_CASE("e2e: a fresh llm-template project passes its own suite with the commands its README gives",
+          "[e2e][finetune][eval]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"-q", "init", "p"}, tmp.path()).rc == 0);
+  auto p = tmp / "p";
+  REQUIRE(sh("git add -A && git commit -qm init", p).rc == 0);
+  // The README's two commands; a fifth of the config's steps (300 of 1500) to keep the test
+  // short: 47/50 here, 50/50 with the full config (the training prompts used to end in
+  // "Long: " where the trimmed prompt file ends in "Long:": 0/50).
+  auto ft = run_xops({"-q", "finetune", "configs/finetune.yaml", "--set", "max_steps=300", "--set",
+                      "threads=1"},
+                     p);
+  INFO(ft.err);
+  REQUIRE(ft.rc == 0);
+  auto ev = run_xops({"--json", "eval", "evals/basic.yaml"}, p);
+  INFO(ev.out << ev.err);
+  REQUIRE(ev.rc == 0);  // the suite's threshold (pass_rate 0.5) holds
+  CHECK(nlohmann::json::parse(ev.out)["passed"].get<int>() >= 40);
 }
 
 TEST_CASE("e2e: finetune config errors name file:line, bad --set values are refused", "[e2e][finetune]") {

@@ -377,7 +377,7 @@ TEST_CASE("e2e: serve logs traffic and feedback - eval --from-logs makes cases t
   TempDir tmp;
   REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
   auto proj = tmp / "p";
-  std::string good_id, bad_id;
+  std::string good_id, bad_id, chat_id;
   {
     Server s(tmp.path(), {"--log-retention", "30"}, {}, proj);
     CHECK_THAT(s.err(), Catch::Contains("logging interactions to"));
@@ -389,7 +389,14 @@ TEST_CASE("e2e: serve logs traffic and feedback - eval --from-logs makes cases t
                  .j();
     s.post("/v1/chat/completions",
            R"({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3})");
-    good_id = a["id"], bad_id = b["id"];
+    // A chat: its prompt is the template's rendering, which ends in a newline the replay must
+    // keep (it used to be dropped, so the logged answer failed against the model that gave it).
+    auto c = s.post("/v1/chat/completions",
+                    R"({"messages": [{"role": "user", "content": "Tell me"}], "max_tokens": 6,
+                        "temperature": 0})")
+                 .j();
+    good_id = a["id"], bad_id = b["id"], chat_id = c["id"];
+    CHECK(s.post("/v1/feedback", json{{"id", chat_id}, {"score", 0.9}}.dump()).status == 200);
     CHECK(good_id.rfind("cmpl-", 0) == 0);
     CHECK(s.post("/v1/feedback", json{{"id", good_id}, {"score", 1}, {"comment", "spot on"}}.dump())
               .status == 200);
@@ -416,7 +423,7 @@ TEST_CASE("e2e: serve logs traffic and feedback - eval --from-logs makes cases t
   auto all = run_xops({"eval", "--from-logs", "-o", "all.jsonl"}, proj);
   REQUIRE(all.rc == 0);
   auto lines = read_file(proj / "all.jsonl");
-  CHECK(std::count(lines.begin(), lines.end(), '\n') == 4);
+  CHECK(std::count(lines.begin(), lines.end(), '\n') == 5);
   auto last = json::parse(lines.substr(lines.rfind('\n', lines.size() - 2) + 1));
   CHECK(last["metadata"]["finish_reason"] == "cancelled");
   CHECK(last["metadata"]["params"]["max_tokens"] == 120);
@@ -424,7 +431,14 @@ TEST_CASE("e2e: serve logs traffic and feedback - eval --from-logs makes cases t
       run_xops({"eval", "--from-logs", "--min-score", "0.5", "--since", "1h", "-o", "good.jsonl"},
                proj)
           .rc == 0);
-  auto good = json::parse(read_file(proj / "good.jsonl"));
+  auto good_lines = read_file(proj / "good.jsonl");
+  REQUIRE(std::count(good_lines.begin(), good_lines.end(), '\n') == 2);
+  auto good = json::parse(good_lines.substr(0, good_lines.find('\n')));
+  auto chat = json::parse(good_lines.substr(good_lines.find('\n') + 1));
+  if (good["metadata"]["interaction"] != good_id) std::swap(good, chat);
+  CHECK(chat["metadata"]["interaction"] == chat_id);
+  CHECK(chat["vars"]["prompt"] == "<|user|>\nTell me\n<|assistant|>\n");
+  CHECK(chat["options"]["literal"] == true);
   CHECK(good["metadata"]["interaction"] == good_id);
   CHECK(good["metadata"]["comments"][0] == "spot on");
   CHECK(good["assert"][0]["type"] == "equals");
@@ -442,7 +456,7 @@ TEST_CASE("e2e: serve logs traffic and feedback - eval --from-logs makes cases t
   auto r = run_xops({"--json", "eval", "from_logs.yaml", "--no-track"}, proj);
   INFO(r.out << r.err);
   REQUIRE(r.rc == 0);
-  CHECK(json::parse(r.out)["passed"] == 1);
+  CHECK(json::parse(r.out)["passed"] == 2);  // the completion and the chat, replayed exactly
   CHECK(run_xops({"eval", "--from-logs", "--since", "yesterday", "-o", "x.jsonl"}, proj).rc == 2);
   CHECK(run_xops({"eval", "--from-logs"}, proj).rc == 2);
 }
