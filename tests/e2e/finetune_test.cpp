@@ -51,8 +51,9 @@ TEST_CASE("e2e: finetune from the llm template is tracked, stored and loadable",
   CHECK_THAT(again.err, Catch::Contains("from cache"));
 }
 
-TEST_CASE("e2e: a fresh llm-template project passes its own suite with the commands its README gives",
-          "[e2e][finetune][eval]") {
+TEST_CASE(
+    "e2e: a fresh llm-template project passes its own suite with the commands its README gives",
+    "[e2e][finetune][eval]") {
   TempDir tmp;
   REQUIRE(run_xops({"-q", "init", "p"}, tmp.path()).rc == 0);
   auto p = tmp / "p";
@@ -60,9 +61,9 @@ TEST_CASE("e2e: a fresh llm-template project passes its own suite with the comma
   // The README's two commands; a fifth of the config's steps (300 of 1500) to keep the test
   // short: 47/50 here, 50/50 with the full config (the training prompts used to end in
   // "Long: " where the trimmed prompt file ends in "Long:": 0/50).
-  auto ft = run_xops({"-q", "finetune", "configs/finetune.yaml", "--set", "max_steps=300", "--set",
-                      "threads=1"},
-                     p);
+  auto ft = run_xops(
+      {"-q", "finetune", "configs/finetune.yaml", "--set", "max_steps=300", "--set", "threads=1"},
+      p);
   INFO(ft.err);
   REQUIRE(ft.rc == 0);
   auto ev = run_xops({"--json", "eval", "evals/basic.yaml"}, p);
