@@ -8,12 +8,12 @@
 #include <sstream>
 
 #include "cli/completion.hpp"
-#include "cli/suggest.hpp"
 #include "commands/commands.hpp"
 #include "core/build_info.hpp"
 #include "core/engine/engine.hpp"
 #include "core/error.hpp"
 #include "core/util/interrupt.hpp"
+#include "core/util/suggest.hpp"
 #include "term/context.hpp"
 #include "term/output.hpp"
 
@@ -108,7 +108,11 @@ int print_help_for(CLI::App& app, const std::vector<std::string>& words) {
     }
     level = next;
   }
-  std::fputs(level->help().c_str(), stdout);
+  // Not level->help(): CLI11 hands that to the selected subcommand, which is `help` itself.
+  std::fputs(level->get_formatter()
+                 ->make_help(level, level->get_name(), CLI::AppFormatMode::Normal)
+                 .c_str(),
+             stdout);
   return 0;
 }
 

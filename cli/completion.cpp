@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/project/config.hpp"
 #include "core/project/workspace.hpp"
+#include "core/refs/content.hpp"
 #include "term/context.hpp"
 #include "term/output.hpp"
 
@@ -125,7 +126,7 @@ std::string bash_completion(const CLI::App& app) {
     << "    case \"$prev\" in\n"
     << "      --model|--adapter|--prompt|--system-prompt) COMPREPLY=($(compgen -W \"$(xops "
        "completion --list artifacts 2>/dev/null)\" -- \"$cur\") $(compgen -f -- \"$cur\")) ;;\n"
-    << "      *) COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
+    << "      *) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
     << "    esac\n"
     << "    return\n"
     << "  fi\n"
@@ -141,7 +142,9 @@ std::string bash_completion(const CLI::App& app) {
     << "  local subs=\"\"\n"
     << "  for w in $words; do [[ $w != -* ]] && subs+=\"$w \"; done\n"
     << "  COMPREPLY=($(compgen -W \"$subs $extra\" -- \"$cur\"))\n"
-    << "  [ -z \"$subs$extra\" ] && COMPREPLY+=($(compgen -f -- \"$cur\"))\n"
+    << "  # Paths: a directory gets '/' and no space, so the next part can follow.\n"
+    << "  if [ -z \"$subs$extra\" ]; then compopt -o filenames 2>/dev/null; "
+       "COMPREPLY+=($(compgen -f -- \"$cur\")); fi\n"
     << "  return 0\n"
     << "}\n"
     << "complete -o default -F _xops xops\n";
@@ -289,7 +292,19 @@ void register_completion(CLI::App& app, Context& ctx) {
         if (*list == "artifacts") {
           std::vector<std::string> warnings;
           auto cfg = load_project_config(*root / "xops.yaml", &warnings);
-          for (const auto& a : cfg.artifacts) ctx.out().line(a.name);
+          // Names, then what follows NAME@ (registered versions) and NAME# (stages).
+          for (const auto& a : cfg.artifacts) {
+            ctx.out().line(a.name);
+            for (const auto& st : cfg.stages) ctx.out().line(a.name + "#" + st);
+          }
+          try {
+            auto reg = registry::load_registry(ctx.workspace());
+            for (const auto& a : cfg.artifacts)
+              if (const auto* st = reg.find(a.name))
+                for (const auto& v : st->versions)
+                  if (v.registered && !v.deregistered) ctx.out().line(a.name + "@" + v.version);
+          } catch (const std::exception&) {  // no git here: names and stages are still useful
+          }
         } else if (std::filesystem::exists(*root / ".xops" / "xops.db")) {
           auto db = db::Database::open(*root / ".xops" / "xops.db");
           auto st = db.prepare("SELECT id FROM runs ORDER BY start_ms DESC LIMIT 50");

@@ -214,7 +214,19 @@ int run_runs(cli::Context& ctx, const QueryFlags& f) {
     out.print_json(arr);
     return 0;
   }
-  std::vector<std::string> cols = {"id", "name", "status", "started", "duration", "exit_code"};
+  std::vector<std::string> cols = {"id", "name", "kind", "status", "started", "duration"};
+  // By default also the metrics most runs listed here have (up to three, most common first):
+  // what a comparison needs without knowing the keys.
+  if (f.columns.empty()) {
+    std::map<std::string, size_t> seen;
+    for (const auto& r : runs)
+      for (const auto& m : r.metrics) ++seen[m.key];
+    std::vector<std::pair<std::string, size_t>> common(seen.begin(), seen.end());
+    std::stable_sort(common.begin(), common.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    for (size_t i = 0; i < common.size() && i < 3; ++i)
+      cols.push_back("metrics." + common[i].first);
+  }
   if (!f.columns.empty()) {
     cols.clear();
     size_t pos = 0;

@@ -106,6 +106,23 @@ void filter_tests(Suite& suite, const EvalRequest& req) {
                       "check --filter-pattern / --filter-failing / --filter-first-n");
 }
 
+// What an eval run evaluated, for its name: --model, else the provider (its label, or the last
+// part of its id), "+N" when there are more.
+static std::string evaluated_label(const EvalRequest& req, const Suite& suite) {
+  auto short_name = [](const std::string& id) {
+    auto s = id;
+    while (!s.empty() && s.back() == '/') s.pop_back();
+    auto slash = s.find_last_of('/');
+    return slash == std::string::npos ? s : s.substr(slash + 1);
+  };
+  if (!req.model.empty()) return short_name(req.model);
+  if (suite.providers.empty()) return "no provider";
+  const auto& p = suite.providers.front();
+  auto first = p.label.empty() || p.label == p.id ? short_name(p.id) : p.label;
+  return suite.providers.size() == 1 ? first
+                                     : fmt::format("{} +{}", first, suite.providers.size() - 1);
+}
+
 EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObserver& obs) {
   EvalOutcome o;
   std::vector<std::string> warnings;
@@ -165,7 +182,7 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
   if (ws && req.track) {
     tracker.emplace(Tracker::for_workspace(*ws));
     RunStart rs;
-    rs.name = req.suite.stem().string();
+    rs.name = fmt::format("{} on {}", evaluated_label(req, suite), req.suite.stem().string());
     rs.kind = "eval";
     rs.command = "xops eval " + req.suite.string() +
                  (req.model.empty() ? "" : " --model " + req.model) +

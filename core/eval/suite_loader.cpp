@@ -65,14 +65,16 @@ std::filesystem::path Loader::resolve(const std::string& path) {
 std::string Loader::read(const std::string& ref) {
   auto p = resolve(ref.rfind("file://", 0) == 0 ? ref.substr(7) : ref);
   std::error_code ec;
+  // A suite may come from someone else's commit: it reads files of its own project, not
+  // ~/.ssh (which a provider could then receive as a prompt). Symlinks are resolved first;
+  // a path outside is said to be outside whether or not it exists.
+  auto real = std::filesystem::weakly_canonical(p, ec);
+  if (ec || relative_inside(real, root).empty())
+    throw runtime_error(fmt::format("{}: {} is outside {}", doc.file, ref, root.string()),
+                        "a suite reads files inside its project; copy the file there");
   if (!std::filesystem::exists(p, ec))
     throw runtime_error(fmt::format("{}: {} not found (paths are relative to the suite file)",
                                     doc.file, p.string()));
-  // A suite may come from someone else's commit: it reads files of its own project, not
-  // ~/.ssh (which a provider could then receive as a prompt). Symlinks are resolved first.
-  if (relative_inside(std::filesystem::canonical(p, ec), root).empty())
-    throw runtime_error(fmt::format("{}: {} is outside {}", doc.file, ref, root.string()),
-                        "a suite reads files inside its project; copy the file there");
   auto text = read_file_limited(p, 256u << 20, "a suite file");
   require_utf8(text, p.string());
   hash.update(p.string().data(), p.string().size());

@@ -269,7 +269,8 @@ std::unique_ptr<ConnectionImpl> connect(const std::string& url) {
     throw runtime_error(
         fmt::format("cannot connect to the tracking database {}: {}", Database::redact(url), msg),
         auth ? "the password comes from PGPASSWORD or ~/.pgpass (never from xops.yaml)"
-             : "is the server running and reachable? check host, port and database name");
+             : "is the server running and reachable? check host, port and database name; "
+               "XOPS_TRACKING=local records into the project's own SQLite file meanwhile");
   }
   PQsetNoticeProcessor(
       conn, [](void*, const char*) {}, nullptr);  // core never prints

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "core/util/suggest.hpp"
 
 namespace xops::registry {
 
@@ -194,10 +195,25 @@ Resolved resolve(const Registry& reg, const Ref& ref, bool shallow) {
                                "`xops promote ls` lists the versions; " + fetch_hint);
   } else {
     const StageHolder* h = a->holder(ref.value);
-    if (!h)
+    if (!h) {
+      // A stage the artifact has never been in, close to one it has: a typo, not a request
+      // to promote into a new stage.
+      std::vector<std::string> seen;
+      for (const auto& e : a->history)
+        if (!e.stage.empty() && std::find(seen.begin(), seen.end(), e.stage) == seen.end())
+          seen.push_back(e.stage);
+      auto guess = std::find(seen.begin(), seen.end(), ref.value) == seen.end()
+                       ? closest(ref.value, seen)
+                       : std::string();
+      if (!guess.empty())
+        throw precondition_error(
+            fmt::format("'{}' has never been in stage '{}' (did you mean '{}'?)", ref.artifact,
+                        ref.value, guess),
+            fmt::format("{}#{}", ref.artifact, guess));
       throw precondition_error(
           fmt::format("no version of '{}' is in stage '{}'", ref.artifact, ref.value),
           "promote one with `xops promote " + ref.artifact + "@vX.Y.Z --to " + ref.value + "`");
+    }
     return {ref.artifact, h->version, h->commit, h->tag};
   }
   return {ref.artifact, v->version, v->commit, v->tag};

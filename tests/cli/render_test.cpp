@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "cli/suggest.hpp"
+#include "core/util/suggest.hpp"
 #include "term/output.hpp"
 #include "term/progress.hpp"
 #include "term/table.hpp"
@@ -32,10 +32,10 @@ TEST_CASE("table: a terminal gets aligned columns, colour only when enabled", "[
 
 TEST_CASE("suggest: close verbs are offered, unrelated words are not", "[cli]") {
   std::vector<std::string> verbs{"init", "track", "finetune", "eval", "promote", "serve"};
-  CHECK(closest("trakc", verbs) == "track");
-  CHECK(closest("ini", verbs) == "init");
-  CHECK(closest("fine", verbs) == "finetune");
-  CHECK(closest("banana", verbs).empty());
+  CHECK(xops::closest("trakc", verbs) == "track");
+  CHECK(xops::closest("ini", verbs) == "init");
+  CHECK(xops::closest("fine", verbs) == "finetune");
+  CHECK(xops::closest("banana", verbs).empty());
 }
 
 TEST_CASE("progress: rate, counts and ETA in the bar text", "[cli]") {

@@ -110,7 +110,15 @@ TEST_CASE("cli: completion lists a project's artifacts and runs", "[cli][complet
   cfg.replace(cfg.find("artifacts: {}"), 13,
               "artifacts:\n  base: {path: models/base, type: model}\n");
   write_text(dir / "xops.yaml", cfg);
-  CHECK(xops_out({"completion", "--list", "artifacts"}, dir) == "base\n");
+  // Names, then what completes after NAME# (the stages); NAME@ gets registered versions.
+  auto words = xops_out({"completion", "--list", "artifacts"}, dir);
+  CHECK(words.rfind("base\n", 0) == 0);
+  CHECK_THAT(words, Catch::Contains("\nbase#prod\n"));
+  CHECK_THAT(words, Catch::Contains("\nbase#dev\n"));
+  // Paths complete as paths: a directory gets '/' and no space.
+  CHECK_THAT(xops_out({"completion", "bash"}, dir), Catch::Contains("compopt -o filenames"));
+  // `xops help` alone is the main help, not the help of `help`.
+  CHECK(xops_out({"help"}, dir).rfind("xops: version, track", 0) == 0);
   REQUIRE(run_xops({"track", "run", "-n", "one", "--", "true"}, dir).rc == 0);
   auto runs = xops_out({"completion", "--list", "runs"}, dir);
   CHECK(runs.size() == 27);                                               // one ULID and a newline

@@ -544,6 +544,13 @@ TEST_CASE("e2e: a script assertion file outside the project is refused at load",
   auto r = run_xops({"eval", "s.yaml", "--no-track"}, tmp / "p");
   CHECK(r.rc == 1);
   CHECK_THAT(r.err, Catch::Contains("is outside"));
+  // A tests file outside the project that does not exist: the reason is where it is, not
+  // that it is missing (it used to say "not found").
+  write_text(tmp / "p/t.yaml", "prompts: [x]\nproviders: [echo]\ntests: file://../outside.jsonl\n");
+  auto t = run_xops({"eval", "t.yaml", "--no-track"}, tmp / "p");
+  CHECK(t.rc == 1);
+  CHECK_THAT(t.err, Catch::Contains("../outside.jsonl is outside"));
+  CHECK_THAT(t.err, !Catch::Contains("not found"));
 }
 
 TEST_CASE(
@@ -688,4 +695,23 @@ TEST_CASE("e2e: eval reads defaults.eval.judge from xops.yaml when the suite nam
   INFO(r.out << r.err);
   REQUIRE(r.rc == 0);
   CHECK(nlohmann::json::parse(r.out)["results"][0]["asserts"][0]["score"] == Approx(0.9));
+}
+
+TEST_CASE("e2e: an eval run is named after what it evaluated; track runs shows kinds and metrics",
+          "[e2e][eval][tracking]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  auto p = tmp / "p";
+  write_text(p / "s.yaml",
+             "prompts: ['{{w}}']\nproviders: [echo]\ntests:\n  - vars: {w: hi}\n"
+             "    assert: [{type: equals, value: hi}]\n");
+  REQUIRE(run_xops({"-q", "eval", "s.yaml"}, p).rc == 0);
+  auto runs = nlohmann::json::parse(run_xops({"--json", "track", "runs"}, p).out);
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0]["name"] == "echo on s");  // it used to be the suite's name alone
+  auto table = run_xops({"track", "runs"}, p).out;
+  auto header = table.substr(0, table.find('\n'));
+  CHECK_THAT(header, Catch::Contains("KIND"));
+  CHECK_THAT(header, Catch::Contains("METRICS.PASS_RATE"));
+  CHECK_THAT(table, Catch::Contains("\teval\t"));
 }

@@ -89,3 +89,11 @@ TEST_CASE("attack: with several versions on one commit, ls and history agree",
   CHECK(holder == "v0.0.1");
   CHECK(assigned == holder);  // history used to name v0.0.2, the later registration
 }
+
+TEST_CASE("cli: a stage name with a typo is answered with the stage it meant", "[e2e][promote]") {
+  Project pr;
+  auto r = run_xops({"promote", "show", "d#prd"}, pr.p);
+  CHECK(r.rc == 3);
+  CHECK_THAT(r.err, Catch::Contains("did you mean 'prod'?"));  // not "promote it to prd"
+  CHECK_THAT(r.err, !Catch::Contains("--to prd"));
+}

@@ -232,10 +232,21 @@ TEST_CASE("e2e: Ctrl-C during a multipart S3 push leaves no object, and the next
   // parts in flight (300 MB takes seconds here).
   std::string env;
   for (const auto& [k, v] : p.env) env += k + "='" + v + "' ";
-  auto r = sh(env + "'" + xops_binary() + "' track push 2>err.txt & pid=$!; sleep 0.5; kill -TERM $pid; wait $pid; echo $?",
-              p.dir);
+  // The signal goes once 48 MB of the file have been read, i.e. parts are on the wire: the
+  // test cannot pass on a push that had not started (or had finished).
+  auto r =
+      sh(env + "'" + xops_binary() +
+             "' track push 2>err.txt & pid=$!; "
+             "for i in $(seq 1 400); do r=$(awk '/^rchar/{print $2}' /proc/$pid/io 2>/dev/null); "
+             "[ \"${r:-0}\" -gt 50000000 ] && break; sleep 0.02; done; "
+             "echo started=${r:-0}; kill -TERM $pid; wait $pid; echo $?",
+         p.dir);
   REQUIRE(r.rc == 0);
-  CHECK(r.out == "130\n");
+  INFO(r.out);
+  auto started = std::stoull(r.out.substr(r.out.find("started=") + 8));
+  CHECK(started > 50000000);
+  CHECK(started < 300000000);  // not all of it: the push was still going
+  CHECK(r.out.substr(r.out.find('\n') + 1) == "130\n");
   auto key = p.prefix + "/" + id.substr(0, 2) + "/" + id.substr(2);
   CHECK(p.aws("s3 ls s3://xops-test/" + key).out.empty());  // never a partial object
   // xops then sends AbortMultipartUpload; s3rver implements neither that nor

@@ -403,3 +403,23 @@ TEST_CASE(
   CHECK(health.j()["status"] == "degraded");
   CHECK_THAT(s->err(), Catch::Contains("the interaction log could not record response"));
 }
+
+TEST_CASE("attack: a request past --timeout ends with 504 and frees its slot", "[e2e][attack]") {
+  TempDir tmp;
+  Server s(tmp.path(),
+           {long_context_model(tmp.path()).string(), "--max-batch", "1", "--timeout", "0.3"});
+  const std::string body =
+      R"({"prompt":"Once upon a time","max_tokens":4000,"ignore_eos":true,"temperature":0})";
+  auto t0 = Clock::now();
+  auto r = s.post("/v1/completions", body);
+  CHECK(r.status == 504);
+  CHECK_THAT(r.body, Catch::Contains("0.3 s timeout"));
+  CHECK(seconds_since(t0) < 5);
+  // Streamed: the error arrives as an event, then [DONE].
+  auto streamed = s.post("/v1/completions", body.substr(0, body.size() - 1) + R"(,"stream":true})");
+  CHECK(streamed.status == 200);
+  CHECK_THAT(streamed.body, Catch::Contains("ran past the server's timeout"));
+  CHECK_THAT(streamed.body, Catch::Contains("data: [DONE]"));
+  // The only slot is free again.
+  CHECK(s.post("/v1/completions", R"({"prompt":"Hi","max_tokens":2})").status == 200);
+}

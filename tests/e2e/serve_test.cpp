@@ -581,3 +581,25 @@ TEST_CASE(
   auto missing = run_xops({"serve", model_dir(), "--system-prompt", "nope#prod"}, tmp.path());
   CHECK(missing.rc == 3);
 }
+
+TEST_CASE("e2e: serve --max-step-tokens chunks a long prompt and the answer is unchanged",
+          "[e2e][serve]") {
+  TempDir tmp;
+  Server s(tmp.path(), {"--max-step-tokens", "16"});
+  std::string prompt;
+  for (int i = 0; i < 12; ++i) prompt += "The quick brown fox jumps over the lazy dog. ";
+  auto want = generate_json(prompt, 5, {"--ignore-eos"});
+  const size_t prompt_tokens = want["prompt_ids"].size();
+  REQUIRE(prompt_tokens > 64);
+  auto r = s.post(
+      "/v1/completions",
+      json{{"prompt", prompt}, {"max_tokens", 5}, {"temperature", 0}, {"ignore_eos", true}}.dump());
+  REQUIRE(r.status == 200);
+  CHECK(r.j()["choices"][0]["text"] == want["text"]);
+  // The prompt took ceil(tokens / 16) steps: the flag is honoured, not just accepted.
+  auto metrics = s.get("/metrics").body;
+  auto at = metrics.find("\nxops_decoder_steps_total ");
+  REQUIRE(at != std::string::npos);
+  const auto steps = std::stoul(metrics.substr(at + 26));
+  CHECK(steps >= (prompt_tokens + 15) / 16 + 4);
+}

@@ -35,6 +35,7 @@ TEST_CASE("attack: a libpq keyword string is a PostgreSQL connection, never a fi
   CHECK(r.rc != 0);
   CHECK_THAT(r.err, Catch::Contains("cannot connect to the tracking database host=127.0.0.1"));
   CHECK_THAT(r.err, Catch::Contains("password=***"));
+  CHECK_THAT(r.err, Catch::Contains("XOPS_TRACKING=local"));  // the way to keep working
   CHECK_THAT(r.out + r.err, !Catch::Contains("SECRET"));
   // A near miss (a misspelt keyword) is refused as a usage error, not opened as a file.
   auto typo = run_xops({"track", "runs"}, p, {{"XOPS_TRACKING", "hots=127.0.0.1 password=SECRET"}});

@@ -204,13 +204,16 @@ TEST_CASE("workflow: Ctrl-C during track add leaves no partial object", "[e2e][w
     }
   }
   auto pid = spawn_xops({"track", "add", "big.bin"}, p);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Interrupt only once the object is being written (its temp file exists): the test must
+  // see an interrupted add, never pass on one that finished first.
+  bool writing = false;
+  for (int i = 0; i < 400 && !writing; ++i) {
+    writing = fs::exists(p / ".xops/tmp") && files_in(p / ".xops/tmp") > 0;
+    if (!writing) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   kill(pid, SIGINT);
   int rc = wait_rc(pid);
-  if (rc == 0) {
-    WARN("the add finished before the interrupt arrived");
-    return;
-  }
+  REQUIRE(writing);
   CHECK(rc == 130);
   CHECK(files_in(p / ".xops/tmp") == 0);  // before: a partial object kept for an hour
   CHECK_FALSE(fs::exists(p / "big.bin.xops"));

@@ -1,8 +1,8 @@
-#include "cli/suggest.hpp"
+#include "core/util/suggest.hpp"
 
 #include <algorithm>
 
-namespace xops::cli {
+namespace xops {
 
 static size_t distance(const std::string& a, const std::string& b) {
   // Damerau-Levenshtein (optimal string alignment): a swapped pair costs 1.
@@ -35,4 +35,4 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
   return best;
 }
 
-}  // namespace xops::cli
+}  // namespace xops
