@@ -697,7 +697,7 @@ TEST_CASE("e2e: eval reads defaults.eval.judge from xops.yaml when the suite nam
   CHECK(nlohmann::json::parse(r.out)["results"][0]["asserts"][0]["score"] == Approx(0.9));
 }
 
-TEST_CASE("e2e: an eval run is named after what it evaluated; track runs shows kinds and metrics",
+TEST_CASE("e2e: an eval run is named after what it evaluated, and track runs shows kinds and metrics",
           "[e2e][eval][tracking]") {
   TempDir tmp;
   REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
