@@ -307,8 +307,10 @@ AssertionResult check_script(const Check& c) {
 AssertionResult check_llm_rubric(const Check& c) {
   auto judge = !c.a.provider.empty() ? c.a.provider : c.ctx.default_judge;
   if (judge.empty() || !c.ctx.ask)
-    throw usage_error("llm-rubric needs a judge provider",
-                      "set `provider:` on the assertion or defaultTest.options.provider");
+    // This case errors, the rest run (as promptfoo, whose default grader then fails per case).
+    throw runtime_error("llm-rubric needs a judge provider (none given)",
+                        "set `provider:` on the assertion or defaultTest.options.provider, or "
+                        "--judge");
   auto prompt = fmt::format(
       "You are grading an output against a rubric. Reply with only a JSON object "
       "{{\"pass\": true|false, \"score\": 0.0-1.0, \"reason\": \"...\"}}.\n\nRubric: "
@@ -330,8 +332,9 @@ AssertionResult check_similar(const Check& c) {
                   : !c.ctx.default_embedding.empty() ? c.ctx.default_embedding
                                                      : c.ctx.default_judge;
   if (provider.empty() || !c.ctx.embed)
-    throw usage_error("similar needs an embedding provider",
-                      "set `provider:` (a local model or openai:embedding:MODEL)");
+    throw runtime_error("similar needs an embedding provider (none given)",
+                        "set `provider:` (a local model or openai:embedding:MODEL), or "
+                        "--embedding");
   auto mine = c.ctx.embed(provider, c.out());
   double best = -1;
   for (const auto& ref : list_of(c.a.value, c.template_vars()))

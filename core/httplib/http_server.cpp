@@ -242,14 +242,16 @@ class BeastServer final : public Server {
 
   ServerOptions o_;
   Handler handler_;
-  net::io_context ioc_{1};
-  tcp::acceptor acceptor_;
-  net::executor_work_guard<net::io_context::executor_type> work_;
-  std::unique_ptr<WorkerPool> pool_;
+  // Declared before the io_context: a session still held by a pending handler when the
+  // context is destroyed unregisters itself here, so these must outlive it.
   std::mutex mu_;
   std::map<Session*, std::weak_ptr<Session>> sessions_;
   std::map<std::string, size_t> per_client_;
   std::atomic<bool> stopping_{false};
+  net::io_context ioc_{1};
+  tcp::acceptor acceptor_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::unique_ptr<WorkerPool> pool_;
   int port_ = -1;
 };
 

@@ -31,3 +31,21 @@ TEST_CASE("attack: an output that exhausts a regex errors its case instead of pa
   CHECK(r.rc != 0);
   CHECK_THAT(r.out + r.err, Catch::Contains("could not be decided"));
 }
+
+TEST_CASE("e2e: an assertion that cannot be graded errors its case; the others run (as promptfoo)",
+          "[e2e][eval]") {
+  TempDir tmp;
+  write_text(tmp / "s.yaml",
+             "prompts: ['{{w}}']\nproviders: [echo]\ntests:\n"
+             "  - vars: {w: hello}\n    assert: [{type: similar, value: hi}]\n"
+             "  - vars: {w: hello}\n    assert: [{type: llm-rubric, value: polite}]\n"
+             "  - vars: {w: hello}\n    assert: [{type: equals, value: hello}]\n");
+  auto r = run_xops({"--json", "eval", "s.yaml", "--no-cache", "--no-track"}, tmp.path(),
+                    {{"OPENAI_API_KEY", ""}, {"XOPS_EVAL_JUDGE", ""}, {"XOPS_EVAL_EMBEDDING", ""}});
+  INFO(r.out << r.err);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["passed"] == 1);  // the gradable case ran (the suite used to be refused whole)
+  CHECK(j["errors"] == 2);
+  CHECK_THAT(r.out, Catch::Contains("similar needs an embedding provider"));
+  CHECK_THAT(r.out, Catch::Contains("llm-rubric needs a judge provider"));
+}
