@@ -31,5 +31,5 @@ list() {  # tracking URL -> median seconds of 5 listings
 list "$W/runs.db" >/dev/null  # warm the page cache once
 sq=$(list "$W/runs.db")
 pg=$(list "$PGURL")
-echo "track runs, $RUNS runs x $POINTS points: SQLite ${sq} s, PostgreSQL ${pg} s (ratio $(ratio "$pg" "$sq")x)"
+printf "track runs, %s runs x %s points: SQLite %.3f s, PostgreSQL %.3f s (ratio %sx)\n" "$RUNS" "$POINTS" "$sq" "$pg" "$(ratio "$pg" "$sq")"
 echo "load average at end: $(cut -d' ' -f1 /proc/loadavg)"
