@@ -125,3 +125,30 @@ TEST_CASE("cli: completion lists a project's artifacts and runs", "[cli][complet
   CHECK(xops_out({"completion", "--list", "runs"}, tmp.path()).empty());  // no project: nothing
   CHECK(run_xops({"completion", "tcsh"}, tmp.path()).rc == 2);
 }
+
+TEST_CASE("cli: cmake --install lays out the binary, its plugins, the man page and completions",
+          "[cli][completion]") {
+  TempDir tmp;
+  auto build = std::filesystem::path(xops_binary()).parent_path();
+  auto prefix = tmp / "prefix";
+  auto r =
+      run_process({"cmake", "--install", build.string(), "--prefix", prefix.string()}, tmp.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.rc == 0);
+  for (const char* f :
+       {"bin/xops", "lib/xops/libxops_base.so", "lib/xops/libxops_git.so",
+        "lib/xops/libxops_http.so", "lib/xops/libxops_pg.so", "lib/xops/libxops_s3.so",
+        "share/man/man1/xops.1", "share/bash-completion/completions/xops",
+        "share/zsh/vendor-completions/_xops", "share/fish/vendor_completions.d/xops.fish"}) {
+    INFO(f);
+    CHECK(std::filesystem::exists(prefix / f));
+  }
+  CHECK(read_text(prefix / "share/man/man1/xops.1").rfind(".TH XOPS 1", 0) == 0);
+  // The installed binary finds its plugins beside it (lib/xops), not in the build tree.
+  auto init = run_process(
+      {(prefix / "bin/xops").string(), "-q", "init", "p", "--template", "minimal", "--no-hooks"},
+      tmp.path());
+  INFO(init.err);
+  CHECK(init.rc == 0);
+  CHECK(std::filesystem::exists(tmp / "p/.git"));
+}

@@ -32,8 +32,9 @@ TEST_CASE("attack: an output that exhausts a regex errors its case instead of pa
   CHECK_THAT(r.out + r.err, Catch::Contains("could not be decided"));
 }
 
-TEST_CASE("e2e: an assertion that cannot be graded errors its case; the others run (as promptfoo)",
-          "[e2e][eval]") {
+TEST_CASE(
+    "e2e: an assertion that cannot be graded errors its case, and the others run (as promptfoo)",
+    "[e2e][eval]") {
   TempDir tmp;
   write_text(tmp / "s.yaml",
              "prompts: ['{{w}}']\nproviders: [echo]\ntests:\n"
