@@ -14,6 +14,7 @@
 #include <chrono>
 #include <csignal>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -422,4 +423,40 @@ TEST_CASE("attack: a request past --timeout ends with 504 and frees its slot", "
   CHECK_THAT(streamed.body, Catch::Contains("data: [DONE]"));
   // The only slot is free again.
   CHECK(s.post("/v1/completions", R"({"prompt":"Hi","max_tokens":2})").status == 200);
+}
+
+TEST_CASE("attack: a served user's file:// prompt never makes a later eval read project files",
+          "[e2e][attack][eval]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  auto p = tmp / "p";
+  write_text(p / ".env", "SECRET=hunter2\n");
+  {
+    Server s(tmp.path(), {}, {}, p);
+    for (const char* prompt : {"file://.env", "file://*"}) {
+      auto r =
+          s.post("/v1/completions",
+                 nlohmann::json{{"prompt", prompt}, {"max_tokens", 3}, {"temperature", 0}}.dump());
+      REQUIRE(r.status == 200);
+      CHECK(
+          s.post("/v1/feedback", nlohmann::json{{"id", r.j()["id"]}, {"score", 1}}.dump()).status ==
+          200);
+    }
+    CHECK(s.stop() == 0);
+  }
+  REQUIRE(run_xops({"eval", "--from-logs", "--min-score", "0.5", "-o", "cases.jsonl"}, p).rc == 0);
+  write_text(p / "replay.yaml",
+             "prompts: ['{{prompt}}']\nproviders: [echo]\ntests: file://cases.jsonl\n");
+  auto r = run_xops({"--json", "eval", "replay.yaml", "-o", "report.json"}, p);
+  INFO(r.out << r.err);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["results"].size() == 2);  // `file://*` used to expand into a case per project file
+  std::set<std::string> outputs;
+  for (const auto& c : j["results"]) outputs.insert(c["output"].get<std::string>());
+  CHECK(outputs == std::set<std::string>{"file://.env", "file://*"});  // the text, not a file
+  // The secret reached no provider, report, or the eval cache in the tracking database.
+  CHECK(r.out.find("hunter2") == std::string::npos);
+  CHECK(read_text(p / "report.json").find("hunter2") == std::string::npos);
+  auto db = sh("cat .xops/xops.db* | grep -c hunter2 || true", p);
+  CHECK(db.out == "0\n");
 }
