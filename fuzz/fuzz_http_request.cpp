@@ -3,10 +3,30 @@
 // request as on a kept-alive connection. A parse error must map to an answer or a close; the
 // body may never exceed the limit whatever its framing.
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "core/httplib/request_framing.hpp"
+
+// Built with BOOST_ENABLE_ASSERT_HANDLER (fuzz/CMakeLists.txt) so Beast's own assertions stay
+// findings, all but one: Boost 1.74 asserts `n >= 5` when a final chunk arrives a byte at a
+// time ("0\r\n", then "\r"), where 4 bytes are legal and the code after the assertion answers
+// need_more correctly (boostorg/beast#2861 relaxed it in 2024). The server is built with
+// NDEBUG, so it runs the same code as this target does past that line.
+namespace boost {
+void assertion_failed(char const* expr, char const* function, char const* file, long line) {
+  if (std::strcmp(expr, "n >= 5") == 0 && std::strstr(file, "http/impl/basic_parser.ipp")) return;
+  std::fprintf(stderr, "%s:%ld: %s: Assertion `%s' failed.\n", file, line, function, expr);
+  std::abort();
+}
+void assertion_failed_msg(char const* expr, char const* msg, char const* function, char const* file,
+                          long line) {
+  std::fprintf(stderr, "%s:%ld: %s: Assertion `%s' failed: %s\n", file, line, function, expr, msg);
+  std::abort();
+}
+}  // namespace boost
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace fr = xops::http::framing;
@@ -28,6 +48,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       size_t used = p.put(boost::asio::buffer(pending), ec);
       pending.erase(0, used);
       if (ec == boost::beast::http::error::need_more) ec = {};
+      // The server's read buffer holds at most this much unparsed (Beast 1.74 does not bound a
+      // chunk line or the trailer itself).
+      if (!ec && pending.size() >= fr::buffer_limit(kHeader))
+        ec = boost::beast::http::error::buffer_overflow;
       if (ec) break;
     }
     if (ec) {

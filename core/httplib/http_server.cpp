@@ -91,7 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket s, BeastServer& server, std::string addr)
       : stream_(std::move(s)), server_(server), addr_(std::move(addr)) {}
   ~Session();
-  void start() { read_header(); }
+  void start();
   void close() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       if (!self->busy_) self->stream_.socket().close();
@@ -257,6 +257,13 @@ class BeastServer final : public Server {
 
 Session::~Session() {
   server_.forget(this, addr_);
+}
+
+void Session::start() {
+  // Unparsed bytes only: the body moves into the request as it is parsed, and the header stops
+  // at max_header, but Beast 1.74 bounds neither a chunk's extension nor the trailer.
+  buffer_.max_size(framing::buffer_limit(server_.options().max_header));
+  read_header();
 }
 
 void Session::read_header() {

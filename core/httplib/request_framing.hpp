@@ -17,6 +17,12 @@ inline void limit(Parser& p, size_t max_header, size_t max_body) {
   p.body_limit(max_body);
 }
 
+// What the connection's read buffer may hold unparsed: a header at its limit plus a chunk line
+// or trailer of up to 16 KiB (upstream Beast later settled on 8 KiB for chunk headers).
+inline size_t buffer_limit(size_t max_header) {
+  return max_header + 16 * 1024;
+}
+
 struct Refusal {
   int status = 0;  // 0: not an HTTP answer (the connection just closes)
   std::string message;
@@ -30,6 +36,9 @@ inline Refusal refusal(const boost::system::error_code& ec, size_t max_header, s
                      " bytes; serve --max-body)"};
   if (ec == e::error::header_limit)
     return {431, "the request header is larger than " + std::to_string(max_header) + " bytes"};
+  if (ec == e::error::buffer_overflow)
+    return {431, "a chunk header or trailer of the request is longer than " +
+                     std::to_string(buffer_limit(max_header) - max_header) + " bytes"};
   if (ec == e::error::bad_content_length) return {400, "the Content-Length header is not a length"};
   if (ec == e::error::bad_transfer_encoding || ec == e::error::bad_chunk ||
       ec == e::error::bad_chunk_extension)
