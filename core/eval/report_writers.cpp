@@ -55,6 +55,7 @@ nlohmann::json case_json(const CaseResult& c) {
           {"latency_ms", c.latency_ms},
           {"cached", c.cached},
           {"error", c.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.error)},
+          {"named_scores", c.named_scores},
           {"asserts", asserts}};
 }
 

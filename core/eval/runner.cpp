@@ -6,6 +6,7 @@
 
 #include "core/db/database.hpp"
 #include "core/error.hpp"
+#include "core/eval/case_scoring.hpp"
 #include "core/eval/metric_expression.hpp"
 #include "core/eval/providers.hpp"
 #include "core/eval/script_assertions.hpp"
@@ -284,6 +285,19 @@ class SuiteRun {
     if (test.threshold && c.error.empty())
       c.pass = c.score + 1e-12 >= *test.threshold;      // promptfoo's test threshold
     if (!c.error.empty()) c.pass = false, c.score = 0;  // an errored case scores 0, as promptfoo
+    if (c.error.empty()) c.named_scores = named_scores_of(c.asserts);  // none for an error
+    // The function decides a graded case; one without assertions never calls it (promptfoo).
+    if (!test.scoring_function.is_null() && c.error.empty() && !c.asserts.empty()) {
+      auto v = run_scoring_function(test, c.asserts, c.named_scores, scripts_);
+      c.pass = v.result.pass;
+      c.score = v.result.score;
+      if (v.named_scores_given) c.named_scores = std::move(v.named_scores);
+      AssertionSpec shown;  // first, so reports give its reason for the verdict
+      shown.type = "assertScoringFunction";
+      shown.value = test.scoring_function["ref"];
+      shown.weight = 0;
+      c.asserts.insert(c.asserts.begin(), {std::move(shown), std::move(v.result)});
+    }
   }
 
   // Into the summary; then to the sink in suite order whatever -j is (reports are
@@ -304,13 +318,13 @@ class SuiteRun {
       ++sum_.failed, ++ps.failed;
     if (c.cached) ++sum_.cached;
     ++pair_counts_[{pi, v}];
-    for (const auto& [a, ar] : c.asserts)
-      if (!a.metric.empty()) {
-        auto& m = sum_.metrics[a.metric];
-        m.first += ar.score;
-        ++m.second;
-        named_sums_[{pi, v}][a.metric] += ar.score;
-      }
+    // promptfoo sums each case's named scores (a metric named twice in a test counts once).
+    for (const auto& [name, value] : c.named_scores) {
+      auto& m = sum_.metrics[name];
+      m.first += value;
+      ++m.second;
+      named_sums_[{pi, v}][name] += value;
+    }
     if (R_ > 1) {
       auto& o = outcomes_[fmt::format("{}/{}/{}", c.index, pi, v)];
       (c.pass ? o.first : o.second)++;

@@ -34,6 +34,8 @@ struct CaseResult {
   bool pass = false, cached = false;
   double score = 0, latency_ms = 0;
   std::vector<std::pair<AssertionSpec, AssertionResult>> asserts;
+  // Per metric, this case's weighted mean (or what its assertScoringFunction returned).
+  std::map<std::string, double> named_scores;
 };
 
 struct ProviderSummary {

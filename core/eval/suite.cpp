@@ -255,7 +255,9 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
   TestSpec defaults;
   if (auto d = L.deref(root["defaultTest"]); d && !d.IsNull()) {
     doc.expect_map(d, "defaultTest");
-    L.strict(d, {"vars", "assert", "options", "description", "threshold", "metadata"},
+    L.strict(d,
+             {"vars", "assert", "options", "description", "threshold", "metadata",
+              "assertScoringFunction"},
              "defaultTest");
     YAML::Node plain(YAML::NodeType::Map);
     if (d["vars"]) plain["vars"] = d["vars"];
@@ -275,6 +277,7 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
     defaults.prefix = o.prefix;
     defaults.suffix = o.suffix;
     if (auto t = d["threshold"]) defaults.threshold = doc.num(t, "threshold");
+    if (auto f = d["assertScoringFunction"]) defaults.scoring_function = L.scoring_function(f);
   }
   std::vector<TestSpec> tests;
   if (auto t = root["tests"]) L.add_tests(t, tests);
@@ -289,6 +292,7 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
     if (t.prefix.empty()) t.prefix = defaults.prefix;
     if (t.suffix.empty()) t.suffix = defaults.suffix;
     if (!t.threshold) t.threshold = defaults.threshold;
+    if (t.scoring_function.is_null()) t.scoring_function = defaults.scoring_function;
   }
   s.tests = std::move(tests);
   if (auto th = root["thresholds"]) {

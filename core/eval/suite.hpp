@@ -65,6 +65,10 @@ struct TestSpec {
   std::string prefix, suffix;       // around the rendered prompt (CSV __prefix / __suffix)
   std::map<std::string, std::string> metadata;
   std::vector<AssertionSpec> asserts;
+  // promptfoo's assertScoringFunction: {file, function, language, ref}, called with the case's
+  // named scores and {threshold, componentResults, tokensUsed}; its GradingResult decides the
+  // case. Null when none (the weighted mean of the assertions decides).
+  nlohmann::json scoring_function;
 };
 
 struct Suite {

@@ -2,8 +2,6 @@
 // test options, vars from files, providers.
 #include "core/eval/suite_loader.hpp"
 
-#include <glob.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -17,6 +15,7 @@
 #include "core/template/nunjucks.hpp"
 #include "core/util/csv.hpp"
 #include "core/util/fs.hpp"
+#include "core/util/node_glob.hpp"
 #include "core/util/strings.hpp"
 #include "core/util/text_distance.hpp"
 #include "core/util/utf8.hpp"
@@ -85,19 +84,15 @@ std::string Loader::read(const std::string& ref) {
 std::vector<std::string> Loader::expand(const std::string& ref) {
   auto pattern = ref.substr(7);
   if (!has_glob(pattern)) return {ref};
-  glob_t g{};
-  auto full = resolve(pattern).string();
-  int rc = ::glob(full.c_str(), GLOB_NOSORT, nullptr, &g);
   std::vector<std::string> out;
-  for (size_t i = 0; rc == 0 && i < g.gl_pathc; ++i)
-    if (std::filesystem::is_regular_file(g.gl_pathv[i]))
-      out.push_back(std::string("file://") + g.gl_pathv[i]);
-  globfree(&g);
+  try {
+    for (const auto& p : node_glob(resolve(pattern).string()))
+      if (std::filesystem::is_regular_file(p)) out.push_back("file://" + p.string());
+  } catch (const Error& e) {
+    throw runtime_error(fmt::format("{}: {}", doc.file, e.what()), e.hint());
+  }
   if (out.empty()) throw runtime_error(fmt::format("{}: {} matches no file", doc.file, ref));
-  if (out.size() > 10000)
-    throw runtime_error(fmt::format("{}: {} matches over 10,000 files", doc.file, ref));
-  std::sort(out.begin(), out.end());
-  return out;
+  return out;  // in promptfoo's order (core/util/node_glob.hpp), not sorted
 }
 
 YAML::Node Loader::deref(const YAML::Node& n, int depth) {
@@ -165,6 +160,30 @@ nlohmann::json Loader::transform(const YAML::Node& t, const std::string& what) {
     return script_ref(code);
   }
   return code;  // inline transforms are JavaScript, as in promptfoo
+}
+
+nlohmann::json Loader::scoring_function(const YAML::Node& n) {
+  auto ref = doc.str(n, "assertScoringFunction");
+  const std::string hint =
+      "give file://path.js[:function] or file://path.py[:function] (promptfoo takes no inline "
+      "code here)";
+  if (ref.rfind("file://", 0) != 0)
+    doc.fail(n, "assertScoringFunction must be a file:// reference", hint);
+  auto path = ref.substr(7);
+  auto colon = path.rfind(':');
+  auto file = colon != std::string::npos && path.find('.', colon) == std::string::npos &&
+                      path.find('/', colon) == std::string::npos
+                  ? path.substr(0, colon)
+                  : path;
+  bool python = ends_with(file, ".py");
+  if (!python && !is_javascript_file(file))
+    doc.fail(n, fmt::format("assertScoringFunction '{}' is not a JavaScript or Python file", ref),
+             hint);
+  auto out = script_ref(ref);
+  if (python && out["function"].get<std::string>().empty()) out["function"] = "func";
+  out["language"] = python ? "python" : "javascript";
+  out["ref"] = ref;
+  return out;
 }
 
 void Loader::finish_assertion(AssertionSpec& a, const YAML::Node& at) {

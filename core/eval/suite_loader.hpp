@@ -93,8 +93,8 @@ struct Loader {
 
   std::string read(const std::string& ref);
 
-  // file://dir/*.txt -> the matching files, sorted; a pattern that matches nothing is an error
-  // (promptfoo would silently run fewer cases).
+  // file://dir/*.txt -> the matching files in the order promptfoo's glob walks them
+  // (core/util/node_glob.hpp); a pattern that matches nothing is an error.
   std::vector<std::string> expand(const std::string& ref);
 
   // `$ref: '#/path/to/node'` (JSON pointer into this suite), as promptfoo resolves it.
@@ -105,6 +105,10 @@ struct Loader {
   nlohmann::json script_ref(const std::string& v);
 
   nlohmann::json transform(const YAML::Node& t, const std::string& what);
+
+  // assertScoringFunction: file://path.{js,cjs,mjs,ts,...,py}[:function], as promptfoo's schema
+  // takes it; a .py file without a function name calls `func` (promptfoo's loadFunction).
+  nlohmann::json scoring_function(const YAML::Node& n);
 
   // Checks an assertion whatever its source (YAML, a CSV cell): type, value shape, files.
   void finish_assertion(AssertionSpec& a, const YAML::Node& at);

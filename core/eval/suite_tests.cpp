@@ -33,6 +33,7 @@ TestSpec Loader::test_base(const YAML::Node& n, const TestOptions& o) {
   proto.prefix = o.prefix;
   proto.suffix = o.suffix;
   if (auto t = n["threshold"]) proto.threshold = doc.num(t, "threshold");
+  if (auto f = n["assertScoringFunction"]) proto.scoring_function = scoring_function(f);
   if (auto m = n["metadata"]) {
     doc.expect_map(m, "metadata");
     auto meta = to_json(m);  // a named value: items() of a temporary would dangle
@@ -57,24 +58,40 @@ void Loader::add_literal_test(const YAML::Node& n, const nlohmann::json& vars, c
 void Loader::add_test(const YAML::Node& n0, std::vector<TestSpec>& out) {
   auto n = deref(n0);
   doc.expect_map(n, "a test");
-  strict(n, {"vars", "assert", "description", "options", "threshold", "metadata"}, "a test");
+  strict(n,
+         {"vars", "assert", "description", "options", "threshold", "metadata",
+          "assertScoringFunction"},
+         "a test");
   auto vars = n["vars"] ? to_json(n["vars"]) : nlohmann::json::object();
   if (!vars.is_object()) doc.fail(n["vars"], "'vars' must be a map");
   auto o = options(n["options"]);
   if (o.literal) return add_literal_test(n, vars, o, out);
   // promptfoo: a var whose value is a list (or a file:// glob) expands into one test per
-  // value, the cartesian product over every such var.
+  // value, the cartesian product over every such var; a list whose first item is not a
+  // string ([1, 2], [{a: 1}]) is one value (generateVarCombinations).
   for (auto& [k, v] : vars.items())
     if (v.is_string() && v.get<std::string>().rfind("file://", 0) == 0 &&
         has_glob(v.get<std::string>())) {
       auto files = expand(v.get<std::string>());
       v = nlohmann::json(files);
     }
+  // The product runs over the vars in the order the suite wrote them (the first var varies
+  // slowest, as in promptfoo), not in the JSON object's sorted order.
+  std::vector<std::string> order;
+  if (n["vars"] && n["vars"].IsMap())
+    for (const auto& kv : n["vars"]) {
+      auto k = kv.first.Scalar();
+      if (vars.contains(k) && std::find(order.begin(), order.end(), k) == order.end())
+        order.push_back(k);
+    }
+  for (const auto& [k, v] : vars.items())
+    if (std::find(order.begin(), order.end(), k) == order.end()) order.push_back(k);
   std::vector<nlohmann::json> combos = {nlohmann::json::object()};
-  for (auto& [k, v] : vars.items()) {
+  for (const auto& k : order) {
+    const auto& v = vars[k];
     std::vector<nlohmann::json> next;
     for (const auto& c : combos) {
-      if (v.is_array() && !v.empty())
+      if (v.is_array() && !v.empty() && v[0].is_string())
         for (const auto& x : v) {
           auto d = c;
           d[k] = x;

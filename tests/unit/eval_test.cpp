@@ -112,3 +112,67 @@ TEST_CASE("eval: icontains folds case for all of Unicode", "[eval]") {
   CHECK(check("icontains-any", nlohmann::json::array({"ÖL", "x"}), "öl und wasser").pass);
   CHECK_FALSE(check("contains", "ÉTÉ", "un bel été").pass);
 }
+
+TEST_CASE("eval: assertScoringFunction takes file:// JavaScript or Python, by file:line",
+          "[eval]") {
+  test::TempDir tmp;
+  test::write_text(tmp / "score.py",
+                   "def func(s, c):\n    return {'pass': True, 'score': 1, 'reason': ''}\n");
+  test::write_text(tmp / "score.js",
+                   "module.exports.f = () => ({pass: true, score: 1, reason: ''});\n");
+  test::write_text(tmp / "s.yaml", R"(prompts: [hi]
+providers: [exec:cat]
+defaultTest:
+  assertScoringFunction: file://score.js:f
+tests:
+  - vars: {a: '1'}
+  - vars: {a: '2'}
+    assertScoringFunction: file://score.py
+)");
+  std::vector<std::string> w;
+  auto s = load_suite(tmp / "s.yaml", &w);
+  REQUIRE(s.tests.size() == 2);
+  CHECK(s.tests[0].scoring_function["language"] == "javascript");
+  CHECK(s.tests[0].scoring_function["function"] == "f");
+  CHECK(s.tests[1].scoring_function["language"] == "python");
+  CHECK(s.tests[1].scoring_function["function"] == "func");  // promptfoo's default name
+  for (auto [value, why] : {std::pair{"'output.length > 2'", "must be a file:// reference"},
+                            std::pair{"file://score.txt", "not a JavaScript or Python file"},
+                            std::pair{"file://missing.js", "missing.js"},
+                            std::pair{"file://../outside.js", "outside"}}) {
+    INFO(value);
+    test::write_text(
+        tmp / "bad.yaml",
+        std::string("prompts: [hi]\nproviders: [exec:cat]\ntests:\n  - vars: {a: '1'}\n"
+                    "    assertScoringFunction: ") +
+            value + "\n");
+    try {
+      load_suite(tmp / "bad.yaml", &w);
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Contains(why));
+      if (std::string(why).find("file://") != std::string::npos ||
+          std::string(why).find("JavaScript") != std::string::npos)
+        CHECK_THAT(std::string(e.what()), Catch::Contains("bad.yaml:5:"));
+    }
+  }
+}
+
+TEST_CASE("eval: lists expand in the suite's var order, a list of non-strings is one value",
+          "[eval]") {
+  test::TempDir tmp;
+  test::write_text(tmp / "s.yaml", R"(prompts: ['{{name}} {{lang}} {{n}}']
+providers: [exec:cat]
+tests:
+  - vars: {name: [Ana, Bo], lang: [fr, de], n: [1, 2]}
+)");
+  std::vector<std::string> w;
+  auto s = load_suite(tmp / "s.yaml", &w);
+  REQUIRE(s.tests.size() == 4);  // name x lang; n stays one value
+  CHECK(s.tests[0].vars.at("name") == "Ana");
+  CHECK(s.tests[0].vars.at("lang") == "fr");
+  CHECK(s.tests[1].vars.at("name") == "Ana");  // the first var varies slowest
+  CHECK(s.tests[1].vars.at("lang") == "de");
+  CHECK(s.tests[2].vars.at("name") == "Bo");
+  CHECK(s.tests[0].values.at("n") == nlohmann::json::array({1, 2}));
+}

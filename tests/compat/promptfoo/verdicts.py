@@ -3,7 +3,8 @@
   verdicts.py promptfoo RESULTS.json EXPECTED.json VERSION   record promptfoo's verdicts
   verdicts.py refused EXPECTED.json VERSION LOG              record that promptfoo refused the config
   verdicts.py check XOPS CASES_DIR [--allow FILE]            run xops on every case and compare
-                                                             (verdicts, and the case score where both agree)
+                                                             (verdicts, and the case score and named
+                                                             scores where both agree)
 
 A case is identified by (provider, rendered prompt) and its occurrence among equal keys, so
 the order of cartesian products does not matter; the verdict is pass/fail/error.
@@ -48,7 +49,8 @@ def promptfoo_rows(results):
         reason = (r.get("gradingResult") or {}).get("reason") or r.get("error") or ""
         reason = reason.split("\n    at ")[0].split("\nStack Trace:")[0]  # no stack traces (local paths)
         rows.append({"test": r.get("testIdx"), "provider": label, "prompt": r["prompt"]["raw"], "vars": vars_,
-                     "verdict": verdict, "score": r.get("score"), "reason": reason})
+                     "verdict": verdict, "score": r.get("score"), "reason": reason,
+                     "named_scores": r.get("namedScores") or {}})
     return rows
 
 
@@ -59,8 +61,22 @@ def xops_rows(summary):
         reason = r.get("error") or "; ".join(a.get("reason", "") for a in r.get("asserts", []) if not a.get("pass"))
         rows.append({"test": r["test"], "provider": r["provider"], "prompt": r["rendered_prompt"],
                      "vars": r["vars"], "verdict": verdict, "score": r.get("score"),
-                     "reason": reason})
+                     "reason": reason, "named_scores": r.get("named_scores") or {}})
     return rows
+
+
+def named_differ(want, got):
+    """Whether two cases' named scores differ (other names, or a value off by over 1e-6)."""
+    if set(want) != set(got):
+        return True
+    return any(not isinstance(got[k], (int, float)) or abs(want[k] - got[k]) > 1e-6 for k in want)
+
+
+def case_order(rows):
+    """The cases' (provider, prompt) keys in test order: how a glob or a list expanded."""
+    if any(not isinstance(r.get("test"), int) for r in rows):
+        return None
+    return [k for _, k in sorted((r["test"], key_of(r["provider"], r["prompt"])) for r in rows)]
 
 
 def write(path, obj):
@@ -77,7 +93,7 @@ def check(xops, cases_dir, allow_file):
         for a in json.load(open(allow_file, encoding="utf-8")):
             allowed[(a["case"], a["key"])] = a["reason"]
     total = agree = scored = 0
-    unexpected, stale, lines, score_diffs = [], [], [], []
+    unexpected, stale, lines, score_diffs, named_diffs, order_diffs = [], [], [], [], [], []
     used = set()
     for name in sorted(os.listdir(cases_dir)):
         src = os.path.join(cases_dir, name)
@@ -105,6 +121,9 @@ def check(xops, cases_dir, allow_file):
             why = (p.stderr.strip().splitlines() or ["no output"])[-1]
             got = {k: {"verdict": "refused", "reason": why} for k in want}
         ok_here = 0
+        want_order = case_order(expected["cases"]) if not expected.get("refused") else None
+        if want_order and summary and want_order != case_order(xops_rows(summary)):
+            order_diffs.append(name)
         for k, w in want.items():
             total += 1
             g = got.get(k, {"verdict": "missing", "reason": "xops ran no such case"})
@@ -113,6 +132,10 @@ def check(xops, cases_dir, allow_file):
                 scored += 1
                 if abs(ws - gs) > 1e-6:
                     score_diffs.append((name, k, ws, gs))
+            # Named scores where the recording has them (recorded since case 29).
+            if g["verdict"] == w["verdict"] and "named_scores" in w:
+                if named_differ(w["named_scores"], g.get("named_scores") or {}):
+                    named_diffs.append((name, k, w["named_scores"], g.get("named_scores")))
             if g["verdict"] == w["verdict"]:
                 agree += 1
                 ok_here += 1
@@ -133,6 +156,10 @@ def check(xops, cases_dir, allow_file):
           f"case scores equal in {scored - len(score_diffs)}/{scored} of those")
     for name, k, ws, gs in score_diffs:
         print(f"SCORE {name} {k}: promptfoo {ws}, xops {gs}")
+    for name in order_diffs:
+        print(f"ORDER {name}: xops runs the cases in another order than promptfoo")
+    for name, k, w, g in named_diffs:
+        print(f"NAMED SCORES {name} {k}: promptfoo {w}, xops {g}")
     for name, k, w, g in unexpected:
         print(f"DISAGREE {name} {k}\n  promptfoo: {w.get('verdict')} ({w.get('reason')})\n  xops:      "
               f"{g.get('verdict')} ({g.get('reason')})")
@@ -141,7 +168,8 @@ def check(xops, cases_dir, allow_file):
     for (name, k), reason in allowed.items():
         if (name, k) in used:
             print(f"known difference {name}: {reason}")
-    return 0 if not unexpected and not stale and not score_diffs and rate >= 0.95 else 1
+    ok = not unexpected and not stale and not score_diffs and not named_diffs and not order_diffs
+    return 0 if ok and rate >= 0.95 else 1
 
 
 def main():
