@@ -154,6 +154,20 @@ void render_summary(cli::Output& out, const EvalOutcome& o, const std::vector<Ca
   t.print(out);
   for (const auto& [k, v] : sum.metrics)
     out.info(fmt::format("metric {}: mean {:.3f}", k, v.second ? v.first / v.second : 0));
+  if (!sum.pairwise.empty()) {
+    cli::Table pt({"PROVIDER", "BASELINE", "WINS", "TIES", "LOSSES", "WIN RATE", "95% CI",
+                   "SIGN TEST p", "MEAN CHARS"});
+    for (const auto& p : sum.pairwise) {
+      auto [low, high] = p.stats.interval();
+      auto n = static_cast<double>(std::max<size_t>(1, p.stats.n()));
+      pt.add({p.provider, p.baseline, std::to_string(p.stats.wins), std::to_string(p.stats.ties),
+              std::to_string(p.stats.losses), fmt::format("{:.3f}", p.stats.win_rate()),
+              fmt::format("{:.3f}-{:.3f}", low, high), fmt::format("{:.3g}", p.stats.sign_test_p()),
+              fmt::format("{:.0f} vs {:.0f}", p.stats.candidate_chars / n,
+                          p.stats.baseline_chars / n)});
+    }
+    pt.print(out);
+  }
   if (!sum.flaky.empty())
     out.warn(fmt::format("{} flaky test(s) across {} repeats", sum.flaky.size(), repeat));
   out.info(fmt::format(

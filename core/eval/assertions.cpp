@@ -15,11 +15,13 @@
 
 #include "core/error.hpp"
 #include "core/eval/json_schema.hpp"
+#include "core/eval/pairwise.hpp"
 #include "core/eval/script_assertions.hpp"
 #include "core/util/regex.hpp"
 #include "core/util/strings.hpp"
 #include "core/util/subprocess.hpp"
 #include "core/util/text_distance.hpp"
+#include "core/util/utf8.hpp"
 
 namespace xops {
 
@@ -342,25 +344,40 @@ AssertionResult check_similar(const Check& c) {
   return scored(best, c.a.threshold.value_or(0.75), "cosine similarity");
 }
 
+// Judged in both orders (core/eval/pairwise.hpp): a win or a loss only when both agree.
 AssertionResult check_pairwise(const Check& c) {
   auto judge = !c.a.provider.empty() ? c.a.provider : c.ctx.default_judge;
   if (judge.empty() || c.a.baseline.empty() || !c.ctx.ask || !c.ctx.baseline_output)
     throw usage_error("pairwise needs `baseline:` (a provider) and a judge provider");
+  if (c.a.baseline == c.ctx.provider_id || c.a.baseline == c.ctx.provider_label) {
+    AssertionResult r;
+    r.skipped = true;
+    r.pass = true;
+    r.reason = fmt::format("skipped: {} is the baseline itself", c.a.baseline);
+    return r;
+  }
   auto base = c.ctx.baseline_output(c.a.baseline);
   auto criteria = c.value_text();
-  auto prompt = fmt::format(
-      "Compare two answers to the same prompt{}. Reply with only a JSON object "
-      "{{\"winner\": \"A\"|\"B\"|\"tie\", \"reason\": \"...\"}}.\n\nPrompt: {}\n\nAnswer A: "
-      "{}\n\nAnswer B: {}\n",
-      criteria.empty() ? "" : " by this criterion: " + criteria, c.ctx.prompt, c.out(), base);
-  auto j = find_json(c.ctx.ask(judge, prompt));
-  auto winner = j ? j->value("winner", "") : "";
-  auto r = boolean(
-      winner == "A" || winner == "tie",
-      fmt::format("judge preferred {} over baseline {}{}",
-                  winner.empty() ? "nothing parseable" : winner, c.a.baseline,
-                  j && j->contains("reason") ? ": " + (*j)["reason"].get<std::string>() : ""));
-  r.score = winner == "A" ? 1.0 : winner == "tie" ? 0.5 : 0.0;
+  auto first = parse_pair_verdict(
+      c.ctx.ask(judge, pairwise_prompt(criteria, c.ctx.prompt, c.out(), base)), judge);
+  auto second = parse_pair_verdict(
+      c.ctx.ask(judge, pairwise_prompt(criteria, c.ctx.prompt, base, c.out())), judge);
+  int outcome = pair_outcome(first, second);
+  const char* said = outcome > 0 ? "win" : outcome < 0 ? "loss" : "tie";
+  AssertionResult r;
+  r.score = outcome > 0 ? 1.0 : outcome < 0 ? 0.0 : 0.5;
+  r.pass = c.a.threshold ? r.score >= *c.a.threshold : outcome >= 0;
+  r.reason = fmt::format("{} against {} (candidate as A: {}{}; as B: {}{})", said, c.a.baseline,
+                         first.winner, first.reason.empty() ? "" : " - " + first.reason,
+                         second.winner, second.reason.empty() ? "" : " - " + second.reason);
+  r.detail = {{"baseline", c.a.baseline},
+              {"baseline_output", base},
+              {"outcome", said},
+              {"candidate_chars", code_points(c.out())},
+              {"baseline_chars", code_points(base)},
+              {"verdicts",
+               {{{"candidate", "A"}, {"winner", first.winner}, {"reason", first.reason}},
+                {{"candidate", "B"}, {"winner", second.winner}, {"reason", second.reason}}}}};
   return r;
 }
 

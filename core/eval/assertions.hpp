@@ -15,6 +15,11 @@ struct AssertionResult {
   bool pass = false;
   double score = 0;  // 0..1
   std::string reason;
+  // Not applicable to this case (a pairwise baseline compared with itself): listed in the
+  // report, but it neither passes nor fails the case and adds to no score.
+  bool skipped = false;
+  // What reports show beside the reason (pairwise: both answers, both verdicts, the outcome).
+  nlohmann::json detail;
 };
 
 struct AssertionContext {
@@ -38,6 +43,7 @@ struct AssertionContext {
                                int timeout_ms)>
       run_script;
   std::string test_description;
+  std::string provider_id, provider_label;  // the provider that answered (the candidate)
   std::string default_judge;
   std::string default_embedding;  // `similar` without a provider: this, else default_judge
 };

@@ -10,7 +10,7 @@ using nlohmann::json;
 std::map<std::string, double> named_scores_of(const AssertionOutcomes& asserts) {
   std::map<std::string, std::pair<double, double>> sums;  // metric -> (sum w*score, sum w)
   for (const auto& [a, r] : asserts) {
-    if (a.metric.empty()) continue;
+    if (a.metric.empty() || r.skipped) continue;
     double w = a.weight > 0 ? a.weight : 1.0;
     sums[a.metric].first += w * r.score;
     sums[a.metric].second += w;
@@ -33,6 +33,7 @@ bool is_grading_result(const json& v) {
 json component_results(const AssertionOutcomes& asserts) {
   json out = json::array();
   for (const auto& [a, r] : asserts) {
+    if (r.skipped) continue;
     json assertion = {{"type", a.type}, {"value", a.value}};
     if (!a.metric.empty()) assertion["metric"] = a.metric;
     if (a.weight != 1.0) assertion["weight"] = a.weight;

@@ -39,9 +39,13 @@ std::string xml_escape(const std::string& s) {
 
 nlohmann::json case_json(const CaseResult& c) {
   nlohmann::json asserts = nlohmann::json::array();
-  for (const auto& [a, r] : c.asserts)
-    asserts.push_back(
-        {{"type", a.type}, {"pass", r.pass}, {"score", r.score}, {"reason", r.reason}});
+  for (const auto& [a, r] : c.asserts) {
+    nlohmann::json one = {
+        {"type", a.type}, {"pass", r.pass}, {"score", r.score}, {"reason", r.reason}};
+    if (r.skipped) one["skipped"] = true;
+    if (!r.detail.is_null()) one["detail"] = r.detail;
+    asserts.push_back(std::move(one));
+  }
   return {{"test", c.index},
           {"description", c.test_description},
           {"prompt", c.prompt_label},
@@ -79,7 +83,23 @@ nlohmann::json summary_json(const EvalSummary& s, const Suite& suite) {
          {"provider", d.provider},
          {"value", d.error.empty() ? nlohmann::json(d.value) : nlohmann::json(nullptr)},
          {"error", d.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.error)}});
+  nlohmann::json pairwise = nlohmann::json::array();
+  for (const auto& p : s.pairwise) {
+    auto [low, high] = p.stats.interval();
+    auto n = static_cast<double>(std::max<size_t>(1, p.stats.n()));
+    pairwise.push_back({{"provider", p.provider},
+                        {"baseline", p.baseline},
+                        {"wins", p.stats.wins},
+                        {"ties", p.stats.ties},
+                        {"losses", p.stats.losses},
+                        {"win_rate", p.stats.win_rate()},
+                        {"win_rate_95", {low, high}},
+                        {"sign_test_p", p.stats.sign_test_p()},
+                        {"mean_candidate_chars", p.stats.candidate_chars / n},
+                        {"mean_baseline_chars", p.stats.baseline_chars / n}});
+  }
   return {{"derived_metrics", derived},
+          {"pairwise", pairwise},
           {"suite", suite.file.string()},
           {"suite_sha256", suite.content_sha256},
           {"cases", s.cases},
@@ -205,9 +225,17 @@ void ReportWriters::add(const CaseResult& c) {
   }
   if (html_fail_.is_open()) {
     std::string why;
-    for (const auto& [a, r] : c.asserts)
+    for (const auto& [a, r] : c.asserts) {
       why += fmt::format("<div class=\"{}\">{} {}: {}</div>", r.pass ? "ok" : "bad",
-                         r.pass ? "✓" : "✗", html_escape(a.type), html_escape(r.reason));
+                         r.skipped ? "–"
+                         : r.pass  ? "✓"
+                                   : "✗",
+                         html_escape(a.type), html_escape(r.reason));
+      if (r.detail.is_object() && r.detail.contains("baseline_output"))
+        why += fmt::format("<div>baseline {}:<pre>{}</pre></div>",
+                           html_escape(r.detail.value("baseline", "")),
+                           html_escape(r.detail.value("baseline_output", "")));
+    }
     if (!c.error.empty()) why += "<div class=\"bad\">error: " + html_escape(c.error) + "</div>";
     auto row = fmt::format(
         "<tr "

@@ -123,6 +123,22 @@ class SuiteRun {
     return *p;
   }
 
+  // A pairwise baseline for candidate provider v. One the suite configures (a provider of the
+  // suite, or given as {id, config}) runs as configured; a bare id (NAME#prod, a model path)
+  // runs with the candidate's config, so both answer under the same max_tokens, stop and
+  // sampling.
+  Provider& baseline_provider(const std::string& id, size_t v) {
+    for (const auto& p : suite_.providers)
+      if (p.id == id || p.label == id) return named(id);
+    if (suite_.named_providers.count(id)) return named(id);
+    std::lock_guard<std::mutex> lock(extra_mu_);
+    auto& p = extra_[id + "\x1f" + std::to_string(v)];
+    if (!p)
+      p = make_provider(ProviderSpec{id, id, suite_.providers[v].config, {}}, ws_, dir_,
+                        opts_.key_hosts);
+    return *p;
+  }
+
   // An empty identity means the provider's answers cannot be keyed safely: never cached.
   // Providers that receive the vars (exec:) are keyed by them too.
   ProviderCall cached_call(Provider& p, const std::string& identity, const std::string& prompt,
@@ -213,6 +229,8 @@ class SuiteRun {
     ctx.vars = &test.vars;
     ctx.values = &test.values;
     ctx.test_description = test.description;
+    ctx.provider_id = suite_.providers[c.provider].id;
+    ctx.provider_label = suite_.providers[c.provider].label;
     ctx.run_script = [this](const std::string& lang, const json& req, int timeout_ms) {
       return scripts_.call(lang, req, timeout_ms);
     };
@@ -231,9 +249,9 @@ class SuiteRun {
     ctx.perplexity = [own](const std::string& prompt, const std::string& output) {
       return own->perplexity(prompt, output);
     };
-    ctx.baseline_output = [this, prompt = c.rendered_prompt,
-                           call_context](const std::string& baseline) {
-      auto& p = named(baseline);
+    ctx.baseline_output = [this, prompt = c.rendered_prompt, call_context,
+                           v = c.provider](const std::string& baseline) {
+      auto& p = baseline_provider(baseline, v);
       auto r = cached_call(p, p.identity(), prompt, call_context, nullptr);
       if (!r.error.empty()) throw runtime_error(fmt::format("baseline {}: {}", baseline, r.error));
       return r.output;
@@ -275,6 +293,10 @@ class SuiteRun {
         c.error = e.what();
         c.pass = false;
         break;
+      }
+      if (ar.skipped) {  // listed, never counted
+        c.asserts.emplace_back(a, ar);
+        continue;
       }
       if (a.weight > 0) c.pass &= ar.pass;  // weight 0: a metric only, as in promptfoo
       wsum += a.weight;
@@ -318,6 +340,14 @@ class SuiteRun {
       ++sum_.failed, ++ps.failed;
     if (c.cached) ++sum_.cached;
     ++pair_counts_[{pi, v}];
+    for (const auto& [a, ar] : c.asserts)
+      if (a.type == "pairwise" && !ar.skipped && ar.detail.is_object() && c.error.empty()) {
+        auto& st = pairwise_[{v, a.baseline}];
+        auto outcome = ar.detail.value("outcome", "");
+        (outcome == "win" ? st.wins : outcome == "loss" ? st.losses : st.ties)++;
+        st.candidate_chars += ar.detail.value("candidate_chars", 0.0);
+        st.baseline_chars += ar.detail.value("baseline_chars", 0.0);
+      }
     // promptfoo sums each case's named scores (a metric named twice in a test counts once).
     for (const auto& [name, value] : c.named_scores) {
       auto& m = sum_.metrics[name];
@@ -383,6 +413,8 @@ class SuiteRun {
     for (const auto& [key, o] : outcomes_)
       if (o.first && o.second) sum_.flaky.push_back(key);
     if (!suite_.derived_metrics.empty()) derive_metrics();
+    for (const auto& [key, st] : pairwise_)
+      sum_.pairwise.push_back({suite_.providers[key.first].label, key.second, st});
     for (size_t v = 0; v < providers_.size(); ++v)
       for (const auto& [what, h] : providers_[v]->content_hashes())
         sum_.content_hashes[suite_.providers[v].label + "/" + what] = h;
@@ -408,6 +440,7 @@ class SuiteRun {
   std::map<std::string, std::pair<int, int>> outcomes_;  // per test/prompt/provider: pass, fail
   std::map<std::pair<size_t, size_t>, std::map<std::string, double>> named_sums_;
   std::map<std::pair<size_t, size_t>, size_t> pair_counts_;
+  std::map<std::pair<size_t, std::string>, PairwiseStats> pairwise_;  // (provider, baseline)
   std::map<size_t, CaseResult> pending_;
   size_t next_emit_ = 0;
 };

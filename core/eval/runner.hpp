@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/eval/assertions.hpp"
+#include "core/eval/pairwise.hpp"
 #include "core/eval/suite.hpp"
 
 namespace xops {
@@ -50,6 +51,12 @@ struct DerivedMetric {
   std::string error;  // a name that no case scored, a division by nothing, ...
 };
 
+// A candidate provider's pairwise comparisons with one baseline (the `pairwise` assertions).
+struct PairwiseSummary {
+  std::string provider, baseline;
+  PairwiseStats stats;
+};
+
 struct EvalSummary {
   size_t cases = 0, passed = 0, failed = 0, errors = 0, cached = 0;
   double seconds = 0;
@@ -58,6 +65,7 @@ struct EvalSummary {
   std::vector<DerivedMetric> derived;                 // derivedMetrics, per prompt x provider
   std::vector<std::string> flaky;                     // tests whose outcome differed across repeats
   std::map<std::string, std::string> content_hashes;  // "provider:LABEL/model" -> sha256
+  std::vector<PairwiseSummary> pairwise;
   double pass_rate() const { return cases ? static_cast<double>(passed) / cases : 0; }
   bool thresholds_met = true;
   std::vector<std::string> threshold_failures;

@@ -29,6 +29,13 @@ inline size_t invalid_utf8_offset(std::string_view s) {
 }
 
 // Length in UTF-16 code units, as JavaScript's String.length counts (4-byte sequences count 2).
+// Characters (code points) of UTF-8 text: the bytes that do not continue a sequence.
+inline size_t code_points(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 inline size_t utf16_length(std::string_view s) {
   size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? (c >= 0xF0 ? 2 : 1) : 0;

@@ -304,9 +304,12 @@ TEST_CASE("e2e: judges that refuse, score low, prefer the baseline or answer gar
                  test("garbage", "{type: llm-rubric, value: polite, provider: " +
                                      judge("judge-garbage") + "}") +
                  test("loses", "{type: pairwise, baseline: 'exec:sh other.sh', provider: " +
-                                   judge("judge-no") + "}") +
+                                   judge("judge-longer") + "}") +
                  test("wins", "{type: pairwise, baseline: 'exec:sh other.sh', provider: " +
-                                  judge("judge-yes") + "}") +
+                                  judge("judge-shorter") + "}") +
+                 // Always B: judged in both orders, a position bias is a tie, never a loss.
+                 test("biased", "{type: pairwise, baseline: 'exec:sh other.sh', provider: " +
+                                    judge("judge-no") + "}") +
                  "thresholds: {pass_rate: 0}\n");
   auto r = run_xops({"--json", "eval", "s.yaml", "--no-cache"}, tmp.path());
   INFO(r.err);
@@ -314,7 +317,7 @@ TEST_CASE("e2e: judges that refuse, score low, prefer the baseline or answer gar
   auto out = nlohmann::json::parse(r.out);
   std::map<std::string, nlohmann::json> by;
   for (const auto& c : out["results"]) by[c["description"].get<std::string>()] = c;
-  REQUIRE(by.size() == 6);
+  REQUIRE(by.size() == 7);
   CHECK(by["approves"]["pass"] == true);
   CHECK(by["refuses"]["pass"] == false);
   CHECK(by["low"]["pass"] == false);
@@ -324,6 +327,9 @@ TEST_CASE("e2e: judges that refuse, score low, prefer the baseline or answer gar
   CHECK(by["loses"]["pass"] == false);
   CHECK(by["loses"]["score"].get<double>() == 0.0);
   CHECK(by["wins"]["pass"] == true);
+  CHECK(by["wins"]["score"].get<double>() == 1.0);
+  CHECK(by["biased"]["pass"] == true);
+  CHECK(by["biased"]["score"].get<double>() == 0.5);
 }
 
 TEST_CASE("e2e: eval a local model, with judge-based and embedding assertions", "[e2e][eval]") {

@@ -1,0 +1,161 @@
+// `pairwise` judged fairly (#28), through the binary with scripted judges: each pair is judged
+// in both orders and only agreeing verdicts count, so a judge with a position bias produces
+// ties; a judge that prefers longer answers shows in the length columns; a garbled judge is an
+// error, not a loss; a baseline compared with itself is skipped, not averaged in; and a
+// baseline named by id answers under the candidate's config.
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace xops::test;
+
+namespace {
+
+// Judges: exec scripts given the judge prompt as $1.
+const char* kAlwaysA = R"(echo '{"winner": "A", "reason": "first is best"}')";
+const char* kLonger = R"(python3 - "$1" <<'PY'
+import json, re, sys
+p = sys.argv[1]
+a = re.search(r"Answer A: (.*?)\n\nAnswer B: ", p, re.S).group(1)
+b = re.search(r"\n\nAnswer B: (.*)\n$", p, re.S).group(1)
+print(json.dumps({"winner": "A" if len(a) > len(b) else "B" if len(b) > len(a) else "tie",
+                  "reason": "longer"}))
+PY)";
+const char* kPrefersShort = R"(python3 - "$1" <<'PY'
+import json, re, sys
+p = sys.argv[1]
+a = re.search(r"Answer A: (.*?)\n\nAnswer B: ", p, re.S).group(1)
+print(json.dumps({"winner": "A" if a.startswith("short") else "B", "reason": "the short one"}))
+PY)";
+const char* kGarbled = R"(echo 'I think both are fine, really')";
+
+nlohmann::json eval_json(const TempDir& tmp, const std::string& judge) {
+  write_text(tmp / "judge.sh", judge);
+  auto r = run_xops({"eval", "-c", "suite.yaml", "--json", "--no-cache", "--no-track"}, tmp.path());
+  INFO(r.err);
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("results")) return j;
+  }
+  FAIL("no JSON summary: " << r.out.substr(0, 400));
+  return {};
+}
+
+void write_suite(const TempDir& tmp) {
+  // The candidate answers "short N"; the baseline a longer text.
+  write_text(tmp / "cand.sh", "printf 'short %s' \"$(echo \"$1\" | tr -dc 0-9)\"\n");
+  write_text(tmp / "base.sh", "printf 'a much longer baseline answer to %s' \"$1\"\n");
+  write_text(tmp / "suite.yaml", R"(prompts: ['question {{n}}']
+providers:
+  - {id: 'exec:sh cand.sh', label: new}
+  - {id: 'exec:sh base.sh', label: prev}
+defaultTest:
+  options: {provider: 'exec:sh judge.sh'}
+  assert:
+    - type: pairwise
+      baseline: prev
+tests:
+  - vars: {n: '1'}
+  - vars: {n: '2'}
+  - vars: {n: '3'}
+  - vars: {n: '4'}
+)");
+}
+
+const nlohmann::json& pairwise_row(const nlohmann::json& j) {
+  REQUIRE(j["pairwise"].size() == 1);  // new vs prev only: prev vs prev is skipped
+  const auto& p = j["pairwise"][0];
+  CHECK(p["provider"] == "new");
+  CHECK(p["baseline"] == "prev");
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("pairwise: a judge that always answers A gives ties, not wins", "[e2e][eval]") {
+  TempDir tmp;
+  write_suite(tmp);
+  auto j = eval_json(tmp, kAlwaysA);
+  const auto& p = pairwise_row(j);
+  CHECK(p["wins"] == 0);
+  CHECK(p["ties"] == 4);
+  CHECK(p["losses"] == 0);
+  CHECK(p["win_rate"] == 0.5);
+  CHECK(p["sign_test_p"] == 1.0);
+  for (const auto& c : j["results"]) {
+    const auto& a = c["asserts"][0];
+    if (c["provider"] == "prev") {  // the baseline's own cases: skipped, not a self-comparison
+      CHECK(a["skipped"] == true);
+      CHECK(c["named_scores"].empty());
+      continue;
+    }
+    CHECK(a["detail"]["outcome"] == "tie");
+    CHECK(a["detail"]["verdicts"][0]["winner"] == "A");
+    CHECK(a["detail"]["verdicts"][1]["winner"] == "A");
+    CHECK(a["detail"]["baseline_output"].get<std::string>().rfind("a much longer", 0) == 0);
+  }
+}
+
+TEST_CASE("pairwise: a judge that prefers longer answers shows in the length columns",
+          "[e2e][eval]") {
+  TempDir tmp;
+  write_suite(tmp);
+  auto j = eval_json(tmp, kLonger);
+  const auto& p = pairwise_row(j);
+  CHECK(p["losses"] == 4);  // the longer baseline wins in both orders every time
+  CHECK(p["win_rate"] == 0.0);
+  CHECK(p["mean_candidate_chars"].get<double>() < p["mean_baseline_chars"].get<double>());
+  CHECK(p["sign_test_p"].get<double>() == Approx(0.125));  // 2 * 0.5^4
+  auto ci = p["win_rate_95"];
+  CHECK(ci[0].get<double>() == 0.0);
+  CHECK(ci[1].get<double>() == Approx(0.4899).epsilon(0.001));  // Wilson, n = 4
+  CHECK(j["failed"] == 4);
+}
+
+TEST_CASE("pairwise: a consistent judge's wins count, a garbled one is an error", "[e2e][eval]") {
+  TempDir tmp;
+  write_suite(tmp);
+  auto j = eval_json(tmp, kPrefersShort);
+  const auto& p = pairwise_row(j);
+  CHECK(p["wins"] == 4);
+  CHECK(p["win_rate"] == 1.0);
+  auto g = eval_json(tmp, kGarbled);
+  CHECK(g["pairwise"].empty());  // nothing judged: nothing counted as a loss
+  CHECK(g["errors"] == 4);
+  for (const auto& c : g["results"])
+    if (c["provider"] == "new")
+      CHECK_THAT(c["error"].get<std::string>(), Catch::Contains("did not name a winner"));
+}
+
+TEST_CASE("pairwise: a baseline named by id answers under the candidate's config", "[e2e][eval]") {
+  TempDir tmp;
+  write_text(tmp / "judge.sh", kAlwaysA);
+  // Both record the options they were given (promptfoo's exec contract: $2 is {config}).
+  write_text(tmp / "cand.sh", "printf '%s\\n' \"$2\" >> cand.log; printf 'short'\n");
+  write_text(tmp / "base.sh", "printf '%s\\n' \"$2\" >> base.log; printf 'long answer'\n");
+  write_text(tmp / "suite.yaml", R"(prompts: ['q {{n}}']
+providers:
+  - id: 'exec:sh cand.sh'
+    label: new
+    config: {max_tokens: 8, stop: ['\n'], temperature: 0}
+defaultTest:
+  options: {provider: 'exec:sh judge.sh'}
+  assert: [{type: pairwise, baseline: 'exec:sh base.sh'}]
+tests:
+  - vars: {n: '1'}
+  - vars: {n: '2'}
+)");
+  auto r = run_xops({"eval", "-c", "suite.yaml", "--no-cache", "--no-track"}, tmp.path());
+  INFO(r.out << r.err);
+  CHECK(r.rc == 0);
+  auto cand = read_text(tmp / "cand.log"), base = read_text(tmp / "base.log");
+  CHECK(!cand.empty());
+  CHECK(cand == base);
+  CHECK_THAT(base, Catch::Contains("\"max_tokens\":8"));
+}
