@@ -336,6 +336,19 @@ TEST_CASE("e2e: serve refuses a non-loopback address without a key, and a taken 
   CHECK_THAT(open.err, Catch::Contains("without an API key"));
   auto no_env = run_xops({"serve", model_dir(), "--api-key-env", "XOPS_NO_SUCH_VAR"}, tmp.path());
   CHECK(no_env.rc == 2);
+  // --insecure and a key each lift the refusal. Shown without binding anything but loopback:
+  // a model that does not exist stops each run after the address check, before it listens.
+  for (auto extra : {std::vector<std::string>{"--insecure"},
+                     std::vector<std::string>{"--api-key-env", "XOPS_TEST_KEY"}}) {
+    std::vector<std::string> args = {
+        "serve", (tmp / "no-such-model").string(), "--host", "0.0.0.0", "--port", "0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = run_xops(args, tmp.path(), {{"XOPS_TEST_KEY", "k"}});
+    INFO(extra[0] << ": " << r.err);
+    CHECK(r.rc != 0);
+    CHECK_THAT(r.err, !Catch::Contains("without an API key") && Catch::Contains("no-such-model"));
+    CHECK_THAT(r.err, !Catch::Contains("listening"));
+  }
   Server s(tmp.path(), {});
   auto port = s.url().substr(s.url().rfind(':') + 1);
   auto taken = run_xops({"serve", model_dir(), "--port", port}, tmp.path());
