@@ -387,6 +387,12 @@ AssertionResult check_exec(const Check& c) {
   return r;
 }
 
+// select-best / max-score compare a test's outputs after all have arrived
+// (core/eval/comparisons.hpp): the runner never checks them one case at a time.
+AssertionResult check_comparison(const Check& c) {
+  throw usage_error(fmt::format("{} compares a test's outputs; it has no per-case check", c.type));
+}
+
 struct AssertionType {
   const char* name;
   AssertionResult (*check)(const Check&);
@@ -418,6 +424,8 @@ const AssertionType kAssertionTypes[] = {
     {"pairwise", check_pairwise},
     {"javascript", check_script, true},
     {"python", check_script, true},
+    {"select-best", check_comparison},
+    {"max-score", check_comparison},
 };
 const AssertionType kExec = {"exec:", check_exec};
 

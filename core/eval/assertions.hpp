@@ -19,7 +19,7 @@ struct AssertionResult {
   // report, but it neither passes nor fails the case and adds to no score.
   bool skipped = false;
   // What reports show beside the reason (pairwise: both answers, both verdicts, the outcome).
-  nlohmann::json detail;
+  nlohmann::json detail = nullptr;
 };
 
 struct AssertionContext {

@@ -7,6 +7,7 @@
 #include "core/db/database.hpp"
 #include "core/error.hpp"
 #include "core/eval/case_scoring.hpp"
+#include "core/eval/comparisons.hpp"
 #include "core/eval/metric_expression.hpp"
 #include "core/eval/providers.hpp"
 #include "core/eval/script_assertions.hpp"
@@ -94,6 +95,23 @@ class SuiteRun {
       sum_.providers.push_back({p.label});
     }
     for (auto& p : providers_) identities_.push_back(p->identity());
+    for (const auto& t : suite.tests) {
+      bool compares = false;
+      for (const auto& a : t.asserts) compares |= is_comparison_assertion(a.type);
+      if (compares && pairs_.size() < 2)
+        throw usage_error(
+            fmt::format("{}: select-best and max-score compare a test's outputs, and this suite "
+                        "gives each test one (one prompt, one provider)",
+                        suite.file.string()),
+            "add a prompt or a provider to compare");
+      comparing_.push_back(compares);
+    }
+    ask_judge_ = [this](const std::string& judge, const std::string& prompt) {
+      auto& p = named(judge);
+      auto r = cached_call(p, p.identity(), prompt, json::object(), nullptr);
+      if (!r.error.empty()) throw runtime_error(fmt::format("judge {}: {}", judge, r.error));
+      return r.output;
+    };
   }
 
   EvalSummary run() {
@@ -236,12 +254,7 @@ class SuiteRun {
     };
     ctx.default_judge = suite_.judge;
     ctx.default_embedding = suite_.embedding;
-    ctx.ask = [this](const std::string& judge, const std::string& prompt) {
-      auto& p = named(judge);
-      auto r = cached_call(p, p.identity(), prompt, json::object(), nullptr);
-      if (!r.error.empty()) throw runtime_error(fmt::format("judge {}: {}", judge, r.error));
-      return r.output;
-    };
+    ctx.ask = ask_judge_;
     ctx.embed = [this](const std::string& provider, const std::string& text) {
       return named(provider).embed(text);
     };
@@ -284,6 +297,7 @@ class SuiteRun {
     double wsum = 0, ssum = 0;
     c.pass = true;
     for (const auto& a : test.asserts) {
+      if (is_comparison_assertion(a.type)) continue;  // once the test's outputs are all in
       AssertionResult ar;
       try {
         ar = check(a, ctx, value, script_context);
@@ -303,7 +317,12 @@ class SuiteRun {
       ssum += a.weight * ar.score;
       c.asserts.emplace_back(a, ar);
     }
-    c.score = wsum > 0 ? ssum / wsum : (c.pass ? 1 : 0);
+    // No weight to divide by: 1 for a test without assertions (promptfoo's noAssertsResult),
+    // 0 when its assertions carry none (weight 0, or only select-best / max-score).
+    bool weighed_any = false;
+    for (const auto& [a, ar] : c.asserts) weighed_any |= !ar.skipped;
+    for (const auto& a : test.asserts) weighed_any |= is_comparison_assertion(a.type);
+    c.score = wsum > 0 ? ssum / wsum : weighed_any ? 0 : (c.pass ? 1 : 0);
     if (test.threshold && c.error.empty())
       c.pass = c.score + 1e-12 >= *test.threshold;      // promptfoo's test threshold
     if (!c.error.empty()) c.pass = false, c.score = 0;  // an errored case scores 0, as promptfoo
@@ -327,6 +346,32 @@ class SuiteRun {
   // order, so about `jobs` results at most wait beyond one slow case.
   void record(size_t k, CaseResult c) {
     std::lock_guard<std::mutex> lock(sum_mu_);
+    pending_.emplace(k, std::move(c));
+    const size_t per_test = pairs_.size() * R_;
+    while (pending_.count(next_emit_)) {
+      size_t ti = next_emit_ / per_test, first = ti * per_test, last = first + per_test;
+      if (!comparing_[ti]) {
+        emit(next_emit_++);
+        continue;
+      }
+      // select-best / max-score: the whole test (every prompt x provider) first.
+      for (size_t j = first; j < last; ++j)
+        if (!pending_.count(j)) return;
+      for (size_t rep = 0; rep < R_; ++rep) {
+        std::vector<CaseResult*> group;
+        for (size_t pv = 0; pv < pairs_.size(); ++pv)
+          group.push_back(&pending_[first + pv * R_ + rep]);
+        apply_comparisons(suite_.tests[ti], group, suite_.judge, ask_judge_);
+      }
+      for (size_t j = first; j < last; ++j) emit(j);
+      next_emit_ = last;
+    }
+  }
+
+  // A finished case into the summary, then to the sink (in suite order, whatever -j is).
+  void emit(size_t k) {
+    auto it = pending_.find(k);
+    auto& c = it->second;
     size_t pi = c.prompt, v = c.provider;
     ++sum_.cases;
     auto& ps = sum_.providers[v];
@@ -359,12 +404,8 @@ class SuiteRun {
       auto& o = outcomes_[fmt::format("{}/{}/{}", c.index, pi, v)];
       (c.pass ? o.first : o.second)++;
     }
-    pending_.emplace(k, std::move(c));
-    for (auto it = pending_.find(next_emit_); it != pending_.end();
-         it = pending_.find(++next_emit_)) {
-      sink_(it->second);
-      pending_.erase(it);
-    }
+    sink_(c);
+    pending_.erase(it);
   }
 
   // promptfoo's derivedMetrics: per prompt and provider, over the sums of the named scores
@@ -442,6 +483,8 @@ class SuiteRun {
   std::map<std::pair<size_t, size_t>, size_t> pair_counts_;
   std::map<std::pair<size_t, std::string>, PairwiseStats> pairwise_;  // (provider, baseline)
   std::map<size_t, CaseResult> pending_;
+  std::vector<bool> comparing_;  // per test: has select-best / max-score
+  AskJudge ask_judge_;
   size_t next_emit_ = 0;
 };
 

@@ -293,6 +293,17 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
     if (t.suffix.empty()) t.suffix = defaults.suffix;
     if (!t.threshold) t.threshold = defaults.threshold;
     if (t.scoring_function.is_null()) t.scoring_function = defaults.scoring_function;
+    size_t others = 0, max_scores = 0;
+    for (const auto& a : t.asserts) {
+      bool cmp = a.type == "max-score" || a.type.rfind("select-", 0) == 0;
+      others += !cmp;
+      max_scores += a.type == "max-score";
+    }
+    if (max_scores && !others)
+      throw usage_error(
+          fmt::format("{}: test '{}' has max-score but no assertion for it to add up",
+                      file.string(), t.description.empty() ? "(no description)" : t.description),
+          "max-score picks the output whose other assertions scored highest");
   }
   s.tests = std::move(tests);
   if (auto th = root["thresholds"]) {

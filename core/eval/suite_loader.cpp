@@ -193,6 +193,25 @@ void Loader::finish_assertion(AssertionSpec& a, const YAML::Node& at) {
              fmt::format("supported: {}, each with a not- form",
                          fmt::join(assertion_type_names(), ", ")));
   if (a.value.is_string()) nunjucks::check(a.value.get<std::string>(), doc.where(at));
+  if (base == "select-best" || base == "max-score") {
+    if (base != a.type) doc.fail(at, fmt::format("{} has no not- form", base));
+    if (base == "select-best" && !a.value.is_string())
+      doc.fail(at, "select-best needs its criteria as the value (a string)");
+    if (base == "max-score" && !a.value.is_null()) {
+      if (!a.value.is_object()) doc.fail(at, "max-score's value is {method, weights, threshold}");
+      for (const auto& [k, v] : a.value.items()) {
+        bool ok = (k == "method" && v.is_string() &&
+                   (v.get<std::string>() == "average" || v.get<std::string>() == "sum")) ||
+                  (k == "threshold" && v.is_number()) ||
+                  (k == "weights" && v.is_object() &&
+                   std::all_of(v.begin(), v.end(), [](const auto& w) { return w.is_number(); }));
+        if (!ok)
+          doc.fail(at, fmt::format("max-score: '{}' is not method (average|sum), weights "
+                                   "({{TYPE: number}}) or threshold (a number)",
+                                   k));
+      }
+    }
+  }
   if (base == "javascript" || base == "python") {
     // promptfoo fails each such case at run time; refusing up front says why once.
     if (!a.value.is_string())

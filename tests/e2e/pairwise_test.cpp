@@ -159,3 +159,16 @@ tests:
   CHECK(cand == base);
   CHECK_THAT(base, Catch::Contains("\"max_tokens\":8"));
 }
+
+TEST_CASE("select-best: a suite that gives each test one output is refused before it runs",
+          "[e2e][eval]") {
+  TempDir tmp;
+  write_text(tmp / "suite.yaml", R"(prompts: ['q']
+providers: ['exec:echo hi']
+tests:
+  - assert: [{type: select-best, value: best, provider: 'exec:echo 0'}]
+)");
+  auto r = run_xops({"eval", "-c", "suite.yaml", "--no-cache", "--no-track"}, tmp.path());
+  CHECK(r.rc == 2);
+  CHECK_THAT(r.err, Catch::Contains("compare a test's outputs"));
+}

@@ -176,3 +176,32 @@ tests:
   CHECK(s.tests[2].vars.at("name") == "Bo");
   CHECK(s.tests[0].values.at("n") == nlohmann::json::array({1, 2}));
 }
+
+TEST_CASE("eval: select-best and max-score are checked when the suite loads", "[eval]") {
+  test::TempDir tmp;
+  std::vector<std::string> w;
+  for (auto [asserts, why] :
+       {std::pair{"[{type: max-score}]", "no assertion for it to add up"},
+        std::pair{"[{type: select-best}]", "needs its criteria"},
+        std::pair{"[{type: not-select-best, value: x}]", "no not- form"},
+        std::pair{"[{type: equals, value: a}, {type: max-score, value: {method: median}}]",
+                  "'method' is not"},
+        std::pair{"[{type: equals, value: a}, {type: max-score, value: {weights: {equals: a}}}]",
+                  "'weights' is not"}}) {
+    INFO(asserts);
+    test::write_text(tmp / "s.yaml", std::string("prompts: [a, b]\nproviders: [exec:cat]\n"
+                                                 "tests:\n  - assert: ") +
+                                         asserts + "\n");
+    try {
+      load_suite(tmp / "s.yaml", &w);
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Contains(why));
+    }
+  }
+  test::write_text(tmp / "s.yaml",
+                   "prompts: [a, b]\nproviders: [exec:cat]\ntests:\n  - assert: [{type: equals, "
+                   "value: a}, {type: max-score, value: {method: sum, weights: {equals: 2}, "
+                   "threshold: 1}}]\n");
+  CHECK(load_suite(tmp / "s.yaml", &w).tests[0].asserts.size() == 2);
+}
