@@ -28,7 +28,8 @@ namespace xops::commands {
 namespace {
 
 struct EvalFlags {
-  std::string suite, config, model, prompt, jsonl, junit, html, judge, embedding;
+  std::string suite, config, model, prompt, jsonl, junit, html, judge, embedding, baseline;
+  bool fail_on_regression = false;
   std::vector<std::string> vars;
   EvalOptions opts;
   bool no_cache = false, no_track = false;
@@ -103,6 +104,8 @@ EvalRequest eval_request(cli::Context& ctx, EvalFlags& f) {
   req.model = f.model;
   req.prompt = f.prompt;
   req.judge = f.judge;
+  req.baseline = f.baseline;
+  req.fail_on_regression = f.fail_on_regression;
   req.embedding = f.embedding;
   req.default_judge = ctx.settings().get("eval.judge").value;
   req.default_embedding = ctx.settings().get("eval.embedding").value;
@@ -154,6 +157,19 @@ void render_summary(cli::Output& out, const EvalOutcome& o, const std::vector<Ca
   t.print(out);
   for (const auto& [k, v] : sum.metrics)
     out.info(fmt::format("metric {}: mean {:.3f}", k, v.second ? v.first / v.second : 0));
+  for (const auto& d : sum.against_baseline) {
+    out.info(fmt::format("{} against {}: {} cases compared, {} regression(s), {} fix(es)",
+                         d.provider, d.baseline, d.compared, d.regressions.size(), d.fixes.size()));
+    size_t shown = 0;
+    for (const auto& [what, list] :
+         {std::pair{"regressed", &d.regressions}, std::pair{"fixed", &d.fixes}})
+      for (const auto& c : *list)
+        if (shown++ < 20)
+          out.line(fmt::format(
+              "  {} {} [{}]{}", what,
+              c.description.empty() ? fmt::format("test {}", c.test + 1) : c.description, c.prompt,
+              c.repeat ? fmt::format(" #{}", c.repeat + 1) : ""));
+  }
   if (!sum.pairwise.empty()) {
     cli::Table pt({"PROVIDER", "BASELINE", "WINS", "TIES", "LOSSES", "WIN RATE", "95% CI",
                    "SIGN TEST p", "MEAN CHARS"});
@@ -245,6 +261,11 @@ void register_eval(CLI::App& app, cli::Context& ctx) {
       ->allow_extra_args(false);
   sub->add_option("--model", f->model,
                   "Evaluate this model (path or artifact) instead of the suite's providers");
+  sub->add_option("--baseline", f->baseline,
+                  "Also run every case on this version (a model ref or provider) and list the "
+                  "regressions and fixes; with a judge, judge each pair in both orders");
+  sub->add_flag("--fail-on-regression", f->fail_on_regression,
+                "Exit 4 when a case that passed on the baseline fails");
   sub->add_option("--prompt", f->prompt,
                   "Send this prompt (a file, or a prompt artifact's version: NAME@vX.Y.Z, "
                   "NAME#STAGE) instead of the suite's");

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/eval/pairwise.hpp"
 #include "core/eval/report_writers.hpp"
 #include "core/project/workspace.hpp"
 #include "core/refs/resolve.hpp"
@@ -123,6 +124,59 @@ static std::string evaluated_label(const EvalRequest& req, const Suite& suite) {
                                      : fmt::format("{} +{}", first, suite.providers.size() - 1);
 }
 
+namespace {
+
+bool is_local_model(const std::string& id) {
+  return id.rfind("exec:", 0) != 0 && id.rfind("openai:", 0) != 0 && id != "echo";
+}
+
+// Whether two model refs name the same content (NAME#prod and the version it holds, a path
+// and the artifact stored from it); refs that do not resolve here are left to the run.
+bool same_model(const std::string& a, const std::string& b, const Workspace* ws) {
+  if (!is_local_model(a) || !is_local_model(b)) return false;
+  try {
+    auto x = refs::resolve_model(a, ws), y = refs::resolve_model(b, ws);
+    if (!x.content_hash.empty() && x.content_hash == y.content_hash) return true;
+    std::error_code ec;
+    auto adapter = [](const refs::Target& t) {
+      return t.adapter ? t.adapter->path.lexically_normal() : std::filesystem::path();
+    };
+    return std::filesystem::weakly_canonical(x.path, ec) ==
+               std::filesystem::weakly_canonical(y.path, ec) &&
+           adapter(x) == adapter(y);
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// --baseline / `baseline:`: one more provider, under the first candidate's config; with a
+// judge, each test also gets a pairwise comparison with it (weight 0: it measures, the
+// assertions still decide the case).
+void add_baseline(Suite& suite, const std::string& ref, const Workspace* ws) {
+  for (const auto& p : suite.providers) {
+    if (p.id == ref || p.label == ref || same_model(p.id, ref, ws))
+      throw usage_error(
+          fmt::format("the baseline {} is {}, the version being evaluated: a comparison with "
+                      "itself says nothing",
+                      ref, p.label),
+          "give the version to compare against, e.g. --model NAME@v0.0.2 --baseline NAME#prod");
+  }
+  const auto& first = suite.providers[0];
+  suite.providers.push_back(
+      ProviderSpec{ref, ref, baseline_config(first.id, first.config, ref), {}});
+  suite.baseline = ref;
+  if (suite.judge.empty()) return;
+  for (auto& t : suite.tests) {
+    AssertionSpec a;
+    a.type = "pairwise";
+    a.baseline = ref;
+    a.weight = 0;
+    t.asserts.push_back(std::move(a));
+  }
+}
+
+}  // namespace
+
 EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObserver& obs) {
   EvalOutcome o;
   std::vector<std::string> warnings;
@@ -172,6 +226,8 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
   else if (suite.embedding.empty())
     suite.embedding = req.default_embedding;
   filter_tests(suite, req);
+  if (auto b = !req.baseline.empty() ? req.baseline : suite.baseline_ref; !b.empty())
+    add_baseline(suite, b, ws);
   for (auto& t : suite.tests)
     for (const auto& [k, v] : req.vars) {
       t.vars[k] = v;
@@ -186,6 +242,7 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     rs.kind = "eval";
     rs.command = "xops eval " + req.suite.string() +
                  (req.model.empty() ? "" : " --model " + req.model) +
+                 (req.baseline.empty() ? "" : " --baseline " + req.baseline) +
                  (req.prompt.empty() ? "" : " --prompt " + req.prompt);
     rs.params = {{"suite", req.suite.string()},
                  {"repeat", std::to_string(req.opts.repeat)},
@@ -208,6 +265,13 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
                             if (first_error.empty() && !c.error.empty()) first_error = c.error;
                             if (obs.on_case) obs.on_case(c);
                           });
+    if (req.fail_on_regression)
+      for (const auto& d : o.summary.against_baseline)
+        if (!d.regressions.empty()) {
+          o.summary.thresholds_met = false;
+          o.summary.threshold_failures.push_back(fmt::format(
+              "{} regression(s) of {} against {}", d.regressions.size(), d.provider, d.baseline));
+        }
     writers.finish(o.summary, suite);
   } catch (const std::exception& e) {
     if (session) session->fail(e);  // the run records the exit code the command returns

@@ -22,6 +22,10 @@ struct EvalRequest {
   std::string model;               // evaluate this model (path, artifact or registry ref) instead
   std::string prompt;              // send this prompt (file or registry ref) instead of the suite's
   std::string judge, embedding;    // --judge / --embedding: override the suite's
+  // --baseline: also run every case on this (the suite's `baseline:` otherwise), list the
+  // regressions and fixes, and judge each pair when there is a judge.
+  std::string baseline;
+  bool fail_on_regression = false;  // a regression against the baseline misses the thresholds
   std::string default_judge,
       default_embedding;  // eval.judge / eval.embedding: when the suite names none
   std::map<std::string, std::string> vars;  // --var: set in every test

@@ -18,6 +18,27 @@ std::string pairwise_prompt(const std::string& criteria, const std::string& prom
       criteria.empty() ? "" : " by this criterion: " + criteria, prompt, first, second);
 }
 
+namespace {
+std::string kind_of(const std::string& id) {
+  if (id.rfind("exec:", 0) == 0) return "exec";
+  if (id.rfind("openai:", 0) == 0) return "openai";
+  if (id == "echo") return "echo";
+  return "local";
+}
+}  // namespace
+
+nlohmann::json baseline_config(const std::string& candidate_id,
+                               const nlohmann::json& candidate_config,
+                               const std::string& baseline_id) {
+  if (kind_of(baseline_id) != "local")
+    return kind_of(candidate_id) == kind_of(baseline_id) ? candidate_config
+                                                         : nlohmann::json::object();
+  nlohmann::json out = nlohmann::json::object();
+  for (const char* k : {"max_tokens", "temperature", "top_p", "top_k", "seed", "stop"})
+    if (candidate_config.contains(k)) out[k] = candidate_config[k];
+  return out;
+}
+
 PairVerdict parse_pair_verdict(const std::string& answer, const std::string& judge) {
   // The last {...} that parses and names a winner: judges often think aloud first.
   for (auto close = answer.rfind('}'); close != std::string::npos && close > 0;

@@ -16,6 +16,13 @@ namespace xops {
 std::string pairwise_prompt(const std::string& criteria, const std::string& prompt,
                             const std::string& first, const std::string& second);
 
+// The config a baseline answers under, from the candidate's: a local model baseline takes its
+// sampling and length (max_tokens, temperature, top_p, top_k, seed, stop); a baseline of the
+// candidate's own kind (exec:, openai:) takes the whole config.
+nlohmann::json baseline_config(const std::string& candidate_id,
+                               const nlohmann::json& candidate_config,
+                               const std::string& baseline_id);
+
 struct PairVerdict {
   std::string winner;  // "A", "B" or "tie"
   std::string reason;

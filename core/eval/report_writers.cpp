@@ -98,7 +98,24 @@ nlohmann::json summary_json(const EvalSummary& s, const Suite& suite) {
                         {"mean_candidate_chars", p.stats.candidate_chars / n},
                         {"mean_baseline_chars", p.stats.baseline_chars / n}});
   }
+  nlohmann::json baseline = nlohmann::json::array();
+  auto refs = [](const std::vector<CaseRef>& cs) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& c : cs)
+      out.push_back({{"test", c.test},
+                     {"description", c.description},
+                     {"prompt", c.prompt},
+                     {"repeat", c.repeat}});
+    return out;
+  };
+  for (const auto& d : s.against_baseline)
+    baseline.push_back({{"provider", d.provider},
+                        {"baseline", d.baseline},
+                        {"compared", d.compared},
+                        {"regressions", refs(d.regressions)},
+                        {"fixes", refs(d.fixes)}});
   return {{"derived_metrics", derived},
+          {"against_baseline", baseline},
           {"pairwise", pairwise},
           {"suite", suite.file.string()},
           {"suite_sha256", suite.content_sha256},

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <tuple>
 
 #include "core/db/database.hpp"
 #include "core/error.hpp"
@@ -152,8 +153,10 @@ class SuiteRun {
     std::lock_guard<std::mutex> lock(extra_mu_);
     auto& p = extra_[id + "\x1f" + std::to_string(v)];
     if (!p)
-      p = make_provider(ProviderSpec{id, id, suite_.providers[v].config, {}}, ws_, dir_,
-                        opts_.key_hosts);
+      p = make_provider(
+          ProviderSpec{
+              id, id, baseline_config(suite_.providers[v].id, suite_.providers[v].config, id), {}},
+          ws_, dir_, opts_.key_hosts);
     return *p;
   }
 
@@ -404,6 +407,10 @@ class SuiteRun {
       auto& o = outcomes_[fmt::format("{}/{}/{}", c.index, pi, v)];
       (c.pass ? o.first : o.second)++;
     }
+    if (!suite_.baseline.empty())
+      verdicts_[{c.index, pi, static_cast<size_t>(c.repeat), v}] = !c.error.empty() ? 2
+                                                                   : c.pass         ? 0
+                                                                                    : 1;
     sink_(c);
     pending_.erase(it);
   }
@@ -432,10 +439,17 @@ class SuiteRun {
   void check_thresholds() {
     double required =
         suite_.pass_rate ? *suite_.pass_rate : (suite_.metric_minimums.empty() ? 1.0 : 0.0);
-    if (sum_.pass_rate() < required) {
+    // A baseline is there to compare with: the gate is about the versions evaluated.
+    size_t cases = sum_.cases, passed = sum_.passed;
+    for (size_t v = 0; v < suite_.providers.size(); ++v)
+      if (!suite_.baseline.empty() && suite_.providers[v].label == suite_.baseline)
+        cases -= sum_.providers[v].cases, passed -= sum_.providers[v].passed;
+    double rate = cases ? static_cast<double>(passed) / cases : 0;
+    if (rate < required) {
       sum_.thresholds_met = false;
       sum_.threshold_failures.push_back(
-          fmt::format("pass rate {:.3f} < {:.3f}", sum_.pass_rate(), required));
+          fmt::format("pass rate {:.3f} < {:.3f}{}", rate, required,
+                      suite_.baseline.empty() ? "" : " (baseline aside)"));
     }
     for (const auto& [name, min] : suite_.metric_minimums) {
       auto it = sum_.metrics.find(name);
@@ -450,12 +464,37 @@ class SuiteRun {
     }
   }
 
+  // Regressions and fixes of every other provider against the baseline's same cases.
+  void diff_against_baseline() {
+    size_t b = 0;
+    while (b < suite_.providers.size() && suite_.providers[b].label != suite_.baseline) ++b;
+    if (b == suite_.providers.size()) return;
+    for (size_t v = 0; v < suite_.providers.size(); ++v) {
+      if (v == b) continue;
+      BaselineDiff d;
+      d.provider = suite_.providers[v].label;
+      d.baseline = suite_.baseline;
+      for (const auto& [key, got] : verdicts_) {
+        if (std::get<3>(key) != v) continue;
+        auto base = verdicts_.find({std::get<0>(key), std::get<1>(key), std::get<2>(key), b});
+        if (base == verdicts_.end() || base->second == 2 || got == 2) continue;
+        ++d.compared;
+        if (base->second == got) continue;
+        CaseRef ref{std::get<0>(key), suite_.tests[std::get<0>(key)].description,
+                    suite_.prompts[std::get<1>(key)].label, static_cast<int>(std::get<2>(key))};
+        (got == 1 ? d.regressions : d.fixes).push_back(std::move(ref));
+      }
+      sum_.against_baseline.push_back(std::move(d));
+    }
+  }
+
   void finish() {
     for (const auto& [key, o] : outcomes_)
       if (o.first && o.second) sum_.flaky.push_back(key);
     if (!suite_.derived_metrics.empty()) derive_metrics();
     for (const auto& [key, st] : pairwise_)
       sum_.pairwise.push_back({suite_.providers[key.first].label, key.second, st});
+    if (!suite_.baseline.empty()) diff_against_baseline();
     for (size_t v = 0; v < providers_.size(); ++v)
       for (const auto& [what, h] : providers_[v]->content_hashes())
         sum_.content_hashes[suite_.providers[v].label + "/" + what] = h;
@@ -484,6 +523,8 @@ class SuiteRun {
   std::map<std::pair<size_t, std::string>, PairwiseStats> pairwise_;  // (provider, baseline)
   std::map<size_t, CaseResult> pending_;
   std::vector<bool> comparing_;  // per test: has select-best / max-score
+  // (test, prompt, repeat, provider) -> 0 passed, 1 failed, 2 errored (with a baseline only).
+  std::map<std::tuple<size_t, size_t, size_t, size_t>, int> verdicts_;
   AskJudge ask_judge_;
   size_t next_emit_ = 0;
 };

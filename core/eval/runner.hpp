@@ -57,6 +57,22 @@ struct PairwiseSummary {
   PairwiseStats stats;
 };
 
+// A case named for a list: which test, prompt and repeat.
+struct CaseRef {
+  size_t test = 0;
+  std::string description, prompt;
+  int repeat = 0;
+};
+
+// A provider's cases against the baseline's same cases (judge-free): regressions passed on the
+// baseline and fail now; fixes the other way. Cases that errored on either side are not
+// compared.
+struct BaselineDiff {
+  std::string provider, baseline;
+  size_t compared = 0;
+  std::vector<CaseRef> regressions, fixes;
+};
+
 struct EvalSummary {
   size_t cases = 0, passed = 0, failed = 0, errors = 0, cached = 0;
   double seconds = 0;
@@ -66,6 +82,7 @@ struct EvalSummary {
   std::vector<std::string> flaky;                     // tests whose outcome differed across repeats
   std::map<std::string, std::string> content_hashes;  // "provider:LABEL/model" -> sha256
   std::vector<PairwiseSummary> pairwise;
+  std::vector<BaselineDiff> against_baseline;  // when the suite has a baseline
   double pass_rate() const { return cases ? static_cast<double>(passed) / cases : 0; }
   bool thresholds_met = true;
   std::vector<std::string> threshold_failures;

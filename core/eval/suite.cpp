@@ -214,11 +214,12 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
   L.strict(root,
            {"description", "prompts", "providers", "tests", "defaultTest", "thresholds",
             "outputPath", "sharing", "evaluateOptions", "assertionTemplates", "derivedMetrics",
-            "tags", "metadata", "writeLatestResults"},
+            "tags", "metadata", "writeLatestResults", "baseline"},
            "the suite");
   Suite s;
   s.file = file;
   if (auto d = root["description"]) s.description = doc.str(d, "description");
+  if (auto b = root["baseline"]) s.baseline_ref = doc.str(b, "baseline");
   auto prompts = doc.require(root, "prompts", "the suite");
   if (prompts.IsSequence()) {
     for (const auto& p : prompts) L.add_prompt(p, s.prompts, file.string());

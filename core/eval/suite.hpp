@@ -87,6 +87,10 @@ struct Suite {
   // promptfoo's derivedMetrics: a name and an arithmetic expression over named metrics.
   std::vector<std::pair<std::string, std::string>> derived_metrics;
   std::string content_sha256;  // of the suite file and every file it reads
+  // `baseline: REF` (or `xops eval --baseline REF`): every case also runs on this, and the
+  // report lists the cases that regress (passed on it, fail now) and the ones fixed.
+  std::string baseline_ref;
+  std::string baseline;  // the baseline provider's label once it has been added
 };
 
 Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* warnings);

@@ -11,6 +11,7 @@
 
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/xops_server.hpp"
 
 using namespace xops::test;
 
@@ -171,4 +172,74 @@ tests:
   auto r = run_xops({"eval", "-c", "suite.yaml", "--no-cache", "--no-track"}, tmp.path());
   CHECK(r.rc == 2);
   CHECK_THAT(r.err, Catch::Contains("compare a test's outputs"));
+}
+
+TEST_CASE("--baseline: regressions and fixes by case, exit 4 with --fail-on-regression",
+          "[e2e][eval]") {
+  TempDir tmp;
+  // The candidate knows 1 and 2, the baseline 1 and 3.
+  write_text(tmp / "cand.sh",
+             "case \"$1\" in *1*) echo one;; *2*) echo two;; *) echo '?';; esac\n");
+  write_text(tmp / "base.sh",
+             "case \"$1\" in *1*) echo one;; *3*) echo three;; *) echo '?';; esac\n");
+  write_text(tmp / "judge.sh", kPrefersShort);
+  write_text(tmp / "suite.yaml", R"(prompts: ['number {{n}}']
+providers: ['exec:sh cand.sh']
+tests:
+  - {description: one, vars: {n: '1'}, assert: [{type: equals, value: one}]}
+  - {description: two, vars: {n: '2'}, assert: [{type: equals, value: two}]}
+  - {description: three, vars: {n: '3'}, assert: [{type: equals, value: three}]}
+)");
+  auto r = run_xops({"eval", "-c", "suite.yaml", "--baseline", "exec:sh base.sh", "--json",
+                     "--no-cache", "--no-track", "--judge", "exec:sh judge.sh"},
+                    tmp.path());
+  INFO(r.err);
+  nlohmann::json j;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);)
+    if (auto x = nlohmann::json::parse(line, nullptr, false);
+        x.is_object() && x.contains("results"))
+      j = x;
+  REQUIRE(j.is_object());
+  REQUIRE(j["against_baseline"].size() == 1);
+  const auto& d = j["against_baseline"][0];
+  CHECK(d["provider"] == "exec:sh cand.sh");
+  CHECK(d["baseline"] == "exec:sh base.sh");
+  CHECK(d["compared"] == 3);
+  REQUIRE(d["regressions"].size() == 1);
+  CHECK(d["regressions"][0]["description"] == "three");
+  REQUIRE(d["fixes"].size() == 1);
+  CHECK(d["fixes"][0]["description"] == "two");
+  // With a judge, every pair is also judged (weight 0: the assertions still decide).
+  REQUIRE(j["pairwise"].size() == 1);
+  CHECK(j["pairwise"][0]["wins"].get<int>() + j["pairwise"][0]["ties"].get<int>() +
+            j["pairwise"][0]["losses"].get<int>() ==
+        3);
+  CHECK(j["passed"] == 4);  // cand 1, 2; base 1, 3
+  auto gate = run_xops({"eval", "-c", "suite.yaml", "--baseline", "exec:sh base.sh",
+                        "--fail-on-regression", "--no-cache", "--no-track"},
+                       tmp.path());
+  CHECK(gate.rc == 4);
+  CHECK_THAT(gate.out + gate.err, Catch::Contains("regressed three"));
+  CHECK_THAT(gate.err, Catch::Contains("1 regression(s)"));
+}
+
+TEST_CASE("--baseline: a version compared with itself is refused", "[e2e][eval]") {
+  TempDir tmp;
+  write_text(tmp / "suite.yaml", R"(prompts: ['q']
+providers: ['exec:echo hi']
+tests: [{assert: [{type: contains, value: hi}]}]
+)");
+  auto same = run_xops({"eval", "-c", "suite.yaml", "--baseline", "exec:echo hi", "--no-track"},
+                       tmp.path());
+  CHECK(same.rc == 2);
+  CHECK_THAT(same.err, Catch::Contains("with itself"));
+  // The same model directory by another spelling.
+  auto model = model_dir();
+  auto again =
+      run_xops({"eval", "-c", "suite.yaml", "--model", model, "--baseline",
+                model + "/../" + std::filesystem::path(model).filename().string(), "--no-track"},
+               tmp.path());
+  CHECK(again.rc == 2);
+  CHECK_THAT(again.err, Catch::Contains("with itself"));
 }
