@@ -84,6 +84,9 @@ step "evaluate the base model (held-out years)" 0 "xops eval evals/dates.yaml --
 step "evaluate the LoRA-tuned model" 0 "xops eval evals/dates.yaml -o eval-tuned.json -o eval-tuned.html"
 BASE_RATE=$(json_field eval-base.json "round(100 * d['summary']['pass_rate'], 1)")
 TUNED_RATE=$(json_field eval-tuned.json "round(100 * d['summary']['pass_rate'], 1)")
+# The same cases on both, compared case by case (the answers come from the eval cache).
+step "the tuned adapter against its base, case by case" 0 "xops eval evals/dates.yaml --baseline tiny-gpt -o eval-vs-base.json"
+VS_BASE=$(json_field eval-vs-base.json "'{} fixed, {} regressed of {} compared'.format(len(d['summary']['against_baseline'][0]['fixes']), len(d['summary']['against_baseline'][0]['regressions']), d['summary']['against_baseline'][0]['compared'])")
 
 # ---- register and promote ------------------------------------------------------------------
 step "register versions" 0 "xops promote register tiny-gpt && xops promote register tiny-gpt-dates && xops promote register date-prompt"
@@ -146,6 +149,7 @@ TOTAL=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1])
   for s in "${STEPS[@]}"; do printf '%8s  %s\n' "${s%%|*}" "${s#*|}"; done
   echo
   echo "exact match on held-out years: base ${BASE_RATE}%, LoRA-tuned ${TUNED_RATE}%"
+  echo "LoRA-tuned against its base, case by case: ${VS_BASE}"
   echo "served (tiny-gpt-dates#prod): curl 'Date: 1987-03-14' -> '${CURL_TEXT}'; OpenAI client 'Date: 2061-04-05' -> '${CLIENT_TEXT}'"
   echo "eval cases written from the logged traffic: ${FROM_LOGS} (evals/from-traffic.jsonl)"
   echo

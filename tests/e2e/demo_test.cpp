@@ -24,7 +24,7 @@ TEST_CASE("e2e: the whole loop runs end to end (DEMO_QUICK=1)", "[e2e][examples]
        {"pretrain the base model", "LoRA-tune it", "evaluate the base model",
         "evaluate the LoRA-tuned", "promote the base model", "promote it to prod",
         "serve tiny-gpt-dates#prod", "a completion with curl", "feedback on the curl answer",
-        "turn the logged traffic", "an HTML report"})
+        "turn the logged traffic", "an HTML report", "the tuned adapter against its base"})
     CHECK_THAT(summary, Catch::Contains(step));
   CHECK_THAT(summary, Catch::Contains("exact match on held-out years: base "));
   // The commands are shown as a user types them.
@@ -33,6 +33,12 @@ TEST_CASE("e2e: the whole loop runs end to end (DEMO_QUICK=1)", "[e2e][examples]
   // What it leaves behind is real: results, reports, registry tags, served traffic as cases.
   auto tuned = nlohmann::json::parse(read_text(dir / "eval-tuned.json"));
   CHECK(tuned["summary"]["cases"].get<int>() == 30);
+  // Tuned against base: the same 30 cases on each, compared one by one.
+  auto vs = nlohmann::json::parse(read_text(dir / "eval-vs-base.json"));
+  REQUIRE(vs["summary"]["against_baseline"].size() == 1);
+  CHECK(vs["summary"]["against_baseline"][0]["compared"].get<int>() == 30);
+  CHECK(vs["summary"]["cases"].get<int>() == 60);
+  CHECK_THAT(summary, Catch::Contains("LoRA-tuned against its base, case by case: "));
   CHECK(fs::file_size(dir / "runs.html") > 1000);
   auto tags = sh("git tag", dir);
   CHECK_THAT(tags.out, Catch::Contains("tiny-gpt-dates#prod#"));
