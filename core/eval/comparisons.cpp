@@ -68,13 +68,12 @@ std::vector<AssertionResult> select_best(const AssertionSpec& a,
 
 struct MaxScoreRow {
   double score = 0;
-  size_t count = 0;
   double total_weight = 0;
 };
 
 std::vector<AssertionResult> max_score(const AssertionSpec& a,
-                                       const std::vector<CaseResult*>& cases,
-                                       std::vector<MaxScoreRow>& rows) {
+                                       const std::vector<CaseResult*>& cases) {
+  std::vector<MaxScoreRow> rows;
   const auto& v = a.value.is_object() ? a.value : nlohmann::json::object();
   auto method = v.value("method", std::string("average"));
   auto weights = v.value("weights", nlohmann::json::object());
@@ -91,7 +90,6 @@ std::vector<AssertionResult> max_score(const AssertionSpec& a,
                      : 1.0;
       sum += res.score * w;
       r.total_weight += w;
-      ++r.count;
     }
     r.score = method == "sum" ? sum : r.total_weight > 0 ? sum / r.total_weight : 0;
     rows.push_back(r);
@@ -125,31 +123,22 @@ void apply_comparisons(const TestSpec& test, const std::vector<CaseResult*>& cas
     if (a.type.rfind("select-", 0) == 0 && !select) select = &a;
     if (a.type == "max-score" && !max) max = &a;
   }
-  if (select) {
-    auto results = select_best(*select, cases, judge, ask);
+  // A comparison can only take a pass away; a lost one also takes the score (promptfoo's
+  // mergeSelectBestGradingResult / mergeMaxScoreGradingResult). promptfoo also writes
+  // max-score's own numbers into the grading result's named scores after the case's were
+  // taken, so its reports and metrics never show them; neither do ours.
+  auto merge = [&](const AssertionSpec& spec, const std::vector<AssertionResult>& results) {
     for (size_t i = 0; i < cases.size(); ++i) {
       auto& c = *cases[i];
       if (!results[i].pass) {
         c.pass = false;
         c.score = results[i].score;
       }
-      c.asserts.emplace_back(*select, results[i]);
+      c.asserts.emplace_back(spec, results[i]);
     }
-  }
-  if (max) {
-    std::vector<MaxScoreRow> rows;
-    auto results = max_score(*max, cases, rows);
-    for (size_t i = 0; i < cases.size(); ++i) {
-      auto& c = *cases[i];
-      if (!results[i].pass) {
-        c.pass = false;
-        c.score = results[i].score;
-      }
-      // (promptfoo also writes maxScore into the grading result's named scores, after the
-      // case's own were taken: its reports and metrics never show them, and neither do ours.)
-      c.asserts.emplace_back(*max, results[i]);
-    }
-  }
+  };
+  if (select) merge(*select, select_best(*select, cases, judge, ask));
+  if (max) merge(*max, max_score(*max, cases));
 }
 
 }  // namespace xops
