@@ -187,8 +187,9 @@ void render_summary(cli::Output& out, const EvalOutcome& o, const std::vector<Ca
   if (!sum.flaky.empty())
     out.warn(fmt::format("{} flaky test(s) across {} repeats", sum.flaky.size(), repeat));
   out.info(fmt::format(
-      "{} cases in {:.2f}s: {} passed, {} failed, {} errors, {} cached; pass rate {:.1f}%{}",
+      "{} cases in {:.2f}s: {} passed, {} failed, {} errors, {} cached; pass rate {:.1f}%{}{}",
       sum.cases, sum.seconds, sum.passed, sum.failed, sum.errors, sum.cached, 100 * sum.pass_rate(),
+      sum.baseline.empty() ? "" : " (the baseline's cases aside)",
       o.run_id.empty() ? "" : "; run " + o.run_id));
 }
 

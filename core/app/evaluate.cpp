@@ -286,6 +286,14 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
       pts.push_back({"pass_rate/" + p.label, p.cases ? double(p.passed) / p.cases : 0.0, 0, 0});
     for (const auto& [k, v] : sum.metrics)
       pts.push_back({"metric/" + k, v.second ? v.first / v.second : 0.0, 0, 0});
+    for (const auto& d : sum.against_baseline) {
+      pts.push_back({"baseline/regressions", double(d.regressions.size()), 0, 0});
+      pts.push_back({"baseline/fixes", double(d.fixes.size()), 0, 0});
+      pts.push_back({"baseline/compared", double(d.compared), 0, 0});
+    }
+    for (const auto& p : sum.pairwise)
+      if (p.baseline == suite.baseline)
+        pts.push_back({"pairwise/win_rate", p.stats.win_rate(), 0, 0});
     tracker->log_metrics(o.run_id, pts);
     // Lineage: the exact suite, prompts and model/adapter contents this result is about.
     std::map<std::string, std::string> inputs = {
@@ -293,7 +301,11 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     for (const auto& p : suite.prompts)
       inputs[evidence::prompt_key(p.label)] =
           p.file_sha256.empty() ? sha256_hex(p.text) : p.file_sha256;
-    for (const auto& [k, h] : sum.content_hashes) inputs[evidence::provider_key(k)] = h;
+    // A baseline's content is recorded apart: this run is no evidence about the baseline.
+    for (const auto& [k, h] : sum.content_hashes)
+      inputs[!suite.baseline.empty() && k.rfind(suite.baseline + "/", 0) == 0
+                 ? evidence::baseline_key(k)
+                 : evidence::provider_key(k)] = h;
     tracker->record_inputs(o.run_id, inputs);
     std::map<std::string, std::string> tags = {
         {"thresholds_met", sum.thresholds_met ? "true" : "false"}};

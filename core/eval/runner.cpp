@@ -96,6 +96,7 @@ class SuiteRun {
       sum_.providers.push_back({p.label});
     }
     for (auto& p : providers_) identities_.push_back(p->identity());
+    sum_.baseline = suite.baseline;
     for (const auto& t : suite.tests) {
       bool compares = false;
       for (const auto& a : t.asserts) compares |= is_comparison_assertion(a.type);
@@ -439,12 +440,7 @@ class SuiteRun {
   void check_thresholds() {
     double required =
         suite_.pass_rate ? *suite_.pass_rate : (suite_.metric_minimums.empty() ? 1.0 : 0.0);
-    // A baseline is there to compare with: the gate is about the versions evaluated.
-    size_t cases = sum_.cases, passed = sum_.passed;
-    for (size_t v = 0; v < suite_.providers.size(); ++v)
-      if (!suite_.baseline.empty() && suite_.providers[v].label == suite_.baseline)
-        cases -= sum_.providers[v].cases, passed -= sum_.providers[v].passed;
-    double rate = cases ? static_cast<double>(passed) / cases : 0;
+    double rate = sum_.pass_rate();  // the baseline's cases aside
     if (rate < required) {
       sum_.thresholds_met = false;
       sum_.threshold_failures.push_back(

@@ -83,7 +83,14 @@ struct EvalSummary {
   std::map<std::string, std::string> content_hashes;  // "provider:LABEL/model" -> sha256
   std::vector<PairwiseSummary> pairwise;
   std::vector<BaselineDiff> against_baseline;  // when the suite has a baseline
-  double pass_rate() const { return cases ? static_cast<double>(passed) / cases : 0; }
+  // The versions evaluated: a baseline's own cases (--baseline) are there to compare with.
+  double pass_rate() const {
+    size_t n = cases, ok = passed;
+    for (const auto& p : providers)
+      if (!baseline.empty() && p.label == baseline) n -= p.cases, ok -= p.passed;
+    return n ? static_cast<double>(ok) / n : 0;
+  }
+  std::string baseline;  // the baseline provider's label, when there is one
   bool thresholds_met = true;
   std::vector<std::string> threshold_failures;
 };

@@ -7,6 +7,7 @@ namespace {
 constexpr const char* kSuite = "eval-suite:";
 constexpr const char* kPrompt = "prompt:";
 constexpr const char* kProvider = "provider:";
+constexpr const char* kBaseline = "baseline:";
 
 bool starts_with(const std::string& s, const char* prefix) {
   return s.rfind(prefix, 0) == 0;
@@ -33,6 +34,10 @@ std::string provider_key(const std::string& label, const std::string& what) {
 
 std::string provider_key(const std::string& label_and_what) {
   return kProvider + label_and_what;
+}
+
+std::string baseline_key(const std::string& label_and_what) {
+  return kBaseline + label_and_what;
 }
 
 const RunRecord* find_eval_of(const std::vector<RunRecord>& runs, const std::string& suite_hash,

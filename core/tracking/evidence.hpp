@@ -17,6 +17,8 @@ std::string prompt_key(const std::string& label);
 std::string provider_key(const std::string& label, const std::string& what);
 // provider_key from the "LABEL/WHAT" form EvalSummary::content_hashes uses.
 std::string provider_key(const std::string& label_and_what);
+// "baseline:LABEL/WHAT": content an eval compared against (--baseline); never evidence for it.
+std::string baseline_key(const std::string& label_and_what);
 
 // The newest eval run (runs listed newest first) of exactly this suite content and this
 // artifact content: a provider's model or adapter, or a prompt the suite sent. A model that

@@ -174,7 +174,7 @@ tests:
   CHECK_THAT(r.err, Catch::Contains("compare a test's outputs"));
 }
 
-TEST_CASE("--baseline: regressions and fixes by case, exit 4 with --fail-on-regression",
+TEST_CASE("eval --baseline: regressions and fixes by case, exit 4 with --fail-on-regression",
           "[e2e][eval]") {
   TempDir tmp;
   // The candidate knows 1 and 2, the baseline 1 and 3.
@@ -224,7 +224,7 @@ tests:
   CHECK_THAT(gate.err, Catch::Contains("1 regression(s)"));
 }
 
-TEST_CASE("--baseline: a version compared with itself is refused", "[e2e][eval]") {
+TEST_CASE("eval --baseline: a version compared with itself is refused", "[e2e][eval]") {
   TempDir tmp;
   write_text(tmp / "suite.yaml", R"(prompts: ['q']
 providers: ['exec:echo hi']

@@ -3,6 +3,7 @@
 // real tracking database, real child processes.
 #include <catch2/catch.hpp>
 
+#include "core/app/evaluate.hpp"
 #include "core/app/promotion.hpp"
 #include "core/app/tracked_command.hpp"
 #include "core/project/workspace.hpp"
@@ -196,4 +197,41 @@ TEST_CASE("app: run_tracked() gives the child its run and reads its metrics file
   for (const auto& a : rec.artifacts) stdout_kept |= a.name == "stdout.log";
   CHECK(stdout_kept);
   CHECK_THROWS_AS(app::run_tracked(ws, app::TrackedCommand{}), Error);
+}
+
+TEST_CASE("app: an eval with --baseline records the baseline apart, and is no evidence for it",
+          "[unit][app]") {
+  TempDir tmp;
+  auto p = prompt_project(tmp, "Hello {{name}}", "hello");
+  auto ws = open_ws(p);
+  auto gpt2 = (shared_dir() / "golden/models/gpt2-tiny").string();
+  auto llama = (shared_dir() / "golden/models/llama-tiny").string();
+  write_text(p / "evals/models.yaml",
+             "prompts: ['Hello']\nproviders: [\"exec:echo x\"]\ntests:\n"
+             "  - assert: [{type: contains, value: zzz-never}]\n  - assert: [{type: latency, "
+             "threshold: 600000}]\n");
+  EvalRequest req;
+  req.suite = p / "evals/models.yaml";
+  req.model = gpt2;
+  req.baseline = llama;
+  auto o = evaluate(req, &ws, {});
+  REQUIRE(o.summary.against_baseline.size() == 1);
+  CHECK(o.summary.against_baseline[0].compared == 2);
+  CHECK(o.summary.cases == 4);
+  CHECK(o.summary.pass_rate() == 0.5);  // the candidate's 1 of 2, the baseline's cases aside
+  auto run = Tracker::for_workspace(ws).get(o.run_id);
+  std::string llama_hash, gpt2_hash;
+  for (const auto& [k, v] : run.inputs) {
+    if (k.rfind("baseline:", 0) == 0) llama_hash = v;
+    if (k.rfind("provider:", 0) == 0) gpt2_hash = v;
+  }
+  REQUIRE(!llama_hash.empty());
+  REQUIRE(!gpt2_hash.empty());
+  auto suite_hash = run.inputs.at(evidence::suite_key((p / "evals/models.yaml").string()));
+  CHECK(evidence::find_eval_of({run}, suite_hash, gpt2_hash) != nullptr);
+  CHECK(evidence::find_eval_of({run}, suite_hash, llama_hash) == nullptr);
+  bool recorded = false;
+  for (const auto& m : run.metrics)
+    if (m.key == "pass_rate") recorded = m.last == 0.5;
+  CHECK(recorded);
 }
