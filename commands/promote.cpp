@@ -44,8 +44,28 @@ json gate_json(const GateCheck& g) {
                    {"value", c.value ? json(*c.value) : json(nullptr)},
                    {"baseline", c.baseline ? json(*c.baseline) : json(nullptr)},
                    {"ok", c.ok}});
+  auto opt = [](const auto& v) { return v ? json(*v) : json(nullptr); };
+  auto count = [](const std::optional<double>& v) {  // recorded as metrics, counted in units
+    return v ? json(static_cast<int64_t>(*v)) : json(nullptr);
+  };
+  json pairwise = nullptr;
+  if (g.kind == "pairwise")
+    pairwise = {
+        {"baseline", g.baseline_version.empty() ? json(nullptr) : json(g.baseline_version)},
+        {"baseline_sha256", g.baseline_hash.empty() ? json(nullptr) : json(g.baseline_hash)},
+        {"min_win_rate", opt(g.min_win_rate)},
+        {"max_regressions", opt(g.max_regressions)},
+        {"win_rate", opt(g.win_rate)},
+        {"win_rate_ci95", g.win_rate_low && g.win_rate_high
+                              ? json::array({*g.win_rate_low, *g.win_rate_high})
+                              : json(nullptr)},
+        {"sign_test_p", opt(g.sign_test_p)},
+        {"pairs", count(g.pairs)},
+        {"regressions", count(g.regressions)},
+        {"compared", count(g.compared)}};
   return {
       {"kind", g.kind},
+      {"pairwise", pairwise},
       {"suite", g.suite.empty() ? json(nullptr) : json(g.suite)},
       {"suite_sha256", g.suite_hash},
       {"min_pass_rate", g.min_pass_rate},
@@ -92,6 +112,13 @@ void render_plan(cli::Output& out, const app::PromotionOutcome& o, const std::st
   for (const auto& g : plan.gates) {
     std::string need =
         g.kind == "approval" ? "sign-off" : fmt::format("pass_rate >= {:.2f}", g.min_pass_rate);
+    if (g.kind == "pairwise") {
+      std::vector<std::string> parts;
+      if (g.min_win_rate) parts.push_back(fmt::format("win rate >= {:.2f}", *g.min_win_rate));
+      if (g.max_regressions) parts.push_back(fmt::format("regressions <= {}", *g.max_regressions));
+      need = fmt::format("{} vs {}", fmt::join(parts, ", "),
+                         g.baseline_version.empty() ? "-" : g.baseline_version);
+    }
     for (const auto& c : g.comparisons)
       need += fmt::format(", {} >= {}", c.metric, g.baseline_version);
     std::string evidence = g.run_id.empty() ? "-" : "run " + g.run_id;

@@ -159,7 +159,10 @@ void add_baseline(Suite& suite, const std::string& ref, const Workspace* ws) {
           fmt::format("the baseline {} is {}, the version being evaluated: a comparison with "
                       "itself says nothing",
                       ref, p.label),
-          "give the version to compare against, e.g. --model NAME@v0.0.2 --baseline NAME#prod");
+          ref.find('#') != std::string::npos && ref.find('~') == std::string::npos
+              ? fmt::format("{}~1 is the version that held the stage before it", ref)
+              : "give the version to compare against, e.g. --model NAME@v0.0.2 --baseline "
+                "NAME#prod");
   }
   const auto& first = suite.providers[0];
   suite.providers.push_back(
@@ -292,8 +295,18 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
       pts.push_back({"baseline/compared", double(d.compared), 0, 0});
     }
     for (const auto& p : sum.pairwise)
-      if (p.baseline == suite.baseline)
-        pts.push_back({"pairwise/win_rate", p.stats.win_rate(), 0, 0});
+      if (p.baseline == suite.baseline) {
+        auto [low, high] = p.stats.interval();
+        for (auto [k, v] : {std::pair<const char*, double>{"win_rate", p.stats.win_rate()},
+                            {"win_rate_low", low},
+                            {"win_rate_high", high},
+                            {"sign_test_p", p.stats.sign_test_p()},
+                            {"pairs", double(p.stats.n())},
+                            {"wins", double(p.stats.wins)},
+                            {"ties", double(p.stats.ties)},
+                            {"losses", double(p.stats.losses)}})
+          pts.push_back({std::string("pairwise/") + k, v, 0, 0});
+      }
     tracker->log_metrics(o.run_id, pts);
     // Lineage: the exact suite, prompts and model/adapter contents this result is about.
     std::map<std::string, std::string> inputs = {

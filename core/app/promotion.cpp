@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/app/notify.hpp"
+#include "core/app/pairwise_gate.hpp"
 #include "core/eval/suite.hpp"
 #include "core/project/workspace.hpp"
 #include "core/refs/content.hpp"
@@ -152,9 +153,30 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text,
       plan.gates.push_back(std::move(c));
       continue;
     }
+    auto candidate = plan.version.artifact + "@" + plan.version.version;
+    if (g.pairwise) {
+      if (a.type != "model" && a.type != "adapter") {
+        GateCheck c;
+        c.kind = "pairwise";
+        c.suite = g.eval;
+        c.reason = fmt::format("a pairwise gate compares models and adapters; {} is a {} ({})",
+                               ref->artifact, a.type, g.where);
+        plan.gates.push_back(std::move(c));
+        continue;
+      }
+      auto base = pairwise_baseline(ws, g, plan);
+      auto check = check_pairwise_gate(ws, runs, g, plan.content_hash, base);
+      if (!check.passed && check.run_id.empty() && run_missing && !check.suite_hash.empty()) {
+        run_missing(g, candidate, a.type, base.ref);
+        runs = Tracker::for_workspace(ws).list(q);
+        check = check_pairwise_gate(ws, runs, g, plan.content_hash, base);
+      }
+      plan.gates.push_back(std::move(check));
+      continue;
+    }
     auto check = check_eval_gate(runs, g, ws.root(), plan.content_hash);
     if (!check.passed && run_missing && !check.suite_hash.empty()) {
-      run_missing(g, plan.version.artifact + "@" + plan.version.version, a.type);
+      run_missing(g, candidate, a.type, "");
       runs = Tracker::for_workspace(ws).list(q);
       check = check_eval_gate(runs, g, ws.root(), plan.content_hash);
     }
@@ -162,8 +184,8 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text,
                    holder_hash != plan.content_hash;
     if (compare && run_missing && !evidence::find_eval_of(runs, check.suite_hash, holder_hash) &&
         parse_semver(plan.current)) {
-      run_missing(g, plan.version.artifact + "@" + plan.current,
-                  a.type);  // the baseline, evaluated the same way
+      run_missing(g, plan.version.artifact + "@" + plan.current, a.type,
+                  "");  // the baseline, evaluated the same way
       runs = Tracker::for_workspace(ws).list(q);
     }
     if (compare) check_regression(check, runs, g, plan.current, holder_hash);
@@ -179,15 +201,19 @@ namespace {
 // A gate's suite on exactly this version, recorded like `xops eval`: the gate then reads that run.
 GateRunner eval_runner(const Workspace& ws, const PromotionRequest& req,
                        const PromotionObserver& obs) {
-  return [&ws, &req, &obs](const GateConfig& g, const std::string& ref, const std::string& type) {
+  return [&ws, &req, &obs](const GateConfig& g, const std::string& ref, const std::string& type,
+                           const std::string& baseline) {
     bool prompt = type == "prompt";
     tell(obs.on_info,
-         fmt::format("gate {}: no passing eval of this content; running `xops eval {} {} {}`",
-                     g.eval, g.eval, prompt ? "--prompt" : "--model", ref));
+         fmt::format("gate {}: no {} of this content; running `xops eval {} {} {}{}`", g.eval,
+                     baseline.empty() ? "passing eval" : "comparison with " + baseline, g.eval,
+                     prompt ? "--prompt" : "--model", ref,
+                     baseline.empty() ? "" : " --baseline " + baseline));
     EvalRequest er;
     er.suite = g.eval;
     er.base_dir = ws.root();  // gate suites are relative to the project, wherever we run
     (prompt ? er.prompt : er.model) = ref;
+    er.baseline = baseline;
     er.opts.key_hosts = req.key_hosts;
     er.default_judge = req.default_judge;
     er.default_embedding = req.default_embedding;
@@ -229,10 +255,14 @@ Error refusal(const PromotionPlan& plan) {
   else if (!first || first->kind == "approval")
     hint = "a sign-off gate needs --approve (recorded in the tag message)";
   else
-    hint = fmt::format("evaluate exactly this version: `xops eval {} {} {}@{}` (or promote with "
-                       "--run-evals), then promote again",
-                       first->suite, plan.type == "prompt" ? "--prompt" : "--model",
-                       plan.version.artifact, plan.version.version);
+    hint = fmt::format(
+        "evaluate exactly this version: `xops eval {} {} {}@{}{}` (or promote with "
+        "--run-evals), then promote again",
+        first->suite, plan.type == "prompt" ? "--prompt" : "--model", plan.version.artifact,
+        plan.version.version,
+        first->kind == "pairwise" && !first->baseline_version.empty()
+            ? " --baseline " + first->baseline_version
+            : "");
   return Error(
       ErrorKind::CheckFailed,
       fmt::format("promotion of {}@{} to {} refused: {} of {} gate(s) failed; nothing was written",

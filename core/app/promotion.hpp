@@ -18,9 +18,9 @@ class Workspace;
 namespace xops::app {
 
 // Runs the gate's suite on a version ref of an artifact of `type` (model and adapter as the
-// suite's model, prompt as its prompt).
-using GateRunner =
-    std::function<void(const GateConfig& gate, const std::string& ref, const std::string& type)>;
+// suite's model, prompt as its prompt), against `baseline` (a pairwise gate's) when not empty.
+using GateRunner = std::function<void(const GateConfig& gate, const std::string& ref,
+                                      const std::string& type, const std::string& baseline)>;
 
 // Checks every gate of `stage` for the version `ref` names (name@vX, name@latest, or a bare
 // name: its latest version); writes nothing. With `run_missing`, a gate without passing

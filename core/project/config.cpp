@@ -23,6 +23,41 @@ const RemoteConfig* ProjectConfig::remote(const std::string& name) const {
   return nullptr;
 }
 
+// `pairwise:` of a gate. Its keys are strict: a misspelt threshold would leave a gate that
+// checks less than its author thinks.
+static void read_pairwise_gate(const yaml::Doc& doc, const YAML::Node& pw, const std::string& what,
+                               GateConfig& gc, const std::vector<std::string>& stages) {
+  auto w = what + " pairwise";
+  doc.expect_map(pw, w);
+  for (const auto& kv : pw) {
+    auto key = kv.first.Scalar();
+    if (key != "suite" && key != "baseline" && key != "min_win_rate" && key != "max_regressions")
+      doc.fail(kv.first, fmt::format("unknown key '{}' in {}", key, w),
+               "its keys: suite, baseline, min_win_rate, max_regressions");
+  }
+  gc.pairwise = true;
+  gc.min_pass_rate = 0;  // a pairwise gate judges the comparison, not the pass rate
+  gc.eval = doc.str(doc.require(pw, "suite", w), w + " suite");
+  auto b = doc.require(pw, "baseline", w);
+  gc.baseline = doc.str(b, w + " baseline");
+  bool stage = std::find(stages.begin(), stages.end(), gc.baseline) != stages.end();
+  if (!stage && gc.baseline.find_first_of("@#") == std::string::npos)
+    doc.fail(
+        b, fmt::format("pairwise baseline '{}' is neither a stage nor a registry ref", gc.baseline),
+        "a stage (the version that held it before the candidate), or NAME@vX.Y.Z, "
+        "NAME#STAGE, NAME#STAGE~1");
+  if (auto m = pw["min_win_rate"]) {
+    gc.min_win_rate = doc.num(m, w + " min_win_rate");
+    if (*gc.min_win_rate < 0 || *gc.min_win_rate > 1)
+      doc.fail(m, "min_win_rate must be between 0 and 1", "0.5: no worse than the baseline");
+  }
+  if (auto m = pw["max_regressions"])
+    gc.max_regressions = static_cast<int>(doc.integer_in(m, w + " max_regressions", 0, 1000000));
+  if (!gc.min_win_rate && !gc.max_regressions)
+    doc.fail(pw, "a pairwise gate needs min_win_rate or max_regressions (or both)",
+             "e.g. {suite: evals/x.yaml, baseline: prod, min_win_rate: 0.5, max_regressions: 0}");
+}
+
 static void read_defaults(const yaml::Doc& doc, const YAML::Node& node,
                           std::map<std::string, std::string>& out,
                           std::map<std::string, std::string>& where) {
@@ -151,8 +186,18 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
         gc.stage = stage;
         auto what = "gate for '" + stage + "'";
         doc.expect_map(g, what);
-        doc.check_keys(g, {"eval", "min_pass_rate", "no_regression", "tolerance", "approve"}, what);
+        doc.check_keys(
+            g, {"eval", "min_pass_rate", "no_regression", "tolerance", "approve", "pairwise"},
+            what);
         gc.where = fmt::format("{}:{}", display_name, g.Mark().line + 1);
+        if (auto pw = g["pairwise"]) {
+          if (g["eval"] || g["approve"] || g["min_pass_rate"] || g["no_regression"])
+            doc.fail(pw, "a pairwise gate stands alone: its suite is under pairwise.suite",
+                     "write the eval gate and the pairwise gate as two list items");
+          read_pairwise_gate(doc, pw, what, gc, cfg.stages);
+          cfg.gates.push_back(std::move(gc));
+          continue;
+        }
         if (auto ap = g["approve"]) {
           gc.approval = doc.boolean(ap, what + " approve");
           if (g["eval"])

@@ -33,6 +33,13 @@ struct GateConfig {
       no_regression;      // run metrics (pass_rate, metric/NAME) vs the stage's holder
   double tolerance = 0;   // how far below the holder a metric may be
   bool approval = false;  // `approve: true`: needs `xops promote --approve`
+  // `pairwise: {suite, baseline, min_win_rate, max_regressions}`: the suite (in `eval`) run
+  // with --baseline; the candidate judged against `baseline`: a stage (the version that held
+  // it before the candidate) or a registry ref (NAME@vX.Y.Z, NAME#STAGE, NAME#STAGE~N).
+  bool pairwise = false;
+  std::string baseline;
+  std::optional<double> min_win_rate;  // of the judged pairs (both orders), ties half
+  std::optional<int> max_regressions;  // cases passed by the baseline and failed now
   std::string where;      // xops.yaml:LINE, for messages
 };
 

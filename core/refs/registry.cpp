@@ -38,6 +38,24 @@ const StageHolder* ArtifactState::holder(const std::string& stage) const {
   return it == stages.end() ? nullptr : &it->second;
 }
 
+const StageHolder* ArtifactState::holder_before(const std::string& stage, int n) const {
+  const StageHolder* h = holder(stage);
+  auto it = assignments.find(stage);
+  if (!h || it == assignments.end()) return nullptr;
+  const auto& log = it->second;
+  // From the holder's latest assignment backwards, each version counted once.
+  size_t i = log.size();
+  while (i > 0 && log[i - 1].version != h->version) --i;
+  std::vector<std::string> seen = {h->version};
+  while (n > 0 && i > 0) {
+    const auto& e = log[--i];
+    if (std::find(seen.begin(), seen.end(), e.version) != seen.end()) continue;
+    seen.push_back(e.version);
+    if (--n == 0) return &e;
+  }
+  return n == 0 ? h : nullptr;
+}
+
 const ArtifactState* Registry::find(const std::string& name) const {
   auto it = artifacts_.find(name);
   return it == artifacts_.end() ? nullptr : &it->second;
@@ -126,8 +144,10 @@ Registry Registry::from_tags(const std::vector<git::TagInfo>& tags) {
         list.erase(std::remove_if(list.begin(), list.end(),
                                   [&](const StageHolder& h) { return h.version == version; }),
                    list.end());
-        if (e.action == Action::Assign)
+        if (e.action == Action::Assign) {
           list.push_back({version, e.commit, e.tag, e.author, e.message, e.time});
+          a.assignments[e.stage].push_back(list.back());
+        }
         break;
       }
     }
@@ -144,7 +164,7 @@ std::string Ref::str() const {
     case Latest:
       return artifact + "@latest";
     case Stage:
-      return artifact + "#" + value;
+      return artifact + "#" + value + (back ? "~" + std::to_string(back) : "");
   }
   return artifact;
 }
@@ -166,6 +186,13 @@ std::optional<Ref> parse_ref(const std::string& s) {
     r.artifact = s.substr(0, hash);
     r.value = s.substr(hash + 1);
     r.kind = Ref::Stage;
+    if (auto tilde = r.value.find('~'); tilde != std::string::npos) {
+      auto n = r.value.substr(tilde + 1);
+      if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+      r.back = std::stoi(n);
+      r.value.resize(tilde);
+    }
     if (!valid_stage_name(r.value)) return std::nullopt;
   }
   if (!valid_artifact_name(r.artifact)) return std::nullopt;
@@ -213,6 +240,14 @@ Resolved resolve(const Registry& reg, const Ref& ref, bool shallow) {
       throw precondition_error(
           fmt::format("no version of '{}' is in stage '{}'", ref.artifact, ref.value),
           "promote one with `xops promote " + ref.artifact + "@vX.Y.Z --to " + ref.value + "`");
+    }
+    if (ref.back > 0) {
+      h = a->holder_before(ref.value, ref.back);
+      if (!h)
+        throw precondition_error(
+            fmt::format("'{}' has had fewer than {} version(s) in stage '{}' before {}",
+                        ref.artifact, ref.back, ref.value, a->holder(ref.value)->version),
+            fmt::format("`xops promote history {}` lists who held it", ref.artifact));
     }
     return {ref.artifact, h->version, h->commit, h->tag};
   }

@@ -37,6 +37,9 @@ struct ArtifactState {
   std::string name;
   std::vector<VersionInfo> versions;  // in registration order
   std::map<std::string, StageHolder> stages;
+  // Every assignment to each stage, in time order (unassigned versions included): who held a
+  // stage before whom, for NAME#STAGE~N and "the previous version" of a stage.
+  std::map<std::string, std::vector<StageHolder>> assignments;
   bool deprecated = false;
   int max_counter = 0;
   std::vector<Event> history;  // time order
@@ -45,6 +48,9 @@ struct ArtifactState {
   const VersionInfo* latest() const;  // the greatest registered, not deregistered, SemVer
   const VersionInfo* at_commit(const std::string& commit) const;
   const StageHolder* holder(const std::string& stage) const;  // null when the stage is empty
+  // The n-th distinct version assigned to `stage` before the current holder's latest
+  // assignment (n = 0: the holder); null when the stage is empty or its history is shorter.
+  const StageHolder* holder_before(const std::string& stage, int n) const;
 };
 
 class Registry {
@@ -58,11 +64,13 @@ class Registry {
   std::map<std::string, ArtifactState> artifacts_;
 };
 
-// A registry reference: name@v1.2.0, name@latest, name#stage.
+// A registry reference: name@v1.2.0, name@latest, name#stage, name#stage~N (the N-th version
+// that held the stage before the one in it now, as git's HEAD~N).
 struct Ref {
   std::string artifact;
   enum Kind { Version, Latest, Stage } kind = Latest;
   std::string value;  // the version or the stage
+  int back = 0;       // Stage: ~N
   std::string str() const;
 };
 std::optional<Ref> parse_ref(const std::string& s);

@@ -178,9 +178,13 @@ std::string record_promotion(const Workspace& ws, PromotionPlan& plan, const std
   std::map<std::string, std::string> tags = {{"allowed", plan.allowed ? "true" : "false"}};
   for (size_t i = 0; i < plan.gates.size(); ++i) {
     const auto& g = plan.gates[i];
-    tags[fmt::format("gate.{}", i)] =
-        fmt::format("{} {} {}{}: {}", g.kind, g.suite, g.passed ? "PASS" : "FAIL",
-                    g.run_id.empty() ? "" : " run=" + g.run_id, g.reason);
+    tags[fmt::format("gate.{}", i)] = fmt::format(
+        "{} {} {}{}{}: {}", g.kind, g.suite, g.passed ? "PASS" : "FAIL",
+        g.run_id.empty() ? "" : " run=" + g.run_id,
+        g.baseline_hash.empty()
+            ? ""
+            : fmt::format(" baseline={} sha256={}", g.baseline_version, g.baseline_hash),
+        g.reason);
   }
   if (plan.allowed) {
     apply_promotion(ws, plan, message);  // a lost race throws: the session marks the run failed

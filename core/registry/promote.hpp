@@ -29,7 +29,7 @@ struct RegisterResult {
 RegisterResult register_version(const Workspace& ws, const RegisterRequest& r);
 
 struct GateCheck {
-  std::string kind = "eval";  // eval | approval
+  std::string kind = "eval";  // eval | pairwise | approval
   std::string suite;
   std::string suite_hash;
   double min_pass_rate = 0;
@@ -45,6 +45,11 @@ struct GateCheck {
   };
   std::vector<Comparison> comparisons;
   std::string baseline_version, baseline_run;
+  // pairwise: the candidate judged against baseline_version (content baseline_hash) in run_id.
+  std::string baseline_hash;
+  std::optional<double> min_win_rate, win_rate, win_rate_low, win_rate_high, sign_test_p;
+  std::optional<int> max_regressions;
+  std::optional<double> pairs, regressions, compared;
 };
 
 struct PromotionPlan {

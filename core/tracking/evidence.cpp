@@ -40,22 +40,44 @@ std::string baseline_key(const std::string& label_and_what) {
   return kBaseline + label_and_what;
 }
 
+namespace {
+
+// A run input under `prefix` (provider: or baseline:) that is this content. A model that ran
+// under an adapter is not that model alone: an adapter's eval must not speak for its base.
+bool ran_content(const RunRecord& run, const char* prefix, const std::string& hash) {
+  for (const auto& [k, v] : run.inputs) {
+    if (v != hash || !starts_with(k, prefix)) continue;
+    if (ends_with(k, "/model") && run.inputs.count(k.substr(0, k.size() - 6) + "/adapter"))
+      continue;
+    return true;
+  }
+  return false;
+}
+
+bool ran_suite(const RunRecord& run, const std::string& suite_hash) {
+  for (const auto& [k, v] : run.inputs)
+    if (starts_with(k, kSuite) && v == suite_hash) return true;
+  return false;
+}
+
+}  // namespace
+
 const RunRecord* find_eval_of(const std::vector<RunRecord>& runs, const std::string& suite_hash,
                               const std::string& content_hash) {
-  for (const auto& run : runs) {
-    if (run.kind != "eval") continue;
-    bool suite = false, content = false;
-    for (const auto& [k, v] : run.inputs) {
-      suite |= starts_with(k, kSuite) && v == suite_hash;
-      if (v != content_hash) continue;
-      if (starts_with(k, kProvider) && ends_with(k, "/model")) {
-        auto adapter_key = k.substr(0, k.size() - 6) + "/adapter";
-        if (run.inputs.count(adapter_key)) continue;
-      }
-      content |= starts_with(k, kProvider) || starts_with(k, kPrompt);
-    }
-    if (suite && content) return &run;
-  }
+  for (const auto& run : runs)
+    if (run.kind == "eval" && ran_suite(run, suite_hash) &&
+        (ran_content(run, kProvider, content_hash) || ran_content(run, kPrompt, content_hash)))
+      return &run;
+  return nullptr;
+}
+
+const RunRecord* find_comparison_of(const std::vector<RunRecord>& runs,
+                                    const std::string& suite_hash, const std::string& content_hash,
+                                    const std::string& baseline_hash) {
+  for (const auto& run : runs)
+    if (run.kind == "eval" && ran_suite(run, suite_hash) &&
+        ran_content(run, kProvider, content_hash) && ran_content(run, kBaseline, baseline_hash))
+      return &run;
   return nullptr;
 }
 

@@ -27,4 +27,10 @@ std::string baseline_key(const std::string& label_and_what);
 const RunRecord* find_eval_of(const std::vector<RunRecord>& runs, const std::string& suite_hash,
                               const std::string& content_hash);
 
+// The newest eval run of this suite content in which this content ran as a provider against
+// `baseline_hash` as its --baseline (the evidence a pairwise gate reads).
+const RunRecord* find_comparison_of(const std::vector<RunRecord>& runs,
+                                    const std::string& suite_hash, const std::string& content_hash,
+                                    const std::string& baseline_hash);
+
 }  // namespace xops::evidence

@@ -3,6 +3,8 @@
 // real tracking database, real child processes.
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include "core/app/evaluate.hpp"
 #include "core/app/promotion.hpp"
 #include "core/app/tracked_command.hpp"
@@ -230,8 +232,12 @@ TEST_CASE("app: an eval with --baseline records the baseline apart, and is no ev
   auto suite_hash = run.inputs.at(evidence::suite_key((p / "evals/models.yaml").string()));
   CHECK(evidence::find_eval_of({run}, suite_hash, gpt2_hash) != nullptr);
   CHECK(evidence::find_eval_of({run}, suite_hash, llama_hash) == nullptr);
-  bool recorded = false;
-  for (const auto& m : run.metrics)
-    if (m.key == "pass_rate") recorded = m.last == 0.5;
-  CHECK(recorded);
+  std::map<std::string, double> metrics;
+  for (const auto& m : run.metrics) metrics[m.key] = m.last;
+  CHECK(metrics.at("pass_rate") == 0.5);
+  // Read back: both fail the first test and pass the second, so nothing moved.
+  CHECK(metrics.at("baseline/compared") == 2);
+  CHECK(metrics.at("baseline/regressions") == 0);
+  CHECK(metrics.at("baseline/fixes") == 0);
+  CHECK(metrics.count("pairwise/win_rate") == 0);  // no judge: no pairs judged
 }

@@ -118,3 +118,45 @@ TEST_CASE("project config: gates with no_regression and sign-offs", "[config][pr
   CHECK_THAT(message_of([&] { parse_project_config("name: p\ngates:\n  prod:\n    - {eval: e.yaml, tolerance: -1}\n", "xops.yaml", &w); }),
              Catch::Contains("tolerance must be >= 0"));
 }
+
+TEST_CASE("project config: pairwise gates, strict at every level", "[config][promote]") {
+  std::vector<std::string> w;
+  auto parse = [&](const std::string& gate) {
+    return parse_project_config("name: p\ngates:\n  prod:\n    - " + gate + "\n", "xops.yaml", &w);
+  };
+  auto cfg =
+      parse("pairwise: {suite: e.yaml, baseline: prod, min_win_rate: 0.55, max_regressions: 2}");
+  REQUIRE(cfg.gates.size() == 1);
+  const auto& g = cfg.gates[0];
+  CHECK(g.pairwise);
+  CHECK(g.eval == "e.yaml");
+  CHECK(g.baseline == "prod");
+  CHECK(*g.min_win_rate == Approx(0.55));
+  CHECK(*g.max_regressions == 2);
+  CHECK(g.min_pass_rate == 0);
+  CHECK(parse("pairwise: {suite: e.yaml, baseline: 'm#prod~1', max_regressions: 0}")
+            .gates[0]
+            .baseline == "m#prod~1");
+  // A misspelt threshold is an error (a gate that checks less than it says), not a warning.
+  CHECK_THAT(
+      message_of([&] { parse("pairwise: {suite: e.yaml, baseline: prod, min_winrate: 0.5}"); }),
+      Catch::Contains("xops.yaml:4") && Catch::Contains("unknown key 'min_winrate'"));
+  CHECK_THAT(message_of([&] { parse("pairwise: {suite: e.yaml, baseline: prod}"); }),
+             Catch::Contains("needs min_win_rate or max_regressions"));
+  CHECK_THAT(message_of([&] { parse("pairwise: {baseline: prod, min_win_rate: 0.5}"); }),
+             Catch::Contains("suite"));
+  CHECK_THAT(
+      message_of([&] { parse("pairwise: {suite: e.yaml, baseline: prdo, min_win_rate: 0.5}"); }),
+      Catch::Contains("neither a stage nor a registry ref"));
+  CHECK_THAT(
+      message_of([&] { parse("pairwise: {suite: e.yaml, baseline: prod, min_win_rate: 1.5}"); }),
+      Catch::Contains("between 0 and 1"));
+  CHECK_THAT(
+      message_of([&] { parse("pairwise: {suite: e.yaml, baseline: prod, max_regressions: -1}"); }),
+      Catch::Contains("max_regressions"));
+  CHECK_THAT(
+      message_of([&] {
+        parse("{eval: e.yaml, pairwise: {suite: e.yaml, baseline: prod, min_win_rate: 0.5}}");
+      }),
+      Catch::Contains("stands alone"));
+}

@@ -99,3 +99,43 @@ TEST_CASE("registry: a tag is never moved - the second of two racing writers get
   REQUIRE(reg.find("m"));
   CHECK(reg.find("m")->stages.at("prod").version == c.substr(0, 7));  // an unregistered commit
 }
+
+namespace {
+git::TagInfo tag(const std::string& name, const std::string& commit, int64_t time) {
+  git::TagInfo t;
+  t.name = name;
+  t.target = commit;
+  t.annotated = true;
+  t.time = time;
+  return t;
+}
+}  // namespace
+
+TEST_CASE("registry: NAME#STAGE~N is the N-th version that held the stage before the holder",
+          "[unit][registry]") {
+  CHECK(parse_ref("m#prod~1")->back == 1);
+  CHECK(parse_ref("m#prod~1")->value == "prod");
+  CHECK(parse_ref("m#prod~2")->str() == "m#prod~2");
+  CHECK(parse_ref("m#prod")->back == 0);
+  CHECK_FALSE(parse_ref("m#prod~"));
+  CHECK_FALSE(parse_ref("m#prod~x"));
+  CHECK_FALSE(parse_ref("m#prod~-1"));
+  CHECK_FALSE(parse_ref("m@v1.0.0~1"));
+  // v1 -> prod, v2 -> prod, back to v1 (a rollback), then v3: before v3 came v1, before it v2.
+  std::vector<git::TagInfo> tags = {tag("m@v1.0.0", "c1", 1), tag("m@v2.0.0", "c2", 2),
+                                    tag("m@v3.0.0", "c3", 3), tag("m#prod#1", "c1", 4),
+                                    tag("m#prod#2", "c2", 5), tag("m#prod#3", "c1", 6),
+                                    tag("m#prod#4", "c3", 7), tag("m#staging#5", "c3", 8)};
+  auto reg = Registry::from_tags(tags);
+  CHECK(resolve(reg, *parse_ref("m#prod")).version == "v3.0.0");
+  CHECK(resolve(reg, *parse_ref("m#prod~1")).version == "v1.0.0");
+  CHECK(resolve(reg, *parse_ref("m#prod~2")).version == "v2.0.0");
+  CHECK_THROWS_WITH(resolve(reg, *parse_ref("m#prod~3")),
+                    Catch::Contains("fewer than 3 version(s) in stage 'prod' before v3.0.0"));
+  CHECK_THROWS_WITH(resolve(reg, *parse_ref("m#staging~1")), Catch::Contains("fewer than 1"));
+  // Unassigning the holder: the stage falls back to v1, and before v1 came v2.
+  tags.push_back(tag("m#prod!#6", "c3", 9));
+  reg = Registry::from_tags(tags);
+  CHECK(resolve(reg, *parse_ref("m#prod")).version == "v1.0.0");
+  CHECK(resolve(reg, *parse_ref("m#prod~1")).version == "v2.0.0");
+}
