@@ -56,9 +56,9 @@ json gate_json(const GateCheck& g) {
         {"min_win_rate", opt(g.min_win_rate)},
         {"max_regressions", opt(g.max_regressions)},
         {"win_rate", opt(g.win_rate)},
-        {"win_rate_ci95", g.win_rate_low && g.win_rate_high
-                              ? json::array({*g.win_rate_low, *g.win_rate_high})
-                              : json(nullptr)},
+        {"win_rate_95", g.win_rate_low && g.win_rate_high
+                            ? json::array({*g.win_rate_low, *g.win_rate_high})
+                            : json(nullptr)},
         {"sign_test_p", opt(g.sign_test_p)},
         {"pairs", count(g.pairs)},
         {"regressions", count(g.regressions)},

@@ -144,7 +144,7 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text,
   q.sort = "-start_time";
   auto runs = Tracker::for_workspace(ws).list(q);
   for (const auto& g : ws.config().gates) {
-    if (g.stage != stage) continue;
+    if (g.stage != stage || !g.applies_to(ref->artifact, a.type)) continue;
     if (g.approval) {
       GateCheck c;
       c.kind = "approval";
@@ -155,15 +155,6 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text,
     }
     auto candidate = plan.version.artifact + "@" + plan.version.version;
     if (g.pairwise) {
-      if (a.type != "model" && a.type != "adapter") {
-        GateCheck c;
-        c.kind = "pairwise";
-        c.suite = g.eval;
-        c.reason = fmt::format("a pairwise gate compares models and adapters; {} is a {} ({})",
-                               ref->artifact, a.type, g.where);
-        plan.gates.push_back(std::move(c));
-        continue;
-      }
       auto base = pairwise_baseline(ws, g, plan);
       auto check = check_pairwise_gate(ws, runs, g, plan.content_hash, base);
       if (!check.passed && check.run_id.empty() && run_missing && !check.suite_hash.empty()) {

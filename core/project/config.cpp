@@ -17,6 +17,12 @@ const RemoteConfig* ProjectConfig::default_remote() const {
   return remotes.size() == 1 ? &remotes[0] : nullptr;
 }
 
+bool GateConfig::applies_to(const std::string& artifact, const std::string& type) const {
+  if (!artifacts.empty())
+    return std::find(artifacts.begin(), artifacts.end(), artifact) != artifacts.end();
+  return !pairwise || type == "model" || type == "adapter";
+}
+
 const RemoteConfig* ProjectConfig::remote(const std::string& name) const {
   for (const auto& r : remotes)
     if (r.name == name) return &r;
@@ -186,10 +192,26 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
         gc.stage = stage;
         auto what = "gate for '" + stage + "'";
         doc.expect_map(g, what);
-        doc.check_keys(
-            g, {"eval", "min_pass_rate", "no_regression", "tolerance", "approve", "pairwise"},
-            what);
+        doc.check_keys(g,
+                       {"eval", "min_pass_rate", "no_regression", "tolerance", "approve",
+                        "pairwise", "artifacts"},
+                       what);
         gc.where = fmt::format("{}:{}", display_name, g.Mark().line + 1);
+        if (auto an = g["artifacts"]) {
+          gc.artifacts = doc.str_list(an, what + " artifacts");
+          for (const auto& name : gc.artifacts) {
+            auto known = std::find_if(cfg.artifacts.begin(), cfg.artifacts.end(),
+                                      [&](const ArtifactConfig& a) { return a.name == name; });
+            if (known == cfg.artifacts.end())
+              doc.fail(
+                  an,
+                  fmt::format("{} names artifact '{}', which is not under 'artifacts'", what, name),
+                  "a gate's artifacts: are names declared in this file");
+            if (g["pairwise"] && known->type != "model" && known->type != "adapter")
+              doc.fail(an, fmt::format("a pairwise gate compares models and adapters; '{}' is a {}",
+                                       name, known->type));
+          }
+        }
         if (auto pw = g["pairwise"]) {
           if (g["eval"] || g["approve"] || g["min_pass_rate"] || g["no_regression"])
             doc.fail(pw, "a pairwise gate stands alone: its suite is under pairwise.suite",

@@ -40,7 +40,11 @@ struct GateConfig {
   std::string baseline;
   std::optional<double> min_win_rate;  // of the judged pairs (both orders), ties half
   std::optional<int> max_regressions;  // cases passed by the baseline and failed now
-  std::string where;      // xops.yaml:LINE, for messages
+  // `artifacts: [NAME, ...]`: the artifacts the gate applies to (empty: every one; a pairwise
+  // gate: every model and adapter).
+  std::vector<std::string> artifacts;
+  std::string where;  // xops.yaml:LINE, for messages
+  bool applies_to(const std::string& artifact, const std::string& type) const;
 };
 
 struct ProjectConfig {

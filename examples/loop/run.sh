@@ -48,11 +48,11 @@ if [ "$QUICK" = 1 ]; then
   python3 "$ROOT/examples/quickstart/make_dates.py" data 400 30
   head -c 100000 "$ROOT/examples/quickstart/data/austen.txt" > data/austen.txt
   PRE="--set max_steps=40 --set eval_interval=20" LORA="--set max_steps=60 --set eval_interval=30"
-  STAGING_MIN=0.0 PROD_MIN=0.0
+  STAGING_MIN=0.0 PROD_MIN=0.0 PROD_WIN=0.0
 else
   python3 "$ROOT/examples/quickstart/make_dates.py" data
   cp "$ROOT/examples/quickstart/data/austen.txt" data/
-  PRE="" LORA="" STAGING_MIN=0.3 PROD_MIN=0.5
+  PRE="" LORA="" STAGING_MIN=0.3 PROD_MIN=0.5 PROD_WIN=0.5
 fi
 cat > xops.yaml <<YAML
 name: loop
@@ -71,6 +71,9 @@ gates:
     - eval: evals/dates.yaml
       min_pass_rate: $PROD_MIN
       no_regression: [pass_rate]
+    # the adapter's answers judged against its base model's (both orders, the suite's judge)
+    - pairwise: {suite: evals/dates.yaml, baseline: tiny-gpt@v0.0.1, min_win_rate: $PROD_WIN}
+      artifacts: [tiny-gpt-dates]
 YAML
 step "version the data" 0 "xops track add data && git add -A && git commit -qm 'data, configs, suite'"
 
@@ -84,9 +87,14 @@ step "evaluate the base model (held-out years)" 0 "xops eval evals/dates.yaml --
 step "evaluate the LoRA-tuned model" 0 "xops eval evals/dates.yaml -o eval-tuned.json -o eval-tuned.html"
 BASE_RATE=$(json_field eval-base.json "round(100 * d['summary']['pass_rate'], 1)")
 TUNED_RATE=$(json_field eval-tuned.json "round(100 * d['summary']['pass_rate'], 1)")
-# The same cases on both, compared case by case (the answers come from the eval cache).
-step "the tuned adapter against its base, case by case" 0 "xops eval evals/dates.yaml --baseline tiny-gpt -o eval-vs-base.json"
+# The same cases on both (the answers come from the eval cache), compared case by case and
+# judged pair by pair in both orders by the suite's judge (evals/date_judge.py: it knows the
+# right long form of each date; a script, not a model).
+step "the tuned adapter against its base, judged" 0 "xops eval evals/dates.yaml --baseline tiny-gpt -o eval-vs-base.json"
 VS_BASE=$(json_field eval-vs-base.json "'{} fixed, {} regressed of {} compared'.format(len(d['summary']['against_baseline'][0]['fixes']), len(d['summary']['against_baseline'][0]['regressions']), d['summary']['against_baseline'][0]['compared'])")
+VS_JUDGED=$(json_field eval-vs-base.json "'win rate {:.2f} (95% CI {:.2f}-{:.2f}; {} wins, {} ties, {} losses; sign test p={:.2g})'.format(d['summary']['pairwise'][0]['win_rate'], *d['summary']['pairwise'][0]['win_rate_95'], d['summary']['pairwise'][0]['wins'], d['summary']['pairwise'][0]['ties'], d['summary']['pairwise'][0]['losses'], d['summary']['pairwise'][0]['sign_test_p'])")
+step "the roles swapped: the base against the adapter" 0 "xops eval evals/dates.yaml --model tiny-gpt --baseline tiny-gpt-dates -o eval-base-vs-tuned.json | tail -4"
+VS_SWAPPED=$(json_field eval-base-vs-tuned.json "'win rate {:.2f}'.format(d['summary']['pairwise'][0]['win_rate'])")
 
 # ---- register and promote ------------------------------------------------------------------
 step "register versions" 0 "xops promote register tiny-gpt && xops promote register tiny-gpt-dates && xops promote register date-prompt"
@@ -150,6 +158,7 @@ TOTAL=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1])
   echo
   echo "exact match on held-out years: base ${BASE_RATE}%, LoRA-tuned ${TUNED_RATE}%"
   echo "LoRA-tuned against its base, case by case: ${VS_BASE}"
+  echo "LoRA-tuned against its base, judged in both orders: ${VS_JUDGED}; the base against it: ${VS_SWAPPED}"
   echo "served (tiny-gpt-dates#prod): curl 'Date: 1987-03-14' -> '${CURL_TEXT}'; OpenAI client 'Date: 2061-04-05' -> '${CLIENT_TEXT}'"
   echo "eval cases written from the logged traffic: ${FROM_LOGS} (evals/from-traffic.jsonl)"
   echo

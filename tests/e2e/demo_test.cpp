@@ -39,6 +39,25 @@ TEST_CASE("e2e: the whole loop runs end to end (DEMO_QUICK=1)", "[e2e][examples]
   CHECK(vs["summary"]["against_baseline"][0]["compared"].get<int>() == 30);
   CHECK(vs["summary"]["cases"].get<int>() == 60);
   CHECK_THAT(summary, Catch::Contains("LoRA-tuned against its base, case by case: "));
+  // And judged pair by pair in both orders; the roles swapped give the complement.
+  REQUIRE(vs["summary"]["pairwise"].size() == 1);
+  const auto& pw = vs["summary"]["pairwise"][0];
+  CHECK(pw["wins"].get<int>() + pw["ties"].get<int>() + pw["losses"].get<int>() == 30);
+  auto swapped = nlohmann::json::parse(read_text(dir / "eval-base-vs-tuned.json"));
+  REQUIRE(swapped["summary"]["pairwise"].size() == 1);
+  CHECK(swapped["summary"]["pairwise"][0]["wins"] == pw["losses"]);
+  CHECK(swapped["summary"]["pairwise"][0]["win_rate"].get<double>() ==
+        Approx(1 - pw["win_rate"].get<double>()));
+  CHECK_THAT(summary, Catch::Contains("judged in both orders: win rate "));
+  // The prod promotion passed the pairwise gate on that comparison.
+  auto promos = nlohmann::json::parse(
+      run_xops({"--json", "track", "runs", "--filter", "kind = 'promote'"}, dir).out);
+  bool pairwise_gate = false;
+  for (const auto& p : promos)
+    for (const auto& [k, v] : p["tags"].items())
+      if (v.get<std::string>().rfind("pairwise evals/dates.yaml PASS", 0) == 0)
+        pairwise_gate = v.get<std::string>().find("baseline=tiny-gpt@v0.0.1") != std::string::npos;
+  CHECK(pairwise_gate);
   CHECK(fs::file_size(dir / "runs.html") > 1000);
   auto tags = sh("git tag", dir);
   CHECK_THAT(tags.out, Catch::Contains("tiny-gpt-dates#prod#"));

@@ -122,7 +122,7 @@ TEST_CASE(
   CHECK(g["pairwise"]["regressions"] == 0);
   CHECK(g["pairwise"]["compared"] == 4);
   CHECK(g["pairwise"]["sign_test_p"] == Approx(0.125));  // 4 of 4: 2 * 0.5^4
-  CHECK(g["pairwise"]["win_rate_ci95"][0].get<double>() == Approx(0.510).epsilon(0.01));
+  CHECK(g["pairwise"]["win_rate_95"][0].get<double>() == Approx(0.510).epsilon(0.01));
   auto v1 = pr.x({"--json", "promote", "show", "m@v0.0.1"});
   REQUIRE(v1.rc == 0);
   CHECK(g["pairwise"]["baseline_sha256"] == json::parse(v1.out)["content_sha256"]);

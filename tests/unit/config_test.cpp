@@ -160,3 +160,37 @@ TEST_CASE("project config: pairwise gates, strict at every level", "[config][pro
       }),
       Catch::Contains("stands alone"));
 }
+
+TEST_CASE("project config: a gate's artifacts say which artifacts it applies to",
+          "[config][promote]") {
+  std::vector<std::string> w;
+  auto parse = [&](const std::string& gates) {
+    return parse_project_config(
+        "name: p\nartifacts:\n  m: {path: m, type: model}\n  a: {path: a, type: adapter}\n"
+        "  p: {path: p.txt, type: prompt}\ngates:\n  prod:\n" +
+            gates,
+        "xops.yaml", &w);
+  };
+  auto cfg = parse(
+      "    - {eval: e.yaml, artifacts: [p]}\n"
+      "    - pairwise: {suite: e.yaml, baseline: prod, min_win_rate: 0.5}\n"
+      "    - {pairwise: {suite: e.yaml, baseline: 'm@v1.0.0', max_regressions: 0}, "
+      "artifacts: [a]}\n");
+  REQUIRE(cfg.gates.size() == 3);
+  CHECK(cfg.gates[0].applies_to("p", "prompt"));
+  CHECK_FALSE(cfg.gates[0].applies_to("m", "model"));
+  // A pairwise gate compares models and adapters: by default those, never a prompt.
+  CHECK(cfg.gates[1].applies_to("m", "model"));
+  CHECK(cfg.gates[1].applies_to("a", "adapter"));
+  CHECK_FALSE(cfg.gates[1].applies_to("p", "prompt"));
+  CHECK(cfg.gates[2].applies_to("a", "adapter"));
+  CHECK_FALSE(cfg.gates[2].applies_to("m", "model"));
+  CHECK_THAT(message_of([&] { parse("    - {eval: e.yaml, artifacts: [mm]}\n"); }),
+             Catch::Contains("xops.yaml:8:") && Catch::Contains("artifact 'mm'"));
+  CHECK_THAT(message_of([&] {
+               parse(
+                   "    - {pairwise: {suite: e.yaml, baseline: prod, min_win_rate: 0.5}, "
+                   "artifacts: [p]}\n");
+             }),
+             Catch::Contains("'p' is a prompt"));
+}
