@@ -329,6 +329,40 @@ AssertionResult check_llm_rubric(const Check& c) {
   return r;
 }
 
+// A complaint from the logs (xops eval --from-logs --max-score): does the new answer take
+// the user's comment on the old one into account? The judge sees the prompt, the old answer,
+// the comment and the new answer.
+AssertionResult check_feedback_addressed(const Check& c) {
+  auto judge = !c.a.provider.empty() ? c.a.provider : c.ctx.default_judge;
+  if (judge.empty() || !c.ctx.ask)
+    throw runtime_error("feedback-addressed needs a judge provider (none given)",
+                        "set `provider:` on the assertion or defaultTest.options.provider, or "
+                        "--judge");
+  auto field = [&](const char* k) {
+    return c.a.value.contains(k) ? text_of(c.a.value[k], c.template_vars()) : std::string();
+  };
+  auto comment = field("comment"), previous = field("previous");
+  auto prompt = fmt::format(
+      "A user was unhappy with an earlier answer to this prompt and said why. Decide whether the "
+      "new answer takes the user's comment into account (fixes what they complained about). "
+      "Reply with only a JSON object {{\"pass\": true|false, \"score\": 0.0-1.0, \"reason\": "
+      "\"...\"}}.\n\nPrompt: {}\n\nEarlier answer: {}\n\nUser's comment: {}\n\nNew answer: {}\n",
+      c.ctx.prompt, previous, comment, c.out());
+  auto answer = c.ctx.ask(judge, prompt);
+  auto j = find_json(answer);
+  if (!j || !j->contains("pass") || !(*j)["pass"].is_boolean())
+    throw runtime_error(fmt::format("the judge {} did not answer {{\"pass\": true|false, ...}}: {}",
+                                    judge, answer.substr(0, 200)),
+                        "a judge that cannot be read is not a verdict either way");
+  AssertionResult r;
+  r.pass = (*j)["pass"].get<bool>();
+  r.score = j->value("score", r.pass ? 1.0 : 0.0);
+  r.reason = j->value("reason", "");
+  if (c.a.threshold) r.pass = r.score >= *c.a.threshold;
+  r.detail = {{"comment", comment}, {"previous_output", previous}};
+  return r;
+}
+
 AssertionResult check_similar(const Check& c) {
   auto provider = !c.a.provider.empty()              ? c.a.provider
                   : !c.ctx.default_embedding.empty() ? c.ctx.default_embedding
@@ -422,6 +456,7 @@ const AssertionType kAssertionTypes[] = {
     {"llm-rubric", check_llm_rubric},
     {"similar", check_similar},
     {"pairwise", check_pairwise},
+    {"feedback-addressed", check_feedback_addressed},
     {"javascript", check_script, true},
     {"python", check_script, true},
     {"select-best", check_comparison},

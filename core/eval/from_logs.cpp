@@ -70,8 +70,16 @@ std::vector<std::string> cases_from_logs(db::Database& db, const FromLogsOptions
     else if (o.max_score)
       c["assert"] = nlohmann::json::array({{{"type", "not-equals"}, {"value", i.output}}});
     nlohmann::json comments = nlohmann::json::array();
+    std::string said;
     for (const auto& f : l.feedback)
-      if (!f.comment.empty()) comments.push_back(f.comment);
+      if (!f.comment.empty()) {
+        comments.push_back(f.comment);
+        said += (said.empty() ? "" : "\n") + f.comment;
+      }
+    // A complaint with words: the next version is judged on whether it takes them into account.
+    if (o.max_score && !said.empty())
+      c["assert"].push_back(
+          {{"type", "feedback-addressed"}, {"value", {{"comment", said}, {"previous", i.output}}}});
     c["metadata"] = {{"interaction", i.id},
                      {"created", iso(i.created_ms)},
                      {"model", i.model},

@@ -15,7 +15,9 @@ struct FromLogsOptions {
   int64_t since_ms = 0;
   // min_score: keep interactions whose mean feedback score is at least this; each case asserts
   // the logged answer again (equals). max_score: keep those at most this; each asserts the
-  // answer does not come back (not-equals). Neither: every interaction, no assertion.
+  // answer does not come back (not-equals) and, when the feedback has a comment, that the new
+  // answer takes it into account (feedback-addressed, judged). Neither: every interaction, no
+  // assertion.
   std::optional<double> min_score, max_score;
 };
 

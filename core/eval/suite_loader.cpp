@@ -212,6 +212,16 @@ void Loader::finish_assertion(AssertionSpec& a, const YAML::Node& at) {
       }
     }
   }
+  if (base == "feedback-addressed") {
+    bool ok = a.value.is_object() && a.value.contains("comment") && a.value["comment"].is_string();
+    if (a.value.is_object())
+      for (const auto& [k, v] : a.value.items())
+        ok = ok && (k == "comment" || k == "previous") && v.is_string();
+    if (!ok)
+      doc.fail(at, "feedback-addressed's value is {comment: TEXT, previous: TEXT}",
+               "the user's comment and the answer it was about (`xops eval --from-logs "
+               "--max-score S` writes them)");
+  }
   if (base == "javascript" || base == "python") {
     // promptfoo fails each such case at run time; refusing up front says why once.
     if (!a.value.is_string())

@@ -110,6 +110,8 @@ TEST_CASE("serve: the interaction log keeps feedback and becomes eval cases", "[
   REQUIRE(b.size() == 1);
   auto bj = json::parse(b[0]);
   CHECK(bj["assert"][0]["type"] == "not-equals");
+  CHECK(bj["assert"][1] == json({{"type", "feedback-addressed"},
+                                 {"value", {{"comment", "wrong"}, {"previous", "bad"}}}}));
   CHECK(bj["vars"]["messages"][0]["content"] == "Yo");
   FromLogsOptions recent;
   recent.since_ms = 2000;
