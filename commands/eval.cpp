@@ -10,6 +10,7 @@
 
 #include "commands/commands.hpp"
 #include "core/app/evaluate.hpp"
+#include "core/app/live_compare.hpp"
 #include "core/db/database.hpp"
 #include "core/error.hpp"
 #include "core/eval/from_logs.hpp"
@@ -27,13 +28,16 @@ namespace xops::commands {
 
 namespace {
 
+using nlohmann::json;
+
 struct EvalFlags {
   std::string suite, config, model, prompt, jsonl, junit, html, judge, embedding, baseline;
   bool fail_on_regression = false;
   std::vector<std::string> vars;
   EvalOptions opts;
   bool no_cache = false, no_track = false;
-  bool from_logs = false;
+  bool from_logs = false, pairwise = false;
+  size_t max_pairs = 0;
   std::string since;
   std::vector<std::string> output;
   std::optional<double> min_score, max_score;
@@ -48,19 +52,100 @@ void load_env_file(const std::string& path) {
   for (const auto& [k, v] : vars) ::setenv(k.c_str(), v.c_str(), 0);
 }
 
+int64_t since_ms(const EvalFlags& f) {
+  return f.since.empty()
+             ? 0
+             : parse_since(f.since, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// --from-logs --pairwise: the logged shadow pairs, judged in both orders.
+int run_live_pairwise(cli::Context& ctx, const EvalFlags& f) {
+  if (f.min_score || f.max_score || !f.output.empty())
+    throw usage_error("--pairwise judges the logged pairs: it takes --since, --judge, --max-pairs",
+                      "--min-score/--max-score/-o write cases: run them without --pairwise");
+  auto& ws = ctx.workspace();
+  app::LiveCompareRequest req;
+  req.since_ms = since_ms(f);
+  req.judge = !f.judge.empty() ? f.judge : ctx.settings().get("eval.judge").value;
+  req.key_hosts = key_hosts_with_env(f.opts.key_hosts);
+  req.max_pairs = f.max_pairs;
+  req.track = !f.no_track;
+  auto o = app::judge_live_traffic(ws, req);
+  auto& out = ctx.out();
+  if (out.json()) {
+    json groups = json::array();
+    for (size_t i = 0; i < o.groups.size(); ++i) {
+      const auto& g = o.groups[i];
+      auto [low, high] = g.stats.interval();
+      auto n = static_cast<double>(std::max<size_t>(1, g.stats.n()));
+      json pairs = json::array();
+      for (const auto& p : g.pairs) {
+        json verdicts = json::array();
+        for (size_t k = 0; k < p.verdicts.size(); ++k)
+          verdicts.push_back({{"candidate", k ? "B" : "A"},
+                              {"winner", p.verdicts[k].winner},
+                              {"reason", p.verdicts[k].reason}});
+        pairs.push_back({{"served", p.served_id},
+                         {"shadow", p.shadow_id},
+                         {"outcome", p.error.empty() ? json(p.outcome > 0   ? "win"
+                                                            : p.outcome < 0 ? "loss"
+                                                                            : "tie")
+                                                     : json(nullptr)},
+                         {"error", p.error.empty() ? json(nullptr) : json(p.error)},
+                         {"verdicts", verdicts}});
+      }
+      groups.push_back({{"candidate", g.candidate_version},
+                        {"served", g.served_version},
+                        {"wins", g.stats.wins},
+                        {"ties", g.stats.ties},
+                        {"losses", g.stats.losses},
+                        {"errors", g.errors},
+                        {"win_rate", g.stats.win_rate()},
+                        {"win_rate_95", {low, high}},
+                        {"sign_test_p", g.stats.sign_test_p()},
+                        {"mean_candidate_chars", g.stats.candidate_chars / n},
+                        {"mean_served_chars", g.stats.baseline_chars / n},
+                        {"run", i < o.run_ids.size() ? json(o.run_ids[i]) : json(nullptr)},
+                        {"pairs", pairs}});
+    }
+    out.print_json({{"pairwise", groups}});
+  } else {
+    cli::Table t({"CANDIDATE", "SERVED", "WINS", "TIES", "LOSSES", "ERRORS", "WIN RATE", "95% CI",
+                  "SIGN TEST p", "MEAN CHARS", "RUN"});
+    for (size_t i = 0; i < o.groups.size(); ++i) {
+      const auto& g = o.groups[i];
+      auto [low, high] = g.stats.interval();
+      auto n = static_cast<double>(std::max<size_t>(1, g.stats.n()));
+      t.add(
+          {g.candidate_version, g.served_version, std::to_string(g.stats.wins),
+           std::to_string(g.stats.ties), std::to_string(g.stats.losses), std::to_string(g.errors),
+           fmt::format("{:.3f}", g.stats.win_rate()), fmt::format("{:.3f}-{:.3f}", low, high),
+           fmt::format("{:.3g}", g.stats.sign_test_p()),
+           fmt::format("{:.0f} vs {:.0f}", g.stats.candidate_chars / n, g.stats.baseline_chars / n),
+           i < o.run_ids.size() ? o.run_ids[i] : "-"});
+    }
+    t.print(out);
+  }
+  size_t errors = 0;
+  for (const auto& g : o.groups) errors += g.errors;
+  if (errors)
+    throw runtime_error(fmt::format("{} pair(s) could not be judged", errors),
+                        "the judge failed or answered without a winner; they count for neither");
+  return 0;
+}
+
 // --from-logs: logged serve traffic (and feedback) to eval cases, as JSON lines.
 int run_from_logs(cli::Context& ctx, const EvalFlags& f) {
+  if (f.pairwise) return run_live_pairwise(ctx, f);
   if (f.output.size() != 1)
     throw usage_error("--from-logs needs one -o FILE.jsonl",
                       "e.g. xops eval --from-logs --since 7d -o cases.jsonl");
   if (f.min_score && f.max_score) throw usage_error("give --min-score or --max-score, not both");
   auto& ws = ctx.workspace();
   FromLogsOptions o;
-  o.since_ms = f.since.empty()
-                   ? 0
-                   : parse_since(f.since, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              std::chrono::system_clock::now().time_since_epoch())
-                                              .count());
+  o.since_ms = since_ms(f);
   o.min_score = f.min_score;
   o.max_score = f.max_score;
   auto where = tracking_location(ws);
@@ -293,6 +378,12 @@ void register_eval(CLI::App& app, cli::Context& ctx) {
   sub->add_flag("--from-logs", f->from_logs,
                 "Write eval cases from `xops serve`'s logged traffic (-o FILE.jsonl) instead of "
                 "running a suite");
+  sub->add_flag("--pairwise", f->pairwise,
+                "With --from-logs: judge the logged `serve --shadow` pairs (served answer vs the "
+                "candidate's) in both orders into a win-rate table, recorded as a run that an "
+                "online_pairwise gate reads");
+  sub->add_option("--max-pairs", f->max_pairs,
+                  "With --from-logs --pairwise: judge the newest N pairs per candidate");
   sub->add_option("--since", f->since,
                   "With --from-logs: interactions since a date (2026-12-01) or an age (24h, 7d)");
   sub->add_option("--min-score", f->min_score,

@@ -49,7 +49,7 @@ json gate_json(const GateCheck& g) {
     return v ? json(static_cast<int64_t>(*v)) : json(nullptr);
   };
   json pairwise = nullptr;
-  if (g.kind == "pairwise")
+  if (g.kind == "pairwise" || g.kind == "online_pairwise")
     pairwise = {
         {"baseline", g.baseline_version.empty() ? json(nullptr) : json(g.baseline_version)},
         {"baseline_sha256", g.baseline_hash.empty() ? json(nullptr) : json(g.baseline_hash)},
@@ -112,8 +112,9 @@ void render_plan(cli::Output& out, const app::PromotionOutcome& o, const std::st
   for (const auto& g : plan.gates) {
     std::string need =
         g.kind == "approval" ? "sign-off" : fmt::format("pass_rate >= {:.2f}", g.min_pass_rate);
-    if (g.kind == "pairwise") {
+    if (g.kind == "pairwise" || g.kind == "online_pairwise") {
       std::vector<std::string> parts;
+      if (g.min_pairs) parts.push_back(fmt::format("pairs >= {}", *g.min_pairs));
       if (g.min_win_rate) parts.push_back(fmt::format("win rate >= {:.2f}", *g.min_win_rate));
       if (g.max_regressions) parts.push_back(fmt::format("regressions <= {}", *g.max_regressions));
       need = fmt::format("{} vs {}", fmt::join(parts, ", "),

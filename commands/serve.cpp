@@ -39,6 +39,8 @@ struct ServeFlags {
   bool watch = false;
   double watch_s = 2;
   std::string system_prompt;
+  std::string shadow, canary;
+  double shadow_rate = 1.0;
 };
 
 const Workspace* maybe_workspace(cli::Context& ctx) {
@@ -82,6 +84,9 @@ app::ServeRequest request(cli::Context& ctx, const ServeFlags& f) {
   r.log_retention_days = f.log_retention_days;
   r.watch = f.watch;
   r.watch_s = f.watch_s;
+  r.shadow = f.shadow;
+  r.shadow_rate = f.shadow_rate;
+  r.canary = f.canary;
   r.load.device = s.get("device").value;
   r.load.dtype = s.get("dtype").value;
   r.load.threads = s.get_int("threads");
@@ -121,6 +126,15 @@ void register_serve(CLI::App& app, cli::Context& ctx) {
   sub->add_flag("--insecure", f->insecure, "Allow a non-loopback address without an API key");
   sub->add_option("--adapter", f->adapters,
                   "NAME=REF: a LoRA adapter, requested as \"model\": \"BASE:NAME\" (repeatable)");
+  sub->add_option("--shadow", f->shadow,
+                  "REF: a candidate that also answers each request after its answer is sent "
+                  "(logged as arm shadow, never returned; `xops eval --from-logs --pairwise` "
+                  "judges the pairs)");
+  sub->add_option("--shadow-rate", f->shadow_rate, "Share of requests the shadow answers")
+      ->capture_default_str();
+  sub->add_option("--canary", f->canary,
+                  "REF=P%: a candidate that answers P% of users (sticky per the request's `user`; "
+                  "logged as arm canary)");
   sub->add_option("--name", f->name,
                   "Model id clients use (default: the directory or artifact name)");
   sub->add_option("--max-batch", f->max_batch, "Sequences decoded together")

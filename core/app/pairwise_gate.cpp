@@ -138,4 +138,49 @@ GateCheck check_pairwise_gate(const Workspace& ws, const std::vector<RunRecord>&
   return c;
 }
 
+GateCheck check_online_pairwise_gate(const std::vector<RunRecord>& runs, const GateConfig& g,
+                                     const std::string& content_hash) {
+  GateCheck c;
+  c.kind = "online_pairwise";
+  c.min_pass_rate = 0;
+  c.min_win_rate = g.min_win_rate;
+  c.min_pairs = g.min_pairs;
+  const RunRecord* run = evidence::find_live_comparison_of(runs, content_hash);
+  if (!run) {
+    c.reason =
+        "no judged live traffic of exactly this content: serve it with --shadow, then "
+        "`xops eval --from-logs --pairwise`";
+    return c;
+  }
+  c.run_id = run->id;
+  if (auto served = run->params.find("served"); served != run->params.end())
+    c.baseline_version = served->second;
+  for (const auto& [k, v] : run->inputs)  // the served adapter's hash, else its model's
+    if (k.rfind("baseline:", 0) == 0 &&
+        (c.baseline_hash.empty() || k.find("/adapter") != std::string::npos))
+      c.baseline_hash = v;
+  c.win_rate = metric_of(*run, "pairwise/win_rate");
+  c.win_rate_low = metric_of(*run, "pairwise/win_rate_low");
+  c.win_rate_high = metric_of(*run, "pairwise/win_rate_high");
+  c.sign_test_p = metric_of(*run, "pairwise/sign_test_p");
+  c.pairs = metric_of(*run, "pairwise/pairs");
+  if (!c.win_rate || !c.pairs) {
+    c.reason = "that run recorded no win rate";
+  } else if (*c.pairs < g.min_pairs) {
+    c.reason =
+        fmt::format("{} judged pair(s) < {} required (run {})", *c.pairs, g.min_pairs, run->id);
+  } else if (*c.win_rate + 1e-12 < *g.min_win_rate) {
+    c.reason =
+        fmt::format("live win rate {:.3f} (95% CI {:.2f}-{:.2f}, {} pairs) < {:.3f} against {}",
+                    *c.win_rate, c.win_rate_low.value_or(0), c.win_rate_high.value_or(1), *c.pairs,
+                    *g.min_win_rate, c.baseline_version);
+  } else {
+    c.passed = true;
+    c.reason = fmt::format("live win rate {:.3f} (95% CI {:.2f}-{:.2f}, {} pairs) against {}",
+                           *c.win_rate, c.win_rate_low.value_or(0), c.win_rate_high.value_or(1),
+                           *c.pairs, c.baseline_version);
+  }
+  return c;
+}
+
 }  // namespace xops::app

@@ -34,4 +34,9 @@ registry::GateCheck check_pairwise_gate(const Workspace& ws, const std::vector<R
                                         const GateConfig& g, const std::string& content_hash,
                                         const PairwiseBaseline& baseline);
 
+// online_pairwise: the newest judged live comparison of exactly this content as the candidate.
+registry::GateCheck check_online_pairwise_gate(const std::vector<RunRecord>& runs,
+                                               const GateConfig& g,
+                                               const std::string& content_hash);
+
 }  // namespace xops::app

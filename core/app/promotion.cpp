@@ -154,6 +154,10 @@ PromotionPlan plan_promotion(const Workspace& ws, const std::string& ref_text,
       continue;
     }
     auto candidate = plan.version.artifact + "@" + plan.version.version;
+    if (g.online_pairwise) {
+      plan.gates.push_back(check_online_pairwise_gate(runs, g, plan.content_hash));
+      continue;
+    }
     if (g.pairwise) {
       auto base = pairwise_baseline(ws, g, plan);
       auto check = check_pairwise_gate(ws, runs, g, plan.content_hash, base);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "core/engine/engine.hpp"
@@ -31,6 +32,7 @@ bool loopback(const std::string& host) {
 // Everything resolved before the server listens: what to serve and how.
 struct Plan {
   refs::Target target;
+  std::optional<refs::Target> candidate;  // --shadow / --canary
   std::vector<std::pair<std::string, fs::path>> adapters;
   ApiOptions api;
 };
@@ -69,6 +71,41 @@ Plan plan(const ServeRequest& r, const Workspace* ws) {
                         "e.g. --adapter support=runs/lora-1/adapter");
     p.adapters.emplace_back(a.substr(0, eq), resolve_model_ref(a.substr(eq + 1), ws));
   }
+  if (!r.shadow.empty() && !r.canary.empty())
+    throw usage_error("--shadow and --canary compare one candidate each way: give one",
+                      "shadow first (no user sees it), then a canary");
+  if (!r.shadow.empty()) {
+    if (!(r.shadow_rate > 0 && r.shadow_rate <= 1))
+      throw usage_error(fmt::format("--shadow-rate {}: must be in (0, 1]", r.shadow_rate),
+                        "e.g. --shadow-rate 0.1 shadows one request in ten");
+    p.api.compare = ApiOptions::Compare::Shadow;
+    p.api.shadow_rate = r.shadow_rate;
+    p.candidate = refs::resolve_model(r.shadow, ws);
+  }
+  if (!r.canary.empty()) {
+    auto eq = r.canary.rfind('=');
+    auto share = eq == std::string::npos ? std::string() : r.canary.substr(eq + 1);
+    double pct = -1;
+    if (!share.empty() && share.back() == '%') {
+      try {
+        size_t used = 0;
+        pct = std::stod(share.substr(0, share.size() - 1), &used);
+        if (used + 1 != share.size()) pct = -1;
+      } catch (const std::exception&) {
+      }
+    }
+    if (eq == 0 || !(pct > 0 && pct < 100))
+      throw usage_error(fmt::format("--canary '{}': expected REF=P% with 0 < P < 100", r.canary),
+                        "e.g. --canary mymodel#staging=10%");
+    p.api.compare = ApiOptions::Compare::Canary;
+    p.api.canary_share = pct / 100;
+    p.candidate = refs::resolve_model(r.canary.substr(0, eq), ws);
+  }
+  if (p.candidate && p.candidate->version == p.target.version &&
+      fs::weakly_canonical(p.candidate->path) == fs::weakly_canonical(p.target.path))
+    throw usage_error(
+        fmt::format("the candidate {} is the served version itself", p.candidate->version),
+        "compare another version, e.g. serve NAME#prod --shadow NAME#staging");
   p.api.api_key = r.api_key;
   p.api.model_id = model_id(r);
   p.api.timeout_s = r.timeout_s;
@@ -191,6 +228,17 @@ void serve(const ServeRequest& r, const Workspace* ws, const ServeObserver& obs)
   tell(obs.on_info, log      ? fmt::format("logging interactions to {}", log->db().describe())
                     : !r.log ? std::string("not logging interactions (--no-log)")
                              : std::string("not logging interactions (no xops project here)"));
+  if (p.candidate) {  // loaded before /health says 200: it answers from the first request
+    api.serve_candidate(load(*p.candidate, p, r, log != nullptr, obs));
+    tell(obs.on_info,
+         p.api.compare == ApiOptions::Compare::Shadow
+             ? fmt::format("shadow: {} answers {:g}% of requests after they are answered "
+                           "(logged as arm shadow, never returned)",
+                           p.candidate->version, 100 * p.api.shadow_rate)
+             : fmt::format("canary: {} answers {:g}% of users (sticky per the request's "
+                           "`user`; logged as arm canary)",
+                           p.candidate->version, 100 * p.api.canary_share));
+  }
   api.serve(backend);  // /health says 200 from here
   backend.reset();
   watch_until_stopped(r, ws, p, api, log != nullptr, obs);
@@ -198,6 +246,7 @@ void serve(const ServeRequest& r, const Workspace* ws, const ServeObserver& obs)
   tell(obs.on_info, "stopping: finishing requests in flight");
   listener.stop();
   api.serve(nullptr);  // the last version drains as it is released
+  api.serve_candidate(nullptr);
   if (!obs.should_stop) interrupt::reset();
 }
 

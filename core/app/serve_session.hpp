@@ -34,6 +34,10 @@ struct ServeRequest {
   int log_retention_days = 0;
   bool watch = false;
   double watch_s = 2;
+  // A candidate beside it, compared on live traffic (at most one of the two):
+  std::string shadow;        // answers a sample after the served answer is done (logged)
+  double shadow_rate = 1.0;  // --shadow-rate
+  std::string canary;        // answers this share of users itself: "REF=10%"
 };
 
 struct ServeObserver {

@@ -141,6 +141,12 @@ CREATE TABLE feedback (
 );
 CREATE INDEX feedback_interaction ON feedback(interaction);
 )sql"},
+      // 7: live comparison (`serve --shadow/--canary`): which arm answered, and for a shadow
+      // answer, the served response it shadows.
+      {R"sql(
+ALTER TABLE interactions ADD COLUMN arm TEXT NOT NULL DEFAULT '';
+ALTER TABLE interactions ADD COLUMN pair_id TEXT NOT NULL DEFAULT '';
+)sql"},
   };
   return m;
 }

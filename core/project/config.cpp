@@ -20,7 +20,7 @@ const RemoteConfig* ProjectConfig::default_remote() const {
 bool GateConfig::applies_to(const std::string& artifact, const std::string& type) const {
   if (!artifacts.empty())
     return std::find(artifacts.begin(), artifacts.end(), artifact) != artifacts.end();
-  return !pairwise || type == "model" || type == "adapter";
+  return !(pairwise || online_pairwise) || type == "model" || type == "adapter";
 }
 
 const RemoteConfig* ProjectConfig::remote(const std::string& name) const {
@@ -194,7 +194,7 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
         doc.expect_map(g, what);
         doc.check_keys(g,
                        {"eval", "min_pass_rate", "no_regression", "tolerance", "approve",
-                        "pairwise", "artifacts"},
+                        "pairwise", "online_pairwise", "artifacts"},
                        what);
         gc.where = fmt::format("{}:{}", display_name, g.Mark().line + 1);
         if (auto an = g["artifacts"]) {
@@ -207,10 +207,32 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
                   an,
                   fmt::format("{} names artifact '{}', which is not under 'artifacts'", what, name),
                   "a gate's artifacts: are names declared in this file");
-            if (g["pairwise"] && known->type != "model" && known->type != "adapter")
+            if ((g["pairwise"] || g["online_pairwise"]) && known->type != "model" &&
+                known->type != "adapter")
               doc.fail(an, fmt::format("a pairwise gate compares models and adapters; '{}' is a {}",
                                        name, known->type));
           }
+        }
+        if (auto op = g["online_pairwise"]) {
+          if (g["eval"] || g["approve"] || g["pairwise"] || g["min_pass_rate"] ||
+              g["no_regression"])
+            doc.fail(op, "an online_pairwise gate stands alone", "write each gate as its own item");
+          auto w = what + " online_pairwise";
+          doc.expect_map(op, w);
+          for (const auto& kv : op)
+            if (kv.first.Scalar() != "min_win_rate" && kv.first.Scalar() != "min_pairs")
+              doc.fail(kv.first, fmt::format("unknown key '{}' in {}", kv.first.Scalar(), w),
+                       "its keys: min_win_rate, min_pairs");
+          gc.online_pairwise = true;
+          gc.min_pass_rate = 0;
+          auto m = doc.require(op, "min_win_rate", w);
+          gc.min_win_rate = doc.num(m, w + " min_win_rate");
+          if (*gc.min_win_rate < 0 || *gc.min_win_rate > 1)
+            doc.fail(m, "min_win_rate must be between 0 and 1");
+          if (auto n = op["min_pairs"])
+            gc.min_pairs = static_cast<int>(doc.integer_in(n, w + " min_pairs", 1, 100000000));
+          cfg.gates.push_back(std::move(gc));
+          continue;
         }
         if (auto pw = g["pairwise"]) {
           if (g["eval"] || g["approve"] || g["min_pass_rate"] || g["no_regression"])

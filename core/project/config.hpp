@@ -40,6 +40,10 @@ struct GateConfig {
   std::string baseline;
   std::optional<double> min_win_rate;  // of the judged pairs (both orders), ties half
   std::optional<int> max_regressions;  // cases passed by the baseline and failed now
+  // `online_pairwise: {min_win_rate, min_pairs}`: judged on live traffic (serve --shadow, then
+  // xops eval --from-logs --pairwise): at least min_pairs pairs, the win rate at least this.
+  bool online_pairwise = false;
+  int min_pairs = 1;
   // `artifacts: [NAME, ...]`: the artifacts the gate applies to (empty: every one; a pairwise
   // gate: every model and adapter).
   std::vector<std::string> artifacts;

@@ -48,7 +48,7 @@ struct GateCheck {
   // pairwise: the candidate judged against baseline_version (content baseline_hash) in run_id.
   std::string baseline_hash;
   std::optional<double> min_win_rate, win_rate, win_rate_low, win_rate_high, sign_test_p;
-  std::optional<int> max_regressions;
+  std::optional<int> max_regressions, min_pairs;
   std::optional<double> pairs, regressions, compared;
 };
 

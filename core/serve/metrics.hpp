@@ -31,6 +31,9 @@ class ServeMetrics {
   void request(const std::string& route, int status);
   Histogram ttft, itl, request_seconds;
   std::atomic<uint64_t> log_failures{0};  // responses the interaction log could not keep
+  // serve --shadow / --canary: shadow runs started and dropped (the candidate's queue full or
+  // the request not valid for it), and requests the canary answered.
+  std::atomic<uint64_t> shadow_started{0}, shadow_dropped{0}, canary_requests{0};
   // Counters by (route, status), rendered as xops_requests_total.
   std::string render_requests() const;
 

@@ -127,6 +127,23 @@ std::shared_ptr<ServeBackend> OpenAiApi::backend() const {
   return std::atomic_load(&backend_);
 }
 
+void OpenAiApi::serve_candidate(std::shared_ptr<ServeBackend> b) {
+  std::atomic_store(&candidate_, std::move(b));
+}
+
+std::shared_ptr<ServeBackend> OpenAiApi::candidate() const {
+  return std::atomic_load(&candidate_);
+}
+
+bool in_canary(const std::string& user, double share) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across runs and machines
+  for (unsigned char c : user) h = (h ^ c) * 1099511628211ull;
+  h ^= h >> 33;  // FNV's low bits mix poorly for short, similar ids
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return static_cast<double>(h % 1000000) < share * 1000000;
+}
+
 http::ServerReply OpenAiApi::handle(const http::ServerRequest& r) {
   std::string label = route_of(r.path);
   http::ServerReply reply;
@@ -227,6 +244,7 @@ struct GenJob {
   int64_t created = 0;
   std::shared_ptr<GenRequest> req;
   std::shared_ptr<Channel> ch = std::make_shared<Channel>();
+  std::string arm, pair_id;  // serve --shadow / --canary (the interaction log's columns)
 
   json usage(const Generation& g) const {
     return json{{"prompt_tokens", prompt.size()},
@@ -304,6 +322,9 @@ struct LogSink {
   InteractionLog* log = nullptr;
   ServeMetrics* metrics = nullptr;
   std::function<void(const std::string&)> warn;
+  // Called once the served answer is complete (not for errors or cancelled requests): the
+  // shadow starts here, after the client has what it asked for.
+  std::function<void(const GenJob&)> answered;
 };
 
 // The interaction log's row, written from the request's thread once it has finished.
@@ -336,6 +357,8 @@ void log_interaction(const LogSink& sink, const GenJob& j, const Generation& g, 
   i.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - c.start).count();
   if (!c.first)
     i.ttft_ms = std::chrono::duration<double, std::milli>(c.first_token - c.start).count();
+  i.arm = j.arm;
+  i.pair_id = j.pair_id;
   try {
     log->record(i);
   } catch (const std::exception& e) {
@@ -371,6 +394,7 @@ http::ServerReply whole_reply(const GenJob& j, const ApiOptions& o, const LogSin
   if (j.req->cancelled)  // nobody reads it; 499 (nginx's "client closed request") in /metrics
     return error_reply({499, "the client closed the connection", {}, "cancelled"});
   if (auto failed = failed_generation(g, o.timeout_s)) return *failed;
+  if (sink.answered) sink.answered(j);
   const auto& tok = j.backend->model->tokenizer();
   const bool logprobs = j.parsed.sampling.logprobs >= 0;
   json choice = {{"index", 0}, {"finish_reason", g.finish_reason}};
@@ -487,9 +511,62 @@ http::ServerReply stream_reply(std::shared_ptr<const GenJob> j, LogSink log) {
       }
       return false;
     }
+    if (done && log.answered && g.finish_reason != "error" && g.finish_reason != "timeout")
+      log.answered(*j);  // the last bytes are written: the shadow runs after the answer
     return !done;
   };
   return r;
+}
+
+// The shadow's run of a request whose served answer is complete: the same messages or prompt
+// and sampling (seed included) on the candidate, logged as arm "shadow" with the served
+// response's id, never returned. Dropped (and counted) when the candidate's queue is full or
+// the request does not fit it.
+void start_shadow(const GenJob& served, std::shared_ptr<ServeBackend> cand, const ApiOptions& o,
+                  ServeMetrics& metrics, LogSink sink) {
+  auto sj = std::make_shared<GenJob>();
+  sj->chat = served.chat;
+  sj->parsed = served.parsed;
+  sj->parsed.stream = false;
+  sj->backend = std::move(cand);
+  try {
+    place_adapter(*sj, o.model_id);
+    if (!sj->parsed.prompt_ids.empty() &&
+        sj->backend->model->config().vocab_size != served.backend->model->config().vocab_size)
+      throw bad("token ids of another vocabulary");
+    build_prompt(*sj, o, static_cast<size_t>(sj->backend->scheduler->context()));
+  } catch (const std::exception&) {
+    ++metrics.shadow_dropped;
+    return;
+  }
+  sj->id = std::string(served.chat ? "chatcmpl-" : "cmpl-") + new_ulid();
+  sj->arm = "shadow";
+  sj->pair_id = served.id;
+  auto req = std::make_shared<GenRequest>();
+  req->sampling = sj->parsed.sampling;
+  req->prompt = sj->prompt;
+  req->adapter = sj->adapter;
+  req->deadline =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000));
+  req->on_token = [ch = sj->ch](int32_t, const std::string&, const TokenLogprob*) {
+    std::lock_guard<std::mutex> lk(ch->mu);
+    if (ch->first) ch->first_token = Clock::now();
+    ch->first = false;
+  };
+  sink.answered = nullptr;
+  // sj does not hold req (the scheduler does, until on_done): no cycle through the closure.
+  req->on_done = [sj, sink](const Generation& g) {
+    {
+      std::lock_guard<std::mutex> lk(sj->ch->mu);
+      sj->ch->gen = g;
+      sj->ch->done = true;
+    }
+    if (g.finish_reason != "error") log_interaction(sink, *sj, g, *sj->ch);
+  };
+  if (sj->backend->scheduler->submit(req))
+    ++metrics.shadow_started;
+  else
+    ++metrics.shadow_dropped;
 }
 
 }  // namespace
@@ -499,6 +576,17 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
   j->chat = chat;
   j->backend = b;
   j->parsed = parse_generation_request(hr.body, chat, b->model->config().vocab_size);
+  auto cand = o_.compare == ApiOptions::Compare::None ? nullptr : candidate();
+  if (cand) {
+    j->arm = "prod";
+    // Token-id prompts belong to the served model's vocabulary: they stay with it.
+    if (o_.compare == ApiOptions::Compare::Canary && j->parsed.prompt_ids.empty() &&
+        in_canary(j->parsed.user.empty() ? new_ulid() : j->parsed.user, o_.canary_share)) {
+      j->backend = cand;
+      j->arm = "canary";
+      ++metrics_.canary_requests;
+    }
+  }
   place_adapter(*j, o_.model_id);
   build_prompt(*j, o_, static_cast<size_t>(b->scheduler->context()));
 
@@ -544,7 +632,14 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
   j->created = static_cast<int64_t>(std::time(nullptr));
   j->object = chat ? "chat.completion" : "text_completion";
   j->chunk_object = chat ? "chat.completion.chunk" : "text_completion";
-  LogSink sink{o_.log, &metrics_, o_.on_warning};
+  LogSink sink{o_.log, &metrics_, o_.on_warning, {}};
+  if (cand && o_.compare == ApiOptions::Compare::Shadow)
+    sink.answered = [this, cand, sink](const GenJob& served) {
+      thread_local std::mt19937_64 rng{std::random_device{}()};
+      if (o_.shadow_rate < 1 && std::uniform_real_distribution<double>(0, 1)(rng) >= o_.shadow_rate)
+        return;
+      start_shadow(served, cand, o_, metrics_, sink);
+    };
   if (!j->parsed.stream) return whole_reply(*j, o_, sink, hr.client_gone);
   return stream_reply(j, std::move(sink));
 }

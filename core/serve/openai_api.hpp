@@ -29,7 +29,19 @@ struct ApiOptions {
   // A response that could not be logged (a full disk): said here, counted in /metrics and
   // /health; the response itself is still sent.
   std::function<void(const std::string&)> on_warning;
+  // A candidate version beside the served one (serve_candidate): `shadow` answers a sample of
+  // requests after the served answer is done (the client never waits for it nor sees it);
+  // `canary` answers a share of users itself (sticky per the request's `user` field). Both
+  // arms are logged: arm "prod" / "shadow" / "canary"; a shadow answer names the response
+  // it shadows (pair_id).
+  enum class Compare { None, Shadow, Canary } compare = Compare::None;
+  double shadow_rate = 1.0;   // share of requests the shadow also answers
+  double canary_share = 0.0;  // share of users (or of requests without `user`) sent to it
 };
+
+// Whether a user falls in a canary of this share: a stable hash of the user id, so the same
+// user always gets the same arm (and a larger share keeps everyone already in it).
+bool in_canary(const std::string& user, double share);
 
 // One loaded version: the model, its adapters and the scheduler decoding on it. Requests
 // hold it while they run, so a swap (--watch) lets them finish on the weights they started
@@ -53,6 +65,9 @@ class OpenAiApi {
   // keep the one they started with.
   void serve(std::shared_ptr<ServeBackend> b);
   std::shared_ptr<ServeBackend> backend() const;
+  // The candidate of options.compare (null: none yet; requests all go to the served one).
+  void serve_candidate(std::shared_ptr<ServeBackend> b);
+  std::shared_ptr<ServeBackend> candidate() const;
   http::ServerReply handle(const http::ServerRequest& r);
   // On the headers alone, before the body is read: a reply for an unauthenticated request.
   std::optional<http::ServerReply> admit(const http::ServerRequest& r);
@@ -68,7 +83,8 @@ class OpenAiApi {
   http::ServerReply render_metrics(const Backend& b) const;
 
   ApiOptions o_;
-  Backend backend_;  // through std::atomic_load/atomic_store
+  Backend backend_;    // through std::atomic_load/atomic_store
+  Backend candidate_;  // likewise
   ServeMetrics metrics_;
 };
 

@@ -158,6 +158,11 @@ GenerationRequest parse_generation_request(const std::string& text, bool chat, i
     if (number_field(body, k, 0.0, -2.0, 2.0) != 0.0)
       throw bad(fmt::format("'{}' is not supported", k), k);
   s.stop_at_eos = !bool_field(body, "ignore_eos", false);  // llama.cpp's extension, for benchmarks
+  if (body.contains("user") && !body["user"].is_null()) {
+    if (!body["user"].is_string() || body["user"].get<std::string>().size() > 256)
+      throw bad("'user' must be a string of at most 256 bytes", "user");
+    r.user = body["user"].get<std::string>();
+  }
   r.stream = bool_field(body, "stream", false);
   if (body.contains("stream_options") && body["stream_options"].is_object())
     r.include_usage = bool_field(body["stream_options"], "include_usage", false);

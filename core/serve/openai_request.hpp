@@ -48,6 +48,7 @@ struct GenerationRequest {
   std::vector<int32_t> prompt_ids;  // completions: token ids given directly, in [0, vocab)
   SamplingOptions sampling;         // seed drawn at random when not given
   bool stream = false, include_usage = false;
+  std::string user;  // OpenAI's end-user id: a canary's arm sticks to it
 };
 GenerationRequest parse_generation_request(const std::string& body, bool chat, int vocab_size);
 

@@ -103,6 +103,15 @@ http::ServerReply OpenAiApi::render_metrics(const Backend& b) const {
   gauge("xops_interaction_log_failures_total",
         "Responses sent that the interaction log could not record.",
         std::to_string(metrics_.log_failures.load()), "counter");
+  if (o_.compare != ApiOptions::Compare::None) {
+    gauge("xops_shadow_started_total", "Requests the shadow version also answered (logged only).",
+          std::to_string(metrics_.shadow_started.load()), "counter");
+    gauge("xops_shadow_dropped_total",
+          "Requests the shadow skipped: its queue was full or the request did not fit it.",
+          std::to_string(metrics_.shadow_dropped.load()), "counter");
+    gauge("xops_canary_requests_total", "Requests the canary version answered.",
+          std::to_string(metrics_.canary_requests.load()), "counter");
+  }
   bool ready = b != nullptr;
   if (ready) {
     auto c = b->scheduler->counters();

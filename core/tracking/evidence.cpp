@@ -81,4 +81,11 @@ const RunRecord* find_comparison_of(const std::vector<RunRecord>& runs,
   return nullptr;
 }
 
+const RunRecord* find_live_comparison_of(const std::vector<RunRecord>& runs,
+                                         const std::string& content_hash) {
+  for (const auto& run : runs)
+    if (run.kind == "online-pairwise" && ran_content(run, kProvider, content_hash)) return &run;
+  return nullptr;
+}
+
 }  // namespace xops::evidence

@@ -33,4 +33,9 @@ const RunRecord* find_comparison_of(const std::vector<RunRecord>& runs,
                                     const std::string& suite_hash, const std::string& content_hash,
                                     const std::string& baseline_hash);
 
+// The newest judged live comparison (`xops eval --from-logs --pairwise`, kind
+// online-pairwise) in which this content answered as the candidate.
+const RunRecord* find_live_comparison_of(const std::vector<RunRecord>& runs,
+                                         const std::string& content_hash);
+
 }  // namespace xops::evidence

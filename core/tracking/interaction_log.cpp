@@ -31,8 +31,8 @@ void InteractionLog::record(const Interaction& i) {
       "INSERT INTO interactions (id, created_ms, route, model, adapter, version, model_hash, "
       "adapter_hash, prompt, "
       "messages, output, params, finish_reason, prompt_tokens, completion_tokens, latency_ms, "
-      "ttft_ms) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "ttft_ms, arm, pair_id) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   st.bind(1, i.id)
       .bind(2, i.created_ms ? i.created_ms : now_ms())
       .bind(3, i.route)
@@ -52,6 +52,7 @@ void InteractionLog::record(const Interaction& i) {
     st.bind(17, *i.ttft_ms);
   else
     st.bind_null(17);
+  st.bind(18, i.arm).bind(19, i.pair_id);
   st.step();
   if (++since_prune_ >= 1000) {
     since_prune_ = 0;
@@ -91,9 +92,8 @@ std::vector<LoggedInteraction> read_interactions(db::Database& db, int64_t since
   auto st = db.prepare(
       "SELECT id, created_ms, route, model, adapter, version, model_hash, adapter_hash, prompt, "
       "messages, output, "
-      "params, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms FROM "
-      "interactions "
-      "WHERE created_ms >= ? ORDER BY created_ms, id");
+      "params, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms, arm, "
+      "pair_id FROM interactions WHERE created_ms >= ? ORDER BY created_ms, id");
   st.bind(1, since_ms);
   while (st.step()) {
     LoggedInteraction l;
@@ -107,6 +107,7 @@ std::vector<LoggedInteraction> read_interactions(db::Database& db, int64_t since
     i.prompt_tokens = st.int64(13), i.completion_tokens = st.int64(14);
     i.latency_ms = st.real(15);
     if (!st.is_null(16)) i.ttft_ms = st.real(16);
+    i.arm = st.text(17), i.pair_id = st.text(18);
     at[i.id] = out.size();
     out.push_back(std::move(l));
   }
@@ -132,14 +133,14 @@ InteractionCounts copy_interactions(db::Database& from, db::Database& to) {
   auto in = from.prepare(
       "SELECT id, created_ms, route, model, adapter, version, model_hash, adapter_hash, prompt, "
       "messages, output, "
-      "params, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms FROM "
-      "interactions ORDER BY id");
+      "params, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms, arm, "
+      "pair_id FROM interactions ORDER BY id");
   auto ins = to.prepare(
       "INSERT INTO interactions(id, created_ms, route, model, adapter, version, model_hash, "
       "adapter_hash, prompt, "
       "messages, output, params, finish_reason, prompt_tokens, completion_tokens, latency_ms, "
-      "ttft_ms) "
-      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id");
+      "ttft_ms, arm, pair_id) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id");
   while (in.step()) {
     ins.bind(1, in.text(0)).bind(2, in.int64(1));
     for (int c = 2; c <= 12; ++c) {  // route ... finish_reason; messages may be NULL
@@ -153,6 +154,7 @@ InteractionCounts copy_interactions(db::Database& from, db::Database& to) {
       ins.bind_null(17);
     else
       ins.bind(17, in.real(16));
+    ins.bind(18, in.text(17)).bind(19, in.text(18));
     if (ins.step()) ++n.interactions;
     ins.reset();
   }

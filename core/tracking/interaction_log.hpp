@@ -20,6 +20,9 @@ struct Interaction {
   int64_t created_ms = 0, prompt_tokens = 0, completion_tokens = 0;
   double latency_ms = 0;
   std::optional<double> ttft_ms;
+  // serve --shadow/--canary: "prod", "shadow" or "canary" ("" when one version serves); a
+  // shadow answer's pair_id is the served response it shadows.
+  std::string arm, pair_id;
 };
 
 struct Feedback {

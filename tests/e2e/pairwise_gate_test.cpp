@@ -10,6 +10,7 @@
 
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/xops_server.hpp"
 
 using namespace xops::test;
 namespace fs = std::filesystem;
@@ -186,4 +187,58 @@ tests:
   REQUIRE(j["summary"]["against_baseline"].size() == 1);
   CHECK(j["summary"]["against_baseline"][0]["baseline"] == "m#dev~1");
   CHECK(j["summary"]["against_baseline"][0]["regressions"][0]["description"] == "flirt");
+}
+
+TEST_CASE("online_pairwise gate: judged shadow traffic promotes the candidate that won it",
+          "[e2e][promote][serve]") {
+  Project pr(R"(  staging:
+    - online_pairwise: {min_win_rate: 0.5, min_pairs: 4}
+  prod:
+    - online_pairwise: {min_win_rate: 0.5, min_pairs: 5}
+)");
+  {
+    // v0.0.1 serves; v0.0.2 shadows every request after it is answered.
+    Server s(pr.tmp.path(), {"m@v0.0.1", "--shadow", "m@v0.0.2"}, {}, pr.p);
+    for (const char* q : {"Hello", "The cat", "Once upon", "It was"}) {
+      auto r = s.post("/v1/completions",
+                      json({{"prompt", q}, {"max_tokens", 6}, {"temperature", 0}}).dump());
+      REQUIRE(r.status == 200);
+    }
+    for (int i = 0; i < 200; ++i) {  // the shadows finish after the answers
+      if (s.get("/metrics").body.find("xops_shadow_started_total 4") != std::string::npos &&
+          sh("sqlite3 .xops/xops.db \"select count(*) from interactions where arm = 'shadow'\"",
+             pr.p)
+                  .out == "4\n")
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(s.stop() == 0);
+  }
+  auto none = pr.x({"promote", "m@v0.0.2", "--to", "staging"});
+  CHECK(none.rc == 4);
+  CHECK_THAT(none.out, Catch::Contains("no judged live traffic of exactly this content"));
+
+  auto judged =
+      pr.x({"--json", "eval", "--from-logs", "--pairwise", "--judge", "exec:sh evals/judge.sh"});
+  INFO(judged.err);
+  REQUIRE(judged.rc == 0);
+  auto j = json::parse(judged.out);
+  REQUIRE(j["pairwise"].size() == 1);
+  const auto& g = j["pairwise"][0];
+  CHECK(g["candidate"] == "m@v0.0.2");
+  CHECK(g["served"] == "m@v0.0.1");
+  CHECK(g["wins"] == 4);  // the Llama's answers are the longer ones (see the first test)
+  CHECK(g["pairs"].size() == 4);
+  CHECK(g["pairs"][0]["verdicts"].size() == 2);
+
+  auto ok = pr.promote({"m@v0.0.2", "--to", "staging"}, 0);
+  CHECK(ok["gates"][0]["kind"] == "online_pairwise");
+  CHECK(ok["gates"][0]["run"] == g["run"]);
+  CHECK(ok["gates"][0]["baseline_version"] == "m@v0.0.1");
+  // Too few pairs for prod; and the served version has no judged traffic as a candidate.
+  auto few = pr.promote({"m@v0.0.2", "--to", "prod"}, 4);
+  CHECK_THAT(few["gates"][0]["reason"].get<std::string>(),
+             Catch::Contains("4 judged pair(s) < 5 required"));
+  auto served = pr.promote({"m@v0.0.1", "--to", "staging"}, 4);
+  CHECK(served["gates"][0]["passed"] == false);
 }
