@@ -17,7 +17,7 @@ url, conc, per, max_tokens = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), in
 model = sys.argv[5] if len(sys.argv) > 5 else None
 u = urllib.parse.urlparse(url)
 words = "the quick brown fox jumps over the lazy dog while seven wizards quietly hex jolly brave zebras".split()
-ttft, itl, tokens, errors = [], [], [0], [0]
+ttft, itl, tokens, errors, latency = [], [], [0], [0], []
 lock = threading.Lock()
 
 
@@ -61,6 +61,7 @@ def one(i):
             n += 1
     with lock:
         tokens[0] += n
+        latency.append(time.perf_counter() - t0)
     c.close()
 
 
@@ -85,4 +86,5 @@ def pct(v, p):
 
 print(json.dumps({"concurrency": conc, "requests": conc * per, "errors": errors[0], "tokens": tokens[0],
                   "tokens_per_s": tokens[0] / wall, "ttft_p50_ms": 1e3 * pct(ttft, 50), "ttft_p99_ms": 1e3 * pct(ttft, 99),
-                  "itl_p50_ms": 1e3 * pct(itl, 50), "itl_p99_ms": 1e3 * pct(itl, 99)}))
+                  "itl_p50_ms": 1e3 * pct(itl, 50), "itl_p99_ms": 1e3 * pct(itl, 99),
+                  "latency_p50_ms": 1e3 * pct(latency, 50), "latency_p99_ms": 1e3 * pct(latency, 99)}))

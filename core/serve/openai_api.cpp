@@ -554,7 +554,15 @@ void start_shadow(const GenJob& served, std::shared_ptr<ServeBackend> cand, cons
     ch->first = false;
   };
   sink.answered = nullptr;
-  // sj does not hold req (the scheduler does, until on_done): no cycle through the closure.
+  // What the log needs of the candidate, without its weights: the closure below lives in the
+  // candidate's scheduler, which must never hold (and so never free, from its own thread) the
+  // backend that owns it. sj does not hold req either: no cycle through the closure.
+  auto info = std::make_shared<ServeBackend>();
+  info->version = sj->backend->version;
+  info->model_hash = sj->backend->model_hash;
+  info->adapter_hashes = sj->backend->adapter_hashes;
+  auto scheduler = sj->backend->scheduler.get();
+  sj->backend = std::move(info);
   req->on_done = [sj, sink](const Generation& g) {
     {
       std::lock_guard<std::mutex> lk(sj->ch->mu);
@@ -563,7 +571,7 @@ void start_shadow(const GenJob& served, std::shared_ptr<ServeBackend> cand, cons
     }
     if (g.finish_reason != "error") log_interaction(sink, *sj, g, *sj->ch);
   };
-  if (sj->backend->scheduler->submit(req))
+  if (scheduler->submit(req))
     ++metrics.shadow_started;
   else
     ++metrics.shadow_dropped;
