@@ -180,3 +180,17 @@ TEST_CASE("serve --canary: over 1,000 users the split is the asked share, sticky
   CHECK(self.rc == 2);
   CHECK_THAT(self.err, Catch::Contains("is the served version itself"));
 }
+
+TEST_CASE("serve --shadow: stopping with shadows in flight exits cleanly", "[e2e][serve]") {
+  TempDir tmp;
+  auto p = project(tmp);
+  for (int round = 0; round < 3; ++round) {
+    Server s(tmp.path(), {golden("gpt2-tiny"), "--shadow", golden("llama-tiny")}, {}, p);
+    std::vector<json> bodies(
+        6, json{{"prompt", "Hello there"}, {"max_tokens", 48}, {"ignore_eos", true}});
+    complete_all(s, bodies);  // answered; their shadows are queued behind one another
+    // Stopped with shadows queued: they finish (or are drained) and the process exits 0; a
+    // shadow that owned the candidate freed it from the candidate's own scheduler thread.
+    CHECK(s.stop() == 0);
+  }
+}
