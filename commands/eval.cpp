@@ -31,7 +31,8 @@ namespace {
 using nlohmann::json;
 
 struct EvalFlags {
-  std::string suite, config, model, prompt, jsonl, junit, html, judge, embedding, baseline;
+  std::vector<std::string> models;
+  std::string suite, config, prompt, jsonl, junit, html, judge, embedding, baseline;
   bool fail_on_regression = false;
   std::vector<std::string> vars;
   EvalOptions opts;
@@ -186,7 +187,7 @@ EvalRequest eval_request(cli::Context& ctx, EvalFlags& f) {
                         "e.g. --var language=French");
     req.vars[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  req.model = f.model;
+  req.models = f.models;
   req.prompt = f.prompt;
   req.judge = f.judge;
   req.baseline = f.baseline;
@@ -345,8 +346,10 @@ void register_eval(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--var", f->vars,
                   "Set a var in every test (k=v, repeatable), as promptfoo's --var")
       ->allow_extra_args(false);
-  sub->add_option("--model", f->model,
-                  "Evaluate this model (path or artifact) instead of the suite's providers");
+  sub->add_option("--model", f->models,
+                  "Evaluate this model (path, artifact or registry ref) instead of the suite's "
+                  "providers; repeatable: every model on every case, under the same config")
+      ->allow_extra_args(false);
   sub->add_option("--baseline", f->baseline,
                   "Also run every case on this version (a model ref or provider) and list the "
                   "regressions and fixes; with a judge, judge each pair in both orders");

@@ -116,7 +116,9 @@ static std::string evaluated_label(const EvalRequest& req, const Suite& suite) {
     auto slash = s.find_last_of('/');
     return slash == std::string::npos ? s : s.substr(slash + 1);
   };
-  if (!req.model.empty()) return short_name(req.model);
+  if (req.models.size() == 1) return short_name(req.models[0]);
+  if (!req.models.empty())
+    return fmt::format("{} +{}", short_name(req.models[0]), req.models.size() - 1);
   if (suite.providers.empty()) return "no provider";
   const auto& p = suite.providers.front();
   auto first = p.label.empty() || p.label == p.id ? short_name(p.id) : p.label;
@@ -189,13 +191,21 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
   if (obs.on_warning)
     for (const auto& w : warnings) obs.on_warning(w);
   auto& suite = o.suite;
-  if (!req.model.empty()) {
-    // Evaluate this model instead of the suite's providers (keeping the first one's config
-    // when it was a local model: max_tokens, stop, ...).
-    const auto& first = suite.providers[0].id;
-    bool remote = first.rfind("exec:", 0) == 0 || first.rfind("openai:", 0) == 0;
-    suite.providers = {ProviderSpec{
-        req.model, req.model, remote ? nlohmann::json::object() : suite.providers[0].config, {}}};
+  if (!req.models.empty()) {
+    // Evaluate these models instead of the suite's providers (keeping the first one's config
+    // when it was a local model: max_tokens, stop, ...), every one under the same config.
+    const auto first = suite.providers[0];
+    bool remote = first.id.rfind("exec:", 0) == 0 || first.id.rfind("openai:", 0) == 0;
+    suite.providers.clear();
+    for (const auto& m : req.models) {
+      for (const auto& p : suite.providers)
+        if (p.id == m || same_model(p.id, m, ws))
+          throw usage_error(
+              fmt::format("--model {} is given twice ({} is the same version)", m, p.id),
+              "each --model is one column of the comparison");
+      suite.providers.push_back(
+          ProviderSpec{m, m, remote ? nlohmann::json::object() : first.config, {}});
+    }
   }
   if (!req.prompt.empty()) {
     // Exactly one version of a prompt (a registry ref) or a file, instead of the suite's.
@@ -243,10 +253,12 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     RunStart rs;
     rs.name = fmt::format("{} on {}", evaluated_label(req, suite), req.suite.stem().string());
     rs.kind = "eval";
-    rs.command = "xops eval " + req.suite.string() +
-                 (req.model.empty() ? "" : " --model " + req.model) +
-                 (req.baseline.empty() ? "" : " --baseline " + req.baseline) +
-                 (req.prompt.empty() ? "" : " --prompt " + req.prompt);
+    rs.command =
+        "xops eval " + req.suite.string() +
+        (req.models.empty() ? ""
+                            : " --model " + fmt::format("{}", fmt::join(req.models, " --model "))) +
+        (req.baseline.empty() ? "" : " --baseline " + req.baseline) +
+        (req.prompt.empty() ? "" : " --prompt " + req.prompt);
     rs.params = {{"suite", req.suite.string()},
                  {"repeat", std::to_string(req.opts.repeat)},
                  {"jobs", std::to_string(req.opts.jobs)}};
@@ -289,10 +301,16 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
       pts.push_back({"pass_rate/" + p.label, p.cases ? double(p.passed) / p.cases : 0.0, 0, 0});
     for (const auto& [k, v] : sum.metrics)
       pts.push_back({"metric/" + k, v.second ? v.first / v.second : 0.0, 0, 0});
+    // One candidate: baseline/regressions, pairwise/win_rate, ...; several (--model A
+    // --model B): each under its label, baseline/regressions/LABEL (what a gate reads back).
+    const bool several = sum.against_baseline.size() > 1;
+    auto per = [&](const std::string& key, const std::string& label) {
+      return several ? key + "/" + label : key;
+    };
     for (const auto& d : sum.against_baseline) {
-      pts.push_back({"baseline/regressions", double(d.regressions.size()), 0, 0});
-      pts.push_back({"baseline/fixes", double(d.fixes.size()), 0, 0});
-      pts.push_back({"baseline/compared", double(d.compared), 0, 0});
+      pts.push_back({per("baseline/regressions", d.provider), double(d.regressions.size()), 0, 0});
+      pts.push_back({per("baseline/fixes", d.provider), double(d.fixes.size()), 0, 0});
+      pts.push_back({per("baseline/compared", d.provider), double(d.compared), 0, 0});
     }
     for (const auto& p : sum.pairwise)
       if (p.baseline == suite.baseline) {
@@ -305,7 +323,7 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
                             {"wins", double(p.stats.wins)},
                             {"ties", double(p.stats.ties)},
                             {"losses", double(p.stats.losses)}})
-          pts.push_back({std::string("pairwise/") + k, v, 0, 0});
+          pts.push_back({per(std::string("pairwise/") + k, p.provider), v, 0, 0});
       }
     tracker->log_metrics(o.run_id, pts);
     // Lineage: the exact suite, prompts and model/adapter contents this result is about.

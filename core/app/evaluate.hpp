@@ -19,7 +19,9 @@ class Workspace;
 struct EvalRequest {
   std::filesystem::path suite;     // as the user gave it (recorded as such)
   std::filesystem::path base_dir;  // a relative suite path is under this ("" = the cwd)
-  std::string model;               // evaluate this model (path, artifact or registry ref) instead
+  // --model (repeatable): evaluate these models (paths, artifacts or registry refs) instead of
+  // the suite's providers, each under the first provider's config: a matrix of versions.
+  std::vector<std::string> models;
   std::string prompt;              // send this prompt (file or registry ref) instead of the suite's
   std::string judge, embedding;    // --judge / --embedding: override the suite's
   // --baseline: also run every case on this (the suite's `baseline:` otherwise), list the

@@ -95,14 +95,23 @@ GateCheck check_pairwise_gate(const Workspace& ws, const std::vector<RunRecord>&
     return c;
   }
   c.run_id = run->id;
-  c.pass_rate = metric_of(*run, "pass_rate");
-  c.win_rate = metric_of(*run, "pairwise/win_rate");
-  c.win_rate_low = metric_of(*run, "pairwise/win_rate_low");
-  c.win_rate_high = metric_of(*run, "pairwise/win_rate_high");
-  c.sign_test_p = metric_of(*run, "pairwise/sign_test_p");
-  c.pairs = metric_of(*run, "pairwise/pairs");
-  c.regressions = metric_of(*run, "baseline/regressions");
-  c.compared = metric_of(*run, "baseline/compared");
+  // A run of several candidates (--model A --model B) keeps each one's figures under its
+  // label: the label this content ran under.
+  std::string label;
+  for (const auto& [k, v] : run->inputs)
+    if (v == content_hash && k.rfind("provider:", 0) == 0) label = k.substr(9, k.rfind('/') - 9);
+  auto figure = [&](const std::string& key) {
+    auto mine = label.empty() ? std::nullopt : metric_of(*run, key + "/" + label);
+    return mine ? mine : metric_of(*run, key);
+  };
+  c.pass_rate = figure("pass_rate");
+  c.win_rate = figure("pairwise/win_rate");
+  c.win_rate_low = figure("pairwise/win_rate_low");
+  c.win_rate_high = figure("pairwise/win_rate_high");
+  c.sign_test_p = figure("pairwise/sign_test_p");
+  c.pairs = figure("pairwise/pairs");
+  c.regressions = figure("baseline/regressions");
+  c.compared = figure("baseline/compared");
   auto errors = metric_of(*run, "errors");
   // A comparison with cases missing (a judge or an endpoint down) is not the comparison asked.
   if (errors && *errors > 0) {

@@ -207,7 +207,10 @@ GateRunner eval_runner(const Workspace& ws, const PromotionRequest& req,
     EvalRequest er;
     er.suite = g.eval;
     er.base_dir = ws.root();  // gate suites are relative to the project, wherever we run
-    (prompt ? er.prompt : er.model) = ref;
+    if (prompt)
+      er.prompt = ref;
+    else
+      er.models = {ref};
     er.baseline = baseline;
     er.opts.key_hosts = req.key_hosts;
     er.default_judge = req.default_judge;

@@ -242,3 +242,34 @@ TEST_CASE("online_pairwise gate: judged shadow traffic promotes the candidate th
   auto served = pr.promote({"m@v0.0.1", "--to", "staging"}, 4);
   CHECK(served["gates"][0]["passed"] == false);
 }
+
+TEST_CASE("eval --model A --model B --baseline C: one row per candidate, and a gate reads its own",
+          "[e2e][promote]") {
+  Project pr(R"(  staging:
+    - pairwise: {suite: evals/cmp.yaml, baseline: m@v0.0.1, min_win_rate: 0.75}
+)");
+  // Two candidates against v0.0.1: v0.0.2 (the Llama) and the GPT-2 checkpoint v0.0.1 was made
+  // of (the same answers as the baseline: every pair a tie).
+  auto gpt2 = (shared_dir() / "golden/models/gpt2-tiny").string();
+  auto r = pr.x({"eval", "evals/cmp.yaml", "--model", "m@v0.0.2", "--model", gpt2, "--baseline",
+                 "m@v0.0.1", "-o", "multi.json"});
+  INFO(r.err);
+  REQUIRE(r.rc == 0);
+  CHECK_THAT(r.out, Catch::Contains("m@v0.0.2"));
+  auto j = json::parse(read_text(pr.p / "multi.json"));
+  std::map<std::string, json> rows;
+  for (const auto& p : j["summary"]["pairwise"]) rows[p["provider"]] = p;
+  REQUIRE(rows.size() == 2);
+  CHECK(rows.at("m@v0.0.2")["win_rate"] == 1.0);
+  CHECK(rows.at(gpt2)["win_rate"] == 0.5);
+  CHECK(rows.at(gpt2)["ties"] == 4);
+  CHECK(j["summary"]["cases"] == 12);  // 4 tests x (2 candidates + the baseline)
+  // The gate finds this run for v0.0.2 and reads v0.0.2's row, not the last one logged.
+  auto ok = pr.promote({"m@v0.0.2", "--to", "staging"}, 0);
+  CHECK(ok["gates"][0]["pairwise"]["win_rate"] == 1.0);
+  CHECK(ok["gates"][0]["pairwise"]["pairs"] == 4);
+  // The same version twice is one column, not two.
+  auto twice = pr.x({"eval", "evals/cmp.yaml", "--model", "m@v0.0.2", "--model", "m@v0.0.2"});
+  CHECK(twice.rc == 2);
+  CHECK_THAT(twice.err, Catch::Contains("given twice"));
+}

@@ -214,7 +214,7 @@ TEST_CASE("app: an eval with --baseline records the baseline apart, and is no ev
              "threshold: 600000}]\n");
   EvalRequest req;
   req.suite = p / "evals/models.yaml";
-  req.model = gpt2;
+  req.models = {gpt2};
   req.baseline = llama;
   auto o = evaluate(req, &ws, {});
   REQUIRE(o.summary.against_baseline.size() == 1);
