@@ -241,6 +241,7 @@ void ReportWriters::add(const CaseResult& c) {
     junit_out_ << "  </testcase>\n";
   }
   if (html_fail_.is_open()) {
+    matrix_.add(c);
     std::string why;
     for (const auto& [a, r] : c.asserts) {
       why += fmt::format("<div class=\"{}\">{} {}: {}</div>", r.pass ? "ok" : "bad",
@@ -339,6 +340,11 @@ void ReportWriters::finish(const EvalSummary& s, const Suite& suite) {
           "8px;font-size:13px;vertical-align:top}th{background:#f4f4f4}"
           "pre{white-space:pre-wrap;margin:0}tr.fail{background:#fff3f3}.bad{color:#b00}.ok{color:#"
           "070}"
+          "td.fail{background:#fff3f3}.verdict{font-weight:bold}.verdict.loss{color:#b00}"
+          ".verdict.win{color:#070}"
+          "#mx-reg:checked~table.matrix tr.row:not(.regression),"
+          "#mx-loss:checked~table.matrix tr.row:not(.loss),"
+          "#mx-fix:checked~table.matrix tr.row:not(.fix){display:none}"
           "</style></head><body>\n");
       put(out, fmt::format(
                    "<h1>{}</h1><p>{} cases: {} passed, {} failed, {} errors; pass rate {:.1f}%; "
@@ -346,9 +352,10 @@ void ReportWriters::finish(const EvalSummary& s, const Suite& suite) {
                    html_escape(suite.description.empty() ? suite.file.string() : suite.description),
                    s.cases, s.passed, s.failed, s.errors, 100 * s.pass_rate(),
                    s.thresholds_met ? "thresholds met" : "thresholds NOT met"));
+      put(out, matrix_.render(s.baseline));
       put(out,
-          "<table><tr><th>test</th><th>provider</th><th>prompt</th><th>output</th><th>assertions</"
-          "th></tr>\n");
+          "<h2>Cases</h2><table><tr><th>test</th><th>provider</th><th>prompt</th><th>output</"
+          "th><th>assertions</th></tr>\n");
       copy_part(out, html_fail_tmp_);
       copy_part(out, html_pass_tmp_);
       put(out, "</table></body></html>\n");

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/eval/html_matrix.hpp"
 #include "core/eval/runner.hpp"
 #include "core/util/fs.hpp"
 
@@ -40,6 +41,7 @@ class ReportWriters {
   std::filesystem::path junit_tmp_, html_fail_tmp_, html_pass_tmp_, json_tmp_;
   std::ofstream junit_out_, html_fail_, html_pass_, json_out_;
   bool json_first_ = true;
+  HtmlMatrix matrix_;  // the HTML report's side-by-side view
 };
 
 }  // namespace xops

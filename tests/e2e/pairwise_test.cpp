@@ -222,6 +222,32 @@ tests:
   CHECK(gate.rc == 4);
   CHECK_THAT(gate.out + gate.err, Catch::Contains("regressed three"));
   CHECK_THAT(gate.err, Catch::Contains("1 regression(s)"));
+
+  // The HTML report side by side: the baseline's column first, each test a row classed as
+  // what happened to it (the page filters on the class), the judge's verdict in the cell.
+  write_text(tmp / "knows.sh", R"(python3 - "$1" <<'PY'
+import json, re, sys
+p = sys.argv[1]
+a = re.search(r"Answer A: (.*?)\n\nAnswer B: ", p, re.S).group(1).strip()
+b = re.search(r"\n\nAnswer B: (.*)\n$", p, re.S).group(1).strip()
+w = "tie" if (a == "?") == (b == "?") else ("B" if a == "?" else "A")
+print(json.dumps({"winner": w, "reason": "the one that knows"}))
+PY
+)");
+  auto h = run_xops({"eval", "-c", "suite.yaml", "--baseline", "exec:sh base.sh", "--no-cache",
+                     "--no-track", "--judge", "exec:sh knows.sh", "-o", "report.html"},
+                    tmp.path());
+  INFO(h.err);
+  REQUIRE(h.rc == 4);  // "three" fails on the candidate: the report is written all the same
+  auto html = read_text(tmp / "report.html");
+  CHECK_THAT(html, Catch::Contains("<table class=\"matrix\"><tr><th>test</th><th>exec:sh base.sh "
+                                   "(baseline)</th><th>exec:sh cand.sh</th></tr>"));
+  CHECK_THAT(html, Catch::Contains("<tr class=\"row regression loss\"><td>three [number {{n}}]"));
+  CHECK_THAT(html, Catch::Contains("<tr class=\"row fix\"><td>two [number {{n}}]"));
+  CHECK_THAT(html, Catch::Contains("<tr class=\"row \"><td>one [number {{n}}]"));
+  CHECK_THAT(html, Catch::Contains("<div class=\"verdict win\">win against exec:sh base.sh"));
+  CHECK_THAT(html, Catch::Contains("as A: B — the one that knows"));  // both orders shown
+  CHECK_THAT(html, Catch::Contains("#mx-reg:checked~table.matrix tr.row:not(.regression)"));
 }
 
 TEST_CASE("eval --baseline: a version compared with itself is refused", "[e2e][eval]") {
