@@ -267,6 +267,14 @@ void render_summary(cli::Output& out, const EvalOutcome& o, const std::vector<Ca
               fmt::format("{:.3f}-{:.3f}", low, high), fmt::format("{:.3g}", p.stats.sign_test_p()),
               fmt::format("{:.0f} vs {:.0f}", p.stats.candidate_chars / n,
                           p.stats.baseline_chars / n)});
+      for (const auto& [name, st] : p.by_group) {  // where it wins and where it loses
+        auto [gl, gh] = st.interval();
+        auto gn = static_cast<double>(std::max<size_t>(1, st.n()));
+        pt.add({"  " + name, "", std::to_string(st.wins), std::to_string(st.ties),
+                std::to_string(st.losses), fmt::format("{:.3f}", st.win_rate()),
+                fmt::format("{:.3f}-{:.3f}", gl, gh), fmt::format("{:.3g}", st.sign_test_p()),
+                fmt::format("{:.0f} vs {:.0f}", st.candidate_chars / gn, st.baseline_chars / gn)});
+      }
     }
     pt.print(out);
   }

@@ -84,19 +84,26 @@ nlohmann::json summary_json(const EvalSummary& s, const Suite& suite) {
          {"value", d.error.empty() ? nlohmann::json(d.value) : nlohmann::json(nullptr)},
          {"error", d.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.error)}});
   nlohmann::json pairwise = nlohmann::json::array();
+  auto stats_json = [](const PairwiseStats& st) {
+    auto [low, high] = st.interval();
+    auto n = static_cast<double>(std::max<size_t>(1, st.n()));
+    return nlohmann::json{{"wins", st.wins},
+                          {"ties", st.ties},
+                          {"losses", st.losses},
+                          {"win_rate", st.win_rate()},
+                          {"win_rate_95", {low, high}},
+                          {"sign_test_p", st.sign_test_p()},
+                          {"mean_candidate_chars", st.candidate_chars / n},
+                          {"mean_baseline_chars", st.baseline_chars / n}};
+  };
   for (const auto& p : s.pairwise) {
-    auto [low, high] = p.stats.interval();
-    auto n = static_cast<double>(std::max<size_t>(1, p.stats.n()));
-    pairwise.push_back({{"provider", p.provider},
-                        {"baseline", p.baseline},
-                        {"wins", p.stats.wins},
-                        {"ties", p.stats.ties},
-                        {"losses", p.stats.losses},
-                        {"win_rate", p.stats.win_rate()},
-                        {"win_rate_95", {low, high}},
-                        {"sign_test_p", p.stats.sign_test_p()},
-                        {"mean_candidate_chars", p.stats.candidate_chars / n},
-                        {"mean_baseline_chars", p.stats.baseline_chars / n}});
+    auto row = stats_json(p.stats);
+    row["provider"] = p.provider;
+    row["baseline"] = p.baseline;
+    nlohmann::json groups = nlohmann::json::object();
+    for (const auto& [name, st] : p.by_group) groups[name] = stats_json(st);
+    row["by_group"] = groups;
+    pairwise.push_back(row);
   }
   nlohmann::json baseline = nlohmann::json::array();
   auto refs = [](const std::vector<CaseRef>& cs) {

@@ -391,11 +391,19 @@ class SuiteRun {
     ++pair_counts_[{pi, v}];
     for (const auto& [a, ar] : c.asserts)
       if (a.type == "pairwise" && !ar.skipped && ar.detail.is_object() && c.error.empty()) {
-        auto& st = pairwise_[{v, a.baseline}];
         auto outcome = ar.detail.value("outcome", "");
-        (outcome == "win" ? st.wins : outcome == "loss" ? st.losses : st.ties)++;
-        st.candidate_chars += ar.detail.value("candidate_chars", 0.0);
-        st.baseline_chars += ar.detail.value("baseline_chars", 0.0);
+        auto count = [&](PairwiseStats& st) {
+          (outcome == "win" ? st.wins : outcome == "loss" ? st.losses : st.ties)++;
+          st.candidate_chars += ar.detail.value("candidate_chars", 0.0);
+          st.baseline_chars += ar.detail.value("baseline_chars", 0.0);
+        };
+        count(pairwise_[{v, a.baseline}]);
+        auto& groups = pairwise_groups_[{v, a.baseline}];
+        auto group = [&](const std::string& name) {  // bounded: metadata is the suite's
+          if (groups.size() < 64 || groups.count(name)) count(groups[name]);
+        };
+        if (!a.metric.empty()) group("metric:" + a.metric);
+        for (const auto& [k, val] : suite_.tests[c.index].metadata) group(k + "=" + val);
       }
     // promptfoo sums each case's named scores (a metric named twice in a test counts once).
     for (const auto& [name, value] : c.named_scores) {
@@ -489,7 +497,8 @@ class SuiteRun {
       if (o.first && o.second) sum_.flaky.push_back(key);
     if (!suite_.derived_metrics.empty()) derive_metrics();
     for (const auto& [key, st] : pairwise_)
-      sum_.pairwise.push_back({suite_.providers[key.first].label, key.second, st});
+      sum_.pairwise.push_back(
+          {suite_.providers[key.first].label, key.second, st, pairwise_groups_[key]});
     if (!suite_.baseline.empty()) diff_against_baseline();
     for (size_t v = 0; v < providers_.size(); ++v)
       for (const auto& [what, h] : providers_[v]->content_hashes())
@@ -517,6 +526,7 @@ class SuiteRun {
   std::map<std::pair<size_t, size_t>, std::map<std::string, double>> named_sums_;
   std::map<std::pair<size_t, size_t>, size_t> pair_counts_;
   std::map<std::pair<size_t, std::string>, PairwiseStats> pairwise_;  // (provider, baseline)
+  std::map<std::pair<size_t, std::string>, std::map<std::string, PairwiseStats>> pairwise_groups_;
   std::map<size_t, CaseResult> pending_;
   std::vector<bool> comparing_;  // per test: has select-best / max-score
   // (test, prompt, repeat, provider) -> 0 passed, 1 failed, 2 errored (with a baseline only).

@@ -55,6 +55,9 @@ struct DerivedMetric {
 struct PairwiseSummary {
   std::string provider, baseline;
   PairwiseStats stats;
+  // The same pairs split by the assertion's `metric` ("metric:NAME") and by each of the
+  // test's metadata entries ("KEY=VALUE"): where a version wins and where it loses.
+  std::map<std::string, PairwiseStats> by_group;
 };
 
 // A case named for a list: which test, prompt and repeat.

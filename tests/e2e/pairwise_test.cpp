@@ -269,3 +269,36 @@ tests: [{assert: [{type: contains, value: hi}]}]
   CHECK(again.rc == 2);
   CHECK_THAT(again.err, Catch::Contains("with itself"));
 }
+
+TEST_CASE("pairwise: the win rate split by metric and by test metadata", "[e2e][eval]") {
+  TempDir tmp;
+  // The candidate answers odd questions tersely and even ones at length; the judge prefers
+  // the longer answer: it wins the even ones, loses the odd ones.
+  write_text(tmp / "cand.sh",
+             "case \"$1\" in *1*|*3*) printf x;; *) printf 'a much much longer answer';; esac\n");
+  write_text(tmp / "base.sh", "printf 'a medium answer'\n");
+  write_text(tmp / "suite.yaml", R"(prompts: ['question {{n}}']
+providers:
+  - {id: 'exec:sh cand.sh', label: new}
+  - {id: 'exec:sh base.sh', label: prev}
+defaultTest:
+  options: {provider: 'exec:sh judge.sh'}
+  assert: [{type: pairwise, baseline: prev, metric: quality}]
+tests:
+  - {vars: {n: '1'}, metadata: {parity: odd}}
+  - {vars: {n: '2'}, metadata: {parity: even}}
+  - {vars: {n: '3'}, metadata: {parity: odd}}
+  - {vars: {n: '4'}, metadata: {parity: even}}
+)");
+  auto j = eval_json(tmp, kLonger);
+  const auto& p = pairwise_row(j);
+  CHECK(p["wins"] == 2);
+  CHECK(p["losses"] == 2);
+  const auto& g = p["by_group"];
+  CHECK(g["parity=even"]["wins"] == 2);
+  CHECK(g["parity=even"]["win_rate"] == 1.0);
+  CHECK(g["parity=odd"]["losses"] == 2);
+  CHECK(g["parity=odd"]["win_rate"] == 0.0);
+  CHECK(g["metric:quality"]["win_rate"] == 0.5);
+  CHECK(g["metric:quality"]["wins"] == 2);
+}
