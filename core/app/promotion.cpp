@@ -245,7 +245,15 @@ Error refusal(const PromotionPlan& plan) {
   for (const auto& g : plan.gates)
     if (!g.passed && !failed++) first = &g;
   std::string hint;
-  if (first && !first->run_id.empty())  // evaluated and did not pass: evaluating again changes nothing
+  if (first && !first->run_id.empty() &&
+      (first->kind == "pairwise" || first->kind == "online_pairwise"))
+    hint = fmt::format(
+        "run {} compared it with {} and it fell short: `xops track show {}` has "
+        "the figures, the eval's HTML report (-o report.html) the pairs side by "
+        "side; a better version, not another eval, changes this",
+        first->run_id, first->baseline_version, first->run_id);
+  else if (first &&
+           !first->run_id.empty())  // evaluated and did not pass: evaluating again changes nothing
     hint = fmt::format("this version's eval with {} did not pass (run {}): `xops track show {}` "
                        "says why; fix the cause (the model, or a judge or endpoint that was down) "
                        "and evaluate again",

@@ -74,6 +74,9 @@ gates:
     # the adapter's answers judged against its base model's (both orders, the suite's judge)
     - pairwise: {suite: evals/dates.yaml, baseline: tiny-gpt@v0.0.1, min_win_rate: $PROD_WIN}
       artifacts: [tiny-gpt-dates]
+    # the roles swapped: the base reaches prod only if it is judged no worse than the adapter
+    - pairwise: {suite: evals/dates.yaml, baseline: tiny-gpt-dates@v0.0.1, min_win_rate: 0.5}
+      artifacts: [tiny-gpt]
 YAML
 step "version the data" 0 "xops track add data && git add -A && git commit -qm 'data, configs, suite'"
 
@@ -102,6 +105,7 @@ BASE_WANT=4; [ "$QUICK" = 1 ] && BASE_WANT=0
 step "promote the base model to staging (the gate decides)" $BASE_WANT "xops promote tiny-gpt@v0.0.1 --to staging"
 step "promote the tuned adapter to staging" 0 "xops promote tiny-gpt-dates@v0.0.1 --to staging"
 step "promote it to prod" 0 "xops promote tiny-gpt-dates@v0.0.1 --to prod"
+step "the base to prod, judged against the adapter (refused)" 4 "xops promote tiny-gpt@v0.0.1 --to prod"
 step "promote the prompt to staging and prod (its gate runs the suite)" 0 "xops promote date-prompt@v0.0.1 --to staging --run-evals && xops promote date-prompt@v0.0.1 --to prod"
 step "the registry" 0 "xops promote ls"
 

@@ -58,8 +58,12 @@ TEST_CASE("e2e: the whole loop runs end to end (DEMO_QUICK=1)", "[e2e][examples]
       if (v.get<std::string>().rfind("pairwise evals/dates.yaml PASS", 0) == 0)
         pairwise_gate = v.get<std::string>().find("baseline=tiny-gpt@v0.0.1") != std::string::npos;
   CHECK(pairwise_gate);
+  // And the base, judged against the adapter, is refused by the same kind of gate.
+  CHECK_THAT(r.err, Catch::Contains("$ xops promote tiny-gpt@v0.0.1 --to prod"));
+  CHECK_THAT(r.out + r.err, Catch::Contains("< 0.500 against tiny-gpt-dates@v0.0.1"));
   CHECK(fs::file_size(dir / "runs.html") > 1000);
   auto tags = sh("git tag", dir);
+  CHECK_THAT(tags.out, !Catch::Contains("tiny-gpt#prod"));  // the refused base
   CHECK_THAT(tags.out, Catch::Contains("tiny-gpt-dates#prod#"));
   CHECK_THAT(tags.out, Catch::Contains("date-prompt#prod#"));
   auto cases = read_text(dir / "evals/from-traffic.jsonl");
