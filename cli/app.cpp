@@ -201,6 +201,9 @@ void add_examples(CLI::App& app) {
        "xops serve models/tiny --port 8080\n  xops serve chat#prod --adapter "
        "support=support-lora#prod --max-batch 16\n  curl -s localhost:8080/v1/completions -d "
        "'{\"prompt\": \"Hello\", \"max_tokens\": 8, \"temperature\": 0}'"},
+      {"monitor",
+       "xops monitor --since 7d\n  xops monitor chat --by day\n  xops monitor --check   # "
+       "exit 4 when a monitor: threshold in xops.yaml is crossed"},
       {"config", "xops config\n  xops --json config"},
       {"help", "xops help track run"},
   };
@@ -302,6 +305,7 @@ int run(int argc, char** argv) {
   commands::register_promote(app, ctx);
   commands::register_generate(app, ctx);
   commands::register_serve(app, ctx);
+  commands::register_monitor(app, ctx);
   commands::register_config(app, ctx);
   register_completion(app, ctx);
   auto help_words = std::make_shared<std::vector<std::string>>();

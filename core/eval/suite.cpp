@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/eval/assertion_shorthand.hpp"
 #include "core/eval/assertions.hpp"
+#include "core/eval/comparisons.hpp"
 #include "core/eval/json_schema.hpp"
 #include "core/eval/metric_expression.hpp"
 #include "core/eval/suite_loader.hpp"
@@ -296,8 +297,7 @@ Suite load_suite(const std::filesystem::path& file, std::vector<std::string>* wa
     if (t.scoring_function.is_null()) t.scoring_function = defaults.scoring_function;
     size_t others = 0, max_scores = 0;
     for (const auto& a : t.asserts) {
-      bool cmp = a.type == "max-score" || a.type.rfind("select-", 0) == 0;
-      others += !cmp;
+      others += !is_comparison_assertion(a.type);
       max_scores += a.type == "max-score";
     }
     if (max_scores && !others)

@@ -64,6 +64,39 @@ static void read_pairwise_gate(const yaml::Doc& doc, const YAML::Node& pw, const
              "e.g. {suite: evals/x.yaml, baseline: prod, min_win_rate: 0.5, max_regressions: 0}");
 }
 
+// `monitor:` thresholds. Strict keys: a misspelt threshold would be an alert that never fires.
+static void read_monitor(const yaml::Doc& doc, const YAML::Node& m, MonitorConfig& out) {
+  doc.expect_map(m, "'monitor'");
+  out.where = doc.line_of(m);
+  for (const auto& kv : m) {
+    auto key = kv.first.Scalar();
+    const auto& v = kv.second;
+    auto what = "monitor." + key;
+    auto at_least_0 = [&] {
+      double x = doc.num(v, what);
+      if (x < 0) doc.fail(v, what + " must be >= 0");
+      return x;
+    };
+    if (key == "since")
+      out.since = doc.str(v, what);
+    else if (key == "max_p95_latency_ms")
+      out.max_p95_latency_ms = at_least_0();
+    else if (key == "max_p95_ttft_ms")
+      out.max_p95_ttft_ms = at_least_0();
+    else if (key == "max_error_rate") {
+      out.max_error_rate = at_least_0();
+      if (*out.max_error_rate > 1) doc.fail(v, "monitor.max_error_rate is a share: 0 to 1");
+    } else if (key == "min_feedback_mean")
+      out.min_feedback_mean = doc.num(v, what);
+    else if (key == "min_requests")
+      out.min_requests = static_cast<size_t>(doc.integer_in(v, what, 1, 1000000000));
+    else
+      doc.fail(kv.first, fmt::format("unknown key '{}' in 'monitor'", key),
+               "its keys: since, max_p95_latency_ms, max_p95_ttft_ms, max_error_rate, "
+               "min_feedback_mean, min_requests");
+  }
+}
+
 static void read_defaults(const yaml::Doc& doc, const YAML::Node& node,
                           std::map<std::string, std::string>& out,
                           std::map<std::string, std::string>& where) {
@@ -98,8 +131,9 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
     throw runtime_error(
         fmt::format("{}: the project file must be a mapping of keys", doc.where(root)),
         "start from the file that `xops init` writes");
-  doc.check_keys(root, {"name", "stages", "artifacts", "remotes", "gates", "defaults", "tracking"},
-                 "the project file");
+  doc.check_keys(
+      root, {"name", "stages", "artifacts", "remotes", "gates", "defaults", "tracking", "monitor"},
+      "the project file");
   cfg.name = doc.str(doc.require(root, "name", "the project file"), "'name'");
   if (cfg.name.empty()) doc.fail(root["name"], "'name' must not be empty");
 
@@ -275,6 +309,7 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
       }
     }
   }
+  if (auto m = root["monitor"]; m && !m.IsNull()) read_monitor(doc, m, cfg.monitor);
   if (auto d = root["defaults"]; d && !d.IsNull())
     read_defaults(doc, d, cfg.defaults, cfg.defaults_where);
   return cfg;

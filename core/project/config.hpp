@@ -51,6 +51,17 @@ struct GateConfig {
   bool applies_to(const std::string& artifact, const std::string& type) const;
 };
 
+// `monitor:`: what `xops monitor --check` holds each served version to, over `since`.
+struct MonitorConfig {
+  std::string since = "1d";
+  std::optional<double> max_p95_latency_ms, max_p95_ttft_ms, max_error_rate, min_feedback_mean;
+  size_t min_requests = 1;  // a version with fewer requests in the window is not judged
+  std::string where;        // xops.yaml:LINE of the section
+  bool any() const {
+    return max_p95_latency_ms || max_p95_ttft_ms || max_error_rate || min_feedback_mean;
+  }
+};
+
 struct ProjectConfig {
   std::filesystem::path file;  // where it was read from
   std::string name;
@@ -58,6 +69,7 @@ struct ProjectConfig {
   std::vector<ArtifactConfig> artifacts;
   std::vector<RemoteConfig> remotes;
   std::vector<GateConfig> gates;
+  MonitorConfig monitor;
   std::string tracking;        // `tracking:`: a postgresql:// URL (no password) or a SQLite path
   std::string tracking_where;  // xops.yaml:LINE
   std::map<std::string, std::string> defaults;        // the `defaults:` section, raw

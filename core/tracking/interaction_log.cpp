@@ -2,6 +2,9 @@
 
 #include <chrono>
 #include <map>
+#include <nlohmann/json.hpp>
+
+#include "core/util/utf8.hpp"
 
 namespace xops {
 
@@ -10,6 +13,15 @@ int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+// Text as the client received it: the API's JSON replaces bytes that are not UTF-8 (a token
+// cut mid-character) with U+FFFD, and PostgreSQL refuses such bytes in TEXT (the row, and the
+// response's record, was lost). Both backends keep the same text, so a sync copies it intact.
+std::string as_sent(const std::string& s) {
+  if (invalid_utf8_offset(s) == std::string::npos) return s;
+  return nlohmann::json::parse(
+             nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+      .get<std::string>();
 }
 }  // namespace
 
@@ -25,7 +37,11 @@ void InteractionLog::prune() {
   st.step();
 }
 
-void InteractionLog::record(const Interaction& i) {
+void InteractionLog::record(const Interaction& raw) {
+  Interaction i = raw;
+  i.prompt = as_sent(i.prompt);
+  i.output = as_sent(i.output);
+  i.messages = as_sent(i.messages);
   std::lock_guard<std::mutex> lk(mu_);
   auto st = db_.prepare(
       "INSERT INTO interactions (id, created_ms, route, model, adapter, version, model_hash, "

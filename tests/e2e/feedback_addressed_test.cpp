@@ -12,6 +12,7 @@
 #include "core/db/database.hpp"
 #include "core/tracking/interaction_log.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/project_db.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace xops;
@@ -45,9 +46,8 @@ TEST_CASE("feedback-addressed: a complaint the new version fixes passes, one it 
   TempDir tmp;
   auto p = tmp / "p";
   REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
-  std::filesystem::create_directories(p / ".xops");  // as `xops serve` makes it
   {
-    InteractionLog log(db::Database::open(p / ".xops/xops.db"), 0);
+    InteractionLog log(project_db(p), 0);
     Interaction a;
     a.route = "completions", a.model = "m", a.params = "{}", a.finish_reason = "stop";
     a.id = "cmpl-fr", a.prompt = "Capital of France?", a.output = "Lyon", a.created_ms = 1000;

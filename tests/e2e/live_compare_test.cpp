@@ -17,6 +17,7 @@
 #include "core/db/database.hpp"
 #include "core/tracking/interaction_log.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/project_db.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/xops_server.hpp"
 
@@ -55,7 +56,7 @@ std::vector<json> complete_all(const Server& s, const std::vector<json>& bodies)
 }
 
 std::vector<Interaction> logged(const fs::path& p) {
-  auto db = db::Database::open(p / ".xops/xops.db");
+  auto db = project_db(p);
   std::vector<Interaction> out;
   for (const auto& l : read_interactions(db, 0)) out.push_back(l.interaction);
   return out;
@@ -133,6 +134,7 @@ TEST_CASE("serve --canary: over 1,000 users the split is the asked share, sticky
   TempDir tmp;
   auto p = project(tmp);
   std::map<std::string, std::string> user_of;  // response id -> user
+  std::string server_err;
   {
     Server s(tmp.path(), {golden("gpt2-tiny"), "--canary", golden("llama-tiny") + "=10%"}, {}, p);
     std::vector<json> bodies;
@@ -150,6 +152,7 @@ TEST_CASE("serve --canary: over 1,000 users the split is the asked share, sticky
     }
     CHECK_THAT(s.get("/metrics").body, Catch::Contains("xops_canary_requests_total"));
     CHECK(s.stop() == 0);
+    server_err = s.err();
   }
   std::map<std::string, std::set<std::string>> arms_of;  // user -> arms
   size_t canary_first = 0, first = 0;
@@ -160,6 +163,12 @@ TEST_CASE("serve --canary: over 1,000 users the split is the asked share, sticky
     arms_of[user_of.at(i.id)].insert(i.arm);
     if (i.prompt == "Hi") ++first, canary_first += i.arm == "canary";
   }
+  std::set<std::string> seen;
+  for (const auto& i : logged(p)) seen.insert(i.id);
+  std::string missing;
+  for (const auto& [id, user] : user_of)
+    if (!seen.count(id)) missing += id + " (" + user + ") ";
+  INFO("answered but not logged: " << missing << "\nserver: " << server_err);
   REQUIRE(first == 1000);
   INFO(canary_first << " of 1000 users on the canary");
   CHECK(canary_first >= 50);

@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/tracking/interaction_log.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/project_db.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/xops_server.hpp"
 
@@ -205,11 +207,13 @@ TEST_CASE("online_pairwise gate: judged shadow traffic promotes the candidate th
       REQUIRE(r.status == 200);
     }
     for (int i = 0; i < 200; ++i) {  // the shadows finish after the answers
-      if (s.get("/metrics").body.find("xops_shadow_started_total 4") != std::string::npos &&
-          sh("sqlite3 .xops/xops.db \"select count(*) from interactions where arm = 'shadow'\"",
-             pr.p)
-                  .out == "4\n")
-        break;
+      if (s.get("/metrics").body.find("xops_shadow_started_total 4") != std::string::npos) {
+        auto db = project_db(pr.p);
+        size_t shadows = 0;
+        for (const auto& l : xops::read_interactions(db, 0))
+          shadows += l.interaction.arm == "shadow";
+        if (shadows == 4) break;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     CHECK(s.stop() == 0);

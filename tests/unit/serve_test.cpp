@@ -248,3 +248,28 @@ TEST_CASE("attack: logged traffic becomes cases that are data, never paths or te
                    "tests: [{vars: {a: 1}}]\n");
   CHECK_THROWS_WITH(load_suite(tmp / "d.yaml", nullptr), Catch::Contains("d.yaml:4"));
 }
+
+TEST_CASE("serve: a logged answer cut mid-character is kept as the client got it",
+          "[serve][attack]") {
+  test::TempDir tmp;
+  auto db_path = tmp / "xops.db";
+  {
+    InteractionLog log(db::Database::open(db_path), 0);
+    Interaction a;
+    a.id = "cmpl-cut", a.route = "completions", a.model = "m", a.params = "{}";
+    a.prompt = "caf\xc3";   // a prompt given as token ids can end mid-character too
+    a.output = "\xe2\x82";  // the first two bytes of the euro sign: one token's worth
+    a.finish_reason = "length";
+    log.record(a);  // PostgreSQL refused such bytes and the record was lost
+  }
+  auto db = db::Database::open(db_path);
+  auto all = read_interactions(db, 0);
+  REQUIRE(all.size() == 1);
+  // What the API's JSON sent for those bytes (nlohmann's replace policy): U+FFFD.
+  auto sent = json::parse(json("\xe2\x82").dump(-1, ' ', false, json::error_handler_t::replace))
+                  .get<std::string>();
+  CHECK(all[0].interaction.output == sent);
+  CHECK(all[0].interaction.output.find("\xef\xbf\xbd") != std::string::npos);
+  CHECK(all[0].interaction.prompt.rfind("caf", 0) == 0);
+  CHECK(all[0].interaction.prompt != "caf\xc3");
+}

@@ -1,0 +1,150 @@
+// `xops monitor`: what `xops serve` logged, per version (or adapter, route, arm, day, hour):
+// requests, errors, latency and TTFT percentiles, tokens, feedback, each beside the group
+// before it; `--check` holds it to xops.yaml's `monitor:` thresholds (exit 4).
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "commands/commands.hpp"
+#include "core/app/monitor.hpp"
+#include "core/error.hpp"
+#include "term/context.hpp"
+#include "term/table.hpp"
+
+namespace xops::commands {
+
+namespace {
+
+using nlohmann::json;
+
+struct MonitorFlags {
+  app::MonitorRequest req;
+};
+
+json percentiles_json(const Percentiles& p) {
+  if (!p.n) return nullptr;
+  return {{"n", p.n}, {"p50", p.p50}, {"p95", p.p95}, {"p99", p.p99}};
+}
+
+// The change from the group before: p95 latency in %, error rate and feedback mean in points.
+std::string change(const TrafficGroup& g, const TrafficGroup* prev) {
+  if (!prev) return "-";
+  std::vector<std::string> parts;
+  if (g.latency_ms.n && prev->latency_ms.n && prev->latency_ms.p95 > 0)
+    parts.push_back(
+        fmt::format("p95 {:+.0f}%", 100 * (g.latency_ms.p95 / prev->latency_ms.p95 - 1)));
+  parts.push_back(fmt::format("err {:+.1f}pt", 100 * (g.error_rate() - prev->error_rate())));
+  if (g.feedback_mean && prev->feedback_mean)
+    parts.push_back(fmt::format("fb {:+.2f}", *g.feedback_mean - *prev->feedback_mean));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+json group_json(const TrafficGroup& g, const TrafficGroup* prev) {
+  json fr = json::object();
+  for (const auto& [k, n] : g.finish_reasons) fr[k] = n;
+  json j = {{"key", g.key},
+            {"first_ms", g.first_ms},
+            {"last_ms", g.last_ms},
+            {"requests", g.requests},
+            {"errors", g.errors},
+            {"error_rate", g.error_rate()},
+            {"cancelled", g.cancelled},
+            {"finish_reasons", fr},
+            {"latency_ms", percentiles_json(g.latency_ms)},
+            {"ttft_ms", percentiles_json(g.ttft_ms)},
+            {"ttft_invalid", g.ttft_invalid},
+            {"prompt_tokens", g.prompt_tokens},
+            {"completion_tokens", g.completion_tokens},
+            {"tokens_per_s", g.tokens_per_s},
+            {"feedback", g.feedback},
+            {"feedback_mean", g.feedback_mean ? json(*g.feedback_mean) : json(nullptr)}};
+  if (prev)
+    j["change"] = {{"from", prev->key},
+                   {"p95_latency_ratio", prev->latency_ms.p95 > 0 && g.latency_ms.n
+                                             ? json(g.latency_ms.p95 / prev->latency_ms.p95)
+                                             : json(nullptr)},
+                   {"error_rate_delta", g.error_rate() - prev->error_rate()},
+                   {"feedback_mean_delta", g.feedback_mean && prev->feedback_mean
+                                               ? json(*g.feedback_mean - *prev->feedback_mean)
+                                               : json(nullptr)}};
+  return j;
+}
+
+std::string ms3(const Percentiles& p) {
+  return p.n ? fmt::format("{:.0f}/{:.0f}/{:.0f}", p.p50, p.p95, p.p99) : "-";
+}
+
+int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto o = app::monitor_traffic(ctx.workspace(), f.req, now);
+  auto& out = ctx.out();
+  if (out.json()) {
+    json groups = json::array(), alerts = json::array();
+    for (size_t i = 0; i < o.groups.size(); ++i)
+      groups.push_back(group_json(o.groups[i], i ? &o.groups[i - 1] : nullptr));
+    for (const auto& a : o.alerts)
+      alerts.push_back({{"group", a.group},
+                        {"figure", a.figure},
+                        {"value", a.value},
+                        {"threshold", a.threshold},
+                        {"message", a.message}});
+    out.print_json({{"since_ms", o.since_ms},
+                    {"by", f.req.by},
+                    {"groups", groups},
+                    {"alerts", f.req.check ? alerts : json(nullptr)}});
+  } else if (o.groups.empty()) {
+    out.info("no interactions in that window");
+  } else {
+    cli::Table t({f.req.by == "version" ? "VERSION" : "GROUP", "REQUESTS", "ERRORS", "CANCELLED",
+                  "LATENCY ms p50/95/99", "TTFT ms p50/95/99", "TOKENS IN/OUT", "TOK/S",
+                  "FEEDBACK n/mean", "CHANGE"});
+    for (size_t i = 0; i < o.groups.size(); ++i) {
+      const auto& g = o.groups[i];
+      t.add({g.key, std::to_string(g.requests),
+             fmt::format("{} ({:.1f}%)", g.errors, 100 * g.error_rate()),
+             std::to_string(g.cancelled), ms3(g.latency_ms), ms3(g.ttft_ms),
+             fmt::format("{}/{}", g.prompt_tokens, g.completion_tokens),
+             fmt::format("{:.1f}", g.tokens_per_s),
+             g.feedback_mean ? fmt::format("{}/{:.2f}", g.feedback, *g.feedback_mean) : "0/-",
+             change(g, i ? &o.groups[i - 1] : nullptr)});
+      if (g.ttft_invalid)
+        out.warn(
+            fmt::format("{}: {} logged time(s) to first token were negative or above the "
+                        "request's latency; left out",
+                        g.key, g.ttft_invalid));
+    }
+    t.print(out);
+  }
+  if (!f.req.check) return 0;
+  for (const auto& a : o.alerts) out.warn(a.message);
+  if (!o.alerts.empty())
+    throw Error(ErrorKind::CheckFailed,
+                fmt::format("{} threshold(s) crossed: {}", o.alerts.size(), o.alerts[0].message),
+                "the monitor: section of xops.yaml sets them");
+  out.info(fmt::format("monitor: {} version(s) within every threshold", o.groups.size()));
+  return 0;
+}
+
+}  // namespace
+
+void register_monitor(CLI::App& app, cli::Context& ctx) {
+  auto f = std::make_shared<MonitorFlags>();
+  auto* sub = app.add_subcommand(
+      "monitor", "What `xops serve` logged, per version: traffic, errors, latency, feedback");
+  sub->add_option("ref", f->req.only, "Only this served model id or version (NAME, NAME@vX.Y.Z)");
+  sub->add_option("--since", f->req.since,
+                  "Interactions since a date (2026-12-01) or an age (24h, 7d); default all "
+                  "(with --check: monitor.since)");
+  sub->add_option("--by", f->req.by, "Group by version, adapter, route, arm, day or hour")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"version", "adapter", "route", "arm", "day", "hour"}));
+  sub->add_flag("--check", f->req.check,
+                "Hold each version to xops.yaml's monitor: thresholds; exit 4 naming what crossed");
+  sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_monitor(ctx, *f); }; });
+}
+
+}  // namespace xops::commands

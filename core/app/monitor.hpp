@@ -1,0 +1,33 @@
+#pragma once
+// `xops monitor` as one use case: the project's interaction log summed up per version (or
+// another grouping) over a window, and with `check` held to xops.yaml's `monitor:`
+// thresholds. The command renders; tests call it directly.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/monitor/alerts.hpp"
+#include "core/monitor/traffic.hpp"
+
+namespace xops {
+class Workspace;
+}
+
+namespace xops::app {
+
+struct MonitorRequest {
+  std::string only;   // a served model id or version ("" = all)
+  std::string since;  // a date or an age ("" = all traffic; with check: monitor.since)
+  std::string by = "version";
+  bool check = false;
+};
+
+struct MonitorOutcome {
+  int64_t since_ms = 0;
+  std::vector<TrafficGroup> groups;
+  std::vector<Alert> alerts;  // with check
+};
+
+MonitorOutcome monitor_traffic(const Workspace& ws, const MonitorRequest& r, int64_t now_ms);
+
+}  // namespace xops::app

@@ -1,0 +1,152 @@
+// `xops monitor` (#29, first part): a generated traffic set (two versions, 2,000 requests,
+// errors, feedback, a few impossible TTFTs) written as `xops serve` writes it, read back
+// through the binary; every count and percentile is computed again here from the same
+// numbers, and `--check` exits 4 exactly when a threshold is crossed.
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "core/db/database.hpp"
+#include "core/tracking/interaction_log.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/project_db.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace xops;
+using namespace xops::test;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Expected {
+  size_t requests = 0, errors = 0, feedback = 0, bad_ttft = 0;
+  double score_sum = 0;
+  std::vector<double> latency, ttft;
+};
+
+double rank(std::vector<double> v, double p) {  // nearest rank, written out again
+  std::sort(v.begin(), v.end());
+  size_t k = 0;
+  while (k < v.size() && static_cast<double>(k + 1) < p / 100.0 * static_cast<double>(v.size()))
+    ++k;
+  return v[k];
+}
+
+}  // namespace
+
+TEST_CASE("monitor: counts and percentiles per version match the log, --check crosses exactly",
+          "[e2e][monitor][serve]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  auto p = tmp / "p";
+  std::map<std::string, Expected> want;
+  {
+    InteractionLog log(project_db(p), 0);
+    std::mt19937 rng(7);
+    const int64_t t0 = 1796000000000;
+    for (int i = 0; i < 2000; ++i) {
+      bool second = i >= 1200;  // v2 from the 1,201st request on, slower and less liked
+      std::string version = second ? "m@v0.0.2" : "m@v0.0.1";
+      auto& e = want[version];
+      Interaction x;
+      x.id = "cmpl-" + std::to_string(i);
+      x.route = i % 3 ? "completions" : "chat";
+      x.model = "m";
+      x.version = version;
+      x.prompt = "p";
+      x.output = "o";
+      x.params = "{}";
+      x.created_ms = t0 + i * 1000;
+      x.prompt_tokens = 10 + i % 7;
+      x.completion_tokens = 20 + i % 5;
+      x.latency_ms =
+          std::uniform_real_distribution<double>(second ? 100 : 50, second ? 300 : 150)(rng);
+      x.finish_reason = second && i % 50 == 0 ? "error" : i % 9 == 0 ? "length" : "stop";
+      if (i % 97 == 0)
+        x.ttft_ms = -3;  // impossible: counted, never averaged
+      else
+        x.ttft_ms = x.latency_ms * 0.2;
+      log.record(x);
+      ++e.requests;
+      e.errors += x.finish_reason == "error";
+      e.latency.push_back(x.latency_ms);
+      if (*x.ttft_ms < 0)
+        ++e.bad_ttft;
+      else
+        e.ttft.push_back(*x.ttft_ms);
+      if (i % 4 == 0) {
+        double score = second ? (i % 8 == 0 ? 0.0 : 1.0) : 1.0;
+        REQUIRE(log.add_feedback(x.id, {score, "", 0}));
+        ++e.feedback;
+        e.score_sum += score;
+      }
+    }
+  }
+  auto r = run_xops({"--json", "monitor"}, p);
+  INFO(r.err);
+  REQUIRE(r.rc == 0);
+  auto j = json::parse(r.out);
+  REQUIRE(j["groups"].size() == 2);
+  CHECK(j["groups"][0]["key"] == "m@v0.0.1");  // in time order
+  for (const auto& g : j["groups"]) {
+    const auto& e = want.at(g["key"]);
+    INFO(g["key"]);
+    CHECK(g["requests"] == e.requests);
+    CHECK(g["errors"] == e.errors);
+    CHECK(g["feedback"] == e.feedback);
+    CHECK(g["feedback_mean"].get<double>() == Approx(e.score_sum / e.feedback));
+    CHECK(g["ttft_invalid"] == e.bad_ttft);
+    for (double pct : {50.0, 95.0, 99.0}) {
+      auto key = "p" + std::to_string(static_cast<int>(pct));
+      CHECK(g["latency_ms"][key].get<double>() == Approx(rank(e.latency, pct)));
+      CHECK(g["ttft_ms"][key].get<double>() == Approx(rank(e.ttft, pct)));
+    }
+  }
+  CHECK(j["groups"][1]["change"]["from"] == "m@v0.0.1");
+  CHECK(j["groups"][1]["change"]["p95_latency_ratio"].get<double>() > 1.5);
+  // By day and by route: the same requests, regrouped.
+  auto by_route = json::parse(run_xops({"--json", "monitor", "--by", "route"}, p).out);
+  size_t total = 0;
+  for (const auto& g : by_route["groups"]) total += g["requests"].get<size_t>();
+  CHECK(total == 2000);
+  CHECK(by_route["groups"].size() == 2);
+
+  // --check: a p95 threshold just under v0.0.2's crosses for it alone; just over it, nothing.
+  double p95_v2 = rank(want.at("m@v0.0.2").latency, 95);
+  double p95_v1 = rank(want.at("m@v0.0.1").latency, 95);
+  REQUIRE(p95_v1 < p95_v2 - 2);
+  auto with_monitor = [&](const std::string& yaml) {
+    auto cfg = read_text(p / "xops.yaml");
+    cfg = cfg.substr(0, cfg.find("monitor:"));
+    write_text(p / "xops.yaml", cfg + yaml);
+  };
+  with_monitor(fmt::format("monitor: {{since: 2026-01-01, max_p95_latency_ms: {}}}\n", p95_v2 - 1));
+  auto crossed = run_xops({"monitor", "--check"}, p);
+  CHECK(crossed.rc == 4);
+  CHECK_THAT(crossed.err, Catch::Contains("m@v0.0.2: p95 latency"));
+  CHECK_THAT(crossed.err, !Catch::Contains("m@v0.0.1: p95 latency"));
+  CHECK_THAT(crossed.err, Catch::Contains("xops.yaml:"));
+  with_monitor(fmt::format("monitor: {{since: 2026-01-01, max_p95_latency_ms: {}}}\n", p95_v2 + 1));
+  CHECK(run_xops({"monitor", "--check"}, p).rc == 0);
+  // The error rate (v0.0.2: 16 errors in 800 = 2%) and the feedback mean (0.5).
+  with_monitor("monitor: {since: 2026-01-01, max_error_rate: 0.019}\n");
+  CHECK(run_xops({"monitor", "--check"}, p).rc == 4);
+  with_monitor("monitor: {since: 2026-01-01, max_error_rate: 0.02}\n");
+  CHECK(run_xops({"monitor", "--check"}, p).rc == 0);
+  with_monitor("monitor: {since: 2026-01-01, min_feedback_mean: 0.51}\n");
+  auto fb = run_xops({"monitor", "--check"}, p);
+  CHECK(fb.rc == 4);
+  CHECK_THAT(fb.err, Catch::Contains("m@v0.0.2: feedback mean 0.5 < 0.51"));
+  // A misspelt threshold is an error, not an alert that never fires.
+  with_monitor("monitor: {max_p95_latncy_ms: 10}\n");
+  auto typo = run_xops({"monitor", "--check"}, p);
+  CHECK(typo.rc != 0);
+  CHECK_THAT(typo.err, Catch::Contains("unknown key 'max_p95_latncy_ms' in 'monitor'"));
+}
