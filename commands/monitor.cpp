@@ -76,6 +76,42 @@ std::string ms3(const Percentiles& p) {
   return p.n ? fmt::format("{:.0f}/{:.0f}/{:.0f}", p.p50, p.p95, p.p99) : "-";
 }
 
+json drift_json(const DriftReport& d) {
+  json figures = json::array();
+  for (const auto& f : d.figures)
+    figures.push_back({{"name", f.name},
+                       {"n_reference", f.n_reference},
+                       {"n_current", f.n_current},
+                       {"mean_reference", f.mean_reference},
+                       {"mean_current", f.mean_current},
+                       {"psi", f.psi},
+                       {"ks", f.ks},
+                       {"ks_critical", f.ks_critical},
+                       {"drifted", f.drifted}});
+  return {
+      {"reference", {{"from_ms", d.reference.from_ms}, {"to_ms", d.reference.to_ms}}},
+      {"current", {{"from_ms", d.current.from_ms}, {"to_ms", d.current.to_ms}}},
+      {"figures", figures},
+      {"truncated_share", {{"reference", d.truncated_reference}, {"current", d.truncated_current}}},
+      {"empty_share", {{"reference", d.empty_reference}, {"current", d.empty_current}}}};
+}
+
+void render_drift(cli::Output& out, const DriftReport& d) {
+  if (out.json()) return;
+  cli::Table t(
+      {"DRIFT", "REFERENCE n/mean", "CURRENT n/mean", "PSI", "KS (5% critical)", "DRIFTED"});
+  for (const auto& f : d.figures)
+    t.add({f.name, fmt::format("{}/{:.1f}", f.n_reference, f.mean_reference),
+           fmt::format("{}/{:.1f}", f.n_current, f.mean_current), fmt::format("{:.3f}", f.psi),
+           fmt::format("{:.3f} ({:.3f})", f.ks, f.ks_critical), f.drifted ? "yes" : "no"},
+          {cli::Style::None, cli::Style::None, cli::Style::None, cli::Style::None, cli::Style::None,
+           f.drifted ? cli::Style::Red : cli::Style::Green});
+  t.print(out);
+  out.info(fmt::format("truncated answers {:.1f}% -> {:.1f}%; empty {:.1f}% -> {:.1f}%",
+                       100 * d.truncated_reference, 100 * d.truncated_current,
+                       100 * d.empty_reference, 100 * d.empty_current));
+}
+
 int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::system_clock::now().time_since_epoch())
@@ -95,6 +131,7 @@ int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
     out.print_json({{"since_ms", o.since_ms},
                     {"by", f.req.by},
                     {"groups", groups},
+                    {"drift", o.drift ? drift_json(*o.drift) : json(nullptr)},
                     {"alerts", f.req.check ? alerts : json(nullptr)}});
   } else if (o.groups.empty()) {
     out.info("no interactions in that window");
@@ -119,6 +156,7 @@ int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
     }
     t.print(out);
   }
+  if (o.drift) render_drift(out, *o.drift);
   if (!f.req.check) return 0;
   for (const auto& a : o.alerts) out.warn(a.message);
   if (!o.alerts.empty())
@@ -142,6 +180,11 @@ void register_monitor(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--by", f->req.by, "Group by version, adapter, route, arm, day or hour")
       ->capture_default_str()
       ->check(CLI::IsMember({"version", "adapter", "route", "arm", "day", "hour"}));
+  sub->add_flag("--drift", f->req.drift,
+                "Prompt and answer lengths of the window against a reference window (PSI, KS)");
+  sub->add_option("--reference", f->req.reference,
+                  "With --drift: the reference starts here (a date or an age); default the "
+                  "same length just before the window");
   sub->add_flag("--check", f->req.check,
                 "Hold each version to xops.yaml's monitor: thresholds; exit 4 naming what crossed");
   sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_monitor(ctx, *f); }; });

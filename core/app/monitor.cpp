@@ -1,5 +1,7 @@
 #include "core/app/monitor.hpp"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -15,7 +17,8 @@ MonitorOutcome monitor_traffic(const Workspace& ws, const MonitorRequest& r, int
     throw precondition_error("--check: xops.yaml has no monitor: thresholds",
                              "e.g. monitor: {since: 1d, max_p95_latency_ms: 2000, "
                              "max_error_rate: 0.01, min_feedback_mean: 0.6}");
-  auto since = !r.since.empty() ? r.since : r.check ? m.since : std::string();
+  const bool drift = r.drift || (r.check && m.max_psi);
+  auto since = !r.since.empty() ? r.since : r.check || drift ? m.since : std::string();
   MonitorOutcome o;
   o.since_ms = since.empty() ? 0 : parse_since(since, now_ms);
   auto where = tracking_location(ws);
@@ -25,6 +28,25 @@ MonitorOutcome monitor_traffic(const Workspace& ws, const MonitorRequest& r, int
   auto db = open_tracking_db(ws);
   o.groups = traffic_stats(db, {o.since_ms, r.by, r.only});
   if (r.check) o.alerts = check_traffic(o.groups, m);
+  if (drift) {
+    DriftWindow cur{o.since_ms, now_ms + 1};
+    DriftWindow ref{
+        r.reference.empty() ? 2 * o.since_ms - now_ms : parse_since(r.reference, now_ms),
+        o.since_ms};
+    if (ref.from_ms >= ref.to_ms)
+      throw usage_error("--reference must start before the window --since starts",
+                        "e.g. --since 1d --reference 8d: the week before today");
+    o.drift = traffic_drift(db, ref, cur, r.only, m.max_psi.value_or(0.25));
+    if (r.check && m.max_psi)
+      for (const auto& f : o.drift->figures)
+        if (f.drifted)
+          o.alerts.push_back(
+              {f.name, "drift (PSI)", f.psi, *m.max_psi,
+               fmt::format("{} drifted: PSI {:.3f} > {:g}, KS {:.3f} > {:.3f} (mean {:.1f} -> "
+                           "{:.1f}; monitor: in {})",
+                           f.name, f.psi, *m.max_psi, f.ks, f.ks_critical, f.mean_reference,
+                           f.mean_current, m.where)});
+  }
   return o;
 }
 

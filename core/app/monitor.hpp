@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "core/monitor/alerts.hpp"
+#include "core/monitor/drift.hpp"
 #include "core/monitor/traffic.hpp"
 
 namespace xops {
@@ -20,12 +23,17 @@ struct MonitorRequest {
   std::string since;  // a date or an age ("" = all traffic; with check: monitor.since)
   std::string by = "version";
   bool check = false;
+  // Drift: the window since `since` (default monitor.since) against `reference` (a date or an
+  // age: from then to the window's start; default the same length just before it).
+  bool drift = false;
+  std::string reference;
 };
 
 struct MonitorOutcome {
   int64_t since_ms = 0;
   std::vector<TrafficGroup> groups;
   std::vector<Alert> alerts;  // with check
+  std::optional<DriftReport> drift;
 };
 
 MonitorOutcome monitor_traffic(const Workspace& ws, const MonitorRequest& r, int64_t now_ms);

@@ -88,12 +88,14 @@ static void read_monitor(const yaml::Doc& doc, const YAML::Node& m, MonitorConfi
       if (*out.max_error_rate > 1) doc.fail(v, "monitor.max_error_rate is a share: 0 to 1");
     } else if (key == "min_feedback_mean")
       out.min_feedback_mean = doc.num(v, what);
+    else if (key == "max_psi")
+      out.max_psi = at_least_0();
     else if (key == "min_requests")
       out.min_requests = static_cast<size_t>(doc.integer_in(v, what, 1, 1000000000));
     else
       doc.fail(kv.first, fmt::format("unknown key '{}' in 'monitor'", key),
                "its keys: since, max_p95_latency_ms, max_p95_ttft_ms, max_error_rate, "
-               "min_feedback_mean, min_requests");
+               "min_feedback_mean, max_psi, min_requests");
   }
 }
 

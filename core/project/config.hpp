@@ -55,10 +55,13 @@ struct GateConfig {
 struct MonitorConfig {
   std::string since = "1d";
   std::optional<double> max_p95_latency_ms, max_p95_ttft_ms, max_error_rate, min_feedback_mean;
+  // Drift of prompt/answer lengths against the window before (PSI above this and KS past its
+  // 5% critical value).
+  std::optional<double> max_psi;
   size_t min_requests = 1;  // a version with fewer requests in the window is not judged
   std::string where;        // xops.yaml:LINE of the section
   bool any() const {
-    return max_p95_latency_ms || max_p95_ttft_ms || max_error_rate || min_feedback_mean;
+    return max_p95_latency_ms || max_p95_ttft_ms || max_error_rate || min_feedback_mean || max_psi;
   }
 };
 

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -149,4 +150,88 @@ TEST_CASE("monitor: counts and percentiles per version match the log, --check cr
   auto typo = run_xops({"monitor", "--check"}, p);
   CHECK(typo.rc != 0);
   CHECK_THAT(typo.err, Catch::Contains("unknown key 'max_p95_latncy_ms' in 'monitor'"));
+}
+
+namespace {
+
+// Two days of traffic ending now: the first day's prompts 10-20 tokens; the second day's the
+// same (control) or 30-50 (shifted). Answers alike on both days.
+std::pair<std::vector<double>, std::vector<double>> two_days(const fs::path& p, bool shift) {
+  std::vector<double> ref, cur;
+  InteractionLog log(project_db(p), 0);
+  std::mt19937 rng(11);
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  for (int i = 0; i < 2000; ++i) {
+    bool second = i >= 1000;
+    Interaction x;
+    x.id = "cmpl-d" + std::to_string(i);
+    x.route = "completions", x.model = "m", x.version = "m@v0.0.1", x.prompt = "p";
+    x.output = "o", x.params = "{}", x.finish_reason = i % 10 ? "stop" : "length";
+    x.created_ms = now - 2 * 86400000LL + 60000 + (i % 1000) * 80000 + (second ? 86400000LL : 0);
+    x.prompt_tokens = second && shift ? std::uniform_int_distribution<int>(30, 50)(rng)
+                                      : std::uniform_int_distribution<int>(10, 20)(rng);
+    x.completion_tokens = std::uniform_int_distribution<int>(5, 40)(rng);
+    x.latency_ms = 100, x.ttft_ms = 10;
+    log.record(x);
+    (second ? cur : ref).push_back(static_cast<double>(x.prompt_tokens));
+  }
+  return {ref, cur};
+}
+
+double ks_by_hand(const std::vector<double>& a, const std::vector<double>& b) {
+  double d = 0;
+  for (const auto* s : {&a, &b})
+    for (double x : *s) {
+      double fa = std::count_if(a.begin(), a.end(), [&](double v) { return v <= x; }) /
+                  static_cast<double>(a.size());
+      double fb = std::count_if(b.begin(), b.end(), [&](double v) { return v <= x; }) /
+                  static_cast<double>(b.size());
+      d = std::max(d, std::fabs(fa - fb));
+    }
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("monitor --drift: a shifted prompt distribution is found, a control set stays quiet",
+          "[e2e][monitor][serve]") {
+  for (bool shift : {true, false}) {
+    INFO((shift ? "shifted" : "control"));
+    TempDir tmp;
+    REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc ==
+            0);
+    auto p = tmp / "p";
+    auto [ref, cur] = two_days(p, shift);
+    auto r = run_xops({"--json", "monitor", "--drift", "--since", "1d"}, p);
+    INFO(r.err);
+    REQUIRE(r.rc == 0);
+    auto d = json::parse(r.out)["drift"];
+    const auto& prompt = d["figures"][0];
+    REQUIRE(prompt["name"] == "prompt_tokens");
+    CHECK(prompt["n_reference"] == 1000);
+    CHECK(prompt["n_current"] == 1000);
+    auto mean = [](const std::vector<double>& v) {
+      double s = 0;
+      for (double x : v) s += x;
+      return s / v.size();
+    };
+    CHECK(prompt["mean_reference"].get<double>() == Approx(mean(ref)));
+    CHECK(prompt["mean_current"].get<double>() == Approx(mean(cur)));
+    CHECK(prompt["ks"].get<double>() == Approx(ks_by_hand(ref, cur)));
+    CHECK(prompt["drifted"] == shift);
+    if (shift)
+      CHECK(prompt["psi"].get<double>() > 1.0);
+    else
+      CHECK(prompt["psi"].get<double>() < 0.1);
+    CHECK(d["figures"][1]["drifted"] == false);  // the answers did not move
+    CHECK(d["truncated_share"]["current"].get<double>() == Approx(0.1));
+    // --check with max_psi: exit 4 on the shifted set only.
+    write_text(p / "xops.yaml",
+               read_text(p / "xops.yaml") + "monitor: {since: 1d, max_psi: 0.25}\n");
+    auto check = run_xops({"monitor", "--check"}, p);
+    CHECK(check.rc == (shift ? 4 : 0));
+    if (shift) CHECK_THAT(check.err, Catch::Contains("prompt_tokens drifted: PSI"));
+  }
 }

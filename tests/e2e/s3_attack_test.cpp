@@ -40,12 +40,19 @@ struct Hostile {
                       tmp.path());
     REQUIRE(started.rc == 0);
     pid = std::stoi(started.out);
-    for (int i = 0; i < 100 && !fs::exists(tmp / "port"); ++i) ::usleep(50000);
-    REQUIRE(fs::exists(tmp / "port"));
+    // The file can exist before its number is in it (a test once read it empty and wrote
+    // `endpoint_url: http://127.0.0.1:`, which is not YAML).
+    std::string port;
+    for (int i = 0; i < 200; ++i, ::usleep(50000)) {
+      port = fs::exists(tmp / "port") ? read_text(tmp / "port") : "";
+      while (!port.empty() && (port.back() == '\n' || port.back() == ' ')) port.pop_back();
+      if (!port.empty() && port.find_first_not_of("0123456789") == std::string::npos) break;
+    }
+    REQUIRE(!port.empty());
     auto yaml = read_text(dir / "xops.yaml");
     yaml.insert(yaml.find("\nremotes:\n") + 10,
-                "  hostile:\n    url: s3://bkt-h/p\n    endpoint_url: http://127.0.0.1:" +
-                    read_text(tmp / "port") + "\n    default: true\n");
+                "  hostile:\n    url: s3://bkt-h/p\n    endpoint_url: http://127.0.0.1:" + port +
+                    "\n    default: true\n");
     write_text(dir / "xops.yaml", yaml);
     // The object is only on the remote now.
     fs::remove_all(dir / ".xops/objects");
