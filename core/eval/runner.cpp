@@ -391,11 +391,12 @@ class SuiteRun {
     ++pair_counts_[{pi, v}];
     for (const auto& [a, ar] : c.asserts)
       if (a.type == "pairwise" && !ar.skipped && ar.detail.is_object() && c.error.empty()) {
-        auto outcome = ar.detail.value("outcome", "");
+        const auto& detail = ar.detail;  // a structured binding is not capturable (C++17)
+        auto outcome = detail.value("outcome", "");
         auto count = [&](PairwiseStats& st) {
           (outcome == "win" ? st.wins : outcome == "loss" ? st.losses : st.ties)++;
-          st.candidate_chars += ar.detail.value("candidate_chars", 0.0);
-          st.baseline_chars += ar.detail.value("baseline_chars", 0.0);
+          st.candidate_chars += detail.value("candidate_chars", 0.0);
+          st.baseline_chars += detail.value("baseline_chars", 0.0);
         };
         count(pairwise_[{v, a.baseline}]);
         auto& groups = pairwise_groups_[{v, a.baseline}];
