@@ -314,16 +314,8 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     }
     for (const auto& p : sum.pairwise)
       if (p.baseline == suite.baseline) {
-        auto [low, high] = p.stats.interval();
-        for (auto [k, v] : {std::pair<const char*, double>{"win_rate", p.stats.win_rate()},
-                            {"win_rate_low", low},
-                            {"win_rate_high", high},
-                            {"sign_test_p", p.stats.sign_test_p()},
-                            {"pairs", double(p.stats.n())},
-                            {"wins", double(p.stats.wins)},
-                            {"ties", double(p.stats.ties)},
-                            {"losses", double(p.stats.losses)}})
-          pts.push_back({per(std::string("pairwise/") + k, p.provider), v, 0, 0});
+        for (const auto& [k, v] : pairwise_figures(p.stats))
+          pts.push_back({per("pairwise/" + k, p.provider), v, 0, 0});
       }
     tracker->log_metrics(o.run_id, pts);
     // Lineage: the exact suite, prompts and model/adapter contents this result is about.

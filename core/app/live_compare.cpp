@@ -52,18 +52,8 @@ LiveCompareOutcome judge_live_traffic(const Workspace& ws, const LiveCompareRequ
     add(evidence::baseline_key(g.served_version + "/model"), g.served_model_hash);
     add(evidence::baseline_key(g.served_version + "/adapter"), g.served_adapter_hash);
     tracker.record_inputs(session.id(), inputs);
-    auto [low, high] = g.stats.interval();
-    std::vector<MetricPoint> pts;
-    for (auto [k, v] : {std::pair<const char*, double>{"pairwise/win_rate", g.stats.win_rate()},
-                        {"pairwise/win_rate_low", low},
-                        {"pairwise/win_rate_high", high},
-                        {"pairwise/sign_test_p", g.stats.sign_test_p()},
-                        {"pairwise/pairs", double(g.stats.n())},
-                        {"pairwise/wins", double(g.stats.wins)},
-                        {"pairwise/ties", double(g.stats.ties)},
-                        {"pairwise/losses", double(g.stats.losses)},
-                        {"errors", double(g.errors)}})
-      pts.push_back({k, v, 0, 0});
+    std::vector<MetricPoint> pts = {{"errors", double(g.errors), 0, 0}};
+    for (const auto& [k, v] : pairwise_figures(g.stats)) pts.push_back({"pairwise/" + k, v, 0, 0});
     tracker.log_metrics(session.id(), pts);
     session.finish(RunStatus::Finished, 0);
     out.run_ids.push_back(session.id());

@@ -17,11 +17,7 @@ using namespace registry;
 
 namespace {
 
-std::optional<double> metric_of(const RunRecord& r, const std::string& key) {
-  for (const auto& m : r.metrics)
-    if (m.key == key) return m.last;
-  return std::nullopt;
-}
+using evidence::metric_of;
 
 }  // namespace
 

@@ -19,11 +19,7 @@ using namespace registry;
 
 namespace {
 
-std::optional<double> metric_of(const RunRecord& r, const std::string& key) {
-  for (const auto& m : r.metrics)
-    if (m.key == key) return m.last;
-  return std::nullopt;
-}
+using evidence::metric_of;
 
 GateCheck check_eval_gate(const std::vector<RunRecord>& runs, const GateConfig& g,
                           const fs::path& root, const std::string& content_hash) {

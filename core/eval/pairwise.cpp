@@ -97,4 +97,12 @@ double PairwiseStats::sign_test_p() const {
   return std::min(1.0, 2 * tail);
 }
 
+std::vector<std::pair<std::string, double>> pairwise_figures(const PairwiseStats& s) {
+  auto [low, high] = s.interval();
+  return {{"win_rate", s.win_rate()},     {"win_rate_low", low},
+          {"win_rate_high", high},        {"sign_test_p", s.sign_test_p()},
+          {"pairs", double(s.n())},       {"wins", double(s.wins)},
+          {"ties", double(s.ties)},       {"losses", double(s.losses)}};
+}
+
 }  // namespace xops

@@ -7,6 +7,8 @@
 // visible there; AlpacaEval's length-control caveat).
 #include <cstddef>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -46,5 +48,9 @@ struct PairwiseStats {
   // least this uneven if neither side were better. 1 when there are no decided pairs.
   double sign_test_p() const;
 };
+
+// The figures a comparison is recorded with (run metrics pairwise/NAME), in one place for the
+// offline (`eval --baseline`) and the live (`eval --from-logs --pairwise`) writers.
+std::vector<std::pair<std::string, double>> pairwise_figures(const PairwiseStats& s);
 
 }  // namespace xops

@@ -88,4 +88,10 @@ const RunRecord* find_live_comparison_of(const std::vector<RunRecord>& runs,
   return nullptr;
 }
 
+std::optional<double> metric_of(const RunRecord& run, const std::string& key) {
+  for (const auto& m : run.metrics)
+    if (m.key == key) return m.last;
+  return std::nullopt;
+}
+
 }  // namespace xops::evidence

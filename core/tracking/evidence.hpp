@@ -2,6 +2,7 @@
 // The lineage an eval run records (run inputs: key -> sha256) and how a promotion gate reads it
 // back: one module, so the writer (`evaluate()`) and the reader (the gates) cannot drift apart.
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,5 +38,8 @@ const RunRecord* find_comparison_of(const std::vector<RunRecord>& runs,
 // online-pairwise) in which this content answered as the candidate.
 const RunRecord* find_live_comparison_of(const std::vector<RunRecord>& runs,
                                          const std::string& content_hash);
+
+// A run's last value of a metric (what the gates compare), nullopt when it has none.
+std::optional<double> metric_of(const RunRecord& run, const std::string& key);
 
 }  // namespace xops::evidence

@@ -135,6 +135,7 @@ TEST_CASE("serve --canary: over 1,000 users the split is the asked share, sticky
   auto p = project(tmp);
   std::map<std::string, std::string> user_of;  // response id -> user
   std::string server_err;
+  size_t canary_counted = 0;  // /metrics, read back against the log
   {
     Server s(tmp.path(), {golden("gpt2-tiny"), "--canary", golden("llama-tiny") + "=10%"}, {}, p);
     std::vector<json> bodies;
@@ -150,7 +151,10 @@ TEST_CASE("serve --canary: over 1,000 users the split is the asked share, sticky
       auto replies = complete_all(s, batch);
       for (size_t k = 0; k < batch.size(); ++k) user_of[replies[k]["id"]] = batch[k]["user"];
     }
-    CHECK_THAT(s.get("/metrics").body, Catch::Contains("xops_canary_requests_total"));
+    auto metrics = s.get("/metrics").body;
+    auto at = metrics.find("\nxops_canary_requests_total ");
+    REQUIRE(at != std::string::npos);
+    canary_counted = std::stoul(metrics.substr(at + 28));
     CHECK(s.stop() == 0);
     server_err = s.err();
   }
@@ -170,6 +174,9 @@ TEST_CASE("serve --canary: over 1,000 users the split is the asked share, sticky
     if (!seen.count(id)) missing += id + " (" + user + ") ";
   INFO("answered but not logged: " << missing << "\nserver: " << server_err);
   REQUIRE(first == 1000);
+  size_t canary_logged = 0;
+  for (const auto& i : logged(p)) canary_logged += i.arm == "canary";
+  CHECK(canary_counted == canary_logged);
   INFO(canary_first << " of 1000 users on the canary");
   CHECK(canary_first >= 50);
   CHECK(canary_first <= 150);

@@ -27,7 +27,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Expected {
-  size_t requests = 0, errors = 0, feedback = 0, bad_ttft = 0;
+  size_t requests = 0, errors = 0, feedback = 0, bad_ttft = 0, length = 0;
+  int64_t prompt_tokens = 0, completion_tokens = 0;
   double score_sum = 0;
   std::vector<double> latency, ttft;
 };
@@ -77,6 +78,9 @@ TEST_CASE("monitor: counts and percentiles per version match the log, --check cr
       log.record(x);
       ++e.requests;
       e.errors += x.finish_reason == "error";
+      e.length += x.finish_reason == "length";
+      e.prompt_tokens += x.prompt_tokens;
+      e.completion_tokens += x.completion_tokens;
       e.latency.push_back(x.latency_ms);
       if (*x.ttft_ms < 0)
         ++e.bad_ttft;
@@ -104,6 +108,14 @@ TEST_CASE("monitor: counts and percentiles per version match the log, --check cr
     CHECK(g["feedback"] == e.feedback);
     CHECK(g["feedback_mean"].get<double>() == Approx(e.score_sum / e.feedback));
     CHECK(g["ttft_invalid"] == e.bad_ttft);
+    CHECK(g["finish_reasons"]["length"] == e.length);
+    CHECK(g["finish_reasons"].value("error", 0) == e.errors);
+    CHECK(g["cancelled"] == 0);
+    CHECK(g["prompt_tokens"] == e.prompt_tokens);
+    CHECK(g["completion_tokens"] == e.completion_tokens);
+    // One request a second: completion tokens over the span from the first to the last.
+    CHECK(g["tokens_per_s"].get<double>() ==
+          Approx(double(e.completion_tokens) / double(e.requests - 1)));
     for (double pct : {50.0, 95.0, 99.0}) {
       auto key = "p" + std::to_string(static_cast<int>(pct));
       CHECK(g["latency_ms"][key].get<double>() == Approx(rank(e.latency, pct)));
