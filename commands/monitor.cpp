@@ -5,11 +5,13 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "commands/commands.hpp"
 #include "core/app/monitor.hpp"
 #include "core/error.hpp"
+#include "core/util/json_error.hpp"
 #include "term/context.hpp"
 #include "term/table.hpp"
 
@@ -41,16 +43,39 @@ std::string change(const TrafficGroup& g, const TrafficGroup* prev) {
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
+json scores_json(const TrafficGroup& g) {
+  json j = json::object();
+  for (const auto& [name, s] : g.scores)
+    j[name] = {{"n", s.n}, {"mean", s.mean}, {"min", s.min}, {"max", s.max}};
+  return j;
+}
+
+// "score 12/0.83, helpful 4/4.25" (n/mean per name).
+std::string scores_text(const TrafficGroup& g) {
+  if (g.scores.empty()) return "0/-";
+  std::vector<std::string> parts;
+  for (const auto& [name, s] : g.scores)
+    parts.push_back(g.scores.size() == 1 && name == "score"
+                        ? fmt::format("{}/{:.2f}", s.n, s.mean)
+                        : fmt::format("{} {}/{:.2f}", name, s.n, s.mean));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
 json group_json(const TrafficGroup& g, const TrafficGroup* prev) {
-  json fr = json::object();
+  json fr = json::object(), statuses = json::object(), codes = json::object();
   for (const auto& [k, n] : g.finish_reasons) fr[k] = n;
+  for (const auto& [k, n] : g.statuses) statuses[std::to_string(k)] = n;
+  for (const auto& [k, n] : g.error_codes) codes[k] = n;
   json j = {{"key", g.key},
             {"first_ms", g.first_ms},
             {"last_ms", g.last_ms},
             {"requests", g.requests},
             {"errors", g.errors},
             {"error_rate", g.error_rate()},
+            {"refused", g.refused},
             {"cancelled", g.cancelled},
+            {"statuses", statuses},
+            {"error_codes", codes},
             {"finish_reasons", fr},
             {"latency_ms", percentiles_json(g.latency_ms)},
             {"ttft_ms", percentiles_json(g.ttft_ms)},
@@ -59,7 +84,8 @@ json group_json(const TrafficGroup& g, const TrafficGroup* prev) {
             {"completion_tokens", g.completion_tokens},
             {"tokens_per_s", g.tokens_per_s},
             {"feedback", g.feedback},
-            {"feedback_mean", g.feedback_mean ? json(*g.feedback_mean) : json(nullptr)}};
+            {"feedback_mean", g.feedback_mean ? json(*g.feedback_mean) : json(nullptr)},
+            {"scores", scores_json(g)}};
   if (prev)
     j["change"] = {{"from", prev->key},
                    {"p95_latency_ratio", prev->latency_ms.p95 > 0 && g.latency_ms.n
@@ -136,17 +162,16 @@ int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
   } else if (o.groups.empty()) {
     out.info("no interactions in that window");
   } else {
-    cli::Table t({f.req.by == "version" ? "VERSION" : "GROUP", "REQUESTS", "ERRORS", "CANCELLED",
-                  "LATENCY ms p50/95/99", "TTFT ms p50/95/99", "TOKENS IN/OUT", "TOK/S",
-                  "FEEDBACK n/mean", "CHANGE"});
+    cli::Table t({f.req.by == "version" ? "VERSION" : "GROUP", "REQUESTS", "ERRORS",
+                  "REFUSED/CANCELLED", "LATENCY ms p50/95/99", "TTFT ms p50/95/99", "TOKENS IN/OUT",
+                  "TOK/S", "FEEDBACK n/mean", "CHANGE"});
     for (size_t i = 0; i < o.groups.size(); ++i) {
       const auto& g = o.groups[i];
       t.add({g.key, std::to_string(g.requests),
              fmt::format("{} ({:.1f}%)", g.errors, 100 * g.error_rate()),
-             std::to_string(g.cancelled), ms3(g.latency_ms), ms3(g.ttft_ms),
+             fmt::format("{}/{}", g.refused, g.cancelled), ms3(g.latency_ms), ms3(g.ttft_ms),
              fmt::format("{}/{}", g.prompt_tokens, g.completion_tokens),
-             fmt::format("{:.1f}", g.tokens_per_s),
-             g.feedback_mean ? fmt::format("{}/{:.2f}", g.feedback, *g.feedback_mean) : "0/-",
+             fmt::format("{:.1f}", g.tokens_per_s), scores_text(g),
              change(g, i ? &o.groups[i - 1] : nullptr)});
       if (g.ttft_invalid)
         out.warn(
@@ -155,6 +180,12 @@ int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
                         g.key, g.ttft_invalid));
     }
     t.print(out);
+    for (const auto& g : o.groups)
+      if (!g.error_codes.empty()) {
+        std::vector<std::string> codes;
+        for (const auto& [code, n] : g.error_codes) codes.push_back(fmt::format("{} {}", code, n));
+        out.info(fmt::format("{}: errors by code: {}", g.key, fmt::join(codes, ", ")));
+      }
   }
   if (o.drift) render_drift(out, *o.drift);
   if (!f.req.check) return 0;
@@ -164,6 +195,64 @@ int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
                 fmt::format("{} threshold(s) crossed: {}", o.alerts.size(), o.alerts[0].message),
                 "the monitor: section of xops.yaml sets them");
   out.info(fmt::format("monitor: {} version(s) within every threshold", o.groups.size()));
+  return 0;
+}
+
+int run_feedback(cli::Context& ctx, const app::FeedbackListRequest& r) {
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto l = app::monitor_feedback(ctx.workspace(), r, now);
+  auto& out = ctx.out();
+  if (out.json()) {
+    json rows = json::array(), versions = json::array(), schema = json::object();
+    for (const auto& row : l.rows) {
+      const auto& f = row.feedback;
+      rows.push_back({{"interaction", f.interaction},
+                      {"created_ms", f.created_ms},
+                      {"name", f.name},
+                      {"score", f.score ? json(*f.score) : json(nullptr)},
+                      {"comment", f.comment},
+                      {"user", f.user},
+                      {"session", f.session},
+                      {"version", row.version},
+                      {"adapter", row.adapter},
+                      {"model", row.model},
+                      {"prompt", row.prompt.substr(0, 200)}});
+    }
+    for (const auto& g : l.versions)
+      versions.push_back(
+          {{"version", g.key}, {"requests", g.requests}, {"scores", scores_json(g)}});
+    for (const auto& [name, s] : l.schema)
+      schema[name] = {{"min", s.min}, {"max", s.max}, {"integer", s.integer}};
+    out.print_json(
+        {{"since_ms", l.since_ms}, {"schema", schema}, {"versions", versions}, {"feedback", rows}});
+    return 0;
+  }
+  if (l.rows.empty()) {
+    out.info("no feedback in that window");
+    return 0;
+  }
+  cli::Table s({"VERSION", "REQUESTS", "SCORES n/mean"});
+  for (const auto& g : l.versions)
+    if (!g.scores.empty()) s.add({g.key, std::to_string(g.requests), scores_text(g)});
+  s.print(out);
+  cli::Table t({"WHEN (UTC)", "VERSION", "NAME", "SCORE", "USER", "SESSION", "COMMENT", "ID"});
+  for (const auto& row : l.rows) {
+    const auto& f = row.feedback;
+    auto when = std::time_t(f.created_ms / 1000);
+    std::tm tm{};
+    gmtime_r(&when, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    auto comment = f.comment.size() > 60 ? f.comment.substr(0, 57) + "..." : f.comment;
+    t.add({buf, row.version.empty() ? "-" : row.version, f.name.empty() ? "-" : f.name,
+           f.score ? fmt::format("{:g}", *f.score) : "-", f.user.empty() ? "-" : f.user,
+           f.session.empty() ? "-" : f.session, escape_control(comment), f.interaction});
+  }
+  t.print(out);
+  if (l.rows.size() == r.limit)
+    out.info(fmt::format("the newest {} shown (--limit N shows more)", r.limit));
   return 0;
 }
 
@@ -187,7 +276,20 @@ void register_monitor(CLI::App& app, cli::Context& ctx) {
                   "same length just before the window");
   sub->add_flag("--check", f->req.check,
                 "Hold each version to xops.yaml's monitor: thresholds; exit 4 naming what crossed");
-  sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_monitor(ctx, *f); }; });
+  sub->callback([&ctx, f, sub] {
+    if (sub->get_subcommands().empty()) ctx.action = [&ctx, f] { return run_monitor(ctx, *f); };
+  });
+  auto fr = std::make_shared<app::FeedbackListRequest>();
+  auto* fb = sub->add_subcommand("feedback", "The feedback clients gave, newest first");
+  fb->add_option("ref", fr->only, "Only this served model id or version");
+  fb->add_option("--since", fr->since, "Feedback since a date or an age (24h, 7d)");
+  fb->add_option("--name", fr->name, "Only this score name (xops.yaml's feedback: scores)");
+  fb->add_option("--user", fr->user, "Only feedback from this user");
+  fb->add_option("--session", fr->session, "Only feedback in this session");
+  fb->add_option("--limit", fr->limit, "At most this many rows")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  fb->callback([&ctx, fr] { ctx.action = [&ctx, fr] { return run_feedback(ctx, *fr); }; });
 }
 
 }  // namespace xops::commands

@@ -9,6 +9,7 @@
 #include "core/app/serve_session.hpp"
 #include "core/error.hpp"
 #include "core/project/workspace.hpp"
+#include "core/util/json_error.hpp"
 #include "term/context.hpp"
 
 namespace xops::commands {
@@ -93,6 +94,19 @@ app::ServeRequest request(cli::Context& ctx, const ServeFlags& f) {
   return r;
 }
 
+// "POST /v1/completions 200 m@v0.0.2 in=5 out=16 12.3ms cmpl-01J..." (a refusal: its code).
+std::string access_line(const AccessRecord& a) {
+  std::string line =
+      fmt::format("{} {} {} {}", a.method, a.path, a.status, a.version.empty() ? "-" : a.version);
+  if (!a.adapter.empty()) line += ":" + a.adapter;
+  if (a.prompt_tokens || a.completion_tokens)
+    line += fmt::format(" in={} out={}", a.prompt_tokens, a.completion_tokens);
+  line += fmt::format(" {:.1f}ms", a.latency_ms);
+  if (!a.id.empty()) line += " " + a.id;
+  if (!a.error_code.empty()) line += " " + a.error_code;
+  return escape_control(line);
+}
+
 int run_serve(cli::Context& ctx, const ServeFlags& f) {
   auto& out = ctx.out();
   auto r = request(ctx, f);
@@ -104,6 +118,8 @@ int run_serve(cli::Context& ctx, const ServeFlags& f) {
   };
   obs.on_info = [&](const std::string& s) { out.info(s); };
   obs.on_warning = [&](const std::string& s) { out.warn(s); };
+  if (out.options().verbosity >= 1)  // -v: an access-log line per request, on stderr
+    obs.on_access = [&](const AccessRecord& a) { out.verbose(1, access_line(a)); };
   app::serve(r, ws, obs);
   return 0;
 }

@@ -11,6 +11,31 @@
 
 namespace xops::app {
 
+namespace {
+db::Database open_log(const Workspace& ws) {
+  auto where = tracking_location(ws);
+  if (!db::Database::is_postgres_url(where.url) && !std::filesystem::exists(where.url))
+    throw precondition_error("no interactions logged in this project yet",
+                             "xops serve MODEL here logs them");
+  return open_tracking_db(ws);
+}
+}  // namespace
+
+FeedbackListing monitor_feedback(const Workspace& ws, const FeedbackListRequest& r,
+                                 int64_t now_ms) {
+  FeedbackListing out;
+  out.schema = ws.config().feedback_scores;
+  if (!r.name.empty() && !out.schema.count(r.name))
+    throw usage_error(fmt::format("--name {}: xops.yaml declares no such feedback score", r.name),
+                      "feedback: {scores: {NAME: {min, max}}} declares them");
+  out.since_ms = r.since.empty() ? 0 : parse_since(r.since, now_ms);
+  auto db = open_log(ws);
+  out.rows = read_feedback(db, {out.since_ms, r.name, r.user, r.session, r.only, r.limit});
+  // Per version: the scores of interactions in the window (feedback on them, whenever given).
+  out.versions = traffic_stats(db, {out.since_ms, "version", r.only});
+  return out;
+}
+
 MonitorOutcome monitor_traffic(const Workspace& ws, const MonitorRequest& r, int64_t now_ms) {
   const auto& m = ws.config().monitor;
   if (r.check && !m.any())
@@ -21,11 +46,7 @@ MonitorOutcome monitor_traffic(const Workspace& ws, const MonitorRequest& r, int
   auto since = !r.since.empty() ? r.since : r.check || drift ? m.since : std::string();
   MonitorOutcome o;
   o.since_ms = since.empty() ? 0 : parse_since(since, now_ms);
-  auto where = tracking_location(ws);
-  if (!db::Database::is_postgres_url(where.url) && !std::filesystem::exists(where.url))
-    throw precondition_error("no interactions logged in this project yet",
-                             "xops serve MODEL here logs them");
-  auto db = open_tracking_db(ws);
+  auto db = open_log(ws);
   o.groups = traffic_stats(db, {o.since_ms, r.by, r.only});
   if (r.check) o.alerts = check_traffic(o.groups, m);
   if (drift) {

@@ -11,6 +11,7 @@
 #include "core/monitor/alerts.hpp"
 #include "core/monitor/drift.hpp"
 #include "core/monitor/traffic.hpp"
+#include "core/tracking/interaction_log.hpp"
 
 namespace xops {
 class Workspace;
@@ -37,5 +38,19 @@ struct MonitorOutcome {
 };
 
 MonitorOutcome monitor_traffic(const Workspace& ws, const MonitorRequest& r, int64_t now_ms);
+
+// `xops monitor feedback`: the feedback given in a window, newest first (optionally one score
+// name, user or session), and each version's count and mean per score name.
+struct FeedbackListRequest {
+  std::string only, since, name, user, session;
+  size_t limit = 50;
+};
+struct FeedbackListing {
+  int64_t since_ms = 0;
+  std::vector<FeedbackRow> rows;
+  std::vector<TrafficGroup> versions;  // scores per version over the same window
+  std::map<std::string, ScoreSpec> schema;
+};
+FeedbackListing monitor_feedback(const Workspace& ws, const FeedbackListRequest& r, int64_t now_ms);
 
 }  // namespace xops::app

@@ -212,6 +212,8 @@ void serve(const ServeRequest& r, const Workspace* ws, const ServeObserver& obs)
     p.api.log = log.get();
     p.api.on_warning = obs.on_warning;
   }
+  if (ws) p.api.feedback_scores = ws->config().feedback_scores;
+  p.api.on_access = obs.on_access;
   // Listen first (so /health says 503 while the model loads), then load.
   OpenAiApi api(p.api);
   Listener listener(r.http, api);

@@ -44,6 +44,8 @@ struct ServeObserver {
   std::function<void(const std::string& url)> on_listening;  // before the model loads
   std::function<void(const std::string&)> on_info;
   std::function<void(const std::string&)> on_warning;
+  // Each finished request (from the request's thread; unset: nothing is reported).
+  std::function<void(const AccessRecord&)> on_access;
   // Polled every 100 ms; unset: the process's interrupt flag (SIGINT/SIGTERM).
   std::function<bool()> should_stop;
 };

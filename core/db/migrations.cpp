@@ -147,6 +147,18 @@ CREATE INDEX feedback_interaction ON feedback(interaction);
 ALTER TABLE interactions ADD COLUMN arm TEXT NOT NULL DEFAULT '';
 ALTER TABLE interactions ADD COLUMN pair_id TEXT NOT NULL DEFAULT '';
 )sql"},
+      // 8: refused and failed requests are logged too (status, error code; finish_reason ''
+      // when nothing was generated), the request's `user`, and feedback with named scores
+      // (xops.yaml's feedback: schema) and the user and session that gave it.
+      {R"sql(
+ALTER TABLE interactions ADD COLUMN status INTEGER NOT NULL DEFAULT 200;
+ALTER TABLE interactions ADD COLUMN error TEXT NOT NULL DEFAULT '';
+ALTER TABLE interactions ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE feedback ADD COLUMN name TEXT NOT NULL DEFAULT 'score';
+ALTER TABLE feedback ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE feedback ADD COLUMN session_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX feedback_created ON feedback(created_ms);
+)sql"},
   };
   return m;
 }

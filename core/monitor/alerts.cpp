@@ -22,8 +22,12 @@ std::vector<Alert> check_traffic(const std::vector<TrafficGroup>& groups, const 
     if (m.max_p95_ttft_ms && g.ttft_ms.n)
       add(g, "p95 time to first token", g.ttft_ms.p95, *m.max_p95_ttft_ms, true, " ms");
     if (m.max_error_rate) add(g, "error rate", g.error_rate(), *m.max_error_rate, true, "");
-    if (m.min_feedback_mean && g.feedback_mean)
-      add(g, "feedback mean", *g.feedback_mean, *m.min_feedback_mean, false, "");
+    for (const auto& [name, min] : m.min_feedback_mean)
+      if (auto it = g.scores.find(name); it != g.scores.end() && it->second.n) {
+        auto figure = name == "score" ? std::string("feedback mean")
+                                      : fmt::format("feedback mean of {}", name);
+        add(g, figure.c_str(), it->second.mean, min, false, "");
+      }
   }
   return out;
 }

@@ -56,7 +56,7 @@ DriftReport traffic_drift(db::Database& db, const DriftWindow& reference,
   } ref, cur;
   auto st = db.prepare(
       "SELECT created_ms, model, version, prompt_tokens, completion_tokens, finish_reason "
-      "FROM interactions WHERE created_ms >= ? AND created_ms < ?");
+      "FROM interactions WHERE created_ms >= ? AND created_ms < ? AND finish_reason <> ''");
   st.bind(1, std::min(reference.from_ms, current.from_ms));
   st.bind(2, std::max(reference.to_ms, current.to_ms));
   while (st.step()) {

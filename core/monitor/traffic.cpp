@@ -31,7 +31,6 @@ std::string utc(int64_t ms, const char* format) {
 struct Acc {
   TrafficGroup g;
   std::vector<double> latency, ttft;
-  double score_sum = 0;
 };
 
 Percentiles percentiles(std::vector<double>& v) {
@@ -50,20 +49,13 @@ std::vector<TrafficGroup> traffic_stats(db::Database& db, const TrafficQuery& q)
   if (std::find(std::begin(kBy), std::end(kBy), q.by) == std::end(kBy))
     throw usage_error(fmt::format("--by {}: not a grouping", q.by),
                       "version, adapter, route, arm, day or hour");
-  // Feedback per interaction first (one row each), so the scan below stays one pass.
-  auto st = db.prepare(
-      "SELECT i.created_ms, i.model, i.version, i.adapter, i.route, i.arm, i.latency_ms, "
-      "i.ttft_ms, i.prompt_tokens, i.completion_tokens, i.finish_reason, f.n, f.total "
-      "FROM interactions i LEFT JOIN (SELECT interaction, COUNT(score) AS n, SUM(score) AS total "
-      "FROM feedback GROUP BY interaction) f ON f.interaction = i.id "
-      "WHERE i.created_ms >= ? ORDER BY i.created_ms");
-  st.bind(1, q.since_ms);
-  std::map<std::string, Acc> groups;
-  while (st.step()) {
+  // Columns 0-5 of both scans: created_ms, model, version, adapter, route, arm. "" when the
+  // row is not in q.only.
+  auto key_of = [&](db::Statement& st) -> std::string {
     auto model = st.text(1), version = st.text(2);
     if (!q.only.empty() && model != q.only && version != q.only &&
         version.rfind(q.only + "@", 0) != 0)
-      continue;
+      return {};
     int64_t created = st.int64(0);
     std::string key = q.by == "version"   ? version
                       : q.by == "adapter" ? st.text(3)
@@ -71,16 +63,35 @@ std::vector<TrafficGroup> traffic_stats(db::Database& db, const TrafficQuery& q)
                       : q.by == "arm"     ? st.text(5)
                       : q.by == "day"     ? utc(created, "%Y-%m-%d")
                                           : utc(created, "%Y-%m-%dT%H");
-    if (key.empty()) key = "-";
+    return key.empty() ? "-" : key;
+  };
+  auto st = db.prepare(
+      "SELECT created_ms, model, version, adapter, route, arm, latency_ms, ttft_ms, "
+      "prompt_tokens, completion_tokens, finish_reason, status, error FROM interactions "
+      "WHERE created_ms >= ? ORDER BY created_ms");
+  st.bind(1, q.since_ms);
+  std::map<std::string, Acc> groups;
+  while (st.step()) {
+    auto key = key_of(st);
+    if (key.empty()) continue;
+    int64_t created = st.int64(0);
     auto& a = groups[key];
     auto& g = a.g;
     if (!g.requests) g.key = key, g.first_ms = created;
     g.last_ms = created;
     ++g.requests;
     auto reason = st.text(10);
+    int status = static_cast<int>(st.int64(11));
+    ++g.statuses[status];
+    if (auto code = st.text(12); !code.empty()) ++g.error_codes[code];
+    if (status == 499 || reason == "cancelled")
+      ++g.cancelled;
+    else if (status >= 500 || reason == "error" || reason == "timeout")
+      ++g.errors;
+    else if (status >= 400)
+      ++g.refused;
+    if (reason.empty()) continue;  // refused: nothing generated, no timings to speak of
     ++g.finish_reasons[reason];
-    if (reason == "error" || reason == "timeout") ++g.errors;
-    if (reason == "cancelled") ++g.cancelled;
     double latency = st.real(6);
     a.latency.push_back(latency);
     if (!st.is_null(7)) {
@@ -92,17 +103,35 @@ std::vector<TrafficGroup> traffic_stats(db::Database& db, const TrafficQuery& q)
     }
     g.prompt_tokens += st.int64(8);
     g.completion_tokens += st.int64(9);
-    if (!st.is_null(11) && st.int64(11) > 0) {
-      g.feedback += static_cast<size_t>(st.int64(11));
-      a.score_sum += st.real(12);
-    }
+  }
+  // Feedback: a second scan (scores are far fewer than requests), each score by its name.
+  auto fb = db.prepare(
+      "SELECT i.created_ms, i.model, i.version, i.adapter, i.route, i.arm, f.name, f.score "
+      "FROM feedback f JOIN interactions i ON i.id = f.interaction "
+      "WHERE i.created_ms >= ? AND f.score IS NOT NULL");
+  fb.bind(1, q.since_ms);
+  std::map<std::string, std::map<std::string, double>> sums;
+  while (fb.step()) {
+    auto key = key_of(fb);
+    auto it = groups.find(key);
+    if (it == groups.end()) continue;
+    auto& g = it->second.g;
+    auto name = fb.text(6);
+    double v = fb.real(7);
+    auto& s = g.scores[name];
+    s.min = s.n ? std::min(s.min, v) : v;
+    s.max = s.n ? std::max(s.max, v) : v;
+    ++s.n;
+    sums[key][name] += v;
+    ++g.feedback;
   }
   std::vector<TrafficGroup> out;
   for (auto& [key, a] : groups) {
     auto g = a.g;
     g.latency_ms = percentiles(a.latency);
     g.ttft_ms = percentiles(a.ttft);
-    if (g.feedback) g.feedback_mean = a.score_sum / static_cast<double>(g.feedback);
+    for (auto& [name, s] : g.scores) s.mean = sums[key][name] / static_cast<double>(s.n);
+    if (auto it = g.scores.find("score"); it != g.scores.end()) g.feedback_mean = it->second.mean;
     double span_s = static_cast<double>(g.last_ms - g.first_ms) / 1000.0;
     g.tokens_per_s = span_s > 0 ? static_cast<double>(g.completion_tokens) / span_s : 0;
     out.push_back(std::move(g));

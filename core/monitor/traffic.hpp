@@ -27,19 +27,32 @@ struct Percentiles {
   double p50 = 0, p95 = 0, p99 = 0;
 };
 
+// One named feedback score (xops.yaml's feedback: scores) over a group.
+struct ScoreStats {
+  size_t n = 0;
+  double mean = 0, min = 0, max = 0;
+};
+
 struct TrafficGroup {
   std::string key;
   int64_t first_ms = 0, last_ms = 0;
-  size_t requests = 0, errors = 0, cancelled = 0;  // errors: finish reason error or timeout
+  // errors: the server failed (5xx, or a generation that ended in error or timeout); refused:
+  // the request was turned away (4xx: bad request, unknown model, queue full, no key);
+  // cancelled: the client left (499).
+  size_t requests = 0, errors = 0, refused = 0, cancelled = 0;
+  std::map<int, size_t> statuses;             // HTTP status -> requests
+  std::map<std::string, size_t> error_codes;  // e.g. context_length_exceeded -> requests
   std::map<std::string, size_t> finish_reasons;
+  // Over the requests that generated (a refusal's few microseconds would drag them down).
   Percentiles latency_ms, ttft_ms;
   // TTFT values that cannot be (negative, or above the request's own latency): counted, and
   // left out of the percentiles.
   size_t ttft_invalid = 0;
   int64_t prompt_tokens = 0, completion_tokens = 0;
   double tokens_per_s = 0;  // completion tokens over the group's time span (first to last)
-  size_t feedback = 0;      // scores given
-  std::optional<double> feedback_mean;
+  size_t feedback = 0;      // scores given, every name
+  std::map<std::string, ScoreStats> scores;  // per score name
+  std::optional<double> feedback_mean;       // of the default score ("score")
   double error_rate() const { return requests ? double(errors) / double(requests) : 0; }
 };
 

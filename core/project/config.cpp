@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <regex>
 
 #include "core/error.hpp"
 #include "core/project/s3_url.hpp"
@@ -86,9 +87,12 @@ static void read_monitor(const yaml::Doc& doc, const YAML::Node& m, MonitorConfi
     else if (key == "max_error_rate") {
       out.max_error_rate = at_least_0();
       if (*out.max_error_rate > 1) doc.fail(v, "monitor.max_error_rate is a share: 0 to 1");
-    } else if (key == "min_feedback_mean")
-      out.min_feedback_mean = doc.num(v, what);
-    else if (key == "max_psi")
+    } else if (key == "min_feedback_mean") {
+      if (v.IsMap())
+        for (const auto& s : v) out.min_feedback_mean[s.first.Scalar()] = doc.num(s.second, what);
+      else
+        out.min_feedback_mean["score"] = doc.num(v, what);
+    } else if (key == "max_psi")
       out.max_psi = at_least_0();
     else if (key == "min_requests")
       out.min_requests = static_cast<size_t>(doc.integer_in(v, what, 1, 1000000000));
@@ -97,6 +101,47 @@ static void read_monitor(const yaml::Doc& doc, const YAML::Node& m, MonitorConfi
                "its keys: since, max_p95_latency_ms, max_p95_ttft_ms, max_error_rate, "
                "min_feedback_mean, max_psi, min_requests");
   }
+}
+
+// `feedback: {scores: {NAME: {min, max, integer, description}}}`. Strict: a score a client
+// sends that is not declared is refused, so a typo cannot start a new series.
+static void read_feedback(const yaml::Doc& doc, const YAML::Node& f, ProjectConfig& cfg) {
+  doc.expect_map(f, "'feedback'");
+  auto strict = [&](const YAML::Node& m, std::initializer_list<const char*> keys,
+                    const std::string& what) {
+    for (const auto& kv : m)
+      if (std::none_of(keys.begin(), keys.end(),
+                       [&](const char* k) { return kv.first.Scalar() == k; }))
+        doc.fail(kv.first, fmt::format("unknown key '{}' in {}", kv.first.Scalar(), what),
+                 fmt::format("its keys: {}", fmt::join(keys, ", ")));
+  };
+  strict(f, {"scores"}, "'feedback'");
+  cfg.feedback_where = doc.line_of(f);
+  auto scores = doc.require(f, "scores", "'feedback'");
+  doc.expect_map(scores, "'feedback.scores'");
+  cfg.feedback_scores.clear();
+  static const std::regex name_re("[A-Za-z][A-Za-z0-9_.-]{0,63}");
+  for (const auto& kv : scores) {
+    auto name = kv.first.Scalar();
+    if (!std::regex_match(name, name_re))
+      doc.fail(kv.first, fmt::format("feedback score name '{}' is not a plain name", name),
+               "letters, digits, _ . - (up to 64), starting with a letter");
+    auto what = "feedback.scores." + name;
+    ScoreSpec spec;
+    const auto& v = kv.second;
+    doc.expect_map(v, "'" + what + "'");
+    strict(v, {"min", "max", "integer", "description"}, "'" + what + "'");
+    spec.min = doc.num(doc.require(v, "min", what), what + ".min");
+    spec.max = doc.num(doc.require(v, "max", what), what + ".max");
+    if (!(spec.min < spec.max))
+      doc.fail(v, fmt::format("{}: min ({:g}) must be below max ({:g})", what, spec.min, spec.max));
+    if (auto i = v["integer"]) spec.integer = doc.boolean(i, what + ".integer");
+    if (auto d = v["description"]) spec.description = doc.str(d, what + ".description");
+    cfg.feedback_scores[name] = spec;
+  }
+  if (cfg.feedback_scores.empty())
+    doc.fail(scores, "'feedback.scores' declares no score",
+             "e.g. scores: {score: {min: 0, max: 1}}");
 }
 
 static void read_defaults(const yaml::Doc& doc, const YAML::Node& node,
@@ -133,9 +178,10 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
     throw runtime_error(
         fmt::format("{}: the project file must be a mapping of keys", doc.where(root)),
         "start from the file that `xops init` writes");
-  doc.check_keys(
-      root, {"name", "stages", "artifacts", "remotes", "gates", "defaults", "tracking", "monitor"},
-      "the project file");
+  doc.check_keys(root,
+                 {"name", "stages", "artifacts", "remotes", "gates", "defaults", "tracking",
+                  "monitor", "feedback"},
+                 "the project file");
   cfg.name = doc.str(doc.require(root, "name", "the project file"), "'name'");
   if (cfg.name.empty()) doc.fail(root["name"], "'name' must not be empty");
 
@@ -311,7 +357,22 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
       }
     }
   }
-  if (auto m = root["monitor"]; m && !m.IsNull()) read_monitor(doc, m, cfg.monitor);
+  if (auto f = root["feedback"]; f && !f.IsNull()) read_feedback(doc, f, cfg);
+  if (auto m = root["monitor"]; m && !m.IsNull()) {
+    read_monitor(doc, m, cfg.monitor);
+    for (const auto& kv : m["min_feedback_mean"].IsMap() ? m["min_feedback_mean"] : YAML::Node())
+      if (!cfg.feedback_scores.count(kv.first.Scalar()))
+        doc.fail(kv.first,
+                 fmt::format("monitor.min_feedback_mean names '{}', which feedback.scores does "
+                             "not declare",
+                             kv.first.Scalar()),
+                 "declare it under feedback: {scores: {NAME: {min, max}}}");
+    if (m["min_feedback_mean"] && !m["min_feedback_mean"].IsMap() &&
+        !cfg.feedback_scores.count("score"))
+      doc.fail(m["min_feedback_mean"],
+               "monitor.min_feedback_mean as a number is for the score 'score', which "
+               "feedback.scores does not declare; name the score: {NAME: 0.6}");
+  }
   if (auto d = root["defaults"]; d && !d.IsNull())
     read_defaults(doc, d, cfg.defaults, cfg.defaults_where);
   return cfg;

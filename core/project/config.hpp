@@ -54,15 +54,27 @@ struct GateConfig {
 // `monitor:`: what `xops monitor --check` holds each served version to, over `since`.
 struct MonitorConfig {
   std::string since = "1d";
-  std::optional<double> max_p95_latency_ms, max_p95_ttft_ms, max_error_rate, min_feedback_mean;
+  std::optional<double> max_p95_latency_ms, max_p95_ttft_ms, max_error_rate;
+  // The lowest mean per feedback score name (`min_feedback_mean: 0.6` is the default score's;
+  // `{helpful: 3.5}` names them).
+  std::map<std::string, double> min_feedback_mean;
   // Drift of prompt/answer lengths against the window before (PSI above this and KS past its
   // 5% critical value).
   std::optional<double> max_psi;
   size_t min_requests = 1;  // a version with fewer requests in the window is not judged
   std::string where;        // xops.yaml:LINE of the section
   bool any() const {
-    return max_p95_latency_ms || max_p95_ttft_ms || max_error_rate || min_feedback_mean || max_psi;
+    return max_p95_latency_ms || max_p95_ttft_ms || max_error_rate || !min_feedback_mean.empty() ||
+           max_psi;
   }
+};
+
+// One named feedback score of `feedback: {scores: {NAME: {min, max, integer}}}`: what
+// POST /v1/feedback accepts (out of range: 400). Undeclared, the one score is "score", 0..1.
+struct ScoreSpec {
+  double min = 0, max = 1;
+  bool integer = false;
+  std::string description;
 };
 
 struct ProjectConfig {
@@ -73,6 +85,8 @@ struct ProjectConfig {
   std::vector<RemoteConfig> remotes;
   std::vector<GateConfig> gates;
   MonitorConfig monitor;
+  std::map<std::string, ScoreSpec> feedback_scores{{"score", {}}};
+  std::string feedback_where;  // xops.yaml:LINE of `feedback:` ("" when not declared)
   std::string tracking;        // `tracking:`: a postgresql:// URL (no password) or a SQLite path
   std::string tracking_where;  // xops.yaml:LINE
   std::map<std::string, std::string> defaults;        // the `defaults:` section, raw

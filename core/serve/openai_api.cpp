@@ -116,10 +116,18 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 OpenAiApi::OpenAiApi(ApiOptions o) : o_(std::move(o)) {}
 
 ServeBackend::~ServeBackend() {
+  // Released: no request holds it, so its counters are final (a shadow's run, which does not
+  // hold it, may add a step or two while the scheduler stops).
+  if (retire_into && scheduler) {
+    auto c = scheduler->counters();
+    retire_into->steps += c.decoder.steps;
+    retire_into->batched_steps += c.batched_steps;
+  }
   scheduler.reset();
 }
 
 void OpenAiApi::serve(std::shared_ptr<ServeBackend> b) {
+  if (b && !b->retire_into) b->retire_into = metrics_.retired;
   std::atomic_store(&backend_, std::move(b));
 }
 
@@ -145,12 +153,17 @@ bool in_canary(const std::string& user, double share) {
 }
 
 http::ServerReply OpenAiApi::handle(const http::ServerRequest& r) {
-  std::string label = route_of(r.path);
+  auto t = std::make_shared<AccessRecord>();
+  t->method = r.method;
+  t->path = r.path.substr(0, 256);
+  t->route = route_of(r.path);
   http::ServerReply reply;
   try {
-    reply = route(r, label);
+    reply = route(r, t);
   } catch (const ApiError& e) {
     reply = error_reply(e);
+    t->error_code = !e.code.empty() ? e.code : e.type;
+    t->error_message = e.what();
   } catch (const Error& e) {
     reply = error_reply({e.kind() == ErrorKind::Usage ? 400 : 500,
                          e.what(),
@@ -163,26 +176,98 @@ http::ServerReply OpenAiApi::handle(const http::ServerRequest& r) {
   } catch (const std::exception& e) {
     reply = error_reply({500, e.what(), {}, {}, "server_error"});
   }
-  metrics_.request(label, reply.status);
+  if (!reply.stream) {
+    finish(*t, &reply);
+    return reply;
+  }
+  // Streamed: finished once its last bytes are written, or the client left.
+  t->status = reply.status;
+  reply.stream = [inner = std::move(reply.stream), t, this](const http::ChunkWriter& w) {
+    bool more = inner(w);
+    if (!more) finish(*t, nullptr);
+    return more;
+  };
   return reply;
 }
 
-std::optional<http::ServerReply> OpenAiApi::admit(const http::ServerRequest& r) {
-  if (o_.api_key.empty() || route_of(r.path) == "/health") return std::nullopt;
+namespace {
+bool is_generation_route(const std::string& route) {
+  return route == "/v1/completions" || route == "/v1/chat/completions";
+}
+std::optional<http::ServerReply> refuse_unauthenticated(const http::ServerRequest& r,
+                                                        const std::string& key) {
+  if (key.empty() || route_of(r.path) == "/health") return std::nullopt;
   auto auth = r.header("authorization");
   const std::string prefix = "Bearer ";
   std::string given = auth.rfind(prefix, 0) == 0 ? auth.substr(prefix.size()) : std::string();
-  if (constant_time_equal(given, o_.api_key)) return std::nullopt;
-  metrics_.request(route_of(r.path), 401);
+  if (constant_time_equal(given, key)) return std::nullopt;
   return error_reply({401,
                       "Incorrect or missing API key (send 'Authorization: Bearer KEY')",
                       {},
                       "invalid_api_key"});
 }
+}  // namespace
 
-http::ServerReply OpenAiApi::route(const http::ServerRequest& r, std::string& label) {
+std::optional<http::ServerReply> OpenAiApi::admit(const http::ServerRequest& r) {
+  auto refused = refuse_unauthenticated(r, o_.api_key);
+  if (!refused) return std::nullopt;
+  AccessRecord t;
+  t.method = r.method;
+  t.path = r.path.substr(0, 256);
+  t.route = route_of(r.path);
+  if (auto b = backend()) t.version = b->version;
+  finish(t, &*refused);
+  return refused;
+}
+
+void OpenAiApi::finish(AccessRecord& t, const http::ServerReply* reply) {
+  if (reply) t.status = reply->status;
+  t.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - t.start).count();
+  if (reply && t.status >= 400 && t.error_code.empty()) {  // a returned (not thrown) error
+    auto body = json::parse(reply->body, nullptr, false);
+    if (body.is_object() && body.contains("error") && body["error"].is_object()) {
+      const auto& e = body["error"];
+      auto str = [&](const char* k) {
+        return e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : std::string();
+      };
+      t.error_code = !str("code").empty() ? str("code") : str("type");
+      t.error_message = str("message");
+    }
+  }
+  metrics_.request(t.route, t.status, t.version, t.adapter);
+  // A generation request that was refused or failed before generating: a row of its own, so
+  // the log (and `xops monitor`) sees every request, not only the answered ones.
+  if (o_.log && !t.logged && t.status >= 400 && is_generation_route(t.route)) {
+    Interaction i;
+    i.id = "err-" + new_ulid();
+    i.route = t.route == "/v1/chat/completions" ? "chat" : "completions";
+    i.model = t.model.empty() ? o_.model_id : t.model.substr(0, 256);
+    i.adapter = t.adapter;
+    i.version = t.version;
+    i.output = t.error_message.substr(0, 1024);  // the message the client got, bounded
+    i.params = "{}";
+    i.latency_ms = t.latency_ms;
+    i.status = t.status;
+    i.error = t.error_code.substr(0, 64);
+    i.user = t.user.substr(0, 256);
+    try {
+      o_.log->record(i);
+      t.logged = true;
+    } catch (const std::exception& e) {
+      auto n = ++metrics_.log_failures;
+      if (o_.on_warning && (n == 1 || n % 100 == 0))
+        o_.on_warning(fmt::format("the interaction log could not record a {} ({} so far): {}",
+                                  t.status, n, e.what()));
+    }
+  }
+  if (o_.on_access) o_.on_access(t);
+}
+
+http::ServerReply OpenAiApi::route(const http::ServerRequest& r, const Trace& t) {
+  const auto& label = t->route;
   const auto b = backend();
   const bool ready = b != nullptr;
+  if (ready) t->version = b->version;
   if (label == "/health") {
     http::ServerReply h;
     if (!ready)
@@ -196,7 +281,7 @@ http::ServerReply OpenAiApi::route(const http::ServerRequest& r, std::string& la
       h.body = R"({"status":"ok"})";
     return h;
   }
-  if (auto refused = admit(r)) return *refused;
+  if (auto refused = refuse_unauthenticated(r, o_.api_key)) return *refused;
   if (label == "/metrics") return render_metrics(b);
   if (label == "other")
     return error_reply({404, fmt::format("no route {} {}", r.method, r.path), {}, "not_found"});
@@ -208,7 +293,7 @@ http::ServerReply OpenAiApi::route(const http::ServerRequest& r, std::string& la
   if (label == "/v1/models") return models(b);
   if (label == "/v1/embeddings") return embeddings(b, r);
   if (label == "/v1/feedback") return feedback(r);
-  return generate(b, r, label == "/v1/chat/completions");
+  return generate(b, r, label == "/v1/chat/completions", t);
 }
 
 http::ServerReply OpenAiApi::models(const Backend& b) const {
@@ -245,6 +330,7 @@ struct GenJob {
   std::shared_ptr<GenRequest> req;
   std::shared_ptr<Channel> ch = std::make_shared<Channel>();
   std::string arm, pair_id;  // serve --shadow / --canary (the interaction log's columns)
+  std::shared_ptr<AccessRecord> trace;  // the served request's (a shadow has none)
 
   json usage(const Generation& g) const {
     return json{{"prompt_tokens", prompt.size()},
@@ -327,8 +413,28 @@ struct LogSink {
   std::function<void(const GenJob&)> answered;
 };
 
-// The interaction log's row, written from the request's thread once it has finished.
+// The HTTP status a finished generation stands for (a stream's was 200 when it began).
+int status_of(const Generation& g, bool cancelled) {
+  if (cancelled || g.finish_reason == "cancelled") return 499;
+  if (g.finish_reason == "error") return 500;
+  if (g.finish_reason == "timeout") return 504;
+  return 200;
+}
+
+// The interaction log's row, written from the request's thread once it has finished; the
+// request's access record gets its tokens and status.
 void log_interaction(const LogSink& sink, const GenJob& j, const Generation& g, const Channel& c) {
+  const int status = status_of(g, j.req && j.req->cancelled);
+  if (j.trace) {
+    auto& t = *j.trace;
+    t.id = j.id;
+    t.status = status;
+    t.prompt_tokens = static_cast<int64_t>(j.prompt.size());
+    t.completion_tokens = static_cast<int64_t>(g.ids.size());
+    t.logged = sink.log != nullptr;
+    if (status >= 400 && t.error_code.empty())
+      t.error_code = status == 499 ? "cancelled" : status == 504 ? "timeout" : "server_error";
+  }
   if (!sink.log) return;
   auto* log = sink.log;
   const auto& b = *j.backend;
@@ -359,6 +465,8 @@ void log_interaction(const LogSink& sink, const GenJob& j, const Generation& g, 
     i.ttft_ms = std::chrono::duration<double, std::milli>(c.first_token - c.start).count();
   i.arm = j.arm;
   i.pair_id = j.pair_id;
+  i.status = status;
+  i.user = j.parsed.user.substr(0, 256);
   try {
     log->record(i);
   } catch (const std::exception& e) {
@@ -564,6 +672,7 @@ void start_shadow(const GenJob& served, std::shared_ptr<ServeBackend> cand, cons
   auto scheduler = sj->backend->scheduler.get();
   sj->backend = std::move(info);
   req->on_done = [sj, sink](const Generation& g) {
+    sink.metrics->tokens(sj->backend->version, sj->adapter_name, sj->prompt.size(), g.ids.size());
     {
       std::lock_guard<std::mutex> lk(sj->ch->mu);
       sj->ch->gen = g;
@@ -579,11 +688,15 @@ void start_shadow(const GenJob& served, std::shared_ptr<ServeBackend> cand, cons
 
 }  // namespace
 
-http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerRequest& hr, bool chat) {
+http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerRequest& hr, bool chat,
+                                      const Trace& t) {
   auto j = std::make_shared<GenJob>();
   j->chat = chat;
   j->backend = b;
+  j->trace = t;
   j->parsed = parse_generation_request(hr.body, chat, b->model->config().vocab_size);
+  t->model = j->parsed.model;
+  t->user = j->parsed.user;
   auto cand = o_.compare == ApiOptions::Compare::None ? nullptr : candidate();
   if (cand) {
     j->arm = "prod";
@@ -595,8 +708,12 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
       ++metrics_.canary_requests;
     }
   }
+  t->version = j->backend->version;
   place_adapter(*j, o_.model_id);
-  build_prompt(*j, o_, static_cast<size_t>(b->scheduler->context()));
+  t->adapter = j->adapter_name;
+  // The canary's own scheduler: its weights, its context (it used to decode on the served one).
+  auto& scheduler = *j->backend->scheduler;
+  build_prompt(*j, o_, static_cast<size_t>(scheduler.context()));
 
   j->req = std::make_shared<GenRequest>();
   auto& req = *j->req;
@@ -619,7 +736,9 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
     ch->events.push_back({id, piece, lp ? std::optional<TokenLogprob>(*lp) : std::nullopt});
     ch->cv.notify_one();
   };
-  req.on_done = [ch = j->ch, this](const Generation& g) {
+  req.on_done = [ch = j->ch, this, version = j->backend->version, adapter = j->adapter_name,
+                 prompt = j->prompt.size()](const Generation& g) {
+    metrics_.tokens(version, adapter, prompt, g.ids.size());
     std::lock_guard<std::mutex> lk(ch->mu);
     ch->gen = g;
     ch->done = true;
@@ -627,7 +746,7 @@ http::ServerReply OpenAiApi::generate(const Backend& b, const http::ServerReques
         std::chrono::duration<double>(Clock::now() - ch->start).count());
     ch->cv.notify_one();
   };
-  if (!b->scheduler->submit(j->req)) {
+  if (!scheduler.submit(j->req)) {
     auto e = error_reply({429,
                           "the server is at capacity (its queue is full); retry shortly",
                           {},

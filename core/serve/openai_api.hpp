@@ -4,12 +4,15 @@
 // /health and /metrics. Requests are validated here; a bad one gets 400 with an
 // OpenAI-style error body, never a crash.
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "core/plugins/http_server.hpp"
+#include "core/project/config.hpp"
 #include "core/serve/chat_template.hpp"
 #include "core/serve/metrics.hpp"
 
@@ -18,6 +21,19 @@ namespace xops {
 class LanguageModel;
 class Scheduler;
 class InteractionLog;
+
+// One finished request, as `xops serve -v` prints it and /metrics counts it.
+struct AccessRecord {
+  std::string method, path, route;  // route: the known route, or "other"
+  int status = 0;
+  std::string version, adapter, model, user;  // as answered (empty before a model is ready)
+  std::string id;                             // the response id ("" when none was made)
+  std::string error_code, error_message;      // a 4xx/5xx's OpenAI error
+  int64_t prompt_tokens = 0, completion_tokens = 0;
+  double latency_ms = 0;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  bool logged = false;  // the interaction log has its row already (a generation's)
+};
 
 struct ApiOptions {
   std::string model_id;           // the name /v1/models lists ("model" in requests)
@@ -29,6 +45,10 @@ struct ApiOptions {
   // A response that could not be logged (a full disk): said here, counted in /metrics and
   // /health; the response itself is still sent.
   std::function<void(const std::string&)> on_warning;
+  // Each finished request (serve -v prints an access-log line); from the request's thread.
+  std::function<void(const AccessRecord&)> on_access;
+  // POST /v1/feedback's named scores and their ranges (xops.yaml's feedback: scores).
+  std::map<std::string, ScoreSpec> feedback_scores{{"score", {}}};
   // A candidate version beside the served one (serve_candidate): `shadow` answers a sample of
   // requests after the served answer is done (the client never waits for it nor sees it);
   // `canary` answers a share of users itself (sticky per the request's `user` field). Both
@@ -55,6 +75,8 @@ struct ServeBackend {
   std::string model_hash;                // content hashes, for the interaction log
   std::map<std::string, std::string> adapter_hashes;
   ChatTemplate chat_template;
+  // Where its decoder counters go when it is released (set by OpenAiApi::serve).
+  std::shared_ptr<RetiredDecoders> retire_into;
   ~ServeBackend();
 };
 
@@ -75,9 +97,13 @@ class OpenAiApi {
 
  private:
   using Backend = std::shared_ptr<ServeBackend>;
-  http::ServerReply route(const http::ServerRequest& r, std::string& route_label);
+  using Trace = std::shared_ptr<AccessRecord>;
+  http::ServerReply route(const http::ServerRequest& r, const Trace& t);
+  // Counts, logs (a refused or failed generation request) and reports a finished request.
+  void finish(AccessRecord& t, const http::ServerReply* reply);
   http::ServerReply models(const Backend& b) const;
-  http::ServerReply generate(const Backend& b, const http::ServerRequest& r, bool chat);
+  http::ServerReply generate(const Backend& b, const http::ServerRequest& r, bool chat,
+                             const Trace& t);
   http::ServerReply embeddings(const Backend& b, const http::ServerRequest& r);
   http::ServerReply feedback(const http::ServerRequest& r);
   http::ServerReply render_metrics(const Backend& b) const;

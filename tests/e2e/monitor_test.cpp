@@ -27,9 +27,12 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Expected {
-  size_t requests = 0, errors = 0, feedback = 0, bad_ttft = 0, length = 0;
+  size_t requests = 0, errors = 0, feedback = 0, bad_ttft = 0, length = 0, refused = 0,
+         cancelled = 0, helpful = 0;
+  std::map<int, size_t> statuses;
+  std::map<std::string, size_t> codes;
   int64_t prompt_tokens = 0, completion_tokens = 0;
-  double score_sum = 0;
+  double score_sum = 0, helpful_sum = 0;
   std::vector<double> latency, ttft;
 };
 
@@ -71,26 +74,52 @@ TEST_CASE("monitor: counts and percentiles per version match the log, --check cr
       x.latency_ms =
           std::uniform_real_distribution<double>(second ? 100 : 50, second ? 300 : 150)(rng);
       x.finish_reason = second && i % 50 == 0 ? "error" : i % 9 == 0 ? "length" : "stop";
+      x.status = x.finish_reason == "error" ? 500 : 200;
       if (i % 97 == 0)
         x.ttft_ms = -3;  // impossible: counted, never averaged
       else
         x.ttft_ms = x.latency_ms * 0.2;
+      if (i % 37 == 5) {  // refused before generating: no timings, no tokens
+        x.status = i % 2 ? 400 : 429;
+        x.error = i % 2 ? "context_length_exceeded" : "rate_limit_exceeded";
+        x.finish_reason.clear();
+        x.latency_ms = 0.3, x.ttft_ms.reset(), x.prompt_tokens = 0, x.completion_tokens = 0;
+        ++e.refused;
+        ++e.codes[x.error];
+      } else if (i % 41 == 3) {  // the client left mid-answer
+        x.status = 499, x.finish_reason = "cancelled", x.error = "cancelled";
+        ++e.cancelled;
+        ++e.codes[x.error];
+      }
       log.record(x);
+      ++e.statuses[x.status];
       ++e.requests;
       e.errors += x.finish_reason == "error";
       e.length += x.finish_reason == "length";
       e.prompt_tokens += x.prompt_tokens;
       e.completion_tokens += x.completion_tokens;
-      e.latency.push_back(x.latency_ms);
-      if (*x.ttft_ms < 0)
-        ++e.bad_ttft;
-      else
-        e.ttft.push_back(*x.ttft_ms);
+      if (x.generated()) {
+        e.latency.push_back(x.latency_ms);
+        if (*x.ttft_ms < 0)
+          ++e.bad_ttft;
+        else
+          e.ttft.push_back(*x.ttft_ms);
+      }
       if (i % 4 == 0) {
         double score = second ? (i % 8 == 0 ? 0.0 : 1.0) : 1.0;
-        REQUIRE(log.add_feedback(x.id, {score, "", 0}));
+        REQUIRE(log.add_feedback(x.id, {score, "", x.created_ms + 500}));
         ++e.feedback;
         e.score_sum += score;
+      }
+      if (i % 10 == 1) {  // a second named score on a 1..5 scale, with who gave it
+        Feedback h;
+        h.name = "helpful", h.score = second ? 1 + i % 3 : 3 + i % 3,
+        h.user = "u" + std::to_string(i / 10 % 5);
+        h.session = "s" + std::to_string(i % 2);
+        h.created_ms = x.created_ms + 700;
+        REQUIRE(log.add_scores(x.id, {h}));
+        ++e.feedback, ++e.helpful;
+        e.helpful_sum += *h.score;
       }
     }
   }
@@ -105,12 +134,21 @@ TEST_CASE("monitor: counts and percentiles per version match the log, --check cr
     INFO(g["key"]);
     CHECK(g["requests"] == e.requests);
     CHECK(g["errors"] == e.errors);
+    CHECK(g["refused"] == e.refused);
+    CHECK(g["cancelled"] == e.cancelled);
+    for (const auto& [status, n] : e.statuses) CHECK(g["statuses"][std::to_string(status)] == n);
+    CHECK(g["statuses"].size() == e.statuses.size());
+    CHECK(g["error_codes"].size() == e.codes.size());
+    for (const auto& [code, n] : e.codes) CHECK(g["error_codes"][code] == n);
     CHECK(g["feedback"] == e.feedback);
-    CHECK(g["feedback_mean"].get<double>() == Approx(e.score_sum / e.feedback));
+    CHECK(g["scores"]["score"]["n"] == e.feedback - e.helpful);
+    CHECK(g["feedback_mean"].get<double>() == Approx(e.score_sum / (e.feedback - e.helpful)));
+    CHECK(g["scores"]["helpful"]["n"] == e.helpful);
+    CHECK(g["scores"]["helpful"]["mean"].get<double>() == Approx(e.helpful_sum / e.helpful));
     CHECK(g["ttft_invalid"] == e.bad_ttft);
     CHECK(g["finish_reasons"]["length"] == e.length);
     CHECK(g["finish_reasons"].value("error", 0) == e.errors);
-    CHECK(g["cancelled"] == 0);
+    CHECK(g["finish_reasons"].value("cancelled", 0) == e.cancelled);
     CHECK(g["prompt_tokens"] == e.prompt_tokens);
     CHECK(g["completion_tokens"] == e.completion_tokens);
     // One request a second: completion tokens over the span from the first to the last.
@@ -124,6 +162,39 @@ TEST_CASE("monitor: counts and percentiles per version match the log, --check cr
   }
   CHECK(j["groups"][1]["change"]["from"] == "m@v0.0.1");
   CHECK(j["groups"][1]["change"]["p95_latency_ratio"].get<double>() > 1.5);
+  {  // the change's deltas, from the counts above
+    const auto &e1 = want.at("m@v0.0.1"), &e2 = want.at("m@v0.0.2");
+    const auto& c = j["groups"][1]["change"];
+    CHECK(c["error_rate_delta"].get<double>() ==
+          Approx(double(e2.errors) / e2.requests - double(e1.errors) / e1.requests));
+    CHECK(c["feedback_mean_delta"].get<double>() ==
+          Approx(e2.score_sum / (e2.feedback - e2.helpful) -
+                 e1.score_sum / (e1.feedback - e1.helpful)));
+  }
+  // monitor feedback: the newest rows first, filtered by name and user, with the schema.
+  auto fbl = run_xops({"--json", "monitor", "feedback", "--name", "score", "--limit", "5"}, p);
+  INFO(fbl.err);
+  REQUIRE(fbl.rc == 0);
+  auto fbj = json::parse(fbl.out);
+  REQUIRE(fbj["feedback"].size() == 5);
+  for (const auto& row : fbj["feedback"]) CHECK(row["name"] == "score");
+  CHECK(fbj["feedback"][0]["interaction"] == "cmpl-1996");  // the newest scored request
+  // A name xops.yaml does not declare is refused, not listed as empty.
+  auto undeclared = run_xops({"monitor", "feedback", "--name", "helpfull"}, p);
+  CHECK(undeclared.rc == 2);
+  CHECK_THAT(undeclared.err, Catch::Contains("declares no such feedback score"));
+  auto listing = run_xops({"--json", "monitor", "feedback", "--user", "u3", "--limit", "1000"}, p);
+  INFO(listing.err);
+  REQUIRE(listing.rc == 0);
+  auto lj = json::parse(listing.out);
+  size_t u3 = 0;
+  for (int i = 0; i < 2000; ++i) u3 += i % 10 == 1 && i / 10 % 5 == 3;
+  CHECK(lj["feedback"].size() == u3);
+  for (const auto& row : lj["feedback"]) {
+    CHECK(row["user"] == "u3");
+    CHECK(row["name"] == "helpful");
+  }
+  CHECK(lj["feedback"][0]["created_ms"] >= lj["feedback"][1]["created_ms"]);
   // By day and by route: the same requests, regrouped.
   auto by_route = json::parse(run_xops({"--json", "monitor", "--by", "route"}, p).out);
   size_t total = 0;
@@ -148,10 +219,13 @@ TEST_CASE("monitor: counts and percentiles per version match the log, --check cr
   CHECK_THAT(crossed.err, Catch::Contains("xops.yaml:"));
   with_monitor(fmt::format("monitor: {{since: 2026-01-01, max_p95_latency_ms: {}}}\n", p95_v2 + 1));
   CHECK(run_xops({"monitor", "--check"}, p).rc == 0);
-  // The error rate (v0.0.2: 16 errors in 800 = 2%) and the feedback mean (0.5).
-  with_monitor("monitor: {since: 2026-01-01, max_error_rate: 0.019}\n");
+  // The error rate (v0.0.2's, counted above: 15 in 800) and the feedback mean (0.5).
+  const auto& e2 = want.at("m@v0.0.2");
+  double rate2 = double(e2.errors) / double(e2.requests);
+  REQUIRE(rate2 > double(want.at("m@v0.0.1").errors) / double(want.at("m@v0.0.1").requests));
+  with_monitor(fmt::format("monitor: {{since: 2026-01-01, max_error_rate: {}}}\n", rate2 - 1e-4));
   CHECK(run_xops({"monitor", "--check"}, p).rc == 4);
-  with_monitor("monitor: {since: 2026-01-01, max_error_rate: 0.02}\n");
+  with_monitor(fmt::format("monitor: {{since: 2026-01-01, max_error_rate: {}}}\n", rate2));
   CHECK(run_xops({"monitor", "--check"}, p).rc == 0);
   with_monitor("monitor: {since: 2026-01-01, min_feedback_mean: 0.51}\n");
   auto fb = run_xops({"monitor", "--check"}, p);

@@ -157,8 +157,10 @@ TEST_CASE("e2e: serve answers the OpenAI routes - greedy completions equal xops 
 
   auto metrics = s.get("/metrics");
   CHECK_THAT(metrics.headers, Catch::Contains("text/plain"));
-  CHECK_THAT(metrics.body,
-             Catch::Contains("xops_requests_total{route=\"/v1/completions\",status=\"200\"} 3"));
+  CHECK_THAT(
+      metrics.body,
+      Catch::Matches("[\\s\\S]*\nxops_requests_total\\{route=\"/v1/completions\",status=\"200\","
+                     "version=\"[^\"]*gpt2-tiny\",adapter=\"\"\\} 3\n[\\s\\S]*"));
   CHECK_THAT(metrics.body, Catch::Contains("xops_time_to_first_token_seconds_count"));
   CHECK_THAT(metrics.body, Catch::Contains("xops_kv_cache_bytes_reserved"));
   CHECK_THAT(metrics.body, Catch::Contains("xops_model_info{model=\"gpt2-tiny\""));
@@ -194,8 +196,9 @@ TEST_CASE("e2e: serve batches 16 concurrent greedy requests and each equals its 
     CHECK(j["choices"][0]["text"] == singles[static_cast<size_t>(i)]);
   }
   auto m = s.get("/metrics").body;
-  CHECK_THAT(m,
-             Catch::Contains("xops_requests_total{route=\"/v1/completions\",status=\"200\"} 32"));
+  CHECK_THAT(
+      m, Catch::Matches("[\\s\\S]*\nxops_requests_total\\{route=\"/v1/completions\",status=\"200\","
+                        "version=\"[^\"]*gpt2-tiny\",adapter=\"\"\\} 32\n[\\s\\S]*"));
   CHECK_THAT(m, Catch::Contains("xops_running_sequences 0"));
   // It batched: decoder steps carried several sequences at once (at most --max-batch).
   auto value = [&](const std::string& name) {
@@ -535,6 +538,18 @@ TEST_CASE("e2e: serve --watch follows a stage to a new version under load withou
   CHECK(v2.j()["choices"][0]["text"] == json::parse(want.out)["text"]);
   CHECK(v2.j()["choices"][0]["text"] != v1.j()["choices"][0]["text"]);
   CHECK_THAT(s.err(), Catch::Contains("m#prod moved to m@v0.0.2"));
+  // /metrics counters live in the server, not in a loaded version: the swap resets none. Every
+  // completion request is counted (1 + 40 + 1), each under the version that answered it.
+  auto m = s.get("/metrics").body;
+  INFO(m);
+  double answered = 0;
+  const std::string series = "xops_requests_total{route=\"/v1/completions\",status=\"200\",";
+  for (size_t at = m.find(series); at != std::string::npos; at = m.find(series, at + 1))
+    answered += std::stod(m.substr(m.find("} ", at) + 2));
+  CHECK(answered == 42);
+  CHECK_THAT(m, Catch::Contains(series + "version=\"m@v0.0.1\""));
+  CHECK_THAT(m, Catch::Contains(series + "version=\"m@v0.0.2\""));
+  CHECK_THAT(m, Catch::Contains("xops_generation_tokens_total{version=\"m@v0.0.1\""));
   CHECK(s.stop() == 0);
 }
 

@@ -194,3 +194,46 @@ TEST_CASE("project config: a gate's artifacts say which artifacts it applies to"
              }),
              Catch::Contains("'p' is a prompt"));
 }
+
+TEST_CASE("config: feedback scores are declared with ranges and thresholds name them",
+          "[config][monitor]") {
+  auto cfg = parse_project_config(R"(name: p
+feedback:
+  scores:
+    helpful: {min: 1, max: 5, integer: true, description: 1 useless .. 5 spot on}
+    correct: {min: 0, max: 1}
+monitor:
+  min_feedback_mean: {helpful: 3.5}
+)",
+                                  "xops.yaml", nullptr);
+  REQUIRE(cfg.feedback_scores.size() == 2);
+  CHECK(cfg.feedback_scores.at("helpful").max == 5);
+  CHECK(cfg.feedback_scores.at("helpful").integer);
+  CHECK_FALSE(cfg.feedback_scores.at("correct").integer);
+  CHECK(cfg.feedback_scores.count("score") == 0);  // declared scores replace the default
+  CHECK(cfg.monitor.min_feedback_mean.at("helpful") == 3.5);
+  CHECK(cfg.feedback_where == "xops.yaml:3");
+  // Undeclared: the one score "score", 0..1; a plain number threshold is its.
+  auto plain =
+      parse_project_config("name: p\nmonitor: {min_feedback_mean: 0.6}\n", "xops.yaml", nullptr);
+  CHECK(plain.feedback_scores.size() == 1);
+  CHECK(plain.feedback_scores.at("score").max == 1);
+  CHECK(plain.monitor.min_feedback_mean.at("score") == 0.6);
+
+  auto fails = [](const std::string& text) {
+    return message_of([&] { parse_project_config(text, "xops.yaml", nullptr); });
+  };
+  CHECK_THAT(fails("name: p\nfeedback:\n  scores:\n    h: {min: 5, max: 1}\n"),
+             Catch::Contains("xops.yaml:4") && Catch::Contains("min (5) must be below max (1)"));
+  CHECK_THAT(fails("name: p\nfeedback:\n  scores:\n    h: {min: 0, max: 1, integr: true}\n"),
+             Catch::Contains("integr"));
+  CHECK_THAT(fails("name: p\nfeedback:\n  scores:\n    h: {max: 1}\n"), Catch::Contains("min"));
+  CHECK_THAT(fails("name: p\nfeedback:\n  scores:\n    'a b': {min: 0, max: 1}\n"),
+             Catch::Contains("not a plain name"));
+  CHECK_THAT(fails("name: p\nfeedback: {scores: {h: {min: 0, max: 1}}}\nmonitor:\n  "
+                   "min_feedback_mean: {helpfull: 3}\n"),
+             Catch::Contains("xops.yaml:4") && Catch::Contains("'helpfull'"));
+  CHECK_THAT(fails("name: p\nfeedback: {scores: {h: {min: 0, max: 1}}}\nmonitor: "
+                   "{min_feedback_mean: 0.5}\n"),
+             Catch::Contains("name the score"));
+}

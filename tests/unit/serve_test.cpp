@@ -53,10 +53,13 @@ TEST_CASE(
   CHECK(api.handle(req("GET", "/nope", "k")).status == 404);
   auto metrics = api.handle(req("GET", "/metrics", "k"));
   CHECK(metrics.status == 200);
-  CHECK_THAT(metrics.body,
-             Catch::Contains("xops_requests_total{route=\"/health\",status=\"503\"} 1"));
-  CHECK_THAT(metrics.body,
-             Catch::Contains("xops_requests_total{route=\"other\",status=\"404\"} 1"));
+  // Each request counted once (the 401s too), with the version that answered: none yet.
+  for (const char* line :
+       {R"(xops_requests_total{route="/health",status="503",version="",adapter=""} 1)",
+        R"(xops_requests_total{route="other",status="404",version="",adapter=""} 1)",
+        R"(xops_requests_total{route="/v1/completions",status="401",version="",adapter=""} 2)",
+        R"(xops_requests_total{route="/v1/completions",status="503",version="",adapter=""} 1)"})
+    CHECK_THAT(metrics.body, Catch::Contains(line));
   CHECK_THAT(metrics.body, Catch::Contains("ready=\"false\""));
 }
 
