@@ -306,6 +306,7 @@ int run(int argc, char** argv) {
   commands::register_generate(app, ctx);
   commands::register_serve(app, ctx);
   commands::register_monitor(app, ctx);
+  commands::register_ui(app, ctx);
   commands::register_config(app, ctx);
   register_completion(app, ctx);
   auto help_words = std::make_shared<std::vector<std::string>>();

@@ -1,5 +1,5 @@
 #pragma once
-// Files under templates/, compiled into the binary by cmake/embed.cmake.
+// Files under templates/ and ui/, compiled into the binary by cmake/embed.cmake.
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -14,5 +14,7 @@ struct EmbeddedFile {
 };
 
 const std::vector<EmbeddedFile>& embedded_templates();
+// Files under ui/ (`xops ui`'s page, script and style), embedded the same way.
+const std::vector<EmbeddedFile>& embedded_ui();
 
 }  // namespace xops

@@ -16,6 +16,7 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git ca-certificates cu
       awscli  # tests check that the S3 remote's layout is what `aws s3` reads and writes
       nodejs  # javascript assertions in eval suites (a long-lived node worker)
       libxml2-utils  # xmllint: tests validate JUnit/HTML output
+      chromium  # `xops ui` is tested in a real browser, headless, over the DevTools protocol
       clang libclang-rt-14-dev)  # libFuzzer + ASan/UBSan for the fuzz smoke (bench/fuzz.sh)
 BENCH_PKGS=(git-lfs python3-torch hyperfine openssl bc)
 
@@ -46,6 +47,8 @@ fi
 npm_want=()
 [ -d .cache/npm/node_modules/openai ] || npm_want+=(openai@4.95.0)
 [ -d .cache/npm/node_modules/s3rver ] || npm_want+=(s3rver@3.7.1)
+# puppeteer-core: drives Debian's chromium for the UI tests (it downloads no browser).
+[ -d .cache/npm/node_modules/puppeteer-core ] || npm_want+=(puppeteer-core@24.9.0)
 if ((${#npm_want[@]})); then
   if ! command -v npm >/dev/null; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -54,8 +57,8 @@ if ((${#npm_want[@]})); then
   if command -v npm >/dev/null; then
     mkdir -p .cache/npm && [ -f .cache/npm/package.json ] || echo '{"private": true}' > .cache/npm/package.json
     (cd .cache/npm && timeout 300 npm install --no-audit --no-fund --loglevel=error "${npm_want[@]}" >/dev/null 2>&1) ||
-      echo "setup: could not install ${npm_want[*]} from npm: the demo's OpenAI client step and" \
-        "the S3 tests fail without them" >&2
+      echo "setup: could not install ${npm_want[*]} from npm: the demo's OpenAI client step," \
+        "the S3 tests and the UI browser test fail without them" >&2
   fi
 fi
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <optional>
 #include <regex>
 #include <set>
@@ -12,6 +13,7 @@
 #include "core/eval/report_writers.hpp"
 #include "core/project/workspace.hpp"
 #include "core/refs/resolve.hpp"
+#include "core/store/object_store.hpp"
 #include "core/store/sha256.hpp"
 #include "core/tracking/evidence.hpp"
 #include "core/tracking/run_session.hpp"
@@ -269,6 +271,15 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
   }
   ReportPaths paths{req.jsonl, req.junit, req.html, {}, {}};
   for (const auto& o : req.outputs) add_output_path(paths, o);
+  // A tracked run keeps its case results (the JSONL of -o x.jsonl) as its artifact
+  // "results.jsonl": what `xops ui` shows as the tests x providers matrix.
+  fs::path kept;
+  std::ofstream kept_out;
+  if (session) {
+    fs::create_directories(ws->tmp_dir());
+    kept = ws->tmp_dir() / ("eval-" + o.run_id + ".jsonl");
+    kept_out.open(kept, std::ios::binary | std::ios::trunc);
+  }
   ReportWriters writers(paths);
   size_t total = count_cases(suite, req.opts.repeat);
   if (obs.on_start) obs.on_start(total);
@@ -277,6 +288,11 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     o.summary = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, req.opts,
                           [&](const CaseResult& c) {
                             writers.add(c);
+                            if (kept_out.is_open())
+                              kept_out
+                                  << case_json(c).dump(-1, ' ', false,
+                                                       nlohmann::json::error_handler_t::replace)
+                                  << '\n';
                             if (first_error.empty() && !c.error.empty()) first_error = c.error;
                             if (obs.on_case) obs.on_case(c);
                           });
@@ -289,6 +305,11 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
         }
     writers.finish(o.summary, suite);
   } catch (const std::exception& e) {
+    if (!kept.empty()) {
+      kept_out.close();
+      std::error_code ec;
+      fs::remove(kept, ec);
+    }
     if (session) session->fail(e);  // the run records the exit code the command returns
     throw;
   }
@@ -330,6 +351,17 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
                  ? evidence::baseline_key(k)
                  : evidence::provider_key(k)] = h;
     tracker->record_inputs(o.run_id, inputs);
+    if (kept_out.is_open()) {
+      kept_out.close();
+      if (kept_out) {
+        ObjectStore store(ws->objects_dir(), ws->tmp_dir());
+        auto obj = store.add_file(kept);
+        tracker->log_artifact(o.run_id, "results.jsonl", obj.id, static_cast<int64_t>(obj.size),
+                              "");
+      }
+      std::error_code ec;
+      fs::remove(kept, ec);
+    }
     std::map<std::string, std::string> tags = {
         {"thresholds_met", sum.thresholds_met ? "true" : "false"}};
     if (!first_error.empty()) tags["first_error"] = first_error.substr(0, 300);

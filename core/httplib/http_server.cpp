@@ -290,6 +290,7 @@ ServerRequest Session::request_of() const {
   r.method = std::string(m.method_string());
   std::string target(m.target());
   r.path = target.substr(0, target.find('?'));
+  if (auto q = target.find('?'); q != std::string::npos) r.query = target.substr(q + 1);
   r.remote_addr = addr_;
   for (const auto& f : m) {
     std::string name(f.name_string());

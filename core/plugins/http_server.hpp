@@ -11,6 +11,7 @@ namespace xops::http {
 
 struct ServerRequest {
   std::string method, path, body, remote_addr;
+  std::string query;  // the raw query string after '?' ("" when none), not decoded
   std::map<std::string, std::string> headers;  // names lower-cased
   // Whether the client has closed its side (a handler that computes for long polls it and
   // stops: nobody will read the answer). Unset: never.
@@ -68,7 +69,7 @@ class Server {
   virtual void stop() = 0;       // stops accepting; safe from any thread
 };
 
-inline constexpr int kHttpServerAbi = 2;
+inline constexpr int kHttpServerAbi = 3;
 // Binds (throws Error with the reason when the address is taken or invalid).
 std::unique_ptr<Server> make_server(const ServerOptions& o, Handler h);
 

@@ -311,9 +311,10 @@ RunRecord Tracker::get(const std::string& id) {
 std::vector<RunRecord> Tracker::list(const RunQuery& q) {
   auto where = compile_filter(q.filter, db_.dialect());
   auto order = compile_sort(q.sort, db_.dialect());
-  std::string sql = fmt::format("SELECT {} FROM runs r{}{} ORDER BY {}{}", kRunColumns,
-                                where.sql.empty() ? "" : " WHERE ", where.sql, order.sql,
-                                q.limit > 0 ? fmt::format(" LIMIT {}", q.limit) : "");
+  std::string sql = fmt::format(
+      "SELECT {} FROM runs r{}{} ORDER BY {}{}", kRunColumns, where.sql.empty() ? "" : " WHERE ",
+      where.sql, order.sql,
+      q.limit > 0 ? fmt::format(" LIMIT {} OFFSET {}", q.limit, std::max(0, q.offset)) : "");
   auto st = db_.prepare(sql);
   int idx = 1;
   for (const auto& b : where.binds) {
@@ -336,6 +337,21 @@ std::vector<RunRecord> Tracker::list(const RunQuery& q) {
   for (auto& r : out) recs.push_back(&r);
   fill_details(db_, seqs, recs);
   return out;
+}
+
+int64_t Tracker::count(const std::string& filter) {
+  auto where = compile_filter(filter, db_.dialect());
+  auto st = db_.prepare(fmt::format("SELECT COUNT(*) FROM runs r{}{}",
+                                    where.sql.empty() ? "" : " WHERE ", where.sql));
+  int idx = 1;
+  for (const auto& b : where.binds) {
+    if (b.is_number)
+      st.bind(idx++, b.number);
+    else
+      st.bind(idx++, b.text);
+  }
+  st.step();
+  return st.int64(0);
 }
 
 std::vector<std::pair<int64_t, double>> Tracker::series(const std::string& id, const std::string& key) {

@@ -58,6 +58,7 @@ struct RunQuery {
   std::string filter;  // MLflow-style: metrics.loss < 0.5 and params.lr = '0.001'
   std::string sort;    // e.g. "metrics.loss", "-start_time", "params.lr desc"
   int limit = 0;       // 0 = all
+  int offset = 0;      // skip this many (a page of a listing)
 };
 
 class Tracker {
@@ -87,6 +88,7 @@ class Tracker {
 
   RunRecord get(const std::string& id);
   std::vector<RunRecord> list(const RunQuery& q);
+  int64_t count(const std::string& filter);  // runs the filter matches
   std::vector<std::pair<int64_t, double>> series(const std::string& id, const std::string& key);
   std::vector<std::string> metric_keys(const std::string& id);
 
