@@ -124,6 +124,12 @@ json drift_json(const DriftReport& d) {
 
 void render_drift(cli::Output& out, const DriftReport& d) {
   if (out.json()) return;
+  if (d.figures.empty() || !d.figures[0].n_reference || !d.figures[0].n_current) {
+    out.info(
+        "length drift: no traffic in the reference window or in the current one "
+        "(--reference sets where the reference starts)");
+    return;
+  }
   cli::Table t(
       {"DRIFT", "REFERENCE n/mean", "CURRENT n/mean", "PSI", "KS (5% critical)", "DRIFTED"});
   for (const auto& f : d.figures)
@@ -136,6 +142,47 @@ void render_drift(cli::Output& out, const DriftReport& d) {
   out.info(fmt::format("truncated answers {:.1f}% -> {:.1f}%; empty {:.1f}% -> {:.1f}%",
                        100 * d.truncated_reference, 100 * d.truncated_current,
                        100 * d.empty_reference, 100 * d.empty_current));
+}
+
+json prompt_drift_json(const app::PromptDrift& d) {
+  json examples = json::array();
+  for (const auto& e : d.examples)
+    examples.push_back(
+        {{"prompt", e.prompt}, {"nearest_case", e.nearest_case}, {"similarity", e.similarity}});
+  const auto& s = d.stats;
+  return {{"suite", d.suite},
+          {"embedding", d.embedding},
+          {"n_reference", s.n_reference},
+          {"n_current", s.n_current},
+          {"centroid_distance", s.centroid_distance},
+          {"threshold", s.threshold},
+          {"quantile", s.quantile},
+          {"share_beyond", s.share_beyond},
+          {"p_value", s.p_value},
+          {"drifted", s.drifted},
+          {"examples", examples}};
+}
+
+void render_prompt_drift(cli::Output& out, const app::PromptDrift& d) {
+  if (out.json()) return;
+  const auto& s = d.stats;
+  out.info(fmt::format(
+      "prompts vs {} ({} cases, {} served, embedded by {}): {:.1f}% of served prompts are "
+      "farther from every case than the suite's {:g}th-percentile case is from its nearest "
+      "(similarity {:.3f}); expected {:g}%, binomial p {:.2g}; centroid distance {:.4f} -> {}",
+      d.suite, s.n_reference, s.n_current, d.embedding, 100 * s.share_beyond, 100 * s.quantile,
+      s.threshold, 100 * s.quantile, s.p_value, s.centroid_distance,
+      s.drifted ? "DRIFTED" : "no drift"));
+  if (!s.drifted) return;
+  cli::Table t({"SIMILARITY", "SERVED PROMPT", "NEAREST CASE"});
+  auto one_line = [](std::string v) {
+    for (auto& c : v)
+      if (c == '\n' || c == '\t') c = ' ';
+    return escape_control(v.size() > 70 ? v.substr(0, 67) + "..." : v);
+  };
+  for (const auto& e : d.examples)
+    t.add({fmt::format("{:.3f}", e.similarity), one_line(e.prompt), one_line(e.nearest_case)});
+  t.print(out);
 }
 
 int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
@@ -154,11 +201,13 @@ int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
                         {"value", a.value},
                         {"threshold", a.threshold},
                         {"message", a.message}});
-    out.print_json({{"since_ms", o.since_ms},
-                    {"by", f.req.by},
-                    {"groups", groups},
-                    {"drift", o.drift ? drift_json(*o.drift) : json(nullptr)},
-                    {"alerts", f.req.check ? alerts : json(nullptr)}});
+    out.print_json(
+        {{"since_ms", o.since_ms},
+         {"by", f.req.by},
+         {"groups", groups},
+         {"drift", o.drift ? drift_json(*o.drift) : json(nullptr)},
+         {"prompt_drift", o.prompt_drift ? prompt_drift_json(*o.prompt_drift) : json(nullptr)},
+         {"alerts", f.req.check ? alerts : json(nullptr)}});
   } else if (o.groups.empty()) {
     out.info("no interactions in that window");
   } else {
@@ -188,6 +237,7 @@ int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
       }
   }
   if (o.drift) render_drift(out, *o.drift);
+  if (o.prompt_drift) render_prompt_drift(out, *o.prompt_drift);
   if (!f.req.check) return 0;
   for (const auto& a : o.alerts) out.warn(a.message);
   if (!o.alerts.empty())
@@ -274,6 +324,16 @@ void register_monitor(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--reference", f->req.reference,
                   "With --drift: the reference starts here (a date or an age); default the "
                   "same length just before the window");
+  sub->add_option("--suite", f->req.suite,
+                  "With --drift: served prompts against this eval suite's cases, in an embedding "
+                  "space (default monitor.drift_suite)");
+  sub->add_option("--embedding", f->req.embedding,
+                  "The embedding provider for --suite: a local model or ref, or "
+                  "openai:embedding:MODEL (default monitor.embedding)");
+  sub->add_option("--max-prompts", f->req.max_prompts,
+                  "Served prompts embedded for --suite (evenly spaced over the window)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   sub->add_flag("--check", f->req.check,
                 "Hold each version to xops.yaml's monitor: thresholds; exit 4 naming what crossed");
   sub->callback([&ctx, f, sub] {

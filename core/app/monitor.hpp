@@ -10,6 +10,7 @@
 
 #include "core/monitor/alerts.hpp"
 #include "core/monitor/drift.hpp"
+#include "core/monitor/embedding_drift.hpp"
 #include "core/monitor/traffic.hpp"
 #include "core/tracking/interaction_log.hpp"
 
@@ -28,6 +29,22 @@ struct MonitorRequest {
   // age: from then to the window's start; default the same length just before it).
   bool drift = false;
   std::string reference;
+  // With drift: served prompts against this eval suite's cases in an embedding space
+  // ("" = monitor.drift_suite), embedded by this provider ("" = monitor.embedding, then the
+  // suite's defaultTest.options.provider.embedding).
+  std::string suite, embedding;
+  size_t max_prompts = 300;  // served prompts embedded (evenly spaced over the window)
+};
+
+// Prompt drift against the suite, with the texts of the examples.
+struct PromptDrift {
+  std::string suite, embedding;
+  EmbeddingDrift stats;
+  struct Example {
+    std::string prompt, nearest_case;  // the served prompt; its nearest suite case (rendered)
+    double similarity = 0;
+  };
+  std::vector<Example> examples;
 };
 
 struct MonitorOutcome {
@@ -35,6 +52,7 @@ struct MonitorOutcome {
   std::vector<TrafficGroup> groups;
   std::vector<Alert> alerts;  // with check
   std::optional<DriftReport> drift;
+  std::optional<PromptDrift> prompt_drift;
 };
 
 MonitorOutcome monitor_traffic(const Workspace& ws, const MonitorRequest& r, int64_t now_ms);

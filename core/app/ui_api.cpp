@@ -350,11 +350,10 @@ json traffic_json(db::Database& db, const Params& p) {
   auto bucket = p.get("bucket", "hour");
   if (bucket != "hour" && bucket != "day") throw HttpError{400, "'bucket' is hour or day"};
   json versions = json::array();
-  for (const auto& v : traffic_stats(db, {since_ms, "version", ""})) {
+  // One scan: each version, and each version per bucket.
+  for (const auto& v : traffic_stats(db, {since_ms, "version", "", bucket})) {
     json points = json::array();
-    if (v.key != "-")
-      for (const auto& g : traffic_stats(db, {since_ms, bucket, v.key}))
-        points.push_back(group_json(g));
+    for (const auto& g : v.series) points.push_back(group_json(g));
     auto row = group_json(v);
     row["series"] = points;
     versions.push_back(std::move(row));

@@ -18,6 +18,9 @@ struct TrafficQuery {
   int64_t since_ms = 0;
   std::string by = "version";  // version | adapter | route | arm | day | hour
   std::string only;            // a served model id or version ("" = all traffic)
+  // A second grouping inside each group (e.g. version, then hour): TrafficGroup::series, in
+  // the same single scan. "" = none.
+  std::string then;
 };
 
 // Nearest-rank percentiles (the smallest value with at least p% of the values at or below
@@ -53,6 +56,7 @@ struct TrafficGroup {
   size_t feedback = 0;      // scores given, every name
   std::map<std::string, ScoreStats> scores;  // per score name
   std::optional<double> feedback_mean;       // of the default score ("score")
+  std::vector<TrafficGroup> series;          // TrafficQuery::then's groups, in key order
   double error_rate() const { return requests ? double(errors) / double(requests) : 0; }
 };
 

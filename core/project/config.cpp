@@ -66,6 +66,16 @@ static void read_pairwise_gate(const yaml::Doc& doc, const YAML::Node& pw, const
 }
 
 // `monitor:` thresholds. Strict keys: a misspelt threshold would be an alert that never fires.
+static void read_monitor(const yaml::Doc& doc, const YAML::Node& m, MonitorConfig& out);
+static void check_monitor(const yaml::Doc& doc, const YAML::Node& m, MonitorConfig& out) {
+  read_monitor(doc, m, out);
+  if (out.max_prompt_drift && out.drift_suite.empty())
+    doc.fail(m["max_prompt_drift"],
+             "monitor.max_prompt_drift needs monitor.drift_suite (the suite served prompts are "
+             "compared with)",
+             "e.g. monitor: {drift_suite: evals/qa.yaml, embedding: models/m, "
+             "max_prompt_drift: 0.15}");
+}
 static void read_monitor(const yaml::Doc& doc, const YAML::Node& m, MonitorConfig& out) {
   doc.expect_map(m, "'monitor'");
   out.where = doc.line_of(m);
@@ -94,12 +104,20 @@ static void read_monitor(const yaml::Doc& doc, const YAML::Node& m, MonitorConfi
         out.min_feedback_mean["score"] = doc.num(v, what);
     } else if (key == "max_psi")
       out.max_psi = at_least_0();
-    else if (key == "min_requests")
+    else if (key == "drift_suite")
+      out.drift_suite = doc.str(v, what);
+    else if (key == "embedding")
+      out.embedding = doc.str(v, what);
+    else if (key == "max_prompt_drift") {
+      out.max_prompt_drift = at_least_0();
+      if (*out.max_prompt_drift > 1) doc.fail(v, "monitor.max_prompt_drift is a share: 0 to 1");
+    } else if (key == "min_requests")
       out.min_requests = static_cast<size_t>(doc.integer_in(v, what, 1, 1000000000));
     else
       doc.fail(kv.first, fmt::format("unknown key '{}' in 'monitor'", key),
                "its keys: since, max_p95_latency_ms, max_p95_ttft_ms, max_error_rate, "
-               "min_feedback_mean, max_psi, min_requests");
+               "min_feedback_mean, max_psi, drift_suite, embedding, max_prompt_drift, "
+               "min_requests");
   }
 }
 
@@ -359,7 +377,7 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
   }
   if (auto f = root["feedback"]; f && !f.IsNull()) read_feedback(doc, f, cfg);
   if (auto m = root["monitor"]; m && !m.IsNull()) {
-    read_monitor(doc, m, cfg.monitor);
+    check_monitor(doc, m, cfg.monitor);
     for (const auto& kv : m["min_feedback_mean"].IsMap() ? m["min_feedback_mean"] : YAML::Node())
       if (!cfg.feedback_scores.count(kv.first.Scalar()))
         doc.fail(kv.first,

@@ -61,11 +61,16 @@ struct MonitorConfig {
   // Drift of prompt/answer lengths against the window before (PSI above this and KS past its
   // 5% critical value).
   std::optional<double> max_psi;
+  // Prompt drift against an eval suite in an embedding space (monitor --drift --suite):
+  // the suite, the embedding provider, and the largest share of served prompts farther from
+  // every case than the suite's cases are from each other (embedding_drift.hpp).
+  std::string drift_suite, embedding;
+  std::optional<double> max_prompt_drift;
   size_t min_requests = 1;  // a version with fewer requests in the window is not judged
   std::string where;        // xops.yaml:LINE of the section
   bool any() const {
     return max_p95_latency_ms || max_p95_ttft_ms || max_error_rate || !min_feedback_mean.empty() ||
-           max_psi;
+           max_psi || max_prompt_drift;
   }
 };
 

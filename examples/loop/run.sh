@@ -142,14 +142,29 @@ fi
 good=$([ "$CURL_TEXT" = "March 14, 1987" ] && echo 1 || echo 0)
 step "feedback on the curl answer (score $good)" 0 "curl -sf $URL/v1/feedback -H 'Content-Type: application/json' -d '{\"id\": \"$CURL_ID\", \"score\": $good}'"
 step "feedback on the client's answer (score $good2)" 0 "curl -sf $URL/v1/feedback -H 'Content-Type: application/json' -d '{\"id\": \"$CLIENT_ID\", \"score\": $good2}'"
+step "a request the server refuses (logged too, with its status)" 0 "curl -s $URL/v1/completions -H 'Content-Type: application/json' -d '{\"model\": \"no-such-model\", \"prompt\": \"x\"}'"
 echo >&2
 kill $SERVE_PID 2>/dev/null; wait $SERVE_PID 2>/dev/null
 trap - EXIT
+step "what was served, per version: requests, refusals, latency, feedback" 0 "xops monitor"
+step "the feedback given" 0 "xops monitor feedback"
 
 # ---- close the loop --------------------------------------------------------------------------
 step "turn the logged traffic into eval cases" 0 "xops eval --from-logs -o evals/from-traffic.jsonl && head -c 600 evals/from-traffic.jsonl"
 step "the runs" 0 "xops track runs --columns id,name,kind,status,duration,metrics.pass_rate,metrics.train/loss"
 step "an HTML report of the runs" 0 "xops track report --html runs.html"
+printf '\n\033[1m== the same project in a browser\033[0m\n$ xops ui --port 0 &\n' >&2
+"$XOPS" ui --port 0 > ui.log 2>&1 &
+UI_PID=$!
+UI_URL=""
+for _ in $(seq 1 100); do
+  UI_URL=$(grep -o 'http://127.0.0.1:[0-9]*' ui.log 2>/dev/null | head -1) && [ -n "$UI_URL" ] && break
+  sleep 0.1
+done
+[ -n "$UI_URL" ] || fail "xops ui did not start"
+step "xops ui's JSON API: the project at a glance" 0 "curl -sf $UI_URL/api/summary"
+echo >&2
+kill $UI_PID 2>/dev/null; wait $UI_PID 2>/dev/null
 FROM_LOGS=$(wc -l < evals/from-traffic.jsonl)
 TOTAL=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.0f}')" "$T_START" "$(date +%s.%N)")
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -327,4 +328,84 @@ TEST_CASE("monitor --drift: a shifted prompt distribution is found", "[e2e][moni
 
 TEST_CASE("monitor --drift: a control set with no shift stays quiet", "[e2e][monitor][serve]") {
   drift_case(false);
+}
+
+// Prompt drift against an eval suite, embedded by the golden GPT-2 (its mean-pooled hidden
+// states): served capital questions that the suite does not hold stay near its cases; served
+// code does not, and the examples named are code. One project, two served versions.
+TEST_CASE("monitor: prompt drift against the suite's cases in an embedding space",
+          "[e2e][monitor][serve]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  auto p = tmp / "p";
+  std::vector<std::string> caps;
+  {
+    std::ifstream in(shared_dir() / "data/capitals.jsonl");
+    for (std::string line; std::getline(in, line);)
+      caps.push_back(json::parse(line)["prompt"].get<std::string>());
+  }
+  REQUIRE(caps.size() >= 120);
+  std::string suite = "prompts: ['{{q}}']\nproviders: [echo]\ntests:\n";
+  for (size_t i = 0; i < 20; ++i) suite += "  - vars: {q: " + json(caps[i]).dump() + "}\n";
+  fs::create_directories(p / "evals");
+  write_text(p / "evals/caps.yaml", suite);
+  {
+    InteractionLog log(project_db(p), 0);
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    for (int i = 0; i < 100; ++i)
+      for (bool code : {false, true}) {
+        Interaction x;
+        x.id = fmt::format("cmpl-{}-{}", code ? "code" : "caps", i);
+        x.route = "completions", x.model = "m", x.version = code ? "m@v0.0.2" : "m@v0.0.1";
+        x.prompt =
+            code ? fmt::format("def f{}(x):\n    return [i * {} for i in range(x) if i % 3]", i, i)
+                 : caps[20 + i];
+        x.output = "o", x.params = "{}", x.finish_reason = "stop", x.latency_ms = 10;
+        x.created_ms = now - 1000 * (i + 1);
+        log.record(x);
+      }
+  }
+  const auto golden = (shared_dir() / "golden/models/gpt2-tiny").string();
+  auto drift = [&](const std::string& version) {
+    auto r = run_xops({"--json", "monitor", version, "--since", "1d", "--suite", "evals/caps.yaml",
+                       "--embedding", golden},
+                      p);
+    INFO(r.err);
+    REQUIRE(r.rc == 0);
+    return json::parse(r.out)["prompt_drift"];
+  };
+  auto control = drift("m@v0.0.1");
+  CHECK(control["n_reference"] == 20);
+  CHECK(control["n_current"] == 100);
+  CHECK(control["drifted"] == false);
+  CHECK(control["p_value"].get<double>() > 0.05);
+  auto shifted = drift("m@v0.0.2");
+  CHECK(shifted["drifted"] == true);
+  CHECK(shifted["share_beyond"].get<double>() > 0.5);
+  CHECK(shifted["p_value"].get<double>() < 1e-6);
+  CHECK(shifted["centroid_distance"].get<double>() >
+        10 * control["centroid_distance"].get<double>());
+  REQUIRE(shifted["examples"].size() == 5);
+  for (const auto& e : shifted["examples"]) {
+    CHECK_THAT(e["prompt"].get<std::string>(), Catch::StartsWith("def f"));
+    CHECK_THAT(e["nearest_case"].get<std::string>(), Catch::Contains("capital"));
+  }
+  // --check with monitor.max_prompt_drift: exit 4 for the code, 0 for the capitals.
+  auto cfg = read_text(p / "xops.yaml");
+  write_text(p / "xops.yaml",
+             cfg + "monitor: {since: 1d, drift_suite: evals/caps.yaml, embedding: " + golden +
+                 ", max_prompt_drift: 0.2}\n");
+  auto crossed = run_xops({"monitor", "m@v0.0.2", "--check"}, p);
+  CHECK(crossed.rc == 4);
+  CHECK_THAT(crossed.err, Catch::Contains("served prompts drifted from"));
+  auto quiet = run_xops({"monitor", "m@v0.0.1", "--check"}, p);
+  INFO(quiet.err);
+  CHECK(quiet.rc == 0);
+  // A threshold with no suite to compare with is refused, not silently skipped.
+  write_text(p / "xops.yaml", cfg + "monitor: {max_prompt_drift: 0.2}\n");
+  auto refused = run_xops({"monitor", "--check"}, p);
+  CHECK(refused.rc != 0);
+  CHECK_THAT(refused.err, Catch::Contains("needs monitor.drift_suite"));
 }
