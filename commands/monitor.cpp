@@ -119,7 +119,8 @@ json drift_json(const DriftReport& d) {
       {"current", {{"from_ms", d.current.from_ms}, {"to_ms", d.current.to_ms}}},
       {"figures", figures},
       {"truncated_share", {{"reference", d.truncated_reference}, {"current", d.truncated_current}}},
-      {"empty_share", {{"reference", d.empty_reference}, {"current", d.empty_current}}}};
+      {"empty_share", {{"reference", d.empty_reference}, {"current", d.empty_current}}},
+      {"refused_share", {{"reference", d.refused_reference}, {"current", d.refused_current}}}};
 }
 
 void render_drift(cli::Output& out, const DriftReport& d) {
@@ -139,9 +140,11 @@ void render_drift(cli::Output& out, const DriftReport& d) {
           {cli::Style::None, cli::Style::None, cli::Style::None, cli::Style::None, cli::Style::None,
            f.drifted ? cli::Style::Red : cli::Style::Green});
   t.print(out);
-  out.info(fmt::format("truncated answers {:.1f}% -> {:.1f}%; empty {:.1f}% -> {:.1f}%",
-                       100 * d.truncated_reference, 100 * d.truncated_current,
-                       100 * d.empty_reference, 100 * d.empty_current));
+  out.info(
+      fmt::format("truncated answers {:.1f}% -> {:.1f}%; empty {:.1f}% -> {:.1f}%; "
+                  "refused (\"I can't\", \"I'm sorry\", ...) {:.1f}% -> {:.1f}%",
+                  100 * d.truncated_reference, 100 * d.truncated_current, 100 * d.empty_reference,
+                  100 * d.empty_current, 100 * d.refused_reference, 100 * d.refused_current));
 }
 
 json prompt_drift_json(const app::PromptDrift& d) {
@@ -160,7 +163,17 @@ json prompt_drift_json(const app::PromptDrift& d) {
           {"share_beyond", s.share_beyond},
           {"p_value", s.p_value},
           {"drifted", s.drifted},
-          {"examples", examples}};
+          {"examples", examples},
+          {"length",
+           {{"name", d.length.name},
+            {"n_reference", d.length.n_reference},
+            {"n_current", d.length.n_current},
+            {"mean_reference", d.length.mean_reference},
+            {"mean_current", d.length.mean_current},
+            {"psi", d.length.psi},
+            {"ks", d.length.ks},
+            {"ks_critical", d.length.ks_critical},
+            {"drifted", d.length.drifted}}}};
 }
 
 void render_prompt_drift(cli::Output& out, const app::PromptDrift& d) {
@@ -173,6 +186,12 @@ void render_prompt_drift(cli::Output& out, const app::PromptDrift& d) {
       d.suite, s.n_reference, s.n_current, d.embedding, 100 * s.share_beyond, 100 * s.quantile,
       s.threshold, 100 * s.quantile, s.p_value, s.centroid_distance,
       s.drifted ? "DRIFTED" : "no drift"));
+  const auto& l = d.length;
+  out.info(
+      fmt::format("prompt length vs the suite's cases: {:.0f} -> {:.0f} characters on "
+                  "average, PSI {:.3f}, KS {:.3f} (5% critical {:.3f}) -> {}",
+                  l.mean_reference, l.mean_current, l.psi, l.ks, l.ks_critical,
+                  l.drifted ? "DRIFTED" : "no drift"));
   if (!s.drifted) return;
   cli::Table t({"SIMILARITY", "SERVED PROMPT", "NEAREST CASE"});
   auto one_line = [](std::string v) {

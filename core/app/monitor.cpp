@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -38,12 +39,21 @@ PromptDrift prompt_drift(const Workspace& ws, db::Database& db, const MonitorReq
   std::vector<std::string> served;
   for (const auto& l : read_interactions(db, window.from_ms)) {
     const auto& i = l.interaction;
-    if (i.created_ms >= window.to_ms || !i.arm.empty() && i.arm == "shadow") continue;
+    if (i.created_ms >= window.to_ms || i.arm == "shadow") continue;  // not what users got
     if (!r.only.empty() && i.model != r.only && i.version != r.only &&
         i.version.rfind(r.only + "@", 0) != 0)
       continue;
     served.push_back(i.prompt);
   }
+  auto chars = [](const std::string& t) {  // code points: a UTF-8 byte that starts one
+    return static_cast<double>(
+        std::count_if(t.begin(), t.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+  };
+  std::vector<double> case_len, served_len;
+  for (const auto& c : cases) case_len.push_back(chars(c));
+  for (const auto& p : served) served_len.push_back(chars(p));
+  out.length = compare_samples("prompt_chars vs suite", case_len, served_len,
+                               ws.config().monitor.max_psi.value_or(0.25));
   if (served.size() > r.max_prompts) {  // evenly spaced: every part of the window is seen
     std::vector<std::string> picked;
     for (size_t k = 0; k < r.max_prompts; ++k)
@@ -84,7 +94,7 @@ FeedbackListing monitor_feedback(const Workspace& ws, const FeedbackListRequest&
   auto db = open_log(ws);
   out.rows = read_feedback(db, {out.since_ms, r.name, r.user, r.session, r.only, r.limit});
   // Per version: the scores of interactions in the window (feedback on them, whenever given).
-  out.versions = traffic_stats(db, {out.since_ms, "version", r.only});
+  out.versions = traffic_stats(db, {out.since_ms, "version", r.only, ""});
   return out;
 }
 
@@ -99,7 +109,7 @@ MonitorOutcome monitor_traffic(const Workspace& ws, const MonitorRequest& r, int
   MonitorOutcome o;
   o.since_ms = since.empty() ? 0 : parse_since(since, now_ms);
   auto db = open_log(ws);
-  o.groups = traffic_stats(db, {o.since_ms, r.by, r.only});
+  o.groups = traffic_stats(db, {o.since_ms, r.by, r.only, ""});
   if (r.check) o.alerts = check_traffic(o.groups, m);
   if (drift) {
     DriftWindow cur{o.since_ms, now_ms + 1};

@@ -40,6 +40,9 @@ struct MonitorRequest {
 struct PromptDrift {
   std::string suite, embedding;
   EmbeddingDrift stats;
+  // Prompt length in characters: the suite's rendered cases against every served prompt of
+  // the window (PSI, KS).
+  DriftFigure length;
   struct Example {
     std::string prompt, nearest_case;  // the served prompt; its nearest suite case (rendered)
     double similarity = 0;

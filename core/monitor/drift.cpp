@@ -1,10 +1,16 @@
 #include "core/monitor/drift.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
 namespace xops {
+
+const std::vector<const char*> kRefusalOpenings = {
+    "i can't",         "i cannot",         "i can\u2019t", "i'm sorry",   "i am sorry",
+    "i'm not able to", "i am not able to", "i'm unable",   "i am unable", "as an ai"};
 
 double population_stability(std::vector<double> ref, std::vector<double> cur) {
   if (ref.empty() || cur.empty()) return 0;
@@ -52,11 +58,24 @@ DriftReport traffic_drift(db::Database& db, const DriftWindow& reference,
   out.current = current;
   struct Sample {
     std::vector<double> prompt, completion;
-    size_t truncated = 0, empty = 0;
+    size_t truncated = 0, empty = 0, refused = 0;
   } ref, cur;
+  // A refusal: an answer that opens by declining (matched in SQL on its first 200 characters,
+  // so answers never leave the database).
+  std::string refused = "(";
+  for (const char* p : kRefusalOpenings) {
+    std::string quoted;  // a literal in SQL: ' doubled
+    for (const char* c = p; *c; ++c) quoted += *c == '\'' ? std::string("''") : std::string(1, *c);
+    refused += fmt::format("{}lower(substr(output, 1, 200)) LIKE '%{}%'",
+                           refused.size() > 1 ? " OR " : "", quoted);
+  }
+  refused += ")";
   auto st = db.prepare(
-      "SELECT created_ms, model, version, prompt_tokens, completion_tokens, finish_reason "
-      "FROM interactions WHERE created_ms >= ? AND created_ms < ? AND finish_reason <> ''");
+      "SELECT created_ms, model, version, prompt_tokens, completion_tokens, finish_reason, "
+      "CASE WHEN " +
+      refused +
+      " THEN 1 ELSE 0 END FROM interactions WHERE created_ms >= ? AND created_ms < ? AND "
+      "finish_reason <> ''");
   st.bind(1, std::min(reference.from_ms, current.from_ms));
   st.bind(2, std::max(reference.to_ms, current.to_ms));
   while (st.step()) {
@@ -70,6 +89,7 @@ DriftReport traffic_drift(db::Database& db, const DriftWindow& reference,
       s->completion.push_back(static_cast<double>(st.int64(4)));
       s->truncated += st.text(5) == "length";
       s->empty += st.int64(4) == 0;
+      s->refused += st.int64(6) != 0;
     }
   }
   auto share = [](size_t k, size_t n) { return n ? static_cast<double>(k) / n : 0.0; };
@@ -77,27 +97,33 @@ DriftReport traffic_drift(db::Database& db, const DriftWindow& reference,
   out.truncated_current = share(cur.truncated, cur.prompt.size());
   out.empty_reference = share(ref.empty, ref.prompt.size());
   out.empty_current = share(cur.empty, cur.prompt.size());
-  auto mean = [](const std::vector<double>& v) {
-    return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / v.size();
-  };
+  out.refused_reference = share(ref.refused, ref.prompt.size());
+  out.refused_current = share(cur.refused, cur.prompt.size());
   for (auto [name, r, c] : {std::tuple{"prompt_tokens", &ref.prompt, &cur.prompt},
-                            std::tuple{"completion_tokens", &ref.completion, &cur.completion}}) {
-    DriftFigure f;
-    f.name = name;
-    f.n_reference = r->size();
-    f.n_current = c->size();
-    f.mean_reference = mean(*r);
-    f.mean_current = mean(*c);
-    f.psi = population_stability(*r, *c);
-    f.ks = ks_statistic(*r, *c);
-    if (f.n_reference && f.n_current) {
-      double n = static_cast<double>(f.n_reference), m = static_cast<double>(f.n_current);
-      f.ks_critical = 1.358 * std::sqrt((n + m) / (n * m));
-    }
-    f.drifted = f.n_reference && f.n_current && f.psi > psi_threshold && f.ks > f.ks_critical;
-    out.figures.push_back(f);
-  }
+                            std::tuple{"completion_tokens", &ref.completion, &cur.completion}})
+    out.figures.push_back(compare_samples(name, *r, *c, psi_threshold));
   return out;
+}
+
+DriftFigure compare_samples(const std::string& name, const std::vector<double>& r,
+                            const std::vector<double>& c, double psi_threshold) {
+  auto mean = [](const std::vector<double>& v) {
+    return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+  };
+  DriftFigure f;
+  f.name = name;
+  f.n_reference = r.size();
+  f.n_current = c.size();
+  f.mean_reference = mean(r);
+  f.mean_current = mean(c);
+  f.psi = population_stability(r, c);
+  f.ks = ks_statistic(r, c);
+  if (f.n_reference && f.n_current) {
+    double n = static_cast<double>(f.n_reference), m = static_cast<double>(f.n_current);
+    f.ks_critical = 1.358 * std::sqrt((n + m) / (n * m));
+  }
+  f.drifted = f.n_reference && f.n_current && f.psi > psi_threshold && f.ks > f.ks_critical;
+  return f;
 }
 
 }  // namespace xops

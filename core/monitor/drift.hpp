@@ -2,7 +2,7 @@
 // Drift of served traffic: the current window against a reference window, per figure (prompt
 // length and answer length in tokens), by the population stability index over the reference's
 // deciles and the two-sample Kolmogorov-Smirnov statistic with its 5% critical value; and the
-// shares of truncated (finish_reason length) and empty answers beside each other.
+// shares of truncated (finish_reason length), empty and refused answers beside each other.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,7 +30,16 @@ struct DriftReport {
   std::vector<DriftFigure> figures;
   double truncated_reference = 0, truncated_current = 0;  // shares of finish_reason length
   double empty_reference = 0, empty_current = 0;          // shares of answers with no token
+  double refused_reference = 0, refused_current = 0;      // shares of answers that decline
 };
+
+// Phrases whose presence in an answer's first 200 characters (lower-cased) marks it refused:
+// "I can't", "I'm sorry", "As an AI", ... (a heuristic, English only).
+extern const std::vector<const char*> kRefusalOpenings;
+
+// One figure from two samples: means, PSI, KS and its 5% critical value, drifted or not.
+DriftFigure compare_samples(const std::string& name, const std::vector<double>& reference,
+                            const std::vector<double>& current, double psi_threshold);
 
 // `only`: a served model id or version ("" = all); psi_threshold: what counts as drift.
 DriftReport traffic_drift(db::Database& db, const DriftWindow& reference,

@@ -256,6 +256,11 @@ std::pair<std::vector<double>, std::vector<double>> two_days(const fs::path& p, 
     x.id = "cmpl-d" + std::to_string(i);
     x.route = "completions", x.model = "m", x.version = "m@v0.0.1", x.prompt = "p";
     x.output = "o", x.params = "{}", x.finish_reason = i % 10 ? "stop" : "length";
+    // The shifted day also declines 3 requests in 20 (apostrophes of both kinds, any case).
+    if (second && shift && i % 20 < 3)
+      x.output = i % 20 == 0   ? "I'm sorry, I can't help with that."
+                 : i % 20 == 1 ? "Sorry - I can\u2019t."
+                               : "AS AN AI, I decline.";
     x.created_ms = now - 2 * 86400000LL + 60000 + (i % 1000) * 80000 + (second ? 86400000LL : 0);
     x.prompt_tokens = second && shift ? std::uniform_int_distribution<int>(30, 50)(rng)
                                       : std::uniform_int_distribution<int>(10, 20)(rng);
@@ -313,6 +318,8 @@ void drift_case(bool shift) {
       CHECK(prompt["psi"].get<double>() < 0.1);
     CHECK(d["figures"][1]["drifted"] == false);  // the answers did not move
     CHECK(d["truncated_share"]["current"].get<double>() == Approx(0.1));
+    CHECK(d["refused_share"]["reference"].get<double>() == 0);
+    CHECK(d["refused_share"]["current"].get<double>() == Approx(shift ? 0.15 : 0.0));
     // --check with max_psi: exit 4 on the shifted set only.
     write_text(p / "xops.yaml",
                read_text(p / "xops.yaml") + "monitor: {since: 1d, max_psi: 0.25}\n");
@@ -377,12 +384,25 @@ TEST_CASE("monitor: prompt drift against the suite's cases in an embedding space
     return json::parse(r.out)["prompt_drift"];
   };
   auto control = drift("m@v0.0.1");
+  CHECK(control["length"]["drifted"] == false);
   CHECK(control["n_reference"] == 20);
   CHECK(control["n_current"] == 100);
   CHECK(control["drifted"] == false);
   CHECK(control["p_value"].get<double>() > 0.05);
   auto shifted = drift("m@v0.0.2");
   CHECK(shifted["drifted"] == true);
+  {  // prompt length in characters against the cases, computed again here
+    double cases = 0, served = 0;
+    for (size_t i = 0; i < 20; ++i)  // characters: bytes that start a UTF-8 sequence
+      for (unsigned char c : caps[i]) cases += (c & 0xC0) != 0x80;
+    for (int i = 0; i < 100; ++i)
+      served += static_cast<double>(
+          fmt::format("def f{}(x):\n    return [i * {} for i in range(x) if i % 3]", i, i).size());
+    CHECK(shifted["length"]["mean_current"].get<double>() == Approx(served / 100));
+    CHECK(shifted["length"]["n_reference"] == 20);
+    CHECK(shifted["length"]["mean_reference"].get<double>() == Approx(cases / 20));
+    CHECK(shifted["length"]["drifted"] == true);
+  }
   CHECK(shifted["share_beyond"].get<double>() > 0.5);
   CHECK(shifted["p_value"].get<double>() < 1e-6);
   CHECK(shifted["centroid_distance"].get<double>() >

@@ -33,7 +33,8 @@ for lr in 0.1 0.01 0.001; do
     done"
 done
 
-# An eval: echo (says the prompt back) and the golden model disagree on every case.
+# An eval: echo (says the prompt back) and the golden model disagree on three cases, both
+# pass one and both fail one (so each filter of the matrix narrows it differently).
 mkdir -p evals
 cat > evals/echo_vs_model.yaml <<YAML
 description: echo against the tiny model
@@ -49,6 +50,10 @@ tests:
     assert: [{type: contains, value: river}]
   - vars: {word: "Say"}
     assert: [{type: icontains, value: say}]
+  - vars: {word: both pass}
+    assert: [{type: not-contains, value: zzzz-never}]
+  - vars: {word: both fail}
+    assert: [{type: contains, value: zzzz-never}]
 thresholds: {pass_rate: 0}
 YAML
 "$X" -q eval evals/echo_vs_model.yaml > /dev/null
@@ -67,3 +72,26 @@ done
 curl -s "$url/v1/completions" -d '{"prompt": "x", "model": "nope"}' > /dev/null
 curl -s "$url/v1/chat/completions" -d '{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}' > /dev/null
 kill -TERM $pid && wait $pid
+
+# Two days of earlier traffic on two registered versions (as a server writes it), so the
+# traffic charts have lines: v0.0.2 from the second day on, slower, a few 5xx, rated lower.
+sqlite3 .xops/xops.db <<'SQL'
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 1439)
+INSERT INTO interactions (id, created_ms, route, model, version, prompt, output, params,
+  finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms, status, error)
+SELECT printf('cmpl-hist%05d', i), (strftime('%s', 'now') - 2 * 86400) * 1000 + i * 120000,
+  'completions', 'm', CASE WHEN i >= 720 AND i % 2 = 0 THEN 'm@v0.0.2' ELSE 'm@v0.0.1' END,
+  'question ' || i, 'answer ' || i, '{}',
+  CASE WHEN i >= 720 AND i % 2 = 0 AND i % 50 = 0 THEN 'error' ELSE 'stop' END,
+  8 + i % 9, 12 + i % 17,
+  CASE WHEN i >= 720 AND i % 2 = 0 THEN 180 ELSE 90 END + (i * 37) % 60 + 20 * ((i / 30) % 4),
+  20 + (i * 13) % 15,
+  CASE WHEN i >= 720 AND i % 2 = 0 AND i % 50 = 0 THEN 500 ELSE 200 END,
+  CASE WHEN i >= 720 AND i % 2 = 0 AND i % 50 = 0 THEN 'server_error' ELSE '' END
+FROM n;
+INSERT INTO feedback (interaction, created_ms, score, name)
+SELECT id, created_ms + 5000,
+  CASE WHEN version = 'm@v0.0.2' THEN (CAST(substr(id, 10) AS INTEGER) / 3) % 3 = 0 ELSE (CAST(substr(id, 10) AS INTEGER) / 3) % 5 <> 0 END,
+  'score'
+FROM interactions WHERE id LIKE 'cmpl-hist%' AND CAST(substr(id, 10) AS INTEGER) % 3 = 0;
+SQL
