@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/app/ui.hpp"
 #include "core/error.hpp"
@@ -192,16 +193,23 @@ json eval_detail(const Workspace& ws, Tracker& t, const std::string& id_or_prefi
   std::vector<std::string> providers;
   std::map<int64_t, json> tests;  // test index -> {description, vars, cells: {provider: cell}}
   auto text = store.read(sha);
-  size_t at = 0;
-  while (at < text.size()) {
+  std::vector<json> cases;
+  std::set<std::string> prompts;
+  for (size_t at = 0; at < text.size();) {
     auto end = text.find('\n', at);
     if (end == std::string::npos) end = text.size();
     auto c = json::parse(text.substr(at, end - at), nullptr, false);
     at = end + 1;
     if (!c.is_object()) continue;
+    prompts.insert(c.value("prompt", ""));
+    cases.push_back(std::move(c));
+  }
+  for (auto& c : cases) {
+    // A column per provider; per provider and prompt when the suite has several prompts, and
+    // per repeat with --repeat.
     std::string prov = c.value("provider", "");
-    if (c.value("prompt", "") != "" && c.contains("prompt"))
-      prov += " · " + c["prompt"].get<std::string>();
+    if (prompts.size() > 1) prov += " · " + c.value("prompt", "");
+    if (auto r = c.value("repeat", int64_t{0}); r > 0) prov += fmt::format(" #{}", r + 1);
     if (std::find(providers.begin(), providers.end(), prov) == providers.end())
       providers.push_back(prov);
     auto idx = c.value("test", int64_t{0});

@@ -237,7 +237,9 @@ void OpenAiApi::finish(AccessRecord& t, const http::ServerReply* reply) {
   metrics_.request(t.route, t.status, t.version, t.adapter);
   // A generation request that was refused or failed before generating: a row of its own, so
   // the log (and `xops monitor`) sees every request, not only the answered ones.
-  if (o_.log && !t.logged && t.status >= 400 && is_generation_route(t.route)) {
+  // Not a 401: a client without the key must not be able to write into the log (it is
+  // counted in /metrics only).
+  if (o_.log && !t.logged && t.status >= 400 && t.status != 401 && is_generation_route(t.route)) {
     Interaction i;
     i.id = "err-" + new_ulid();
     i.route = t.route == "/v1/chat/completions" ? "chat" : "completions";

@@ -141,3 +141,27 @@ TEST_CASE("e2e: serve logs refusals with their status, labels /metrics, checks f
   CHECK(human.rc == 0);
   CHECK_THAT(human.out, Catch::Contains("helpful") && Catch::Contains("s-1"));
 }
+
+TEST_CASE("e2e: a client without the API key cannot write into the interaction log",
+          "[e2e][serve][monitor]") {
+  TempDir tmp;
+  REQUIRE(run_xops({"-q", "init", "p", "--template", "minimal", "--no-hooks"}, tmp.path()).rc == 0);
+  auto proj = tmp / "p";
+  {
+    Server s(tmp.path(), {"--api-key-env", "XOPS_TEST_KEY"}, {{"XOPS_TEST_KEY", "k1"}}, proj);
+    for (int i = 0; i < 5; ++i)
+      CHECK(s.post("/v1/completions", R"({"prompt": "x"})").status == 401);
+    CHECK(s.post("/v1/completions", R"({"prompt": "x", "max_tokens": -1})",
+                 {"-H", "Authorization: Bearer k1"})
+              .status == 400);
+    auto m = s.get("/metrics", {"-H", "Authorization: Bearer k1"}).body;
+    CHECK_THAT(m, Catch::Contains("status=\"401\""));  // counted, not logged
+    CHECK(s.stop() == 0);
+  }
+  auto mon = run_xops({"--json", "monitor"}, proj);
+  INFO(mon.err);
+  REQUIRE(mon.rc == 0);
+  auto g = json::parse(mon.out)["groups"].at(0);
+  CHECK(g["requests"] == 1);  // the authenticated 400 only
+  CHECK(g["statuses"] == json{{"400", 1}});
+}
