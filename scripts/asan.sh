@@ -44,7 +44,7 @@ export GIT_AUTHOR_NAME=xops-test GIT_AUTHOR_EMAIL=test@localhost
 export GIT_COMMITTER_NAME=xops-test GIT_COMMITTER_EMAIL=test@localhost
 spec=("$@")
 [ ${#spec[@]} -gt 0 ] ||
-  spec=("[#serve_test],[#serve_attack_test],[#eval_test],[#eval_attack_test],[#pairwise_test],[#live_compare_test],[#feedback_addressed_test]")
+  spec=("[#serve_test],[#serve_attack_test],[#eval_test],[#eval_attack_test],[#pairwise_test],[#live_compare_test],[#feedback_addressed_test],[#serve_monitor_test],[#monitor_test]")
 t0=$(date +%s)
 status=0
 "$BUILD_DIR/tests/e2e_tests" -# "${spec[@]}" || status=$?
