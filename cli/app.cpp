@@ -203,7 +203,16 @@ void add_examples(CLI::App& app) {
        "'{\"prompt\": \"Hello\", \"max_tokens\": 8, \"temperature\": 0}'"},
       {"monitor",
        "xops monitor --since 7d\n  xops monitor chat --by day\n  xops monitor --check   # "
-       "exit 4 when a monitor: threshold in xops.yaml is crossed"},
+       "exit 4 when a monitor: threshold in xops.yaml is crossed\n  xops monitor --drift --since "
+       "1d "
+       "--suite evals/qa.yaml --embedding models/tiny"},
+      {"monitor feedback",
+       "xops monitor feedback --since 7d\n  xops monitor feedback chat#prod --name helpful "
+       "--user u42\n  xops --json monitor feedback --session s9"},
+      {"ui",
+       "xops ui   # then open http://127.0.0.1:8765/\n  xops ui --port 0   # any free port (the "
+       "first stdout line says which)\n  curl -s "
+       "'localhost:8765/api/runs?sort=metrics.loss&limit=5'"},
       {"config", "xops config\n  xops --json config"},
       {"help", "xops help track run"},
   };

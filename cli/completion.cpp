@@ -80,7 +80,8 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 // completed from the project at hand, cheaply (xops.yaml; the newest 50 runs).
 const std::set<std::string> kArtifactCommands = {
     "generate",         "serve",        "promote",           "promote show",     "promote history",
-    "promote register", "promote diff", "promote deprecate", "promote unassign", "monitor"};
+    "promote register", "promote diff", "promote deprecate", "promote unassign", "monitor",
+    "monitor feedback"};
 const std::set<std::string> kRunCommands = {"track show", "track diff", "track rm", "track rename"};
 
 std::string escape_single(const std::string& s) {
