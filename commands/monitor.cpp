@@ -212,8 +212,17 @@ int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
   auto& out = ctx.out();
   if (out.json()) {
     json groups = json::array(), alerts = json::array();
-    for (size_t i = 0; i < o.groups.size(); ++i)
-      groups.push_back(group_json(o.groups[i], i ? &o.groups[i - 1] : nullptr));
+    for (size_t i = 0; i < o.groups.size(); ++i) {
+      auto g = group_json(o.groups[i], i ? &o.groups[i - 1] : nullptr);
+      if (!f.req.per.empty()) {  // each window beside the one before it, within the group
+        json series = json::array();
+        const auto& ss = o.groups[i].series;
+        for (size_t k = 0; k < ss.size(); ++k)
+          series.push_back(group_json(ss[k], k ? &ss[k - 1] : nullptr));
+        g["series"] = series;
+      }
+      groups.push_back(g);
+    }
     for (const auto& a : o.alerts)
       alerts.push_back({{"group", a.group},
                         {"figure", a.figure},
@@ -241,6 +250,15 @@ int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
              fmt::format("{}/{}", g.prompt_tokens, g.completion_tokens),
              fmt::format("{:.1f}", g.tokens_per_s), scores_text(g),
              change(g, i ? &o.groups[i - 1] : nullptr)});
+      for (size_t k = 0; k < g.series.size(); ++k) {  // --per: the group over time
+        const auto& w = g.series[k];
+        t.add({"  " + w.key, std::to_string(w.requests),
+               fmt::format("{} ({:.1f}%)", w.errors, 100 * w.error_rate()),
+               fmt::format("{}/{}", w.refused, w.cancelled), ms3(w.latency_ms), ms3(w.ttft_ms),
+               fmt::format("{}/{}", w.prompt_tokens, w.completion_tokens),
+               fmt::format("{:.1f}", w.tokens_per_s), scores_text(w),
+               change(w, k ? &g.series[k - 1] : nullptr)});
+      }
       if (g.ttft_invalid)
         out.warn(
             fmt::format("{}: {} logged time(s) to first token were negative or above the "
@@ -338,6 +356,9 @@ void register_monitor(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--by", f->req.by, "Group by version, adapter, route, arm, day or hour")
       ->capture_default_str()
       ->check(CLI::IsMember({"version", "adapter", "route", "arm", "day", "hour"}));
+  sub->add_option("--per", f->req.per,
+                  "Each group over time too: per day or hour, each window beside the one before")
+      ->check(CLI::IsMember({"day", "hour"}));
   sub->add_flag("--drift", f->req.drift,
                 "Prompt and answer lengths of the window against a reference window (PSI, KS)");
   sub->add_option("--reference", f->req.reference,

@@ -109,7 +109,10 @@ MonitorOutcome monitor_traffic(const Workspace& ws, const MonitorRequest& r, int
   MonitorOutcome o;
   o.since_ms = since.empty() ? 0 : parse_since(since, now_ms);
   auto db = open_log(ws);
-  o.groups = traffic_stats(db, {o.since_ms, r.by, r.only, ""});
+  if (!r.per.empty() && r.per == r.by)
+    throw usage_error(fmt::format("--per {} with --by {}: the same grouping twice", r.per, r.by),
+                      "e.g. --by version --per day");
+  o.groups = traffic_stats(db, {o.since_ms, r.by, r.only, r.per});
   if (r.check) o.alerts = check_traffic(o.groups, m);
   if (drift) {
     DriftWindow cur{o.since_ms, now_ms + 1};

@@ -24,6 +24,8 @@ struct MonitorRequest {
   std::string only;   // a served model id or version ("" = all)
   std::string since;  // a date or an age ("" = all traffic; with check: monitor.since)
   std::string by = "version";
+  std::string per;  // day | hour: each group over time too (its series, each window beside the
+                    // one before it); "" = none
   bool check = false;
   // Drift: the window since `since` (default monitor.since) against `reference` (a date or an
   // age: from then to the window's start; default the same length just before it).

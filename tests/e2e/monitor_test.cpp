@@ -196,6 +196,28 @@ TEST_CASE("monitor: counts and percentiles per version match the log, --check cr
     CHECK(row["name"] == "helpful");
   }
   CHECK(lj["feedback"][0]["created_ms"] >= lj["feedback"][1]["created_ms"]);
+  // --per hour: each version over time, every window's count as the hours of the generator
+  // say, each window beside the one before it.
+  {
+    auto per = run_xops({"--json", "monitor", "--per", "hour"}, p);
+    INFO(per.err);
+    REQUIRE(per.rc == 0);
+    auto pj = json::parse(per.out);
+    for (const auto& g : pj["groups"]) {
+      std::map<int64_t, size_t> hours;  // hour -> requests of this version
+      for (int i = 0; i < 2000; ++i)
+        if ((i >= 1200 ? "m@v0.0.2" : "m@v0.0.1") == g["key"].get<std::string>())
+          ++hours[(1796000000000 + int64_t{i} * 1000) / 3600000];
+      REQUIRE(g["series"].size() == hours.size());
+      size_t k = 0;
+      for (const auto& [hour, n] : hours) {
+        CHECK(g["series"][k]["requests"] == n);
+        if (k) CHECK(g["series"][k]["change"]["from"] == g["series"][k - 1]["key"]);
+        ++k;
+      }
+    }
+    CHECK(run_xops({"monitor", "--by", "day", "--per", "day"}, p).rc == 2);
+  }
   // By day and by route: the same requests, regrouped.
   auto by_route = json::parse(run_xops({"--json", "monitor", "--by", "route"}, p).out);
   size_t total = 0;
