@@ -11,6 +11,7 @@
 #include "commands/commands.hpp"
 #include "core/app/monitor.hpp"
 #include "core/error.hpp"
+#include "core/monitor/traffic_json.hpp"
 #include "core/util/json_error.hpp"
 #include "term/context.hpp"
 #include "term/table.hpp"
@@ -25,11 +26,6 @@ struct MonitorFlags {
   app::MonitorRequest req;
 };
 
-json percentiles_json(const Percentiles& p) {
-  if (!p.n) return nullptr;
-  return {{"n", p.n}, {"p50", p.p50}, {"p95", p.p95}, {"p99", p.p99}};
-}
-
 // The change from the group before: p95 latency in %, error rate and feedback mean in points.
 std::string change(const TrafficGroup& g, const TrafficGroup* prev) {
   if (!prev) return "-";
@@ -43,13 +39,6 @@ std::string change(const TrafficGroup& g, const TrafficGroup* prev) {
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
-json scores_json(const TrafficGroup& g) {
-  json j = json::object();
-  for (const auto& [name, s] : g.scores)
-    j[name] = {{"n", s.n}, {"mean", s.mean}, {"min", s.min}, {"max", s.max}};
-  return j;
-}
-
 // "score 12/0.83, helpful 4/4.25" (n/mean per name).
 std::string scores_text(const TrafficGroup& g) {
   if (g.scores.empty()) return "0/-";
@@ -59,43 +48,6 @@ std::string scores_text(const TrafficGroup& g) {
                         ? fmt::format("{}/{:.2f}", s.n, s.mean)
                         : fmt::format("{} {}/{:.2f}", name, s.n, s.mean));
   return fmt::format("{}", fmt::join(parts, ", "));
-}
-
-json group_json(const TrafficGroup& g, const TrafficGroup* prev) {
-  json fr = json::object(), statuses = json::object(), codes = json::object();
-  for (const auto& [k, n] : g.finish_reasons) fr[k] = n;
-  for (const auto& [k, n] : g.statuses) statuses[std::to_string(k)] = n;
-  for (const auto& [k, n] : g.error_codes) codes[k] = n;
-  json j = {{"key", g.key},
-            {"first_ms", g.first_ms},
-            {"last_ms", g.last_ms},
-            {"requests", g.requests},
-            {"errors", g.errors},
-            {"error_rate", g.error_rate()},
-            {"refused", g.refused},
-            {"cancelled", g.cancelled},
-            {"statuses", statuses},
-            {"error_codes", codes},
-            {"finish_reasons", fr},
-            {"latency_ms", percentiles_json(g.latency_ms)},
-            {"ttft_ms", percentiles_json(g.ttft_ms)},
-            {"ttft_invalid", g.ttft_invalid},
-            {"prompt_tokens", g.prompt_tokens},
-            {"completion_tokens", g.completion_tokens},
-            {"tokens_per_s", g.tokens_per_s},
-            {"feedback", g.feedback},
-            {"feedback_mean", g.feedback_mean ? json(*g.feedback_mean) : json(nullptr)},
-            {"scores", scores_json(g)}};
-  if (prev)
-    j["change"] = {{"from", prev->key},
-                   {"p95_latency_ratio", prev->latency_ms.p95 > 0 && g.latency_ms.n
-                                             ? json(g.latency_ms.p95 / prev->latency_ms.p95)
-                                             : json(nullptr)},
-                   {"error_rate_delta", g.error_rate() - prev->error_rate()},
-                   {"feedback_mean_delta", g.feedback_mean && prev->feedback_mean
-                                               ? json(*g.feedback_mean - *prev->feedback_mean)
-                                               : json(nullptr)}};
-  return j;
 }
 
 std::string ms3(const Percentiles& p) {
@@ -213,12 +165,12 @@ int run_monitor(cli::Context& ctx, const MonitorFlags& f) {
   if (out.json()) {
     json groups = json::array(), alerts = json::array();
     for (size_t i = 0; i < o.groups.size(); ++i) {
-      auto g = group_json(o.groups[i], i ? &o.groups[i - 1] : nullptr);
+      auto g = traffic_group_json(o.groups[i], i ? &o.groups[i - 1] : nullptr);
       if (!f.req.per.empty()) {  // each window beside the one before it, within the group
         json series = json::array();
         const auto& ss = o.groups[i].series;
         for (size_t k = 0; k < ss.size(); ++k)
-          series.push_back(group_json(ss[k], k ? &ss[k - 1] : nullptr));
+          series.push_back(traffic_group_json(ss[k], k ? &ss[k - 1] : nullptr));
         g["series"] = series;
       }
       groups.push_back(g);
@@ -308,8 +260,9 @@ int run_feedback(cli::Context& ctx, const app::FeedbackListRequest& r) {
                       {"prompt", row.prompt.substr(0, 200)}});
     }
     for (const auto& g : l.versions)
-      versions.push_back(
-          {{"version", g.key}, {"requests", g.requests}, {"scores", scores_json(g)}});
+      versions.push_back({{"version", g.key},
+                          {"requests", g.requests},
+                          {"scores", traffic_group_json(g)["scores"]}});
     for (const auto& [name, s] : l.schema)
       schema[name] = {{"min", s.min}, {"max", s.max}, {"integer", s.integer}};
     out.print_json(

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/eval/from_logs.hpp"
 #include "core/monitor/traffic.hpp"
+#include "core/monitor/traffic_json.hpp"
 #include "core/project/workspace.hpp"
 #include "core/refs/content.hpp"
 #include "core/store/object_store.hpp"
@@ -319,34 +320,6 @@ json registry_json(const Workspace& ws, Tracker& t) {
   return {{"stages", ws.config().stages}, {"artifacts", artifacts}, {"promotions", promotions}};
 }
 
-json scores_json(const TrafficGroup& g) {
-  json j = json::object();
-  for (const auto& [name, s] : g.scores) j[name] = {{"n", s.n}, {"mean", s.mean}};
-  return j;
-}
-
-json group_json(const TrafficGroup& g) {
-  auto pct = [](const Percentiles& p) {
-    return p.n ? json{{"n", p.n}, {"p50", p.p50}, {"p95", p.p95}, {"p99", p.p99}} : json(nullptr);
-  };
-  json statuses = json::object();
-  for (const auto& [k, n] : g.statuses) statuses[std::to_string(k)] = n;
-  return {{"key", g.key},
-          {"first_ms", g.first_ms},
-          {"last_ms", g.last_ms},
-          {"requests", g.requests},
-          {"errors", g.errors},
-          {"refused", g.refused},
-          {"cancelled", g.cancelled},
-          {"statuses", statuses},
-          {"latency_ms", pct(g.latency_ms)},
-          {"ttft_ms", pct(g.ttft_ms)},
-          {"prompt_tokens", g.prompt_tokens},
-          {"completion_tokens", g.completion_tokens},
-          {"feedback", g.feedback},
-          {"scores", scores_json(g)}};
-}
-
 json traffic_json(db::Database& db, const Params& p) {
   auto since = p.get("since", "7d");
   int64_t since_ms = 0;
@@ -361,8 +334,8 @@ json traffic_json(db::Database& db, const Params& p) {
   // One scan: each version, and each version per bucket.
   for (const auto& v : traffic_stats(db, {since_ms, "version", "", bucket})) {
     json points = json::array();
-    for (const auto& g : v.series) points.push_back(group_json(g));
-    auto row = group_json(v);
+    for (const auto& g : v.series) points.push_back(traffic_group_json(g));
+    auto row = traffic_group_json(v);
     row["series"] = points;
     versions.push_back(std::move(row));
   }
