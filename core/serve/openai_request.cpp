@@ -169,4 +169,24 @@ GenerationRequest parse_generation_request(const std::string& text, bool chat, i
   return r;
 }
 
+http::ServerReply error_reply(const ApiError& e) {
+  using nlohmann::json;
+  http::ServerReply r;
+  r.status = e.status;
+  r.body = json{{"error",
+                 {{"message", e.what()},
+                  {"type", e.type},
+                  {"param", e.param.empty() ? json() : json(e.param)},
+                  {"code", e.code.empty() ? json() : json(e.code)}}}}
+               .dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+std::string route_of(const std::string& path) {
+  for (const char* known : {"/v1/models", "/v1/completions", "/v1/chat/completions",
+                            "/v1/embeddings", "/v1/feedback", "/health", "/metrics"})
+    if (path == known) return known;
+  return "other";
+}
+
 }  // namespace xops

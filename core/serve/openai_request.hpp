@@ -11,6 +11,7 @@
 
 #include "core/engine/generation.hpp"
 #include "core/error.hpp"
+#include "core/plugins/http_server.hpp"
 
 namespace xops {
 
@@ -34,6 +35,12 @@ inline ApiError bad(const std::string& message, const std::string& param = {}) {
 
 // The body as a JSON object.
 nlohmann::json parse_body(const std::string& text);
+
+// An error as OpenAI sends it: {"error": {"message", "type", "param", "code"}} with its status.
+http::ServerReply error_reply(const ApiError& e);
+// The known route a path names ("/v1/completions", "/health", ...), else "other": the label
+// /metrics counts by (never the raw path: that would be a series per typo).
+std::string route_of(const std::string& path);
 // Optional fields (absent or null: the default); out of range or of the wrong type: 400.
 double number_field(const nlohmann::json& body, const char* key, double dflt, double lo, double hi);
 int integer_field(const nlohmann::json& body, const char* key, int dflt, int lo, int hi);

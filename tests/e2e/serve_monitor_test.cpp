@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "core/tracking/interaction_log.hpp"
 #include "core/util/fs.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/project_db.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/xops_server.hpp"
 
@@ -122,6 +124,27 @@ TEST_CASE("e2e: serve logs refusals with their status, labels /metrics, checks f
   CHECK(g["latency_ms"]["n"] == 1);  // refusals have no generation timings
   CHECK(g["prompt_tokens"] == prompt_tokens);
   CHECK(g["scores"]["helpful"]["mean"] == 4);
+  {  // the rows themselves: the request's user, each refusal's status and code
+    auto db = project_db(proj);
+    auto rows = read_interactions(db, 0, false);
+    REQUIRE(rows.size() == 4);
+    std::map<int, std::string> codes;
+    for (const auto& l : rows) {
+      const auto& i = l.interaction;
+      if (i.id == ok_id) {
+        CHECK(i.user == "ann");
+        CHECK(i.status == 200);
+        CHECK(i.generated());
+      } else {
+        CHECK_FALSE(i.generated());
+        CHECK(i.id.rfind("err-", 0) == 0);
+        CHECK(!i.output.empty());  // the message the client got
+        codes[i.status] += i.error + " ";
+      }
+    }
+    CHECK(codes[404] == "model_not_found ");
+    CHECK(codes[400].size() > 2);
+  }
   // Refusals are not replayed as eval cases.
   REQUIRE(run_xops({"eval", "--from-logs", "-o", "cases.jsonl"}, proj).rc == 0);
   auto cases = read_text(proj / "cases.jsonl");
