@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake ninja-build ccache pkg-config git ca-certificates curl
       libcli11-dev libgit2-dev libyaml-cpp-dev libsqlite3-dev sqlite3 libfmt-dev
       nlohmann-json3-dev libcpp-httplib-dev libssl-dev libpcre2-dev catch2
+      libutf8proc-dev  # Unicode data for BERT's WordPiece normalizer
+      libhnswlib-dev  # approximate nearest-neighbour search (xops index), header-only
       libtorch-dev libopenblas0-openmp python3
       libboost-dev  # Boost.Beast/Asio: the event-driven HTTP server (header-only)
       libpq-dev postgresql  # tracking on PostgreSQL; tests start a throw-away cluster
@@ -18,7 +20,7 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git ca-certificates cu
       libxml2-utils  # xmllint: tests validate JUnit/HTML output
       chromium  # `xops ui` is tested in a real browser, headless, over the DevTools protocol
       clang libclang-rt-14-dev)  # libFuzzer + ASan/UBSan for the fuzz smoke (bench/fuzz.sh)
-BENCH_PKGS=(git-lfs python3-torch hyperfine openssl bc)
+BENCH_PKGS=(git-lfs python3-torch hyperfine openssl bc python3-numpy python3-hnswlib)
 
 want=("${PKGS[@]}")
 for arg in "$@"; do

@@ -7,11 +7,12 @@
 #include <string>
 
 #include "core/engine/language_model.hpp"
+#include "core/engine/text_encoder.hpp"
 #include "core/engine/trainer.hpp"
 
 namespace xops {
 
-inline constexpr int kEngineAbi = 4;
+inline constexpr int kEngineAbi = 5;
 
 class Engine {
  public:
@@ -21,6 +22,9 @@ class Engine {
   virtual int cuda_device_count() const = 0;
   // Loads a Hugging Face model directory (config.json, safetensors, tokenizer).
   virtual std::unique_ptr<LanguageModel> load(const std::filesystem::path& dir, const LoadOptions& opts) = 0;
+  // A BERT-family sentence encoder (config.json BertModel, sentence-transformers pooling).
+  virtual std::unique_ptr<TextEncoder> load_encoder(const std::filesystem::path& dir,
+                                                    const LoadOptions& opts) = 0;
   // A freshly initialised model (GPT-2 initialisation, seeded) for training from scratch.
   virtual std::unique_ptr<LanguageModel> create(const ModelConfig& cfg, Tokenizer tok, uint64_t seed,
                                                 const LoadOptions& opts) = 0;

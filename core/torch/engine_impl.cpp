@@ -4,6 +4,7 @@
 #include "core/engine/engine.hpp"
 #include "core/error.hpp"
 #include "core/plugins/plugin.hpp"
+#include "core/torch/bert_encoder.hpp"
 #include "core/torch/guarded.hpp"
 #include "core/torch/torch_model.hpp"
 
@@ -20,6 +21,10 @@ class TorchEngine final : public Engine {
   int cuda_device_count() const override { return static_cast<int>(torch::cuda::device_count()); }
   std::unique_ptr<LanguageModel> load(const std::filesystem::path& dir, const LoadOptions& opts) override {
     return guarded("loading the model", [&] { return TorchModel::load(dir, opts); });
+  }
+  std::unique_ptr<TextEncoder> load_encoder(const std::filesystem::path& dir,
+                                            const LoadOptions& opts) override {
+    return guarded("loading the encoder", [&] { return load_bert_encoder(dir, opts); });
   }
   std::unique_ptr<LanguageModel> create(const ModelConfig& cfg, Tokenizer tok, uint64_t seed,
                                         const LoadOptions& opts) override {

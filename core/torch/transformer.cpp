@@ -151,6 +151,8 @@ void allocate(const ModelConfig& c, Weights& w, const at::TensorOptions& o) {
   }
 }
 
+}  // namespace
+
 at::ScalarType scalar_type(DType d) {
   switch (d) {
     case DType::F32: return at::kFloat;
@@ -160,8 +162,6 @@ at::ScalarType scalar_type(DType d) {
     default: throw runtime_error(fmt::format("weights of dtype {} cannot be loaded", dtype_name(d)));
   }
 }
-
-}  // namespace
 
 Weights load_weights(const ModelConfig& c, const std::shared_ptr<const Checkpoint>& ckpt,
                      const at::TensorOptions& opts, bool zero_copy) {

@@ -9,10 +9,14 @@
 #include <vector>
 
 #include "core/model/model_config.hpp"
+#include "core/model/safetensors.hpp"
 
 namespace xops {
 
 class Checkpoint;
+
+// A safetensors dtype as LibTorch's (F32, F16, BF16, F64; others throw).
+at::ScalarType scalar_type(DType d);
 
 // One projection. GPT-2's Conv1D stores [in, out] (y = x W + b); Llama's Linear [out, in].
 // An optional LoRA pair adds scale * B(A(dropout(x))).
