@@ -206,6 +206,21 @@ void add_examples(CLI::App& app) {
        "exit 4 when a monitor: threshold in xops.yaml is crossed\n  xops monitor --drift --since "
        "1d "
        "--suite evals/qa.yaml --embedding models/tiny"},
+      {"index build",
+       "xops index build docs --from docs/ --embedding models/minilm\n  xops index build faq "
+       "--from "
+       "faq.jsonl --embedding minilm#prod --chunk 128 --overlap 16"},
+      {"index add",
+       "xops index add docs --from docs/new-page.md   # a changed file's chunks are replaced"},
+      {"index rm", "xops index rm docs --source docs/old-page.md\n  xops index rm docs --id 42"},
+      {"index query",
+       "xops index query docs \"how do I rotate keys?\" -k 5\n  xops --json index query docs#prod "
+       "\"refunds\" "
+       "--where lang=en"},
+      {"index info", "xops index info docs\n  xops --json index info docs@v0.1.0"},
+      {"index",
+       "xops index build docs --from docs/ --embedding models/minilm\n  xops index query docs "
+       "\"refunds\""},
       {"monitor feedback",
        "xops monitor feedback --since 7d\n  xops monitor feedback chat#prod --name helpful "
        "--user u42\n  xops --json monitor feedback --session s9"},
@@ -316,6 +331,7 @@ int run(int argc, char** argv) {
   commands::register_serve(app, ctx);
   commands::register_monitor(app, ctx);
   commands::register_ui(app, ctx);
+  commands::register_index(app, ctx);
   commands::register_config(app, ctx);
   register_completion(app, ctx);
   auto help_words = std::make_shared<std::vector<std::string>>();

@@ -81,7 +81,8 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 const std::set<std::string> kArtifactCommands = {
     "generate",         "serve",        "promote",           "promote show",     "promote history",
     "promote register", "promote diff", "promote deprecate", "promote unassign", "monitor",
-    "monitor feedback"};
+    "monitor feedback", "index query",  "index info",        "index add",        "index rm",
+    "index build"};
 const std::set<std::string> kRunCommands = {"track show", "track diff", "track rm", "track rename"};
 
 std::string escape_single(const std::string& s) {
