@@ -117,8 +117,11 @@ int run_query(cli::Context& ctx, const app::IndexQueryRequest& r) {
   cli::Table t({"#", "SCORE", "SOURCE", "TEXT"});
   for (size_t i = 0; i < o.hits.size(); ++i) {
     const auto& h = o.hits[i];
-    t.add({std::to_string(i + 1), fmt::format("{:.4f}", h.score),
-           fmt::format("{}:{}-{}", h.source, h.start, h.end), one_line(h.text, 100)});
+    // A JSONL document's offsets are inside its line's text.
+    auto where = h.meta.contains("line") ? fmt::format("{} line {}, {}-{}", h.source,
+                                                       h.meta["line"].dump(), h.start, h.end)
+                                         : fmt::format("{}:{}-{}", h.source, h.start, h.end);
+    t.add({std::to_string(i + 1), fmt::format("{:.4f}", h.score), where, one_line(h.text, 100)});
   }
   t.print(out);
   out.info(fmt::format("{} ({}), {} search in {:.1f} ms", o.version, o.content_sha256.substr(0, 12),
@@ -191,7 +194,9 @@ void register_index(CLI::App& app, cli::Context& ctx) {
        "The embedding model: a sentence encoder or model (path, artifact, NAME@vX, NAME#stage) or "
        "openai:embedding:MODEL")
       ->required();
-  b->add_option("--chunk", br->chunk, "Tokens per chunk (0: one chunk per document); default 200");
+  b->add_option("--chunk", br->chunk,
+                "Tokens per chunk (0: one chunk per document); default 200, or fewer when the "
+                "encoder reads fewer");
   b->add_option("--overlap", br->overlap,
                 "Tokens shared by neighbouring chunks; default a fifth of --chunk, at most 40");
   b->add_option("--batch", br->batch, "Chunks per embedding call (bounds memory)")

@@ -129,7 +129,9 @@ IndexBuildOutcome build_index(const IndexBuildRequest& r, const Workspace* ws,
     m.embedding_sha256 = embedder->content_sha256();
     m.embedding_describe = embedder->describe();
     m.chunk_unit = embedder->unit();
-    m.chunk.tokens = r.chunk >= 0 ? r.chunk : 200;
+    // Default: 200 tokens, or what the encoder reads when that is less.
+    int fits = embedder->max_tokens() > 0 ? std::max(1, embedder->max_tokens() - 2) : 200;
+    m.chunk.tokens = r.chunk >= 0 ? r.chunk : std::min(200, fits);
     m.chunk.overlap =
         r.overlap >= 0 ? r.overlap : (m.chunk.tokens == 0 ? 0 : std::min(40, m.chunk.tokens / 5));
     m.ann = r.ann;

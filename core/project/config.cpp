@@ -224,10 +224,11 @@ ProjectConfig parse_project_config(const std::string& text, const std::string& d
       if (auto t = kv.second["type"]) {
         a.type = doc.str(t, what + " type");
         if (a.type != "model" && a.type != "adapter" && a.type != "dataset" && a.type != "prompt" &&
-            a.type != "other")
+            a.type != "index" && a.type != "other")
           doc.fail(t,
-                   fmt::format("{} type '{}' is not one of model, adapter, dataset, prompt, other",
-                               what, a.type));
+                   fmt::format(
+                       "{} type '{}' is not one of model, adapter, dataset, prompt, index, other",
+                       what, a.type));
       }
       if (auto d = kv.second["description"]) a.description = doc.str(d, what + " description");
       cfg.artifacts.push_back(std::move(a));

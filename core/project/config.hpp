@@ -12,7 +12,7 @@ namespace xops {
 struct ArtifactConfig {
   std::string name;
   std::string path;
-  std::string type = "model";  // model | adapter | dataset | prompt | other
+  std::string type = "model";  // model | adapter | dataset | prompt | index | other
   std::string description;
 };
 
