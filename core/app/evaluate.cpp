@@ -4,10 +4,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <set>
 
+#include "core/app/index.hpp"
 #include "core/error.hpp"
 #include "core/eval/pairwise.hpp"
 #include "core/eval/report_writers.hpp"
@@ -282,10 +285,26 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
   }
   ReportWriters writers(paths);
   size_t total = count_cases(suite, req.opts.repeat);
+  // {retrieve: INDEX} vars: each index opened once (with its embedding model), searched by
+  // every case that asks; its content hash joins the run's inputs.
+  auto opts = req.opts;
+  std::mutex index_mu;
+  std::map<std::string, std::unique_ptr<app::Retriever>> indexes;
+  opts.retrieve = [&](const RetrievalSpec& spec, const std::string& query) {
+    std::lock_guard<std::mutex> lock(index_mu);
+    auto& r = indexes[spec.index];
+    if (!r) r = app::Retriever::open(spec.index, ws);
+    std::vector<index::Where> where;
+    for (const auto& [k, v] : spec.where) where.push_back({k, v});
+    std::vector<RetrievedChunk> out;
+    for (const auto& h : r->search(query, spec.k, where))
+      out.push_back({h.id, h.source, h.text, h.score});
+    return out;
+  };
   if (obs.on_start) obs.on_start(total);
   std::string first_error;  // kept with the run: a gate that reads it can say the cause
   try {
-    o.summary = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, req.opts,
+    o.summary = run_suite(suite, ws, tracker ? &tracker->db() : nullptr, opts,
                           [&](const CaseResult& c) {
                             writers.add(c);
                             if (kept_out.is_open())
@@ -314,6 +333,12 @@ EvalOutcome evaluate(const EvalRequest& req, const Workspace* ws, const EvalObse
     throw;
   }
   const auto& sum = o.summary;
+  if (tracker && !indexes.empty()) {  // lineage: the exact index content the cases read
+    std::map<std::string, std::string> used;
+    for (const auto& [ref, r] : indexes)
+      if (r) used["index:" + ref] = r->index().manifest.content_sha256;
+    tracker->record_inputs(o.run_id, used);
+  }
   if (tracker) {
     std::vector<MetricPoint> pts = {{"pass_rate", sum.pass_rate(), 0, 0},
                                     {"cases", double(sum.cases), 0, 0},

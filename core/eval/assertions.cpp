@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/eval/context_assertions.hpp"
 #include "core/eval/json_schema.hpp"
 #include "core/eval/pairwise.hpp"
 #include "core/eval/script_assertions.hpp"
@@ -329,6 +330,19 @@ AssertionResult check_llm_rubric(const Check& c) {
   return r;
 }
 
+// promptfoo's RAG assertions (context_assertions.cpp): threshold 0 unless given.
+AssertionResult check_context(const Check& c) {
+  double threshold = c.a.threshold.value_or(0.0);
+  if (c.type == "context-recall") {
+    if (!c.a.value.is_string())
+      throw runtime_error(
+          "context-recall needs a string value: the expected answer or fact to verify");
+    return check_context_recall(c.ctx, c.a.provider, c.value_text(), threshold);
+  }
+  if (c.type == "context-relevance") return check_context_relevance(c.ctx, c.a.provider, threshold);
+  return check_context_faithfulness(c.ctx, c.a.provider, threshold);
+}
+
 // A complaint from the logs (xops eval --from-logs --max-score): does the new answer take
 // the user's comment on the old one into account? The judge sees the prompt, the old answer,
 // the comment and the new answer.
@@ -457,6 +471,9 @@ const AssertionType kAssertionTypes[] = {
     {"similar", check_similar},
     {"pairwise", check_pairwise},
     {"feedback-addressed", check_feedback_addressed},
+    {"context-recall", check_context},
+    {"context-relevance", check_context},
+    {"context-faithfulness", check_context},
     {"javascript", check_script, true},
     {"python", check_script, true},
     {"select-best", check_comparison},

@@ -60,6 +60,7 @@ nlohmann::json case_json(const CaseResult& c) {
           {"cached", c.cached},
           {"error", c.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.error)},
           {"named_scores", c.named_scores},
+          {"retrieval", c.retrieval},
           {"asserts", asserts}};
 }
 

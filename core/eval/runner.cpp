@@ -107,6 +107,14 @@ class SuiteRun {
                         suite.file.string()),
             "add a prompt or a provider to compare");
       comparing_.push_back(compares);
+      bool retrieves = false;
+      for (auto& [k, v] : t.values.items()) retrieves |= retrieval_spec(v, "var " + k).has_value();
+      if (retrieves && !opts.retrieve)
+        throw usage_error(
+            fmt::format("{}: a test retrieves from an index, and nothing here can search one",
+                        suite.file.string()),
+            "run it with xops eval");
+      retrieving_.push_back(retrieves);
     }
     ask_judge_ = [this](const std::string& judge, const std::string& prompt) {
       auto& p = named(judge);
@@ -201,9 +209,23 @@ class SuiteRun {
   CaseResult run_case(size_t k) {
     size_t rep = k % R_, pv = (k / R_) % pairs_.size(), ti = k / R_ / pairs_.size();
     size_t pi = pairs_[pv].first, v = pairs_[pv].second;
-    const auto& test = suite_.tests[ti];
     const auto& prompt = suite_.prompts[pi];
     CaseResult c;
+    // Retrieval vars become the text of the chunks found for this case's query.
+    std::optional<TestSpec> resolved;
+    std::map<std::string, double> retrieval_scores;
+    if (retrieving_[ti]) {
+      resolved = suite_.tests[ti];
+      try {
+        retrieve_into(*resolved, c.retrieval, retrieval_scores);
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::Usage || e.kind() == ErrorKind::Precondition ||
+            e.kind() == ErrorKind::Interrupted)
+          throw;
+        c.error = fmt::format("retrieval failed: {}", e.what());
+      }
+    }
+    const auto& test = resolved ? *resolved : suite_.tests[ti];
     c.index = ti, c.prompt = pi, c.provider = v, c.repeat = static_cast<int>(rep);
     c.test_description = test.description;
     c.prompt_label = prompt.label;
@@ -216,6 +238,7 @@ class SuiteRun {
         {"vars", test.values},
         {"prompt", {{"raw", prompt.text}, {"label", prompt.label}, {"config", prompt.config}}},
         {"test", test_json}};
+    if (!c.error.empty()) return c;
     auto call =
         cached_call(*providers_[v], identities_[v], c.rendered_prompt, call_context, &c.cached);
     c.output = call.output;
@@ -237,7 +260,42 @@ class SuiteRun {
       }
     }
     if (c.error.empty()) score(c, test, value, call_context, script_context);
+    if (c.error.empty())
+      for (const auto& [name, x] : retrieval_scores) c.named_scores[name] = x;
     return c;
+  }
+
+  // Each {retrieve: ...} var of the test: its query rendered with the other vars, the index
+  // searched, the var set to the chunks' text; with relevant labels, the retrieval metrics.
+  void retrieve_into(TestSpec& t, json& log, std::map<std::string, double>& scores) {
+    log = json::array();
+    json others = json::object();
+    for (auto& [k, v] : t.values.items())
+      if (!retrieval_spec(v, "var " + k)) others[k] = v;
+    for (auto& [k, v] : t.values.items()) {
+      auto spec = retrieval_spec(v, "var " + k);
+      if (!spec) continue;
+      auto query = render_template(spec->query, others, "var " + k + " query");
+      auto chunks = opts_.retrieve(*spec, query);
+      std::string text;
+      json shown = json::array();
+      for (size_t i = 0; i < chunks.size(); ++i) {
+        if (i) text += spec->separator;
+        text += chunks[i].text;
+        shown.push_back(
+            {{"id", chunks[i].id}, {"source", chunks[i].source}, {"score", chunks[i].score}});
+      }
+      log.push_back({{"var", k}, {"index", spec->index}, {"query", query}, {"chunks", shown}});
+      if (!spec->relevant.empty()) {
+        auto m = retrieval_metrics(chunks, spec->relevant, spec->k);
+        auto suffix = fmt::format("@{}", spec->k);
+        scores["retrieval/recall" + suffix] = m.recall;
+        scores["retrieval/mrr"] = m.mrr;
+        scores["retrieval/ndcg" + suffix] = m.ndcg;
+      }
+      v = text;
+      t.vars[k] = text;
+    }
   }
 
   // What an assertion may use: the output, the test, scripts, judges, embedders, a baseline.
@@ -514,6 +572,7 @@ class SuiteRun {
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<Provider>> providers_;
   std::vector<std::string> identities_;
+  std::vector<bool> retrieving_;  // per test: it has {retrieve: ...} vars
   // Judge / baseline / embedding providers named by assertions, made on first use.
   std::map<std::string, std::unique_ptr<Provider>> extra_;
   std::mutex extra_mu_;

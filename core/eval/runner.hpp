@@ -10,6 +10,7 @@
 
 #include "core/eval/assertions.hpp"
 #include "core/eval/pairwise.hpp"
+#include "core/eval/retrieval.hpp"
 #include "core/eval/suite.hpp"
 
 namespace xops {
@@ -24,6 +25,9 @@ struct EvalOptions {
   bool use_cache = true;
   int repeat = 1;
   std::vector<std::string> key_hosts;  // see KeyHosts in providers.hpp
+  // Searches an index for a suite's `{retrieve: ...}` vars (the application opens indexes);
+  // unset: such a suite is refused.
+  RetrieveFn retrieve;
 };
 
 struct CaseResult {
@@ -37,6 +41,9 @@ struct CaseResult {
   std::vector<std::pair<AssertionSpec, AssertionResult>> asserts;
   // Per metric, this case's weighted mean (or what its assertScoringFunction returned).
   std::map<std::string, double> named_scores;
+  // The chunks each retrieval var got: [{var, index, query, chunks: [{id, source, score}]}];
+  // null when the test retrieves nothing.
+  nlohmann::json retrieval;
 };
 
 struct ProviderSummary {

@@ -12,6 +12,7 @@
 #include "core/eval/assertions.hpp"
 #include "core/eval/json_schema.hpp"
 #include "core/eval/metric_expression.hpp"
+#include "core/eval/retrieval.hpp"
 #include "core/project/workspace.hpp"
 #include "core/store/sha256.hpp"
 #include "core/template/nunjucks.hpp"
@@ -116,6 +117,13 @@ void Loader::add_test(const YAML::Node& n0, std::vector<TestSpec>& out) {
         auto str = value.get<std::string>();
         str.pop_back();
         value = str;
+      }
+      if (value.is_object() && value.contains("retrieve")) {  // checked here, with the file's line
+        try {
+          retrieval_spec(value, "var " + k);
+        } catch (const Error& e) {
+          doc.fail(n["vars"][k], e.what(), e.hint());
+        }
       }
       t.vars[k] = scalar_text(value);
       t.values[k] = value;
