@@ -42,6 +42,7 @@ struct ServeFlags {
   std::string system_prompt;
   std::string shadow, canary;
   double shadow_rate = 1.0;
+  std::string index, embedding;
 };
 
 const Workspace* maybe_workspace(cli::Context& ctx) {
@@ -64,6 +65,8 @@ app::ServeRequest request(cli::Context& ctx, const ServeFlags& f) {
   r.adapters = f.adapters;
   r.name = f.name;
   r.system_prompt = f.system_prompt;
+  r.index = f.index;
+  r.embedding = f.embedding;
   r.insecure = f.insecure;
   r.http.host = f.host;
   r.http.port = f.port;
@@ -197,6 +200,14 @@ void register_serve(CLI::App& app, cli::Context& ctx) {
   sub->add_option("--system-prompt", f->system_prompt,
                   "A system message for chat requests that bring none: a file or a prompt "
                   "artifact's ref (NAME#prod)");
+  sub->add_option(
+      "--index", f->index,
+      "An index (NAME, NAME#prod, a path) for chat requests that send \"retrieval\": true or "
+      "{k, where, query}: its best chunks go first in the context, and are logged");
+  sub->add_option(
+      "--embedding", f->embedding,
+      "A sentence encoder (a BERT-family model ref) that answers /v1/embeddings beside the "
+      "served model, under its name");
   sub->add_flag("--watch", f->watch,
                 "Follow a registry ref (NAME#prod): when its stage moves, load the new version and "
                 "switch to it; "

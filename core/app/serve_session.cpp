@@ -1,9 +1,13 @@
 #include "core/app/serve_session.hpp"
 
+#include "core/app/embedders.hpp"
+#include "core/app/index.hpp"
+
 #include <fmt/format.h>
 
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -110,6 +114,37 @@ Plan plan(const ServeRequest& r, const Workspace* ws) {
   p.api.model_id = model_id(r);
   p.api.timeout_s = r.timeout_s;
   if (!r.system_prompt.empty()) p.api.system_prompt = read_system_prompt(r.system_prompt, ws);
+  if (!r.embedding.empty()) {
+    std::shared_ptr<index::Embedder> enc = open_embedder(r.embedding, ws, r.load.threads);
+    auto mu = std::make_shared<std::mutex>();
+    p.api.embedding_model = r.embedding.substr(0, r.embedding.find_first_of("@#"));
+    if (auto slash = p.api.embedding_model.find_last_of('/'); slash != std::string::npos)
+      p.api.embedding_model = p.api.embedding_model.substr(slash + 1);
+    p.api.embedding_max_tokens = enc->max_tokens() > 2 ? enc->max_tokens() - 2 : 0;
+    p.api.count_embedding_tokens = [enc](const std::string& t) { return enc->count(t); };
+    p.api.embed_texts = [enc, mu](const std::vector<std::string>& texts) {
+      std::lock_guard<std::mutex> lock(*mu);
+      return enc->embed(texts);
+    };
+  }
+  if (!r.index.empty()) {
+    // One index for the server's life (its embedding model checked against the manifest);
+    // searches take turns: the encoder is small next to the generation they precede.
+    std::shared_ptr<Retriever> ret = Retriever::open(r.index, ws);
+    auto mu = std::make_shared<std::mutex>();
+    p.api.index = ret->version();
+    p.api.index_sha256 = ret->index().manifest.content_sha256;
+    p.api.retrieve = [ret, mu](const std::string& query, size_t k,
+                               const std::map<std::string, std::string>& where) {
+      std::vector<index::Where> w;
+      for (const auto& [key, v] : where) w.push_back({key, v});
+      std::lock_guard<std::mutex> lock(*mu);
+      std::vector<index::Passage> out;
+      for (const auto& h : ret->search(query, k, w))
+        out.push_back({h.id, h.source, h.text, h.score});
+      return out;
+    };
+  }
   return p;
 }
 

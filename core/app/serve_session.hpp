@@ -38,6 +38,10 @@ struct ServeRequest {
   std::string shadow;        // answers a sample after the served answer is done (logged)
   double shadow_rate = 1.0;  // --shadow-rate
   std::string canary;        // answers this share of users itself: "REF=10%"
+  // An index (NAME, NAME#prod, a path) for chat requests that ask for retrieval.
+  std::string index;
+  // A sentence encoder (a ref) that answers /v1/embeddings beside the served model.
+  std::string embedding;
 };
 
 struct ServeObserver {

@@ -159,6 +159,12 @@ ALTER TABLE feedback ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE feedback ADD COLUMN session_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX feedback_created ON feedback(created_ms);
 )sql"},
+      // 9: serve --index: the chunks retrieved into a request's context, as JSON
+      // ({"index", "content_sha256", "query", "chunks": [{"id", "source", "score"}]}; '' when
+      // none).
+      {R"sql(
+ALTER TABLE interactions ADD COLUMN retrieval TEXT NOT NULL DEFAULT '';
+)sql"},
   };
   return m;
 }

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "core/index/passage.hpp"
+
 namespace xops {
 
 struct RetrievalSpec {
@@ -28,11 +30,7 @@ struct RetrievalSpec {
 // `where` for a retrieval written wrong (unknown keys included).
 std::optional<RetrievalSpec> retrieval_spec(const nlohmann::json& value, const std::string& where);
 
-struct RetrievedChunk {
-  uint64_t id = 0;
-  std::string source, text;
-  double score = 0;
-};
+using RetrievedChunk = index::Passage;
 
 using RetrieveFn =
     std::function<std::vector<RetrievedChunk>(const RetrievalSpec& spec, const std::string& query)>;

@@ -146,6 +146,11 @@ http::ServerReply OpenAiApi::models(const Backend& b) const {
                       {"created", created},
                       {"owned_by", "xops"},
                       {"parent", o_.model_id}});
+  if (!o_.embedding_model.empty())
+    data.push_back({{"id", o_.embedding_model},
+                    {"object", "model"},
+                    {"created", created},
+                    {"owned_by", "xops"}});
   http::ServerReply r;
   r.body = dump({{"object", "list"}, {"data", data}});
   return r;
@@ -169,6 +174,10 @@ struct GenJob {
   std::shared_ptr<Channel> ch = std::make_shared<Channel>();
   std::string arm, pair_id;  // serve --shadow / --canary (the interaction log's columns)
   std::shared_ptr<AccessRecord> trace;  // the served request's (a shadow has none)
+  // serve --index: the chunks retrieved for it (a shadow reuses the served request's), and
+  // what the log and the response say of them; null when it asked for none.
+  std::vector<index::Passage> passages;
+  json retrieval;
 
   json usage(const Generation& g) const {
     return json{{"prompt_tokens", prompt.size()},
@@ -208,6 +217,44 @@ void place_adapter(GenJob& j, const std::string& model_id) {
   j.adapter_name = name;
 }
 
+// serve --index: the index's best chunks for the request's query (its last user message
+// unless it gave one) go first, in the system message (appended to one the conversation has).
+void add_retrieved_context(GenJob& j, const ApiOptions& o,
+                           std::vector<std::pair<std::string, std::string>>& msgs) {
+  const auto& want = *j.parsed.retrieval;
+  if (j.retrieval.is_null()) {
+    if (!o.retrieve)
+      throw ApiError(
+          400, "this server has no index to retrieve from (start it with xops serve --index NAME)",
+          "retrieval", "retrieval_unavailable");
+    std::string query = want.query;
+    for (auto it = msgs.rbegin(); query.empty() && it != msgs.rend(); ++it)
+      if (it->first == "user") query = it->second;
+    if (query.empty())
+      throw bad("retrieval needs a query: a user message or retrieval.query", "retrieval");
+    try {
+      j.passages = o.retrieve(query, want.k, want.where);
+    } catch (const Error& e) {
+      throw ApiError(500, fmt::format("retrieval failed: {}", e.what()), "retrieval",
+                     "retrieval_failed", "server_error");
+    }
+    json chunks = json::array();
+    for (const auto& p : j.passages)
+      chunks.push_back({{"id", p.id}, {"source", p.source}, {"score", p.score}});
+    j.retrieval = {{"index", o.index},
+                   {"content_sha256", o.index_sha256},
+                   {"query", query},
+                   {"chunks", chunks}};
+  }
+  if (j.passages.empty()) return;
+  std::string context = "Use the following context to answer.\n";
+  for (const auto& p : j.passages) context += "\n" + p.text + "\n";
+  if (!msgs.empty() && (msgs.front().first == "system" || msgs.front().first == "developer"))
+    msgs.front().second += "\n\n" + context;
+  else
+    msgs.insert(msgs.begin(), {"system", context});
+}
+
 // The prompt's ids and text: a chat request through the model's template (with the server's
 // system prompt first when the client sent none), else the text or the ids as given.
 void build_prompt(GenJob& j, const ApiOptions& o, size_t context) {
@@ -219,6 +266,7 @@ void build_prompt(GenJob& j, const ApiOptions& o, size_t context) {
     if (!o.system_prompt.empty() && msgs.front().first != "system" &&
         msgs.front().first != "developer")
       msgs.insert(msgs.begin(), {"system", o.system_prompt});
+    if (j.parsed.retrieval) add_retrieved_context(j, o, msgs);
     try {
       j.prompt_text = j.backend->chat_template.render(msgs);
     } catch (const Error& e) {  // e.g. a template that refuses a role order
@@ -289,6 +337,7 @@ void log_interaction(const LogSink& sink, const GenJob& j, const Generation& g, 
   i.prompt = j.prompt_text;
   i.messages = j.chat ? dump(j.parsed.messages_json) : std::string();
   i.output = g.text;
+  if (!j.retrieval.is_null()) i.retrieval = dump(j.retrieval);
   i.params = dump({{"max_tokens", s.max_tokens},
                    {"temperature", s.temperature},
                    {"top_p", s.top_p},
@@ -359,12 +408,15 @@ http::ServerReply whole_reply(const GenJob& j, const ApiOptions& o, const LogSin
     choice["logprobs"] = logprobs ? logprobs_completion(tok, g.logprobs, g.ids.size()) : json();
   }
   http::ServerReply r;
-  r.body = dump({{"id", j.id},
-                 {"object", j.object},
-                 {"created", j.created},
-                 {"model", j.model_name},
-                 {"choices", json::array({choice})},
-                 {"usage", j.usage(g)}});
+  json body = {{"id", j.id},
+               {"object", j.object},
+               {"created", j.created},
+               {"model", j.model_name},
+               {"choices", json::array({choice})},
+               {"usage", j.usage(g)}};
+  if (!j.retrieval.is_null())
+    body["retrieval"] = j.retrieval;  // the chunks it was given (citations)
+  r.body = dump(body);
   return r;
 }
 
@@ -474,6 +526,8 @@ void start_shadow(const GenJob& served, std::shared_ptr<ServeBackend> cand, cons
   sj->chat = served.chat;
   sj->parsed = served.parsed;
   sj->parsed.stream = false;
+  sj->passages = served.passages;  // the same context as the served answer: a fair comparison
+  sj->retrieval = served.retrieval;
   sj->backend = std::move(cand);
   try {
     place_adapter(*sj, o.model_id);

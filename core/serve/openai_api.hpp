@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "core/index/passage.hpp"
 #include "core/plugins/http_server.hpp"
 #include "core/project/config.hpp"
 #include "core/serve/chat_template.hpp"
@@ -57,6 +58,18 @@ struct ApiOptions {
   enum class Compare { None, Shadow, Canary } compare = Compare::None;
   double shadow_rate = 1.0;   // share of requests the shadow also answers
   double canary_share = 0.0;  // share of users (or of requests without `user`) sent to it
+  // serve --index: searches the index for a chat request that asks for retrieval; `index` and
+  // `index_sha256` name it in the log. Unset: such a request is refused (400).
+  std::function<std::vector<index::Passage>(const std::string& query, size_t k,
+                                            const std::map<std::string, std::string>& where)>
+      retrieve;
+  std::string index, index_sha256;
+  // serve --embedding: a sentence encoder answers /v1/embeddings for requests whose model is
+  // embedding_model (or that name none); others use the served model's mean-pooled states.
+  std::string embedding_model;
+  std::function<std::vector<std::vector<float>>(const std::vector<std::string>&)> embed_texts;
+  std::function<size_t(const std::string&)> count_embedding_tokens;
+  int embedding_max_tokens = 0;
 };
 
 // Whether a user falls in a canary of this share: a stable hash of the user id, so the same

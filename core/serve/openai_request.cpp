@@ -163,6 +163,37 @@ GenerationRequest parse_generation_request(const std::string& text, bool chat, i
       throw bad("'user' must be a string of at most 256 bytes", "user");
     r.user = body["user"].get<std::string>();
   }
+  if (body.contains("retrieval") && !body["retrieval"].is_null() &&
+      !(body["retrieval"].is_boolean() && !body["retrieval"].get<bool>())) {
+    if (!chat) throw bad("'retrieval' is for chat requests", "retrieval");
+    const auto& rv = body["retrieval"];
+    GenerationRequest::Retrieval ret;
+    if (rv.is_object()) {
+      for (auto& [k, v] : rv.items())
+        if (k != "k" && k != "where" && k != "query")
+          throw bad(fmt::format("unknown retrieval field '{}' (k, where, query)",
+                                escape_control(k.substr(0, 40))),
+                    "retrieval");
+      ret.k = static_cast<size_t>(integer_field(rv, "k", 4, 1, 20));
+      if (rv.contains("query") && !rv["query"].is_null()) {
+        if (!rv["query"].is_string() || rv["query"].get<std::string>().size() > 8192)
+          throw bad("retrieval 'query' must be a string of at most 8192 bytes", "retrieval");
+        ret.query = rv["query"].get<std::string>();
+      }
+      if (rv.contains("where") && !rv["where"].is_null()) {
+        if (!rv["where"].is_object() || rv["where"].size() > 16)
+          throw bad("retrieval 'where' must be an object of at most 16 fields", "retrieval");
+        for (auto& [k, v] : rv["where"].items()) {
+          if (!(v.is_string() || v.is_number() || v.is_boolean()))
+            throw bad("retrieval 'where' values must be strings, numbers or booleans", "retrieval");
+          ret.where[k] = v.is_string() ? v.get<std::string>() : v.dump();
+        }
+      }
+    } else if (!rv.is_boolean()) {
+      throw bad("'retrieval' must be true or an object {k, where, query}", "retrieval");
+    }
+    r.retrieval = ret;
+  }
   r.stream = bool_field(body, "stream", false);
   if (body.contains("stream_options") && body["stream_options"].is_object())
     r.include_usage = bool_field(body["stream_options"], "include_usage", false);

@@ -3,6 +3,8 @@
 // comes from the network: each field is type- and range-checked, and anything wrong becomes
 // an ApiError (an OpenAI-style 4xx), never another exception.
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +58,15 @@ struct GenerationRequest {
   SamplingOptions sampling;         // seed drawn at random when not given
   bool stream = false, include_usage = false;
   std::string user;  // OpenAI's end-user id: a canary's arm sticks to it
+  // xops's extension (serve --index): "retrieval": true | {"k", "where", "query"} in a chat
+  // request puts the index's best chunks for the last user message (or `query`) in front of
+  // the conversation as a system message.
+  struct Retrieval {
+    size_t k = 4;
+    std::map<std::string, std::string> where;
+    std::string query;  // "" = the last user message
+  };
+  std::optional<Retrieval> retrieval;
 };
 GenerationRequest parse_generation_request(const std::string& body, bool chat, int vocab_size);
 

@@ -42,6 +42,32 @@ http::ServerReply OpenAiApi::embeddings(const Backend& b, const http::ServerRequ
   }
   json data = json::array();
   size_t tokens = 0;
+  auto asked = body.contains("model") && body["model"].is_string()
+                   ? body["model"].get<std::string>()
+                   : std::string();
+  if (o_.embed_texts && (asked.empty() || asked == o_.embedding_model)) {
+    // The sentence encoder (serve --embedding): one batched call; longer inputs are refused,
+    // as OpenAI does, rather than silently truncated.
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].empty()) throw bad(fmt::format("input {} is empty", i), "input");
+      size_t n = o_.count_embedding_tokens ? o_.count_embedding_tokens(inputs[i]) : 0;
+      if (o_.embedding_max_tokens > 0 && n > static_cast<size_t>(o_.embedding_max_tokens))
+        throw ApiError{400,
+                       fmt::format("input {} has {} tokens; the embedding model takes {}", i, n,
+                                   o_.embedding_max_tokens),
+                       "input", "context_length_exceeded"};
+      tokens += n;
+    }
+    auto vecs = o_.embed_texts(inputs);
+    for (size_t i = 0; i < vecs.size(); ++i)
+      data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", vecs[i]}});
+    http::ServerReply r;
+    r.body = dump({{"object", "list"},
+                   {"data", data},
+                   {"model", o_.embedding_model},
+                   {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+    return r;
+  }
   static std::mutex one_at_a_time;  // the decoder thread shares the weights; embeddings queue here
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto ids = model.tokenizer().encode(inputs[i]);

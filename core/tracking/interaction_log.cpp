@@ -50,8 +50,8 @@ void InteractionLog::record(const Interaction& raw) {
       "INSERT INTO interactions (id, created_ms, route, model, adapter, version, model_hash, "
       "adapter_hash, prompt, "
       "messages, output, params, finish_reason, prompt_tokens, completion_tokens, latency_ms, "
-      "ttft_ms, arm, pair_id, status, error, user_id) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "ttft_ms, arm, pair_id, status, error, user_id, retrieval) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   st.bind(1, i.id)
       .bind(2, i.created_ms ? i.created_ms : now_ms())
       .bind(3, i.route)
@@ -72,7 +72,7 @@ void InteractionLog::record(const Interaction& raw) {
   else
     st.bind_null(17);
   st.bind(18, i.arm).bind(19, i.pair_id).bind(20, int64_t{i.status}).bind(21, i.error);
-  st.bind(22, i.user);
+  st.bind(22, i.user).bind(23, i.retrieval);
   st.step();
   if (++since_prune_ >= 1000) {
     since_prune_ = 0;
@@ -123,12 +123,12 @@ std::vector<LoggedInteraction> read_interactions(db::Database& db, int64_t since
                                                  bool generated_only) {
   std::vector<LoggedInteraction> out;
   std::map<std::string, size_t> at;
-  auto st =
-      db.prepare(std::string("SELECT id, created_ms, route, model, adapter, version, model_hash, "
-                             "adapter_hash, prompt, messages, output, params, finish_reason, "
-                             "prompt_tokens, completion_tokens, latency_ms, ttft_ms, arm, pair_id, "
-                             "status, error, user_id FROM interactions WHERE created_ms >= ? ") +
-                 (generated_only ? "AND finish_reason <> '' " : "") + "ORDER BY created_ms, id");
+  auto st = db.prepare(
+      std::string("SELECT id, created_ms, route, model, adapter, version, model_hash, "
+                  "adapter_hash, prompt, messages, output, params, finish_reason, "
+                  "prompt_tokens, completion_tokens, latency_ms, ttft_ms, arm, pair_id, "
+                  "status, error, user_id, retrieval FROM interactions WHERE created_ms >= ? ") +
+      (generated_only ? "AND finish_reason <> '' " : "") + "ORDER BY created_ms, id");
   st.bind(1, since_ms);
   while (st.step()) {
     LoggedInteraction l;
@@ -144,7 +144,7 @@ std::vector<LoggedInteraction> read_interactions(db::Database& db, int64_t since
     if (!st.is_null(16)) i.ttft_ms = st.real(16);
     i.arm = st.text(17), i.pair_id = st.text(18);
     i.status = static_cast<int>(st.int64(19));
-    i.error = st.text(20), i.user = st.text(21);
+    i.error = st.text(20), i.user = st.text(21), i.retrieval = st.text(22);
     at[i.id] = out.size();
     out.push_back(std::move(l));
   }
@@ -211,13 +211,14 @@ InteractionCounts copy_interactions(db::Database& from, db::Database& to) {
       "SELECT id, created_ms, route, model, adapter, version, model_hash, adapter_hash, prompt, "
       "messages, output, "
       "params, finish_reason, prompt_tokens, completion_tokens, latency_ms, ttft_ms, arm, "
-      "pair_id, status, error, user_id FROM interactions ORDER BY id");
+      "pair_id, status, error, user_id, retrieval FROM interactions ORDER BY id");
   auto ins = to.prepare(
       "INSERT INTO interactions(id, created_ms, route, model, adapter, version, model_hash, "
       "adapter_hash, prompt, "
       "messages, output, params, finish_reason, prompt_tokens, completion_tokens, latency_ms, "
-      "ttft_ms, arm, pair_id, status, error, user_id) "
-      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING "
+      "ttft_ms, arm, pair_id, status, error, user_id, retrieval) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING "
+      "RETURNING "
       "id");
   while (in.step()) {
     ins.bind(1, in.text(0)).bind(2, in.int64(1));
@@ -233,7 +234,7 @@ InteractionCounts copy_interactions(db::Database& from, db::Database& to) {
     else
       ins.bind(17, in.real(16));
     ins.bind(18, in.text(17)).bind(19, in.text(18)).bind(20, in.int64(19)).bind(21, in.text(20));
-    ins.bind(22, in.text(21));
+    ins.bind(22, in.text(21)).bind(23, in.text(22));
     if (ins.step()) ++n.interactions;
     ins.reset();
   }

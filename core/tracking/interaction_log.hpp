@@ -29,6 +29,8 @@ struct Interaction {
   int status = 200;
   std::string error;
   std::string user;  // the request's `user` field
+  // serve --index: what was retrieved into the context, as JSON ("" when nothing was).
+  std::string retrieval;
   bool generated() const { return !finish_reason.empty(); }
 };
 
