@@ -206,6 +206,10 @@ void add_examples(CLI::App& app) {
        "exit 4 when a monitor: threshold in xops.yaml is crossed\n  xops monitor --drift --since "
        "1d "
        "--suite evals/qa.yaml --embedding models/tiny"},
+      {"eval coverage",
+       "xops eval coverage evals/support.yaml --since 7d --embedding models/minilm\n  xops --json "
+       "eval coverage "
+       "evals/support.yaml --model chat@v1.2.0"},
       {"index build",
        "xops index build docs --from docs/ --embedding models/minilm\n  xops index build faq "
        "--from "

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands/commands.hpp"
+#include "core/app/coverage.hpp"
 #include "core/app/evaluate.hpp"
 #include "core/app/live_compare.hpp"
 #include "core/db/database.hpp"
@@ -44,6 +45,7 @@ struct EvalFlags {
   std::optional<double> min_score, max_score;
   std::string filter_pattern, filter_failing, env_file;
   size_t filter_first_n = 0;
+  size_t novel = 0;
 };
 
 // --env-file: variables for providers and scripts (API keys); the shell's own values win, as
@@ -137,6 +139,78 @@ int run_live_pairwise(cli::Context& ctx, const EvalFlags& f) {
   return 0;
 }
 
+// `xops eval coverage SUITE`: the share of traffic near a case, per version, and what is not.
+int run_coverage(cli::Context& ctx, const app::CoverageRequest& r) {
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto rep = app::eval_coverage(ctx.workspace(), r, now);
+  const auto& st = rep.stats;
+  auto clip = [](std::string s) {
+    for (auto& c : s)
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (s.size() > 120) {
+      size_t cut = 120;
+      while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+      s = s.substr(0, cut) + "…";
+    }
+    return s;
+  };
+  auto& out = ctx.out();
+  if (out.json()) {
+    json groups = json::object(), clusters = json::array();
+    for (const auto& [g, c] : st.by_group)
+      groups[g] = {{"covered", c.first},
+                   {"prompts", c.second},
+                   {"share", c.second ? double(c.first) / c.second : 0.0}};
+    for (const auto& c : st.uncovered) {
+      json ex = json::array();
+      for (size_t k = 0; k < c.members.size() && k < r.examples; ++k)
+        ex.push_back({{"interaction", rep.prompt_ids[c.members[k]]},
+                      {"prompt", rep.prompt_texts[c.members[k]]},
+                      {"similarity", st.nearest[c.members[k]]}});
+      clusters.push_back({{"size", c.members.size()},
+                          {"nearest_case", rep.case_texts[c.nearest_case]},
+                          {"nearest_case_similarity", c.nearest_case_similarity},
+                          {"examples", ex}});
+    }
+    out.print_json({{"suite", rep.suite},
+                    {"embedding", rep.embedding},
+                    {"since_ms", rep.since_ms},
+                    {"cases", rep.cases},
+                    {"logged", rep.logged},
+                    {"prompts", st.prompts},
+                    {"covered", st.covered},
+                    {"share", st.share()},
+                    {"threshold", st.threshold},
+                    {"threshold_auto", st.threshold_auto},
+                    {"by_version", groups},
+                    {"uncovered", clusters}});
+    return 0;
+  }
+  out.info(fmt::format(
+      "{} of {} logged prompts ({:.1f}%) are within similarity {:.3f} of one of the suite's {} "
+      "cases ({}; embedded by {})",
+      st.covered, st.prompts, 100 * st.share(), st.threshold, rep.cases,
+      st.threshold_auto ? "threshold from the suite's own spread" : "--threshold", rep.embedding));
+  if (rep.logged > st.prompts)
+    out.info(fmt::format("{} of {} logged prompts sampled", st.prompts, rep.logged));
+  cli::Table t({"VERSION", "PROMPTS", "COVERED"});
+  for (const auto& [g, c] : st.by_group)
+    t.add({g, std::to_string(c.second),
+           fmt::format("{} ({:.1f}%)", c.first, c.second ? 100.0 * c.first / c.second : 0.0)});
+  t.print(out);
+  for (size_t i = 0; i < st.uncovered.size(); ++i) {
+    const auto& c = st.uncovered[i];
+    out.line(fmt::format("uncovered cluster {}: {} prompt{}, nearest case at {:.3f}: {}", i + 1,
+                         c.members.size(), c.members.size() == 1 ? "" : "s",
+                         c.nearest_case_similarity, clip(rep.case_texts[c.nearest_case])));
+    for (size_t k = 0; k < c.members.size() && k < r.examples; ++k)
+      out.line(fmt::format("  - {}", clip(rep.prompt_texts[c.members[k]])));
+  }
+  return 0;
+}
+
 // --from-logs: logged serve traffic (and feedback) to eval cases, as JSON lines.
 int run_from_logs(cli::Context& ctx, const EvalFlags& f) {
   if (f.pairwise) return run_live_pairwise(ctx, f);
@@ -153,6 +227,22 @@ int run_from_logs(cli::Context& ctx, const EvalFlags& f) {
   if (!db::Database::is_postgres_url(where.url) && !std::filesystem::exists(where.url))
     throw precondition_error("no interactions logged in this project yet",
                              "xops serve MODEL here logs them");
+  if (f.novel) {  // the interactions farthest from the suite's cases
+    if (f.suite.empty() && f.config.empty())
+      throw usage_error("--novel compares the logs with a suite",
+                        "xops eval SUITE --from-logs --novel N -o new.jsonl");
+    app::CoverageRequest cr;
+    cr.suite = !f.suite.empty() ? f.suite : f.config;
+    cr.embedding = f.embedding;
+    cr.since = f.since;
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    for (const auto& p : app::novel_interactions(ws, cr, f.novel, now)) {
+      o.ids.push_back(p.interaction);
+      o.nearest_similarity[p.interaction] = p.similarity;
+    }
+  }
   auto db = db::Database::open_url(where.url);
   auto cases = cases_from_logs(db, o);
   std::string text;
@@ -419,7 +509,35 @@ void register_eval(CLI::App& app, cli::Context& ctx) {
                   "Load environment variables (API keys) from this dotenv file; the shell's own "
                   "values win")
       ->check(CLI::ExistingFile);
-  sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_eval(ctx, *f); }; });
+  sub->add_option(
+      "--novel", f->novel,
+      "With --from-logs and a SUITE: the N logged interactions farthest from every case "
+      "(embedded by --embedding), badly scored ones first among near-equals");
+  sub->callback([&ctx, f, sub] {
+    if (sub->get_subcommands().empty()) ctx.action = [&ctx, f] { return run_eval(ctx, *f); };
+  });
+
+  auto cr = std::make_shared<app::CoverageRequest>();
+  auto* cov =
+      sub->add_subcommand("coverage", "How much of the logged traffic the suite's cases cover");
+  cov->add_option("suite", cr->suite, "The suite")->required()->check(CLI::ExistingFile);
+  cov->add_option(
+      "--embedding", cr->embedding,
+      "The embedding model: a sentence encoder or model ref, or openai:embedding:MODEL (default "
+      "the suite's, then monitor.embedding)");
+  cov->add_option("--since", cr->since,
+                  "Interactions since a date or an age (24h, 7d); default all");
+  cov->add_option("--model", cr->only, "Only traffic of this served model or version");
+  cov->add_option(
+      "--threshold", cr->threshold,
+      "Covered at this cosine similarity to some case; default: how near the suite's cases are "
+      "to each other");
+  cov->add_option("--max-prompts", cr->max_prompts, "Logged prompts embedded (evenly spaced)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  cov->add_option("--clusters", cr->clusters, "Uncovered clusters shown")->capture_default_str();
+  cov->add_option("--examples", cr->examples, "Example prompts per cluster")->capture_default_str();
+  cov->callback([&ctx, cr] { ctx.action = [&ctx, cr] { return run_coverage(ctx, *cr); }; });
 }
 
 }  // namespace xops::commands

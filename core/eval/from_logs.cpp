@@ -46,8 +46,10 @@ int64_t parse_since(const std::string& s, int64_t now_ms) {
 
 std::vector<std::string> cases_from_logs(db::Database& db, const FromLogsOptions& o) {
   std::vector<std::string> out;
+  std::map<std::string, std::string> picked;  // --novel: id -> case, written in o.ids order
   for (const auto& l : read_interactions(db, o.since_ms)) {
     const auto& i = l.interaction;
+    if (!o.ids.empty() && !o.nearest_similarity.count(i.id)) continue;
     auto score = l.mean_score();
     const bool filtered = o.min_score || o.max_score;
     if (filtered && !score) continue;
@@ -80,6 +82,10 @@ std::vector<std::string> cases_from_logs(db::Database& db, const FromLogsOptions
     if (o.max_score && !said.empty())
       c["assert"].push_back(
           {{"type", "feedback-addressed"}, {"value", {{"comment", said}, {"previous", i.output}}}});
+    // A row whose params are not JSON (written by hand, or damaged) gives null: a discarded
+    // value would dump as `<discarded>`, and the whole cases file would not parse.
+    auto params = nlohmann::json::parse(i.params, nullptr, false);
+    if (params.is_discarded()) params = nullptr;
     c["metadata"] = {{"interaction", i.id},
                      {"created", iso(i.created_ms)},
                      {"model", i.model},
@@ -91,9 +97,16 @@ std::vector<std::string> cases_from_logs(db::Database& db, const FromLogsOptions
                      {"finish_reason", i.finish_reason},
                      {"score", score ? nlohmann::json(*score) : nlohmann::json()},
                      {"comments", comments},
-                     {"params", nlohmann::json::parse(i.params, nullptr, false)}};
+                     {"params", params}};
+    if (auto it = o.nearest_similarity.find(i.id); it != o.nearest_similarity.end()) {
+      c["metadata"]["nearest_case_similarity"] = it->second;
+      picked[i.id] = c.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      continue;
+    }
     out.push_back(c.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
+  for (const auto& id : o.ids)
+    if (auto it = picked.find(id); it != picked.end()) out.push_back(it->second);
   return out;
 }
 

@@ -3,6 +3,7 @@
 // promptfoo's test shape (one JSON object per line), closing the loop from production back
 // to evaluation and to the next fine-tuning set.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,10 @@ struct FromLogsOptions {
   // answer takes it into account (feedback-addressed, judged). Neither: every interaction, no
   // assertion.
   std::optional<double> min_score, max_score;
+  // --novel: only these interactions, in this order, each with its similarity to the nearest
+  // suite case (metadata.novelty).
+  std::vector<std::string> ids;
+  std::map<std::string, double> nearest_similarity;
 };
 
 // The cases, one JSON text each; `vars.prompt` is the text the model read (for chat, the

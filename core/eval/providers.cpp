@@ -9,7 +9,9 @@
 
 #include "core/engine/engine.hpp"
 #include "core/engine/generation.hpp"
+#include "core/engine/text_encoder.hpp"
 #include "core/error.hpp"
+#include "core/model/encoder_config.hpp"
 #include "core/plugins/http.hpp"
 #include "core/project/workspace.hpp"
 #include "core/refs/model_ref.hpp"
@@ -91,6 +93,14 @@ class LocalProvider final : public Provider {
   }
   std::vector<float> embed(const std::string& text) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (is_encoder_dir(dir_)) {  // a sentence encoder (BERT family): its pooled vector
+      if (!encoder_) {
+        LoadOptions lo;
+        lo.device = cfg_.value("device", "auto");
+        encoder_ = open_text_encoder(dir_, lo);
+      }
+      return encoder_->embed({text}).at(0);
+    }
     auto& m = model();
     return m.embed(m.tokenizer().encode(text));
   }
@@ -117,6 +127,11 @@ class LocalProvider final : public Provider {
  private:
   LanguageModel& model() {
     if (!model_) {
+      if (is_encoder_dir(dir_))
+        throw usage_error(
+            fmt::format("{} is a sentence encoder: it embeds text but cannot generate",
+                        dir_.string()),
+            "use it for `similar`, indexes and coverage (embedding:), and a generative model here");
       LoadOptions lo;
       lo.device = cfg_.value("device", "auto");
       lo.dtype = cfg_.value("dtype", "fp32");
@@ -129,6 +144,7 @@ class LocalProvider final : public Provider {
   std::filesystem::path dir_, adapter_;
   SamplingOptions opts_;
   std::unique_ptr<LanguageModel> model_;
+  std::unique_ptr<TextEncoder> encoder_;
   std::map<std::string, std::string> hashes_;
   std::mutex mu_;
 };
