@@ -32,6 +32,9 @@ json outcome_json(const app::IndexBuildOutcome& o) {
       {"sources_indexed", o.sources_indexed},
       {"sources_unchanged", o.sources_unchanged},
       {"search", o.approximate ? "hnsw" : "exact"},
+      {"ef_search", o.ef_search},
+      {"recall", o.recall < 0 ? json(nullptr) : json(o.recall)},
+      {"exact_fallback", o.exact_fallback},
       {"content_sha256", o.content_sha256},
       {"stored_sha256", o.stored_sha256.empty() ? json(nullptr) : json(o.stored_sha256)},
       {"run", o.run_id.empty() ? json(nullptr) : json(o.run_id)},
@@ -46,6 +49,15 @@ void render_outcome(cli::Context& ctx, const app::IndexBuildOutcome& o, const ch
       "{} {}: {} chunks ({} added, {} removed; {} source{} indexed, {} unchanged), {} search", verb,
       o.dir.string(), o.chunks, o.chunks_added, o.chunks_removed, o.sources_indexed,
       o.sources_indexed == 1 ? "" : "s", o.sources_unchanged, o.approximate ? "HNSW" : "exact"));
+  if (o.recall >= 0)
+    out.info(o.exact_fallback
+                 ? fmt::format("exact search: HNSW reached recall@10 {:.3f} at best (ef_search {}) "
+                               "on sampled chunks, "
+                               "under the target; this data defeats the graph",
+                               o.recall, o.ef_search)
+                 : fmt::format(
+                       "HNSW ef_search {}: recall@10 {:.3f} against exact search on sampled chunks",
+                       o.ef_search, o.recall));
   if (o.chunks_added)
     out.info(fmt::format("embedding {:.2f} s ({:.0f} chunks/s), indexing {:.2f} s, total {:.2f} s",
                          o.embed_s, o.embed_s > 0 ? o.chunks_added / o.embed_s : 0.0, o.index_s,
@@ -146,9 +158,12 @@ int run_info(cli::Context& ctx, const std::string& ref) {
                        j["chunking"]["unit"].get<std::string>(),
                        j["chunking"]["overlap"].get<int>()));
   out.line(fmt::format(
-      "search     {} (HNSW m={}, ef_construction={}, ef_search={}; exact below {} chunks)",
+      "search     {} (HNSW m={}, ef_construction={}, ef_search={}{}; exact below {} chunks)",
       j["search"].get<std::string>(), j["ann"]["m"].get<int>(),
       j["ann"]["ef_construction"].get<int>(), j["ann"]["ef_search"].get<int>(),
+      j["ann"]["recall"].is_number()
+          ? fmt::format(", recall@10 {:.3f}", j["ann"]["recall"].get<double>())
+          : "",
       j["ann"]["exact_below"].get<size_t>()));
   out.line(fmt::format("size       {} chunks, {} bytes", j["chunks"].get<size_t>(),
                        j["bytes"].get<uint64_t>()));
@@ -173,6 +188,12 @@ void ann_flags(CLI::App* c, app::IndexBuildRequest& r) {
   c->add_option("--exact-below", r.ann.exact_below,
                 "Below this many chunks: exact search, no graph")
       ->capture_default_str();
+  c->add_option(
+       "--target-recall", r.ann.target_recall,
+       "Raise ef_search until recall@10 against exact search (on sampled chunks) reaches this; "
+       "none does: search exactly. 0: keep ef_search")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
 }
 
 }  // namespace

@@ -53,7 +53,8 @@ void store_and_track(const Workspace& ws, const IndexBuildRequest& r,
                {"ann.m", std::to_string(m.ann.m)},
                {"ann.ef_construction", std::to_string(m.ann.ef_construction)},
                {"ann.ef_search", std::to_string(m.ann.ef_search)},
-               {"ann.exact_below", std::to_string(m.ann.exact_below)}};
+               {"ann.exact_below", std::to_string(m.ann.exact_below)},
+               {"ann.target_recall", std::to_string(m.ann.target_recall)}};
   RunSession session(tracker, rs, &ws);
   std::map<std::string, std::string> inputs;
   for (const auto& s : sources) {
@@ -223,7 +224,13 @@ IndexBuildOutcome build_index(const IndexBuildRequest& r, const Workspace* ws,
   ix->manifest.next_id = next_id;
   o.chunks_added = pending.size();
   o.chunks = ix->chunks.size();
-  o.approximate = ix->vectors.approximate();
+  auto tcal = clk::now();
+  ix->vectors.calibrate();
+  o.index_s += secs_since(tcal);
+  o.approximate = ix->vectors.approximate() && !ix->vectors.params().force_exact;
+  o.ef_search = ix->vectors.params().ef_search;
+  o.recall = ix->vectors.params().recall;
+  o.exact_fallback = ix->vectors.approximate() && ix->vectors.params().force_exact;
   ix->save(o.dir);
   o.content_sha256 = ix->manifest.content_sha256;
   if (ws) store_and_track(*ws, r, sources, hashes, o, ix->manifest);
@@ -327,7 +334,8 @@ IndexQueryOutcome query_index(const IndexQueryRequest& r, const Workspace* ws) {
   o.index = ret->dir().string();
   o.version = ret->version();
   o.content_sha256 = ret->index().manifest.content_sha256;
-  o.approximate = ret->index().vectors.approximate() && !r.exact;
+  o.approximate =
+      ret->index().vectors.approximate() && !ret->index().vectors.params().force_exact && !r.exact;
   auto t0 = clk::now();
   o.hits = ret->search(r.text, r.k, where, r.exact);
   o.search_ms = secs_since(t0) * 1000;
@@ -363,12 +371,15 @@ nlohmann::json index_info(const std::string& ref, const Workspace* ws) {
             {"dims", m.dims}}},
           {"chunking",
            {{"unit", m.chunk_unit}, {"size", m.chunk.tokens}, {"overlap", m.chunk.overlap}}},
-          {"search", ix.vectors.approximate() ? "hnsw" : "exact"},
+          {"search", ix.vectors.approximate() && !m.ann.force_exact ? "hnsw" : "exact"},
           {"ann",
            {{"m", m.ann.m},
             {"ef_construction", m.ann.ef_construction},
             {"ef_search", m.ann.ef_search},
-            {"exact_below", m.ann.exact_below}}},
+            {"exact_below", m.ann.exact_below},
+            {"target_recall", m.ann.target_recall},
+            {"exact_fallback", m.ann.force_exact},
+            {"recall", m.ann.recall < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.ann.recall)}}},
           {"chunks", ix.chunks.size()},
           {"bytes", bytes},
           {"sources", sources},

@@ -42,6 +42,11 @@ struct IndexBuildOutcome {
          chunks = 0;
   double chunk_s = 0, embed_s = 0, index_s = 0, total_s = 0;
   bool approximate = false;
+  // The graph's calibration (index::AnnParams): the ef_search chosen, the recall@10 it measured,
+  // and whether no ef_search reached the target (exact search then).
+  int ef_search = 0;
+  double recall = -1;
+  bool exact_fallback = false;
   std::string content_sha256, stored_sha256, run_id;
 };
 

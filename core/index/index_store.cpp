@@ -39,7 +39,10 @@ nlohmann::json manifest_json(const Manifest& m, size_t count) {
             {"m", m.ann.m},
             {"ef_construction", m.ann.ef_construction},
             {"ef_search", m.ann.ef_search},
-            {"exact_below", m.ann.exact_below}}},
+            {"exact_below", m.ann.exact_below},
+            {"target_recall", m.ann.target_recall},
+            {"exact", m.ann.force_exact},
+            {"recall", m.ann.recall < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.ann.recall)}}},
           {"chunks", count},
           {"next_id", m.next_id},
           {"sources", sources},
@@ -80,6 +83,9 @@ Manifest parse_manifest(const nlohmann::json& j, const std::string& display) {
   m.ann.ef_construction = field<int>(a, "ef_construction", display);
   m.ann.ef_search = field<int>(a, "ef_search", display);
   m.ann.exact_below = field<size_t>(a, "exact_below", display);
+  m.ann.target_recall = a.value("target_recall", 0.95);
+  m.ann.force_exact = a.value("exact", false);
+  m.ann.recall = a.contains("recall") && a["recall"].is_number() ? a["recall"].get<double>() : -1;
   m.next_id = field<uint64_t>(j, "next_id", display);
   for (const auto& s : field<nlohmann::json>(j, "sources", display))
     m.sources.push_back({field<std::string>(s, "path", display),
@@ -203,6 +209,7 @@ size_t Index::remove_source(const std::string& path) {
 void Index::save(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   manifest.content_sha256 = content_hash();
+  manifest.ann = vectors.params();  // ef_search and the exact fallback as calibrated
   manifest.created_by = fmt::format("xops {} (hnswlib 0.6)", xops::version());
   std::sort(manifest.sources.begin(), manifest.sources.end(),
             [](const SourceEntry& a, const SourceEntry& b) { return a.path < b.path; });

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <queue>
+#include <thread>
 #include <unordered_map>
 
 #include "core/error.hpp"
@@ -23,9 +24,15 @@ constexpr char kMagic[8] = {'X', 'O', 'P', 'S', 'V', 'E', 'C', '1'};
 constexpr uint64_t kMaxRows = 1ull << 32;
 constexpr int kMaxDims = 1 << 16;
 
+// Eight partial sums: the compiler keeps them in vector registers (one fixed order, so the
+// same inputs give the same score every time).
 float dot(const float* a, const float* b, int n) {
-  float s = 0;
-  for (int i = 0; i < n; ++i) s += a[i] * b[i];
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; ++i) s += a[i] * b[i];
   return s;
 }
 
@@ -142,10 +149,11 @@ struct VectorIndex::Impl {
     graph.reset();
   }
 
-  std::vector<Hit> scan(const std::vector<float>& q, size_t k,
-                        const std::function<bool(uint64_t)>& allow) const {
+  // The k best of rows [from, to).
+  void scan_range(const std::vector<float>& q, size_t k, const std::function<bool(uint64_t)>& allow,
+                  size_t from, size_t to, std::vector<Hit>& out) const {
     std::priority_queue<Hit, std::vector<Hit>, ByScore> best;  // the worst kept on top
-    for (size_t r = 0; r < ids.size(); ++r) {
+    for (size_t r = from; r < to; ++r) {
       if (!alive[r] || (allow && !allow(ids[r]))) continue;
       Hit h{ids[r], dot(q.data(), row(r), dims)};
       if (best.size() < k) {
@@ -155,9 +163,29 @@ struct VectorIndex::Impl {
         best.push(h);
       }
     }
-    std::vector<Hit> out;
     while (!best.empty()) out.push_back(best.top()), best.pop();
+  }
+
+  // Every row compared: split over the cores when the table is large (each part keeps its k
+  // best; the merge keeps the k best of those).
+  std::vector<Hit> scan(const std::vector<float>& q, size_t k,
+                        const std::function<bool(uint64_t)>& allow) const {
+    std::vector<Hit> out;
+    const size_t n = ids.size(), work = n * static_cast<size_t>(dims);
+    size_t parts = work < (size_t{1} << 22) ? 1 : std::min<size_t>(resolve_jobs(0), 8);
+    if (parts <= 1) {
+      scan_range(q, k, allow, 0, n, out);
+    } else {
+      std::vector<std::vector<Hit>> found(parts);
+      std::vector<std::thread> threads;
+      for (size_t t = 0; t < parts; ++t)
+        threads.emplace_back(
+            [&, t] { scan_range(q, k, allow, n * t / parts, n * (t + 1) / parts, found[t]); });
+      for (auto& th : threads) th.join();
+      for (auto& f : found) out.insert(out.end(), f.begin(), f.end());
+    }
     std::sort(out.begin(), out.end(), ByScore());
+    if (out.size() > k) out.resize(k);
     return out;
   }
 
@@ -199,6 +227,10 @@ bool VectorIndex::approximate() const {
 }
 const AnnParams& VectorIndex::params() const {
   return impl_->params;
+}
+void VectorIndex::set_ef_search(int ef) {
+  if (ef < 1) throw usage_error(fmt::format("ef_search {} is out of range", ef), "ef_search >= 1");
+  impl_->params.ef_search = ef;
 }
 
 void VectorIndex::add(const std::vector<uint64_t>& ids,
@@ -263,7 +295,7 @@ std::vector<Hit> VectorIndex::search(const std::vector<float>& query, size_t k,
   if (k == 0 || I.live == 0) return {};
   auto q = query;
   normalize(q);
-  if (exact || !I.graph) return I.scan(q, k, allow);
+  if (exact || !I.graph || I.params.force_exact) return I.scan(q, k, allow);
   if (!allow) return I.walk(q, std::min(k, I.live));
   // A filter: a selective one scans the rows it allows; a broad one walks the graph for more
   // candidates than asked, widening until k pass (hnswlib 0.6 has no filtered search).
@@ -282,6 +314,54 @@ std::vector<Hit> VectorIndex::search(const std::vector<float>& query, size_t k,
     if (want == I.live) break;
   }
   return I.scan(q, k, allow);
+}
+
+void VectorIndex::calibrate(size_t sample, size_t k) {
+  auto& I = *impl_;
+  if (!I.graph || I.params.target_recall <= 0 || I.live <= k + 1) return;
+  std::vector<size_t> rows;
+  size_t step = std::max<size_t>(1, I.live / sample), seen = 0;
+  for (size_t r = 0; r < I.ids.size() && rows.size() < sample; ++r)
+    if (I.alive[r] && seen++ % step == 0) rows.push_back(r);
+  // The exact k nearest of each sampled vector, itself left out.
+  auto without = [&](std::vector<Hit> hits, uint64_t self) {
+    std::vector<uint64_t> out;
+    for (const auto& h : hits)
+      if (h.id != self && out.size() < k) out.push_back(h.id);
+    return out;
+  };
+  std::vector<std::vector<uint64_t>> truth;
+  std::vector<std::vector<float>> queries;
+  for (size_t r : rows) {
+    queries.emplace_back(I.row(r), I.row(r) + I.dims);
+    truth.push_back(without(I.scan(queries.back(), k + 1, {}), I.ids[r]));
+  }
+  const size_t top = std::max<size_t>(4096, static_cast<size_t>(I.params.ef_search));
+  double best = 0;
+  int best_ef = I.params.ef_search;
+  for (size_t ef = static_cast<size_t>(I.params.ef_search);; ef = std::min(top, ef * 2)) {
+    I.params.ef_search = static_cast<int>(ef);
+    size_t found = 0, wanted = 0;
+    for (size_t i = 0; i < queries.size(); ++i) {
+      auto got = without(I.walk(queries[i], std::min(k + 1, I.live)), I.ids[rows[i]]);
+      for (auto id : got)
+        found += std::find(truth[i].begin(), truth[i].end(), id) != truth[i].end();
+      wanted += truth[i].size();
+    }
+    double recall = wanted ? double(found) / double(wanted) : 1.0;
+    if (recall > best) best = recall, best_ef = static_cast<int>(ef);
+    if (recall >= I.params.target_recall) {
+      I.params.force_exact = false;
+      I.params.recall = recall;
+      return;
+    }
+    if (ef >= top || ef >= I.live) break;
+  }
+  // No ef_search reaches the target on this data: exact search (the graph is kept, and is used
+  // again if a later calibration succeeds).
+  I.params.ef_search = best_ef;
+  I.params.force_exact = true;
+  I.params.recall = best;
 }
 
 void VectorIndex::save(const fs::path& dir) const {

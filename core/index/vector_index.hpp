@@ -16,8 +16,13 @@ namespace xops::index {
 struct AnnParams {
   int m = 16;                  // graph degree (hnswlib's M)
   int ef_construction = 200;   // candidates while inserting
-  int ef_search = 128;         // candidates while searching (raised to k when k is larger)
+  int ef_search = 32;          // candidates while searching (raised to k when k is larger)
   size_t exact_below = 10000;  // fewer live vectors than this: exact search only, no graph
+  // calibrate(): the smallest ef_search (from ef_search up, doubling) whose recall@10 against
+  // exact search on sampled stored vectors reaches this; none does: search exactly. 0: off.
+  double target_recall = 0.95;
+  bool force_exact = false;  // set by calibrate() when no ef_search reached the target
+  double recall = -1;        // what calibrate() measured at the chosen ef_search (-1: not run)
 };
 
 struct Hit {
@@ -50,8 +55,12 @@ class VectorIndex {
   size_t size() const;       // live vectors
   bool approximate() const;  // a graph is built
   const AnnParams& params() const;
+  void set_ef_search(int ef);  // recall against speed, at query time
   // Builds (or drops) the graph to match exact_below; add() and load() call it.
   void reindex(int threads = 0);
+  // Chooses ef_search for params().target_recall (see AnnParams) from `sample` stored vectors
+  // as queries (each one's own entry left out); a no-op without a graph or a target.
+  void calibrate(size_t sample = 200, size_t k = 10);
 
  private:
   struct Impl;

@@ -151,6 +151,14 @@ step "the feedback given" 0 "xops monitor feedback"
 
 # ---- close the loop --------------------------------------------------------------------------
 step "turn the logged traffic into eval cases" 0 "xops eval --from-logs -o evals/from-traffic.jsonl && head -c 600 evals/from-traffic.jsonl"
+step "how much of the served traffic the date suite covers" 0 "xops eval coverage evals/dates.yaml --embedding tiny-gpt"
+
+# ---- retrieval -------------------------------------------------------------------------------
+mkdir -p kb && head -c 200000 data/austen.txt > kb/austen-head.txt
+step "index Austen with the base model's embeddings (a versioned artifact)" 0 "xops index build austen --from kb --embedding tiny-gpt --chunk 48 --overlap 8"
+step "search the index" 0 "xops index query austen 'a single man in possession of a good fortune' -k 3 && xops --json index query austen 'a single man in possession of a good fortune' -k 1 > query.json"
+INDEX_CHUNKS=$("$XOPS" --json index info austen | python3 -c "import json,sys; print(json.load(sys.stdin)['chunks'])")
+INDEX_TOP=$(json_field query.json "'{} at {:.3f}'.format(d['hits'][0]['source'] + ':' + str(d['hits'][0]['start']), d['hits'][0]['score'])")
 step "the runs" 0 "xops track runs --columns id,name,kind,status,duration,metrics.pass_rate,metrics.train/loss"
 step "an HTML report of the runs" 0 "xops track report --html runs.html"
 printf '\n\033[1m== the same project in a browser\033[0m\n$ xops ui --port 0 &\n' >&2
@@ -180,6 +188,7 @@ TOTAL=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1])
   echo "LoRA-tuned against its base, judged in both orders: ${VS_JUDGED}; the base against it: ${VS_SWAPPED}"
   echo "served (tiny-gpt-dates#prod): curl 'Date: 1987-03-14' -> '${CURL_TEXT}'; OpenAI client 'Date: 2061-04-05' -> '${CLIENT_TEXT}'"
   echo "eval cases written from the logged traffic: ${FROM_LOGS} (evals/from-traffic.jsonl)"
+  echo "index of 200 kB of Austen by tiny-gpt's mean-pooled states: ${INDEX_CHUNKS} chunks; top hit ${INDEX_TOP}"
   echo
   echo "where everything lives (in $WORK/loop):"
   echo "  xops.yaml                  artifacts, stages and gates"

@@ -76,6 +76,7 @@ TEST_CASE("exact search returns the brute-force neighbours in order", "[index]")
 TEST_CASE("HNSW recall@10 against exact search is at least 0.95", "[index]") {
   AnnParams p;
   p.exact_below = 1000;
+  p.ef_search = 128;
   const int d = 32;
   auto vs = random_vectors(5000, d, 3);
   VectorIndex ix(d, p);
@@ -218,4 +219,52 @@ TEST_CASE("chunks hold about N tokens, overlap, and keep their byte offsets", "[
   // A word longer than the chunk is a chunk by itself, and chunking always advances.
   auto longw = chunk_text("a bbbbbbbb c", {1, 0}, count);
   CHECK(longw.size() == 3);
+}
+
+TEST_CASE(
+    "calibration picks the smallest ef_search that reaches the target, or falls back to exact",
+    "[index]") {
+  // Clustered data (8 tight clusters): the graph reaches the target at a small ef_search.
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd;
+  const int d = 16;
+  auto centres = random_vectors(8, d, 12);
+  std::vector<std::vector<float>> vs;
+  for (int i = 0; i < 3000; ++i) {
+    auto v = centres[static_cast<size_t>(i % 8)];
+    for (auto& x : v) x += 0.05f * nd(rng);
+    vs.push_back(v);
+  }
+  AnnParams p;
+  p.exact_below = 100;
+  p.ef_search = 8;
+  VectorIndex easy(d, p);
+  easy.add(iota_ids(vs.size()), vs);
+  easy.calibrate();
+  CHECK_FALSE(easy.params().force_exact);
+  CHECK(easy.params().recall >= 0.95);
+  CHECK(easy.params().ef_search >= 8);
+
+  // Random 256-d vectors with a starved graph (m 2, ef_construction 4) and a target of 1.0:
+  // no ef_search gets there, search is exact, and answers equal the brute force.
+  AnnParams h;
+  h.exact_below = 100;
+  h.m = 2;
+  h.ef_construction = 4;
+  h.ef_search = 4;
+  h.target_recall = 1.0;
+  auto hard = random_vectors(3000, 256, 13);
+  VectorIndex ix(256, h);
+  ix.add(iota_ids(hard.size()), hard);
+  ix.calibrate(50);
+  CHECK(ix.params().force_exact);
+  CHECK(ix.params().recall < 1.0);
+  auto qs = random_vectors(5, 256, 14);
+  for (const auto& q : qs) CHECK(ids_of(ix.search(q, 10)) == brute_force(hard, q, 10));
+  // Saved and loaded, it stays exact.
+  test::TempDir dir;
+  ix.save(dir.path());
+  auto back = VectorIndex::load(dir.path(), ix.params());
+  CHECK(back.params().force_exact);
+  for (const auto& q : qs) CHECK(ids_of(back.search(q, 10)) == brute_force(hard, q, 10));
 }
