@@ -76,6 +76,17 @@ void store_and_track(const Workspace& ws, const IndexBuildRequest& r,
   o.run_id = session.id();
 }
 
+// Where an index to read is: indexes/NAME in a project, else a path, an artifact or a registry
+// ref (its exact content). The second: the ref as resolved (NAME@vX for a registry ref).
+std::pair<std::filesystem::path, std::string> locate_index(const std::string& ref,
+                                                           const Workspace* ws) {
+  if (ws && ref.find('/') == std::string::npos &&
+      index::Index::exists(ws->root() / "indexes" / ref))
+    return {ws->root() / "indexes" / ref, ref};
+  auto t = refs::resolve_model(ref, ws);
+  return {t.path, t.version};
+}
+
 }  // namespace
 
 std::filesystem::path index_dir_for_write(const std::string& name, const Workspace* ws) {
@@ -279,17 +290,7 @@ IndexBuildOutcome remove_from_index(const IndexRemoveRequest& r, const Workspace
 
 std::unique_ptr<Retriever> Retriever::open(const std::string& ref, const Workspace* ws,
                                            const std::string& embedding) {
-  std::filesystem::path dir;
-  std::string version = ref;
-  std::error_code ec;
-  if (ws && ref.find('/') == std::string::npos &&
-      index::Index::exists(ws->root() / "indexes" / ref)) {
-    dir = ws->root() / "indexes" / ref;
-  } else {
-    auto t = refs::resolve_model(ref, ws);
-    dir = t.path;
-    version = t.version;
-  }
+  auto [dir, version] = locate_index(ref, ws);
   auto ix = index::Index::open(dir);
   std::unique_ptr<Retriever> r(new Retriever(std::move(ix)));
   r->dir_ = dir;
@@ -343,47 +344,18 @@ IndexQueryOutcome query_index(const IndexQueryRequest& r, const Workspace* ws) {
 }
 
 nlohmann::json index_info(const std::string& ref, const Workspace* ws) {
-  std::filesystem::path dir;
-  std::string version = ref;
-  if (ws && ref.find('/') == std::string::npos &&
-      index::Index::exists(ws->root() / "indexes" / ref)) {
-    dir = ws->root() / "indexes" / ref;
-  } else {
-    auto t = refs::resolve_model(ref, ws);
-    dir = t.path, version = t.version;
-  }
+  auto [dir, version] = locate_index(ref, ws);
   auto ix = index::Index::open(dir);
-  const auto& m = ix.manifest;
-  nlohmann::json sources = nlohmann::json::array();
-  for (const auto& s : m.sources)
-    sources.push_back({{"path", s.path}, {"sha256", s.sha256}, {"chunks", s.chunks}});
+  auto j = index::manifest_json(ix.manifest, ix.chunks.size());
   std::error_code ec;
   uint64_t bytes = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec))
     if (e.is_regular_file(ec)) bytes += e.file_size(ec);
-  return {{"index", dir.string()},
-          {"version", version},
-          {"content_sha256", m.content_sha256},
-          {"embedding",
-           {{"ref", m.embedding},
-            {"sha256", m.embedding_sha256},
-            {"describe", m.embedding_describe},
-            {"dims", m.dims}}},
-          {"chunking",
-           {{"unit", m.chunk_unit}, {"size", m.chunk.tokens}, {"overlap", m.chunk.overlap}}},
-          {"search", ix.vectors.approximate() && !m.ann.force_exact ? "hnsw" : "exact"},
-          {"ann",
-           {{"m", m.ann.m},
-            {"ef_construction", m.ann.ef_construction},
-            {"ef_search", m.ann.ef_search},
-            {"exact_below", m.ann.exact_below},
-            {"target_recall", m.ann.target_recall},
-            {"exact_fallback", m.ann.force_exact},
-            {"recall", m.ann.recall < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.ann.recall)}}},
-          {"chunks", ix.chunks.size()},
-          {"bytes", bytes},
-          {"sources", sources},
-          {"created_by", m.created_by}};
+  j["index"] = dir.string();
+  j["version"] = version;
+  j["search"] = ix.vectors.approximate() && !ix.manifest.ann.force_exact ? "hnsw" : "exact";
+  j["bytes"] = bytes;
+  return j;
 }
 
 }  // namespace xops::app

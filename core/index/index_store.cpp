@@ -21,35 +21,6 @@ std::string scalar_text(const nlohmann::json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-nlohmann::json manifest_json(const Manifest& m, size_t count) {
-  nlohmann::json sources = nlohmann::json::array();
-  for (const auto& s : m.sources)
-    sources.push_back({{"path", s.path}, {"sha256", s.sha256}, {"chunks", s.chunks}});
-  return {{"format", kFormat},
-          {"embedding",
-           {{"ref", m.embedding},
-            {"sha256", m.embedding_sha256},
-            {"describe", m.embedding_describe},
-            {"dims", m.dims}}},
-          {"chunking",
-           {{"unit", m.chunk_unit}, {"size", m.chunk.tokens}, {"overlap", m.chunk.overlap}}},
-          {"ann",
-           {{"library", "hnswlib"},
-            {"metric", "cosine"},
-            {"m", m.ann.m},
-            {"ef_construction", m.ann.ef_construction},
-            {"ef_search", m.ann.ef_search},
-            {"exact_below", m.ann.exact_below},
-            {"target_recall", m.ann.target_recall},
-            {"exact", m.ann.force_exact},
-            {"recall", m.ann.recall < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.ann.recall)}}},
-          {"chunks", count},
-          {"next_id", m.next_id},
-          {"sources", sources},
-          {"content_sha256", m.content_sha256},
-          {"created_by", m.created_by}};
-}
-
 template <typename T>
 T field(const nlohmann::json& j, const char* key, const std::string& display) {
   if (!j.contains(key))
@@ -97,6 +68,35 @@ Manifest parse_manifest(const nlohmann::json& j, const std::string& display) {
 }
 
 }  // namespace
+
+nlohmann::json manifest_json(const Manifest& m, size_t count) {
+  nlohmann::json sources = nlohmann::json::array();
+  for (const auto& s : m.sources)
+    sources.push_back({{"path", s.path}, {"sha256", s.sha256}, {"chunks", s.chunks}});
+  return {{"format", kFormat},
+          {"embedding",
+           {{"ref", m.embedding},
+            {"sha256", m.embedding_sha256},
+            {"describe", m.embedding_describe},
+            {"dims", m.dims}}},
+          {"chunking",
+           {{"unit", m.chunk_unit}, {"size", m.chunk.tokens}, {"overlap", m.chunk.overlap}}},
+          {"ann",
+           {{"library", "hnswlib"},
+            {"metric", "cosine"},
+            {"m", m.ann.m},
+            {"ef_construction", m.ann.ef_construction},
+            {"ef_search", m.ann.ef_search},
+            {"exact_below", m.ann.exact_below},
+            {"target_recall", m.ann.target_recall},
+            {"exact", m.ann.force_exact},
+            {"recall", m.ann.recall < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.ann.recall)}}},
+          {"chunks", count},
+          {"next_id", m.next_id},
+          {"sources", sources},
+          {"content_sha256", m.content_sha256},
+          {"created_by", m.created_by}};
+}
 
 Index::Index(Manifest m)
     : manifest(std::move(m)), vectors(std::max(manifest.dims, 1), manifest.ann) {}

@@ -70,6 +70,8 @@ struct Where {
   std::string key, value;
 };
 bool matches(const Chunk& c, const std::vector<Where>& where);
+// index.json's document (also what `xops index info` prints, with a few fields added).
+nlohmann::json manifest_json(const Manifest& m, size_t chunk_count);
 std::vector<Where> parse_where(const std::vector<std::string>& args);  // throws usage errors
 
 }  // namespace xops::index
