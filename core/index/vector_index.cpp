@@ -84,7 +84,23 @@ void check_graph_header(const fs::path& path, uint32_t dims, uint64_t rows) {
             label_offset == data_offset + dims * 4ull &&
             per_element == label_offset + sizeof(hnswlib::labeltype);
   std::error_code ec;
-  if (ok && fs::file_size(path, ec) < 96 + count * per_element) ok = false;
+  const uint64_t size = fs::file_size(path, ec);
+  if (ok && size < 96 + count * per_element) ok = false;
+  // The framing hnswlib would check only after allocating by the header: each element's upper
+  // levels as a length (whole levels, at most 64) and that many bytes, ending at the file's end.
+  // Checked here, so that loadIndex does not throw half-way through (see load()).
+  uint64_t pos = 96 + count * per_element;
+  const uint64_t per_level = max_m * 4 + 4;
+  for (uint64_t i = 0; ok && i < count; ++i) {
+    uint32_t len = 0;
+    in.clear();
+    in.seekg(static_cast<std::streamoff>(pos));
+    in.read(reinterpret_cast<char*>(&len), 4);
+    if (!in || len % per_level != 0 || len / per_level > 64) ok = false;
+    pos += 4 + len;
+    if (pos > size) ok = false;
+  }
+  if (ok && pos != size) ok = false;
   if (!ok)
     throw runtime_error(
         fmt::format(
@@ -437,11 +453,15 @@ VectorIndex VectorIndex::load(const fs::path& dir, AnnParams params) {
   bytes.shrink_to_fit();
   if (fs::exists(dir / "hnsw.bin", ec) && I.live >= params.exact_below) {
     check_graph_header(dir / "hnsw.bin", dims, n);
+    I.space = std::make_unique<hnswlib::InnerProductSpace>(static_cast<size_t>(dims));
+    I.graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(I.space.get());
     try {
-      I.space = std::make_unique<hnswlib::InnerProductSpace>(static_cast<size_t>(dims));
-      I.graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(I.space.get());
       I.graph->loadIndex((dir / "hnsw.bin").string(), I.space.get(), n);
     } catch (const std::exception& e) {
+      // hnswlib's loading constructor leaves its pointers unset and loadIndex sets them as it
+      // goes: the destructor of a half-loaded graph frees garbage (found by fuzz_index_files).
+      // Leak it instead; the checks above leave only an allocation failure to get here.
+      (void)I.graph.release();
       throw runtime_error(fmt::format("{}: {}", (dir / "hnsw.bin").string(), e.what()),
                           "rebuild the index: xops index build");
     }
@@ -472,8 +492,19 @@ VectorIndex VectorIndex::load(const fs::path& dir, AnnParams params) {
           if (links[j] >= g.cur_element_count)
             throw runtime_error(
                 fmt::format("{}: node {} links outside the graph", (dir / "hnsw.bin").string(), i));
+        // A link at `level` leads to a node that has that level (the search reads its list).
+        if (level > 0)
+          for (size_t j = 0; j < count; ++j)
+            if (g.element_levels_[links[j]] < level)
+              throw runtime_error(fmt::format("{}: node {} links at level {} to a node without it",
+                                              (dir / "hnsw.bin").string(), i, level));
       }
     }
+    // The search starts at the entry point on the top level: it must have that level.
+    if (g.cur_element_count && g.element_levels_[g.enterpoint_node_] != g.maxlevel_)
+      throw runtime_error(
+          fmt::format("{}: the entry point is not on the top level", (dir / "hnsw.bin").string()),
+          "rebuild the index: xops index build");
     if (in_graph != I.live)
       throw runtime_error(fmt::format("{}: {} live nodes for {} live vectors",
                                       (dir / "hnsw.bin").string(), in_graph, I.live),
