@@ -52,6 +52,7 @@ run_one() {
   "$BUILD/fuzz/fuzz_$t" "$BUILD/corpus/$t" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=$rss \
     -malloc_limit_mb=$malloc -max_len=65536 -artifact_prefix="$out/" -print_final_stats=1 >"$log" 2>&1 || true
 }
+rm -rf "$BUILD/findings"  # this run's findings only (an old crash file once failed a clean run)
 export -f run_one; export BUILD SECS
 printf '%s\n' "${targets[@]}" | xargs -P 2 -I{} bash -c 'run_one {}'
 
