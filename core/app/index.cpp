@@ -93,7 +93,16 @@ std::filesystem::path index_dir_for_write(const std::string& name, const Workspa
   if (name.empty()) throw usage_error("no index name", "xops index build NAME --from PATH");
   if (ws) {
     for (const auto& a : ws->config().artifacts)
-      if (a.name == name) return ws->root() / a.path;
+      if (a.name == name) {
+        // Never write an index over a dataset or a model that shares the name.
+        if (a.type != "index")
+          throw usage_error(
+              fmt::format("'{}' is a {} artifact ({}), not an index", name, a.type, a.path),
+              fmt::format("pick another name, or declare it in xops.yaml as {{path: indexes/{}, "
+                          "type: index}}",
+                          name));
+        return ws->root() / a.path;
+      }
     if (name.find('/') == std::string::npos && name.find('@') == std::string::npos &&
         name.find('#') == std::string::npos)
       return ws->root() / "indexes" / name;
@@ -110,6 +119,10 @@ IndexBuildOutcome build_index(const IndexBuildRequest& r, const Workspace* ws,
   auto t0 = clk::now();
   IndexBuildOutcome o;
   o.dir = index_dir_for_write(r.name, ws);
+  std::error_code ec;
+  if (std::filesystem::exists(o.dir, ec) && !index::Index::exists(o.dir))
+    throw precondition_error(fmt::format("{} exists and is not an index", o.dir.string()),
+                             "an index is written only where there is none or an index already");
   if (r.from.empty())
     throw usage_error("nothing to index", "--from PATH (files or directories; repeatable)");
   std::optional<index::Index> ix;

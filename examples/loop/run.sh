@@ -155,9 +155,9 @@ step "how much of the served traffic the date suite covers" 0 "xops eval coverag
 
 # ---- retrieval -------------------------------------------------------------------------------
 mkdir -p kb && head -c 200000 data/austen.txt > kb/austen-head.txt
-step "index Austen with the base model's embeddings (a versioned artifact)" 0 "xops index build austen --from kb --embedding tiny-gpt --chunk 48 --overlap 8"
-step "search the index" 0 "xops index query austen 'a single man in possession of a good fortune' -k 3 && xops --json index query austen 'a single man in possession of a good fortune' -k 1 > query.json"
-INDEX_CHUNKS=$("$XOPS" --json index info austen | python3 -c "import json,sys; print(json.load(sys.stdin)['chunks'])")
+step "index Austen with the base model's embeddings (a versioned artifact)" 0 "xops index build austen-index --from kb --embedding tiny-gpt --chunk 48 --overlap 8"
+step "search the index" 0 "xops index query austen-index 'a single man in possession of a good fortune' -k 3 && xops --json index query austen-index 'a single man in possession of a good fortune' -k 1 > query.json"
+INDEX_CHUNKS=$("$XOPS" --json index info austen-index | python3 -c "import json,sys; print(json.load(sys.stdin)['chunks'])")
 INDEX_TOP=$(json_field query.json "'{} at {:.3f}'.format(d['hits'][0]['source'] + ':' + str(d['hits'][0]['start']), d['hits'][0]['score'])")
 step "the runs" 0 "xops track runs --columns id,name,kind,status,duration,metrics.pass_rate,metrics.train/loss"
 step "an HTML report of the runs" 0 "xops track report --html runs.html"

@@ -158,6 +158,14 @@ TEST_CASE("index: build, self-retrieval, a deterministic content hash, add, repl
       ip.x({"index", "build", "x", "--from", "docs", "--embedding", "enc", "--chunk", "500"});
   CHECK(too_long.rc == 2);
   CHECK_THAT(too_long.err, Catch::Contains("--chunk 22 or fewer"));
+  // An index never overwrites a model that shares its name, nor a path that is not an index.
+  auto clash = ip.x({"index", "build", "enc", "--from", "docs", "--embedding", "enc"});
+  CHECK(clash.rc == 2);
+  CHECK_THAT(clash.err, Catch::Contains("'enc' is a model artifact (models/enc), not an index"));
+  CHECK(fs::exists(ip.p / "models/enc/config.json"));
+  auto over = ip.x({"index", "build", "docs/bennet.txt", "--from", "docs", "--embedding", "enc"});
+  CHECK(over.rc == 3);
+  CHECK(fs::is_regular_file(ip.p / "docs/bennet.txt"));
 }
 
 TEST_CASE("index: a changed encoder or a damaged index is refused with a clear error",
