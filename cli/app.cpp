@@ -232,6 +232,20 @@ void add_examples(CLI::App& app) {
        "xops ui   # then open http://127.0.0.1:8765/\n  xops ui --port 0   # any free port (the "
        "first stdout line says which)\n  curl -s "
        "'localhost:8765/api/runs?sort=metrics.loss&limit=5'"},
+      {"repro",
+       "xops repro   # every changed stage of dvc.yaml\n  xops repro train -f   # train and its "
+       "upstream, "
+       "even unchanged\n  xops repro -j 2 --pull --push\n  xops repro --dry"},
+      {"dag", "xops dag\n  xops dag --dot | dot -Tsvg > dag.svg"},
+      {"stage status", "xops stage status\n  xops --json stage status train"},
+      {"stage list", "xops stage list\n  xops --json stage list"},
+      {"stage", "xops stage status\n  xops stage list"},
+      {"params diff",
+       "xops params diff   # HEAD vs the workspace\n  xops params diff v1.0 main --all"},
+      {"params", "xops params diff"},
+      {"metrics show", "xops metrics show\n  xops --json metrics show --rev HEAD~1"},
+      {"metrics diff", "xops metrics diff\n  xops metrics diff HEAD~3 HEAD"},
+      {"metrics", "xops metrics show\n  xops metrics diff"},
       {"config", "xops config\n  xops --json config"},
       {"help", "xops help track run"},
   };
@@ -336,6 +350,7 @@ int run(int argc, char** argv) {
   commands::register_monitor(app, ctx);
   commands::register_ui(app, ctx);
   commands::register_index(app, ctx);
+  commands::register_pipeline(app, ctx);
   commands::register_config(app, ctx);
   register_completion(app, ctx);
   auto help_words = std::make_shared<std::vector<std::string>>();

@@ -22,7 +22,7 @@ FLOORS = [
     ["core/app"],                 # use cases: evaluate, promotion, finetune, serve, tracked run, init
     ["core/torch", "core/gitlib", "core/httplib", "core/pglib", "core/s3lib"],  # plugin libraries
     ["core/registry"],            # registering versions, stage tags, promotion records
-    ["core/eval", "core/serve", "core/finetune", "core/monitor"],  # suites and providers; the server; training data; served traffic summed up
+    ["core/eval", "core/serve", "core/finetune", "core/monitor", "core/pipeline"],  # suites and providers; the server; training data; served traffic summed up; dvc.yaml stages
     ["core/index"],               # vector indexes: chunks, vectors, HNSW (eval and serve retrieve)
     ["core/refs"],                # one resolver: dir | name@vX | name#stage -> content, adapter
     ["core/engine"],              # the engine seam (no LibTorch types)

@@ -94,6 +94,8 @@ TrackedCommandResult run_tracked(const Workspace& ws, const TrackedCommand& c,
   cmd.argv = c.argv;
   cmd.env = child_environment(id, tracker, metrics_file.string(), ws);
   cmd.sample_seconds = c.sample_seconds;
+  cmd.cwd = c.cwd;
+  cmd.inherit_stdin = c.inherit_stdin;
   cmd.on_output = [&](int fd, const char* data, size_t n) {
     if (obs.on_output) {
       obs.on_output(fd, data, n);

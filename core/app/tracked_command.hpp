@@ -22,6 +22,8 @@ struct TrackedCommand {
   std::string name;               // "" = the program's file name
   std::map<std::string, std::string> params, tags;
   double sample_seconds = 5;  // CPU/RSS/GPU sampling period
+  std::string cwd;            // "" = ours
+  bool inherit_stdin = true;
 };
 
 struct TrackedCommandObserver {

@@ -127,6 +127,9 @@ fs::path LibGit2Repo::gitdir() const { return fs::path(git_repository_path(repo_
 void LibGit2Repo::add(const std::vector<std::string>& rel_paths) {
   Index idx;
   check(git_repository_index(idx.out(), repo_), "open index");
+  // The repository caches its index: another Repo in this process (or another process) may
+  // have written it since. Re-read it when the file changed, or a write would drop their entries.
+  check(git_index_read(idx.get(), 0), "read index");
   for (const auto& p : rel_paths) check(git_index_add_bypath(idx.get(), p.c_str()), "stage " + p);
   check(git_index_write(idx.get()), "write index");
 }
@@ -242,6 +245,9 @@ void LibGit2Repo::for_each_blob(
 size_t LibGit2Repo::remove_from_index(const std::string& rel) {
   Index idx;
   check(git_repository_index(idx.out(), repo_), "open index");
+  // The repository caches its index: another Repo in this process (or another process) may
+  // have written it since. Re-read it when the file changed, or a write would drop their entries.
+  check(git_index_read(idx.get(), 0), "read index");
   std::vector<std::string> doomed;
   size_t n = git_index_entrycount(idx.get());
   for (size_t i = 0; i < n; ++i) {
@@ -256,6 +262,9 @@ size_t LibGit2Repo::remove_from_index(const std::string& rel) {
 std::vector<std::string> LibGit2Repo::index_paths_with_suffix(const std::string& suffix) const {
   Index idx;
   check(git_repository_index(idx.out(), repo_), "open index");
+  // The repository caches its index: another Repo in this process (or another process) may
+  // have written it since. Re-read it when the file changed, or a write would drop their entries.
+  check(git_index_read(idx.get(), 0), "read index");
   std::vector<std::string> out;
   size_t n = git_index_entrycount(idx.get());
   for (size_t i = 0; i < n; ++i) {
@@ -283,6 +292,9 @@ std::vector<std::string> LibGit2Repo::all_local_commits() const {
 std::string LibGit2Repo::commit_index(const std::string& message) {
   Index idx;
   check(git_repository_index(idx.out(), repo_), "open index");
+  // The repository caches its index: another Repo in this process (or another process) may
+  // have written it since. Re-read it when the file changed, or a write would drop their entries.
+  check(git_index_read(idx.get(), 0), "read index");
   git_oid tree_id, commit_id;
   check(git_index_write_tree(&tree_id, idx.get()), "write tree");
   Tree tree;

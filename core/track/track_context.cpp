@@ -286,6 +286,35 @@ std::string stat_digest(const std::vector<ListedFile>& files) {
   return h.hex();
 }
 
+std::optional<TrackContext::PathHash> TrackContext::hash_path(const std::string& rel, int jobs) {
+  struct stat st;
+  auto kind = root.kind(rel, &st);
+  if (kind == EntryKind::Missing) return std::nullopt;
+  PathHash h;
+  if (kind == EntryKind::Regular) {
+    h.sha256 = file_hash_stat(rel, st, nullptr);
+    h.size = static_cast<uint64_t>(st.st_size);
+    h.files = 1;
+    return h;
+  }
+  if (kind != EntryKind::Directory)
+    throw runtime_error(fmt::format("{} is {}: not followed", rel, entry_kind_name(kind)),
+                        "a pipeline reads and writes regular files and directories");
+  auto files = list_files_stat(root, rel);
+  auto digest = stat_digest(files);
+  h.is_dir = true;
+  h.files = files.size();
+  for (const auto& f : files) h.size += static_cast<uint64_t>(f.st.st_size);
+  // A directory whose files' stats are those of an earlier scan has that scan's manifest.
+  if (auto s = dir_summary(rel); s && s->digest == digest) {
+    h.sha256 = s->manifest;
+    return h;
+  }
+  h.sha256 = sha256_of_manifest(hash_listed(rel, files, jobs, nullptr));
+  save_dir_summary(rel, {digest, h.sha256, false});  // not known to be in the store
+  return h;
+}
+
 std::optional<TrackContext::DirSummary> TrackContext::dir_summary(const std::string& rel) {
   auto st = db.prepare("SELECT digest, manifest, complete FROM dir_summary WHERE path = ?");
   st.bind(1, rel);

@@ -77,6 +77,15 @@ class TrackContext {
   };
   std::optional<DirSummary> dir_summary(const std::string& rel);
   void save_dir_summary(const std::string& rel, const DirSummary& s);
+  // The content hash of a workspace path as a pointer would name it (a file's sha256, a
+  // directory's manifest id), without storing anything; nullopt when it does not exist.
+  // A symlink or special file throws: nothing is followed.
+  struct PathHash {
+    bool is_dir = false;
+    std::string sha256;
+    uint64_t size = 0, files = 0;
+  };
+  std::optional<PathHash> hash_path(const std::string& rel, int jobs);
   // Ids a pointer needs: the object, and for a directory its manifest's entries (when the
   // manifest is in the local store; otherwise its id goes to `unexpanded`).
   void collect_ids(const Pointer& p, std::set<std::string>& out,

@@ -100,7 +100,8 @@ RunOutcome supervise(const SupervisedCommand& cmd) {
   ChildSpec spec;
   spec.argv = cmd.argv;
   spec.env = cmd.env;
-  spec.inherit_stdin = true;  // the command may be interactive
+  spec.inherit_stdin = cmd.inherit_stdin;  // the command may be interactive
+  spec.cwd = cmd.cwd;
   spec.on_output = cmd.on_output;
   spec.on_interrupt = OnInterrupt::Forward;  // the command decides how to stop (save, clean up)
   long ticks_per_s = ::sysconf(_SC_CLK_TCK), page_kb = ::sysconf(_SC_PAGESIZE) / 1024;

@@ -50,8 +50,9 @@ struct Pipe {
 
 // fork + exec with the given fds as stdin (-1: ours), stdout and stderr; in its own process
 // group when asked. exec failure is reported through a CLOEXEC pipe into *exec_errno.
-pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, bool own_group,
-            int in_fd, int out_fd, int err_fd, int* exec_errno) {
+pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+            bool own_group, int in_fd, int out_fd, int err_fd, int* exec_errno,
+            const std::string& cwd = {}) {
   Pipe exec_status;
   auto env_strings = child_environment(env);
   std::vector<char*> envp, args;
@@ -67,6 +68,12 @@ pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, st
     ::dup2(out_fd, 1);
     ::dup2(err_fd, 2);
     ::signal(SIGPIPE, SIG_DFL);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
+      int e = errno;
+      ssize_t ignored = ::write(exec_status.fd[1], &e, sizeof e);
+      (void)ignored;
+      ::_exit(127);
+    }
     ::execvpe(args[0], args.data(), envp.data());
     int e = errno;
     ssize_t ignored = ::write(exec_status.fd[1], &e, sizeof e);
@@ -142,8 +149,8 @@ ChildResult run_child(const ChildSpec& spec) {
 
   auto start = clk::now();
   ChildResult r;
-  pid_t pid = spawn(spec.argv, spec.env, own_group, spec.inherit_stdin ? -1 : in.fd[0], out.fd[1], err.fd[1],
-                    &r.exec_errno);
+  pid_t pid = spawn(spec.argv, spec.env, own_group, spec.inherit_stdin ? -1 : in.fd[0], out.fd[1],
+                    err.fd[1], &r.exec_errno, spec.cwd);
   std::optional<interrupt::ChildGroup> registered;
   if (own_group) registered.emplace(pid);  // a second Ctrl-C kills its group before we exit
   in.close(0);

@@ -29,6 +29,7 @@ struct ChildSpec {
   std::map<std::string, std::string> env;  // added to (or replacing) ours
   std::string input;                       // written to stdin, which is then closed
   bool inherit_stdin = false;              // the child reads our stdin instead
+  std::string cwd;                         // where it runs ("" = ours)
   int timeout_ms = 0;                      // 0: no limit
   size_t max_output = 4u << 20;            // per stream, collected mode only; 0: no cap
   // When set, output is streamed here (fd 1 or 2) instead of collected into out/err.

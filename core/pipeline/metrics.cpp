@@ -1,0 +1,38 @@
+#include "core/pipeline/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "core/pipeline/pipeline.hpp"
+#include "core/pipeline/values.hpp"
+#include "core/util/fs.hpp"
+#include "core/util/yaml_json.hpp"
+#include "core/util/yaml_util.hpp"
+
+namespace xops::pipeline {
+
+MetricValues parse_metrics(const std::string& text, const std::string& shown) {
+  J doc;
+  bool json = shown.size() > 5 && shown.compare(shown.size() - 5, 5, ".json") == 0;
+  if (json) {
+    try {
+      doc = J::parse(text);
+    } catch (const std::exception& e) {
+      throw runtime_error(fmt::format("metrics file {}: not valid JSON: {}", shown, e.what()));
+    }
+  } else {
+    doc = yaml::to_json<J>(yaml::parse(text, shown));
+  }
+  J flat = J::object();
+  flatten(doc, "", flat);
+  MetricValues out;
+  for (auto it = flat.begin(); it != flat.end(); ++it)
+    if (it.value().is_number()) out.emplace_back(it.key(), it.value().get<double>());
+  return out;
+}
+
+MetricValues read_metrics_file(const std::filesystem::path& file, const std::string& shown) {
+  return parse_metrics(read_file_limited(file, 16u << 20, "a metrics file"), shown);
+}
+
+}  // namespace xops::pipeline
