@@ -49,8 +49,14 @@ int render_repro(cli::Context& ctx, const app::ReproResult& res, bool dry) {
   return res.failed ? 1 : 0;
 }
 
-int run_repro(cli::Context& ctx, const app::ReproOptions& o) {
+int run_repro(cli::Context& ctx, app::ReproOptions o, bool skip_if_no_remote = false) {
   auto& out = ctx.out();
+  if (o.remote.empty()) o.remote = ctx.settings().get("remote").value;
+  if ((o.pull || o.push) && skip_if_no_remote && o.remote.empty() &&
+      !ctx.workspace().config().default_remote()) {
+    out.info("xops: no remote configured; nothing pulled or pushed");
+    o.pull = o.push = false;
+  }
   app::ReproObserver obs;
   obs.on_info = [&out](const std::string& s) { out.info(s); };
   obs.on_stage_start = [&out](const std::string& name, const std::vector<std::string>& why) {
@@ -228,7 +234,11 @@ void register_pipeline(CLI::App& app, cli::Context& ctx) {
   r->add_option("--remote", ro->remote, "The remote for --pull/--push (default: the workspace's)");
   r->add_flag("!--no-run-cache", ro->run_cache,
               "Never restore outputs from earlier identical runs");
-  r->callback([&ctx, ro] { ctx.action = [&ctx, ro] { return run_repro(ctx, *ro); }; });
+  auto skip = std::make_shared<bool>(false);
+  r->add_flag("--skip-if-no-remote", *skip,
+              "With --pull/--push: run without syncing when no remote is configured (CI)");
+  r->callback(
+      [&ctx, ro, skip] { ctx.action = [&ctx, ro, skip] { return run_repro(ctx, *ro, *skip); }; });
 
   auto dopt = std::make_shared<app::DagOptions>();
   auto* d = app.add_subcommand("dag", "The pipeline's stages in order with what each reads from");

@@ -47,12 +47,12 @@ mkdir -p data
 if [ "$QUICK" = 1 ]; then
   python3 "$ROOT/examples/quickstart/make_dates.py" data 400 30
   head -c 100000 "$ROOT/examples/quickstart/data/austen.txt" > data/austen.txt
-  PRE="--set max_steps=40 --set eval_interval=20" LORA="--set max_steps=60 --set eval_interval=30"
+  PRE_STEPS=40 LORA_STEPS=60
   STAGING_MIN=0.0 PROD_MIN=0.0 PROD_WIN=0.0
 else
   python3 "$ROOT/examples/quickstart/make_dates.py" data
   cp "$ROOT/examples/quickstart/data/austen.txt" data/
-  PRE="" LORA="" STAGING_MIN=0.3 PROD_MIN=0.5 PROD_WIN=0.5
+  PRE_STEPS=1000 LORA_STEPS=1600 STAGING_MIN=0.3 PROD_MIN=0.5 PROD_WIN=0.5
 fi
 cat > xops.yaml <<YAML
 name: loop
@@ -80,14 +80,46 @@ gates:
 YAML
 step "version the data" 0 "xops track add data && git add -A && git commit -qm 'data, configs, suite'"
 
-# ---- train -----------------------------------------------------------------------------
-step "pretrain the base model on Austen" 0 "xops finetune configs/pretrain.yaml $PRE"
-step "LoRA-tune it on date rewriting" 0 "xops finetune configs/lora.yaml $LORA && git add -A && git commit -qm 'tiny-gpt and its adapter'"
+# ---- train and evaluate: a pipeline (DVC's dvc.yaml, run by xops repro) ---------------------
+# params.yaml holds what the stages read; dvc.lock records what each run used (hashes of its
+# inputs and outputs, the params values), so a change reruns only the stages it reaches.
+cat > params.yaml <<YAML
+pretrain: {max_steps: $PRE_STEPS, eval_interval: $((PRE_STEPS / 2))}
+lora: {max_steps: $LORA_STEPS, eval_interval: $((LORA_STEPS / 2)), lr: 5.0e-3, r: 16}
+YAML
+cat > dvc.yaml <<'YAML'
+stages:
+  pretrain:
+    desc: the base model, pretrained on Austen
+    cmd: xops -q finetune configs/pretrain.yaml --set max_steps=${pretrain.max_steps} --set eval_interval=${pretrain.eval_interval}
+    deps: [data/austen.txt, configs/pretrain.yaml]
+    outs: [models/tiny-gpt]
+  lora:
+    desc: a LoRA adapter on it for rewriting dates
+    cmd: >-
+      xops -q finetune configs/lora.yaml --set max_steps=${lora.max_steps} --set eval_interval=${lora.eval_interval}
+      --set optimizer.lr=${lora.lr} --set lora.r=${lora.r}
+    deps: [models/tiny-gpt, data/dates-train.jsonl, data/dates-heldout.jsonl, configs/lora.yaml]
+    outs: [models/tiny-gpt-dates]
+  evaluate:
+    desc: the adapter on held-out years
+    cmd:
+    - xops eval evals/dates.yaml -o eval-tuned.json -o eval-tuned.html
+    - python3 evals/summary_metrics.py eval-tuned.json metrics.json
+    deps: [models/tiny-gpt-dates, evals/dates.yaml, prompts/date.txt, evals/summary_metrics.py]
+    outs: [eval-tuned.json, eval-tuned.html]
+    metrics: [metrics.json]
+YAML
+step "the pipeline's stages" 0 "xops dag && xops stage list"
+step "run it: pretrain -> LoRA -> eval" 0 "xops repro && git add -A && git commit -qm 'pipeline: tiny-gpt, its adapter, its eval'"
+step "nothing changed: nothing runs" 0 "xops repro | grep -c unchanged | grep -qx 3 && echo 'all 3 stages unchanged'"
+step "a LoRA param changes: what would run, and why" 0 "sed -i 's/lr: 5.0e-3/lr: 4.0e-3/' params.yaml && xops stage status && xops params diff"
+step "only LoRA and eval rerun" 0 "xops repro && xops metrics diff --all"
+step "reverted: the earlier runs come back from the run cache" 0 "sed -i 's/lr: 4.0e-3/lr: 5.0e-3/' params.yaml && xops repro && git diff --exit-code HEAD -- dvc.lock models/tiny-gpt-dates.xops && echo 'dvc.lock and the adapter pointer are as committed'"
 step "a sample from the tuned model" 0 "xops generate tiny-gpt-dates \$'Date: 2061-04-05\\nLong:' -n 24 --stop \$'\\n'"
 
 # ---- evaluate ----------------------------------------------------------------------------
 step "evaluate the base model (held-out years)" 0 "xops eval evals/dates.yaml --model tiny-gpt -o eval-base.json"
-step "evaluate the LoRA-tuned model" 0 "xops eval evals/dates.yaml -o eval-tuned.json -o eval-tuned.html"
 BASE_RATE=$(json_field eval-base.json "round(100 * d['summary']['pass_rate'], 1)")
 TUNED_RATE=$(json_field eval-tuned.json "round(100 * d['summary']['pass_rate'], 1)")
 # The same cases on both (the answers come from the eval cache), compared case by case and

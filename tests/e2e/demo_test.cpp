@@ -21,14 +21,20 @@ TEST_CASE("e2e: the whole loop runs end to end (DEMO_QUICK=1)", "[e2e][examples]
   // Every step ran and the summary names each with its time.
   auto summary = read_text(dir / "summary.txt");
   for (const char* step :
-       {"pretrain the base model", "LoRA-tune it", "evaluate the base model",
-        "evaluate the LoRA-tuned", "promote the base model", "promote it to prod",
+       {"run it: pretrain -> LoRA -> eval", "nothing changed: nothing runs",
+        "only LoRA and eval rerun", "reverted: the earlier runs come back from the run cache",
+        "evaluate the base model", "promote the base model", "promote it to prod",
         "serve tiny-gpt-dates#prod", "a completion with curl", "feedback on the curl answer",
         "turn the logged traffic", "an HTML report", "the tuned adapter against its base"})
     CHECK_THAT(summary, Catch::Contains(step));
   CHECK_THAT(summary, Catch::Contains("exact match on held-out years: base "));
   // The commands are shown as a user types them.
-  CHECK_THAT(r.err, Catch::Contains("$ xops finetune configs/pretrain.yaml"));
+  CHECK_THAT(r.err, Catch::Contains("$ xops repro && git add -A"));
+  // The pipeline: a LoRA param change reran LoRA and eval only, the revert restored them.
+  CHECK_THAT(r.out, Catch::Contains("pretrain\tunchanged\t\nlora\tran\tcommand changed; param "
+                                    "lora.lr changed: 0.005 -> 0.004"));
+  CHECK_THAT(r.out, Catch::Contains("lora\trestored\t"));
+  CHECK_THAT(r.out, Catch::Contains("dvc.lock and the adapter pointer are as committed"));
   CHECK_THAT(r.err, Catch::Contains("$ xops promote tiny-gpt-dates@v0.0.1 --to prod"));
   // What it leaves behind is real: results, reports, registry tags, served traffic as cases.
   auto tuned = nlohmann::json::parse(read_text(dir / "eval-tuned.json"));
