@@ -261,7 +261,10 @@ struct Runner {
     for (auto it = flat.begin(); it != flat.end(); ++it) tc.params[it.key()] = to_str(it.value());
     tc.tags = {{"stage", s.name}, {"pipeline", p.file}};
     tc.cwd = cwd.string();
-    tc.inherit_stdin = o.jobs <= 1;
+    // Its own process group: an interrupt reaches the shell and all it started, and the
+    // stage never reads the terminal (stages run unattended, some at once).
+    tc.inherit_stdin = false;
+    tc.own_group = true;
     TrackedCommandObserver tobs;
     tobs.on_info = obs.on_info;
     if (obs.on_output)
@@ -326,6 +329,34 @@ struct Runner {
     }
   }
 
+  // A cached output goes into the store as `track add` would put it: refused before anything
+  // runs when `track add` would refuse it afterwards (inside a directory tracked as one, or
+  // holding paths tracked on their own).
+  void check_tracked_overlaps() {
+    std::set<std::string> outputs;
+    for (const auto& s : p.stages)
+      for (const auto& o : s.outs) outputs.insert(o.rel);
+    auto tracked = ctx->pointers_in_index();
+    for (const auto& s : p.stages)
+      for (const auto& o : s.outs) {
+        if (!o.cache) continue;
+        for (const auto& r : tracked) {
+          if (r.rel == o.rel || outputs.count(r.rel)) continue;
+          if (r.ptr.is_dir && path_within(o.rel, r.rel))
+            throw usage_error(
+                fmt::format("{}: output '{}' of stage '{}' is inside {}, which `xops track add` "
+                            "versions as one directory",
+                            s.where, o.rel, s.name, r.rel),
+                "write the output elsewhere, or track that directory's files one by one");
+          if (path_within(r.rel, o.rel))
+            throw usage_error(
+                fmt::format("{}: output '{}' of stage '{}' holds {}, which is tracked on its own",
+                            s.where, o.rel, s.name, r.rel),
+                "untrack it (git rm --cached " + r.rel + ".xops) or write the output elsewhere");
+        }
+      }
+  }
+
   void go() {
     ReproLock repro_lock(ws);
     p = load_pipeline(ws.root(), o.file);
@@ -346,6 +377,7 @@ struct Runner {
                                       co.skipped_modified.size()));
     }
     ctx = std::make_unique<TrackContext>(ws);
+    check_tracked_overlaps();
     params = std::make_unique<ParamsCache>(ws.root());
     lock = read_lock(lock_path(), lock_rel());
     state.assign(p.stages.size(), State::Done);

@@ -96,6 +96,7 @@ TrackedCommandResult run_tracked(const Workspace& ws, const TrackedCommand& c,
   cmd.sample_seconds = c.sample_seconds;
   cmd.cwd = c.cwd;
   cmd.inherit_stdin = c.inherit_stdin;
+  cmd.own_group = c.own_group;
   cmd.on_output = [&](int fd, const char* data, size_t n) {
     if (obs.on_output) {
       obs.on_output(fd, data, n);

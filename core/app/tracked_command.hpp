@@ -24,6 +24,7 @@ struct TrackedCommand {
   double sample_seconds = 5;  // CPU/RSS/GPU sampling period
   std::string cwd;            // "" = ours
   bool inherit_stdin = true;
+  bool own_group = false;  // see SupervisedCommand
 };
 
 struct TrackedCommandObserver {

@@ -103,7 +103,8 @@ RunOutcome supervise(const SupervisedCommand& cmd) {
   spec.inherit_stdin = cmd.inherit_stdin;  // the command may be interactive
   spec.cwd = cmd.cwd;
   spec.on_output = cmd.on_output;
-  spec.on_interrupt = OnInterrupt::Forward;  // the command decides how to stop (save, clean up)
+  // The command decides how to stop (save, clean up).
+  spec.on_interrupt = cmd.own_group ? OnInterrupt::ForwardGroup : OnInterrupt::Forward;
   long ticks_per_s = ::sysconf(_SC_CLK_TCK), page_kb = ::sysconf(_SC_PAGESIZE) / 1024;
   auto start = std::chrono::steady_clock::now(), last_sample = start;
   unsigned long long last_ticks = 0;

@@ -22,6 +22,7 @@ struct SupervisedCommand {
   std::map<std::string, std::string> env;  // added to ours
   std::string cwd;                         // "" = ours
   bool inherit_stdin = true;               // false: stdin is empty (parallel pipeline stages)
+  bool own_group = false;  // true: its own process group, every signal forwarded to all of it
   std::function<void(int fd, const char* data, size_t n)> on_output;  // fd 1 or 2
   std::function<void(const SystemSample&)> on_sample;
   double sample_seconds = 5;

@@ -94,7 +94,10 @@ pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, st
 class Running {
  public:
   Running(const ChildSpec& spec, pid_t pid, unsigned signals_before)
-      : spec_(spec), pid_(pid), own_group_(spec.on_interrupt == OnInterrupt::Kill), forwarded_(signals_before) {}
+      : spec_(spec),
+        pid_(pid),
+        own_group_(spec.on_interrupt != OnInterrupt::Forward),
+        forwarded_(signals_before) {}
 
   void kill_all() {
     if (own_group_) ::kill(-pid_, SIGKILL);
@@ -113,6 +116,10 @@ class Running {
     } else {
       for (unsigned c = interrupt::count(); forwarded_ < c; ++forwarded_) {
         r.interrupted = true;
+        if (spec_.on_interrupt == OnInterrupt::ForwardGroup) {
+          ::kill(-pid_, interrupt::signal_number());  // the shell and everything it started
+          continue;
+        }
         // Ctrl-C at the terminal already reached the child (same process group).
         if (!interrupt::last_from_terminal()) ::kill(pid_, interrupt::signal_number());
       }
@@ -142,9 +149,10 @@ class Running {
 ChildResult run_child(const ChildSpec& spec) {
   if (spec.argv.empty()) throw usage_error("no command to run");
   Pipe in, out, err;
-  const bool own_group = spec.on_interrupt == OnInterrupt::Kill;
+  const bool own_group = spec.on_interrupt != OnInterrupt::Forward;
+  const bool forward = spec.on_interrupt != OnInterrupt::Kill;
   std::optional<interrupt::ForwardScope> forwarding;
-  if (!own_group) forwarding.emplace();  // before fork: no signal may end us once it runs
+  if (forward) forwarding.emplace();  // before fork: no signal may end us once it runs
   unsigned signals_before = interrupt::count();
 
   auto start = clk::now();
@@ -232,7 +240,7 @@ ChildResult run_child(const ChildSpec& spec) {
   if (r.exec_errno)
     r.err = fmt::format("cannot run '{}': {}\n", spec.argv[0], errno_text(r.exec_errno));
   if (run.interrupted()) interrupt::check();  // Kill mode: the command ends as ours does
-  if (!own_group && r.interrupted) interrupt::reset();  // the child had the signal; we go on
+  if (forward && r.interrupted) interrupt::reset();  // the child had the signal; we go on
   return r;
 }
 

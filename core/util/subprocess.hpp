@@ -18,10 +18,13 @@
 namespace xops {
 
 enum class OnInterrupt {
-  Kill,     // Ctrl-C kills the child's process group; run_child then throws Error(Interrupted)
-  Forward,  // the child stays in our process group (it may read the terminal, and Ctrl-C
-            // reaches it directly); signals sent to us by kill(2) are forwarded to it; we wait
-            // for it to end and report `interrupted` instead of throwing
+  Kill,          // Ctrl-C kills the child's process group; run_child then throws Error(Interrupted)
+  Forward,       // the child stays in our process group (it may read the terminal, and Ctrl-C
+                 // reaches it directly); signals sent to us by kill(2) are forwarded to it; we wait
+                 // for it to end and report `interrupted` instead of throwing
+  ForwardGroup,  // as Forward, but the child leads its own process group and every signal we
+                 // receive goes to that whole group (a pipeline stage: the shell and all it
+                 // started stop, not just the shell); its stdin should not be the terminal
 };
 
 struct ChildSpec {

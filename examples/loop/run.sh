@@ -113,9 +113,9 @@ YAML
 step "the pipeline's stages" 0 "xops dag && xops stage list"
 step "run it: pretrain -> LoRA -> eval" 0 "xops repro && git add -A && git commit -qm 'pipeline: tiny-gpt, its adapter, its eval'"
 step "nothing changed: nothing runs" 0 "xops repro | grep -c unchanged | grep -qx 3 && echo 'all 3 stages unchanged'"
-step "a LoRA param changes: what would run, and why" 0 "sed -i 's/lr: 5.0e-3/lr: 4.0e-3/' params.yaml && xops stage status && xops params diff"
+step "a LoRA param changes (half the steps): what would run, and why" 0 "sed -i 's/lora: {max_steps: $LORA_STEPS,/lora: {max_steps: $((LORA_STEPS / 2)),/' params.yaml && xops stage status && xops params diff"
 step "only LoRA and eval rerun" 0 "xops repro && xops metrics diff --all"
-step "reverted: the earlier runs come back from the run cache" 0 "sed -i 's/lr: 4.0e-3/lr: 5.0e-3/' params.yaml && xops repro && git diff --exit-code HEAD -- dvc.lock models/tiny-gpt-dates.xops && echo 'dvc.lock and the adapter pointer are as committed'"
+step "reverted: the earlier runs come back from the run cache" 0 "sed -i 's/lora: {max_steps: $((LORA_STEPS / 2)),/lora: {max_steps: $LORA_STEPS,/' params.yaml && xops repro && git diff --exit-code HEAD -- dvc.lock models/tiny-gpt-dates.xops && echo 'dvc.lock and the adapter pointer are as committed'"
 step "a sample from the tuned model" 0 "xops generate tiny-gpt-dates \$'Date: 2061-04-05\\nLong:' -n 24 --stop \$'\\n'"
 
 # ---- evaluate ----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ TEST_CASE("e2e: the whole loop runs end to end (DEMO_QUICK=1)", "[e2e][examples]
   CHECK_THAT(r.err, Catch::Contains("$ xops repro && git add -A"));
   // The pipeline: a LoRA param change reran LoRA and eval only, the revert restored them.
   CHECK_THAT(r.out, Catch::Contains("pretrain\tunchanged\t\nlora\tran\tcommand changed; param "
-                                    "lora.lr changed: 0.005 -> 0.004"));
+                                    "lora.max_steps changed: 60 -> 30"));
   CHECK_THAT(r.out, Catch::Contains("lora\trestored\t"));
   CHECK_THAT(r.out, Catch::Contains("dvc.lock and the adapter pointer are as committed"));
   CHECK_THAT(r.err, Catch::Contains("$ xops promote tiny-gpt-dates@v0.0.1 --to prod"));

@@ -3,11 +3,17 @@
 // cache, dvc.lock in DVC's format read back against sha256sum, foreach and ${}, -j 2 running
 // independent stages at once, failures that commit nothing, bad pipelines refused with
 // dvc.yaml:LINE, params/metrics across revisions, and --push/--pull into a fresh clone.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -471,6 +477,13 @@ TEST_CASE("pipeline: bad pipelines are refused with dvc.yaml:LINE and a hint", "
   refuse("stages:\n  a:\n    cmd: echo\n    outs: [../x]\n", "'../x' leaves the workspace");
   refuse("stages:\n  a.b:\n    cmd: echo\n", "'a.b' is not a valid stage name", 1);
   refuse("artifacts:\n  m: {path: m}\n", "'artifacts:' is not supported by xops", 1);
+  // An output where `track add` would refuse it: inside a directory tracked as one.
+  fs::create_directories(t.p / "raw");
+  write_text(t.p / "raw/a.txt", "a");
+  REQUIRE(t.x({"-q", "track", "add", "raw"}).rc == 0);
+  refuse("stages:\n  a:\n    cmd: touch raw/b.txt\n    outs: [raw/b.txt]\n",
+         "dvc.yaml:3: output 'raw/b.txt' of stage 'a' is inside raw, which `xops track add` "
+         "versions as one directory");
   // Runtime failures: a missing dependency, an output the command did not write.
   refuse("stages:\n  a:\n    cmd: echo\n    deps: [missing.txt]\n", "", 1);
   auto r = t.x({"--json", "repro"});
@@ -483,4 +496,41 @@ TEST_CASE("pipeline: bad pipelines are refused with dvc.yaml:LINE and a hint", "
   auto none = t.x({"repro"});
   CHECK(none.rc == 3);
   CHECK_THAT(none.err, Catch::Contains("no dvc.yaml in this workspace"));
+}
+
+TEST_CASE("pipeline: an interrupted stage stops with everything it started and commits nothing",
+          "[e2e][pipeline]") {
+  Pipe t;
+  // The shell starts a child (sleep) that holds the output pipes: the signal must reach it
+  // too, or repro would wait for it. `trap` shows the stage itself received the signal.
+  write_text(t.p / "dvc.yaml", R"(stages:
+  slow:
+    cmd: trap 'echo got-int > signalled; exit 130' INT; echo partial > out.txt; touch started; sleep 60; echo done
+    outs: [out.txt]
+)");
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(t.p.c_str()) != 0) _exit(99);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(XOPS_BINARY, XOPS_BINARY, "repro", (char*)nullptr);
+    _exit(98);
+  }
+  for (int i = 0; i < 200 && !fs::exists(t.p / "started"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(fs::exists(t.p / "started"));
+  auto t0 = std::chrono::steady_clock::now();
+  kill(pid, SIGINT);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(WEXITSTATUS(st) == 130);
+  CHECK(waited < std::chrono::seconds(30));  // not the sleep's 60 s: the whole group stopped
+  CHECK(read_text(t.p / "signalled") == "got-int\n");
+  CHECK_FALSE(fs::exists(t.p / "dvc.lock"));
+  CHECK_FALSE(fs::exists(t.p / "out.txt.xops"));
+  auto runs = t.j({"--json", "track", "runs"});
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0]["status"] == "killed");
 }
