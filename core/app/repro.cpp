@@ -124,8 +124,18 @@ struct Runner {
   // The outputs `outs` (as dvc.lock names them) brought back from the store; false when the
   // store lacks any of them (the stage then runs).
   bool restore(const Stage& s, const std::vector<LockedPath>& outs) {
-    for (const auto& lp : outs)
+    // Everything must be in the store before any pointer is written: a restore that cannot
+    // finish leaves the stage as it was (it then runs).
+    for (const auto& lp : outs) {
       if (!ctx->store.has(lp.object())) return false;
+      if (!lp.is_dir()) continue;
+      try {
+        for (const auto& e : parse_manifest(ctx->store.read(lp.object()), lp.object()))
+          if (!ctx->store.has(e.sha256)) return false;
+      } catch (const Error&) {
+        return false;
+      }
+    }
     std::vector<std::string> paths;
     for (const auto& out : s.outs) {
       const LockedPath* lp = nullptr;
@@ -322,8 +332,12 @@ struct Runner {
                              s.outs[k].rel);
       if (s.outs[k].kind == OutKind::Metric) {
         std::vector<MetricPoint> pts;
-        for (const auto& [key, v] : read_metrics_file(ws.root() / s.outs[k].rel, s.outs[k].rel))
-          pts.push_back({key, v, 0, 0});
+        try {
+          for (const auto& [key, v] : read_metrics_file(ws.root() / s.outs[k].rel, s.outs[k].rel))
+            pts.push_back({key, v, 0, 0});
+        } catch (const Error& e) {  // committed already: a metrics file we cannot read is reported
+          tell(obs.on_info, fmt::format("stage {}: metrics not logged: {}", s.name, e.what()));
+        }
         if (!pts.empty()) tracker.log_metrics(run_id, pts);
       }
     }

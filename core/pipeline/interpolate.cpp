@@ -41,14 +41,16 @@ bool has_interpolation(const std::string& s) {
 
 void Context::merge(const J& values, const std::string& source, const std::string& where) {
   merge_into(data_, values, "", where);
-  for (auto it = values.begin(); it != values.end(); ++it)
-    if (!source_.count(it.key())) source_[it.key()] = source;
-  if (!source.empty()) files_[source] = true;
+  if (source.empty()) return;
+  files_[source] = true;
+  auto& mine = file_values_[source];
+  if (mine.is_null()) mine = J::object();
+  merge_into(mine, values, "", where);
 }
 
 void Context::set_local(const std::string& name, const J& value) {
   data_[name] = value;
-  source_[name] = "";
+  for (auto& [file, values] : file_values_) values.erase(name);  // foreach's item/key hide a file's
 }
 
 J Context::resolve(const J& v, const std::string& where, Used* used) const {
@@ -100,11 +102,9 @@ J Context::resolve_string(const std::string& s, const std::string& where, Used* 
     if (!v)
       throw usage_error(fmt::format("{}: could not find '{}'", where, key),
                         "define it in params.yaml or under vars:");
-    if (used) {
-      auto top = key.substr(0, key.find_first_of(".["));
-      auto src = source_.find(top);
-      if (src != source_.end() && !src->second.empty()) (*used)[src->second][key] = *v;
-    }
+    if (used)  // every file holding (part of) it: a mapping may merge keys from two files
+      for (const auto& [file, values] : file_values_)
+        if (const J* mine = lookup(values, key)) (*used)[file][key] = *mine;
     if (i == 0 && close + 1 == s.size()) {
       whole = *v;
     } else {

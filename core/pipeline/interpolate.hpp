@@ -33,7 +33,8 @@ class Context {
 
  private:
   J data_ = J::object();
-  std::map<std::string, std::string> source_;  // top-level key -> file ("" inline)
+  std::map<std::string, J> file_values_;  // what each file contributed (a key is tracked
+                                          // against the file that holds it)
   std::map<std::string, bool> files_;
 };
 

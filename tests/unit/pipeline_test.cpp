@@ -70,7 +70,12 @@ TEST_CASE("pipeline interpolation: types kept whole, text inside strings, escape
   CHECK_THROWS_WITH(ctx.merge(J::parse(R"({"lr": 1})"), "other.yaml", "vars"),
                     Catch::Contains("cannot redefine 'lr'"));
   ctx.merge(J::parse(R"({"train": {"batch": 8}})"), "other.yaml", "vars");
-  CHECK(ctx.resolve_string("${train.batch}", "w", nullptr) == 8);
+  Context::Used merged;
+  CHECK(ctx.resolve_string("${train.batch} ${train.epochs}", "w", &merged) == "8 3");
+  // Each key is tracked against the file that holds it, though both merged into `train`.
+  CHECK(merged["other.yaml"].count("train.batch"));
+  CHECK_FALSE(merged["params.yaml"].count("train.batch"));
+  CHECK(merged["params.yaml"].count("train.epochs"));
 }
 
 TEST_CASE("pipeline dvc.yaml: foreach names, wdir paths, params groups, strict keys",
