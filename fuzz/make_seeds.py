@@ -87,3 +87,48 @@ put("http_request", "chunked", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\
 put("http_request", "pipelined", "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics?x=1 HTTP/1.1\r\nConnection: close\r\n\r\n")
 put("nunjucks", "n3", "{%- set y = [1, {a: 'b'}] -%}{{ y[1].a | replace('b', 'c') }} {{ y | dump }} {{ 'x' if true else 'z' }}")
 print("seeds written to", os.path.join(here, "seeds"))
+
+# dvc.yaml (DVC's get-started shape with vars, ${} and foreach) and a dvc.lock, one file each.
+put("pipeline_files", "dvc.yaml", """vars:
+  - extra: {n: 2}
+stages:
+  prepare:
+    cmd: python prepare.py ${lr}
+    deps: [data.xml]
+    params: [lr, train.epochs]
+    outs: [prepared]
+  gen:
+    foreach: ${sizes}
+    do:
+      cmd: echo ${key} ${item} > out-${key}
+      deps: [prepared/a]
+      outs:
+      - out-${key}:
+          cache: false
+  train:
+    wdir: .
+    cmd: [a, "b ${list[1]}"]
+    deps: [out-a, out-b]
+    outs: [model]
+    metrics: [{m.json: {cache: false}}]
+metrics: [m.json]
+""")
+put("pipeline_files", "dvc.lock", """schema: '2.0'
+stages:
+  prepare:
+    cmd: python prepare.py 0.1
+    deps:
+    - path: data.xml
+      hash: sha256
+      sha256: 93d4e5c77838e0aa5cb6647c385c810a7c2782bf769029e6c420052048ab22bb
+      size: 292
+    params:
+      params.yaml:
+        lr: 0.1
+    outs:
+    - path: prepared
+      hash: sha256
+      sha256: 7bc49b6d0373ea9e9db452e03673a75bca1198dc0333f3468783036bbe7f613f.dir
+      size: 296
+      nfiles: 3
+""")

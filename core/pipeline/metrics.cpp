@@ -12,17 +12,7 @@
 namespace xops::pipeline {
 
 MetricValues parse_metrics(const std::string& text, const std::string& shown) {
-  J doc;
-  bool json = shown.size() > 5 && shown.compare(shown.size() - 5, 5, ".json") == 0;
-  if (json) {
-    try {
-      doc = J::parse(text);
-    } catch (const std::exception& e) {
-      throw runtime_error(fmt::format("metrics file {}: not valid JSON: {}", shown, e.what()));
-    }
-  } else {
-    doc = yaml::to_json<J>(yaml::parse(text, shown));
-  }
+  auto doc = parse_document(text, shown);
   J flat = J::object();
   flatten(doc, "", flat);
   MetricValues out;

@@ -16,19 +16,21 @@ namespace {
 constexpr uint64_t kMaxValuesFile = 16u << 20;  // a params file is configuration, not data
 }
 
-J parse_values(const std::string& text, const std::string& shown) {
+J parse_document(const std::string& text, const std::string& shown) {
   bool json = shown.size() > 5 && shown.compare(shown.size() - 5, 5, ".json") == 0;
-  J doc;
-  if (json) {
-    try {
-      doc = J::parse(text);
-    } catch (const std::exception& e) {
-      throw usage_error(fmt::format("{}: not valid JSON: {}", shown, e.what()));
-    }
-  } else {
+  if (!json) {
     auto node = yaml::parse(text, shown);
-    doc = node.IsNull() ? J::object() : yaml::to_json<J>(node);
+    return node.IsNull() ? J::object() : yaml::to_json<J>(node);
   }
+  try {
+    return J::parse(text);
+  } catch (const std::exception& e) {
+    throw usage_error(fmt::format("{}: not valid JSON: {}", shown, e.what()));
+  }
+}
+
+J parse_values(const std::string& text, const std::string& shown) {
+  auto doc = parse_document(text, shown);
   if (!doc.is_object())
     throw usage_error(fmt::format("{}: the document must be a mapping of names to values", shown));
   return doc;
@@ -57,7 +59,8 @@ const J* lookup(const J& root, const std::string& key) {
       auto close = key.find(']', i);
       if (close == std::string::npos || !cur->is_array()) return nullptr;
       auto idx = key.substr(i + 1, close - i - 1);
-      if (idx.empty() || idx.find_first_not_of("0123456789") != std::string::npos) return nullptr;
+      if (idx.empty() || idx.size() > 9 || idx.find_first_not_of("0123456789") != std::string::npos)
+        return nullptr;
       size_t n = std::stoul(idx);
       if (n >= cur->size()) return nullptr;
       cur = &(*cur)[n];

@@ -11,7 +11,9 @@ namespace xops::pipeline {
 // A params/vars file (.yaml, .yml, .json); TOML and Python files are refused by name.
 // `shown` names the file in messages. The document must be a mapping.
 J load_values(const std::filesystem::path& file, const std::string& shown);
-// The same from text already read (a file at a git revision); JSON when `shown` ends in .json.
+// A JSON (when `shown` ends in .json) or YAML document, any shape; an empty YAML one is {}.
+J parse_document(const std::string& text, const std::string& shown);
+// As load_values, from text already read (a file at a git revision).
 J parse_values(const std::string& text, const std::string& shown);
 // The value at a dotted key path (`train.lr`, `layers[1].size`); null when absent.
 const J* lookup(const J& root, const std::string& key);
