@@ -44,12 +44,12 @@ export GIT_AUTHOR_NAME=xops-test GIT_AUTHOR_EMAIL=test@localhost
 export GIT_COMMITTER_NAME=xops-test GIT_COMMITTER_EMAIL=test@localhost
 spec=("$@")
 [ ${#spec[@]} -gt 0 ] ||
-  spec=("[#serve_test],[#serve_attack_test],[#eval_test],[#eval_attack_test],[#pairwise_test],[#live_compare_test],[#feedback_addressed_test],[#serve_monitor_test],[#monitor_test]")
+  spec=("[#serve_test],[#serve_attack_test],[#eval_test],[#eval_attack_test],[#pairwise_test],[#live_compare_test],[#feedback_addressed_test],[#serve_monitor_test],[#monitor_test],[#pipeline_test]")
 t0=$(date +%s)
 status=0
 "$BUILD_DIR/tests/e2e_tests" -# "${spec[@]}" || status=$?
 n=$(find "$reports" -type f | wc -l)
-echo "asan: serve, eval and pairwise e2e tests under ASan+UBSan in $(($(date +%s) - t0)) s," \
+echo "asan: serve, eval, pairwise and pipeline e2e tests under ASan+UBSan in $(($(date +%s) - t0)) s," \
   "exit $status, $n sanitizer report(s)"
 if [ "$n" -gt 0 ]; then
   for f in "$reports"/*; do echo "== $f"; head -40 "$f"; done

@@ -423,6 +423,7 @@ struct Runner {
     size_t running = 0;
     bool stop = false;
     for (;;) {
+      bool ran_inline = false;
       bool any_failed = false;
       for (auto i : sel)
         any_failed = any_failed || (state[i] == State::Failed && report(i).action == "failed");
@@ -445,7 +446,7 @@ struct Runner {
         if (!ready || stop || running >= jobs) continue;
         state[i] = State::Running;
         ++running;
-        threads.emplace_back([this, i, &running] {
+        auto work = [this, i, &running] {
           try {
             process(i);
           } catch (...) {
@@ -459,8 +460,17 @@ struct Runner {
           --running;
           if (obs.on_stage_end) obs.on_stage_end(r);
           cv.notify_all();
-        });
+        };
+        if (jobs == 1) {  // one at a time: no thread per stage (a no-op repro of 100 stages)
+          lk.unlock();
+          work();
+          lk.lock();
+          ran_inline = true;
+          break;  // re-read the states from the top
+        }
+        threads.emplace_back(work);
       }
+      if (ran_inline) continue;
       if (!waiting && running == 0) break;
       if (stop && running == 0) {
         for (auto i : sel)
