@@ -183,6 +183,10 @@ class ExecProvider final : public Provider {
     cmd_ = spec.id.substr(5);
     cmd_.erase(0, cmd_.find_first_not_of(' '));
     timeout_ms_ = cfg_.value("timeout", 60000);
+    // Plain words (no quotes, variables, globs, redirections, operators or assignments) need
+    // no shell: run them directly, one process and no shell start-up per case.
+    if (cmd_.find_first_of("$`|&;<>()*?[]{}~#!\\'\"\n=") == std::string::npos)
+      direct_ = shell_words(cmd_);
   }
   // The command line, the config, and the content of every file the command names (relative
   // to the suite or absolute): editing the script invalidates its cached answers. A command
@@ -218,11 +222,19 @@ class ExecProvider final : public Provider {
     // (trimmed) is the answer.
     auto t0 = clk::now();
     nlohmann::json options = {{"config", cfg_}};
-    // `exec` replaces the wrapper shell: one process per call, not two.
-    auto r = run_command(
-        {"/bin/sh", "-c", "cd \"$0\" && exec " + cmd_ + " \"$@\"", dir_.string(), prompt,
-         options.dump(), context.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)},
-        prompt, timeout_ms_);
+    ChildSpec spec;
+    // Otherwise sh parses the command line; `exec` replaces it: one process per call.
+    spec.argv = direct_.empty()
+                    ? std::vector<std::string>{"/bin/sh", "-c", "exec " + cmd_ + " \"$@\"", "sh"}
+                    : direct_;
+    for (auto a : {prompt, options.dump(),
+                   context.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)})
+      spec.argv.push_back(std::move(a));
+    spec.cwd = dir_.string();  // relative paths in the command are the suite's
+    spec.input = prompt;
+    spec.timeout_ms = std::max(1, timeout_ms_);
+    spec.max_output = kDefaultMaxOutput;
+    auto r = run_child(spec);
     ProviderCall c;
     c.latency_ms = ms_since(t0);
     if (r.timed_out) {
@@ -273,6 +285,7 @@ class ExecProvider final : public Provider {
   nlohmann::json cfg_;
   std::filesystem::path dir_;
   std::string cmd_;
+  std::vector<std::string> direct_;  // argv when the command needs no shell
   int timeout_ms_;
   std::mutex mu_;
   std::optional<std::string> identity_;
