@@ -88,6 +88,7 @@ struct Runner {
   ReproResult res;
   std::vector<State> state;
   std::vector<size_t> report_of;  // stage index -> its row in res.stages
+  std::vector<bool> selected;     // stage index -> in this repro
   std::exception_ptr first_error;
   std::condition_variable cv;
 
@@ -175,6 +176,7 @@ struct Runner {
       c = check_stage(s, lock.find(s.name), hasher(), *params);
       r.reasons = c.reasons;
       for (auto u : g.upstream[i]) {
+        if (!selected[u]) continue;  // not in this repro: it runs nothing
         const auto& a = res.stages[report_of[u]].action;
         if (a == "would-run" || a == "maybe") {
           upstream_pending = true;
@@ -396,7 +398,9 @@ struct Runner {
     lock = read_lock(lock_path(), lock_rel());
     state.assign(p.stages.size(), State::Done);
     report_of.assign(p.stages.size(), 0);
+    selected.assign(p.stages.size(), false);
     for (auto i : sel) {
+      selected[i] = true;
       state[i] = State::Waiting;
       report_of[i] = res.stages.size();
       res.stages.push_back({p.stages[i].name, "not-run", {}, "", 0, ""});

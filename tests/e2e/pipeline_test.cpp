@@ -213,6 +213,12 @@ TEST_CASE(
   // A dependency's content: from prepare on.
   write_text(t.p / "data/data.xml",
              read_text(t.p / "data/data.xml") + "<row id=\"200\">new</row>\n");
+  // Only the named stages: train's upstream (featurize) is not part of this run, so prepare
+  // rerunning says nothing about train.
+  auto only = t.j({"--json", "stage", "status", "-s", "prepare", "train"});
+  REQUIRE(only["stages"].size() == 2);
+  CHECK(only["stages"][0]["action"] == "would-run");
+  CHECK(only["stages"][1]["action"] == "unchanged");
   CHECK(t.repro() ==
         Actions{{"prepare", "ran"}, {"featurize", "ran"}, {"train", "ran"}, {"evaluate", "ran"}});
   CHECK(t.ran() == "prepare featurize train evaluate ");
