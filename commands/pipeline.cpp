@@ -11,7 +11,6 @@
 #include "core/app/pipeline_views.hpp"
 #include "core/app/repro.hpp"
 #include "core/error.hpp"
-#include "core/pipeline/dvc_yaml.hpp"
 #include "core/pipeline/values.hpp"
 #include "term/context.hpp"
 #include "term/table.hpp"
@@ -175,7 +174,7 @@ int run_metrics_diff(cli::Context& ctx, const DiffArgs& a) {
 }
 
 int run_stage_list(cli::Context& ctx, const std::string& file) {
-  auto p = pipeline::load_pipeline(ctx.workspace().root(), file);
+  auto p = app::list_stages(ctx.workspace(), file);
   auto& out = ctx.out();
   if (out.json()) {
     json a = json::array();

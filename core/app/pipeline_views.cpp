@@ -20,6 +20,10 @@ namespace xops::app {
 namespace fs = std::filesystem;
 using namespace pipeline;
 
+Pipeline list_stages(const Workspace& ws, const std::string& file) {
+  return load_pipeline(ws.root(), file);
+}
+
 std::string render_dag(const Workspace& ws, const DagOptions& o) {
   auto p = load_pipeline(ws.root(), o.file);
   auto g = build_graph(p);
@@ -44,12 +48,7 @@ class Side {
       if (!fd) return std::nullopt;
       return read_fd_limited(fd.get(), kMaxRevFile, "a params or metrics file", rel);
     }
-    std::optional<std::string> found;
-    auto want = ctx_.prefix + rel;
-    ctx_.repo.for_each_blob(
-        commit_, [&](const std::string& p) { return p == want; },
-        [&](const std::string&, const std::string& content) { found = content; });
-    if (found) return found;
+    if (auto found = read_git(ctx_.prefix + rel)) return found;
     // Not in git: an output that dvc.lock at that revision names, from the store.
     if (!lock_) {
       auto text = read_git(ctx_.prefix + "dvc.lock");

@@ -9,11 +9,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/pipeline/pipeline.hpp"
+
 namespace xops {
 class Workspace;
 }
 
 namespace xops::app {
+
+// `xops stage list`: the stages the pipeline file declares, foreach members expanded.
+pipeline::Pipeline list_stages(const Workspace& ws, const std::string& file);
 
 struct DagOptions {
   std::vector<std::string> targets;

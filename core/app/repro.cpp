@@ -1,10 +1,7 @@
 #include "core/app/repro.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
+
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -35,42 +32,11 @@ using namespace pipeline;
 
 namespace {
 
-// One repro at a time per workspace (stage commands may still run other xops commands,
-// which take the workspace lock themselves).
-class ReproLock {
- public:
-  explicit ReproLock(const Workspace& ws) {
-    ws.ensure_state_dirs();
-    auto path = ws.state_dir() / "repro.lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0)
-      throw runtime_error(fmt::format("cannot open {}: {}", path.string(), errno_text(errno)));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd_);
-      throw precondition_error("another `xops repro` is running in this workspace",
-                               "wait for it to finish; the lock goes when it exits");
-    }
-  }
-  ~ReproLock() { ::close(fd_); }
-  ReproLock(const ReproLock&) = delete;
-  ReproLock& operator=(const ReproLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
-
 bool cacheable(const Stage& s) {
   if (s.always_changed || s.outs.empty()) return false;
   for (const auto& o : s.outs)
     if (!o.cache || o.persist) return false;
   return true;
-}
-
-bool only_outputs_differ(const std::vector<std::string>& reasons) {
-  for (const auto& r : reasons)
-    if (r.rfind("output ", 0) != 0 || r.find("no longer declared") != std::string::npos)
-      return false;
-  return !reasons.empty();
 }
 
 enum class State { Waiting, Running, Done, Failed };
@@ -190,12 +156,9 @@ struct Runner {
       if (o.dry) {
         // Missing dependencies an upstream stage would produce are not yet an error.
         if (upstream_pending) {
-          std::vector<std::string> kept;
-          for (const auto& x : c.reasons)
-            if (x.rfind("dependency ", 0) != 0 || x.find("does not exist") == std::string::npos)
-              kept.push_back(x);
-          r.reasons = kept;
-          c.changed = !kept.empty();
+          r.reasons.erase(r.reasons.begin(),
+                          r.reasons.begin() + static_cast<long>(c.missing_deps.size()));
+          c.changed = !r.reasons.empty();
         }
         if (c.changed || o.force) {
           r.action = "would-run";
@@ -223,7 +186,7 @@ struct Runner {
         std::optional<std::vector<LockedPath>> outs =
             run_cache_get(ws.state_dir() / "runs", run_key(s, c.now));
         const char* from = "the run cache";
-        if (!outs && only_outputs_differ(c.reasons)) {
+        if (!outs && c.outputs_only) {
           outs = lock.find(s.name)->outs;
           from = "dvc.lock";
         }
@@ -374,7 +337,8 @@ struct Runner {
   }
 
   void go() {
-    ReproLock repro_lock(ws);
+    // One repro at a time; stage commands may still take the workspace lock themselves.
+    WorkspaceLock repro_lock(ws, "repro.lock");
     p = load_pipeline(ws.root(), o.file);
     g = build_graph(p);
     res.warnings = p.warnings;

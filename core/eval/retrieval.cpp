@@ -1,5 +1,7 @@
 #include "core/eval/retrieval.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <set>
 
@@ -87,6 +89,28 @@ RetrievalMetrics retrieval_metrics(const std::vector<RetrievedChunk>& got,
     ideal += 1.0 / std::log2(static_cast<double>(i) + 2.0);
   m.ndcg = ideal > 0 ? dcg / ideal : 0;
   return m;
+}
+
+RetrievedVar retrieve_var(const std::string& var, const RetrievalSpec& spec,
+                          const std::string& query, const RetrieveFn& retrieve) {
+  RetrievedVar r;
+  auto chunks = retrieve(spec, query);
+  nlohmann::json shown = nlohmann::json::array();
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (i) r.text += spec.separator;
+    r.text += chunks[i].text;
+    shown.push_back(
+        {{"id", chunks[i].id}, {"source", chunks[i].source}, {"score", chunks[i].score}});
+  }
+  r.log = {{"var", var}, {"index", spec.index}, {"query", query}, {"chunks", shown}};
+  if (!spec.relevant.empty()) {
+    auto m = retrieval_metrics(chunks, spec.relevant, spec.k);
+    auto suffix = fmt::format("@{}", spec.k);
+    r.scores["retrieval/recall" + suffix] = m.recall;
+    r.scores["retrieval/mrr"] = m.mrr;
+    r.scores["retrieval/ndcg" + suffix] = m.ndcg;
+  }
+  return r;
 }
 
 }  // namespace xops

@@ -44,4 +44,15 @@ struct RetrievalMetrics {
 RetrievalMetrics retrieval_metrics(const std::vector<RetrievedChunk>& got,
                                    const std::vector<nlohmann::json>& relevant, size_t k);
 
+// One {retrieve: ...} var of a test, searched: the text the var becomes (the chunks joined by
+// the separator), its entry in the case's retrieval log, and with relevant labels the
+// retrieval/recall@k, retrieval/mrr and retrieval/ndcg@k scores.
+struct RetrievedVar {
+  std::string text;
+  nlohmann::json log;
+  std::map<std::string, double> scores;
+};
+RetrievedVar retrieve_var(const std::string& var, const RetrievalSpec& spec,
+                          const std::string& query, const RetrieveFn& retrieve);
+
 }  // namespace xops

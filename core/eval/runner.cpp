@@ -276,25 +276,11 @@ class SuiteRun {
       auto spec = retrieval_spec(v, "var " + k);
       if (!spec) continue;
       auto query = render_template(spec->query, others, "var " + k + " query");
-      auto chunks = opts_.retrieve(*spec, query);
-      std::string text;
-      json shown = json::array();
-      for (size_t i = 0; i < chunks.size(); ++i) {
-        if (i) text += spec->separator;
-        text += chunks[i].text;
-        shown.push_back(
-            {{"id", chunks[i].id}, {"source", chunks[i].source}, {"score", chunks[i].score}});
-      }
-      log.push_back({{"var", k}, {"index", spec->index}, {"query", query}, {"chunks", shown}});
-      if (!spec->relevant.empty()) {
-        auto m = retrieval_metrics(chunks, spec->relevant, spec->k);
-        auto suffix = fmt::format("@{}", spec->k);
-        scores["retrieval/recall" + suffix] = m.recall;
-        scores["retrieval/mrr"] = m.mrr;
-        scores["retrieval/ndcg" + suffix] = m.ndcg;
-      }
-      v = text;
-      t.vars[k] = text;
+      auto got = retrieve_var(k, *spec, query, opts_.retrieve);
+      log.push_back(std::move(got.log));
+      for (const auto& [name, x] : got.scores) scores[name] = x;
+      v = got.text;
+      t.vars[k] = got.text;
     }
   }
 

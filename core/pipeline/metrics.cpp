@@ -1,13 +1,8 @@
 #include "core/pipeline/metrics.hpp"
 
-#include <fmt/format.h>
-
-#include "core/error.hpp"
 #include "core/pipeline/pipeline.hpp"
 #include "core/pipeline/values.hpp"
 #include "core/util/fs.hpp"
-#include "core/util/yaml_json.hpp"
-#include "core/util/yaml_util.hpp"
 
 namespace xops::pipeline {
 

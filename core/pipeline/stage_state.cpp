@@ -89,6 +89,7 @@ StageCheck check_stage(const Stage& s, const LockedStage* locked, const PathHash
     c.now.outs.push_back(*h);
   }
   auto& r = c.reasons;
+  size_t output_reasons = 0;  // outputs missing or edited, while what made them is unchanged
   for (const auto& m : c.missing_deps) r.push_back(fmt::format("dependency {} does not exist", m));
   if (!locked) {
     r.push_back("never run (not in dvc.lock)");
@@ -114,9 +115,9 @@ StageCheck check_stage(const Stage& s, const LockedStage* locked, const PathHash
       if (!was)
         r.push_back(fmt::format("new output {}", o.path));
       else if (!now)
-        r.push_back(fmt::format("output {} missing", o.path));
+        r.push_back(fmt::format("output {} missing", o.path)), ++output_reasons;
       else if (!was->same_content(*now))
-        r.push_back(fmt::format("output {} modified", o.path));
+        r.push_back(fmt::format("output {} modified", o.path)), ++output_reasons;
     }
     for (const auto& o : locked->outs) {
       bool declared = false;
@@ -125,6 +126,7 @@ StageCheck check_stage(const Stage& s, const LockedStage* locked, const PathHash
     }
   }
   c.changed = !r.empty();
+  c.outputs_only = c.changed && output_reasons == r.size();
   return c;
 }
 

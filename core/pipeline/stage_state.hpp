@@ -31,9 +31,10 @@ class ParamsCache {
 
 struct StageCheck {
   bool changed = false;
-  std::vector<std::string>
-      reasons;  // first reason first, e.g. "param train.lr changed: 0.1 -> 0.2"
+  // First reason first, e.g. "param train.lr changed: 0.1 -> 0.2"; those of missing_deps lead.
+  std::vector<std::string> reasons;
   std::vector<std::string> missing_deps;  // declared dependencies that do not exist
+  bool outputs_only = false;              // changed only because outputs are missing or edited
   LockedStage now;                        // cmd, deps and params as they are; outs that exist
 };
 

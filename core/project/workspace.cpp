@@ -42,9 +42,9 @@ void Workspace::ensure_state_dirs() const {
   }
 }
 
-WorkspaceLock::WorkspaceLock(const Workspace& ws) {
+WorkspaceLock::WorkspaceLock(const Workspace& ws, const char* name) {
   ws.ensure_state_dirs();
-  auto path = ws.state_dir() / "lock";
+  auto path = ws.state_dir() / name;
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0)
     throw runtime_error(fmt::format("cannot open {}: {}", path.string(), errno_text(errno)));
@@ -56,8 +56,10 @@ WorkspaceLock::WorkspaceLock(const Workspace& ws) {
     ::close(fd_);
     fd_ = -1;
     throw precondition_error(
-        fmt::format("another xops process{} holds the workspace lock {}",
-                    holder.empty() ? "" : " (pid " + holder + ")", path.string()),
+        fmt::format("another xops process{} holds the {} lock {}",
+                    holder.empty() ? "" : " (pid " + holder + ")",
+                    std::string(name) == "lock" ? "workspace" : fs::path(name).stem().string(),
+                    path.string()),
         "wait for it to finish and retry; the lock is released automatically when it exits");
   }
   auto pid = std::to_string(::getpid()) + "\n";

@@ -35,10 +35,12 @@ class Workspace {
   ProjectConfig config_;
 };
 
-// Advisory exclusive lock on .xops/lock (flock: released by the kernel if we die).
+// Advisory exclusive lock on .xops/lock (flock: released by the kernel if we die). `name`
+// picks another lock file under .xops/ for work that must not run twice at once but runs
+// commands that take the workspace lock themselves (`xops repro`: repro.lock).
 class WorkspaceLock {
  public:
-  explicit WorkspaceLock(const Workspace& ws);
+  explicit WorkspaceLock(const Workspace& ws, const char* name = "lock");
   ~WorkspaceLock();
   WorkspaceLock(const WorkspaceLock&) = delete;
   WorkspaceLock& operator=(const WorkspaceLock&) = delete;

@@ -250,14 +250,25 @@ TEST_CASE(
   CHECK(t.repro({"-f", "train"}) ==
         Actions{{"prepare", "ran"}, {"featurize", "ran"}, {"train", "ran"}});
   CHECK(t.ran() == "prepare featurize train ");
-  CHECK(t.repro({"-f", "-s", "train"}) == Actions{{"train", "ran"}});
+  auto forced = t.j({"--json", "repro", "-f", "-s", "train"});
+  REQUIRE(forced["stages"].size() == 1);
+  CHECK(forced["stages"][0]["action"] == "ran");
+  CHECK(forced["stages"][0]["reasons"] == json::array({"forced"}));
+  CHECK(forced["stages"][0]["seconds"].get<double>() > 0);
+  CHECK(forced["stages"][0]["error"].is_null());
+  auto forced_run = forced["stages"][0]["run"].get<std::string>();
   CHECK(t.ran() == "train ");
   CHECK(t.repro({"--no-run-cache", "--downstream", "-s", "featurize"}).size() == 3);
 
   // Every run is a tracked run: the stage's params and its inputs' hashes.
   auto runs = t.j({"--json", "track", "runs", "--filter", "name = 'train'"});
   REQUIRE(runs.size() >= 3);
-  auto show = t.j({"--json", "track", "show", runs[0]["id"].get<std::string>()});
+  auto show = t.j({"--json", "track", "show", forced_run});
+  // Its output as an artifact, by the content sha256sum gives.
+  REQUIRE(show["artifacts"].size() == 1);
+  CHECK(show["artifacts"][0]["path"] == "model.pkl");
+  CHECK(show["artifacts"][0]["sha256"] == sha256sum(t.p / "model.pkl"));
+  CHECK(show["artifacts"][0]["size"] == fs::file_size(t.p / "model.pkl"));
   CHECK(show["params"]["train.n_est"] == "50");
   CHECK(show["params"]["train.min_split"] == "0.01");
   // Its inputs: the directory it read, by the manifest id dvc.lock names (without ".dir").
@@ -314,10 +325,21 @@ stages:
   auto lock = read_text(t.p / "dvc.lock");
   CHECK_THAT(lock,
              Catch::Contains(
-                 "  gen@big:\n    cmd: echo hello big 3 0.001 v7 > out-big.txt\n    params:\n"
-                 "      extra.yaml:\n        tag: v7\n      params.yaml:\n        lr: 0.001\n"));
+                 "  gen@big:\n    cmd: echo hello big 3 0.001 v7 > out-big.txt\n    params:\n"));
+  auto big = lock.substr(lock.find("  gen@big:"), lock.find("  meet@a:") - lock.find("  gen@big:"));
+  CHECK_THAT(big, Catch::Contains("      extra.yaml:\n        tag: v7\n"));
+  CHECK_THAT(big, Catch::Contains("      params.yaml:\n        lr: 0.001\n"));
   CHECK(lock.find("unused") == std::string::npos);
-  CHECK(t.j({"--json", "stage", "list"}).size() == 5);
+  auto listed = t.j({"--json", "stage", "list"});
+  REQUIRE(listed.size() == 5);
+  CHECK(listed[4]["stage"] == "join");
+  CHECK(listed[4]["where"] == "dvc.yaml:21");  // its first key, as written above
+  CHECK(listed[4]["wdir"] == "");
+  CHECK(listed[4]["cmd"] == json::array({"cat out-small.txt out-big.txt > joined-run-a.txt"}));
+  CHECK(listed[4]["deps"] == json::array({"out-small.txt", "out-big.txt"}));
+  CHECK(listed[4]["outs"] ==
+        json::parse(R"([{"path": "joined-run-a.txt", "kind": "out", "cache": true}])"));
+  CHECK(listed[0]["frozen"] == false);
   CHECK(t.x({"dag"}).out == "gen@small\ngen@big\nmeet@a\nmeet@b\njoin <- gen@small, gen@big\n");
   CHECK_THAT(t.x({"dag", "--dot"}).out, Catch::Contains("\"gen@big\" -> \"join\";"));
 
