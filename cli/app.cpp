@@ -246,6 +246,12 @@ void add_examples(CLI::App& app) {
       {"metrics show", "xops metrics show\n  xops --json metrics show --rev HEAD~1"},
       {"metrics diff", "xops metrics diff\n  xops metrics diff HEAD~3 HEAD"},
       {"metrics", "xops metrics show\n  xops metrics diff"},
+      {"export",
+       "xops export mymodel#prod -o out/model.gguf --type q8_0   # + out/Modelfile for Ollama\n  "
+       "xops "
+       "export models/base --adapter runs/lora -o merged.gguf\n  xops export model.gguf --format "
+       "hf -o "
+       "models/from-gguf"},
       {"config", "xops config\n  xops --json config"},
       {"help", "xops help track run"},
   };
@@ -351,6 +357,7 @@ int run(int argc, char** argv) {
   commands::register_ui(app, ctx);
   commands::register_index(app, ctx);
   commands::register_pipeline(app, ctx);
+  commands::register_export(app, ctx);
   commands::register_config(app, ctx);
   register_completion(app, ctx);
   auto help_words = std::make_shared<std::vector<std::string>>();

@@ -22,6 +22,7 @@ void register_monitor(CLI::App& app, cli::Context& ctx);
 void register_ui(CLI::App& app, cli::Context& ctx);
 void register_index(CLI::App& app, cli::Context& ctx);
 void register_pipeline(CLI::App& app, cli::Context& ctx);
+void register_export(CLI::App& app, cli::Context& ctx);
 // The experiment-tracking verbs under `track` (run, log, runs, show, diff, report).
 void register_track_runs(CLI::App* track, cli::Context& ctx);
 void register_track_sync(CLI::App* track, cli::Context& ctx);

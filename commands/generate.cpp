@@ -115,14 +115,9 @@ std::string read_prompt(const GenerateFlags& f) {
   return s;
 }
 
-const Workspace* maybe_workspace(cli::Context& ctx) {
-  if (!Workspace::find_root(std::filesystem::current_path())) return nullptr;
-  return &ctx.workspace();
-}
-
 int run_generate(cli::Context& ctx, GenerateFlags& f) {
   // An adapter named as the model (a directory, artifact or NAME#prod) brings its base.
-  auto [dir, named_adapter] = resolve_model_or_adapter(f.ref, maybe_workspace(ctx));
+  auto [dir, named_adapter] = resolve_model_or_adapter(f.ref, ctx.workspace_if_any());
   auto& out = ctx.out();
   auto prompt = f.batch_file.empty() ? read_prompt(f) : std::string();
   if (f.tokenize) {  // the tokenizer lives in core: no LibTorch needed
@@ -137,7 +132,7 @@ int run_generate(cli::Context& ctx, GenerateFlags& f) {
   lo.threads = s.get_int("threads");
   // An adapter is named like a model: a directory, an artifact, or a registry ref.
   if (!f.adapter.empty())
-    lo.adapter = resolve_model_ref(f.adapter, maybe_workspace(ctx));
+    lo.adapter = resolve_model_ref(f.adapter, ctx.workspace_if_any());
   else
     lo.adapter = named_adapter;
   auto model = engine().load(dir, lo);

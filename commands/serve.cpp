@@ -45,11 +45,6 @@ struct ServeFlags {
   std::string index, embedding;
 };
 
-const Workspace* maybe_workspace(cli::Context& ctx) {
-  if (!Workspace::find_root(std::filesystem::current_path())) return nullptr;
-  return &ctx.workspace();
-}
-
 app::ServeRequest request(cli::Context& ctx, const ServeFlags& f) {
   const auto& s = ctx.settings();
   app::ServeRequest r;
@@ -113,7 +108,7 @@ std::string access_line(const AccessRecord& a) {
 int run_serve(cli::Context& ctx, const ServeFlags& f) {
   auto& out = ctx.out();
   auto r = request(ctx, f);
-  const auto* ws = maybe_workspace(ctx);
+  const auto* ws = ctx.workspace_if_any();
   app::ServeObserver obs;
   obs.on_listening = [&](const std::string& url) {
     out.line(fmt::format("listening on {}", url));

@@ -13,6 +13,11 @@ Workspace& Context::workspace() {
   return *ws_;
 }
 
+const Workspace* Context::workspace_if_any() {
+  if (!ws_ && !Workspace::find_root(std::filesystem::current_path())) return nullptr;
+  return &workspace();
+}
+
 const Settings& Context::settings() {
   if (!settings_) {
     std::vector<std::string> warnings;

@@ -25,6 +25,9 @@ struct Context {
   Output& out() const { return cli::out(); }
   // The workspace around the current directory (Precondition error when none).
   Workspace& workspace();
+  // The workspace when the current directory is inside one, else null (commands that also
+  // work outside a project: generate, serve, export).
+  const Workspace* workspace_if_any();
   // Settings resolved against the workspace (if any); with -v, each value's origin is logged.
   const Settings& settings();
 

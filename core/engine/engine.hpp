@@ -12,7 +12,7 @@
 
 namespace xops {
 
-inline constexpr int kEngineAbi = 5;
+inline constexpr int kEngineAbi = 6;
 
 class Engine {
  public:
@@ -20,7 +20,7 @@ class Engine {
   virtual std::string torch_version() const = 0;
   virtual bool cuda_available() const = 0;
   virtual int cuda_device_count() const = 0;
-  // Loads a Hugging Face model directory (config.json, safetensors, tokenizer).
+  // Loads a Hugging Face model directory (config.json, safetensors, tokenizer) or a GGUF file.
   virtual std::unique_ptr<LanguageModel> load(const std::filesystem::path& dir, const LoadOptions& opts) = 0;
   // A BERT-family sentence encoder (config.json BertModel, sentence-transformers pooling).
   virtual std::unique_ptr<TextEncoder> load_encoder(const std::filesystem::path& dir,

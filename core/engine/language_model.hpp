@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/engine/decoder.hpp"
+#include "core/model/gguf_model.hpp"
 #include "core/model/model_config.hpp"
 #include "core/model/tokenizer.hpp"
 
@@ -41,6 +42,10 @@ class LanguageModel {
   virtual int add_adapter(const std::filesystem::path& dir) = 0;
   // Writes config.json, model.safetensors and the tokenizer files (HF layout) into dir.
   virtual void save(const std::filesystem::path& dir) const = 0;
+  // Writes one GGUF file as llama.cpp's converter lays it out, with the LoRA adapter loaded
+  // through LoadOptions::adapter merged into the weights (W + scale * B A).
+  virtual void export_gguf(const std::filesystem::path& file,
+                           const GgufExportOptions& opts) const = 0;
 };
 
 }  // namespace xops

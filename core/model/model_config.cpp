@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/model/gguf_model.hpp"
 #include "core/util/fs.hpp"
 
 namespace xops {
@@ -151,6 +152,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& displ
 }
 
 ModelConfig load_model_config(const std::filesystem::path& dir) {
+  if (is_gguf_file(dir)) return gguf_model_config(*GgufFile::open(dir));
   auto p = dir / "config.json";
   std::error_code ec;
   if (!std::filesystem::exists(p, ec))

@@ -29,6 +29,7 @@ size_t dtype_size(DType d) {
     case DType::I8:
     case DType::U8:
     case DType::BOOL:
+    case DType::Q8_0:
       return 1;
   }
   return 1;
@@ -56,6 +57,8 @@ const char* dtype_name(DType d) {
       return "U8";
     case DType::BOOL:
       return "BOOL";
+    case DType::Q8_0:
+      return "Q8_0";
   }
   return "?";
 }
@@ -199,6 +202,18 @@ Checkpoint Checkpoint::open(const std::filesystem::path& dir) {
         throw runtime_error(fmt::format("tensor '{}' appears in more than one shard", t.name));
       c.by_name_[t.name] = &t;
     }
+  return c;
+}
+
+Checkpoint Checkpoint::from_views(std::vector<TensorView> views, std::shared_ptr<const void> keep,
+                                  bool linear_layout) {
+  Checkpoint c;
+  c.views_ = std::move(views);
+  c.keep_ = std::move(keep);
+  c.linear_layout_ = linear_layout;
+  for (const auto& t : c.views_)
+    if (!c.by_name_.emplace(t.name, &t).second)
+      throw runtime_error(fmt::format("tensor '{}' appears twice", t.name));
   return c;
 }
 

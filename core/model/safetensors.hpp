@@ -11,7 +11,9 @@
 
 namespace xops {
 
-enum class DType { F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL };
+// Q8_0 is not a safetensors dtype: GGUF's 8-bit blocks (34 bytes per 32 values), seen only
+// in checkpoints read from GGUF.
+enum class DType { F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL, Q8_0 };
 size_t dtype_size(DType d);
 const char* dtype_name(DType d);
 DType parse_dtype(const std::string& s);  // throws
@@ -49,9 +51,17 @@ class Checkpoint {
   const TensorView* find(const std::string& name) const;
   const TensorView& get(const std::string& name) const;  // throws naming the tensor
   std::vector<std::string> names() const;
+  // Views made by a converter (GGUF read under HF names); `keep` owns what they point at.
+  static Checkpoint from_views(std::vector<TensorView> views, std::shared_ptr<const void> keep,
+                               bool linear_layout);
+  // GPT-2's Conv1D weights are stored [out, in] (GGUF), not [in, out] (HF).
+  bool linear_layout() const { return linear_layout_; }
 
  private:
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::vector<TensorView> views_;
+  std::shared_ptr<const void> keep_;
+  bool linear_layout_ = false;
   std::map<std::string, const TensorView*> by_name_;
 };
 

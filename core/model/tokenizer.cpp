@@ -11,6 +11,8 @@
 #include <shared_mutex>
 
 #include "core/error.hpp"
+#include "core/model/gguf.hpp"
+#include "core/model/gguf_model.hpp"
 #include "core/util/fs.hpp"
 
 namespace xops {
@@ -393,8 +395,61 @@ Tokenizer Tokenizer::from_tokenizer_json(const std::filesystem::path& file) {
   return Tokenizer(std::move(impl));
 }
 
+Tokenizer Tokenizer::from_vocab(const std::vector<std::string>& tokens,
+                                const std::vector<std::string>& merges,
+                                const std::vector<int32_t>& types, const std::string& source) {
+  auto impl = std::make_unique<Impl>();
+  if (tokens.size() > static_cast<size_t>(kMaxTokenId))
+    throw runtime_error(
+        fmt::format("{}: {} tokens (limit {})", source, tokens.size(), kMaxTokenId));
+  for (size_t id = 0; id < tokens.size(); ++id) {
+    bool added = id < types.size() && (types[id] == 3 || types[id] == 4);
+    if (added) {
+      if (tokens[id].empty()) continue;  // an unused slot: never matched, decodes to nothing
+      impl->specials.emplace_back(tokens[id], static_cast<int32_t>(id));
+    }
+    if (!impl->text_to_id.emplace(tokens[id], static_cast<int32_t>(id)).second && !added)
+      throw runtime_error(fmt::format("{}: token '{}' appears twice (ids {} and {})", source,
+                                      tokens[id].substr(0, 40), impl->text_to_id[tokens[id]], id),
+                          "is this file corrupt?");
+  }
+  int32_t rank = 0;
+  for (const auto& m : merges) {
+    auto sp = m.find(' ');
+    if (sp == std::string::npos)
+      throw runtime_error(fmt::format("{}: merge {} '{}' is not two tokens separated by a space",
+                                      source, rank, m.substr(0, 40)));
+    try {
+      impl->add_merge(m.substr(0, sp), m.substr(sp + 1), rank++);
+    } catch (const Error& e) {
+      throw runtime_error(fmt::format("{}: {}", source, e.what()));
+    }
+  }
+  impl->byte_level_vocab = merges.empty();
+  impl->validate(source);
+  impl->finish();
+  // Ids without a token (gaps) keep an empty text; the vocabulary is as long as the list.
+  if (impl->id_to_text.size() < tokens.size()) {
+    impl->id_to_text.resize(tokens.size());
+    impl->id_to_bytes.resize(tokens.size());
+  }
+  return Tokenizer(std::move(impl));
+}
+
+std::vector<std::string> Tokenizer::token_texts() const {
+  return impl_->id_to_text;
+}
+
+std::vector<std::string> Tokenizer::merge_texts() const {
+  std::vector<std::string> out;
+  out.reserve(impl_->merge_list.size());
+  for (const auto& [a, b] : impl_->merge_list) out.push_back(a + " " + b);
+  return out;
+}
+
 Tokenizer Tokenizer::load(const std::filesystem::path& dir) {
   std::error_code ec;
+  if (is_gguf_file(dir)) return gguf_tokenizer(*GgufFile::open(dir));
   if (std::filesystem::exists(dir / "tokenizer.json", ec)) return from_tokenizer_json(dir / "tokenizer.json");
   if (std::filesystem::exists(dir / "vocab.json", ec) && std::filesystem::exists(dir / "merges.txt", ec))
     return from_files(dir / "vocab.json", dir / "merges.txt");

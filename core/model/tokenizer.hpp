@@ -20,6 +20,11 @@ class Tokenizer {
   static Tokenizer from_files(const std::filesystem::path& vocab_json,
                               const std::filesystem::path& merges_txt);
   static Tokenizer from_tokenizer_json(const std::filesystem::path& file);
+  // From GGUF's tokenizer.ggml.* arrays: token texts by id (byte-to-unicode form), merges as
+  // "a b", and token types (3 control and 4 user-defined are added tokens).
+  static Tokenizer from_vocab(const std::vector<std::string>& tokens,
+                              const std::vector<std::string>& merges,
+                              const std::vector<int32_t>& types, const std::string& source);
   // 256 byte tokens plus optional special tokens appended after them.
   static Tokenizer byte_level(const std::vector<std::string>& specials = {"<|endoftext|>"});
 
@@ -39,6 +44,9 @@ class Tokenizer {
   int32_t special_id(const std::string& text) const;      // -1 when absent
   bool is_special(int32_t id) const;
   bool is_byte_level() const;
+  // Token texts by id (vocab form; added tokens as their text), merges as "a b" in rank order.
+  std::vector<std::string> token_texts() const;
+  std::vector<std::string> merge_texts() const;
   // Writes tokenizer.json (HF format) + vocab.json + merges.txt into dir.
   void save(const std::filesystem::path& dir) const;
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/model/gguf.hpp"
 #include "core/project/workspace.hpp"
 #include "core/refs/content.hpp"
 #include "core/refs/resolve.hpp"
@@ -16,15 +17,18 @@ namespace {
 refs::Target locate(const std::string& ref, const Workspace* ws) {
   using Kind = refs::Target::Kind;
   std::error_code ec;
-  if (std::filesystem::is_directory(ref, ec))
+  // A model is a Hugging Face directory or one GGUF file.
+  auto is_model = [&](const std::filesystem::path& p) {
+    return std::filesystem::is_directory(p, ec) || is_gguf_file(p);
+  };
+  if (is_model(ref))
     return {Kind::Path, std::filesystem::absolute(ref).lexically_normal(), ref, "", {}};
   if (ws) {
-    if (std::filesystem::is_directory(ws->root() / ref, ec))
-      return {Kind::Path, ws->root() / ref, ref, "", {}};
+    if (is_model(ws->root() / ref)) return {Kind::Path, ws->root() / ref, ref, "", {}};
     for (const auto& a : ws->config().artifacts)
       if (a.name == ref) {
         auto p = ws->root() / a.path;
-        if (!std::filesystem::is_directory(p, ec))
+        if (!is_model(p))
           throw precondition_error(
               fmt::format("artifact '{}' points at {}, which is not there", ref, a.path),
               "run `xops track checkout` (and `xops track pull`) to materialise it");
@@ -46,10 +50,10 @@ refs::Target locate(const std::string& ref, const Workspace* ws) {
                        : "there is no project here"),
         "pass the model's directory, an artifact name from xops.yaml, or a registry reference");
   // A missing model is a precondition (3) in every command, like a missing object.
-  throw precondition_error(
-      fmt::format("no model '{}': not a directory{}", ref,
-                  ws ? " nor an artifact in xops.yaml" : ""),
-      "give a Hugging Face model directory (config.json, model.safetensors, tokenizer)");
+  throw precondition_error(fmt::format("no model '{}': not a directory or GGUF file{}", ref,
+                                       ws ? " nor an artifact in xops.yaml" : ""),
+                           "give a Hugging Face model directory (config.json, model.safetensors, "
+                           "tokenizer) or a .gguf file");
 }
 
 }  // namespace

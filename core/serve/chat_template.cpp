@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/model/gguf.hpp"
 #include "core/serve/openai_api.hpp"
 #include "core/template/nunjucks.hpp"
 #include "core/util/fs.hpp"
@@ -34,7 +35,47 @@ std::string ChatTemplate::render(
                           "chat_template");
 }
 
+namespace {
+// Tries a model's own template on a sample conversation; the built-in one with a note when
+// our renderer cannot run it.
+ChatTemplate try_template(const std::string& source, std::string bos, std::string eos) {
+  ChatTemplate t;
+  ChatTemplate candidate;
+  candidate.source = source;
+  candidate.bos_token = std::move(bos);
+  candidate.eos_token = std::move(eos);
+  try {
+    nunjucks::check(source, "chat_template");
+    auto sample =
+        candidate.render({{"system", "S"}, {"user", "U"}, {"assistant", "A"}, {"user", "V"}});
+    if (sample.find('U') == std::string::npos || sample.find('V') == std::string::npos)
+      throw runtime_error("it drops the messages' content");
+  } catch (const Error& e) {
+    t.note =
+        std::string("its chat_template is beyond the Jinja subset xops renders (") + e.what() + ")";
+    return t;
+  }
+  return candidate;
+}
+
+// GGUF keeps the template in tokenizer.chat_template and the special tokens by id.
+ChatTemplate load_gguf_chat_template(const std::filesystem::path& file) {
+  auto f = GgufFile::open(file);
+  auto source = f->get_string("tokenizer.chat_template").value_or("");
+  if (source.empty() || source == kBuiltinChatJinja) return {};
+  auto token = [&](const char* key) -> std::string {
+    auto id = f->get_uint(key);
+    const auto* tokens = f->find("tokenizer.ggml.tokens");
+    if (!id || !tokens || *id >= tokens->arr.size()) return "";
+    return tokens->arr[*id].s;
+  };
+  return try_template(source, token("tokenizer.ggml.bos_token_id"),
+                      token("tokenizer.ggml.eos_token_id"));
+}
+}  // namespace
+
 ChatTemplate load_chat_template(const std::filesystem::path& model_dir) {
+  if (is_gguf_file(model_dir)) return load_gguf_chat_template(model_dir);
   ChatTemplate t;
   auto path = model_dir / "tokenizer_config.json";
   if (!std::filesystem::is_regular_file(path)) return t;
@@ -60,22 +101,7 @@ ChatTemplate load_chat_template(const std::filesystem::path& model_dir) {
     t.note = "its chat_template has no default entry";
     return t;
   }
-  ChatTemplate candidate;
-  candidate.source = source;
-  candidate.bos_token = token_text(cfg, "bos_token");
-  candidate.eos_token = token_text(cfg, "eos_token");
-  try {
-    nunjucks::check(source, "chat_template");
-    auto sample =
-        candidate.render({{"system", "S"}, {"user", "U"}, {"assistant", "A"}, {"user", "V"}});
-    if (sample.find('U') == std::string::npos || sample.find('V') == std::string::npos)
-      throw runtime_error("it drops the messages' content");
-  } catch (const Error& e) {
-    t.note =
-        std::string("its chat_template is beyond the Jinja subset xops renders (") + e.what() + ")";
-    return t;
-  }
-  return candidate;
+  return try_template(source, token_text(cfg, "bos_token"), token_text(cfg, "eos_token"));
 }
 
 }  // namespace xops

@@ -18,6 +18,13 @@ struct ChatTemplate {
   std::string render(const std::vector<std::pair<std::string, std::string>>& messages) const;
 };
 
+// The built-in template as Jinja, written into exported GGUF files so llama.cpp (--jinja)
+// renders chats as xops does; a GGUF holding exactly this uses the built-in one.
+inline constexpr const char* kBuiltinChatJinja =
+    "{% for message in messages %}{{ '<|' + message['role'] + '|>\\n' + message['content'] + '\\n' "
+    "}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
+
 // Reads `chat_template` from MODEL_DIR/tokenizer_config.json and tries it on a sample
 // conversation; falls back to the built-in template with a note when it cannot be used.
 ChatTemplate load_chat_template(const std::filesystem::path& model_dir);

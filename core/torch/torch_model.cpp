@@ -3,10 +3,12 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/model/gguf_model.hpp"
 #include "core/model/safetensors.hpp"
 #include "core/torch/decoder.hpp"
 #include "core/torch/guarded.hpp"
@@ -62,7 +64,12 @@ std::unique_ptr<TorchModel> TorchModel::load(const std::filesystem::path& dir, c
                                     tok.vocab_size(), cfg.vocab_size));
   auto dev = resolve_device(opts.device);
   auto dt = resolve_dtype(opts.dtype, dev);
-  auto ckpt = std::make_shared<const Checkpoint>(Checkpoint::open(dir));
+  std::shared_ptr<const Checkpoint> ckpt;
+  if (is_gguf_file(dir))
+    ckpt = std::make_shared<const Checkpoint>(
+        gguf_checkpoint(std::shared_ptr<const GgufFile>(GgufFile::open(dir)), cfg));
+  else
+    ckpt = std::make_shared<const Checkpoint>(Checkpoint::open(dir));
   auto w = load_weights(cfg, ckpt, at::TensorOptions().dtype(dt).device(dev), opts.zero_copy);
   if (!opts.adapter.empty()) load_peft_adapter(cfg, w, opts.adapter);
   return std::make_unique<TorchModel>(std::move(cfg), std::move(w), std::move(tok), dev, dt);
@@ -177,6 +184,44 @@ void TorchModel::save(const std::filesystem::path& dir) const {
   write_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});
   atomic_write_file(dir / "config.json", render_model_config(cfg_));
   tok_.save(dir);
+}
+
+void TorchModel::export_gguf(const std::filesystem::path& file,
+                             const GgufExportOptions& opts) const {
+  guarded("exporting GGUF", [&] {
+    at::NoGradGuard no_grad;
+    auto& self = const_cast<TorchModel&>(*this);
+    // LoRA merged in fp32: W' = W + scale * B A, on the [out, in] weight held for inference.
+    std::map<const at::Tensor*, at::Tensor> merged;
+    for (auto& [name, p] : named_projections(cfg_, self.w_))
+      if (p->lora_a.defined()) {
+        auto w = p->w.to(at::kCPU).to(at::kFloat);
+        auto delta =
+            at::mm(p->lora_b.to(at::kCPU).to(at::kFloat), p->lora_a.to(at::kCPU).to(at::kFloat));
+        merged[&p->w] =
+            (p->conv1d ? w + delta.t() * p->lora_scale : w + delta * p->lora_scale).contiguous();
+      }
+    auto keep = std::make_shared<std::vector<at::Tensor>>();
+    std::vector<TensorView> views;
+    for (auto& [name, t] : named_tensors(cfg_, self.w_)) {
+      auto it = merged.find(t);
+      auto x =
+          it != merged.end() ? it->second : t->detach().to(at::kCPU).to(at::kFloat).contiguous();
+      keep->push_back(x);
+      TensorView v;
+      v.name = name;
+      v.dtype = DType::F32;
+      v.shape = x.sizes().vec();
+      v.data = x.data_ptr();
+      v.nbytes = static_cast<size_t>(x.nbytes());
+      views.push_back(std::move(v));
+    }
+    // Weights are held [out, in] for inference (to_inference_layout), which is GGUF's layout.
+    bool linear = true;
+    for (auto& [name, p] : named_projections(cfg_, self.w_)) linear = linear && !p->conv1d;
+    auto ckpt = Checkpoint::from_views(std::move(views), keep, linear);
+    write_gguf_model(file, cfg_, tok_, ckpt, opts);
+  });
 }
 
 }  // namespace xops

@@ -28,6 +28,7 @@ class TorchModel final : public LanguageModel {
   std::unique_ptr<Decoder> decoder(const DecoderOptions& opts) override;
   int add_adapter(const std::filesystem::path& dir) override;
   void save(const std::filesystem::path& dir) const override;
+  void export_gguf(const std::filesystem::path& file, const GgufExportOptions& opts) const override;
 
   Weights& weights() { return w_; }
   at::Device torch_device() const { return dev_; }

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/model/gguf.hpp"
 #include "core/model/safetensors.hpp"
 
 namespace xops {
@@ -176,6 +177,13 @@ Weights load_weights(const ModelConfig& c, const std::shared_ptr<const Checkpoin
   Weights w;
   allocate(c, w, opts);
   at::NoGradGuard no_grad;
+  if (ckpt->linear_layout())  // GGUF holds GPT-2's projections [out, in] already
+    for (auto& [name, p] : named_projections(c, w))
+      if (p->conv1d) {
+        p->w = at::empty({p->w.size(1), p->w.size(0)}, opts);
+        p->conv1d = false;
+        p->from_conv1d = true;
+      }
   for (auto& [name, t] : named_tensors(c, w)) {
     const TensorView* v = ckpt->find(name);
     // Original GPT-2 checkpoints name tensors without the "transformer." prefix.
@@ -185,6 +193,13 @@ Weights load_weights(const ModelConfig& c, const std::shared_ptr<const Checkpoin
     if (v->shape != t->sizes().vec())
       throw runtime_error(fmt::format("tensor '{}' has shape [{}] but config.json implies [{}]", name,
                                       fmt::join(v->shape, ", "), fmt::join(t->sizes().vec(), ", ")));
+    if (v->dtype == DType::Q8_0) {  // GGUF's 8-bit blocks, widened to the model's dtype
+      auto f = at::empty(v->shape, at::kFloat);
+      ggml_decode(GgmlType::Q8_0, static_cast<const uint8_t*>(v->data), v->numel(),
+                  f.data_ptr<float>());
+      t->copy_(f);
+      continue;
+    }
     auto st = scalar_type(v->dtype);
     bool aligned = reinterpret_cast<uintptr_t>(v->data) % dtype_size(v->dtype) == 0;
     if (zero_copy && aligned && opts.device().is_cpu() && st == opts.dtype().toScalarType()) {

@@ -1,6 +1,8 @@
 // The forward pass against llama.cpp's outputs for the tiny GPT-2 and Llama fixtures
 // (../shared/golden/models; tolerances from its README): greedy ids token for token, and
 // logits at prefill positions and every generated step, alone/batched, with/without cache.
+// Each model twice: its HF files and the model.gguf that llama.cpp's converter made of them
+// ("NAME.gguf" below), read by xops's own GGUF reader.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -32,10 +34,13 @@ Fixture& fixture(const std::string& name) {
   f.name = name;
   // Tolerances from the fixtures' README (fp32). XOPS_TEST_DEVICE=cuda runs the same checks on
   // a GPU (scripts/gpu-check.sh); cuBLAS's different summation order stays well inside them.
-  f.tol = name == "gpt2-tiny" ? 3e-4 : 1e-5;
+  f.tol = name.rfind("gpt2-tiny", 0) == 0 ? 3e-4 : 1e-5;
   REQUIRE(!test::shared_dir().empty());
-  f.dir = test::shared_dir() / "golden/models" / name;
-  f.golden = json::parse(read_file(f.dir / "golden.json"));
+  bool gguf = name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0;
+  auto base =
+      test::shared_dir() / "golden/models" / (gguf ? name.substr(0, name.size() - 5) : name);
+  f.dir = gguf ? base / "model.gguf" : base;
+  f.golden = json::parse(read_file(base / "golden.json"));
   LoadOptions o;
   const char* dev = std::getenv("XOPS_TEST_DEVICE");
   o.device = dev && *dev ? dev : "cpu";
@@ -97,7 +102,7 @@ void check_generation(Fixture& f, bool batched, bool use_cache) {
 }  // namespace
 
 TEST_CASE("golden: prompts tokenize to llama.cpp's ids", "[engine][golden]") {
-  for (auto name : {"gpt2-tiny", "llama-tiny"}) {
+  for (auto name : {"gpt2-tiny", "llama-tiny", "gpt2-tiny.gguf", "llama-tiny.gguf"}) {
     auto& f = fixture(name);
     for (const auto& p : f.golden["prompts"]) {
       if (p["prompt_given_to_llama_cpp_as"] != "text") continue;
@@ -108,7 +113,7 @@ TEST_CASE("golden: prompts tokenize to llama.cpp's ids", "[engine][golden]") {
 }
 
 TEST_CASE("golden: prefill logits at every prompt position (alone and batched)", "[engine][golden]") {
-  for (auto name : {"gpt2-tiny", "llama-tiny"}) {
+  for (auto name : {"gpt2-tiny", "llama-tiny", "gpt2-tiny.gguf", "llama-tiny.gguf"}) {
     auto& f = fixture(name);
     std::vector<std::vector<int32_t>> all;
     for (const auto& p : f.golden["prompts"]) all.push_back(prompt_ids(p));
@@ -141,3 +146,35 @@ TEST_CASE("golden: Llama greedy with the KV cache, alone", "[engine][golden]") {
 TEST_CASE("golden: Llama greedy without the KV cache, alone", "[engine][golden]") { check_generation(fixture("llama-tiny"), false, false); }
 TEST_CASE("golden: Llama greedy with the KV cache, batched", "[engine][golden]") { check_generation(fixture("llama-tiny"), true, true); }
 TEST_CASE("golden: Llama greedy without the KV cache, batched", "[engine][golden]") { check_generation(fixture("llama-tiny"), true, false); }
+TEST_CASE("golden: GPT-2 from GGUF greedy with the KV cache, alone and batched",
+          "[engine][golden][gguf]") {
+  check_generation(fixture("gpt2-tiny.gguf"), false, true);
+  check_generation(fixture("gpt2-tiny.gguf"), true, true);
+}
+TEST_CASE("golden: Llama from GGUF greedy with the KV cache, alone and batched",
+          "[engine][golden][gguf]") {
+  check_generation(fixture("llama-tiny.gguf"), false, true);
+  check_generation(fixture("llama-tiny.gguf"), true, true);
+}
+TEST_CASE("golden: GGUF and HF hold the same model", "[engine][golden][gguf]") {
+  for (auto name : {"gpt2-tiny", "llama-tiny"}) {
+    auto& hf = fixture(name);
+    auto& gg = fixture(std::string(name) + ".gguf");
+    const auto &a = hf.model->config(), &b = gg.model->config();
+    CHECK(a.arch == b.arch);
+    CHECK(a.n_layer == b.n_layer);
+    CHECK(a.d_model == b.d_model);
+    CHECK(a.n_head == b.n_head);
+    CHECK(a.n_kv_head == b.n_kv_head);
+    CHECK(a.head_dim == b.head_dim);
+    CHECK(a.d_ff == b.d_ff);
+    CHECK(a.vocab_size == b.vocab_size);
+    CHECK(a.max_positions == b.max_positions);
+    CHECK(a.norm_eps == b.norm_eps);
+    CHECK(a.tie_embeddings == b.tie_embeddings);
+    CHECK(hf.model->tokenizer().vocab_size() == gg.model->tokenizer().vocab_size());
+    // The same bits: both hold fp32 weights, so the logits agree exactly.
+    std::vector<int32_t> ids = {464, 2068, 7586, 21831};
+    CHECK(hf.model->forward_logits({ids})[0] == gg.model->forward_logits({ids})[0]);
+  }
+}

@@ -1,0 +1,131 @@
+#pragma once
+// GGUF (ggml's file format, docs/gguf.md in ggml): an mmapped reader that validates every
+// count, length, shape and offset before it allocates or points at anything, and an atomic
+// writer. Also the block formats xops reads and writes: F32, F16, BF16 and Q8_0 (blocks of
+// 32 int8 with one fp16 scale, exactly as ggml's quantize_row_q8_0_ref).
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace xops {
+
+enum class GgufValueType : uint32_t {
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
+};
+
+// One metadata value. Integers are held widened (u for unsigned, i for signed), floats as f.
+struct GgufValue {
+  GgufValueType type = GgufValueType::U32;
+  uint64_t u = 0;
+  int64_t i = 0;
+  double f = 0;
+  bool b = false;
+  std::string s;
+  GgufValueType elem = GgufValueType::U32;  // arrays
+  std::vector<GgufValue> arr;
+
+  static GgufValue u32(uint32_t v);
+  static GgufValue i32(int32_t v);
+  static GgufValue f32(float v);
+  static GgufValue boolean(bool v);
+  static GgufValue str(std::string v);
+  static GgufValue strings(const std::vector<std::string>& v);
+  static GgufValue i32s(const std::vector<int32_t>& v);
+};
+
+// ggml tensor types (ggml.h). xops loads and writes F32, F16, BF16 and Q8_0.
+enum class GgmlType : uint32_t { F32 = 0, F16 = 1, Q8_0 = 8, BF16 = 30 };
+const char* ggml_type_name(uint32_t type);  // any ggml type id, "type N" when unknown
+bool ggml_type_supported(uint32_t type);
+// Elements per block and bytes per block (1 and 4 for F32; 32 and 34 for Q8_0).
+int64_t ggml_block_size(GgmlType t);
+int64_t ggml_block_bytes(GgmlType t);
+GgmlType parse_ggml_type(const std::string& name);  // f32|f16|bf16|q8_0, throws a usage error
+
+struct GgufTensor {
+  std::string name;
+  GgmlType type = GgmlType::F32;
+  std::vector<int64_t> ne;        // ggml's order: ne[0] is the contiguous (row) length
+  const uint8_t* data = nullptr;  // into the mapping
+  size_t nbytes = 0;
+  uint64_t offset = 0;  // within the data section
+  // Row-major shape (PyTorch's order): ne reversed.
+  std::vector<int64_t> shape() const;
+  int64_t numel() const;
+};
+
+class GgufFile {
+ public:
+  static std::unique_ptr<GgufFile> open(const std::filesystem::path& path);
+  // Parses a buffer that the caller keeps alive (the fuzz target).
+  static std::unique_ptr<GgufFile> parse(const uint8_t* data, size_t size,
+                                         const std::string& display);
+  ~GgufFile();
+  GgufFile(const GgufFile&) = delete;
+  GgufFile& operator=(const GgufFile&) = delete;
+
+  uint32_t version() const { return version_; }
+  const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }
+  const GgufValue* find(const std::string& key) const;
+  // Typed access; nullopt when absent, a runtime error naming the key when of another type.
+  std::optional<uint64_t> get_uint(const std::string& key) const;
+  std::optional<double> get_float(const std::string& key) const;
+  std::optional<bool> get_bool(const std::string& key) const;
+  std::optional<std::string> get_string(const std::string& key) const;
+  const std::vector<GgufTensor>& tensors() const { return tensors_; }
+  const GgufTensor* tensor(const std::string& name) const;
+  const std::string& display() const { return display_; }
+
+ private:
+  GgufFile() = default;
+  void parse_all(const uint8_t* base, size_t size);
+  std::string display_;
+  void* map_ = nullptr;
+  size_t map_size_ = 0;
+  uint32_t version_ = 0;
+  std::vector<std::pair<std::string, GgufValue>> kv_;
+  std::vector<GgufTensor> tensors_;
+};
+
+// True when the file starts with the GGUF magic (false for directories and short files).
+bool is_gguf_file(const std::filesystem::path& path);
+
+struct GgufTensorToWrite {
+  std::string name;
+  GgmlType type;
+  std::vector<int64_t> shape;  // row-major (PyTorch's order)
+  std::vector<uint8_t> bytes;  // already in `type`'s encoding
+};
+
+// Writes GGUF v3 (alignment 32) through a temp file, fsync and rename; tensors in order.
+void write_gguf(const std::filesystem::path& path,
+                const std::vector<std::pair<std::string, GgufValue>>& kv,
+                const std::vector<GgufTensorToWrite>& tensors);
+
+// Conversions, bit-for-bit as ggml's reference code (round to nearest even for fp16/bf16).
+uint16_t fp32_to_fp16(float f);
+float fp16_to_fp32(uint16_t h);
+uint16_t fp32_to_bf16(float f);
+float bf16_to_fp32(uint16_t h);
+// Encodes n floats (n a multiple of 32 for Q8_0) into `type`.
+std::vector<uint8_t> ggml_encode(GgmlType type, const float* x, int64_t n);
+// Decodes n elements of `type` into floats.
+void ggml_decode(GgmlType type, const uint8_t* src, int64_t n, float* out);
+
+}  // namespace xops
