@@ -20,6 +20,9 @@ struct LoadOptions {
   int threads = 0;              // CPU threads (0 = all cores)
   std::filesystem::path adapter;  // a PEFT LoRA adapter directory to apply (optional)
   bool zero_copy = true;  // fp32 CPU weights map the file read-only instead of copying it
+  // GGUF Q8_0 matrices stay 8-bit on a CPU with AVX-512 (false: widened to dtype, as training
+  // and exporting need).
+  bool keep_quantized = true;
 };
 
 class LanguageModel {

@@ -46,7 +46,9 @@ at::Tensor small_linear(const at::Tensor& w, const at::Tensor& b, const at::Tens
 }  // namespace
 
 at::Tensor project(const Proj& p, const at::Tensor& x, const std::vector<RowGroup>& groups) {
-  at::Tensor y = p.conv1d ? at::Tensor() : small_linear(p.w, p.b, x);
+  at::Tensor y = p.q8.defined() ? q8_linear(p.q8, p.b, x)
+                 : p.conv1d     ? at::Tensor()
+                                : small_linear(p.w, p.b, x);
   if (y.defined()) {
   } else if (x.size(0) == 1) {
     auto v = x.view({-1});
@@ -392,7 +394,9 @@ class TorchDecoder final : public Decoder {
                  ? at::layer_norm(rows, {c_.d_model}, w_.norm_w, w_.norm_b, c_.norm_eps)
                  : rms_norm(rows, w_.norm_w, c_.norm_eps);
       auto t0 = Clock::now();
-      logits_ = small_linear(w_.lm_head.defined() ? w_.lm_head : w_.wte, at::Tensor(), rows);
+      logits_ = w_.lm_head_q8.defined()
+                    ? at::Tensor()
+                    : small_linear(w_.lm_head.defined() ? w_.lm_head : w_.wte, at::Tensor(), rows);
       if (!logits_.defined()) logits_ = lm_logits(c_, w_, rows);
       stats_.projection_seconds += seconds_since(t0);
       logits_ = logits_.to(at::kFloat).to(at::kCPU).contiguous();

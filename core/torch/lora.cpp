@@ -32,7 +32,7 @@ std::vector<std::string> attach_lora(const ModelConfig& c, Weights& w, const Lor
   at::NoGradGuard no_grad;
   for (auto& [name, p] : named_projections(c, w)) {
     if (!matches(name, targets)) continue;
-    auto opts = p->w.options();
+    auto opts = p->options();
     int64_t in = p->in_features(), out = p->out_features();
     double bound = 1.0 / std::sqrt(static_cast<double>(in));  // kaiming_uniform(a=sqrt(5))
     p->lora_a = at::empty({spec.r, in}, at::kFloat).uniform_(-bound, bound, gen).to(opts);

@@ -70,12 +70,14 @@ std::unique_ptr<TorchModel> TorchModel::load(const std::filesystem::path& dir, c
         gguf_checkpoint(std::shared_ptr<const GgufFile>(GgufFile::open(dir)), cfg));
   else
     ckpt = std::make_shared<const Checkpoint>(Checkpoint::open(dir));
-  auto w = load_weights(cfg, ckpt, at::TensorOptions().dtype(dt).device(dev), opts.zero_copy);
+  auto w = load_weights(cfg, ckpt, at::TensorOptions().dtype(dt).device(dev), opts.zero_copy,
+                        opts.keep_quantized);
   if (!opts.adapter.empty()) load_peft_adapter(cfg, w, opts.adapter);
   return std::make_unique<TorchModel>(std::move(cfg), std::move(w), std::move(tok), dev, dt);
 }
 
 std::string TorchModel::dtype() const {
+  if (w_.quantized()) return "q8_0";
   return dt_ == at::kFloat ? "fp32" : dt_ == at::kBFloat16 ? "bf16" : "fp16";
 }
 
@@ -168,6 +170,10 @@ int TorchModel::add_adapter(const std::filesystem::path& dir) {
 }
 
 void TorchModel::save(const std::filesystem::path& dir) const {
+  if (w_.quantized())
+    throw usage_error(
+        "this model holds Q8_0 weights in 8 bits; it is not saved in Hugging Face layout",
+        "load it with keep_quantized off (xops export does) to widen the weights first");
   std::filesystem::create_directories(dir);
   auto& self = const_cast<TorchModel&>(*this);
   std::vector<at::Tensor> keep;  // contiguous CPU copies alive until written
@@ -189,6 +195,9 @@ void TorchModel::save(const std::filesystem::path& dir) const {
 void TorchModel::export_gguf(const std::filesystem::path& file,
                              const GgufExportOptions& opts) const {
   guarded("exporting GGUF", [&] {
+    if (w_.quantized())
+      throw usage_error("this model holds Q8_0 weights in 8 bits; exporting needs them widened",
+                        "load it with keep_quantized off (xops export does)");
     at::NoGradGuard no_grad;
     auto& self = const_cast<TorchModel&>(*this);
     // LoRA merged in fp32: W' = W + scale * B A, on the [out, in] weight held for inference.

@@ -194,6 +194,7 @@ std::unique_ptr<TorchModel> model_for(const TrainJob& job, at::Device dev, bool 
     lo.device = dev.str();
     lo.threads = cfg.threads;
     lo.zero_copy = lora;  // full training writes every weight in place: it needs its own copy
+    lo.keep_quantized = false;  // a GGUF Q8_0 base is widened: training runs in fp32/bf16
     return TorchModel::load(job.base_dir, lo);
   }
   if (!job.init_tokenizer) throw runtime_error("internal: init without a tokenizer");

@@ -3,16 +3,49 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <map>
 
 #include "core/error.hpp"
 #include "core/model/gguf.hpp"
 #include "core/model/safetensors.hpp"
+#include "core/torch/q8_gemm.hpp"
 
 namespace xops {
 
+at::Tensor q8_linear(const Q8Weight& w, const at::Tensor& b, const at::Tensor& x) {
+  auto x2 = x.reshape({-1, w.in()}).to(at::kFloat).contiguous();
+  auto bf = b.defined() ? b.to(at::kFloat).contiguous() : at::Tensor();
+  Q8Gemm g;
+  g.x = x2.data_ptr<float>();
+  g.M = static_cast<int>(x2.size(0));
+  g.K = static_cast<int>(w.in());
+  g.N = static_cast<int>(w.out());
+  g.wq = w.q.data_ptr<int8_t>();
+  g.wd = w.d.data_ptr<float>();
+  g.bias = bf.defined() ? bf.data_ptr<float>() : nullptr;
+  auto y = at::empty({g.M, g.N}, at::kFloat);
+  g.y = y.data_ptr<float>();
+  if (g.M > 0) q8_gemm(g, at::get_num_threads());
+  auto shape = x.sizes().vec();
+  shape.back() = g.N;
+  y = y.view(shape);
+  return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
+}
+
+bool Weights::quantized() const {
+  if (lm_head_q8.defined()) return true;
+  for (const auto& L : layers)
+    for (const Proj* p :
+         {&L.qkv, &L.q, &L.k, &L.v, &L.o, &L.fc, &L.fc_out, &L.gate, &L.up, &L.down})
+      if (p->q8.defined()) return true;
+  return false;
+}
+
 at::Tensor Proj::operator()(const at::Tensor& x, bool training) const {
   at::Tensor y;
-  if (conv1d) {
+  if (q8.defined()) {
+    y = q8_linear(q8, b, x);
+  } else if (conv1d) {
     auto x2 = x.reshape({-1, x.size(-1)});
     y = b.defined() ? at::addmm(b, x2, w) : at::mm(x2, w);
     auto shape = x.sizes().vec();
@@ -165,7 +198,7 @@ at::ScalarType scalar_type(DType d) {
 }
 
 Weights load_weights(const ModelConfig& c, const std::shared_ptr<const Checkpoint>& ckpt,
-                     const at::TensorOptions& opts, bool zero_copy) {
+                     const at::TensorOptions& opts, bool zero_copy, bool keep_q8) {
   // config.json is bounded by what the checkpoint holds before anything is allocated:
   // `n_layer: 1000000` once reached 24 GB of RSS before "checkpoint lacks tensor".
   int64_t held = 0;
@@ -184,6 +217,18 @@ Weights load_weights(const ModelConfig& c, const std::shared_ptr<const Checkpoin
         p->conv1d = false;
         p->from_conv1d = true;
       }
+  keep_q8 = keep_q8 && opts.device().is_cpu() && q8_gemm_supported();
+  std::map<const at::Tensor*, Proj*> proj_of;
+  for (auto& [name, p] : named_projections(c, w)) proj_of[&p->w] = p;
+  // Q8_0 blocks repacked once for q8_gemm (int8 rows, fp32 scales).
+  auto blocks = [&](const TensorView& v) {
+    Q8Weight q;
+    q.q = at::empty({v.shape[0], v.shape[1]}, at::kChar);
+    q.d = at::empty({v.shape[0], v.shape[1] / 32}, at::kFloat);
+    q8_repack(static_cast<const uint8_t*>(v.data), v.shape[0], v.shape[1], q.q.data_ptr<int8_t>(),
+              q.d.data_ptr<float>());
+    return q;
+  };
   for (auto& [name, t] : named_tensors(c, w)) {
     const TensorView* v = ckpt->find(name);
     // Original GPT-2 checkpoints name tensors without the "transformer." prefix.
@@ -193,6 +238,19 @@ Weights load_weights(const ModelConfig& c, const std::shared_ptr<const Checkpoin
     if (v->shape != t->sizes().vec())
       throw runtime_error(fmt::format("tensor '{}' has shape [{}] but config.json implies [{}]", name,
                                       fmt::join(v->shape, ", "), fmt::join(t->sizes().vec(), ", ")));
+    if (v->dtype == DType::Q8_0 && keep_q8 && v->shape.size() == 2) {
+      if (auto it = proj_of.find(t); it != proj_of.end()) {  // a projection: stays 8-bit
+        it->second->q8 = blocks(*v);
+        *t = at::Tensor();
+        continue;
+      }
+      if (t == &w.lm_head || (t == &w.wte && c.tie_embeddings)) w.lm_head_q8 = blocks(*v);
+      if (t == &w.lm_head) {
+        *t = at::Tensor();
+        continue;
+      }
+      // token_embd: rows are looked up, so it is widened (and, tied, multiplied in 8 bits).
+    }
     if (v->dtype == DType::Q8_0) {  // GGUF's 8-bit blocks, widened to the model's dtype
       auto f = at::empty(v->shape, at::kFloat);
       ggml_decode(GgmlType::Q8_0, static_cast<const uint8_t*>(v->data), v->numel(),
@@ -347,6 +405,7 @@ at::Tensor forward_hidden(const ModelConfig& c, const Weights& w, const at::Tens
 }
 
 at::Tensor lm_logits(const ModelConfig& c, const Weights& w, const at::Tensor& hidden) {
+  if (w.lm_head_q8.defined()) return q8_linear(w.lm_head_q8, at::Tensor(), hidden);
   const auto& head = w.lm_head.defined() ? w.lm_head : w.wte;
   if (hidden.numel() == hidden.size(-1)) {
     // One row: matrix-vector beats a [1, D] x [D, V] GEMM on memory-bound decode.

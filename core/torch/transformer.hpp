@@ -18,6 +18,16 @@ class Checkpoint;
 // A safetensors dtype as LibTorch's (F32, F16, BF16, F64; others throw).
 at::ScalarType scalar_type(DType d);
 
+// GGUF Q8_0 weights kept 8-bit, repacked for q8_gemm: q int8 [out, in], d fp32 [out, in/32].
+struct Q8Weight {
+  at::Tensor q, d;
+  bool defined() const { return q.defined(); }
+  int64_t in() const { return q.size(1); }
+  int64_t out() const { return q.size(0); }
+};
+// y = x W^T (+ b): x quantized per row as ggml does, int8 products (core/torch/q8_gemm.hpp).
+at::Tensor q8_linear(const Q8Weight& w, const at::Tensor& b, const at::Tensor& x);
+
 // One projection. GPT-2's Conv1D stores [in, out] (y = x W + b); Llama's Linear [out, in].
 // An optional LoRA pair adds scale * B(A(dropout(x))).
 struct Proj {
@@ -34,9 +44,12 @@ struct Proj {
     double scale = 0;
   };
   std::vector<Lora> extra;
+  Q8Weight q8;  // instead of w (then undefined) for a GGUF Q8_0 model on the CPU
   at::Tensor operator()(const at::Tensor& x, bool training) const;
-  int64_t in_features() const { return conv1d ? w.size(0) : w.size(1); }
-  int64_t out_features() const { return conv1d ? w.size(1) : w.size(0); }
+  int64_t in_features() const { return q8.defined() ? q8.in() : conv1d ? w.size(0) : w.size(1); }
+  int64_t out_features() const { return q8.defined() ? q8.out() : conv1d ? w.size(1) : w.size(0); }
+  // Options for tensors that live beside the weight (LoRA pairs).
+  at::TensorOptions options() const { return w.defined() ? w.options() : q8.d.options(); }
 };
 
 struct Layer {
@@ -50,6 +63,8 @@ struct Layer {
 
 struct Weights {
   at::Tensor wte, wpe, norm_w, norm_b, lm_head;  // lm_head undefined when tied
+  Q8Weight lm_head_q8;  // the output matrix kept 8-bit (GGUF Q8_0), used before lm_head/wte
+  bool quantized() const;
   std::vector<Layer> layers;
 };
 
@@ -63,8 +78,10 @@ void to_inference_layout(const ModelConfig& c, Weights& w);
 // zero_copy: CPU tensors whose dtype matches become read-only views of the mapped file (kept
 // alive by the tensors), so loading costs no copy and frozen weights no second resident copy.
 // Only for weights that are never written in place (inference, a LoRA base).
+// keep_q8: Q8_0 matrices (GGUF) stay 8-bit for q8_gemm on this CPU; otherwise they are
+// widened to opts' dtype (training, CUDA, a CPU without AVX-512).
 Weights load_weights(const ModelConfig& c, const std::shared_ptr<const Checkpoint>& ckpt,
-                     const at::TensorOptions& opts, bool zero_copy);
+                     const at::TensorOptions& opts, bool zero_copy, bool keep_q8 = false);
 Weights init_weights(const ModelConfig& c, uint64_t seed, const at::TensorOptions& opts);
 
 // Per-layer keys/values for incremental decoding: [B, n_kv, capacity, head_dim].

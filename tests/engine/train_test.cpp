@@ -191,4 +191,39 @@ TEST_CASE("train: LoRA saves in PEFT layout, loads onto the base, and merges", "
   }
   CHECK(moved > 1e-3);       // the adapter changes the model
   CHECK(merge_err < 1e-4);   // merging reproduces base + adapter
+
+  // `xops export --adapter`: the adapter merged into a GGUF that reads back as base + adapter.
+  GgufExportOptions go;
+  adapted->export_gguf(tmp / "merged.gguf", go);
+  auto from_gguf = engine().load(tmp / "merged.gguf", m);
+  auto lg = from_gguf->forward_logits({ids})[0];
+  double gguf_err = 0;
+  for (size_t i = 0; i < lp.size(); ++i)
+    gguf_err = std::max(gguf_err, double(std::fabs(la[i] - lg[i])));
+  CHECK(gguf_err < 1e-4);
+}
+
+TEST_CASE("train: a GGUF base trains exactly as its HF directory does (full and LoRA)",
+          "[engine][train][gguf]") {
+  auto hf = test::shared_dir() / "golden/models/llama-tiny";
+  auto tok = Tokenizer::load(hf);
+  auto data = windows(tok, 32);
+  for (auto method : {"full", "lora"}) {
+    INFO(method);
+    test::TempDir tmp;
+    TrainJob j;
+    j.cfg = tiny_config(method);
+    j.cfg.max_steps = 4;
+    j.train = &data;
+    j.base_dir = hf;
+    j.checkpoint_dir = tmp / "ck-hf";
+    j.output_dir = tmp / "out-hf";
+    auto a = engine().train(j, {});
+    j.base_dir = hf / "model.gguf";  // llama.cpp's conversion of the same weights
+    j.checkpoint_dir = tmp / "ck-gguf";
+    j.output_dir = tmp / "out-gguf";
+    auto b = engine().train(j, {});
+    REQUIRE(a.losses.size() == 4);
+    CHECK(a.losses == b.losses);
+  }
 }
