@@ -24,7 +24,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(tokenizer_json vocab_merges model_config safetensors adapter_config
   project_config finetune_config eval_suite eval_cases pointer manifest filter nunjucks openai_request env_file
   json_schema metric_expression aws_settings s3_xml tag_name http_request url_query index_files
-  pipeline_files)
+  pipeline_files gguf)
 
 # Seeds: committed ones plus real files of the same kind.
 seed() {  # target, files...

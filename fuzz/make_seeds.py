@@ -132,3 +132,48 @@ stages:
       size: 296
       nfiles: 3
 """)
+
+
+# GGUF: a 1-layer Llama with the byte vocabulary above (no merges), F32, F16 and Q8_0 tensors.
+def gguf(kv, tensors):
+    def string(x):
+        x = x.encode() if isinstance(x, str) else x
+        return struct.pack("<Q", len(x)) + x
+    def value(t, v):
+        if t == 8: return string(v)
+        if t == 9:
+            et, items = v
+            return struct.pack("<IQ", et, len(items)) + b"".join(value(et, i) for i in items)
+        return struct.pack({4: "<I", 5: "<i", 6: "<f", 7: "<B"}[t], v)
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv))
+    for k, t, v in kv:
+        out += string(k) + struct.pack("<I", t) + value(t, v)
+    off, blobs = 0, []
+    for name, gtype, shape, blob in tensors:
+        out += string(name) + struct.pack("<I", len(shape)) + b"".join(struct.pack("<Q", d) for d in reversed(shape))
+        out += struct.pack("<IQ", gtype, off)
+        blobs.append(blob + b"\0" * (-len(blob) % 32)); off += len(blobs[-1])
+    out += b"\0" * (-len(out) % 32)
+    return out + b"".join(blobs)
+
+def f32(n, scale=0.02): return struct.pack(f"<{n}f", *[scale * ((i * 7919) % 13 - 6) for i in range(n)])
+def f16(n): return struct.pack(f"<{n}e", *[0.01 * ((i * 31) % 7 - 3) for i in range(n)])
+def q8(rows, cols): return b"".join(struct.pack("<e", 0.01) + bytes((i * 13) % 256 for i in range(32)) for _ in range(rows * cols // 32))
+
+V, D, F = 257, 32, 64
+tokens = alphabet + ["<|endoftext|>"]
+kv = [("general.architecture", 8, "llama"), ("general.type", 8, "model"), ("llama.block_count", 4, 1),
+      ("llama.context_length", 4, 64), ("llama.embedding_length", 4, D), ("llama.feed_forward_length", 4, F),
+      ("llama.attention.head_count", 4, 4), ("llama.attention.head_count_kv", 4, 2),
+      ("llama.rope.freq_base", 6, 10000.0), ("llama.attention.layer_norm_rms_epsilon", 6, 1e-5),
+      ("tokenizer.ggml.model", 8, "gpt2"), ("tokenizer.ggml.pre", 8, "gpt-2"),
+      ("tokenizer.ggml.tokens", 9, (8, tokens)), ("tokenizer.ggml.token_type", 9, (5, [1] * 256 + [3])),
+      ("tokenizer.ggml.merges", 9, (8, [])), ("tokenizer.ggml.eos_token_id", 4, 256), ("tokenizer.ggml.add_bos_token", 7, 0)]
+ts = [("token_embd.weight", 8, [V, D], q8(V, D)), ("output_norm.weight", 0, [D], f32(D, 1)),
+      ("blk.0.attn_norm.weight", 0, [D], f32(D, 1)), ("blk.0.ffn_norm.weight", 0, [D], f32(D, 1)),
+      ("blk.0.attn_q.weight", 8, [D, D], q8(D, D)), ("blk.0.attn_k.weight", 1, [16, D], f16(16 * D)),
+      ("blk.0.attn_v.weight", 0, [16, D], f32(16 * D)), ("blk.0.attn_output.weight", 0, [D, D], f32(D * D)),
+      ("blk.0.ffn_gate.weight", 8, [F, D], q8(F, D)), ("blk.0.ffn_up.weight", 0, [F, D], f32(F * D)),
+      ("blk.0.ffn_down.weight", 1, [D, F], f16(D * F))]
+put("gguf", "llama-1l.gguf", gguf(kv, ts))
+put("gguf", "header-only.gguf", gguf(kv[:3] + [("general.alignment", 4, 64)], []))
