@@ -2,12 +2,14 @@
 # Prefill and decode of xops beside llama.cpp on the same weights, alternating runs in one
 # invocation. Models: a random GPT-2-small-shaped one (12 x 768, vocab 50257) and a
 # Llama-shaped one (12 x 768, GQA 12/4, SwiGLU 2048), made in HF layout by
-# xops_bench_generate and converted to GGUF (F32 and F16) by bench/hf_to_gguf.py.
+# xops_bench_generate and written as GGUF (F32, F16, Q8_0) by `xops export` (identical to
+# llama.cpp's converter and llama-quantize: bench/gguf_parity.sh).
 #
 #   LLAMA_BENCH=/path/to/llama-bench bench/generate.sh      (recipe: bench/README.md)
 #
 # Without LLAMA_BENCH only xops's figures print. THREADS (2), ROUNDS (2), NEW (128),
-# MODELS ("gpt2 llama"), DTYPES ("fp32 bf16"), COMPETITOR=1 adds a round with one CPU-bound
+# MODELS ("gpt2 llama"), DTYPES ("fp32 bf16 q8_0"; q8_0: both engines read the same Q8_0
+# GGUF, xops keeping it 8-bit), COMPETITOR=1 adds a round with one CPU-bound
 # process running beside both engines. Prints the load average: figures taken at load > 1
 # are noise on a shared machine.
 source "$(dirname "$0")/common.sh"
@@ -18,7 +20,7 @@ NEW="${NEW:-128}"
 PROMPT=128
 SLOTS=8
 MODELS="${MODELS:-gpt2 llama}"
-DTYPES="${DTYPES:-fp32 bf16}"
+DTYPES="${DTYPES:-fp32 bf16 q8_0}"
 WORK="${BENCH_DIR:-/tmp/xops-bench-generate}"
 BENCH="$ROOT/build/xops_bench_generate"
 LLAMA_BENCH="${LLAMA_BENCH:-}"
@@ -34,27 +36,25 @@ for m in $MODELS gpt2-1l; do
   arch=${m%-1l}; layers=12; [ "$m" = gpt2-1l ] && layers=1
   [ -f "$WORK/$m/model.safetensors" ] || "$BENCH" make "$WORK/$m" "$arch" "$SHARED/golden/tokenizer" "$layers" >/dev/null
 done
-if [ -n "$LLAMA_BENCH" ]; then
-  export GGUF_PY="${GGUF_PY:-$(dirname "$LLAMA_BENCH")/../../gguf-py}"
-  /usr/bin/python3 -c 'import numpy' 2>/dev/null || { echo "generate.sh: needs python3-numpy" >&2; exit 1; }
-  for m in $MODELS; do
-    for f in f32 f16; do
-      [ -f "$WORK/$m-$f.gguf" ] || /usr/bin/python3 "$ROOT/bench/hf_to_gguf.py" "$WORK/$m" "$WORK/$m-$f.gguf" "$f" \
-        "$SHARED/golden/models/gpt2-tiny/model.gguf"
-    done
+for m in $MODELS; do
+  for f in f32 f16 q8_0; do
+    [ -f "$WORK/$m-$f.gguf" ] || "$XOPS" export "$WORK/$m" -o "$WORK/$m-$f.gguf" --type "$f" --no-modelfile >/dev/null
   done
-fi
+done
 
 results="$WORK/results.jsonl"
 : >"$results"
 ours() {  # model dtype round competitor
   local j
-  j=$("$BENCH" run "$WORK/$1" "$THREADS" "$2" "$PROMPT" "$NEW" "$SLOTS")
+  local model="$WORK/$1" dtype="$2"
+  [ "$2" = q8_0 ] && model="$WORK/$1-q8_0.gguf" dtype=fp32  # the GGUF's Q8_0 matrices stay 8-bit
+  j=$("$BENCH" run "$model" "$THREADS" "$dtype" "$PROMPT" "$NEW" "$SLOTS")
   echo "{\"engine\":\"xops\",\"model\":\"$1\",\"dtype\":\"$2\",\"round\":$3,\"competitor\":$4,\"load\":$(load),\"r\":$j}" >>"$results"
 }
 peer() {  # model dtype round competitor
   local f=f32 pp tg
   [ "$2" = bf16 ] && f=f16
+  [ "$2" = q8_0 ] && f=q8_0
   # Prefill of the 128-token prompt; then 128 tokens decoded after it (depth 128), as ours.
   pp=$("$LLAMA_BENCH" -m "$WORK/$1-$f.gguf" -t "$THREADS" -p "$PROMPT" -n 0 -r 2 -o json 2>/dev/null | tr -d '\n')
   tg=$("$LLAMA_BENCH" -m "$WORK/$1-$f.gguf" -t "$THREADS" -p 0 -n "$NEW" -d "$PROMPT" -r 2 -o json 2>/dev/null | tr -d '\n')

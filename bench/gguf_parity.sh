@@ -50,8 +50,9 @@ EOF
 }
 
 PROMPTS=("The quick brown fox jumps over the lazy dog." "Once upon a time, in a land far away," "def fibonacci(n):")
-# llama-simple keeps its KV cache in F16; the golden data and xops use F32. A llama-simple
-# built with F32 K/V (bench/README.md: two lines) compares like with like when present.
+# llama-simple keeps its KV cache in F16 and uses flash attention; the golden data and xops
+# use an F32 cache without it. A llama-simple built so (bench/README.md: three lines)
+# compares like with like when present.
 SIMPLE="$LLAMA_BIN/llama-simple"
 [ -x "$LLAMA_BIN/llama-simple-f32kv" ] && SIMPLE="$LLAMA_BIN/llama-simple-f32kv"
 echo "llama.cpp greedy runner: $(basename "$SIMPLE")"

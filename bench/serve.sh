@@ -18,10 +18,7 @@ LLAMA_SERVER="${LLAMA_SERVER:-}"
 [ -x "$XOPS" ] || "$ROOT/scripts/setup.sh"
 mkdir -p "$WORK"
 [ -f "$WORK/gpt2/model.safetensors" ] || "$BENCH" make "$WORK/gpt2" gpt2 "$SHARED/golden/tokenizer" >/dev/null
-if [ -n "$LLAMA_SERVER" ] && [ ! -f "$WORK/gpt2-f32.gguf" ]; then
-  GGUF_PY="${GGUF_PY:-$(dirname "$LLAMA_SERVER")/../../gguf-py}" /usr/bin/python3 "$ROOT/bench/hf_to_gguf.py" \
-    "$WORK/gpt2" "$WORK/gpt2-f32.gguf" f32 "$SHARED/golden/models/gpt2-tiny/model.gguf"
-fi
+[ -f "$WORK/gpt2-f32.gguf" ] || "$XOPS" export "$WORK/gpt2" -o "$WORK/gpt2-f32.gguf" --no-modelfile >/dev/null
 machine
 echo "threads: $THREADS, $MAX_TOKENS tokens per request after a 48-word prompt, $PER requests per stream"
 echo "load average at start: $(cut -d' ' -f1 /proc/loadavg)"

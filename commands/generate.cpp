@@ -155,6 +155,8 @@ int run_generate(cli::Context& ctx, GenerateFlags& f) {
   if (out.json()) {
     out.print_json(
         {{"model", dir.string()},
+         {"device", model->device()},
+         {"dtype", model->dtype()},
          {"prompt", prompt},
          {"prompt_ids", ids},
          {"ids", gen.ids},

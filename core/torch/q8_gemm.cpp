@@ -68,63 +68,69 @@ XOPS_Q8_VNNI inline __m512i dot4(__m512i ax, __m512i sw) {
   }
 }
 
-template <bool VNNI, int MM, int NN>
-XOPS_Q8_VNNI void tile(const Q8Gemm& g, const QuantRow* rows, int m0, int n) {
-  const int nb = g.K / kBlock;
+// One pair of blocks (64 weights of one row) against MM rows of x. `single`: the row's last,
+// unpaired block (the upper 32 lanes are zero).
+template <bool VNNI, int MM>
+XOPS_Q8_VNNI __attribute__((always_inline)) inline void pair_step(const int8_t* wr, const float* dr,
+                                                                  const QuantRow* rows, int p,
+                                                                  bool single, __m512* acc) {
   const __m512i halves_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  __m512 acc[MM][NN];
-  for (int i = 0; i < MM; ++i)
-    for (int j = 0; j < NN; ++j) acc[i][j] = _mm512_setzero_ps();
-  for (int b = 0; b < nb; b += 2) {
-    const bool two = b + 1 < nb;
-    const int k = b * kBlock;
-    __m512i w[NN];
-    __m512 dw[NN];
-    for (int j = 0; j < NN; ++j) {
-      const int8_t* wr = g.wq + static_cast<size_t>(n + j) * g.K + k;
-      const float* dr = g.wd + static_cast<size_t>(n + j) * nb + b;
-      if (two) {
-        w[j] = _mm512_loadu_si512(wr);
-        dw[j] = _mm512_permutexvar_ps(halves_idx,
-                                      _mm512_castps128_ps512(_mm_castsi128_ps(
-                                          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(dr)))));
-      } else {
-        w[j] = _mm512_maskz_loadu_epi8(0xFFFFFFFFull, wr);
-        dw[j] = _mm512_maskz_mov_ps(static_cast<__mmask16>(0x00FF), _mm512_set1_ps(*dr));
-      }
-    }
-    for (int i = 0; i < MM; ++i) {
-      const QuantRow& r = rows[m0 + i];
-      __m512i ax = _mm512_loadu_si512(r.absq.data() + k);  // zero past K
-      __mmask64 neg = static_cast<__mmask64>(r.sign[k / 64]);
-      __m512 dx = _mm512_loadu_ps(r.dpair.data() + b * 8);
-      for (int j = 0; j < NN; ++j) {
-        __m512i sw = _mm512_mask_sub_epi8(w[j], neg, _mm512_setzero_si512(), w[j]);
-        __m512 p = _mm512_cvtepi32_ps(dot4<VNNI>(ax, sw));
-        acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dw[j]), p, acc[i][j]);
-      }
-    }
+  __m512i w;
+  __m512 dw;
+  if (!single) {
+    w = _mm512_loadu_si512(wr + p * 64);
+    dw = _mm512_permutexvar_ps(halves_idx, _mm512_castps128_ps512(_mm_castsi128_ps(_mm_loadl_epi64(
+                                               reinterpret_cast<const __m128i*>(dr + 2 * p)))));
+  } else {
+    w = _mm512_maskz_loadu_epi8(0xFFFFFFFFull, wr + p * 64);
+    dw = _mm512_maskz_mov_ps(static_cast<__mmask16>(0x00FF), _mm512_set1_ps(dr[2 * p]));
   }
-  for (int i = 0; i < MM; ++i)
-    for (int j = 0; j < NN; ++j)
-      g.y[static_cast<size_t>(m0 + i) * g.N + n + j] =
-          _mm512_reduce_add_ps(acc[i][j]) + (g.bias ? g.bias[n + j] : 0.f);
+  for (int i = 0; i < MM; ++i) {
+    const QuantRow& r = rows[i];
+    __m512i ax = _mm512_loadu_si512(r.absq.data() + p * 64);  // zero past K
+    __mmask64 neg = static_cast<__mmask64>(r.sign[p]);
+    __m512 dx = _mm512_loadu_ps(r.dpair.data() + p * 16);
+    __m512i sw = _mm512_mask_sub_epi8(w, neg, _mm512_setzero_si512(), w);
+    __m512 prod = _mm512_cvtepi32_ps(dot4<VNNI>(ax, sw));
+    acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dw), prod, acc[i]);
+  }
 }
 
-template <bool VNNI, int NN>
+// Weight row n against MM rows of x: two accumulators per x row (even and odd pairs) so that
+// consecutive FMAs do not wait on each other.
+template <bool VNNI, int MM>
+XOPS_Q8_VNNI void tile(const Q8Gemm& g, const QuantRow* rows, int m0, int n) {
+  const int nb = g.K / kBlock, pairs = nb / 2;
+  const int8_t* wr = g.wq + static_cast<size_t>(n) * g.K;
+  const float* dr = g.wd + static_cast<size_t>(n) * nb;
+  __m512 a0[MM], a1[MM];
+  for (int i = 0; i < MM; ++i) a0[i] = a1[i] = _mm512_setzero_ps();
+  int p = 0;
+  for (; p + 2 <= pairs; p += 2) {
+    pair_step<VNNI, MM>(wr, dr, rows + m0, p, false, a0);
+    pair_step<VNNI, MM>(wr, dr, rows + m0, p + 1, false, a1);
+  }
+  if (p < pairs) pair_step<VNNI, MM>(wr, dr, rows + m0, p++, false, a0);
+  if (nb % 2) pair_step<VNNI, MM>(wr, dr, rows + m0, p, true, a1);
+  for (int i = 0; i < MM; ++i)
+    g.y[static_cast<size_t>(m0 + i) * g.N + n] =
+        _mm512_reduce_add_ps(_mm512_add_ps(a0[i], a1[i])) + (g.bias ? g.bias[n] : 0.f);
+}
+
+template <bool VNNI>
 void tile_rows(const Q8Gemm& g, const QuantRow* rows, int m0, int n) {
   switch (std::min(4, g.M - m0)) {
     case 1:
-      tile<VNNI, 1, NN>(g, rows, m0, n);
+      tile<VNNI, 1>(g, rows, m0, n);
       break;
     case 2:
-      tile<VNNI, 2, NN>(g, rows, m0, n);
+      tile<VNNI, 2>(g, rows, m0, n);
       break;
     case 3:
-      tile<VNNI, 3, NN>(g, rows, m0, n);
+      tile<VNNI, 3>(g, rows, m0, n);
       break;
     default:
-      tile<VNNI, 4, NN>(g, rows, m0, n);
+      tile<VNNI, 4>(g, rows, m0, n);
       break;
   }
 }
@@ -135,7 +141,7 @@ void unit(const Q8Gemm& g, const QuantRow* rows, int n0, int n1) {
     // One weight row at a time: a single sequential stream per thread. Tiles of 2 or 4 rows
     // (as small_gemm uses for fp32) ran 1.5-1.8x slower here: 4 interleaved streams and
     // register spills.
-    for (int n = n0; n < n1; ++n) tile_rows<VNNI, 1>(g, rows, m0, n);
+    for (int n = n0; n < n1; ++n) tile_rows<VNNI>(g, rows, m0, n);
   }
 }
 

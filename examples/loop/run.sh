@@ -140,6 +140,9 @@ step "promote it to prod" 0 "xops promote tiny-gpt-dates@v0.0.1 --to prod"
 step "the base to prod, judged against the adapter (refused)" 4 "xops promote tiny-gpt@v0.0.1 --to prod"
 step "promote the prompt to staging and prod (its gate runs the suite)" 0 "xops promote date-prompt@v0.0.1 --to staging --run-evals && xops promote date-prompt@v0.0.1 --to prod"
 step "the registry" 0 "xops promote ls"
+# ---- hand it to llama.cpp and Ollama -------------------------------------------------------
+step "export prod as GGUF (the adapter merged into its base) with an Ollama Modelfile" 0 "xops export tiny-gpt-dates#prod -o ../export/tiny-gpt-dates.gguf && cat ../export/Modelfile"
+step "the GGUF answers as the registry version does" 0 "a=\$(xops generate ../export/tiny-gpt-dates.gguf \$'Date: 2061-04-05\\nLong:' -n 24 -t 0 --stop \$'\\n') && b=\$(xops generate tiny-gpt-dates#prod \$'Date: 2061-04-05\\nLong:' -n 24 -t 0 --stop \$'\\n') && echo \"GGUF: \$a\" && echo \"prod: \$b\" && [ \"\$a\" = \"\$b\" ]"
 
 # ---- serve ---------------------------------------------------------------------------------
 printf '\n\033[1m== serve what holds prod\033[0m\n$ xops serve tiny-gpt-dates#prod --port 0 &\n' >&2

@@ -44,6 +44,9 @@ TEST_CASE("e2e: export writes GGUF of every type, a Modelfile, and reads back",
     CHECK(!f->get_string("tokenizer.chat_template").value_or("").empty());
     auto gen = run_xops({"generate", out.string(), prompt, "-n", "12", "-t", "0"}, tmp.path());
     REQUIRE(gen.rc == 0);
+    auto gj = run_xops({"--json", "generate", out.string(), prompt, "-n", "1"}, tmp.path());
+    REQUIRE(gj.rc == 0);
+    CHECK(json::parse(gj.out)["dtype"] == (std::string(type) == "q8_0" ? "q8_0" : "fp32"));
     if (std::string(type) == "f32") CHECK(gen.out == want.out);  // the same weights, bit for bit
   }
   auto mf = read_file(tmp / "Modelfile");
