@@ -1,9 +1,9 @@
 #include "core/torch/q8_gemm.hpp"
 
 #include "core/model/gguf.hpp"
+#include "core/torch/small_gemm.hpp"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -198,13 +198,7 @@ void q8_gemm(const Q8Gemm& g, int threads) {
     else
       unit<false>(g, rows.data(), n0, n1);
   };
-  threads = std::max(1, std::min(threads, units));
-  if (threads == 1) {
-    for (int u = 0; u < units; ++u) run(u);
-    return;
-  }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (int u = 0; u < units; ++u) run(u);
+  for_each_unit(units, threads, run);
 }
 
 }  // namespace xops

@@ -1,7 +1,6 @@
 #include "core/torch/small_gemm.hpp"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -136,13 +135,7 @@ void small_gemm(const SmallGemm& g, int threads) {
   constexpr int kUnit = 16;  // output rows per work unit
   const int units = (g.N + kUnit - 1) / kUnit;
   auto run = [&](int u) { unit(g, xd.data(), Kp, u * kUnit, std::min(g.N, (u + 1) * kUnit)); };
-  threads = std::max(1, std::min(threads, units));
-  if (threads == 1) {
-    for (int u = 0; u < units; ++u) run(u);
-    return;
-  }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (int u = 0; u < units; ++u) run(u);
+  for_each_unit(units, threads, run);
 }
 
 }  // namespace xops

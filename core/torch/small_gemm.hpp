@@ -27,4 +27,17 @@ constexpr int kSmallGemmMaxRows = 4096;
 bool small_gemm_supported(const SmallGemm& g);
 void small_gemm(const SmallGemm& g, int threads);
 
+// Runs run(u) for every work unit u in [0, units) on up to `threads` OpenMP threads that take
+// units dynamically (a preempted thread holds up one unit, not a fixed half); inline when one.
+template <class F>
+void for_each_unit(int units, int threads, const F& run) {
+  threads = threads < units ? threads : units;
+  if (threads <= 1) {
+    for (int u = 0; u < units; ++u) run(u);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int u = 0; u < units; ++u) run(u);
+}
+
 }  // namespace xops

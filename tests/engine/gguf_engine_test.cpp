@@ -1,5 +1,6 @@
 // GGUF through the engine: every exported type generates what llama.cpp generates from the
-// same file (recorded by tests/fixtures/gguf/record_llama_greedy.sh), Q8_0 stays 8-bit, and
+// same file (recorded by tests/fixtures/gguf/record_llama_greedy.sh with an F32 KV cache and
+// flash attention off, as xops computes), Q8_0 stays 8-bit, and
 // HF -> GGUF F32 -> HF is bit-exact.
 #include <catch2/catch.hpp>
 
@@ -55,10 +56,10 @@ TEST_CASE("gguf engine: each exported type generates llama.cpp's greedy text", "
   CHECK(checked == 24);
   // llama.cpp multiplies BF16 weights with activations rounded to bf16 (ggml's vec_dot_type
   // for BF16); xops widens the weights and keeps fp32 activations. On these random tiny
-  // models, where the top two logits are often 1e-4 apart, that flips a token in 2 of 6
-  // continuations (GPT-2-small and the 12-layer Llama agree on all 64 tokens:
-  // bench/gguf_parity.sh).
-  CHECK(agree["bf16"] >= 4);
+  // models, where the top two logits are often 1e-4 apart, that flips a token in one of the
+  // six continuations (llama-tiny, "def f(x):"), so BF16 is held to 5 of 6. (GPT-2-small
+  // agrees on 64 tokens of 3 prompts; the 12-layer Llama does not: bench/gguf_parity.sh.)
+  CHECK(agree["bf16"] >= 5);
 }
 
 TEST_CASE("gguf engine: HF -> GGUF F32 -> HF keeps every tensor's bytes", "[engine][gguf]") {
