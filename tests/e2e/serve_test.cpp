@@ -326,7 +326,9 @@ TEST_CASE("e2e: serve says 429 with Retry-After when its queue is full", "[e2e][
       CHECK_THAT(h, Catch::Contains("Retry-After: 1"));
     }
   }
-  CHECK(ok >= 2);  // the running one and the queued one
+  // The running one, and the queued one unless the burst filled the one queue place before the
+  // scheduler took the first request out of it (seen under load: 1 answered, 11 refused).
+  CHECK(ok >= 1);
   CHECK(busy >= 1);
   CHECK(ok + busy == 12);
 }
