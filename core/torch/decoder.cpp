@@ -43,6 +43,49 @@ at::Tensor small_linear(const at::Tensor& w, const at::Tensor& b, const at::Tens
   return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
 }
 
+// RMSNorm of fp32 CPU rows in one pass (HF's x * rsqrt(mean(x^2) + eps) * w): the five
+// LibTorch ops it replaces cost more in dispatch than the arithmetic at decode sizes.
+// Undefined when it does not apply.
+at::Tensor rms_norm_rows(const at::Tensor& x, const at::Tensor& w, double eps) {
+  if (!x.is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 2 || !x.is_contiguous() ||
+      w.scalar_type() != at::kFloat || !w.is_contiguous())
+    return {};
+  const int64_t N = x.size(0), D = x.size(1);
+  auto y = at::empty({N, D}, at::kFloat);
+  const float *xp = x.data_ptr<float>(), *wp = w.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  for (int64_t n = 0; n < N; ++n) {
+    const float* xr = xp + n * D;
+    float ss = 0.f;
+    for (int64_t i = 0; i < D; ++i) ss += xr[i] * xr[i];
+    const float r = 1.0f / std::sqrt(ss / static_cast<float>(D) + static_cast<float>(eps));
+    for (int64_t i = 0; i < D; ++i) yp[n * D + i] = xr[i] * r * wp[i];
+  }
+  return y;
+}
+
+// HF's rotate-half RoPE applied in place to fp32 CPU rows [N, heads, hd] with cos/sin [N, hd]:
+// q[i] = q[i] cos[i] - q[i + hd/2] sin[i], q[i + hd/2] = q[i + hd/2] cos[i] + q[i] sin[i].
+bool rope_rows_inplace(at::Tensor& q, const at::Tensor& cos, const at::Tensor& sin) {
+  if (!q.is_cpu() || q.scalar_type() != at::kFloat || !q.is_contiguous() || q.dim() != 3 ||
+      cos.scalar_type() != at::kFloat || !cos.is_contiguous() || !sin.is_contiguous())
+    return false;
+  const int64_t N = q.size(0), H = q.size(1), hd = q.size(2), half = hd / 2;
+  float* qp = q.data_ptr<float>();
+  const float *cp = cos.data_ptr<float>(), *sp = sin.data_ptr<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t h = 0; h < H; ++h) {
+      float* r = qp + (n * H + h) * hd;
+      const float *c = cp + n * hd, *s = sp + n * hd;
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = r[i], b = r[i + half];
+        r[i] = a * c[i] - b * s[i];
+        r[i + half] = b * c[i + half] + a * s[i + half];
+      }
+    }
+  return true;
+}
+
 }  // namespace
 
 at::Tensor project(const Proj& p, const at::Tensor& x, const std::vector<RowGroup>& groups) {
@@ -349,10 +392,16 @@ class TorchDecoder final : public Decoder {
     auto x = at::embedding(w_.wte, idt);  // [N, D]
     if (c_.arch == Arch::Gpt2) x = x + at::embedding(w_.wpe, pst);
     at::Tensor cos, sin;
+    at::Tensor cos_rows, sin_rows;  // [N, hd] for the fused fp32 path
     if (c_.arch == Arch::Llama) {
       std::tie(cos, sin) = rope_tables(c_, pst, dt_);  // [N, hd]
+      cos_rows = cos.contiguous(), sin_rows = sin.contiguous();
       cos = cos.unsqueeze(1), sin = sin.unsqueeze(1);  // [N, 1, hd]
     }
+    auto rms = [&](const at::Tensor& t, const at::Tensor& w) {
+      auto y = rms_norm_rows(t, w, c_.norm_eps);
+      return y.defined() ? y : rms_norm(t, w, c_.norm_eps);
+    };
     for (size_t li = 0; li < w_.layers.size(); ++li) {
       const auto& L = w_.layers[li];
       at::Tensor h, q, k, v;
@@ -361,15 +410,16 @@ class TorchDecoder final : public Decoder {
         auto qkv = P(L.qkv, h).split(c_.d_model, -1);
         q = qkv[0], k = qkv[1], v = qkv[2];
       } else {
-        h = rms_norm(x, L.norm1_w, c_.norm_eps);
+        h = rms(x, L.norm1_w);
         q = P(L.q, h), k = P(L.k, h), v = P(L.v, h);
       }
       q = q.reshape({N, nh, hd});
       k = k.reshape({N, nkv, hd});
       v = v.reshape({N, nkv, hd});
       if (c_.arch == Arch::Llama) {
-        q = q * cos + rotate_half(q) * sin;
-        k = k * cos + rotate_half(k) * sin;
+        // In place on the projections' fresh outputs when fp32 on the CPU (no LoRA views).
+        if (!rope_rows_inplace(q, cos_rows, sin_rows)) q = q * cos + rotate_half(q) * sin;
+        if (!rope_rows_inplace(k, cos_rows, sin_rows)) k = k * cos + rotate_half(k) * sin;
       }
       auto y = attention(li, segs, q, k, v);
       x = x + P(L.o, y);
@@ -377,7 +427,7 @@ class TorchDecoder final : public Decoder {
         h = at::layer_norm(x, {c_.d_model}, L.norm2_w, L.norm2_b, c_.norm_eps);
         x = x + P(L.fc_out, at::gelu(P(L.fc, h), "tanh"));
       } else {
-        h = rms_norm(x, L.norm2_w, c_.norm_eps);
+        h = rms(x, L.norm2_w);
         x = x + P(L.down, at::silu(P(L.gate, h)) * P(L.up, h));
       }
     }
@@ -392,7 +442,7 @@ class TorchDecoder final : public Decoder {
                  .to(dev_));
       rows = c_.arch == Arch::Gpt2
                  ? at::layer_norm(rows, {c_.d_model}, w_.norm_w, w_.norm_b, c_.norm_eps)
-                 : rms_norm(rows, w_.norm_w, c_.norm_eps);
+                 : rms(rows, w_.norm_w);
       auto t0 = Clock::now();
       logits_ = w_.lm_head_q8.defined()
                     ? at::Tensor()

@@ -13,8 +13,13 @@
 namespace xops {
 
 at::Tensor q8_linear(const Q8Weight& w, const at::Tensor& b, const at::Tensor& x) {
-  auto x2 = x.reshape({-1, w.in()}).to(at::kFloat).contiguous();
-  auto bf = b.defined() ? b.to(at::kFloat).contiguous() : at::Tensor();
+  // Decode calls this ~85 times a step: no LibTorch op (each a dispatch) when x already is
+  // fp32 [M, K] and contiguous, as it is there.
+  const bool plain = x.dim() == 2 && x.scalar_type() == at::kFloat && x.is_contiguous();
+  auto x2 = plain ? x : x.reshape({-1, w.in()}).to(at::kFloat).contiguous();
+  auto bf = !b.defined() || (b.scalar_type() == at::kFloat && b.is_contiguous())
+                ? b
+                : b.to(at::kFloat).contiguous();
   Q8Gemm g;
   g.x = x2.data_ptr<float>();
   g.M = static_cast<int>(x2.size(0));
@@ -26,6 +31,7 @@ at::Tensor q8_linear(const Q8Weight& w, const at::Tensor& b, const at::Tensor& x
   auto y = at::empty({g.M, g.N}, at::kFloat);
   g.y = y.data_ptr<float>();
   if (g.M > 0) q8_gemm(g, at::get_num_threads());
+  if (plain) return y;
   auto shape = x.sizes().vec();
   shape.back() = g.N;
   y = y.view(shape);
