@@ -349,9 +349,10 @@ void GgufFile::parse_all(const uint8_t* base, size_t size) {
       auto ne = r.pod<uint64_t>("a tensor dimension");
       if (ne < 1 || ne > kMaxDim)
         r.fail(fmt::format("tensor '{}' has dimension {} = {}", t.name, d, ne));
-      elements *= ne;  // each factor <= 2^40 and the running product is checked below
-      if (elements > kMaxElements)
+      // Checked before multiplying: 2^40 x 2^40 wraps a uint64 to 0.
+      if (ne > kMaxElements / elements)
         r.fail(fmt::format("tensor '{}' has more than 2^42 elements", t.name));
+      elements *= ne;
       t.ne.push_back(static_cast<int64_t>(ne));
     }
     auto type = r.pod<uint32_t>("a tensor type");

@@ -240,6 +240,9 @@ TEST_CASE("gguf: hostile files are refused with what and where, before allocatin
   CHECK_THAT(open_error(tensor(2, {0, 4}, 0, 0).s), Catch::Contains("dimension 0 = 0"));
   CHECK_THAT(open_error(tensor(2, {1ull << 30, 1ull << 30}, 0, 0).s),
              Catch::Contains("more than 2^42 elements"));
+  // 2^40 x 2^40 is 2^80: a product that wraps to 0 in 64 bits must not pass as empty.
+  CHECK_THAT(open_error(tensor(2, {1ull << 40, 1ull << 40}, 0, 0).s),
+             Catch::Contains("more than 2^42 elements"));
   CHECK_THAT(open_error(tensor(2, {32, 4}, 12, 0).s),
              Catch::Contains("type Q4_K, which xops does not read"));
   CHECK_THAT(open_error(tensor(2, {33, 4}, 8, 0).s),
