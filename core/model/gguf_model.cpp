@@ -1,6 +1,7 @@
 #include "core/model/gguf_model.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -108,7 +109,11 @@ bool output_is_tied(const GgufFile& f) {
 }
 
 // A float32 value as the shortest decimal that reads back to it (1e-05, not 9.99999974e-06).
-double shortest(double f32) {
+// Not finite: refused here (JSON would turn it into null, i.e. the default).
+double shortest(double f32, const std::string& display, const char* key) {
+  if (!std::isfinite(f32) || std::fabs(f32) > 3.0e38)
+    throw runtime_error(fmt::format("{}: {} is {}, not a finite number", display, key, f32),
+                        "is the file corrupt?");
   return std::stod(fmt::format("{}", static_cast<float>(f32)));
 }
 
@@ -169,7 +174,8 @@ ModelConfig gguf_model_config(const GgufFile& f) {
     j["n_inner"] = need("feed_forward_length");
     j["n_positions"] = need("context_length");
     j["layer_norm_epsilon"] =
-        shortest(f.get_float(key("attention.layer_norm_epsilon")).value_or(1e-5));
+        shortest(f.get_float(key("attention.layer_norm_epsilon")).value_or(1e-5), name,
+                 "layer_norm_epsilon");
   } else {
     j["architectures"] = {"LlamaForCausalLM"};
     j["num_hidden_layers"] = need("block_count");
@@ -180,8 +186,10 @@ ModelConfig gguf_model_config(const GgufFile& f) {
     j["intermediate_size"] = need("feed_forward_length");
     j["max_position_embeddings"] = need("context_length");
     j["rms_norm_eps"] =
-        shortest(f.get_float(key("attention.layer_norm_rms_epsilon")).value_or(1e-5));
-    j["rope_theta"] = shortest(f.get_float(key("rope.freq_base")).value_or(10000.0));
+        shortest(f.get_float(key("attention.layer_norm_rms_epsilon")).value_or(1e-5), name,
+                 "layer_norm_rms_epsilon");
+    j["rope_theta"] =
+        shortest(f.get_float(key("rope.freq_base")).value_or(10000.0), name, "rope.freq_base");
     if (auto kl = f.get_uint(key("attention.key_length"))) j["head_dim"] = *kl;
     if (auto vl = f.get_uint(key("attention.value_length"));
         vl && j.contains("head_dim") && *vl != j["head_dim"])

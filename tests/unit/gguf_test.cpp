@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -277,6 +278,17 @@ TEST_CASE("gguf: what xops would not run faithfully is refused, not dropped", "[
                     Catch::Contains("expert_count is set"));
   CHECK_NOTHROW(
       gguf_model_config(*rewrite("llama.rope.scaling.type", GgufValue::str("none"), false)));
+  {  // a non-finite float must not become the default through JSON's null
+    auto kv = src->metadata();
+    for (auto& [k, v] : kv)
+      if (k == "llama.rope.freq_base") v = GgufValue::f32(std::numeric_limits<float>::infinity());
+    std::vector<GgufTensorToWrite> ts;
+    for (const auto& t : src->tensors())
+      ts.push_back({t.name, t.type, t.shape(), std::vector<uint8_t>(t.data, t.data + t.nbytes)});
+    write_gguf(tmp / "inf.gguf", kv, ts);
+    CHECK_THROWS_WITH(gguf_model_config(*GgufFile::open(tmp / "inf.gguf")),
+                      Catch::Contains("not a finite number"));
+  }
   CHECK_THROWS_WITH(gguf_model_config(*rewrite("", {}, true)),
                     Catch::Contains("rope_freqs.weight"));
   {
