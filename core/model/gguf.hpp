@@ -1,8 +1,7 @@
 #pragma once
 // GGUF (ggml's file format, docs/gguf.md in ggml): an mmapped reader that validates every
 // count, length, shape and offset before it allocates or points at anything, and an atomic
-// writer. Also the block formats xops reads and writes: F32, F16, BF16 and Q8_0 (blocks of
-// 32 int8 with one fp16 scale, exactly as ggml's quantize_row_q8_0_ref).
+// writer. The tensor types and their encodings are in ggml_types.hpp.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -10,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "core/model/ggml_types.hpp"
 
 namespace xops {
 
@@ -48,15 +49,6 @@ struct GgufValue {
   static GgufValue strings(const std::vector<std::string>& v);
   static GgufValue i32s(const std::vector<int32_t>& v);
 };
-
-// ggml tensor types (ggml.h). xops loads and writes F32, F16, BF16 and Q8_0.
-enum class GgmlType : uint32_t { F32 = 0, F16 = 1, Q8_0 = 8, BF16 = 30 };
-const char* ggml_type_name(uint32_t type);  // any ggml type id, "type N" when unknown
-bool ggml_type_supported(uint32_t type);
-// Elements per block and bytes per block (1 and 4 for F32; 32 and 34 for Q8_0).
-int64_t ggml_block_size(GgmlType t);
-int64_t ggml_block_bytes(GgmlType t);
-GgmlType parse_ggml_type(const std::string& name);  // f32|f16|bf16|q8_0, throws a usage error
 
 struct GgufTensor {
   std::string name;
@@ -117,15 +109,5 @@ struct GgufTensorToWrite {
 void write_gguf(const std::filesystem::path& path,
                 const std::vector<std::pair<std::string, GgufValue>>& kv,
                 const std::vector<GgufTensorToWrite>& tensors);
-
-// Conversions, bit-for-bit as ggml's reference code (round to nearest even for fp16/bf16).
-uint16_t fp32_to_fp16(float f);
-float fp16_to_fp32(uint16_t h);
-uint16_t fp32_to_bf16(float f);
-float bf16_to_fp32(uint16_t h);
-// Encodes n floats (n a multiple of 32 for Q8_0) into `type`.
-std::vector<uint8_t> ggml_encode(GgmlType type, const float* x, int64_t n);
-// Decodes n elements of `type` into floats.
-void ggml_decode(GgmlType type, const uint8_t* src, int64_t n, float* out);
 
 }  // namespace xops

@@ -278,18 +278,10 @@ Checkpoint gguf_checkpoint(std::shared_ptr<const GgufFile> f, const ModelConfig&
     v.shape = t->shape();
     v.data = t->data;
     v.nbytes = t->nbytes;
-    if (m.heads > 0 && t->ne.size() == 2) {
-      int64_t rows = t->ne[1];
+    if (m.heads > 0 && t->ne.size() <= 2) {  // q/k weight rows, or a q/k bias's values
+      int64_t rows = t->ne.back();
       if (rows % m.heads != 0 || (rows / m.heads) % 2 != 0)
         throw runtime_error(fmt::format("{}: {} has {} rows, not {} heads of an even size",
-                                        f->display(), m.gguf, rows, m.heads));
-      store->buffers.push_back(
-          permute_rows(t->data, rows, t->nbytes / static_cast<size_t>(rows), m.heads, false));
-      v.data = store->buffers.back().data();
-    } else if (m.heads > 0 && t->ne.size() == 1) {  // a q/k bias: its rows are single values
-      int64_t rows = t->ne[0];
-      if (rows % m.heads != 0 || (rows / m.heads) % 2 != 0)
-        throw runtime_error(fmt::format("{}: {} has {} values, not {} heads of an even size",
                                         f->display(), m.gguf, rows, m.heads));
       store->buffers.push_back(
           permute_rows(t->data, rows, t->nbytes / static_cast<size_t>(rows), m.heads, false));
@@ -372,6 +364,8 @@ void write_gguf_model(const std::filesystem::path& path, const ModelConfig& c, c
   if (!opts.chat_template.empty())
     put("tokenizer.chat_template", GgufValue::str(opts.chat_template));
 
+  if (!hf.linear_layout())
+    throw std::logic_error("write_gguf_model: projections must be held [out, in] (GGUF's layout)");
   std::vector<GgufTensorToWrite> out;
   for (const auto& m : tensor_map(c)) {
     const TensorView* v = hf.find(m.hf);
@@ -386,18 +380,6 @@ void write_gguf_model(const std::filesystem::path& path, const ModelConfig& c, c
                                             : GgmlType::BF16;
     ggml_decode(src, static_cast<const uint8_t*>(v->data), v->numel(), x.data());
     auto shape = v->shape;
-    bool conv1d = c.arch == Arch::Gpt2 && shape.size() == 2 && !hf.linear_layout() &&
-                  m.gguf.find("token_embd") == std::string::npos &&
-                  m.gguf.find("position_embd") == std::string::npos && m.gguf != "output.weight";
-    if (conv1d) {  // [in, out] -> [out, in]
-      std::vector<float> tr(x.size());
-      int64_t in = shape[0], outn = shape[1];
-      for (int64_t i = 0; i < in; ++i)
-        for (int64_t o = 0; o < outn; ++o)
-          tr[static_cast<size_t>(o * in + i)] = x[static_cast<size_t>(i * outn + o)];
-      x.swap(tr);
-      std::swap(shape[0], shape[1]);
-    }
     if (m.heads > 0) {
       int64_t rows = shape[0];
       size_t row_bytes = x.size() / static_cast<size_t>(rows) * sizeof(float);

@@ -34,8 +34,8 @@ struct GgufExportOptions {
   std::string name;               // general.name
   std::string chat_template;      // tokenizer.chat_template ("" = none)
 };
-// Writes a GGUF that llama.cpp loads: `hf` holds HF-named F32/F16/BF16 tensors (Conv1D
-// weights [in, out] unless hf.linear_layout()).
+// Writes a GGUF that llama.cpp loads: `hf` holds HF-named F32/F16/BF16 tensors with every
+// projection [out, in] (hf.linear_layout(), as the engine holds them for inference).
 void write_gguf_model(const std::filesystem::path& path, const ModelConfig& c, const Tokenizer& tok,
                       const Checkpoint& hf, const GgufExportOptions& opts);
 

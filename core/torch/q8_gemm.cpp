@@ -1,6 +1,6 @@
 #include "core/torch/q8_gemm.hpp"
 
-#include "core/model/gguf.hpp"
+#include "core/model/ggml_types.hpp"
 #include "core/torch/small_gemm.hpp"
 
 #include <immintrin.h>

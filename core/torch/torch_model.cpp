@@ -57,17 +57,20 @@ TorchModel::TorchModel(ModelConfig cfg, Weights w, Tokenizer tok, at::Device dev
 
 std::unique_ptr<TorchModel> TorchModel::load(const std::filesystem::path& dir, const LoadOptions& opts) {
   configure_threads(opts.threads);
-  auto cfg = load_model_config(dir);
-  auto tok = Tokenizer::load(dir);
+  // A GGUF file is parsed once for its config, tokenizer and weights (its metadata holds the
+  // whole vocabulary and merges).
+  std::shared_ptr<const GgufFile> gguf;
+  if (is_gguf_file(dir)) gguf = GgufFile::open(dir);
+  auto cfg = gguf ? gguf_model_config(*gguf) : load_model_config(dir);
+  auto tok = gguf ? gguf_tokenizer(*gguf) : Tokenizer::load(dir);
   if (tok.vocab_size() > static_cast<size_t>(cfg.vocab_size))
     throw runtime_error(fmt::format("{}: the tokenizer has {} tokens but the model only {}", dir.string(),
                                     tok.vocab_size(), cfg.vocab_size));
   auto dev = resolve_device(opts.device);
   auto dt = resolve_dtype(opts.dtype, dev);
   std::shared_ptr<const Checkpoint> ckpt;
-  if (is_gguf_file(dir))
-    ckpt = std::make_shared<const Checkpoint>(
-        gguf_checkpoint(std::shared_ptr<const GgufFile>(GgufFile::open(dir)), cfg));
+  if (gguf)
+    ckpt = std::make_shared<const Checkpoint>(gguf_checkpoint(gguf, cfg));
   else
     ckpt = std::make_shared<const Checkpoint>(Checkpoint::open(dir));
   auto w = load_weights(cfg, ckpt, at::TensorOptions().dtype(dt).device(dev), opts.zero_copy,
@@ -207,8 +210,7 @@ void TorchModel::export_gguf(const std::filesystem::path& file,
         auto w = p->w.to(at::kCPU).to(at::kFloat);
         auto delta =
             at::mm(p->lora_b.to(at::kCPU).to(at::kFloat), p->lora_a.to(at::kCPU).to(at::kFloat));
-        merged[&p->w] =
-            (p->conv1d ? w + delta.t() * p->lora_scale : w + delta * p->lora_scale).contiguous();
+        merged[&p->w] = (w + delta * p->lora_scale).contiguous();
       }
     auto keep = std::make_shared<std::vector<at::Tensor>>();
     std::vector<TensorView> views;
@@ -225,10 +227,8 @@ void TorchModel::export_gguf(const std::filesystem::path& file,
       v.nbytes = static_cast<size_t>(x.nbytes());
       views.push_back(std::move(v));
     }
-    // Weights are held [out, in] for inference (to_inference_layout), which is GGUF's layout.
-    bool linear = true;
-    for (auto& [name, p] : named_projections(cfg_, self.w_)) linear = linear && !p->conv1d;
-    auto ckpt = Checkpoint::from_views(std::move(views), keep, linear);
+    // The constructor holds every projection [out, in] (to_inference_layout): GGUF's layout.
+    auto ckpt = Checkpoint::from_views(std::move(views), keep, true);
     write_gguf_model(file, cfg_, tok_, ckpt, opts);
   });
 }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/model/gguf.hpp"
+#include "core/model/safetensors.hpp"
 #include "core/util/fs.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -22,6 +23,9 @@ TEST_CASE("e2e: export writes GGUF of every type, a Modelfile, and reads back",
   std::string prompt = "The quick brown fox jumps over the lazy dog.";
   auto want = run_xops({"generate", model, prompt, "-n", "12", "-t", "0"}, tmp.path());
   REQUIRE(want.rc == 0);
+  int64_t held = 0;  // the source's parameter count, from its safetensors header
+  auto src = Checkpoint::open(model);
+  for (const auto& n : src.names()) held += src.get(n).numel();
   for (auto type : {"f32", "f16", "bf16", "q8_0"}) {
     INFO(type);
     auto out = tmp / (std::string("m-") + type + ".gguf");
@@ -32,6 +36,9 @@ TEST_CASE("e2e: export writes GGUF of every type, a Modelfile, and reads back",
     CHECK(j["type"] == type);
     CHECK(j["arch"] == "llama");
     CHECK(j["bytes"].get<uint64_t>() == fs::file_size(out));
+    CHECK(j["parameters"].get<int64_t>() == held);  // what model.safetensors holds
+    CHECK(j["adapter"].is_null());
+    CHECK(j["seconds"].get<double>() > 0);
     CHECK(j["modelfile"] == (tmp / "Modelfile").string());
     auto f = GgufFile::open(out);
     CHECK(f->get_string("general.architecture") == "llama");
@@ -47,6 +54,7 @@ TEST_CASE("e2e: export writes GGUF of every type, a Modelfile, and reads back",
     auto gj = run_xops({"--json", "generate", out.string(), prompt, "-n", "1"}, tmp.path());
     REQUIRE(gj.rc == 0);
     CHECK(json::parse(gj.out)["dtype"] == (std::string(type) == "q8_0" ? "q8_0" : "fp32"));
+    CHECK(json::parse(gj.out)["device"] == "cpu");
     if (std::string(type) == "f32") CHECK(gen.out == want.out);  // the same weights, bit for bit
   }
   auto mf = read_file(tmp / "Modelfile");
