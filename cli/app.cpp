@@ -173,7 +173,8 @@ void add_examples(CLI::App& app) {
       {"track report", "xops track report --html runs.html --filter \"tags.team = 'nlp'\""},
       {"finetune",
        "xops finetune configs/finetune.yaml\n  xops finetune configs/lora.yaml --set lora.r=16 "
-       "--set max_steps=500\n  xops finetune configs/lora.yaml --resume"},
+       "--set max_steps=500\n  xops finetune configs/lora.yaml --resume\n  xops finetune "
+       "configs/finetune.yaml --nproc-per-node 2"},
       {"eval",
        "xops eval evals/basic.yaml\n  xops eval evals/basic.yaml --model models/tuned --junit "
        "results.xml --html report.html\n  xops eval suite.yaml --key-host llm.internal:8080"},

@@ -1,5 +1,8 @@
 // `xops finetune CONFIG.yaml [--set k=v]... [--resume] [--merge]`: pretraining, full
 // fine-tuning or LoRA, recorded as a tracking run; the output is tracked in the store.
+// `--nproc-per-node N [--nnodes M --node-rank R --master-addr A --master-port P]` launches N
+// data-parallel workers (torchrun's way); a process started with torchrun's environment is
+// one of those workers.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -7,6 +10,8 @@
 
 #include "commands/commands.hpp"
 #include "core/app/finetune_job.hpp"
+#include "core/app/finetune_launch.hpp"
+#include "core/error.hpp"
 #include "core/project/workspace.hpp"
 #include "term/context.hpp"
 #include "term/progress.hpp"
@@ -19,6 +24,8 @@ struct FinetuneFlags {
   std::string config;
   std::vector<std::string> sets;
   bool resume = false, merge = false;
+  int nproc_per_node = 0, nnodes = 1, node_rank = 0, master_port = 0, dist_timeout = 0;
+  std::string master_addr;
 };
 
 void render(cli::Output& out, const app::FinetuneOutcome& o) {
@@ -36,6 +43,7 @@ void render(cli::Output& out, const app::FinetuneOutcome& o) {
                     {"tokens_per_s", res.tokens_per_s},
                     {"seconds", res.seconds},
                     {"trainable_params", res.trainable_params},
+                    {"world_size", res.world_size},
                     {"total_params", res.total_params},
                     {"losses", res.losses}});
     return;
@@ -48,10 +56,43 @@ void render(cli::Output& out, const app::FinetuneOutcome& o) {
   if (!o.run_id.empty()) out.info("commit the new pointer with `git commit`");
 }
 
+// The launcher: the config checked and the data tokenised once, then the node's workers.
+int launch(cli::Context& ctx, const FinetuneFlags& f, const Workspace* ws) {
+  auto& out = ctx.out();
+  if (app::world_from_env())
+    throw usage_error("--nproc-per-node inside a worker: WORLD_SIZE and RANK are already set",
+                      "run the launcher from a plain shell, or drop --nproc-per-node here");
+  app::FinetuneObserver obs;
+  obs.on_warning = [&](const std::string& s) { out.warn(s); };
+  app::check_finetune({f.config, f.sets, f.resume, f.merge}, ws, obs);
+  app::LaunchSpec spec;
+  spec.nproc_per_node = f.nproc_per_node;
+  spec.nnodes = f.nnodes;
+  spec.node_rank = f.node_rank;
+  spec.master_addr = f.master_addr;
+  spec.master_port = f.master_port;
+  spec.timeout_s = f.dist_timeout;
+  spec.worker_argv = app::strip_launcher_args(app::own_command_line());
+  app::LaunchObserver lo;
+  lo.on_info = [&](const std::string& s) { out.info(s); };
+  app::launch_workers(spec, lo);
+  return 0;
+}
+
 int run_finetune(cli::Context& ctx, const FinetuneFlags& f) {
   auto& out = ctx.out();
   const Workspace* ws =
       Workspace::find_root(std::filesystem::current_path()) ? &ctx.workspace() : nullptr;
+  if (f.nproc_per_node > 0) return launch(ctx, f, ws);
+  if (f.nnodes != 1 || f.node_rank != 0 || !f.master_addr.empty() || f.master_port != 0 ||
+      f.dist_timeout != 0)
+    throw usage_error(
+        "--nnodes, --node-rank, --master-addr, --master-port and --dist-timeout "
+        "go with --nproc-per-node",
+        "add --nproc-per-node N (workers per node)");
+  app::FinetuneRequest req{f.config, f.sets, f.resume, f.merge};
+  if (auto world = app::world_from_env()) req.world = *world;
+  const int rank = req.world.rank;
   std::unique_ptr<cli::ProgressBar> bar;
   app::FinetuneObserver obs;
   obs.on_warning = [&](const std::string& s) { out.warn(s); };
@@ -71,9 +112,18 @@ int run_finetune(cli::Context& ctx, const FinetuneFlags& f) {
   obs.on_eval = [&](int step, double loss) {
     out.info(fmt::format("step {} eval loss {:.4f}", step, loss));
   };
-  auto o = app::run_finetune({f.config, f.sets, f.resume, f.merge}, ws, obs);
+  app::FinetuneOutcome o;
+  try {
+    o = app::run_finetune(req, ws, obs);
+  } catch (const Error& e) {
+    // A worker's error says which rank it is (the launcher's says which one failed first).
+    std::string msg = e.what();
+    if (req.world.distributed() && msg.rfind("rank ", 0) != 0)
+      throw Error(e.kind(), fmt::format("rank {}: {}", rank, msg), e.hint());
+    throw;
+  }
   if (bar) bar->finish();
-  render(out, o);
+  if (rank == 0) render(out, o);  // stdout is rank 0's alone
   return 0;
 }
 
@@ -90,6 +140,24 @@ void register_finetune(CLI::App& app, cli::Context& ctx) {
       ->allow_extra_args(false);
   sub->add_flag("--resume", f->resume, "Continue from the latest checkpoint");
   sub->add_flag("--merge", f->merge, "LoRA: also write the base model with the adapter merged in");
+  sub->add_option("--nproc-per-node", f->nproc_per_node,
+                  "Data-parallel: start N worker processes on this node (torchrun's flag)")
+      ->check(CLI::Range(1, 1024));
+  sub->add_option("--nnodes", f->nnodes, "Data-parallel: how many nodes (machines) take part")
+      ->check(CLI::Range(1, 4096));
+  sub->add_option("--node-rank", f->node_rank, "Data-parallel: this node's index, 0 to nnodes-1")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--master-addr", f->master_addr,
+                  "Data-parallel: node 0's address, where rank 0 hosts the rendezvous "
+                  "(default 127.0.0.1)");
+  sub->add_option("--master-port", f->master_port,
+                  "Data-parallel: the rendezvous port (default: a free one on one node, 29500 "
+                  "with several)")
+      ->check(CLI::Range(1, 65535));
+  sub->add_option("--dist-timeout", f->dist_timeout,
+                  "Data-parallel: seconds to wait for the rendezvous and each collective "
+                  "(default 300)")
+      ->check(CLI::Range(1, 86400));
   sub->callback([&ctx, f] { ctx.action = [&ctx, f] { return run_finetune(ctx, *f); }; });
 }
 

@@ -11,6 +11,7 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git ca-certificates cu
       nlohmann-json3-dev libcpp-httplib-dev libssl-dev libpcre2-dev catch2
       libutf8proc-dev  # Unicode data for BERT's WordPiece normalizer
       libhnswlib-dev  # approximate nearest-neighbour search (xops index), header-only
+      libgloo-dev  # Gloo headers: distributed training over c10d (the library comes with libtorch)
       libtorch-dev libopenblas0-openmp python3
       libboost-dev  # Boost.Beast/Asio: the event-driven HTTP server (header-only)
       libpq-dev postgresql  # tracking on PostgreSQL; tests start a throw-away cluster

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "core/engine/engine.hpp"
 #include "core/app/notify.hpp"
@@ -43,7 +44,7 @@ ModelConfig init_model_config(const InitSpec& s, const Tokenizer& tok, int32_t e
   return c;
 }
 
-std::map<std::string, std::string> flat_params(const FinetuneConfig& c) {
+std::map<std::string, std::string> flat_params(const FinetuneConfig& c, const WorldSpec& world) {
   std::map<std::string, std::string> p = {
       {"method", c.method},
       {"optimizer.lr", fmt::format("{}", c.optimizer.lr)},
@@ -61,6 +62,10 @@ std::map<std::string, std::string> flat_params(const FinetuneConfig& c) {
   if (c.init)
     p["model.init"] = fmt::format("{}x{} heads {} ctx {} vocab {}", c.init->layers, c.init->d_model,
                                   c.init->heads, c.init->ctx, c.init->vocab);
+  if (world.distributed()) {
+    p["distributed.world_size"] = std::to_string(world.world_size);
+    p["threads"] = std::to_string(c.threads);  // per rank
+  }
   if (c.method == "lora") {
     p["lora.r"] = std::to_string(c.lora.r);
     p["lora.alpha"] = fmt::format("{}", c.lora.alpha);
@@ -163,7 +168,12 @@ std::unique_ptr<Prepared> prepare(const FinetuneRequest& req, const Workspace* w
     p->cfg.lora.target_modules =
         default_lora_targets(cfg.init ? p->job.init_config : load_model_config(p->job.base_dir));
   place_outputs(*p, req, ws, root);
-  p->job.cfg = cfg;
+  // Ranks on one machine share its cores: each takes its share unless threads is set.
+  if (req.world.distributed() && p->cfg.threads <= 0)
+    p->cfg.threads = std::max(
+        1, static_cast<int>(std::thread::hardware_concurrency()) / req.world.local_world_size);
+  p->job.world = req.world;
+  p->job.cfg = p->cfg;
   p->job.train = &p->data.train;
   p->job.val = &p->data.val;
   return p;
@@ -184,7 +194,7 @@ struct Tracked {
     rs.kind = "finetune";
     rs.command = "xops finetune " + req.config.string();
     for (const auto& s : req.sets) rs.command += " --set " + s;
-    rs.params = flat_params(p.cfg);
+    rs.params = flat_params(p.cfg, req.world);
     rs.tags = {{"data.sha256", p.data.key.substr(0, 16)}};
     session.emplace(*tracker, rs, &ws);
     run_id = session->id();
@@ -213,6 +223,13 @@ TrainCallbacks callbacks(const FinetuneObserver& obs, Tracked& t, int log_interv
     t.log("train/grad_norm", s.grad_norm, s.step);
     t.log("train/tokens_per_s", s.tokens_per_s, s.step);
     if (obs.on_step) obs.on_step(s, s.step % log_interval == 0 || s.step == s.total);
+  };
+  cb.on_world = [&t](const std::vector<std::string>& hosts) {
+    if (!t.tracker) return;
+    std::string list;
+    for (size_t r = 0; r < hosts.size(); ++r)
+      list += fmt::format("{}{}={}", r ? "," : "", r, hosts[r]);
+    t.tracker->log_tags(t.run_id, {{"distributed.hosts", list}});
   };
   cb.on_eval = [&obs, &t](int step, double loss) {
     t.log("eval/loss", loss, step);
@@ -245,11 +262,22 @@ void store_output(const Workspace& ws, const Prepared& p, Tracked& t, FinetuneOu
 
 }  // namespace
 
+void check_finetune(const FinetuneRequest& req, const Workspace* ws, const FinetuneObserver& obs) {
+  FinetuneObserver warnings_only;
+  warnings_only.on_warning = obs.on_warning;
+  prepare(req, ws, warnings_only);
+}
+
 FinetuneOutcome run_finetune(const FinetuneRequest& req, const Workspace* ws,
-                             const FinetuneObserver& obs) {
+                             const FinetuneObserver& observer) {
+  // Ranks other than 0 train quietly: no messages, no tracking, no output written.
+  const bool lead = req.world.rank == 0;
+  FinetuneObserver quiet;
+  quiet.should_stop = observer.should_stop;
+  const FinetuneObserver& obs = lead ? observer : quiet;
   auto p = prepare(req, ws, obs);
   Tracked t;
-  if (ws) {
+  if (ws && lead) {
     t.start(*ws, *p, req);
     tell(obs.on_info, fmt::format("run {} ({})", t.run_id, p->cfg.method));
   }
@@ -272,7 +300,7 @@ FinetuneOutcome run_finetune(const FinetuneRequest& req, const Workspace* ws,
                             o.result.last_checkpoint.string()),
                 "continue with --resume");
   }
-  if (ws) store_output(*ws, *p, t, o);
+  if (ws && lead) store_output(*ws, *p, t, o);
   return o;
 }
 

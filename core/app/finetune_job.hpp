@@ -21,6 +21,9 @@ struct FinetuneRequest {
   std::vector<std::string> sets;  // --set key=value, applied first
   bool resume = false;            // continue from the latest checkpoint
   bool merge = false;             // LoRA: also write the base with the adapter merged in
+  // One rank of a distributed run (finetune_launch.hpp reads it from the environment). Rank 0
+  // records the run and stores the output; the others only train, quietly.
+  WorldSpec world;
 };
 
 struct FinetuneObserver {
@@ -47,5 +50,11 @@ struct FinetuneOutcome {
 // killed, a checkpoint written) when should_stop() said so.
 FinetuneOutcome run_finetune(const FinetuneRequest& req, const Workspace* ws,
                              const FinetuneObserver& obs = {});
+
+// What a launcher does before it starts workers: the config read and checked, the base model
+// resolved and the data tokenised into the cache (so N workers do not each tokenise it, and a
+// bad config fails once). Warnings go to the observer.
+void check_finetune(const FinetuneRequest& req, const Workspace* ws,
+                    const FinetuneObserver& obs = {});
 
 }  // namespace xops::app

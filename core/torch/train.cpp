@@ -4,16 +4,19 @@
 #include <ATen/autocast_mode.h>
 #include <malloc.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/engine/batch_plan.hpp"
 #include "core/error.hpp"
-#include "core/model/safetensors.hpp"
+#include "core/torch/data_parallel.hpp"
 #include "core/torch/lora.hpp"
 #include "core/torch/torch_model.hpp"
+#include "core/torch/train_checkpoint.hpp"
 #include "core/util/fs.hpp"
 
 namespace xops {
@@ -21,28 +24,6 @@ namespace xops {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Which windows make up sample index i: a seeded permutation per epoch.
-class Sampler {
- public:
-  Sampler(size_t n, uint64_t seed) : n_(n), seed_(seed) {}
-  size_t at(uint64_t i) {
-    uint64_t epoch = i / n_;
-    if (epoch != epoch_ || perm_.empty()) {
-      perm_.resize(n_);
-      for (size_t k = 0; k < n_; ++k) perm_[k] = k;
-      std::mt19937_64 rng(seed_ * 1000003ULL + epoch);
-      std::shuffle(perm_.begin(), perm_.end(), rng);
-      epoch_ = epoch;
-    }
-    return perm_[i % n_];
-  }
-
- private:
-  size_t n_;
-  uint64_t seed_, epoch_ = ~0ULL;
-  std::vector<size_t> perm_;
-};
 
 // [B, T+1] windows -> inputs [B, T] and targets [B, T] (-100 where the mask says no).
 std::pair<at::Tensor, at::Tensor> make_batch(const TokenWindows& w, const std::vector<size_t>& idx, at::Device dev) {
@@ -59,17 +40,30 @@ std::pair<at::Tensor, at::Tensor> make_batch(const TokenWindows& w, const std::v
   return {ids.narrow(1, 0, T).to(dev), tgt.to(dev)};
 }
 
-at::Tensor loss_of(const ModelConfig& c, const Weights& w, const at::Tensor& inputs, const at::Tensor& targets,
-                   bool training) {
+// The mean cross-entropy over target tokens, or (sum) their total.
+at::Tensor loss_of(const ModelConfig& c, const Weights& w, const at::Tensor& inputs,
+                   const at::Tensor& targets, bool training, bool sum = false) {
   auto B = inputs.size(0), T = inputs.size(1);
   // [1, T]: the position embedding is gathered once and broadcast over the batch.
   auto pos = at::arange(T, inputs.options()).unsqueeze(0);
   auto valid = at::ones({B, T}, inputs.options().dtype(at::kBool));
   auto h = forward_hidden(c, w, inputs, pos, valid, nullptr, training);
   auto logits = lm_logits(c, w, h).to(at::kFloat);
-  return torch::nn::functional::cross_entropy(
-      logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
-      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+  auto opts = torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100);
+  if (sum) opts.reduction(torch::kSum);
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
+                                              targets.reshape({-1}), opts);
+}
+
+// How many tokens of these windows count in the loss.
+int64_t target_count(const TokenWindows& w, const std::vector<size_t>& idx) {
+  const size_t T = static_cast<size_t>(w.seq_len);
+  int64_t n = 0;
+  for (size_t i : idx) {
+    const uint8_t* m = w.mask.data() + i * (T + 1);
+    for (size_t t = 1; t <= T; ++t) n += m[t] ? 1 : 0;
+  }
+  return n;
 }
 
 double lr_at(const TrainSpec& cfg, int step, int total) {
@@ -82,108 +76,6 @@ double lr_at(const TrainSpec& cfg, int step, int total) {
   double floor = base * s.min_lr_ratio;
   if (s.type == "linear") return floor + (base - floor) * (1.0 - p);
   return floor + (base - floor) * 0.5 * (1.0 + std::cos(M_PI * p));
-}
-
-std::string hex(const uint8_t* p, size_t n) {
-  static const char* d = "0123456789abcdef";
-  std::string s(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) s[2 * i] = d[p[i] >> 4], s[2 * i + 1] = d[p[i] & 15];
-  return s;
-}
-
-std::vector<uint8_t> unhex(const std::string& s) {
-  std::vector<uint8_t> out(s.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(std::stoi(s.substr(2 * i, 2), nullptr, 16));
-  return out;
-}
-
-struct Trainable {
-  std::vector<std::pair<std::string, at::Tensor*>> named;  // what a checkpoint holds
-  std::vector<at::Tensor> decay, no_decay;
-};
-
-Trainable collect(const ModelConfig& c, Weights& w, bool lora) {
-  Trainable t;
-  if (lora) {
-    for (auto& [n, p] : named_tensors(c, w)) p->set_requires_grad(false);
-    t.named = lora_tensors(c, w);
-  } else {
-    t.named = named_tensors(c, w);
-  }
-  for (auto& [name, p] : t.named) {
-    p->set_requires_grad(true);
-    // No weight decay on biases, norms and LoRA's B (as common practice); decay on matrices.
-    (p->dim() >= 2 && name.find("norm") == std::string::npos ? t.decay : t.no_decay).push_back(*p);
-  }
-  return t;
-}
-
-void save_checkpoint(const fs::path& dir, int step, const Trainable& t, torch::optim::AdamW& opt,
-                     const std::vector<double>& losses, int keep_last) {
-  fs::create_directories(dir);
-  auto final_dir = dir / ("step-" + std::to_string(step));
-  auto tmp = dir / (".step-" + std::to_string(step) + ".tmp");
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp);
-  std::vector<at::Tensor> keep;
-  std::vector<TensorToWrite> tensors;
-  for (auto& [name, p] : t.named) {
-    auto cpu = p->detach().to(at::kCPU).contiguous();
-    keep.push_back(cpu);
-    tensors.push_back({name, DType::F32, cpu.sizes().vec(), cpu.data_ptr(), static_cast<size_t>(cpu.nbytes())});
-  }
-  write_safetensors(tmp / "weights.safetensors", tensors);
-  torch::save(opt, (tmp / "optimizer.pt").string());
-  auto rng = at::detail::getDefaultCPUGenerator().get_state();
-  nlohmann::json state = {{"step", step}, {"losses", losses},
-                          {"cpu_rng", hex(rng.data_ptr<uint8_t>(), static_cast<size_t>(rng.numel()))}};
-  atomic_write_file(tmp / "state.json", state.dump());
-  fsync_dir(tmp);
-  fs::remove_all(final_dir, ec);
-  fs::rename(tmp, final_dir);
-  fsync_dir(dir);
-  // Keep the newest keep_last checkpoints.
-  std::vector<int> steps;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().rfind("step-", 0) == 0) steps.push_back(std::stoi(e.path().filename().string().substr(5)));
-  std::sort(steps.rbegin(), steps.rend());
-  for (size_t i = static_cast<size_t>(keep_last); i < steps.size(); ++i)
-    fs::remove_all(dir / ("step-" + std::to_string(steps[i])), ec);
-}
-
-fs::path latest_checkpoint(const fs::path& dir) {
-  std::error_code ec;
-  int best = -1;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    auto n = e.path().filename().string();
-    if (n.rfind("step-", 0) == 0 && fs::exists(e.path() / "state.json")) best = std::max(best, std::stoi(n.substr(5)));
-  }
-  return best < 0 ? fs::path() : dir / ("step-" + std::to_string(best));
-}
-
-int load_checkpoint(const fs::path& ckpt, Trainable& t, torch::optim::AdamW& opt, std::vector<double>& losses) {
-  auto file = SafetensorsFile::open(ckpt / "weights.safetensors");
-  std::map<std::string, const TensorView*> by;
-  for (const auto& v : file->tensors()) by[v.name] = &v;
-  {
-    at::NoGradGuard no_grad;
-    for (auto& [name, p] : t.named) {
-      auto it = by.find(name);
-      if (it == by.end() || it->second->shape != p->sizes().vec())
-        throw precondition_error(fmt::format("checkpoint {} does not match this model ({})", ckpt.string(), name),
-                                 "resume with the config that wrote it, or start without --resume");
-      p->copy_(at::from_blob(const_cast<void*>(it->second->data), it->second->shape, at::kFloat));
-    }
-  }
-  torch::load(opt, (ckpt / "optimizer.pt").string());
-  auto state = nlohmann::json::parse(read_file(ckpt / "state.json"));
-  losses = state.value("losses", std::vector<double>{});
-  auto bytes = unhex(state.at("cpu_rng").get<std::string>());
-  auto rng = at::from_blob(bytes.data(), {static_cast<int64_t>(bytes.size())}, at::kByte).clone();
-  auto gen = at::detail::getDefaultCPUGenerator();
-  gen.set_state(rng);
-  return state.at("step").get<int>();
 }
 
 // The base model loaded, or a new one initialised (master weights stay fp32).
@@ -229,7 +121,10 @@ void enable_autocast(const std::string& dtype, at::Device dev) {
   }
 }
 
-// One training run: the model, what trains, the optimizer, and the loop over steps.
+// One training run: the model, what trains, the optimizer, and the loop over steps. With a
+// world of several processes it is one rank of a data-parallel run: every rank holds the
+// whole model and steps the same optimizer on gradients all-reduced over the group; rank 0
+// alone reports, checkpoints and writes the output.
 class Trainer {
  public:
   Trainer(const TrainJob& job, const TrainCallbacks& cb)
@@ -237,7 +132,8 @@ class Trainer {
         cfg_(job.cfg),
         cb_(cb),
         dev_(resolve_device(cfg_.device)),
-        lora_(cfg_.method == "lora") {}
+        lora_(cfg_.method == "lora"),
+        lead_(job.world.rank == 0) {}
 
   TrainResult run() {
     setup();
@@ -247,14 +143,19 @@ class Trainer {
     at::autocast::set_enabled(false);
     at::autocast::set_cpu_enabled(false);
     if (!res_.eval_loss && !res_.interrupted) res_.eval_loss = validation_loss();
-    if (!res_.interrupted) save_output();
+    if (!res_.interrupted && lead_) save_output();
     return res_;
   }
 
  private:
+  void info(const std::string& s) {
+    if (lead_ && cb_.on_info) cb_.on_info(s);
+  }
+
   void setup() {
     at::manual_seed(cfg_.seed);
     if (!job_.train || job_.train->count() == 0) throw runtime_error("no training windows");
+    if (job_.world.distributed()) join_world();
     model_ = model_for(job_, dev_, lora_);
     const auto& mc = model_->config();
     auto& w = model_->weights();
@@ -267,10 +168,9 @@ class Trainer {
     for (auto& [n, p] : named_tensors(mc, w)) res_.total_params += p->numel();
     for (auto& [n, p] : t_.named) res_.trainable_params += p->numel();
     if (lora_) res_.total_params += res_.trainable_params;
-    if (cb_.on_info)
-      cb_.on_info(fmt::format("trainable params: {} || all params: {} || trainable%: {:.4f}",
-                              res_.trainable_params, res_.total_params,
-                              100.0 * res_.trainable_params / res_.total_params));
+    info(fmt::format("trainable params: {} || all params: {} || trainable%: {:.4f}",
+                     res_.trainable_params, res_.total_params,
+                     100.0 * res_.trainable_params / res_.total_params));
     opt_ = make_optimizer(cfg_, t_);
     const int64_t per_step = static_cast<int64_t>(cfg_.batch_size) * cfg_.grad_accum;
     total_ =
@@ -278,57 +178,147 @@ class Trainer {
             ? cfg_.max_steps
             : static_cast<int>(cfg_.epochs * ((job_.train->count() + per_step - 1) / per_step));
     res_.total_steps = total_;
+    if (dp_) share_model();
   }
 
-  // The step to continue after: 0, or the latest checkpoint's with --resume.
+  // The rendezvous, before the model is loaded: a rank that cannot join fails fast.
+  void join_world() {
+    const auto& wd = job_.world;
+    if (cfg_.batch_size < wd.world_size)
+      throw usage_error(
+          fmt::format("batch_size {} is smaller than the world size {}: every rank needs at "
+                      "least one window of each micro-batch",
+                      cfg_.batch_size, wd.world_size),
+          "raise batch_size (it is the global batch) or start fewer processes");
+    dp_ = DataParallel::connect(wd, dev_.is_cuda());
+    res_.world_size = wd.world_size;
+    if (lead_ && cb_.on_world) cb_.on_world(dp_->hosts());
+  }
+
+  // Every rank must train the same run: what rank 0 has is compared with everyone's (a rank
+  // with other data or settings would silently train something else), then rank 0's starting
+  // weights are copied to all, as DDP does.
+  void share_model() {
+    const auto& tr = *job_.train;
+    int64_t data_sum = 0;
+    for (size_t i = 0; i < tr.ids.size(); i += 97) data_sum = data_sum * 31 + tr.ids[i];
+    std::vector<int64_t> mine = {static_cast<int64_t>(tr.count()),
+                                 tr.seq_len,
+                                 data_sum,
+                                 job_.val ? static_cast<int64_t>(job_.val->count()) : 0,
+                                 cfg_.batch_size,
+                                 cfg_.grad_accum,
+                                 total_,
+                                 static_cast<int64_t>(cfg_.seed),
+                                 res_.trainable_params,
+                                 res_.total_params};
+    auto theirs = at::tensor(mine, at::kLong);
+    dp_->broadcast({theirs});
+    static const char* names[] = {
+        "training windows", "seq_len", "data", "validation windows",   "batch_size",
+        "grad_accum",       "steps",   "seed", "trainable parameters", "parameters"};
+    for (size_t i = 0; i < mine.size(); ++i)
+      if (theirs[static_cast<int64_t>(i)].item<int64_t>() != mine[i])
+        throw usage_error(
+            fmt::format("rank {}'s run differs from rank 0's in its {} ({} here, {} on rank 0)",
+                        job_.world.rank, names[i], mine[i],
+                        theirs[static_cast<int64_t>(i)].item<int64_t>()),
+            "start every rank with the same config, data and base model");
+    std::vector<at::Tensor> params;
+    for (auto& [n, p] : t_.named) params.push_back(*p);
+    dp_->broadcast(params);
+    dp_->attach(params);
+  }
+
+  // The step to continue after: 0, or the latest checkpoint's with --resume. In a distributed
+  // run rank 0 reads it and sends it to every rank (they need not share a file system), so
+  // a run may resume with another world size: the data position is the step.
   int resume() {
     if (!job_.resume) return 0;
-    auto ck = latest_checkpoint(job_.checkpoint_dir);
-    if (ck.empty())
+    fs::path ck = lead_ ? latest_checkpoint(job_.checkpoint_dir) : fs::path();
+    std::string packed;
+    if (dp_) {
+      packed = dp_->broadcast_bytes(lead_ && !ck.empty() ? pack_checkpoint(ck) : std::string());
+      if (!packed.empty() && !lead_) {
+        scratch_ = fs::temp_directory_path() /
+                   fmt::format("xops-resume-{}-{}", ::getpid(), job_.world.rank);
+        unpack_checkpoint(packed, scratch_);
+        ck = scratch_;
+      }
+    }
+    if (ck.empty() || (dp_ && packed.empty()))
       throw precondition_error(
           fmt::format("--resume: no checkpoint in {}", job_.checkpoint_dir.string()),
           "run without --resume to start from step 0");
     int start = load_checkpoint(ck, t_, *opt_, res_.losses);
+    if (!scratch_.empty()) {
+      std::error_code ec;
+      fs::remove_all(scratch_, ec);
+    }
     res_.resumed_from = start;
-    if (cb_.on_info) cb_.on_info(fmt::format("resumed from {} (step {})", ck.string(), start));
+    info(fmt::format("resumed from {} (step {})",
+                     lead_ ? ck.string() : job_.checkpoint_dir.string(), start));
     return start;
   }
 
   // The mean loss over up to eval_batches validation batches (none without validation data).
+  // Distributed: batch n is computed by rank n mod world and the sums are all-reduced.
   std::optional<double> validation_loss() {
     if (!job_.val || job_.val->count() == 0) return std::nullopt;
     at::NoGradGuard no_grad;
     const auto& val = *job_.val;
+    const int world = dp_ ? dp_->world_size() : 1, rank = dp_ ? dp_->rank() : 0;
     double sum = 0;
     int n = 0;
     for (size_t i = 0; i < val.count() && n < cfg_.eval_batches; i += cfg_.batch_size, ++n) {
+      if (n % world != rank) continue;
       std::vector<size_t> idx;
       for (size_t k = i; k < std::min(val.count(), i + cfg_.batch_size); ++k) idx.push_back(k);
       auto [in, tg] = make_batch(val, idx, dev_);
       sum += loss_of(model_->config(), model_->weights(), in, tg, false).item<double>();
+    }
+    if (dp_) {
+      auto t = at::tensor({sum}, at::kDouble);
+      dp_->all_reduce_sum(t);
+      sum = t[0].item<double>();
     }
     return n ? std::optional<double>(sum / n) : std::nullopt;
   }
 
   struct StepResult {
     double loss = 0, grad_norm = 0;
-    int64_t tokens = 0;
+    int64_t tokens = 0;  // of the global batch
   };
 
   // One optimizer step over grad_accum micro-batches.
-  StepResult step(int step, Sampler& sampler) {
-    const int64_t per_step = static_cast<int64_t>(cfg_.batch_size) * cfg_.grad_accum;
+  StepResult step(int step, BatchPlan& plan) {
     StepResult r;
     for (int micro = 0; micro < cfg_.grad_accum; ++micro) {
-      std::vector<size_t> idx;
-      uint64_t base = static_cast<uint64_t>(step - 1) * per_step +
-                      static_cast<uint64_t>(micro) * cfg_.batch_size;
-      for (int b = 0; b < cfg_.batch_size; ++b) idx.push_back(sampler.at(base + b));
+      auto global = plan.global_batch(step, micro);
+      r.tokens += static_cast<int64_t>(global.size()) * job_.train->seq_len;
+      if (!dp_) {
+        auto [in, tg] = make_batch(*job_.train, global, dev_);
+        auto loss = loss_of(model_->config(), model_->weights(), in, tg, true) / cfg_.grad_accum;
+        loss.backward();
+        r.loss += loss.item<double>();
+        continue;
+      }
+      // This rank's slice of the global micro-batch. Its loss is its tokens' sum over the
+      // global batch's target count, so the ranks' parts add up to the mean one process
+      // computes even when the slices hold different numbers of targets; the Reducer
+      // averages gradients over ranks, so the part is scaled by the world size to sum them.
+      auto [b, e] = BatchPlan::shard(global.size(), dp_->rank(), dp_->world_size());
+      std::vector<size_t> idx(global.begin() + static_cast<std::ptrdiff_t>(b),
+                              global.begin() + static_cast<std::ptrdiff_t>(e));
       auto [in, tg] = make_batch(*job_.train, idx, dev_);
-      auto loss = loss_of(model_->config(), model_->weights(), in, tg, true) / cfg_.grad_accum;
-      loss.backward();
-      r.loss += loss.item<double>();
-      r.tokens += in.numel();
+      const double targets =
+          static_cast<double>(std::max<int64_t>(1, target_count(*job_.train, global)));
+      auto part = loss_of(model_->config(), model_->weights(), in, tg, true, /*sum=*/true) /
+                  (targets * cfg_.grad_accum);
+      if (micro == cfg_.grad_accum - 1) dp_->prepare_for_backward();
+      auto loss = part * static_cast<double>(dp_->world_size());
+      dp_->guarded("backward (gradient all-reduce)", [&] { loss.backward(); });
+      r.loss += part.item<double>();
     }
     std::vector<at::Tensor> params;
     for (auto& [n, p] : t_.named) params.push_back(*p);
@@ -339,25 +329,42 @@ class Trainer {
     return r;
   }
 
+  // The global loss: the sum of the ranks' parts.
+  void agree_loss(StepResult& r) {
+    if (!dp_) return;
+    auto t = at::tensor({r.loss}, at::kDouble);
+    dp_->all_reduce_sum(t);
+    r.loss = t[0].item<double>();
+  }
+
+  // Whether to stop after this step: asked on any rank means all stop (a rank that stopped
+  // alone would leave the others waiting in the next collective).
+  bool should_stop() {
+    bool stop = cb_.should_stop && cb_.should_stop();
+    if (!dp_) return stop;
+    auto t = at::tensor({stop ? 1.0 : 0.0}, at::kDouble);
+    dp_->all_reduce_sum(t);
+    return t[0].item<double>() > 0;
+  }
+
   // After a step: evaluation at eval_interval, a checkpoint at save_interval or when asked to
-  // stop. Returns whether to stop.
-  bool after_step(int step) {
+  // stop (rank 0 writes it). Returns whether to stop.
+  bool after_step(int step, bool stop) {
     if (cfg_.eval_interval > 0 && (step % cfg_.eval_interval == 0 || step == total_)) {
       res_.eval_loss = validation_loss();
-      if (res_.eval_loss && cb_.on_eval) cb_.on_eval(step, *res_.eval_loss);
+      if (res_.eval_loss && lead_ && cb_.on_eval) cb_.on_eval(step, *res_.eval_loss);
     }
-    bool stop = cb_.should_stop && cb_.should_stop();
     if ((cfg_.save_interval > 0 && step % cfg_.save_interval == 0) || stop) {
-      save_checkpoint(job_.checkpoint_dir, step, t_, *opt_, res_.losses, cfg_.keep_last);
+      if (lead_) save_checkpoint(job_.checkpoint_dir, step, t_, *opt_, res_.losses, cfg_.keep_last);
       res_.last_checkpoint = job_.checkpoint_dir / ("step-" + std::to_string(step));
-      if (cb_.on_checkpoint) cb_.on_checkpoint(step, res_.last_checkpoint);
+      if (lead_ && cb_.on_checkpoint) cb_.on_checkpoint(step, res_.last_checkpoint);
     }
     res_.interrupted = stop;
     return stop;
   }
 
   void loop(int start) {
-    Sampler sampler(job_.train->count(), cfg_.seed);
+    BatchPlan plan(job_.train->count(), cfg_.seed, cfg_.batch_size, cfg_.grad_accum);
     auto t0 = std::chrono::steady_clock::now();
     auto last = t0;
     int64_t tokens = 0;
@@ -371,7 +378,8 @@ class Trainer {
       double lr = lr_at(cfg_, s, total_);
       for (auto& g : opt_->param_groups())
         static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-      auto r = step(s, sampler);
+      auto r = step(s, plan);
+      agree_loss(r);
       tokens += r.tokens;
       res_.losses.push_back(r.loss);
       res_.final_loss = r.loss;
@@ -379,11 +387,11 @@ class Trainer {
       if (s - start == warmup) steady_t0 = now;
       if (s - start > warmup) steady_tokens += r.tokens;
       double dt = std::chrono::duration<double>(now - last).count();
-      if (cb_.on_step)
+      if (lead_ && cb_.on_step)
         cb_.on_step(TrainStep{s, total_, r.loss, lr, r.grad_norm, dt > 0 ? r.tokens / dt : 0,
                               std::chrono::duration<double>(now - t0).count()});
       last = now;
-      if (after_step(s)) break;
+      if (after_step(s, should_stop())) break;
     }
     res_.steps = res_.interrupted ? s : total_;
     auto t_end = std::chrono::steady_clock::now();
@@ -415,12 +423,14 @@ class Trainer {
   const TrainSpec& cfg_;
   const TrainCallbacks& cb_;
   at::Device dev_;
-  bool lora_;
+  bool lora_, lead_;
+  std::unique_ptr<DataParallel> dp_;  // null: one process
   std::unique_ptr<TorchModel> model_;
   LoraSpec spec_;
   Trainable t_;
   std::unique_ptr<torch::optim::AdamW> opt_;
   int total_ = 0;
+  fs::path scratch_;  // a checkpoint received from rank 0
   TrainResult res_;
 };
 
