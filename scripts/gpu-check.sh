@@ -32,8 +32,10 @@ if [ -d .debs ] && ! pkg-config --exists libgit2 2>/dev/null; then
   PREFIX_PATH="$PREFIX_PATH;$R/usr;$R/usr/lib/x86_64-linux-gnu/cmake;$R/usr/share/cmake"
 fi
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+# nccl.h for distributed training on NCCL: pip's nvidia-nccl package, when this PyTorch has it.
+NCCL_INC=$($PY -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "include"))' 2>/dev/null || true)
 cmake -S . -B build-cuda "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$PREFIX_PATH" \
-  -DCMAKE_CUDA_ARCHITECTURES=native >/dev/null
+  -DCMAKE_CUDA_ARCHITECTURES=native "-DXOPS_NCCL_INCLUDE=$NCCL_INC" >/dev/null
 cmake --build build-cuda -j "$(nproc)" --target xops engine_tests xops_bench_generate
 SHARED="${SHARED:-$PWD/../shared}"
 echo "== golden parity on CUDA (fp32)"
@@ -70,3 +72,20 @@ flops = (6 if '$method' == 'full' else 4) * n * tps
 print(f'$method bf16: {tps:,.0f} tokens/s, {n:,} params ({t:,} trainable), ~{flops/1e12:.1f} TFLOP/s model FLOPs; '
       f'MFU {100*flops/989e12:.1f}% of an H100 SXM bf16 dense peak (989 TFLOP/s)')"
 done
+GPUS=$(nvidia-smi -L 2>/dev/null | wc -l)
+if [ "$GPUS" -ge 2 ]; then
+  echo "== data-parallel bf16 training on NCCL: 2 processes, one GPU each, vs 1 process (same global batch)"
+  for n in 1 2; do
+    args=(--set output=dp-$n --set max_steps=20); [ "$n" = 2 ] && args+=(--nproc-per-node 2)
+    "$REPO/build-cuda/xops" --json finetune full.yaml "${args[@]}" 2>/dev/null > "dp-$n.json"
+  done
+  $PY - <<'PY'
+import json
+a, b = json.load(open("dp-1.json")), json.load(open("dp-2.json"))
+d = max(abs(x - y) for x, y in zip(a["losses"], b["losses"]))
+print(f"1 GPU {a['tokens_per_s']:,.0f} tokens/s, 2 GPUs {b['tokens_per_s']:,.0f} tokens/s (world size {b['world_size']}), "
+      f"scaling {b['tokens_per_s'] / (2 * a['tokens_per_s']):.2f}; largest per-step loss difference {d:.2e} (bf16)")
+PY
+else
+  echo "== data-parallel NCCL run skipped: $GPUS GPU(s) visible, it needs 2"
+fi

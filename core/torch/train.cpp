@@ -121,6 +121,19 @@ void enable_autocast(const std::string& dtype, at::Device dev) {
   }
 }
 
+// The device a rank trains on: on CUDA each rank of a node takes its own GPU, cuda:LOCAL_RANK
+// (NCCL refuses two ranks on one device).
+at::Device rank_device(const std::string& device, const WorldSpec& world) {
+  auto dev = resolve_device(device);
+  if (!dev.is_cuda() || world.local_world_size <= 1) return dev;
+  if (device != "auto" && device != "cuda")
+    throw usage_error(fmt::format("device {} with {} ranks on this node: every rank would use the "
+                                  "same GPU",
+                                  device, world.local_world_size),
+                      "use device: cuda (rank r of a node takes cuda:LOCAL_RANK)");
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(world.local_rank));
+}
+
 // One training run: the model, what trains, the optimizer, and the loop over steps. With a
 // world of several processes it is one rank of a data-parallel run: every rank holds the
 // whole model and steps the same optimizer on gradients all-reduced over the group; rank 0
@@ -131,7 +144,7 @@ class Trainer {
       : job_(job),
         cfg_(job.cfg),
         cb_(cb),
-        dev_(resolve_device(cfg_.device)),
+        dev_(rank_device(cfg_.device, job.world)),
         lora_(cfg_.method == "lora"),
         lead_(job.world.rank == 0) {}
 
