@@ -253,10 +253,10 @@ class Trainer {
     if (dp_) {
       packed = dp_->broadcast_bytes(lead_ && !ck.empty() ? pack_checkpoint(ck) : std::string());
       if (!packed.empty() && !lead_) {
-        scratch_ = fs::temp_directory_path() /
-                   fmt::format("xops-resume-{}-{}", ::getpid(), job_.world.rank);
-        unpack_checkpoint(packed, scratch_);
-        ck = scratch_;
+        scratch_.path = fs::temp_directory_path() /
+                        fmt::format("xops-resume-{}-{}", ::getpid(), job_.world.rank);
+        unpack_checkpoint(packed, scratch_.path);
+        ck = scratch_.path;
       }
     }
     if (ck.empty() || (dp_ && packed.empty()))
@@ -264,10 +264,7 @@ class Trainer {
           fmt::format("--resume: no checkpoint in {}", job_.checkpoint_dir.string()),
           "run without --resume to start from step 0");
     int start = load_checkpoint(ck, t_, *opt_, res_.losses);
-    if (!scratch_.empty()) {
-      std::error_code ec;
-      fs::remove_all(scratch_, ec);
-    }
+    scratch_.remove();
     res_.resumed_from = start;
     info(fmt::format("resumed from {} (step {})",
                      lead_ ? ck.string() : job_.checkpoint_dir.string(), start));
@@ -443,7 +440,16 @@ class Trainer {
   Trainable t_;
   std::unique_ptr<torch::optim::AdamW> opt_;
   int total_ = 0;
-  fs::path scratch_;  // a checkpoint received from rank 0
+  // A checkpoint received from rank 0, removed with the trainer whatever happens.
+  struct Scratch {
+    fs::path path;
+    void remove() {
+      std::error_code ec;
+      if (!path.empty()) fs::remove_all(path, ec);
+      path.clear();
+    }
+    ~Scratch() { remove(); }
+  } scratch_;
   TrainResult res_;
 };
 
