@@ -10,8 +10,9 @@
 # Without LLAMA_BENCH only xops's figures print. THREADS (2), ROUNDS (2), NEW (128),
 # MODELS ("gpt2 llama"), DTYPES ("fp32 bf16 q8_0"; q8_0: both engines read the same Q8_0
 # GGUF, xops keeping it 8-bit), COMPETITOR=1 adds a round with one CPU-bound
-# process running beside both engines. Prints the load average: figures taken at load > 1
-# are noise on a shared machine.
+# process running beside both engines (its rows are exempt from the quiet check). Every
+# measured run records the CPU other processes used meanwhile (bench/common.sh); ratios are
+# withheld when that passed 0.5 core, unless --noisy.
 source "$(dirname "$0")/common.sh"
 SHARED="${SHARED:-$ROOT/../shared}"
 THREADS="${THREADS:-2}"
@@ -42,13 +43,21 @@ for m in $MODELS; do
   done
 done
 
+# The ceilings: read bandwidth (decode) and fp32 FMA peak (prefill) on THREADS threads.
+BW="$ROOT/build/xops_bench_bandwidth"
+[ -x "$BW" ] || cmake --build "$ROOT/build" --target xops_bench_bandwidth >/dev/null
+measured bandwidth "$BW" 512 "$THREADS" >"$WORK/bandwidth.json"
 results="$WORK/results.jsonl"
 : >"$results"
 ours() {  # model dtype round competitor
   local j
   local model="$WORK/$1" dtype="$2"
   [ "$2" = q8_0 ] && model="$WORK/$1-q8_0.gguf" dtype=fp32  # the GGUF's Q8_0 matrices stay 8-bit
-  j=$("$BENCH" run "$model" "$THREADS" "$dtype" "$PROMPT" "$NEW" "$SLOTS")
+  if [ "$4" = 1 ]; then
+    j=$("$BENCH" run "$model" "$THREADS" "$dtype" "$PROMPT" "$NEW" "$SLOTS")
+  else
+    j=$(measured "xops $1 $2" "$BENCH" run "$model" "$THREADS" "$dtype" "$PROMPT" "$NEW" "$SLOTS")
+  fi
   echo "{\"engine\":\"xops\",\"model\":\"$1\",\"dtype\":\"$2\",\"round\":$3,\"competitor\":$4,\"load\":$(load),\"r\":$j}" >>"$results"
 }
 peer() {  # model dtype round competitor
@@ -56,8 +65,10 @@ peer() {  # model dtype round competitor
   [ "$2" = bf16 ] && f=f16
   [ "$2" = q8_0 ] && f=q8_0
   # Prefill of the 128-token prompt; then 128 tokens decoded after it (depth 128), as ours.
-  pp=$("$LLAMA_BENCH" -m "$WORK/$1-$f.gguf" -t "$THREADS" -p "$PROMPT" -n 0 -r 2 -o json 2>/dev/null | tr -d '\n')
-  tg=$("$LLAMA_BENCH" -m "$WORK/$1-$f.gguf" -t "$THREADS" -p 0 -n "$NEW" -d "$PROMPT" -r 2 -o json 2>/dev/null | tr -d '\n')
+  local m=()
+  [ "$4" = 1 ] || m=(measured "llama.cpp $1 $2")
+  pp=$("${m[@]}" "$LLAMA_BENCH" -m "$WORK/$1-$f.gguf" -t "$THREADS" -p "$PROMPT" -n 0 -r 2 -o json 2>/dev/null | tr -d '\n')
+  tg=$("${m[@]}" "$LLAMA_BENCH" -m "$WORK/$1-$f.gguf" -t "$THREADS" -p 0 -n "$NEW" -d "$PROMPT" -r 2 -o json 2>/dev/null | tr -d '\n')
   echo "{\"engine\":\"llama.cpp\",\"model\":\"$1\",\"dtype\":\"$2\",\"round\":$3,\"competitor\":$4,\"load\":$(load),\"pp\":$pp,\"tg\":$tg}" >>"$results"
 }
 round() {  # round competitor
@@ -79,5 +90,5 @@ fi
 # The per-step overhead outside the projections, on a 1-layer model.
 "$BENCH" run "$WORK/gpt2-1l" "$THREADS" fp32 "$PROMPT" "$NEW" 1 >"$WORK/one-layer.json"
 echo "load average at end: $(load)"
-
-/usr/bin/python3 "$ROOT/bench/generate_report.py" "$results" "$WORK/one-layer.json"
+quiet=1; quiet_verdict || quiet=0
+/usr/bin/python3 "$ROOT/bench/generate_report.py" "$results" "$WORK/one-layer.json" "$quiet" "$WORK"

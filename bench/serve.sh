@@ -6,7 +6,9 @@
 #
 #   LLAMA_SERVER=/path/to/llama-server bench/serve.sh     (build recipe: bench/README.md)
 #
-# THREADS (2), MAX_TOKENS (64), PER (requests per stream, 2). Prints the load average.
+# THREADS (2), MAX_TOKENS (64), PER (requests per stream, 2). Each load level records the CPU
+# other processes used meanwhile (bench/common.sh); ratios are withheld when that passed
+# 0.5 core, unless --noisy.
 source "$(dirname "$0")/common.sh"
 SHARED="${SHARED:-$ROOT/../shared}"
 THREADS="${THREADS:-2}"
@@ -37,7 +39,7 @@ run_engine() {  # name, then the server command line
   wait_ready "$url" || { echo "serve.sh: $name did not start (see $WORK/$name.log)" >&2; kill $pid; return 1; }
   /usr/bin/python3 "$ROOT/bench/serve_load.py" "$url" 1 1 8 >/dev/null  # warm-up
   for c in 1 4 8 16; do
-    echo "{\"engine\":\"$name\",\"load\":$(cut -d' ' -f1 /proc/loadavg),\"r\":$(/usr/bin/python3 "$ROOT/bench/serve_load.py" "$url" "$c" "$PER" "$MAX_TOKENS")}" >>"$results"
+    echo "{\"engine\":\"$name\",\"load\":$(cut -d' ' -f1 /proc/loadavg),\"r\":$(measured "$name $c streams" --pids "$pid" /usr/bin/python3 "$ROOT/bench/serve_load.py" "$url" "$c" "$PER" "$MAX_TOKENS")}" >>"$results"
   done
   kill -TERM $pid
   wait $pid || true
@@ -46,10 +48,11 @@ run_engine() {  # name, then the server command line
   -c $((16 * 1024)) --host 127.0.0.1
 run_engine xops "$XOPS" serve "$WORK/gpt2" --threads "$THREADS" --max-batch 16 --no-log
 echo "load average at end: $(cut -d' ' -f1 /proc/loadavg)"
-
-/usr/bin/python3 - "$results" <<'PY'
+quiet=1; quiet_verdict || quiet=0
+/usr/bin/python3 - "$results" "$quiet" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+quiet = sys.argv[2] == "1"
 by = {(r["engine"], r["r"]["concurrency"]): r for r in rows}
 print(f"\n{'streams':>7} | {'engine':12} | {'tok/s':>7} | {'TTFT p50/p99 ms':>16} | {'ITL p50/p99 ms':>15} | errors | xops/peer")
 for c in (1, 4, 8, 16):
@@ -58,6 +61,7 @@ for c in (1, 4, 8, 16):
         r = by[(e, c)]["r"]
         peer = by.get(("llama-server", c))
         ratio = f"{r['tokens_per_s'] / peer['r']['tokens_per_s']:.2f}" if e == "xops" and peer and peer["r"]["tokens_per_s"] else ""
+        if ratio and not quiet: ratio = "withheld"
         print(f"{c:7} | {e:12} | {r['tokens_per_s']:7.1f} | {r['ttft_p50_ms']:7.0f} /{r['ttft_p99_ms']:7.0f} | "
               f"{r['itl_p50_ms']:6.1f} /{r['itl_p99_ms']:6.1f} | {r['errors']:6} | {ratio}")
 x1, x8 = by.get(("xops", 1)), by.get(("xops", 8))
