@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <unordered_map>
 
 #include "core/error.hpp"
 #include "core/torch/decode_attention.hpp"
@@ -88,10 +89,19 @@ bool rope_rows_inplace(at::Tensor& q, const at::Tensor& cos, const at::Tensor& s
 
 }  // namespace
 
-at::Tensor project(const Proj& p, const at::Tensor& x, const std::vector<RowGroup>& groups) {
-  at::Tensor y = p.q8.defined() ? q8_linear(p.q8, p.b, x)
+// x @ w^T in w's dtype, returned in x's (fp32 activations beside bf16 weights).
+at::Tensor linear_as(const at::Tensor& x, const at::Tensor& w) {
+  if (x.scalar_type() == w.scalar_type()) return at::linear(x, w);
+  return at::linear(x.to(w.scalar_type()), w).to(x.scalar_type());
+}
+
+at::Tensor project(const Proj& p, const at::Tensor& xin, const std::vector<RowGroup>& groups) {
+  at::Tensor y = p.q8.defined() ? q8_linear(p.q8, p.b, xin)
                  : p.conv1d     ? at::Tensor()
-                                : small_linear(p.w, p.b, x);
+                                : small_linear(p.w, p.b, xin);
+  // LibTorch's kernels below want one dtype: fp32 activations meet bf16 weights in bf16.
+  const bool cast = !y.defined() && p.w.defined() && xin.scalar_type() != p.w.scalar_type();
+  const at::Tensor x = cast ? xin.to(p.w.scalar_type()) : xin;
   if (y.defined()) {
   } else if (x.size(0) == 1) {
     auto v = x.view({-1});
@@ -102,15 +112,17 @@ at::Tensor project(const Proj& p, const at::Tensor& x, const std::vector<RowGrou
   } else {
     y = at::linear(x, p.w, p.b.defined() ? c10::optional<at::Tensor>(p.b) : c10::nullopt);
   }
-  if (p.lora_a.defined()) y.add_(at::linear(at::linear(x, p.lora_a), p.lora_b), p.lora_scale);
+  if (cast) y = y.to(xin.scalar_type());
+  if (p.lora_a.defined())
+    y.add_(linear_as(linear_as(xin, p.lora_a), p.lora_b).to(y.scalar_type()), p.lora_scale);
   for (const auto& g : groups) {
     if (g.adapter < 0 || static_cast<size_t>(g.adapter) >= p.extra.size()) continue;
     const auto& l = p.extra[static_cast<size_t>(g.adapter)];
     if (!l.a.defined()) continue;
     if (!g.rows.defined()) {
-      y.add_(at::linear(at::linear(x, l.a), l.b), l.scale);
+      y.add_(linear_as(linear_as(xin, l.a), l.b).to(y.scalar_type()), l.scale);
     } else {
-      auto d = at::linear(at::linear(x.index_select(0, g.rows), l.a), l.b);
+      auto d = linear_as(linear_as(xin.index_select(0, g.rows), l.a), l.b).to(y.scalar_type());
       y.index_add_(0, g.rows, d, l.scale);
     }
   }
@@ -141,7 +153,16 @@ class TorchDecoder final : public Decoder {
  public:
   TorchDecoder(const ModelConfig& c, const Weights& w, at::Device dev, at::ScalarType dt,
                const DecoderOptions& o)
-      : c_(c), w_(w), dev_(dev), dt_(dt), slots_(static_cast<size_t>(std::max(1, o.slots))) {
+      : c_(c),
+        w_(w),
+        dev_(dev),
+        dt_(dt),
+        // bf16 weights on the CPU: activations stay fp32 (as llama.cpp keeps them beside F16
+        // weights). LibTorch 1.13's CPU kernels for norms, GELU and residual adds are slow in
+        // bf16, and each projection would convert its input and output; the weights, the
+        // bandwidth-bound part, stay bf16 and are widened in registers.
+        act_(dev.is_cpu() && dt == at::kBFloat16 ? at::kFloat : dt),
+        slots_(static_cast<size_t>(std::max(1, o.slots))) {
     context_ = o.context > 0 ? std::min(o.context, c.max_positions) : c.max_positions;
     max_step_tokens_ = std::max(1, o.max_step_tokens);
     prefill_while_decoding_ = std::max(1, o.prefill_while_decoding);
@@ -316,7 +337,7 @@ class TorchDecoder final : public Decoder {
     V.narrow(1, g.start, g.n).copy_(v.narrow(0, g.row, g.n).transpose(0, 1));
     auto Ks = K.narrow(1, 0, S), Vs = V.narrow(1, 0, S);
     // q rows [n, nh, hd] -> [nkv, rep * n, hd]: head h = kv * rep + r uses KV head kv.
-    auto qs = q.narrow(0, g.row, g.n).permute({1, 0, 2}).reshape({nkv, rep * g.n, hd});
+    auto qs = q.narrow(0, g.row, g.n).permute({1, 0, 2}).reshape({nkv, rep * g.n, hd}).to(dt_);
     auto att = at::bmm(qs, Ks.transpose(1, 2))
                    .mul_(1.0 / std::sqrt(static_cast<double>(hd)));  // [nkv, rep*n, S]
     if (g.n > 1) {  // causal within the chunk: row i sits at position start + i
@@ -328,7 +349,7 @@ class TorchDecoder final : public Decoder {
     }
     att = at::softmax(att, -1, at::kFloat).to(dt_);
     auto y = at::bmm(att, Vs);  // [nkv, rep*n, hd]
-    return y.view({nh, g.n, hd}).transpose(0, 1).reshape({g.n, nh * hd});
+    return y.view({nh, g.n, hd}).transpose(0, 1).reshape({g.n, nh * hd}).to(act_);
   }
 
   // Every segment's attention: decode rows through decode_attention (one call for all of
@@ -367,7 +388,7 @@ class TorchDecoder final : public Decoder {
     a.q_stride = qf.stride(0), a.k_stride = kf.stride(0), a.v_stride = vf.stride(0);
     a.y = y.data_ptr<float>();
     decode_attention(a, rows, at::get_num_threads());
-    return dt_ == at::kFloat ? y : y.to(dt_);
+    return act_ == at::kFloat ? y : y.to(act_);
   }
 
   std::vector<SlotLogits> run_step() {
@@ -389,24 +410,24 @@ class TorchDecoder final : public Decoder {
     };
     const int64_t nh = c_.n_head, nkv = c_.n_kv_head, hd = c_.head_dim;
 
-    auto x = at::embedding(w_.wte, idt);  // [N, D]
-    if (c_.arch == Arch::Gpt2) x = x + at::embedding(w_.wpe, pst);
+    auto x = at::embedding(w_.wte, idt).to(act_);  // [N, D]
+    if (c_.arch == Arch::Gpt2) x = x + at::embedding(w_.wpe, pst).to(act_);
     at::Tensor cos, sin;
     at::Tensor cos_rows, sin_rows;  // [N, hd] for the fused fp32 path
     if (c_.arch == Arch::Llama) {
-      std::tie(cos, sin) = rope_tables(c_, pst, dt_);  // [N, hd]
+      std::tie(cos, sin) = rope_tables(c_, pst, act_);  // [N, hd]
       cos_rows = cos.contiguous(), sin_rows = sin.contiguous();
       cos = cos.unsqueeze(1), sin = sin.unsqueeze(1);  // [N, 1, hd]
     }
     auto rms = [&](const at::Tensor& t, const at::Tensor& w) {
-      auto y = rms_norm_rows(t, w, c_.norm_eps);
-      return y.defined() ? y : rms_norm(t, w, c_.norm_eps);
+      auto y = rms_norm_rows(t, act(w), c_.norm_eps);
+      return y.defined() ? y : rms_norm(t, act(w), c_.norm_eps);
     };
     for (size_t li = 0; li < w_.layers.size(); ++li) {
       const auto& L = w_.layers[li];
       at::Tensor h, q, k, v;
       if (c_.arch == Arch::Gpt2) {
-        h = at::layer_norm(x, {c_.d_model}, L.norm1_w, L.norm1_b, c_.norm_eps);
+        h = at::layer_norm(x, {c_.d_model}, act(L.norm1_w), act(L.norm1_b), c_.norm_eps);
         auto qkv = P(L.qkv, h).split(c_.d_model, -1);
         q = qkv[0], k = qkv[1], v = qkv[2];
       } else {
@@ -424,7 +445,7 @@ class TorchDecoder final : public Decoder {
       auto y = attention(li, segs, q, k, v);
       x = x + P(L.o, y);
       if (c_.arch == Arch::Gpt2) {
-        h = at::layer_norm(x, {c_.d_model}, L.norm2_w, L.norm2_b, c_.norm_eps);
+        h = at::layer_norm(x, {c_.d_model}, act(L.norm2_w), act(L.norm2_b), c_.norm_eps);
         x = x + P(L.fc_out, at::gelu(P(L.fc, h), "tanh"));
       } else {
         h = rms(x, L.norm2_w);
@@ -441,13 +462,14 @@ class TorchDecoder final : public Decoder {
                  .clone()
                  .to(dev_));
       rows = c_.arch == Arch::Gpt2
-                 ? at::layer_norm(rows, {c_.d_model}, w_.norm_w, w_.norm_b, c_.norm_eps)
+                 ? at::layer_norm(rows, {c_.d_model}, act(w_.norm_w), act(w_.norm_b), c_.norm_eps)
                  : rms(rows, w_.norm_w);
       auto t0 = Clock::now();
       logits_ = w_.lm_head_q8.defined()
                     ? at::Tensor()
                     : small_linear(w_.lm_head.defined() ? w_.lm_head : w_.wte, at::Tensor(), rows);
-      if (!logits_.defined()) logits_ = lm_logits(c_, w_, rows);
+      if (!logits_.defined())
+        logits_ = lm_logits(c_, w_, w_.lm_head_q8.defined() ? rows : rows.to(dt_));
       stats_.projection_seconds += seconds_since(t0);
       logits_ = logits_.to(at::kFloat).to(at::kCPU).contiguous();
     }
@@ -468,7 +490,16 @@ class TorchDecoder final : public Decoder {
   const ModelConfig& c_;
   const Weights& w_;
   at::Device dev_;
-  at::ScalarType dt_;
+  at::ScalarType dt_;   // weights and KV cache
+  at::ScalarType act_;  // activations
+  // Small weights (norms, biases) converted to act_ once, by their data pointer.
+  std::unordered_map<const void*, at::Tensor> as_act_;
+  const at::Tensor& act(const at::Tensor& t) {
+    if (!t.defined() || t.scalar_type() == act_) return t;
+    auto& c = as_act_[t.data_ptr()];
+    if (!c.defined()) c = t.to(act_).contiguous();
+    return c;
+  }
   std::vector<Slot> slots_;
   int context_ = 0;
   int64_t max_step_tokens_ = 256;
