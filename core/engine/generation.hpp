@@ -60,6 +60,8 @@ class Sampler {
   int32_t sample(const float* logits, size_t V);
 
  private:
+  size_t pick(double sum);
+
   const SamplingOptions& o_;
   std::mt19937_64 rng_;
   std::vector<std::pair<float, int32_t>> cand_;
