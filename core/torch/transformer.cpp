@@ -9,6 +9,7 @@
 #include "core/model/gguf.hpp"
 #include "core/model/safetensors.hpp"
 #include "core/torch/q8_gemm.hpp"
+#include "core/torch/weight_arena.hpp"
 
 namespace xops {
 
@@ -139,9 +140,18 @@ std::vector<std::pair<std::string, Proj*>> named_projections(const ModelConfig& 
 
 void to_inference_layout(const ModelConfig& c, Weights& w) {
   at::NoGradGuard no_grad;
+  // GPT-2's Conv1D [in, out] become [out, in] copies, in one arena of huge pages on the CPU.
+  size_t bytes = 0;
+  for (auto& [name, p] : named_projections(c, w))
+    if (p->conv1d && p->w.is_cpu())
+      bytes += WeightArena::reserve({p->w.size(1), p->w.size(0)}, p->w.scalar_type());
+  auto arena = bytes ? WeightArena::create(bytes) : nullptr;
   for (auto& [name, p] : named_projections(c, w))
     if (p->conv1d) {
-      p->w = p->w.t().contiguous();
+      auto t = arena && p->w.is_cpu()
+                   ? arena->take({p->w.size(1), p->w.size(0)}, p->w.scalar_type())
+                   : at::empty({p->w.size(1), p->w.size(0)}, p->w.options());
+      p->w = t.copy_(p->w.t());
       p->conv1d = false;
       p->from_conv1d = true;
     }
@@ -150,26 +160,31 @@ void to_inference_layout(const ModelConfig& c, Weights& w) {
 namespace {
 
 // Shapes every tensor must have, by name (so a wrong checkpoint fails with a clear message).
-void allocate(const ModelConfig& c, Weights& w, const at::TensorOptions& o) {
+// `make` creates each tensor (at::empty, or a slice of an arena; allocate() calls this once to
+// measure and once to make); `scratch` GPT-2's Conv1D matrices, which to_inference_layout()
+// replaces by transposed copies (in an arena of their own: a stale span in this one would
+// stay resident as long as the arena does).
+template <class Make, class Scratch>
+void allocate_with(const ModelConfig& c, Weights& w, const Make& make, const Scratch& scratch) {
   int64_t D = c.d_model, V = c.vocab_size, F = c.d_ff, H = c.n_head * c.head_dim, KV = c.n_kv_head * c.head_dim;
-  w.wte = at::empty({V, D}, o);
-  w.norm_w = at::empty({D}, o);
+  w.wte = make({V, D});
+  w.norm_w = make({D});
   if (c.arch == Arch::Gpt2) {
-    w.wpe = at::empty({c.max_positions, D}, o);
-    w.norm_b = at::empty({D}, o);
+    w.wpe = make({c.max_positions, D});
+    w.norm_b = make({D});
   }
-  if (!c.tie_embeddings) w.lm_head = at::empty({V, D}, o);
+  if (!c.tie_embeddings) w.lm_head = make({V, D});
   w.layers.resize(c.n_layer);
   for (auto& L : w.layers) {
-    L.norm1_w = at::empty({D}, o);
-    L.norm2_w = at::empty({D}, o);
+    L.norm1_w = make({D});
+    L.norm2_w = make({D});
     if (c.arch == Arch::Gpt2) {
-      L.norm1_b = at::empty({D}, o);
-      L.norm2_b = at::empty({D}, o);
+      L.norm1_b = make({D});
+      L.norm2_b = make({D});
       auto conv = [&](Proj& p, int64_t in, int64_t out) {
         p.conv1d = true;
-        p.w = at::empty({in, out}, o);
-        p.b = at::empty({out}, o);
+        p.w = scratch({in, out});
+        p.b = make({out});
       };
       conv(L.qkv, D, 3 * D);
       conv(L.o, D, D);
@@ -177,8 +192,8 @@ void allocate(const ModelConfig& c, Weights& w, const at::TensorOptions& o) {
       conv(L.fc_out, F, D);
     } else {
       auto lin = [&](Proj& p, int64_t in, int64_t out, bool bias) {
-        p.w = at::empty({out, in}, o);
-        if (bias) p.b = at::empty({out}, o);
+        p.w = make({out, in});
+        if (bias) p.b = make({out});
       };
       lin(L.q, D, H, c.attention_bias);
       lin(L.k, D, KV, c.attention_bias);
@@ -189,6 +204,28 @@ void allocate(const ModelConfig& c, Weights& w, const at::TensorOptions& o) {
       lin(L.down, F, D, c.mlp_bias);
     }
   }
+}
+
+void allocate(const ModelConfig& c, Weights& w, const at::TensorOptions& o) {
+  auto plain = [&](at::IntArrayRef sizes) { return at::empty(sizes, o); };
+  if (!o.device().is_cpu()) {
+    allocate_with(c, w, plain, plain);
+    return;
+  }
+  const auto dt = o.dtype().toScalarType();
+  size_t bytes = 0;
+  Weights measure;
+  auto none = [](at::IntArrayRef) { return at::Tensor(); };
+  allocate_with(
+      c, measure,
+      [&](at::IntArrayRef sizes) {
+        bytes += WeightArena::reserve(sizes, dt);
+        return at::Tensor();
+      },
+      none);
+  auto arena = WeightArena::create(bytes);
+  allocate_with(
+      c, w, [&](at::IntArrayRef sizes) { return arena->take(sizes, dt); }, plain);
 }
 
 }  // namespace
