@@ -192,10 +192,12 @@ void q8_gemm(const Q8Gemm& g, int threads) {
       for (int l = 0; l < 8; ++l)
         r.dpair[static_cast<size_t>(b / 2 * 16 + (b % 2) * 8 + l)] = r.d[static_cast<size_t>(b)];
   }
-  // Work units of ~64 KB of weights (a multiple of 4 rows): long sequential sweeps for the
-  // prefetchers, still many units for a thread that the OS preempts to hand over.
+  // Work units of ~192 KB of weights (a multiple of 4 rows; as small_gemm's): long
+  // sequential sweeps for the prefetchers, still 4 units per thread for one that the OS
+  // preempts to hand over.
   const int row_bytes = g.K + g.K / kBlock * 4;
-  const int kUnit = std::max(4, (65536 / row_bytes) / 4 * 4);
+  int kUnit = std::max(4, ((192 << 10) / row_bytes) / 4 * 4);
+  while (kUnit > 16 && (g.N + kUnit - 1) / kUnit < 4 * std::max(1, threads)) kUnit = kUnit / 8 * 4;
   const int units = (g.N + kUnit - 1) / kUnit;
   const bool vnni = has_vnni();
   auto run = [&](int u) {
