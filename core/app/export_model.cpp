@@ -93,6 +93,7 @@ ExportResult export_model(const ExportRequest& r, const Workspace* ws) {
   lo.threads = r.threads;
   lo.adapter = adapter;
   lo.keep_quantized = false;  // Q8_0 in: widened, then written in --type
+  lo.zero_copy = true;        // read once to be written out: no copy
   auto model = engine().load(ma.model, lo);
   const auto& cfg = model->config();
   res.arch = cfg.arch == Arch::Gpt2 ? "gpt2" : "llama";
