@@ -253,21 +253,40 @@ Weights load_weights(const ModelConfig& c, const std::shared_ptr<const Checkpoin
   Weights w;
   allocate(c, w, opts);
   at::NoGradGuard no_grad;
+  keep_q8 = keep_q8 && opts.device().is_cpu() && q8_gemm_supported();
+  // A second arena of huge pages for what is shaped only now: GPT-2's projections from a
+  // GGUF ([out, in] already) and the repacked Q8_0 matrices (reserved for every Q8_0 matrix
+  // in the file; spans left untouched never become resident).
+  const auto dt = opts.dtype().toScalarType();
+  size_t late = 0;
+  if (ckpt->linear_layout())
+    for (auto& [name, p] : named_projections(c, w))
+      if (p->conv1d) late += WeightArena::reserve({p->w.size(1), p->w.size(0)}, dt);
+  if (keep_q8)
+    for (const auto& n : ckpt->names()) {
+      const auto& v = ckpt->get(n);
+      if (v.dtype == DType::Q8_0 && v.shape.size() == 2)
+        late += WeightArena::reserve({v.shape[0], v.shape[1]}, at::kChar) +
+                WeightArena::reserve({v.shape[0], v.shape[1] / 32}, at::kFloat);
+    }
+  auto arena = late && opts.device().is_cpu() ? WeightArena::create(late) : nullptr;
+  auto make = [&](at::IntArrayRef sizes, at::ScalarType type) {
+    return arena ? arena->take(sizes, type) : at::empty(sizes, opts.dtype(type));
+  };
   if (ckpt->linear_layout())  // GGUF holds GPT-2's projections [out, in] already
     for (auto& [name, p] : named_projections(c, w))
       if (p->conv1d) {
-        p->w = at::empty({p->w.size(1), p->w.size(0)}, opts);
+        p->w = make({p->w.size(1), p->w.size(0)}, dt);
         p->conv1d = false;
         p->from_conv1d = true;
       }
-  keep_q8 = keep_q8 && opts.device().is_cpu() && q8_gemm_supported();
   std::map<const at::Tensor*, Proj*> proj_of;
   for (auto& [name, p] : named_projections(c, w)) proj_of[&p->w] = p;
   // Q8_0 blocks repacked once for q8_gemm (int8 rows, fp32 scales).
   auto blocks = [&](const TensorView& v) {
     Q8Weight q;
-    q.q = at::empty({v.shape[0], v.shape[1]}, at::kChar);
-    q.d = at::empty({v.shape[0], v.shape[1] / 32}, at::kFloat);
+    q.q = make({v.shape[0], v.shape[1]}, at::kChar);
+    q.d = make({v.shape[0], v.shape[1] / 32}, at::kFloat);
     q8_repack(static_cast<const uint8_t*>(v.data), v.shape[0], v.shape[1], q.q.data_ptr<int8_t>(),
               q.d.data_ptr<float>());
     return q;
