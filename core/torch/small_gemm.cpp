@@ -91,6 +91,17 @@ XOPS_AVX512 void dot_tile_bf16(const SmallGemm& g, const float* xd, int Kp, int 
           _mm512_reduce_add_ps(acc[i][j]) + (g.bias ? g.bias[n + j] : 0.f);
 }
 
+// y[m0 + i, n] = the sum of row i's four accumulators (+ bias), for MM rows of x.
+template <int MM>
+XOPS_AVX512 inline void store_row(const SmallGemm& g, __m512 (&acc)[MM][4], int m0, int n) {
+#pragma GCC unroll 16
+  for (int i = 0; i < MM; ++i)
+    g.y[static_cast<size_t>(m0 + i) * g.N + n] =
+        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]),
+                                           _mm512_add_ps(acc[i][2], acc[i][3]))) +
+        (g.bias ? g.bias[n] : 0.f);
+}
+
 // One weight row against MM rows of x, with four independent accumulators per x row over 64
 // elements at a time: a single sequential stream through W (what the hardware prefetcher
 // follows best) and no FMA waits on another. For the few rows of decode this runs at the
@@ -128,12 +139,7 @@ XOPS_AVX512 void dot_row_f32(const SmallGemm& g, int m0, int n) {
       acc[i][0] = _mm512_fmadd_ps(
           wv, _mm512_maskz_loadu_ps(mask, x + static_cast<size_t>(i) * K + k), acc[i][0]);
   }
-#pragma GCC unroll 16
-  for (int i = 0; i < MM; ++i)
-    g.y[static_cast<size_t>(m0 + i) * g.N + n] =
-        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]),
-                                           _mm512_add_ps(acc[i][2], acc[i][3]))) +
-        (g.bias ? g.bias[n] : 0.f);
+  store_row<MM>(g, acc, m0, n);
 }
 
 // As dot_row_f32 for bf16 weights widened as in dot_tile_bf16 (x de-interleaved in xd).
@@ -175,12 +181,7 @@ XOPS_AVX512 void dot_row_bf16(const SmallGemm& g, const float* xd, int Kp, int m
       acc[i][1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xi + 16), acc[i][1]);
     }
   }
-#pragma GCC unroll 16
-  for (int i = 0; i < MM; ++i)
-    g.y[static_cast<size_t>(m0 + i) * g.N + n] =
-        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]),
-                                           _mm512_add_ps(acc[i][2], acc[i][3]))) +
-        (g.bias ? g.bias[n] : 0.f);
+  store_row<MM>(g, acc, m0, n);
 }
 
 template <int MM>

@@ -1,5 +1,7 @@
 #include "core/torch/train_checkpoint.hpp"
 
+#include <torch/torch.h>
+
 #include <fmt/format.h>
 
 #include <cstring>

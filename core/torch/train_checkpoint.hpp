@@ -3,7 +3,7 @@
 // tensors (safetensors), the optimizer state, the losses so far and the CPU RNG, written
 // atomically (built beside, renamed), the newest keep_last kept. A checkpoint also travels as
 // one byte string, so that a distributed run's rank 0 can hand it to ranks on other machines.
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include <filesystem>
 #include <string>
@@ -11,6 +11,10 @@
 #include <vector>
 
 #include "core/torch/transformer.hpp"
+
+namespace torch::optim {
+class AdamW;
+}  // namespace torch::optim
 
 namespace xops {
 
