@@ -1,8 +1,10 @@
 #pragma once
-// Attention for decode rows (one new token of a slot) straight over the slots' KV memory:
-// each LibTorch op costs microseconds of dispatch, and at 8 slots × 12 layers the dozen ops
-// of a per-slot bmm/softmax/bmm took half of every step for a few hundred kFLOP of work. One
-// OpenMP region per layer handles every (row, head) pair; fp32 math, fp32 or bf16 memory.
+// Attention of a step's rows straight over the slots' KV memory: decode rows (one new token
+// of a slot) and prompt chunks (consecutive positions of one slot, causal). Each LibTorch op
+// costs microseconds of dispatch: at 8 slots × 12 layers the dozen ops of a per-slot
+// bmm/softmax/bmm took half of every step for a few hundred kFLOP of work, and a prompt's
+// bmm/softmax materialised its whole score matrix on OpenMP's threads. One call per layer
+// hands every (tile of rows, head) to the engine's threads; fp32 math, fp32 or bf16 memory.
 #include <cstdint>
 #include <vector>
 
@@ -29,6 +31,8 @@ struct DecodeRow {
 
 // Whether this CPU runs the kernel (AVX-512F); otherwise the caller uses LibTorch.
 bool decode_attention_supported();
+// Writes every row's K/V first, then attends: a prompt's rows (listed consecutively, positions
+// ascending) see each other causally.
 void decode_attention(const DecodeAttention& a, const std::vector<DecodeRow>& rows, int threads);
 
 }  // namespace xops

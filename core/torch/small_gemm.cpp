@@ -233,13 +233,13 @@ void unit(const SmallGemm& g, const float* xd, int Kp, int n0, int n1) {
   }
 }
 
+}  // namespace
+
 bool cpu_has_avx512() {
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512vl");
   return ok;
 }
-
-}  // namespace
 
 bool small_gemm_supported(const SmallGemm& g) {
   return cpu_has_avx512() && g.M >= 1 && g.M <= kSmallGemmMaxRows && g.K >= 1 && g.N >= 1;

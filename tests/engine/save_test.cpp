@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
 #include "core/engine/engine.hpp"
 #include "core/engine/generation.hpp"
 #include "core/error.hpp"
@@ -63,4 +65,13 @@ TEST_CASE("engine: sampling is seeded, stop strings cut the text", "[engine]") {
   CHECK(cut.finish_reason == "stop");
   CHECK(cut.text == full.text.substr(0, 3));
   CHECK_THROWS_AS(generate(*m, {{}}, g), Error);
+}
+
+TEST_CASE("engine: loading it leaves the environment that child processes inherit as it was",
+          "[engine]") {
+  // The engine sets GOMP_SPINCOUNT only while LibTorch's libgomp loads (core/engine/
+  // engine_loader.cpp); eval's exec providers and hooks must not inherit it.
+  if (std::getenv("GOMP_SPINCOUNT") != nullptr) return;  // the user's own value is kept
+  (void)engine();
+  CHECK(std::getenv("GOMP_SPINCOUNT") == nullptr);
 }
