@@ -19,6 +19,11 @@ struct DecoderOptions {
   // While any slot is decoding, prompt tokens per step stay within this, so a newcomer's
   // prefill does not stall the running sequences for long (inter-token latency).
   int prefill_while_decoding = 64;
+  // Prompt prefix reuse: a slot keeps the KV rows of its last sequence after release, and a
+  // new prompt starts from the longest prefix (same adapter) any slot holds — its own rows,
+  // or rows copied from another slot — so only the rest of the prompt is prefilled (a shared
+  // system prompt or few-shot header, a retried request). llama-server's cache_prompt.
+  bool prefix_cache = true;
 };
 
 // Where a decoder's time goes, since it was made.
@@ -26,6 +31,8 @@ struct DecoderStats {
   uint64_t steps = 0, tokens = 0;  // forward passes; rows they processed (prefill + decode)
   double seconds = 0;              // inside step()
   double projection_seconds = 0;   // of which in weight-matrix products (projections, head)
+  uint64_t prompt_tokens = 0;      // admitted prompt tokens
+  uint64_t reused_tokens = 0;      // of which taken from the prefix cache (not prefilled)
 };
 
 // The next-token logits of one slot (fp32, vocabulary-sized), valid until the next step().
@@ -44,6 +51,8 @@ class Decoder {
   // adapter: -1 = the base model (with the load-time adapter, if any), else an id from
   // LanguageModel::add_adapter. Throws Error(Usage) for an empty or too long prompt.
   virtual int admit(const std::vector<int32_t>& prompt, int adapter = -1) = 0;
+  // How many leading tokens of this prompt admit() would take from the prefix cache now.
+  virtual size_t cached_prefix(const std::vector<int32_t>& prompt, int adapter = -1) const = 0;
   // The token a slot consumes in the next step (after step() returned its logits).
   virtual void feed(int slot, int32_t token) = 0;
   // One forward pass over every active slot: the next prefill chunk of slots still reading

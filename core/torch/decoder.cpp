@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <unordered_map>
 
 #include "core/error.hpp"
 #include "core/torch/decode_attention.hpp"
+#include "core/torch/fast_gelu.hpp"
 #include "core/torch/guarded.hpp"
-#include "core/torch/small_gemm.hpp"
+#include "core/torch/step_ops.hpp"
 
 namespace xops {
 
@@ -21,62 +23,21 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// y = x W^T (+ b) through small_gemm when a few rows decode on the CPU (fp32 accumulation,
-// fp32 or bf16 weights); an undefined tensor when it does not apply.
-at::Tensor small_linear(const at::Tensor& w, const at::Tensor& b, const at::Tensor& x) {
-  if (!x.is_cpu() || x.dim() != 2 || x.size(0) > kSmallGemmMaxRows || !w.is_contiguous()) return {};
-  if (w.scalar_type() != at::kFloat && w.scalar_type() != at::kBFloat16) return {};
-  if (w.scalar_type() == at::kBFloat16 && x.size(0) > 8) return {};  // its oneDNN GEMM is faster there
-  auto xf = x.to(at::kFloat).contiguous();
-  auto bf = b.defined() ? b.to(at::kFloat).contiguous() : at::Tensor();
-  SmallGemm g;
-  g.x = xf.data_ptr<float>();
-  g.M = static_cast<int>(x.size(0));
-  g.K = static_cast<int>(x.size(1));
-  g.N = static_cast<int>(w.size(0));
-  g.w = w.data_ptr();
-  g.w_bf16 = w.scalar_type() == at::kBFloat16;
-  g.bias = bf.defined() ? bf.data_ptr<float>() : nullptr;
-  if (!small_gemm_supported(g)) return {};
-  auto y = at::empty({g.M, g.N}, at::kFloat);
-  g.y = y.data_ptr<float>();
-  small_gemm(g, at::get_num_threads());
-  return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
-}
-
-// RMSNorm of fp32 CPU rows in one pass (HF's x * rsqrt(mean(x^2) + eps) * w): the five
-// LibTorch ops it replaces cost more in dispatch than the arithmetic at decode sizes.
-// Undefined when it does not apply.
-at::Tensor rms_norm_rows(const at::Tensor& x, const at::Tensor& w, double eps) {
-  if (!x.is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 2 || !x.is_contiguous() ||
-      w.scalar_type() != at::kFloat || !w.is_contiguous())
-    return {};
-  const int64_t N = x.size(0), D = x.size(1);
-  auto y = at::empty({N, D}, at::kFloat);
-  const float *xp = x.data_ptr<float>(), *wp = w.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  for (int64_t n = 0; n < N; ++n) {
-    const float* xr = xp + n * D;
-    float ss = 0.f;
-    for (int64_t i = 0; i < D; ++i) ss += xr[i] * xr[i];
-    const float r = 1.0f / std::sqrt(ss / static_cast<float>(D) + static_cast<float>(eps));
-    for (int64_t i = 0; i < D; ++i) yp[n * D + i] = xr[i] * r * wp[i];
-  }
-  return y;
-}
-
 // HF's rotate-half RoPE applied in place to fp32 CPU rows [N, heads, hd] with cos/sin [N, hd]:
 // q[i] = q[i] cos[i] - q[i + hd/2] sin[i], q[i + hd/2] = q[i + hd/2] cos[i] + q[i] sin[i].
+// Rows may be strided (a slice of a stacked q/k/v product) as long as each row's heads are
+// packed.
 bool rope_rows_inplace(at::Tensor& q, const at::Tensor& cos, const at::Tensor& sin) {
-  if (!q.is_cpu() || q.scalar_type() != at::kFloat || !q.is_contiguous() || q.dim() != 3 ||
-      cos.scalar_type() != at::kFloat || !cos.is_contiguous() || !sin.is_contiguous())
+  if (!q.is_cpu() || q.scalar_type() != at::kFloat || q.dim() != 3 || q.stride(2) != 1 ||
+      q.stride(1) != q.size(2) || cos.scalar_type() != at::kFloat || !cos.is_contiguous() ||
+      !sin.is_contiguous())
     return false;
-  const int64_t N = q.size(0), H = q.size(1), hd = q.size(2), half = hd / 2;
+  const int64_t N = q.size(0), H = q.size(1), hd = q.size(2), half = hd / 2, row = q.stride(0);
   float* qp = q.data_ptr<float>();
   const float *cp = cos.data_ptr<float>(), *sp = sin.data_ptr<float>();
   for (int64_t n = 0; n < N; ++n)
     for (int64_t h = 0; h < H; ++h) {
-      float* r = qp + (n * H + h) * hd;
+      float* r = qp + n * row + h * hd;
       const float *c = cp + n * hd, *s = sp + n * hd;
       for (int64_t i = 0; i < half; ++i) {
         const float a = r[i], b = r[i + half];
@@ -89,51 +50,15 @@ bool rope_rows_inplace(at::Tensor& q, const at::Tensor& cos, const at::Tensor& s
 
 }  // namespace
 
-// x @ w^T in w's dtype, returned in x's (fp32 activations beside bf16 weights).
-at::Tensor linear_as(const at::Tensor& x, const at::Tensor& w) {
-  if (x.scalar_type() == w.scalar_type()) return at::linear(x, w);
-  return at::linear(x.to(w.scalar_type()), w).to(x.scalar_type());
-}
-
-at::Tensor project(const Proj& p, const at::Tensor& xin, const std::vector<RowGroup>& groups) {
-  at::Tensor y = p.q8.defined() ? q8_linear(p.q8, p.b, xin)
-                 : p.conv1d     ? at::Tensor()
-                                : small_linear(p.w, p.b, xin);
-  // LibTorch's kernels below want one dtype: fp32 activations meet bf16 weights in bf16.
-  const bool cast = !y.defined() && p.w.defined() && xin.scalar_type() != p.w.scalar_type();
-  const at::Tensor x = cast ? xin.to(p.w.scalar_type()) : xin;
-  if (y.defined()) {
-  } else if (x.size(0) == 1) {
-    auto v = x.view({-1});
-    auto m = p.conv1d ? p.w.t() : p.w;  // [out, in] either way; a transposed view costs nothing
-    y = (p.b.defined() ? at::addmv(p.b, m, v) : at::mv(m, v)).view({1, -1});
-  } else if (p.conv1d) {
-    y = p.b.defined() ? at::addmm(p.b, x, p.w) : at::mm(x, p.w);
-  } else {
-    y = at::linear(x, p.w, p.b.defined() ? c10::optional<at::Tensor>(p.b) : c10::nullopt);
-  }
-  if (cast) y = y.to(xin.scalar_type());
-  if (p.lora_a.defined())
-    y.add_(linear_as(linear_as(xin, p.lora_a), p.lora_b).to(y.scalar_type()), p.lora_scale);
-  for (const auto& g : groups) {
-    if (g.adapter < 0 || static_cast<size_t>(g.adapter) >= p.extra.size()) continue;
-    const auto& l = p.extra[static_cast<size_t>(g.adapter)];
-    if (!l.a.defined()) continue;
-    if (!g.rows.defined()) {
-      y.add_(linear_as(linear_as(xin, l.a), l.b).to(y.scalar_type()), l.scale);
-    } else {
-      auto d = linear_as(linear_as(xin.index_select(0, g.rows), l.a), l.b).to(y.scalar_type());
-      y.index_add_(0, g.rows, d, l.scale);
-    }
-  }
-  return y;
-}
-
 namespace {
 
 struct Slot {
   bool used = false;
   int adapter = -1;
+  // The tokens whose keys and values fill rows [0, len) of the slot's KV memory. Kept (with
+  // adapter) when the slot is released: the prefix cache.
+  std::vector<int32_t> tokens;
+  uint64_t last_use = 0;  // admission stamp: the least recently used cache is evicted first
   std::vector<int32_t> prompt;
   size_t consumed = 0;  // prompt tokens already in the KV memory
   int64_t len = 0;      // tokens in the KV memory
@@ -166,6 +91,7 @@ class TorchDecoder final : public Decoder {
     context_ = o.context > 0 ? std::min(o.context, c.max_positions) : c.max_positions;
     max_step_tokens_ = std::max(1, o.max_step_tokens);
     prefill_while_decoding_ = std::max(1, o.prefill_while_decoding);
+    prefix_cache_ = o.prefix_cache;
     if (o.slots < 1 || o.slots > 4096)
       throw usage_error(fmt::format("{} decoder slots; use 1..4096", o.slots));
     auto opts = at::TensorOptions().dtype(dt).device(dev);
@@ -221,16 +147,28 @@ class TorchDecoder final : public Decoder {
             fmt::format("token id {} is outside the vocabulary (0..{})", id, c_.vocab_size - 1));
     if (adapter >= 0 && !has_adapter(adapter))
       throw usage_error(fmt::format("no adapter with id {}", adapter));
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      auto& s = slots_[i];
-      if (s.used) continue;
-      s = Slot{};
-      s.used = true;
-      s.adapter = adapter;
-      s.prompt = prompt;
-      return static_cast<int>(i);
-    }
-    return -1;
+    const int target = pick_slot(prompt, adapter);
+    if (target < 0) return -1;
+    auto& s = slots_[static_cast<size_t>(target)];
+    const size_t reuse = reuse_prefix(target, prompt, adapter);
+    s = Slot{};
+    s.used = true;
+    s.adapter = adapter;
+    s.prompt = prompt;
+    s.tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(reuse));
+    s.consumed = reuse;
+    s.len = static_cast<int64_t>(reuse);
+    s.last_use = ++clock_;
+    stats_.prompt_tokens += prompt.size();
+    stats_.reused_tokens += reuse;
+    return target;
+  }
+
+  size_t cached_prefix(const std::vector<int32_t>& prompt, int adapter) const override {
+    if (prompt.empty()) return 0;
+    size_t best = 0;
+    for (size_t i = 0; i < slots_.size(); ++i) best = std::max(best, prefix_in(i, prompt, adapter));
+    return best;
   }
 
   void feed(int slot, int32_t token) override {
@@ -245,7 +183,17 @@ class TorchDecoder final : public Decoder {
     s.fed = token;
   }
 
-  void release(int slot) override { at_slot(slot) = Slot{}; }
+  // The slot is free at once; its KV rows stay as a prefix cache until it is taken again.
+  void release(int slot) override {
+    auto& s = at_slot(slot);
+    Slot kept;
+    if (prefix_cache_) {
+      kept.tokens = std::move(s.tokens);
+      kept.adapter = s.adapter;
+      kept.last_use = s.last_use;
+    }
+    s = std::move(kept);
+  }
 
   std::vector<SlotLogits> step() override {
     auto t0 = Clock::now();
@@ -262,6 +210,58 @@ class TorchDecoder final : public Decoder {
     return slots_[static_cast<size_t>(slot)];
   }
   const Slot& at_slot(int slot) const { return const_cast<TorchDecoder*>(this)->at_slot(slot); }
+
+  // How many leading tokens of `prompt` slot i's KV rows hold for `adapter` (keys and values
+  // depend on the adapter). At most all but one: the last prompt token is always run, as its
+  // logits are the first output.
+  size_t prefix_in(size_t i, const std::vector<int32_t>& prompt, int adapter) const {
+    const auto& s = slots_[i];
+    if (!prefix_cache_ || s.adapter != adapter) return 0;
+    const size_t n = std::min(s.tokens.size(), prompt.size() - 1);
+    size_t k = 0;
+    while (k < n && s.tokens[k] == prompt[k]) ++k;
+    return k;
+  }
+
+  // The free slot a prompt goes to: the one whose own cache holds the longest prefix of it;
+  // failing any, a never-used slot, then the least recently used cache. -1: none free.
+  int pick_slot(const std::vector<int32_t>& prompt, int adapter) const {
+    int best = -1;
+    size_t best_prefix = 0;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      const auto& s = slots_[i];
+      if (s.used) continue;
+      const size_t p = prefix_in(i, prompt, adapter);
+      auto key = [&](const Slot& t, size_t pre) {
+        return std::make_tuple(pre, t.tokens.empty(),
+                               std::numeric_limits<uint64_t>::max() - t.last_use);
+      };
+      if (best < 0 || key(s, p) > key(slots_[static_cast<size_t>(best)], best_prefix))
+        best = static_cast<int>(i), best_prefix = p;
+    }
+    return best;
+  }
+
+  // Fills the target slot's leading KV rows with the longest cached prefix of the prompt:
+  // its own rows where they are the longest, else copied from the slot (running or free)
+  // that holds more. Returns the rows reused.
+  size_t reuse_prefix(int target, const std::vector<int32_t>& prompt, int adapter) {
+    const size_t t = static_cast<size_t>(target);
+    size_t own = prefix_in(t, prompt, adapter), best = own, from = t;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (i == t) continue;
+      const size_t p = prefix_in(i, prompt, adapter);
+      if (p > best) best = p, from = i;
+    }
+    if (from != t && best > 0) {
+      const auto n = static_cast<int64_t>(best);
+      for (size_t li = 0; li < k_.size(); ++li) {
+        k_[li][target].narrow(1, 0, n).copy_(k_[li][static_cast<int64_t>(from)].narrow(1, 0, n));
+        v_[li][target].narrow(1, 0, n).copy_(v_[li][static_cast<int64_t>(from)].narrow(1, 0, n));
+      }
+    }
+    return best;
+  }
 
   bool has_adapter(int id) const {
     for (const auto& L : w_.layers)
@@ -352,8 +352,9 @@ class TorchDecoder final : public Decoder {
     return y.view({nh, g.n, hd}).transpose(0, 1).reshape({g.n, nh * hd}).to(act_);
   }
 
-  // Every segment's attention: decode rows through decode_attention (one call for all of
-  // them), prompt chunks through attend().
+  // Every segment's attention in one decode_attention call (decode rows and prompt chunks,
+  // on the engine's threads, scores never materialised beyond a 16-row tile); attend()
+  // (LibTorch's bmm/softmax) where that kernel does not run (CUDA, fp16, no AVX-512).
   at::Tensor attention(size_t li, const std::vector<Segment>& segs, const at::Tensor& q,
                        const at::Tensor& k, const at::Tensor& v) {
     const int64_t N = q.size(0), nh = c_.n_head, nkv = c_.n_kv_head, hd = c_.head_dim;
@@ -361,7 +362,7 @@ class TorchDecoder final : public Decoder {
     if (dev_.is_cpu() && (dt_ == at::kFloat || dt_ == at::kBFloat16) &&
         decode_attention_supported())
       for (const auto& g : segs)
-        if (g.n == 1) rows.push_back({g.slot, g.start, g.row});
+        for (int64_t i = 0; i < g.n; ++i) rows.push_back({g.slot, g.start + i, g.row + i});
     if (rows.empty()) {
       std::vector<at::Tensor> ys;
       for (const auto& g : segs) ys.push_back(attend(li, g, q, k, v));
@@ -374,8 +375,6 @@ class TorchDecoder final : public Decoder {
     };
     auto qf = rows_of(q), kf = rows_of(k), vf = rows_of(v);
     auto y = at::empty({N, nh * hd}, at::kFloat);
-    for (const auto& g : segs)
-      if (g.n > 1) y.narrow(0, g.row, g.n).copy_(attend(li, g, q, k, v));
     DecodeAttention a;
     a.n_head = static_cast<int>(nh);
     a.n_kv = static_cast<int>(nkv);
@@ -408,6 +407,15 @@ class TorchDecoder final : public Decoder {
       stats_.projection_seconds += seconds_since(t0);
       return y;
     };
+    // Projections whose weights lie stacked in `rows`: one product, else each on its own.
+    auto PS = [&](const at::Tensor& rows, const std::vector<const Proj*>& ps, const at::Tensor& h) {
+      auto t0 = Clock::now();
+      auto ys = project_stacked(rows, ps, h, groups);
+      stats_.projection_seconds += seconds_since(t0);
+      if (ys.empty())
+        for (const Proj* p : ps) ys.push_back(P(*p, h));
+      return ys;
+    };
     const int64_t nh = c_.n_head, nkv = c_.n_kv_head, hd = c_.head_dim;
 
     auto x = at::embedding(w_.wte, idt).to(act_);  // [N, D]
@@ -423,33 +431,43 @@ class TorchDecoder final : public Decoder {
       auto y = rms_norm_rows(t, act(w), c_.norm_eps);
       return y.defined() ? y : rms_norm(t, act(w), c_.norm_eps);
     };
+    auto add = [](at::Tensor& x, const at::Tensor& y) {
+      if (!add_rows_inplace(x, y)) x = x + y;
+    };
+    auto ln = [&](const at::Tensor& t, const at::Tensor& w, const at::Tensor& b) {
+      auto y = layer_norm_rows(t, act(w), act(b), c_.norm_eps);
+      return y.defined() ? y : at::layer_norm(t, {c_.d_model}, act(w), act(b), c_.norm_eps);
+    };
     for (size_t li = 0; li < w_.layers.size(); ++li) {
       const auto& L = w_.layers[li];
       at::Tensor h, q, k, v;
       if (c_.arch == Arch::Gpt2) {
-        h = at::layer_norm(x, {c_.d_model}, act(L.norm1_w), act(L.norm1_b), c_.norm_eps);
+        h = ln(x, L.norm1_w, L.norm1_b);
         auto qkv = P(L.qkv, h).split(c_.d_model, -1);
         q = qkv[0], k = qkv[1], v = qkv[2];
       } else {
         h = rms(x, L.norm1_w);
-        q = P(L.q, h), k = P(L.k, h), v = P(L.v, h);
+        auto qkv = PS(L.qkv_rows, {&L.q, &L.k, &L.v}, h);
+        q = qkv[0], k = qkv[1], v = qkv[2];
       }
       q = q.reshape({N, nh, hd});
       k = k.reshape({N, nkv, hd});
       v = v.reshape({N, nkv, hd});
       if (c_.arch == Arch::Llama) {
-        // In place on the projections' fresh outputs when fp32 on the CPU (no LoRA views).
+        // In place on the projections' fresh outputs (or slices of the stacked one), fp32 CPU.
         if (!rope_rows_inplace(q, cos_rows, sin_rows)) q = q * cos + rotate_half(q) * sin;
         if (!rope_rows_inplace(k, cos_rows, sin_rows)) k = k * cos + rotate_half(k) * sin;
       }
       auto y = attention(li, segs, q, k, v);
-      x = x + P(L.o, y);
+      add(x, P(L.o, y));
       if (c_.arch == Arch::Gpt2) {
-        h = at::layer_norm(x, {c_.d_model}, act(L.norm2_w), act(L.norm2_b), c_.norm_eps);
-        x = x + P(L.fc_out, at::gelu(P(L.fc, h), "tanh"));
+        h = ln(x, L.norm2_w, L.norm2_b);
+        add(x, P(L.fc_out, gelu_tanh(P(L.fc, h))));
       } else {
         h = rms(x, L.norm2_w);
-        x = x + P(L.down, at::silu(P(L.gate, h)) * P(L.up, h));
+        auto gu = PS(L.gate_up_rows, {&L.gate, &L.up}, h);
+        auto a = silu_mul_rows(gu[0], gu[1]);
+        add(x, P(L.down, a.defined() ? a : at::silu(gu[0]) * gu[1]));
       }
     }
     // Only the last row of a slot that finished its prompt (or decoded) needs the head.
@@ -461,9 +479,7 @@ class TorchDecoder final : public Decoder {
           0, at::from_blob(last.data(), {static_cast<int64_t>(last.size())}, at::kLong)
                  .clone()
                  .to(dev_));
-      rows = c_.arch == Arch::Gpt2
-                 ? at::layer_norm(rows, {c_.d_model}, act(w_.norm_w), act(w_.norm_b), c_.norm_eps)
-                 : rms(rows, w_.norm_w);
+      rows = c_.arch == Arch::Gpt2 ? ln(rows, w_.norm_w, w_.norm_b) : rms(rows, w_.norm_w);
       auto t0 = Clock::now();
       logits_ = w_.lm_head_q8.defined()
                     ? at::Tensor()
@@ -478,10 +494,14 @@ class TorchDecoder final : public Decoder {
     for (const auto& g : segs) {
       auto& s = slots_[static_cast<size_t>(g.slot)];
       s.len += g.n;
-      if (s.reading())
+      if (s.reading()) {
+        s.tokens.insert(s.tokens.end(), s.prompt.begin() + static_cast<std::ptrdiff_t>(s.consumed),
+                        s.prompt.begin() + static_cast<std::ptrdiff_t>(s.consumed + g.n));
         s.consumed += static_cast<size_t>(g.n);
-      else
+      } else {
+        s.tokens.push_back(s.fed);
         s.fed = -1;
+      }
       if (g.wants_logits) out.push_back({g.slot, logits_.data_ptr<float>() + (li++) * V});
     }
     return out;
@@ -504,6 +524,8 @@ class TorchDecoder final : public Decoder {
   int context_ = 0;
   int64_t max_step_tokens_ = 256;
   int64_t prefill_while_decoding_ = 64;
+  bool prefix_cache_ = true;
+  uint64_t clock_ = 0;             // admissions so far (Slot::last_use)
   std::vector<at::Tensor> k_, v_;  // per layer [slots, n_kv, context, head_dim]
   DecoderStats stats_;
   at::Tensor logits_;  // the last step's [ready, vocab] fp32 on the CPU

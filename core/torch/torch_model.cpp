@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <malloc.h>
+
 #include <chrono>
 #include <map>
 #include <set>
@@ -45,6 +47,16 @@ at::ScalarType resolve_dtype(const std::string& dtype, at::Device dev) {
 }
 
 void configure_threads(int threads) {
+  // Every engine entry comes through here. The step temporaries of a long prefill (score
+  // blocks, activations: 1-30 MB) cross glibc's mmap threshold, so each one was a fresh
+  // mapping the kernel zeroed page by page (clear_page was 8% of a 1,000-token prefill);
+  // keep them in the heap for reuse, as training always did.
+  static const bool heap = [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)heap;
   // LibTorch defaults to 1 thread here; decide deliberately.
   int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (at::get_num_threads() != n) at::set_num_threads(n);

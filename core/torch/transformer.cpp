@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/model/gguf.hpp"
 #include "core/model/safetensors.hpp"
+#include "core/torch/fast_gelu.hpp"
 #include "core/torch/q8_gemm.hpp"
 #include "core/torch/weight_arena.hpp"
 
@@ -138,6 +139,34 @@ std::vector<std::pair<std::string, Proj*>> named_projections(const ModelConfig& 
   return out;
 }
 
+namespace {
+
+// The projections' weights as one [sum of outs, in] matrix, when they lie back to back in
+// memory (the arena hands out consecutive 64-byte aligned slices, so they do when loaded one
+// after the other): dense fp32 or bf16 on the CPU, contiguous, same input size, no biases.
+// A view over the first weight's memory that keeps it alive; undefined when they do not.
+at::Tensor stacked_rows(const std::vector<const Proj*>& ps) {
+  const auto& first = ps.front()->w;
+  if (!first.defined() || !first.is_cpu() || first.dim() != 2 ||
+      (first.scalar_type() != at::kFloat && first.scalar_type() != at::kBFloat16))
+    return {};
+  const char* next = static_cast<const char*>(first.data_ptr());
+  int64_t rows = 0;
+  for (const Proj* p : ps) {
+    const auto& t = p->w;
+    if (!t.defined() || p->b.defined() || p->conv1d || p->q8.defined() || !t.is_contiguous() ||
+        t.scalar_type() != first.scalar_type() || t.dim() != 2 || t.size(1) != first.size(1) ||
+        static_cast<const char*>(t.data_ptr()) != next)
+      return {};
+    next += t.nbytes();
+    rows += t.size(0);
+  }
+  return at::from_blob(
+      first.data_ptr(), {rows, first.size(1)}, [keep = first](void*) {}, first.options());
+}
+
+}  // namespace
+
 void to_inference_layout(const ModelConfig& c, Weights& w) {
   at::NoGradGuard no_grad;
   // GPT-2's Conv1D [in, out] become [out, in] copies, in one arena of huge pages on the CPU.
@@ -154,6 +183,11 @@ void to_inference_layout(const ModelConfig& c, Weights& w) {
       p->w = t.copy_(p->w.t());
       p->conv1d = false;
       p->from_conv1d = true;
+    }
+  if (c.arch == Arch::Llama)
+    for (auto& L : w.layers) {
+      L.qkv_rows = stacked_rows({&L.q, &L.k, &L.v});
+      L.gate_up_rows = stacked_rows({&L.gate, &L.up});
     }
 }
 
@@ -455,7 +489,7 @@ at::Tensor forward_hidden(const ModelConfig& c, const Weights& w, const at::Tens
     x = x + L.o(y, training);
     if (c.arch == Arch::Gpt2) {
       h = at::layer_norm(x, {c.d_model}, L.norm2_w, L.norm2_b, c.norm_eps);
-      x = x + L.fc_out(at::gelu(L.fc(h, training), "tanh"), training);
+      x = x + L.fc_out(gelu_tanh(L.fc(h, training)), training);
     } else {
       h = rms_norm(x, L.norm2_w, c.norm_eps);
       x = x + L.down(at::silu(L.gate(h, training)) * L.up(h, training), training);

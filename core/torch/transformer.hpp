@@ -59,6 +59,10 @@ struct Layer {
   Proj o;                                         // c_proj / o_proj
   Proj fc, fc_out;                                // GPT-2 c_fc / mlp.c_proj
   Proj gate, up, down;                            // Llama
+  // Llama's q, k, v and gate, up weights as one matrix each ([q; k; v] rows, [gate; up]),
+  // when the loader placed them back to back on the CPU without biases (views, no copy): the
+  // decoder runs one product instead of three and two. Undefined otherwise.
+  at::Tensor qkv_rows, gate_up_rows;
 };
 
 struct Weights {

@@ -174,6 +174,64 @@ TEST_CASE("decoder: sequences admitted at different steps give the tokens and lo
   }
 }
 
+// The prefix cache: a prompt starting with tokens some slot's KV rows hold skips their
+// prefill (its own slot's rows, rows copied from a running slot, never another adapter's),
+// and gives the tokens and logits of a full prefill.
+TEST_CASE("decoder: cached prompt prefixes are reused with the logits of a full prefill",
+          "[engine][decoder]") {
+  for (std::string name : {"gpt2-tiny", "llama-tiny"}) {
+    INFO(name);
+    test::TempDir tmp;
+    auto m = load(golden_dir(name));
+    auto g = golden_prompts(name);
+    auto cat = [](std::vector<int32_t> a, const std::vector<int32_t>& b) {
+      a.insert(a.end(), b.begin(), b.end());
+      return a;
+    };
+    const auto A = cat(g[2], g[1]), B = cat(g[2], g[3]), C = g[3];  // A, B share g[2] (49)
+    const int n = 12;
+    DecoderOptions d;
+    d.slots = 3;
+    d.max_step_tokens = 16;  // prompts read in chunks
+    auto dec = m->decoder(d);
+    auto check = [&](const std::vector<Trace>& got, const std::vector<std::vector<int32_t>>& ps) {
+      for (size_t i = 0; i < ps.size(); ++i) {
+        INFO("prompt " << i);
+        auto ref = alone(*m, ps[i], n);
+        CHECK(got[i].ids == ref.ids);
+        CHECK(worst_diff(got[i], ref) <= 1e-4);
+      }
+    };
+    // B joins while A runs: A's slot is busy, so g[2]'s rows are copied from it. C shares nothing.
+    check(staggered(*m, *dec, {A, B, C}, {0, 6, 6}, {-1, -1, -1}, n), {A, B, C});
+    CHECK(dec->stats().reused_tokens == g[2].size());
+    // A again, all slots free: its own rows, all but the last token.
+    check(staggered(*m, *dec, {A}, {0}, {-1}, n), {A});
+    CHECK(dec->stats().reused_tokens == g[2].size() + A.size() - 1);
+    CHECK(dec->stats().prompt_tokens == 2 * A.size() + B.size() + C.size());
+    // What admit() would reuse now (the scheduler admits the longest first).
+    CHECK(dec->cached_prefix(A) == A.size() - 1);
+    CHECK(dec->cached_prefix(cat(g[2], g[0])) == g[2].size());
+    CHECK(dec->cached_prefix(g[4]) == 0);
+    if (name == "gpt2-tiny") {  // KV rows computed without an adapter are not another's
+      write_adapter(tmp / "lora", "gpt2", {"c_attn"}, 4, 3);
+      int id = m->add_adapter(tmp / "lora");
+      auto dec2 = m->decoder(d);
+      auto plain = staggered(*m, *dec2, {A}, {0}, {-1}, n);
+      auto with = staggered(*m, *dec2, {A}, {0}, {id}, n);
+      CHECK(dec2->stats().reused_tokens == 0);
+      auto ref = alone(*m, A, n, id);
+      CHECK(with[0].ids == ref.ids);
+      CHECK(worst_diff(with[0], ref) <= 1e-4);
+      CHECK(worst_diff(with[0], plain[0]) > 1e-2);
+    }
+    d.prefix_cache = false;
+    auto off = m->decoder(d);
+    check(staggered(*m, *off, {A, A}, {0, 20}, {-1, -1}, n), {A, A});
+    CHECK(off->stats().reused_tokens == 0);
+  }
+}
+
 TEST_CASE("decoder: KV memory is reserved per slot, counted in use, and free at release",
           "[engine][decoder]") {
   auto m = load(golden_dir("llama-tiny"));  // 2 layers, 2 KV heads of 8
