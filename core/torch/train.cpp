@@ -2,7 +2,6 @@
 // linear decay, gradient accumulation and clipping, bf16 autocast, evaluation, atomic
 // checkpoints (weights, optimizer, RNG, data position) and exact resume.
 #include <ATen/autocast_mode.h>
-#include <malloc.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -111,15 +110,42 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(const TrainSpec& cfg, const 
                                                torch::optim::AdamWOptions(cfg.optimizer.lr));
 }
 
-void enable_autocast(const std::string& dtype, at::Device dev) {
-  if (dtype != "bf16") return;
-  if (dev.is_cuda()) {
-    at::autocast::set_enabled(true);
-  } else {
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+// bf16 autocast around one forward pass, as `with torch.autocast(...)` scopes it. Autocast
+// caches the bf16 copy of every weight it casts until the outermost scope exits; a scope held
+// across optimizer steps would keep running the forward on the first step's weights (the
+// loss then falls far slower than in fp32), so each forward gets its own scope.
+class AutocastScope {
+ public:
+  AutocastScope(const std::string& dtype, at::Device dev)
+      : on_(dtype == "bf16"), cuda_(dev.is_cuda()) {
+    if (!on_) return;
+    prev_ = cuda_ ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+    if (cuda_) {
+      at::autocast::set_enabled(true);
+    } else {
+      prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
+      at::autocast::set_cpu_enabled(true);
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    }
+    at::autocast::increment_nesting();
   }
-}
+  ~AutocastScope() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    if (cuda_) {
+      at::autocast::set_enabled(prev_);
+    } else {
+      at::autocast::set_cpu_enabled(prev_);
+      at::autocast::set_autocast_cpu_dtype(prev_dtype_);
+    }
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool on_, cuda_, prev_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
 
 // The device a rank trains on: on CUDA each rank of a node takes its own GPU, cuda:LOCAL_RANK
 // (NCCL refuses two ranks on one device).
@@ -151,16 +177,20 @@ class Trainer {
   TrainResult run() {
     setup();
     int start = resume();
-    enable_autocast(cfg_.dtype, dev_);
     loop(start);
-    at::autocast::set_enabled(false);
-    at::autocast::set_cpu_enabled(false);
     if (!res_.eval_loss && !res_.interrupted) res_.eval_loss = validation_loss();
     if (!res_.interrupted && lead_) save_output();
     return res_;
   }
 
  private:
+  // loss_of under the run's precision: the forward in bf16 autocast when dtype is bf16 (the
+  // backward runs outside it, as PyTorch recommends).
+  at::Tensor loss(const at::Tensor& in, const at::Tensor& tg, bool training, bool sum = false) {
+    AutocastScope autocast(cfg_.dtype, dev_);
+    return loss_of(model_->config(), model_->weights(), in, tg, training, sum);
+  }
+
   void info(const std::string& s) {
     if (lead_ && cb_.on_info) cb_.on_info(s);
   }
@@ -285,7 +315,7 @@ class Trainer {
       std::vector<size_t> idx;
       for (size_t k = i; k < std::min(val.count(), i + cfg_.batch_size); ++k) idx.push_back(k);
       auto [in, tg] = make_batch(val, idx, dev_);
-      sum += loss_of(model_->config(), model_->weights(), in, tg, false).item<double>();
+      sum += loss(in, tg, false).item<double>();
     }
     if (dp_) {
       auto t = at::tensor({sum}, at::kDouble);
@@ -308,7 +338,7 @@ class Trainer {
       r.tokens += static_cast<int64_t>(global.size()) * job_.train->seq_len;
       if (!dp_) {
         auto [in, tg] = make_batch(*job_.train, global, dev_);
-        auto loss = loss_of(model_->config(), model_->weights(), in, tg, true) / cfg_.grad_accum;
+        auto loss = this->loss(in, tg, true) / cfg_.grad_accum;
         loss.backward();
         r.loss += loss.item<double>();
         continue;
@@ -323,8 +353,7 @@ class Trainer {
       auto [in, tg] = make_batch(*job_.train, idx, dev_);
       const double targets =
           static_cast<double>(std::max<int64_t>(1, target_count(*job_.train, global)));
-      auto part = loss_of(model_->config(), model_->weights(), in, tg, true, /*sum=*/true) /
-                  (targets * cfg_.grad_accum);
+      auto part = loss(in, tg, true, /*sum=*/true) / (targets * cfg_.grad_accum);
       if (micro == cfg_.grad_accum - 1) dp_->prepare_for_backward();
       auto loss = part * static_cast<double>(dp_->world_size());
       dp_->guarded("backward (gradient all-reduce)", [&] { loss.backward(); });
@@ -456,10 +485,7 @@ class Trainer {
 }  // namespace
 
 TrainResult train_model(const TrainJob& job, const TrainCallbacks& cb) {
-  // Large temporaries cross glibc's mmap threshold every step: keep them in the heap.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  configure_threads(job.cfg.threads);
+  configure_threads(job.cfg.threads);  // also keeps large temporaries in the heap
   return Trainer(job, cb).run();
 }
 
