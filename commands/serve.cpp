@@ -27,8 +27,10 @@ struct ServeFlags {
   int max_batch = 8;
   int max_queue = 64;
   int ctx = 0;
-  int max_step_tokens = 256;
+  int max_step_tokens = 1024;
   int prefill_while_decoding = 64;
+  bool no_prefix_cache = false;
+  int burst_window_ms = 10;
   double timeout_s = 600;
   int http_threads = 64;
   size_t max_body = 1u << 20;
@@ -78,6 +80,8 @@ app::ServeRequest request(cli::Context& ctx, const ServeFlags& f) {
   r.scheduler.max_queue = f.max_queue;
   r.scheduler.max_step_tokens = f.max_step_tokens;
   r.scheduler.prefill_while_decoding = f.prefill_while_decoding;
+  r.scheduler.prefix_cache = !f.no_prefix_cache;
+  r.scheduler.burst_window_ms = f.burst_window_ms;
   r.timeout_s = f.timeout_s;
   r.log = !f.no_log;
   r.log_retention_days = f.log_retention_days;
@@ -164,6 +168,14 @@ void register_serve(CLI::App& app, cli::Context& ctx) {
                   "inter-token latency)")
       ->capture_default_str()
       ->check(CLI::Range(16, 1 << 16));
+  sub->add_flag("--no-prefix-cache", f->no_prefix_cache,
+                "Prefill every prompt in full (by default a slot keeps its last sequence's KV "
+                "rows and a prompt starting with cached tokens skips their prefill)");
+  sub->add_option("--burst-window", f->burst_window_ms,
+                  "Milliseconds an idle server waits for a burst's other requests (until 2 ms "
+                  "pass without one) so their prompts share one step; 0: start at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
   sub->add_option("--max-step-tokens", f->max_step_tokens,
                   "Tokens one decoder step processes (prompts are chunked to fit)")
       ->capture_default_str()

@@ -49,7 +49,7 @@ class LabeledCounters {
 // The decoder's counters of versions no longer served (added when a version is released), so
 // xops_decoder_steps_total does not fall back to 0 on a swap.
 struct RetiredDecoders {
-  std::atomic<uint64_t> steps{0}, batched_steps{0};
+  std::atomic<uint64_t> steps{0}, batched_steps{0}, reused_tokens{0};
 };
 
 class ServeMetrics {

@@ -104,6 +104,7 @@ ServeBackend::~ServeBackend() {
     auto c = scheduler->counters();
     retire_into->steps += c.decoder.steps;
     retire_into->batched_steps += c.batched_steps;
+    retire_into->reused_tokens += c.decoder.reused_tokens;
   }
   scheduler.reset();
 }

@@ -222,6 +222,10 @@ http::ServerReply OpenAiApi::render_metrics(const Backend& b) const {
           std::to_string(c.decoder.steps + metrics_.retired->steps.load()), "counter");
     gauge("xops_decoder_batched_steps_total", "Forward passes that carried two or more sequences.",
           std::to_string(c.batched_steps + metrics_.retired->batched_steps.load()), "counter");
+    gauge("xops_prompt_tokens_reused_total",
+          "Prompt tokens taken from the prefix cache instead of being prefilled.",
+          std::to_string(c.decoder.reused_tokens + metrics_.retired->reused_tokens.load()),
+          "counter");
     gauge("xops_decoder_max_batch", "The most sequences one forward pass has carried.",
           std::to_string(c.max_batch));
   }

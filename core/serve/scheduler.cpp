@@ -14,6 +14,7 @@ Scheduler::Scheduler(LanguageModel& model, const SchedulerOptions& o) : model_(m
   d.context = o.context;
   d.max_step_tokens = o.max_step_tokens;
   d.prefill_while_decoding = o.prefill_while_decoding;
+  d.prefix_cache = o.prefix_cache;
   dec_ = model_.decoder(d);
   context_ = dec_->context();
   active_.resize(static_cast<size_t>(dec_->slots()));
@@ -56,8 +57,24 @@ SchedulerCounters Scheduler::counters() const {
 
 void Scheduler::admit_locked() {
   const auto& cfg = model_.config();
-  for (size_t s = 0; s < active_.size() && !queue_.empty(); ++s) {
-    if (active_[s].req) continue;
+  // Of the requests that get a slot now, those whose prompt starts with cached tokens go
+  // first (longest first): a request without one takes the least recently used cache, which
+  // may be the one a later request in the same batch would have reused.
+  size_t free = 0;
+  for (const auto& a : active_) free += a.req ? 0 : 1;
+  const auto take = static_cast<std::ptrdiff_t>(std::min(free, queue_.size()));
+  if (take > 1) {
+    std::vector<std::pair<size_t, std::shared_ptr<GenRequest>>> batch;
+    for (auto it = queue_.begin(); it != queue_.begin() + take; ++it)
+      batch.emplace_back(dec_->cached_prefix((*it)->prompt, (*it)->adapter), std::move(*it));
+    std::stable_sort(batch.begin(), batch.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (std::ptrdiff_t i = 0; i < take; ++i)
+      queue_[static_cast<size_t>(i)] = std::move(batch[static_cast<size_t>(i)].second);
+  }
+  // The decoder chooses the slot (the one whose cached rows serve the prompt best), not
+  // necessarily the next free one in order: admit while any slot is free.
+  while (running_ < active_.size() && !queue_.empty()) {
     auto req = std::move(queue_.front());
     queue_.pop_front();
     const int max_new = std::max(
@@ -69,11 +86,10 @@ void Scheduler::admit_locked() {
     if (req->cancelled || a.seq->done()) {  // gone while queued, or nothing to generate
       if (req->cancelled) a.seq->cancel("cancelled");
       req->on_done(a.seq->take());
-      --s;  // this slot is still free
       continue;
     }
     int slot = dec_->admit(req->prompt, req->adapter);
-    if (slot < 0) {  // cannot happen: the slot was free
+    if (slot < 0 || active_[static_cast<size_t>(slot)].req) {  // cannot happen: one was free
       queue_.push_front(std::move(req));
       return;
     }
@@ -83,15 +99,25 @@ void Scheduler::admit_locked() {
   }
 }
 
-void Scheduler::finish(int slot, const std::string& cancel_reason) {
+Scheduler::Finished Scheduler::retire(int slot, const std::string& cancel_reason) {
   auto& a = active_[static_cast<size_t>(slot)];
   if (!cancel_reason.empty()) a.seq->cancel(cancel_reason);
   dec_->release(slot);
-  auto req = std::move(a.req);
-  auto gen = a.seq->take();
+  Finished f{std::move(a.req), a.seq->take()};
   a = Active{};
   --running_;
-  req->on_done(gen);
+  return f;
+}
+
+void Scheduler::finish(int slot, const std::string& cancel_reason) {
+  auto f = retire(slot, cancel_reason);
+  f.req->on_done(f.gen);
+}
+
+void Scheduler::set_burst_window(int window_ms, int gap_ms) {
+  std::lock_guard<std::mutex> lk(mu_);
+  o_.burst_window_ms = window_ms;
+  o_.burst_gap_ms = gap_ms;
 }
 
 void Scheduler::loop() {
@@ -102,6 +128,24 @@ void Scheduler::loop() {
     {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return stopping_ || !queue_.empty() || running_ > 0; });
+      // Idle, and a request arrived: clients of a burst arrive over a few milliseconds, so
+      // wait briefly for them (until burst_gap_ms pass without one, at most burst_window_ms) and
+      // prefill them in one step; otherwise the first step takes the first few and every
+      // later arrival's prefill stalls the first ones' decoding.
+      if (running_ == 0 && o_.burst_window_ms > 0) {
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(o_.burst_window_ms);
+        for (;;) {
+          const size_t seen = queue_.size();
+          if (stopping_ || seen >= active_.size()) break;
+          const auto gap =
+              std::chrono::steady_clock::now() + std::chrono::milliseconds(o_.burst_gap_ms);
+          if (!cv_.wait_until(lk, std::min(until, gap),
+                              [&] { return stopping_ || queue_.size() != seen; }))
+            break;  // burst_gap_ms without an arrival, or the window is over
+          if (std::chrono::steady_clock::now() >= until) break;
+        }
+      }
       // Stopping: what is queued or running still finishes (graceful shutdown).
       if (stopping_ && queue_.empty() && running_ == 0) return;
       admit_locked();
@@ -125,6 +169,7 @@ void Scheduler::loop() {
       continue;
     }
     uint64_t generated = 0;
+    std::vector<Finished> finished;
     for (const auto& r : ready) {
       auto& a = active_[static_cast<size_t>(r.slot)];
       if (!a.req) continue;
@@ -136,18 +181,23 @@ void Scheduler::loop() {
       bool is_eos = a.req->sampling.stop_at_eos && id == eos;
       if (a.req->on_token && (!is_eos || !piece.empty())) a.req->on_token(id, piece, lp);
       if (a.seq->done())
-        finish(r.slot, "");
+        finished.push_back(retire(r.slot, ""));
       else
         dec_->feed(r.slot, id);
     }
-    std::lock_guard<std::mutex> lk(mu_);
-    counters_.generated_tokens += generated;
-    counters_.max_batch = std::max(counters_.max_batch, in_step);
-    if (in_step >= 2) ++counters_.batched_steps;
-    counters_.running = running_;
-    counters_.kv_bytes_in_use = dec_->kv_bytes_in_use();
-    counters_.kv_bytes_reserved = dec_->kv_bytes_reserved();
-    counters_.decoder = dec_->stats();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      counters_.generated_tokens += generated;
+      counters_.max_batch = std::max(counters_.max_batch, in_step);
+      if (in_step >= 2) ++counters_.batched_steps;
+      counters_.running = running_;
+      counters_.kv_bytes_in_use = dec_->kv_bytes_in_use();
+      counters_.kv_bytes_reserved = dec_->kv_bytes_reserved();
+      counters_.decoder = dec_->stats();
+    }
+    // Completion is announced after the counters hold this step: a client that reads the
+    // metrics once its answer came sees the step that produced it.
+    for (auto& f : finished) f.req->on_done(f.gen);
   }
 }
 

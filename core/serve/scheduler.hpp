@@ -37,9 +37,12 @@ struct GenRequest {
 struct SchedulerOptions {
   int slots = 8;              // sequences decoded together
   int context = 0;            // tokens per slot (0: the model's maximum)
-  int max_step_tokens = 256;  // tokens one step processes (prefill chunks + decode rows)
+  int max_step_tokens = 1024;       // tokens one step processes (prefill chunks + decode rows)
   int prefill_while_decoding = 64;  // prompt tokens per step while others decode
   int max_queue = 64;         // requests waiting for a slot; more are refused
+  bool prefix_cache = true;   // reuse cached KV rows of a shared prompt prefix
+  int burst_window_ms = 10;   // idle: wait up to this for a burst's other requests (0: off)
+  int burst_gap_ms = 2;       // ... but stop waiting once this long passes without an arrival
 };
 
 struct SchedulerCounters {
@@ -64,6 +67,8 @@ class Scheduler {
   // Finishes running and queued requests, then ends the thread.
   void drain();
   SchedulerCounters counters() const;
+  // Changes how long an idle scheduler waits for a burst's other requests (see the options).
+  void set_burst_window(int window_ms, int gap_ms);
   int context() const { return context_; }
 
  private:
@@ -73,6 +78,12 @@ class Scheduler {
   };
   void loop();
   void admit_locked();
+  struct Finished {
+    std::shared_ptr<GenRequest> req;
+    Generation gen;
+  };
+  // Frees the slot and hands back the request with its result; finish() also calls on_done.
+  Finished retire(int slot, const std::string& cancel_reason);
   void finish(int slot, const std::string& cancel_reason);
 
   LanguageModel& model_;

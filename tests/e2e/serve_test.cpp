@@ -633,3 +633,39 @@ TEST_CASE("e2e: serve --max-step-tokens chunks a long prompt and the answer is u
   const auto steps = std::stoul(metrics.substr(at + 26));
   CHECK(steps >= (prompt_tokens + 15) / 16 + 4);
 }
+
+namespace {
+uint64_t metric(const std::string& body, const std::string& name) {
+  auto at = body.find("\n" + name + " ");
+  REQUIRE(at != std::string::npos);
+  return std::stoull(body.substr(at + name.size() + 2));
+}
+}  // namespace
+
+TEST_CASE("e2e: serve reuses a shared prompt prefix and the answers are unchanged",
+          "[e2e][serve]") {
+  TempDir tmp;
+  const std::string system = "You are a terse assistant who answers in one short sentence. ";
+  auto ask = [&](Server& s, const std::string& q) {
+    auto r = s.post(
+        "/v1/completions",
+        json{{"prompt", system + q}, {"max_tokens", 6}, {"temperature", 0}, {"ignore_eos", true}}
+            .dump());
+    REQUIRE(r.status == 200);
+    return r.j()["choices"][0]["text"].get<std::string>();
+  };
+  Server s(tmp.path(), {});
+  for (std::string q : {"Where is Paris?", "Where is Rome?", "Where is Paris?"}) {
+    INFO(q);
+    CHECK(ask(s, q) == generate_json(system + q, 6, {"--ignore-eos"})["text"]);
+  }
+  // The second request reuses the shared system text; the third all but its last token.
+  const auto prompt = generate_json(system + "Where is Paris?", 1)["prompt_ids"].size();
+  const auto reused = metric(s.get("/metrics").body, "xops_prompt_tokens_reused_total");
+  CHECK(reused >= 10 + (prompt - 1));
+  CHECK(reused < 2 * prompt);
+
+  Server off(tmp.path(), {"--no-prefix-cache"});
+  CHECK(ask(off, "Where is Rome?") == ask(off, "Where is Rome?"));
+  CHECK(metric(off.get("/metrics").body, "xops_prompt_tokens_reused_total") == 0);
+}
