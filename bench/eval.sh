@@ -36,8 +36,8 @@ t() { local s e rc; s=$(now); measured "$1" "${@:2}" >/dev/null 2>&1 && rc=0 || 
 read -r tx rx < <(t xops "$XOPS" eval suite.yaml --no-cache --no-track -j 4 --jsonl xops.jsonl)
 read -r tp rp < <(t promptfoo "$PF_DIR/node_modules/.bin/promptfoo" eval -c suite.yaml --no-cache -j 4 --output pf.json --no-table --no-progress-bar)
 machine "$W"
-quiet=1; quiet_verdict || quiet=0
-python3 - "$tx" "$rx" "$tp" "$rp" "$N" "$quiet" <<'PY'
+quiet_gate
+python3 - "$tx" "$rx" "$tp" "$rp" "$N" "$QUIET_OK" <<'PY'
 import json, sys
 tx, rx, tp, rp, n = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 quiet = sys.argv[6] == "1"

@@ -9,8 +9,8 @@
 #
 # Without LLAMA_BENCH only xops's figures print. THREADS (2), ROUNDS (2), NEW (128),
 # MODELS ("gpt2 llama"), DTYPES ("fp32 bf16 q8_0"; q8_0: both engines read the same Q8_0
-# GGUF, xops keeping it 8-bit), COMPETITOR=1 adds a round with one CPU-bound
-# process running beside both engines (its rows are exempt from the quiet check). Every
+# GGUF, xops keeping it 8-bit), COMPETITOR=1 adds COMPETITOR_ROUNDS (2) fp32 rounds with one
+# CPU-bound process running beside both engines (its rows are exempt from the quiet check). Every
 # measured run records the CPU other processes used meanwhile (bench/common.sh); ratios are
 # withheld when that passed 0.5 core, unless --noisy.
 source "$(dirname "$0")/common.sh"
@@ -83,12 +83,12 @@ for r in $(seq 1 "$ROUNDS"); do round "$r" 0; done
 if [ "${COMPETITOR:-0}" = 1 ]; then
   /usr/bin/python3 -c 'while True: pass' &
   spin=$!
-  trap 'kill $spin 2>/dev/null' EXIT
-  NEW=64 DTYPES=fp32 round 1 1
+  trap 'kill $spin 2>/dev/null || true' EXIT
+  for r in $(seq 1 "${COMPETITOR_ROUNDS:-2}"); do NEW=64 DTYPES=fp32 round "$r" 1; done
   kill $spin
 fi
 # The per-step overhead outside the projections, on a 1-layer model.
 "$BENCH" run "$WORK/gpt2-1l" "$THREADS" fp32 "$PROMPT" "$NEW" 1 >"$WORK/one-layer.json"
 echo "load average at end: $(load)"
-quiet=1; quiet_verdict || quiet=0
-/usr/bin/python3 "$ROOT/bench/generate_report.py" "$results" "$WORK/one-layer.json" "$quiet" "$WORK"
+quiet_gate
+/usr/bin/python3 "$ROOT/bench/generate_report.py" "$results" "$WORK/one-layer.json" "$QUIET_OK" "$WORK"

@@ -24,26 +24,31 @@ machine "$WORK"
 compare() {  # name data queries dims
   local name=$1 data=$2 queries=$3 dims=$4
   echo "== $name: load $(cut -d' ' -f1 /proc/loadavg)"
-  "$BENCH" run "$data" "$queries" "$dims" 10 "$M" "$EFC" "$THREADS" $EFS > "$WORK/xops.json"
+  : >"$QUIET_LOG"  # each comparison is judged on its own runs
+  measured "$name: xops" "$BENCH" run "$data" "$queries" "$dims" 10 "$M" "$EFC" "$THREADS" $EFS > "$WORK/xops.json"
   echo "   (load $(cut -d' ' -f1 /proc/loadavg) after xops)"
   if [ "${PEER:-1}" = 1 ]; then
-    /usr/bin/python3 "$ROOT/bench/index_peer.py" run "$data" "$queries" "$dims" 10 "$M" "$EFC" "$THREADS" $EFS > "$WORK/py.json"
+    measured "$name: hnswlib (Python)" /usr/bin/python3 "$ROOT/bench/index_peer.py" run "$data" "$queries" "$dims" 10 "$M" "$EFC" "$THREADS" $EFS > "$WORK/py.json"
     echo "   (load $(cut -d' ' -f1 /proc/loadavg) after python)"
   else  # xops alone (PEER=0): the peer's columns repeat xops's, ratios 1
     cp "$WORK/xops.json" "$WORK/py.json"
     /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d['brute_query_s']=d['exact_query_s']; json.dump(d, open(sys.argv[1],'w'))" "$WORK/py.json"
     echo "   (PEER=0: no Python run; the peer columns repeat xops's)"
   fi
-  /usr/bin/python3 - "$WORK/xops.json" "$WORK/py.json" <<'PY'
+  local verdict
+  QUIET_OK=1; verdict=$(quiet_verdict) || QUIET_OK=0
+  sed 's/^/   /' <<<"$verdict"
+  /usr/bin/python3 - "$WORK/xops.json" "$WORK/py.json" "$QUIET_OK" <<'PY'
 import json, sys
 x, p = (json.load(open(f)) for f in sys.argv[1:3])
+r = lambda v, fmt: format(v, fmt) if sys.argv[3] == "1" else "withheld"
 print(f"   {x['n']:,} vectors x {x['dims']}-d, {x['queries']:,} queries, k=10")
-print(f"   build: xops {x['build_s']:.1f} s, hnswlib (Python) {p['build_s']:.1f} s, ratio {x['build_s'] / p['build_s']:.2f}")
+print(f"   build: xops {x['build_s']:.1f} s, hnswlib (Python) {p['build_s']:.1f} s, ratio {r(x['build_s'] / p['build_s'], '.2f')}")
 print(f"   exact: xops scan {1e3 * x['exact_query_s']:.2f} ms/query, numpy brute force {1e3 * p['brute_query_s']:.2f} ms/query")
 print("   ef_search | xops ms/query  recall@10 | hnswlib-py ms/query  recall@10 | xops/py time | xops speed-up over its scan")
 for a, b in zip(x["runs"], p["runs"]):
     print(f"   {a['ef_search']:9d} | {1e3 * a['query_s']:13.3f}  {a['recall']:9.4f} | {1e3 * b['query_s']:19.3f}  "
-          f"{b['recall']:9.4f} | {a['query_s'] / b['query_s']:12.2f} | {x['exact_query_s'] / a['query_s']:8.0f}x")
+          f"{b['recall']:9.4f} | {r(a['query_s'] / b['query_s'], '12.2f'):>12} | {x['exact_query_s'] / a['query_s']:8.0f}x")
 PY
 }
 

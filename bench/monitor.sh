@@ -32,10 +32,12 @@ SELECT id, created_ms + 1000, (created_ms / 10000) % 2, 'score' FROM interaction
 SQL
 echo "generated $N interactions and $(sqlite3 "$db" 'SELECT COUNT(*) FROM feedback') scores in $(printf '%.1f' "$(elapsed "$t0" "$(now)")") s"
 sql="SELECT version, COUNT(*), SUM(status >= 500), SUM(status >= 400 AND status < 500), AVG(latency_ms), SUM(prompt_tokens), SUM(completion_tokens) FROM interactions GROUP BY version;"
-time_of() { local s; s=$(now); "$@" >/dev/null; elapsed "$s" "$(now)"; }
+_time_of() { local s; s=$(now); "$@" >/dev/null; elapsed "$s" "$(now)"; }
+time_of() { measured "$*" _time_of "$@"; }
 for _ in $(seq 1 "$RUNS"); do time_of sqlite3 "$db" "$sql"; done | median > "$WORK/sql"
 for _ in $(seq 1 "$RUNS"); do time_of "$XOPS" --json monitor; done | median > "$WORK/xops"
 "$XOPS" monitor | head -4
 x=$(cat "$WORK/xops") s=$(cat "$WORK/sql")
+quiet_gate
 printf 'xops monitor over %d interactions: %.2f s (median of %d); plain SQL GROUP BY: %.2f s; ratio %s; load %s\n' \
-  "$N" "$x" "$RUNS" "$s" "$(ratio "$x" "$s")" "$(cut -d' ' -f1 /proc/loadavg)"
+  "$N" "$x" "$RUNS" "$s" "$(shown_ratio "$x" "$s")" "$(cut -d' ' -f1 /proc/loadavg)"

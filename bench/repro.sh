@@ -31,14 +31,16 @@ t0=$(now); "$XOPS" -q repro >/dev/null; first=$(elapsed "$t0" "$(now)")
 ran=$("$XOPS" --json repro | grep -o '"action":"ran"' | wc -l || true)
 [ "$ran" = 0 ] || { echo "a no-op repro ran $ran stages" >&2; exit 1; }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+_timed() { local t0; t0=$(now); "$@" >/dev/null; elapsed "$t0" "$(now)"; }
 : > repro.t; : > status.t; : > git.t
 for _ in $(seq "$RUNS"); do
-  t0=$(now); "$XOPS" -q repro >/dev/null; elapsed "$t0" "$(now)" >> repro.t
-  t0=$(now); "$XOPS" -q track status >/dev/null; elapsed "$t0" "$(now)" >> status.t
-  t0=$(now); git status --porcelain >/dev/null; elapsed "$t0" "$(now)" >> git.t
+  measured "no-op repro" _timed "$XOPS" -q repro >> repro.t
+  measured "track status" _timed "$XOPS" -q track status >> status.t
+  measured "git status" _timed git status --porcelain >> git.t
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 r=$(median < repro.t); s=$(median < status.t); g=$(median < git.t)
+quiet_gate
 printf "first repro of %d stages (every command run, outputs stored): %.2f s\n" "$STAGES" "$first"
-printf "no-op repro, %d stages: %.1f ms (target <= 50 ms); track status over the same %d outputs + inputs: %.1f ms (%sx the floor); git status: %.1f ms\n" \
-  "$STAGES" "$(echo "$r * 1000" | bc -l)" "$((STAGES + STAGES / 10))" "$(echo "$s * 1000" | bc -l)" "$(ratio "$r" "$s")" "$(echo "$g * 1000" | bc -l)"
+printf "no-op repro, %d stages: %.1f ms (target <= 50 ms); track status over the same %d outputs + inputs: %.1f ms (%s the floor); git status: %.1f ms\n" \
+  "$STAGES" "$(echo "$r * 1000" | bc -l)" "$((STAGES + STAGES / 10))" "$(echo "$s * 1000" | bc -l)" "$(shown_ratio "$r" "$s")" "$(echo "$g * 1000" | bc -l)"

@@ -20,6 +20,8 @@ port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-/usr/bin/python3 "$ROOT/bench/serve_abuse.py" "http://127.0.0.1:$port" "${HALF_OPEN:-512}" "${HONEST:-8}" \
-  "${MAX_TOKENS:-64}" "${PER:-3}"
+measured "honest streams, alone then beside the crowd" --pids "$pid" /usr/bin/python3 "$ROOT/bench/serve_abuse.py" \
+  "http://127.0.0.1:$port" "${HALF_OPEN:-512}" "${HONEST:-8}" "${MAX_TOKENS:-64}" "${PER:-3}" >"$WORK/abuse.out"
 echo "load average at end: $(cut -d' ' -f1 /proc/loadavg)"
+quiet_gate
+if [ "$QUIET_OK" = 1 ]; then cat "$WORK/abuse.out"; else sed -E 's/\(ratio [0-9.]+;/(ratio withheld;/' "$WORK/abuse.out"; fi

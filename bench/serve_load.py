@@ -4,7 +4,8 @@
     serve_load.py URL CONCURRENCY REQUESTS_PER_WORKER MAX_TOKENS [MODEL]
 
 Each worker sends streaming /v1/completions requests one after another (greedy, EOS
-ignored, a different prompt each); prints JSON: total generated tokens/s, and p50/p99 time
+ignored; request i's prompt is the 17-word list rotated by 7i, so 17 distinct prompts recur
+and a server's prompt cache can serve repeats); prints JSON: total generated tokens/s, and p50/p99 time
 to first token and inter-token latency, measured at the client."""
 import http.client
 import json

@@ -36,7 +36,7 @@ one() {  # arm, then extra serve flags
   /usr/bin/python3 "$ROOT/bench/serve_load.py" "$url" 2 1 8 >/dev/null  # warm-up
   local load r
   load=$(cut -d' ' -f1 /proc/loadavg)
-  r=$(/usr/bin/python3 "$ROOT/bench/serve_load.py" "$url" 8 "$PER" "$MAX_TOKENS")
+  r=$(measured "$arm" --pids "$pid" /usr/bin/python3 "$ROOT/bench/serve_load.py" "$url" 8 "$PER" "$MAX_TOKENS")
   local shadows
   shadows=$(curl -sf "$url/metrics" | awk '/^xops_shadow_started_total/{print $2}')
   echo "{\"arm\":\"$arm\",\"load\":$load,\"shadows\":\"${shadows:-0}\",\"r\":$r}" >>"$results"
@@ -47,15 +47,18 @@ for i in $(seq 1 "$ROUNDS"); do
   one alone
   one shadow --shadow "$SHADOW"
 done
-/usr/bin/python3 - "$results" <<'PY'
+quiet_gate
+/usr/bin/python3 - "$results" "$QUIET_OK" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+quiet = sys.argv[2] == "1"
 print(f"\n{'round':>5} | {'arm':6} | {'load':>4} | {'latency p50 ms':>14} | {'TTFT p50 ms':>11} | {'ITL p50 ms':>10} | {'tok/s':>6} | shadows")
 for i, r in enumerate(rows):
     x = r["r"]
     print(f"{i // 2 + 1:>5} | {r['arm']:6} | {r['load']:>4.2f} | {x['latency_p50_ms']:>14.1f} | {x['ttft_p50_ms']:>11.1f} | "
           f"{x['itl_p50_ms']:>10.2f} | {x['tokens_per_s']:>6.0f} | {r['shadows']}")
 ratios = [b["r"]["latency_p50_ms"] / a["r"]["latency_p50_ms"] for a, b in zip(rows[::2], rows[1::2])]
-print(f"\nserved latency p50, shadow / alone: median {statistics.median(ratios):.2f} "
-      f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}); load {min(r['load'] for r in rows):.2f}-{max(r['load'] for r in rows):.2f}")
+print(f"\nserved latency p50, shadow / alone: median "
+      + (f"{statistics.median(ratios):.2f} (rounds: {', '.join(f'{x:.2f}' for x in ratios)})" if quiet else "withheld")
+      + f"; load {min(r['load'] for r in rows):.2f}-{max(r['load'] for r in rows):.2f}")
 PY

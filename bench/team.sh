@@ -29,11 +29,14 @@ PGURL="$(cat "$W/pg/url")"
 newdb() { psql -qX "$PGURL" -c "CREATE DATABASE $1" >/dev/null && echo "${PGURL%/*}/$1"; }
 pps() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["points_per_s"])' "$1"; }
 declare -a pg1 sq1 pg8 sq8
+# The servers' CPU is the benchmark's own (bench/common.sh's quiet check): PostgreSQL's
+# postmaster with its backends, then s3rver.
+PG_PID=$(head -1 "$(cat "$W/pg/data")/db/postmaster.pid")
 for r in $(seq 1 "$ROUNDS"); do
-  pg1+=("$(pps "$("$B" "$(newdb big$r)" 1000000)")")
-  sq1+=("$(pps "$("$B" "$W/big$r.db" 1000000)")")
-  pg8+=("$(pps "$("$B" "$(newdb many$r)" 2000 8)")")
-  sq8+=("$(pps "$("$B" "$W/many$r.db" 2000 8)")")
+  pg1+=("$(pps "$(measured "PostgreSQL batched" --pids "$PG_PID" "$B" "$(newdb big$r)" 1000000)")")
+  sq1+=("$(pps "$(measured "SQLite batched" "$B" "$W/big$r.db" 1000000)")")
+  pg8+=("$(pps "$(measured "PostgreSQL 8 writers" --pids "$PG_PID" "$B" "$(newdb many$r)" 2000 8)")")
+  sq8+=("$(pps "$(measured "SQLite 8 writers" "$B" "$W/many$r.db" 2000 8)")")
 done
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
 
@@ -66,7 +69,9 @@ PY
 project big
 head -c "$((BIG_MIB << 20))" /dev/urandom > big.bin
 "$XOPS" -q track add big.bin >/dev/null && git add -A && git commit -qm data
-t() { local a; a=$(now); "$@" >/dev/null; elapsed "$a" "$(now)"; }
+S3_PID=$(cat "$W/s3/pid")
+_t() { local a; a=$(now); "$@" >/dev/null; elapsed "$a" "$(now)"; }
+t() { measured "$*" --pids "$S3_PID" _t "$@"; }
 declare -a xs_push aws_push xs_pull aws_pull xb_push awsb_push xb_pull awsb_pull xs_co xb_co
 for r in $(seq 1 "$ROUNDS"); do
   for p in small big; do sed -i "s#url: s3://xops-test/.*#url: s3://xops-test/$p$r#" "$W/$p/xops.yaml"; done
@@ -93,26 +98,29 @@ echo
 machine "$W"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg) (a figure taken at load > 1 on this shared machine is noisy)"
 echo "best of $ROUNDS rounds, peers alternating with xops"
-python3 - "$(best "${pg1[@]}")" "$(best "${sq1[@]}")" "$(best "${pg8[@]}")" "$(best "${sq8[@]}")" <<'PY'
+quiet_gate
+python3 - "$(best "${pg1[@]}")" "$(best "${sq1[@]}")" "$(best "${pg8[@]}")" "$(best "${sq8[@]}")" "$QUIET_OK" <<'PY'
 import sys
-pg1, sq1, pg8, sq8 = map(float, sys.argv[1:])
+pg1, sq1, pg8, sq8 = map(float, sys.argv[1:5])
+r = lambda v: f"{v:.2f}x" if sys.argv[5] == "1" else "withheld"
 print(f"metrics, 1,000,000 points batched: PostgreSQL {pg1:,.0f} points/s, SQLite {sq1:,.0f} points/s: "
-      f"SQLite/PostgreSQL {sq1/pg1:.2f}x (goal <= 1.5x)")
+      f"SQLite/PostgreSQL {r(sq1/pg1)} (goal <= 1.5x)")
 print(f"metrics, 8 writers x 2,000 points: PostgreSQL {pg8:,.0f} points/s, SQLite {sq8:,.0f} points/s: "
-      f"SQLite/PostgreSQL {sq8/pg8:.2f}x")
+      f"SQLite/PostgreSQL {r(sq8/pg8)}")
 PY
 python3 - "$SMALL_FILES" "$BIG_MIB" "$(low "${xs_push[@]}")" "$(low "${aws_push[@]}")" "$(low "${xs_pull[@]}")" \
   "$(low "${aws_pull[@]}")" "$(low "${xb_push[@]}")" "$(low "${awsb_push[@]}")" "$(low "${xb_pull[@]}")" \
-  "$(low "${awsb_pull[@]}")" "$(low "${xs_co[@]}")" "$(low "${xb_co[@]}")" <<'PY'
+  "$(low "${awsb_pull[@]}")" "$(low "${xs_co[@]}")" "$(low "${xb_co[@]}")" "$QUIET_OK" <<'PY'
 import sys
 n, mib = int(sys.argv[1]), int(sys.argv[2])
-xs, aws, xl, awl, xb, awb, xbl, awbl, xsc, xbc = map(float, sys.argv[3:])
+xs, aws, xl, awl, xb, awb, xbl, awbl, xsc, xbc = map(float, sys.argv[3:13])
+r = lambda v: f"{v:.2f}x" if sys.argv[13] == "1" else "withheld"
 # A pull fetches into the store; checking out then writes the workspace copy (a second copy
 # of every byte, verified again): shown separately and together against aws, which writes one.
-print(f"S3 push, {n:,} files of 1 KiB: xops {xs:.2f} s, aws s3 sync {aws:.2f} s: {aws/xs:.2f}x aws (goal >= 1.0x)")
+print(f"S3 push, {n:,} files of 1 KiB: xops {xs:.2f} s, aws s3 sync {aws:.2f} s: {r(aws/xs)} aws (goal >= 1.0x)")
 print(f"S3 pull, {n:,} files of 1 KiB: xops {xl:.2f} s into the store + {xsc:.2f} s checkout, "
-      f"aws s3 sync {awl:.2f} s: {awl/xl:.2f}x aws, {awl/(xl+xsc):.2f}x with the checkout (goal >= 1.0x)")
-print(f"S3 push, one {mib} MiB file: xops {xb:.2f} s ({mib/xb:.0f} MiB/s), aws s3 cp {awb:.2f} s: {awb/xb:.2f}x aws")
+      f"aws s3 sync {awl:.2f} s: {r(awl/xl)} aws, {r(awl/(xl+xsc))} with the checkout (goal >= 1.0x)")
+print(f"S3 push, one {mib} MiB file: xops {xb:.2f} s ({mib/xb:.0f} MiB/s), aws s3 cp {awb:.2f} s: {r(awb/xb)} aws")
 print(f"S3 pull, one {mib} MiB file: xops {xbl:.2f} s ({mib/xbl:.0f} MiB/s) into the store + {xbc:.2f} s checkout, "
-      f"aws s3 cp {awbl:.2f} s: {awbl/xbl:.2f}x aws, {awbl/(xbl+xbc):.2f}x with the checkout")
+      f"aws s3 cp {awbl:.2f} s: {r(awbl/xbl)} aws, {r(awbl/(xbl+xbc))} with the checkout")
 PY

@@ -21,7 +21,9 @@ PY
 small_bytes=$(du -sb "$W/data/small" | cut -f1)
 sync  # the generated data must not sit as dirty pages that the timed runs flush
 cat "$W/data/big.bin" > /dev/null; find "$W/data/small" -type f -exec cat {} + > /dev/null  # warm cache
-t() { local s e; s=$(now); "$@" >/dev/null 2>&1; e=$(now); elapsed "$s" "$e"; }
+# t CMD...: CMD's wall seconds; each timed run is also a measured run (bench/common.sh).
+_t() { local s e; s=$(now); "$@" >/dev/null 2>&1; e=$(now); elapsed "$s" "$e"; }
+t() { measured "$*" _t "$@"; }
 
 t_ossl=$(t openssl dgst -sha256 "$W/data/big.bin")
 t_sum_small=$(t sh -c "cd '$W/data/small' && find . -type f -print0 | xargs -0 sha256sum")
@@ -40,7 +42,7 @@ t_h_big=$(cd "$W/h" && t "$XOPS" -q track add --link hardlink data/big.bin)
 t_h_small=$(cd "$W/h" && t "$XOPS" -q track add --link hardlink data/small)
 (cd "$W/x" && git commit -qm data)
 (cd "$W/x" && "$XOPS" -q track status)  # first status writes the directory summaries
-t_status=$(cd "$W/x" && hyperfine -N --warmup 2 --runs 10 --export-json "$W/st.json" "$XOPS -q track status" >/dev/null 2>&1 &&
+t_status=$(cd "$W/x" && measured "hyperfine xops track status" hyperfine -N --warmup 2 --runs 10 --export-json "$W/st.json" "$XOPS -q track status" >/dev/null 2>&1 &&
            python3 -c "import json; print(json.load(open('$W/st.json'))['results'][0]['median'])")
 # Pure hashing throughput: status re-hashes the big file once its stat-cache entry is gone.
 (cd "$W/x" && "$XOPS" -q track add data/small >/dev/null)  # keep the small files' cache entries
@@ -60,8 +62,9 @@ printf '%-44s %8.3f s\n' "xops track add (small)" "$t_x_small"
 printf '%-44s %8.3f s\n' "xops track add --link hardlink (small)" "$t_h_small"
 printf '%-44s %8.3f s\n' "git lfs track + git add (small)" "$t_lfs_small"
 printf '%-44s %8.1f ms\n' "xops track status (no-op, hyperfine median)" "$(echo "$t_status*1000" | bc -l)"
+quiet_gate
 echo "ratios:"
-printf '  hash throughput vs openssl:        %.2fx  (goal >= 0.9)\n' "$(ratio "$t_ossl" "$t_x_hash")"
-printf '  big add, speed-up over git-lfs:    %.2fx copy (fsync'"'"'d), %.2fx hardlink  (goal >= 5)\n' "$(ratio "$t_lfs_big" "$t_x_big")" "$(ratio "$t_lfs_big" "$t_h_big")"
-printf '  small add, speed-up over sha256sum: %.2fx copy, %.2fx hardlink (goal >= 1.7)\n' "$(ratio "$t_sum_small" "$t_x_small")" "$(ratio "$t_sum_small" "$t_h_small")"
-printf '  small add, speed-up over git-lfs:  %.2fx copy, %.2fx hardlink  (goal >= 10)\n' "$(ratio "$t_lfs_small" "$t_x_small")" "$(ratio "$t_lfs_small" "$t_h_small")"
+printf '  hash throughput vs openssl:        %s  (goal >= 0.9)\n' "$(shown_ratio "$t_ossl" "$t_x_hash")"
+printf '  big add, speed-up over git-lfs:    %s copy (fsync'"'"'d), %s hardlink  (goal >= 5)\n' "$(shown_ratio "$t_lfs_big" "$t_x_big")" "$(shown_ratio "$t_lfs_big" "$t_h_big")"
+printf '  small add, speed-up over sha256sum: %s copy, %s hardlink (goal >= 1.7)\n' "$(shown_ratio "$t_sum_small" "$t_x_small")" "$(shown_ratio "$t_sum_small" "$t_h_small")"
+printf '  small add, speed-up over git-lfs:  %s copy, %s hardlink  (goal >= 10)\n' "$(shown_ratio "$t_lfs_small" "$t_x_small")" "$(shown_ratio "$t_lfs_small" "$t_h_small")"

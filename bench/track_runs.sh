@@ -14,6 +14,7 @@ trap '"$ROOT/tests/pg_cluster.sh" stop "$W/pg" >/dev/null 2>&1 || true; rm -rf "
 machine
 echo "load average at start: $(cut -d' ' -f1 /proc/loadavg)"
 "$ROOT/tests/pg_cluster.sh" start "$W/pg" >/dev/null
+PG_PID=$(head -1 "$(cat "$W/pg/data")/db/postmaster.pid")  # its backends' CPU is the run's own
 export PGPASSWORD="$(cat "$W/pg/password")"
 PGURL="$(cat "$W/pg/url")"
 (cd "$W" && "$XOPS" -q init p --template minimal --no-hooks >/dev/null)
@@ -21,15 +22,16 @@ for i in $(seq 1 "$RUNS"); do
   "$B" "$W/runs.db" "$POINTS" >/dev/null
   "$B" "$PGURL" "$POINTS" >/dev/null
 done
-list() {  # tracking URL -> median seconds of 5 listings
+list() {  # tracking URL, label -> median seconds of 5 listings
   for _ in 1 2 3 4 5; do
     t0=$(now)
-    (cd "$W/p" && XOPS_TRACKING="$1" "$XOPS" track runs --limit "$RUNS" >/dev/null)
+    (cd "$W/p" && XOPS_TRACKING="$1" measured "track runs ($2)" --pids "$PG_PID" "$XOPS" track runs --limit "$RUNS" >/dev/null)
     elapsed "$t0" "$(now)"
   done | median
 }
-list "$W/runs.db" >/dev/null  # warm the page cache once
-sq=$(list "$W/runs.db")
-pg=$(list "$PGURL")
-printf "track runs, %s runs x %s points: SQLite %.3f s, PostgreSQL %.3f s (ratio %sx)\n" "$RUNS" "$POINTS" "$sq" "$pg" "$(ratio "$pg" "$sq")"
+list "$W/runs.db" "SQLite, warm-up" >/dev/null  # warm the page cache once
+sq=$(list "$W/runs.db" SQLite)
+pg=$(list "$PGURL" PostgreSQL)
+quiet_gate
+printf "track runs, %s runs x %s points: SQLite %.3f s, PostgreSQL %.3f s (ratio %s)\n" "$RUNS" "$POINTS" "$sq" "$pg" "$(shown_ratio "$pg" "$sq")"
 echo "load average at end: $(cut -d' ' -f1 /proc/loadavg)"

@@ -44,12 +44,13 @@ ui=$!
 for _ in $(seq 1 200); do grep -q "listening on" ui.out 2>/dev/null && break; sleep 0.05; done
 url=$(grep -o 'http://127.0.0.1:[0-9]*' ui.out | head -1)
 curl -sf "$url/api/summary" >/dev/null
+_timed() { local a; a=$(now); "$@" >/dev/null; elapsed "$a" "$(now)"; }
+rows=()
 page() {  # label, API path, the equivalent SQL
   local t s
-  t=$(for _ in $(seq 1 "$REPS"); do curl -s -o /dev/null -w '%{time_total}\n' "$url/api/$2"; done | median)
-  s=$(for _ in $(seq 1 "$REPS"); do a=$(now); sqlite3 "$db" "$3" >/dev/null; elapsed "$a" "$(now)"; done | median)
-  printf '%-34s %6.0f ms   sqlite3 %6.0f ms   ratio %s   load %s\n' "$1" "$(echo "$t * 1000" | bc -l)" \
-    "$(echo "$s * 1000" | bc -l)" "$(ratio "$t" "$s")" "$(cut -d' ' -f1 /proc/loadavg)"
+  t=$(for _ in $(seq 1 "$REPS"); do measured "$1 (xops ui)" --pids "$ui" curl -s -o /dev/null -w '%{time_total}\n' "$url/api/$2"; done | median)
+  s=$(for _ in $(seq 1 "$REPS"); do measured "$1 (sqlite3)" _timed sqlite3 "$db" "$3"; done | median)
+  rows+=("$1|$t|$s|$(cut -d' ' -f1 /proc/loadavg)")
 }
 last_loss="(SELECT m.value FROM metrics m WHERE m.run = r.seq AND m.key = 1 ORDER BY m.step DESC LIMIT 1)"
 page "runs, newest first, page 1" "runs?limit=50" "SELECT r.*, (SELECT COUNT(*) FROM runs) FROM runs r ORDER BY start_ms DESC LIMIT 50"
@@ -60,3 +61,9 @@ page "traffic, 7 days per hour" "traffic?since=7d&bucket=hour" "SELECT version, 
 page "interactions, newest page" "interactions?limit=50" "SELECT * FROM interactions ORDER BY created_ms DESC LIMIT 50"
 page "interactions, search 'river'" "interactions?q=river&limit=50&offset=1000" "SELECT * FROM interactions WHERE prompt LIKE '%river%' ORDER BY created_ms DESC LIMIT 50 OFFSET 1000"
 page "the page itself (index.html)" "../" "SELECT 1"
+quiet_gate
+for r in "${rows[@]}"; do
+  IFS='|' read -r label t s load <<<"$r"
+  printf '%-34s %6.0f ms   sqlite3 %6.0f ms   ratio %s   load %s\n' "$label" "$(echo "$t * 1000" | bc -l)" \
+    "$(echo "$s * 1000" | bc -l)" "$(shown_ratio "$t" "$s")" "$load"
+done
