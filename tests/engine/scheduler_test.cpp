@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -83,4 +84,52 @@ TEST_CASE("scheduler: a burst fills every free slot even when the decoder picks 
   CHECK(after.steps - before.steps == static_cast<uint64_t>(n));
   CHECK(s.counters().max_batch == 4);
   for (size_t i = 0; i < 4; ++i) CHECK(got[3 - i] == alone[i]);
+}
+
+namespace {
+
+// Submits one request to an idle scheduler and says whether it finished within `limit` (a
+// bound far above any step here: only a scheduler still waiting for a burst misses it).
+bool finishes_within(Scheduler& s, const std::vector<int32_t>& prompt,
+                     std::chrono::milliseconds limit) {
+  auto mu = std::make_shared<std::mutex>();
+  auto cv = std::make_shared<std::condition_variable>();
+  auto done = std::make_shared<bool>(false);
+  auto r = std::make_shared<GenRequest>();
+  r->prompt = prompt;
+  r->sampling.max_tokens = 2;
+  r->on_done = [mu, cv, done](const Generation&) {
+    std::lock_guard<std::mutex> lk(*mu);
+    *done = true;
+    cv->notify_all();
+  };
+  REQUIRE(s.submit(r));
+  std::unique_lock<std::mutex> lk(*mu);
+  return cv->wait_for(lk, limit, [&] { return *done; });
+}
+
+}  // namespace
+
+TEST_CASE("scheduler: --burst-window 0 starts at the first arrival, a window caps the wait",
+          "[engine][serve]") {
+  LoadOptions o;
+  o.device = "cpu";
+  o.threads = 1;
+  auto m = engine().load(test::shared_dir() / "golden/models/gpt2-tiny", o);
+  const auto p = golden_prompts()[0];
+  SchedulerOptions so;
+  so.slots = 4;  // one request never fills the slots, so only the window ends the wait
+  so.burst_window_ms = 0;
+  so.burst_gap_ms = 600000;  // were the window ignored, the gap would hold it for 10 minutes
+  {
+    Scheduler s(*m, so);
+    CHECK(finishes_within(s, p, std::chrono::seconds(60)));
+  }
+  // A window shorter than the gap ends the wait; one longer keeps the request waiting.
+  Scheduler s(*m, so);
+  s.set_burst_window(200, 600000);
+  CHECK(finishes_within(s, p, std::chrono::seconds(60)));
+  s.set_burst_window(600000, 600000);
+  CHECK_FALSE(finishes_within(s, p, std::chrono::milliseconds(500)));
+  // Leaving scope drains the scheduler: the waiting request still runs to its end.
 }
