@@ -17,6 +17,13 @@ using namespace xops;
 
 namespace {
 
+std::unique_ptr<LanguageModel> tiny_model() {
+  LoadOptions o;
+  o.device = "cpu";
+  o.threads = 1;
+  return engine().load(test::shared_dir() / "golden/models/gpt2-tiny", o);
+}
+
 std::vector<std::vector<int32_t>> golden_prompts() {
   auto g =
       nlohmann::json::parse(read_file(test::shared_dir() / "golden/models/gpt2-tiny/golden.json"));
@@ -54,10 +61,7 @@ std::vector<std::vector<int32_t>> burst(Scheduler& s, const std::vector<std::vec
 
 TEST_CASE("scheduler: a burst fills every free slot even when the decoder picks them by cache",
           "[engine][serve]") {
-  LoadOptions o;
-  o.device = "cpu";
-  o.threads = 1;
-  auto m = engine().load(test::shared_dir() / "golden/models/gpt2-tiny", o);
+  auto m = tiny_model();
   auto g = golden_prompts();
   std::vector<std::vector<int32_t>> ps{g[0], g[1], g[2], g[3]};
   SchedulerOptions so;
@@ -112,10 +116,7 @@ bool finishes_within(Scheduler& s, const std::vector<int32_t>& prompt,
 
 TEST_CASE("scheduler: --burst-window 0 starts at the first arrival, a window caps the wait",
           "[engine][serve]") {
-  LoadOptions o;
-  o.device = "cpu";
-  o.threads = 1;
-  auto m = engine().load(test::shared_dir() / "golden/models/gpt2-tiny", o);
+  auto m = tiny_model();
   const auto p = golden_prompts()[0];
   SchedulerOptions so;
   so.slots = 4;  // one request never fills the slots, so only the window ends the wait
