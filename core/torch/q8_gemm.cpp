@@ -27,21 +27,16 @@ namespace {
 constexpr int kBlock = 32, kBlockBytes = 34;
 
 // One row of x as ggml quantizes it for a Q8_0 product, scales as fp16-rounded floats. The
-// int8 values q go to the unsigned side of the multiply in one of two forms: with VNNI
-// biased, q + 128 (the weights' share of the bias is taken off in the accumulator, see
-// pair_step); without it |q|, with q's sign moved onto the weight (vpmaddubsw's int16 pair
-// sums would saturate on biased values).
+// int8 values q are stored for the multiply that pair_step does: biased, q + 128, for
+// vpdpbusd's unsigned side (VNNI), or as they are for vpmaddubsw, which takes |w| unsigned.
 struct QuantRow {
-  std::vector<uint8_t> absq;   // K: q + 128 (VNNI) or |q|
-  std::vector<uint64_t> sign;  // without VNNI: one bit per element, 64 per word
-  std::vector<float> d;        // K / 32
-  std::vector<float> dpair;    // per pair of blocks: 8 lanes of d[b], 8 of d[b+1] (0 past K)
+  std::vector<uint8_t> q;    // K: q + 128 (VNNI) or q as int8
+  std::vector<float> d;      // K / 32
+  std::vector<float> dpair;  // per pair of blocks: 8 lanes of d[b], 8 of d[b+1] (0 past K)
 };
 
-XOPS_Q8 void quantize_row(const float* x, int K, bool biased, uint8_t* absq, uint64_t* sign,
-                          float* d) {
+XOPS_Q8 void quantize_row(const float* x, int K, bool biased, uint8_t* out, float* d) {
   const int nb = K / kBlock;
-  std::memset(sign, 0, static_cast<size_t>((K + 63) / 64) * sizeof(uint64_t));
   for (int b = 0; b < nb; ++b) {
     const float* xb = x + b * kBlock;
     __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
@@ -58,26 +53,9 @@ XOPS_Q8 void quantize_row(const float* x, int K, bool biased, uint8_t* absq, uin
         _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v1, mul), _MM_FROUND_TO_NEAREST_INT));
     __m128i b0 = _mm512_cvtsepi32_epi8(q0), b1 = _mm512_cvtsepi32_epi8(q1);
     __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(b0), b1, 1);
-    if (biased) {  // q + 128 as a byte: q with its top bit flipped
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(absq + b * kBlock),
-                          _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80))));
-      continue;
-    }
-    uint32_t neg = _mm256_movemask_epi8(q);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(absq + b * kBlock), _mm256_abs_epi8(q));
-    sign[(b * kBlock) / 64] |= static_cast<uint64_t>(neg) << ((b * kBlock) % 64);
-  }
-}
-
-// 16 int32 lanes, each the sum of 4 products |x| * (w with x's sign): lanes 0-7 one block,
-// 8-15 the next.
-template <bool VNNI>
-XOPS_Q8_VNNI inline __m512i dot4(__m512i ax, __m512i sw) {
-  if constexpr (VNNI) {
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sw);
-  } else {
-    // |x| <= 128 and |w| <= 127: a pair sums to at most 32512, inside int16.
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sw), _mm512_set1_epi16(1));
+    // q + 128 as a byte is q with its top bit flipped.
+    if (biased) q = _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * kBlock), q);
   }
 }
 
@@ -101,26 +79,33 @@ XOPS_Q8_VNNI __attribute__((always_inline)) inline void pair_step(const int8_t* 
   if constexpr (VNNI) {
     // sum (q + 128) w = sum q w + 128 sum w: each lane starts at -128 x its four weights' sum,
     // computed once for all MM rows, so vpdpbusd leaves exactly sum q w (int32, no saturation:
-    // |lane| <= 4 x 255 x 128). One instruction fewer per row than moving q's sign onto w.
-    const __m512i bias = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                          dot4<true>(_mm512_set1_epi8(static_cast<char>(0x80)), w));
+    // |lane| <= 4 x 255 x 128). One instruction fewer per row than moving a sign per row.
+    const __m512i bias = _mm512_sub_epi32(
+        _mm512_setzero_si512(),
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(0x80)), w));
 #pragma GCC unroll 16
     for (int i = 0; i < MM; ++i) {
       const QuantRow& r = rows[i];
-      __m512i xu = _mm512_loadu_si512(r.absq.data() + p * 64);  // w is zero past K
+      __m512i xu = _mm512_loadu_si512(r.q.data() + p * 64);  // w is zero past K
       __m512 dx = _mm512_loadu_ps(r.dpair.data() + p * 16);
       __m512 prod = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(bias, xu, w));
       acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dw), prod, acc[i]);
     }
   } else {
+    // vpmaddubsw multiplies unsigned by signed bytes and sums pairs in int16 with
+    // saturation: |w| (at most 128) against q with w's sign (|q| <= 127, so the flip cannot
+    // overflow), a pair at most 2 x 128 x 127 = 32512. Moving q's sign onto w instead would
+    // wrap a weight of -128.
+    const __m512i aw = _mm512_abs_epi8(w);
+    const __mmask64 wneg = _mm512_movepi8_mask(w);
 #pragma GCC unroll 16
     for (int i = 0; i < MM; ++i) {
       const QuantRow& r = rows[i];
-      __m512i ax = _mm512_loadu_si512(r.absq.data() + p * 64);  // zero past K
-      __mmask64 neg = static_cast<__mmask64>(r.sign[p]);
+      __m512i xq = _mm512_loadu_si512(r.q.data() + p * 64);  // w is zero past K
       __m512 dx = _mm512_loadu_ps(r.dpair.data() + p * 16);
-      __m512i sw = _mm512_mask_sub_epi8(w, neg, _mm512_setzero_si512(), w);
-      __m512 prod = _mm512_cvtepi32_ps(dot4<false>(ax, sw));
+      __m512i sx = _mm512_mask_sub_epi8(xq, wneg, _mm512_setzero_si512(), xq);
+      __m512i sum = _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sx), _mm512_set1_epi16(1));
+      __m512 prod = _mm512_cvtepi32_ps(sum);
       acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dw), prod, acc[i]);
     }
   }
@@ -203,16 +188,14 @@ bool q8_gemm_supported() {
 }
 
 void q8_gemm(const Q8Gemm& g, int threads) {
-  const bool vnni = has_vnni();
+  const bool vnni = g.vnni && has_vnni();
   // Each row of x quantized once (ggml does the same before its dot products).
   std::vector<QuantRow> rows(static_cast<size_t>(g.M));
   for (int m = 0; m < g.M; ++m) {
     auto& r = rows[static_cast<size_t>(m)];
-    r.absq.assign(static_cast<size_t>(g.K) + 64, 0);  // + 64: a 512-bit load past the last pair
-    r.sign.assign(static_cast<size_t>((g.K + 63) / 64) + 1, 0);
+    r.q.assign(static_cast<size_t>(g.K) + 64, 0);  // + 64: a 512-bit load past the last pair
     r.d.assign(static_cast<size_t>(g.K / kBlock) + 1, 0.f);
-    quantize_row(g.x + static_cast<size_t>(m) * g.K, g.K, vnni, r.absq.data(), r.sign.data(),
-                 r.d.data());
+    quantize_row(g.x + static_cast<size_t>(m) * g.K, g.K, vnni, r.q.data(), r.d.data());
     const int nb = g.K / kBlock;
     r.dpair.assign(static_cast<size_t>((nb + 1) / 2) * 16, 0.f);
     for (int b = 0; b < nb; ++b)

@@ -19,6 +19,7 @@ struct Q8Gemm {
   const float* wd = nullptr;    // [N, K/32] the blocks' scales
   const float* bias = nullptr;  // [N] or null
   float* y = nullptr;           // [M, N]
+  bool vnni = true;             // false: the vpmaddubsw path even where VNNI exists (tests)
 };
 
 // Whether this CPU runs q8_gemm (AVX-512 F/BW/VL and F16C; VNNI is used when present).
