@@ -56,6 +56,8 @@ TEST_CASE("e2e: the README's quickstart works as written in a fresh project", "[
               "for i in $(seq 1 600); do curl -sf localhost:" + port +
                   "/health >/dev/null && break; sleep 0.1; done\ncurl -s localhost:" + port);
   REQUIRE(script != before);
+  // The example promises one answer, so it must ask for greedy decoding (see the end).
+  REQUIRE_THAT(script, Catch::Contains("\"temperature\": 0,"));
   TempDir tmp;
   auto bin = std::filesystem::path(xops_binary()).parent_path().string();
   auto r = sh("set -e\nexport PATH='" + bin + "':$PATH\n" + script + "\nkill $SERVE\n", tmp.path());
@@ -69,4 +71,13 @@ TEST_CASE("e2e: the README's quickstart works as written in a fresh project", "[
   INFO(text);
   CHECK(std::regex_match(text, std::regex(" (January|February|March|April|May|June|July|August|"
                                           "September|October|November|December) [0-9]{1,2}, 2061")));
+  // The curl asks for temperature 0 (without it OpenAI's default 1 samples, and a CI run once
+  // served "April 5, 2066" while greedy eval passed this case): greedy serving is exactly
+  // `xops generate -t 0` on the promoted version.
+  auto g = sh("export PATH='" + bin + "':$PATH\nnl=$(printf '\\n_'); nl=${nl%_}\n" +
+                  "xops generate myproj-model#staging \"Date: 2061-04-05${nl}Long:\" -n 24 -t 0 " +
+                  "--stop \"$nl\"",
+              tmp.path() / "myproj");
+  REQUIRE(g.rc == 0);
+  CHECK(g.out == text + "\n");
 }
