@@ -223,15 +223,21 @@ class TorchDecoder final : public Decoder {
     return k;
   }
 
-  // The free slot a prompt goes to: the one whose own cache holds the longest prefix of it;
-  // failing any, a never-used slot, then the least recently used cache. -1: none free.
+  // The free slot a prompt goes to: the one whose own cache holds the longest prefix of it,
+  // if that prefix is most of the prompt or most of the cache; failing any, a never-used
+  // slot, then the least recently used cache. -1: none free. Without the "most of", a prompt
+  // that shares a first token by chance ("jolly..." and "jumps..." both start with GPT-2's
+  // "j") evicts another prompt's whole cache to save one token, and two such prompts evict
+  // each other on every turn. llama-server's slot_prompt_similarity asks for more than half
+  // of the prompt. reuse_prefix still copies the longest prefix from wherever it is.
   int pick_slot(const std::vector<int32_t>& prompt, int adapter) const {
     int best = -1;
     size_t best_prefix = 0;
     for (size_t i = 0; i < slots_.size(); ++i) {
       const auto& s = slots_[i];
       if (s.used) continue;
-      const size_t p = prefix_in(i, prompt, adapter);
+      size_t p = prefix_in(i, prompt, adapter);
+      if (2 * p <= prompt.size() && 2 * p < s.tokens.size()) p = 0;
       auto key = [&](const Slot& t, size_t pre) {
         return std::make_tuple(pre, t.tokens.empty(),
                                std::numeric_limits<uint64_t>::max() - t.last_use);

@@ -232,6 +232,37 @@ TEST_CASE("decoder: cached prompt prefixes are reused with the logits of a full 
   }
 }
 
+// A prompt that shares only a first token with a cached one ("jolly…" and "jumps…" both start
+// with GPT-2's "j") takes the least recently used slot, not that cache: the one token is
+// copied, the other prompt's rows stay. A prompt that is mostly its cache takes its own slot.
+TEST_CASE("decoder: a chance shared first token does not evict another prompt's cache",
+          "[engine][decoder]") {
+  auto m = load(golden_dir("gpt2-tiny"));
+  auto g = golden_prompts("gpt2-tiny");
+  const auto P = g[2], Q = g[3];
+  auto R = g[7];
+  R.insert(R.begin(), P[0]);  // R shares P's first token, nothing more
+  REQUIRE(Q[0] != P[0]);
+  REQUIRE(R[1] != P[1]);
+  const int n = 6;
+  DecoderOptions d;
+  d.slots = 2;
+  auto dec = m->decoder(d);
+  staggered(*m, *dec, {Q}, {0}, {-1}, n);  // Q's rows: the older cache
+  staggered(*m, *dec, {P}, {0}, {-1}, n);  // P's rows in the other slot
+  REQUIRE(dec->cached_prefix(P) == P.size() - 1);
+  auto got = staggered(*m, *dec, {R}, {0}, {-1}, n);
+  auto ref = alone(*m, R, n);
+  CHECK(got[0].ids == ref.ids);
+  CHECK(worst_diff(got[0], ref) <= 1e-4);
+  CHECK(dec->stats().reused_tokens == 1);        // the shared token, copied
+  CHECK(dec->cached_prefix(P) == P.size() - 1);  // P's cache survived
+  CHECK(dec->cached_prefix(Q) == 0);             // the least recently used one went
+  staggered(*m, *dec, {P}, {0}, {-1}, n);        // P again: its own slot
+  CHECK(dec->stats().reused_tokens == 1 + P.size() - 1);
+  CHECK(dec->cached_prefix(R) == R.size() - 1);  // so R's rows stay too
+}
+
 TEST_CASE("decoder: KV memory is reserved per slot, counted in use, and free at release",
           "[engine][decoder]") {
   auto m = load(golden_dir("llama-tiny"));  // 2 layers, 2 KV heads of 8
