@@ -75,7 +75,7 @@ TEST_CASE("q8 gemm: ggml's Q8_0 x Q8_0 arithmetic, every tile height and block l
           Q8Gemm g;
           g.x = x.data(), g.M = M, g.K = K, g.N = N;
           g.wq = wq.data(), g.wd = wd.data(), g.bias = bias.data(), g.y = y.data();
-          g.vnni = vnni;  // the biased-activation products, or |q| with q's sign on the weight
+          g.vnni = vnni;  // the biased-activation products, or |w| with w's sign on q
           q8_gemm(g, 2);
           double worst = 0;
           for (int m = 0; m < M; ++m) {
